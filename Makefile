@@ -45,7 +45,7 @@ LIB_A := $(BUILD)/lib/libvdi.a
 HV_A := $(BUILD)/hv/libhv.a
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
-PROGRAMS := $(if $(wildcard hv/main.c),$(BIN)/vdi-hv)
+PROGRAMS := $(BIN)/vdi-hv
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/*_test.c))
 
 .PHONY: all deps check unit integration format format-check clean guests

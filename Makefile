@@ -108,4 +108,4 @@ format-check:
 clean:
 	rm -rf build build-san
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -path '$(BUILD)/guest*' -prune -o -type f -name '*.d' -print 2>/dev/null)

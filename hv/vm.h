@@ -72,4 +72,44 @@ enum vm_stop_reason {
  * short human-readable reason, logged once. Safe from any thread. */
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *why);
 
+/* ---- For the machine itself (hv/main.c, the loader, the control socket) ---- */
+
+/* How the boot vCPU starts: in 64-bit long mode at entry with %rsi = boot_params (Linux
+ * 64-bit boot protocol and plain ELF64 kernels), or in 32-bit protected mode with
+ * paging off and %ebx = start_info (PVH). */
+enum vm_entry_mode { VM_ENTRY_LONG64, VM_ENTRY_PVH32 };
+
+struct vm_entry {
+	enum vm_entry_mode ve_mode;
+	uint64_t ve_rip;
+	uint64_t ve_boot_info; /* boot_params (rsi) or start_info (ebx) */
+};
+
+struct vm_stats {
+	const char *vs_state; /* "running", "paused", "stopping" */
+	double vs_uptime;     /* seconds since vm_start() */
+	uint64_t vs_exits_io, vs_exits_mmio, vs_exits_other;
+	int vs_vcpus;
+};
+
+/* Creates the KVM VM with ram_bytes of guest RAM (a multiple of 2 MiB, at least 16 MiB),
+ * in-kernel IOAPIC/PIC/LAPIC and PIT, and ncpus vCPUs with filtered CPUID. Returns NULL
+ * with a log line on failure. Free with vm_free(). */
+struct vm *vm_create(uint64_t ram_bytes, int ncpus);
+void vm_free(struct vm *vm);
+uint64_t vm_ram_size(const struct vm *vm);
+int vm_ncpus(const struct vm *vm);
+/* Sets the boot vCPU's registers for entry and starts every vCPU thread (the others
+ * wait for INIT/SIPI from the guest). Returns 0 or -errno. */
+int vm_start(struct vm *vm, const struct vm_entry *entry);
+/* A file descriptor that becomes readable once a stop was requested. */
+int vm_stop_fd(const struct vm *vm);
+enum vm_stop_reason vm_stop_reason(const struct vm *vm);
+/* Stops every vCPU (after vm_request_stop) and joins their threads. */
+void vm_join(struct vm *vm);
+/* Parks every vCPU outside KVM_RUN / lets them run again. Return 0 or -errno. */
+int vm_pause(struct vm *vm);
+int vm_resume(struct vm *vm);
+void vm_get_stats(struct vm *vm, struct vm_stats *st);
+
 #endif

@@ -65,6 +65,7 @@ pvh_start:
 start64:
 	cli
 	cld
+	lea	stack_top(%rip), %rsp	/* the boot protocol gives no stack */
 	mov	%rsi, boot_info_ptr
 	movl	$0, boot_info_is_pvh
 	lgdt	gdt_desc

@@ -1,0 +1,18 @@
+/* 16550A UART as COM1 (ports 0x3F8-0x3FF, IRQ 4): the guest's console. Output goes to
+ * a file descriptor; input comes from the main loop (stdin or the control socket). */
+#ifndef VDI_HV_DEV_SERIAL_H
+#define VDI_HV_DEV_SERIAL_H
+
+#include <stddef.h>
+
+struct vm;
+
+/* Registers COM1; guest output is written to out_fd (-1: discarded). Returns NULL with
+ * a log line on failure. Free with serial_free(). */
+struct serial *serial_create(struct vm *vm, int out_fd);
+void serial_free(struct serial *uart);
+/* Queues bytes for the guest to read. Returns how many were accepted: input beyond the
+ * receive buffer (4 KiB) is refused rather than overwriting unread bytes. Thread-safe. */
+size_t serial_feed(struct serial *uart, const void *buf, size_t len);
+
+#endif

@@ -1,0 +1,174 @@
+"""Fixtures shared by the integration tests: where the build is, and `hv`, a factory
+that boots a guest under a real vdi-hv on a temporary control socket and always stops
+it. Tests talk to it as a user would: serial console, control socket, exit status."""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+TOP = os.environ.get("VDI_TOP", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+BUILD = os.environ.get("VDI_BUILD", os.path.join(TOP, "build"))
+BIN = os.path.join(BUILD, "bin")
+GUESTS = os.path.join(BUILD, "guests")
+SANITIZED = os.environ.get("SAN") == "1"
+
+
+def guest_path(name):
+    """The freestanding test guest build/guests/<name>.elf."""
+    return os.path.join(GUESTS, name + ".elf")
+
+
+class HvProcess:
+    """A running vdi-hv: serial console on pipes, control socket, stderr captured."""
+
+    def __init__(self, args, control_path, workdir):
+        self.control_path = control_path
+        self.args = args
+        self._out = bytearray()
+        self._err = bytearray()
+        self._cond = threading.Condition()
+        self.proc = subprocess.Popen(
+            args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cwd=workdir)
+        self._threads = [
+            threading.Thread(target=self._pump, args=(self.proc.stdout, self._out), daemon=True),
+            threading.Thread(target=self._pump, args=(self.proc.stderr, self._err), daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+        self._sock = None
+        self._sockbuf = b""
+
+    def _pump(self, stream, buf):
+        while True:
+            chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.read(4096)
+            if not chunk:
+                break
+            with self._cond:
+                buf.extend(chunk)
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    def serial(self):
+        """Everything the guest wrote on COM1 so far, as text."""
+        with self._cond:
+            return self._out.decode("utf-8", "replace")
+
+    def stderr(self):
+        with self._cond:
+            return self._err.decode("utf-8", "replace")
+
+    def expect(self, pattern, timeout=60, start=0):
+        """Waits until the serial output (from offset start) matches pattern."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                m = rx.search(self._out.decode("utf-8", "replace"), start)
+                if m:
+                    return m
+                if self.proc.poll() is not None and not any(t.is_alive() for t in self._threads[:1]):
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(min(left, 0.5))
+        raise AssertionError(
+            "serial output never matched %r within %ss (exit=%r)\n--- serial ---\n%s\n--- stderr ---\n%s"
+            % (pattern, timeout, self.proc.poll(), self.serial()[-4000:], self.stderr()[-4000:]))
+
+    def send_serial(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.proc.stdin.write(data)
+        self.proc.stdin.flush()
+
+    def connect(self, timeout=30):
+        """A new connection to the control socket (waits for it to appear)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.connect(self.control_path)
+                s.settimeout(timeout)
+                return s
+            except OSError:
+                s.close()
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise
+                time.sleep(0.05)
+
+    def control_raw(self, line, timeout=30):
+        """Sends raw bytes (one request line) and returns the decoded reply object."""
+        if self._sock is None:
+            self._sock = self.connect(timeout)
+        self._sock.settimeout(timeout)
+        self._sock.sendall(line)
+        while b"\n" not in self._sockbuf:
+            chunk = self._sock.recv(65536)
+            if not chunk:
+                raise AssertionError("control socket closed")
+            self._sockbuf += chunk
+        reply, self._sockbuf = self._sockbuf.split(b"\n", 1)
+        return json.loads(reply)
+
+    def control(self, request, timeout=30):
+        return self.control_raw(json.dumps(request).encode() + b"\n", timeout)
+
+    def wait(self, timeout=60):
+        """Waits for vdi-hv to exit and returns its status."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("vdi-hv still running after %ss\n--- serial ---\n%s\n--- stderr ---\n%s"
+                                 % (timeout, self.serial()[-4000:], self.stderr()[-4000:]))
+
+    def stop(self):
+        if self._sock:
+            self._sock.close()
+            self._sock = None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for t in self._threads:
+            t.join(5)
+        for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            try:
+                f.close()
+            except OSError:
+                pass
+
+
+@pytest.fixture
+def hv(tmp_path):
+    """hv(guest_or_kernel, *extra_args) boots a guest under vdi-hv with --serial stdio
+    and a control socket in tmp_path; every VM is stopped at teardown."""
+    procs = []
+
+    def start(guest, *extra, control=True, memory=None):
+        kernel = guest if os.path.sep in guest else guest_path(guest)
+        args = [os.path.join(BIN, "vdi-hv"), "--kernel", kernel, "--serial", "stdio"]
+        control_path = str(tmp_path / ("hv%d.sock" % len(procs)))
+        if control:
+            args += ["--control", "unix:" + control_path]
+        if memory:
+            args += ["--memory", str(memory)]
+        args += list(extra)
+        p = HvProcess(args, control_path, str(tmp_path))
+        procs.append(p)
+        return p
+
+    yield start
+    for p in procs:
+        p.stop()

@@ -24,7 +24,7 @@ DEBIAN_PACKAGES := \
 	build-essential pkg-config clang clang-format \
 	libinih-dev libjansson-dev libpng-dev zlib1g-dev \
 	libcmocka-dev python3 python3-pytest \
-	qemu-system-x86 qemu-utils
+	qemu-system-x86 qemu-utils e2fsprogs
 
 PKGS := inih jansson libpng
 WARNINGS := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Werror
@@ -75,7 +75,9 @@ $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(HV_A) $(LIB_A)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka 2>/dev/null)
 
--include tests/guest/guest.mk
+include tests/guest/guest.mk
+include guest/guest-image.mk
+.SECONDARY: $(UNIT_TESTS:=.o)
 
 deps:
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do \
@@ -90,13 +92,13 @@ deps:
 # check runs the dependency step first, then builds (a separate make so pkg-config
 # sees freshly installed libraries), then every test with one summary line.
 check: deps
-	@$(MAKE) --no-print-directory all SAN=$(SAN)
+	@$(MAKE) --no-print-directory all guest SAN=$(SAN)
 	@BUILD=$(BUILD) PYTEST=$(PYTEST) SAN=$(SAN) tests/run-checks
 
 unit: all
 	@BUILD=$(BUILD) SAN=$(SAN) tests/run-checks unit
 
-integration: all
+integration: all guest
 	@BUILD=$(BUILD) PYTEST=$(PYTEST) SAN=$(SAN) tests/run-checks integration
 
 FORMAT_SRCS = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
@@ -108,4 +110,4 @@ format-check:
 clean:
 	rm -rf build build-san
 
--include $(shell find $(BUILD) -path '$(BUILD)/guest*' -prune -o -type f -name '*.d' -print 2>/dev/null)
+-include $(shell find $(BUILD) -path '$(BUILD)/guest-cache' -prune -o -type f -name '*.d' -print 2>/dev/null)

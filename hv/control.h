@@ -1,7 +1,7 @@
 /* The vdi-hv control socket: a unix stream socket speaking one JSON object per line,
  * request {"cmd": VERB, ...} and reply {"ok": true, ...} or {"error": "..."}. Used by
  * vdi-hostd and by people debugging a VM. Verbs: status, pause, resume, quit, sendkey,
- * type, screendump, serial. */
+ * type, screendump, serial, mouse. */
 #ifndef VDI_HV_CONTROL_H
 #define VDI_HV_CONTROL_H
 

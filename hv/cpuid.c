@@ -38,9 +38,7 @@ static void filter_entry(struct kvm_cpuid_entry2 *e, int vcpu_id, int ncpus)
 		}
 		break;
 	case 6:
-	case 0xA:
-		e->eax = e->ebx = e->ecx = e->edx = 0;
-		break;
+	case 0xA: e->eax = e->ebx = e->ecx = e->edx = 0; break;
 	case 0xB:
 		e->edx = (unsigned)vcpu_id;
 		if (e->index == 0) {

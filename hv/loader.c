@@ -21,20 +21,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 #define START_INFO_GPA 0x6000ULL
-#define MODLIST_GPA 0x6040ULL
-#define MEMMAP_GPA 0x6100ULL
-#define ZERO_PAGE_GPA 0x7000ULL
-#define CMDLINE_GPA 0x20000ULL
-#define CMDLINE_MAX 0x10000ULL
-#define EBDA_START 0x9FC00ULL
-#define KERNEL_GPA 0x100000ULL
+#define MODLIST_GPA    0x6040ULL
+#define MEMMAP_GPA     0x6100ULL
+#define ZERO_PAGE_GPA  0x7000ULL
+#define CMDLINE_GPA    0x20000ULL
+#define CMDLINE_MAX    0x10000ULL
+#define EBDA_START     0x9FC00ULL
+#define KERNEL_GPA     0x100000ULL
 
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
-#define HVM_START_MAGIC 0x336ec578
-#define E820_RAM 1
-#define E820_RESERVED 2
+#define HVM_START_MAGIC		 0x336ec578
+#define E820_RAM		 1
+#define E820_RESERVED		 2
 
 struct hvm_start_info {
 	uint32_t magic, version, flags, nr_modules;
@@ -60,7 +59,7 @@ struct e820_range {
 };
 
 static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
 {
@@ -122,8 +121,7 @@ static int copy_to_guest(struct vm *vm, uint64_t gpa, const void *src, uint64_t 
 	return 0;
 }
 
-static int put_cmdline(struct vm *vm, const char *cmdline, uint64_t max, char *err,
-		       size_t errlen)
+static int put_cmdline(struct vm *vm, const char *cmdline, uint64_t max, char *err, size_t errlen)
 {
 	size_t len = cmdline ? strlen(cmdline) : 0;
 
@@ -305,10 +303,10 @@ static bool find_pvh_entry(const struct file_map *fm, const Elf64_Ehdr *eh, uint
 static int write_pvh_start_info(struct vm *vm, uint64_t initrd_gpa, uint64_t initrd_size)
 {
 	struct hvm_start_info si = {
-		.magic = HVM_START_MAGIC,
-		.version = 1,
-		.cmdline_paddr = CMDLINE_GPA,
-		.memmap_paddr = MEMMAP_GPA,
+	    .magic = HVM_START_MAGIC,
+	    .version = 1,
+	    .cmdline_paddr = CMDLINE_GPA,
+	    .memmap_paddr = MEMMAP_GPA,
 	};
 	struct e820_range map[8];
 	size_t n = memory_map(vm, map);
@@ -375,8 +373,7 @@ static int load_elf(struct vm *vm, const struct boot_spec *spec, const struct fi
 	r = put_cmdline(vm, spec->bs_cmdline, CMDLINE_MAX, err, errlen);
 	if (r < 0)
 		return r;
-	r = put_initrd(vm, spec->bs_initrd, 0, kernel_end, &initrd_gpa, &initrd_size, err,
-		       errlen);
+	r = put_initrd(vm, spec->bs_initrd, 0, kernel_end, &initrd_gpa, &initrd_size, err, errlen);
 	if (r < 0)
 		return r;
 
@@ -421,7 +418,8 @@ int loader_load(struct vm *vm, const struct boot_spec *spec, struct vm_entry *en
 	else if (fm.fm_size >= 0x206 && !memcmp(fm.fm_data + 0x202, "HdrS", 4))
 		r = load_bzimage(vm, spec, &fm, entry, err, errlen);
 	else
-		r = fail(err, errlen, -EINVAL, "%s: not a bzImage or ELF64 kernel", spec->bs_kernel);
+		r = fail(err, errlen, -EINVAL, "%s: not a bzImage or ELF64 kernel",
+			 spec->bs_kernel);
 	unmap_file(&fm);
 	return r;
 }

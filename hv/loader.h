@@ -19,8 +19,8 @@ struct boot_display {
 
 struct boot_spec {
 	const char *bs_kernel;
-	const char *bs_initrd;	/* may be NULL */
-	const char *bs_cmdline; /* may be NULL */
+	const char *bs_initrd;		       /* may be NULL */
+	const char *bs_cmdline;		       /* may be NULL */
 	const struct boot_display *bs_display; /* may be NULL */
 };
 

@@ -13,7 +13,7 @@ enum { ENTRY_PROCESSOR, ENTRY_BUS, ENTRY_IOAPIC, ENTRY_IOINT, ENTRY_LOCALINT };
 enum { BUS_PCI, BUS_ISA };
 enum { INT_VECTORED = 0, INT_NMI = 1, INT_EXTINT = 3 };
 #define POLARITY_HIGH 0x1
-#define TRIGGER_EDGE 0x4
+#define TRIGGER_EDGE  0x4
 #define TRIGGER_LEVEL 0xC
 
 struct mp_floating {
@@ -78,8 +78,8 @@ int mptable_write(struct vm *vm, const struct mptable_pci_irq *pci, size_t npci)
 	if (!base)
 		return -ERANGE;
 	if (sizeof(*mpf) + sizeof(*hdr) + (size_t)ncpus * sizeof(struct mp_processor) +
-		    2 * sizeof(struct mp_bus) + sizeof(struct mp_ioapic) +
-		    (16 + npci + 2) * sizeof(struct mp_interrupt) >
+		2 * sizeof(struct mp_bus) + sizeof(struct mp_ioapic) +
+		(16 + npci + 2) * sizeof(struct mp_interrupt) >
 	    MPTABLE_MAX)
 		return -E2BIG;
 	memset(base, 0, MPTABLE_MAX);
@@ -105,7 +105,7 @@ int mptable_write(struct vm *vm, const struct mptable_pci_irq *pci, size_t npci)
 	p += sizeof(struct mp_bus);
 	count += 2;
 	*(struct mp_ioapic *)p =
-		(struct mp_ioapic){ENTRY_IOAPIC, ioapic_id, 0x11, 1, (uint32_t)VM_IOAPIC_GPA};
+	    (struct mp_ioapic){ENTRY_IOAPIC, ioapic_id, 0x11, 1, (uint32_t)VM_IOAPIC_GPA};
 	p += sizeof(struct mp_ioapic);
 	count++;
 
@@ -115,27 +115,27 @@ int mptable_write(struct vm *vm, const struct mptable_pci_irq *pci, size_t npci)
 		if (irq == 2)
 			continue;
 		*(struct mp_interrupt *)p = (struct mp_interrupt){
-			ENTRY_IOINT, INT_VECTORED, 0, BUS_ISA, irq, ioapic_id, irq};
+		    ENTRY_IOINT, INT_VECTORED, 0, BUS_ISA, irq, ioapic_id, irq};
 		p += sizeof(struct mp_interrupt);
 		count++;
 	}
 	for (size_t i = 0; i < npci; i++) {
 		*(struct mp_interrupt *)p = (struct mp_interrupt){
-			ENTRY_IOINT,
-			INT_VECTORED,
-			POLARITY_HIGH | TRIGGER_LEVEL,
-			BUS_PCI,
-			(uint8_t)(pci[i].mp_slot << 2), /* device number, pin INTA# */
-			ioapic_id,
-			(uint8_t)pci[i].mp_gsi};
+		    ENTRY_IOINT,
+		    INT_VECTORED,
+		    POLARITY_HIGH | TRIGGER_LEVEL,
+		    BUS_PCI,
+		    (uint8_t)(pci[i].mp_slot << 2), /* device number, pin INTA# */
+		    ioapic_id,
+		    (uint8_t)pci[i].mp_gsi};
 		p += sizeof(struct mp_interrupt);
 		count++;
 	}
 	*(struct mp_interrupt *)p =
-		(struct mp_interrupt){ENTRY_LOCALINT, INT_EXTINT, 0, BUS_ISA, 0, 0xFF, 0};
+	    (struct mp_interrupt){ENTRY_LOCALINT, INT_EXTINT, 0, BUS_ISA, 0, 0xFF, 0};
 	p += sizeof(struct mp_interrupt);
 	*(struct mp_interrupt *)p =
-		(struct mp_interrupt){ENTRY_LOCALINT, INT_NMI, 0, BUS_ISA, 0, 0xFF, 1};
+	    (struct mp_interrupt){ENTRY_LOCALINT, INT_NMI, 0, BUS_ISA, 0, 0xFF, 1};
 	p += sizeof(struct mp_interrupt);
 	count += 2;
 

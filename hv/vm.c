@@ -21,16 +21,16 @@
 #include "hv/cpuid.h"
 #include "lib/log.h"
 
-#define KICK_SIGNAL SIGUSR1
-#define MAX_REGIONS 64
-#define TSS_GPA 0xFFFBD000ULL
+#define KICK_SIGNAL	 SIGUSR1
+#define MAX_REGIONS	 64
+#define TSS_GPA		 0xFFFBD000ULL
 #define IDENTITY_MAP_GPA 0xFFFBC000ULL
 /* Where vm_start() puts the GDT and page tables for a long-mode entry: low memory the
  * Linux boot protocol leaves free (below the zero page at 0x7000). */
-#define BOOT_GDT_GPA 0x500ULL
+#define BOOT_GDT_GPA  0x500ULL
 #define BOOT_PML4_GPA 0x9000ULL
 #define BOOT_PDPT_GPA 0xA000ULL
-#define BOOT_PD_GPA 0xB000ULL /* four tables: 0xB000..0xEFFF map 4 GiB */
+#define BOOT_PD_GPA   0xB000ULL /* four tables: 0xB000..0xEFFF map 4 GiB */
 
 struct vcpu {
 	struct vm *vc_vm;
@@ -78,11 +78,11 @@ static int set_memory(struct vm *vm, int slot, uint64_t gpa, void *hva, uint64_t
 		      uint32_t flags)
 {
 	struct kvm_userspace_memory_region region = {
-		.slot = (uint32_t)slot,
-		.flags = flags,
-		.guest_phys_addr = gpa,
-		.memory_size = size,
-		.userspace_addr = (uint64_t)(uintptr_t)hva,
+	    .slot = (uint32_t)slot,
+	    .flags = flags,
+	    .guest_phys_addr = gpa,
+	    .memory_size = size,
+	    .userspace_addr = (uint64_t)(uintptr_t)hva,
 	};
 
 	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
@@ -139,7 +139,7 @@ int vm_set_irq(struct vm *vm, unsigned gsi, bool level)
 int vm_signal_msi(struct vm *vm, uint64_t addr, uint32_t data)
 {
 	struct kvm_msi msi = {
-		.address_lo = (uint32_t)addr, .address_hi = (uint32_t)(addr >> 32), .data = data};
+	    .address_lo = (uint32_t)addr, .address_hi = (uint32_t)(addr >> 32), .data = data};
 
 	if (ioctl(vm->vm_fd, KVM_SIGNAL_MSI, &msi) < 0)
 		return -errno;
@@ -182,8 +182,8 @@ int vm_register_mmio(struct vm *vm, const struct io_region *r)
 }
 
 /* Calls the handler covering addr; unclaimed reads see all ones, writes vanish. */
-static void dispatch(struct vm *vm, struct region_table *t, uint64_t addr, void *data,
-		     unsigned len, bool is_write)
+static void dispatch(struct vm *vm, struct region_table *t, uint64_t addr, void *data, unsigned len,
+		     bool is_write)
 {
 	const struct io_region *found = NULL;
 	struct io_region r;
@@ -314,9 +314,7 @@ static void handle_system_event(struct vcpu *vc)
 	case KVM_SYSTEM_EVENT_SHUTDOWN:
 		vm_request_stop(vm, VM_STOP_SHUTDOWN, "guest powered off");
 		break;
-	case KVM_SYSTEM_EVENT_RESET:
-		vm_request_stop(vm, VM_STOP_RESET, "guest reset");
-		break;
+	case KVM_SYSTEM_EVENT_RESET: vm_request_stop(vm, VM_STOP_RESET, "guest reset"); break;
 	default:
 		dump_registers(vc);
 		vm_request_stop(vm, VM_STOP_ERROR, "guest crashed (system event)");
@@ -344,18 +342,10 @@ static void *vcpu_thread(void *arg)
 			break;
 		}
 		switch (vc->vc_run->exit_reason) {
-		case KVM_EXIT_IO:
-			handle_io(vc);
-			break;
-		case KVM_EXIT_MMIO:
-			handle_mmio(vc);
-			break;
-		case KVM_EXIT_INTR:
-			atomic_fetch_add(&vm->vm_exits_other, 1);
-			break;
-		case KVM_EXIT_SYSTEM_EVENT:
-			handle_system_event(vc);
-			break;
+		case KVM_EXIT_IO: handle_io(vc); break;
+		case KVM_EXIT_MMIO: handle_mmio(vc); break;
+		case KVM_EXIT_INTR: atomic_fetch_add(&vm->vm_exits_other, 1); break;
+		case KVM_EXIT_SYSTEM_EVENT: handle_system_event(vc); break;
 		case KVM_EXIT_SHUTDOWN:
 			dump_registers(vc);
 			snprintf(why, sizeof(why), "vcpu%d: triple fault", vc->vc_id);
@@ -369,9 +359,10 @@ static void *vcpu_thread(void *arg)
 			break;
 		case KVM_EXIT_FAIL_ENTRY:
 			dump_registers(vc);
-			snprintf(why, sizeof(why), "vcpu%d: VM entry failed, reason %llx", vc->vc_id,
-				 (unsigned long long)vc->vc_run->fail_entry
-					 .hardware_entry_failure_reason);
+			snprintf(why, sizeof(why), "vcpu%d: VM entry failed, reason %llx",
+				 vc->vc_id,
+				 (unsigned long long)
+				     vc->vc_run->fail_entry.hardware_entry_failure_reason);
 			vm_request_stop(vm, VM_STOP_ERROR, why);
 			break;
 		default:
@@ -490,7 +481,8 @@ struct vm *vm_create(uint64_t ram_bytes, int ncpus)
 			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (vm->vm_ram == MAP_FAILED) {
 		vm->vm_ram = NULL;
-		log_warn("vm: cannot map %llu MiB of guest RAM", (unsigned long long)(ram_bytes >> 20));
+		log_warn("vm: cannot map %llu MiB of guest RAM",
+			 (unsigned long long)(ram_bytes >> 20));
 		goto out_free;
 	}
 	madvise(vm->vm_ram, ram_bytes, MADV_MERGEABLE);
@@ -577,8 +569,8 @@ static int setup_boot_vcpu(struct vm *vm, const struct vm_entry *entry)
 		sregs.gdt.base = BOOT_GDT_GPA;
 		sregs.gdt.limit = 4 * 8 - 1;
 		sregs.cr3 = BOOT_PML4_GPA;
-		sregs.cr4 = 1u << 5;			 /* PAE */
-		sregs.cr0 = 0x80000011;			 /* PG | ET | PE */
+		sregs.cr4 = 1u << 5;		     /* PAE */
+		sregs.cr0 = 0x80000011;		     /* PG | ET | PE */
 		sregs.efer = (1u << 8) | (1u << 10); /* LME | LMA */
 		regs.rsi = entry->ve_boot_info;
 	} else {
@@ -591,7 +583,8 @@ static int setup_boot_vcpu(struct vm *vm, const struct vm_entry *entry)
 		regs.rbx = entry->ve_boot_info;
 	}
 	sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
-	if (ioctl(vc->vc_fd, KVM_SET_SREGS, &sregs) < 0 || ioctl(vc->vc_fd, KVM_SET_REGS, &regs) < 0)
+	if (ioctl(vc->vc_fd, KVM_SET_SREGS, &sregs) < 0 ||
+	    ioctl(vc->vc_fd, KVM_SET_REGS, &regs) < 0)
 		return -errno;
 	return 0;
 }
@@ -701,7 +694,9 @@ void vm_get_stats(struct vm *vm, struct vm_stats *st)
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	pthread_mutex_lock(&vm->vm_lock);
-	st->vs_state = atomic_load(&vm->vm_stop) ? "stopping" : vm->vm_paused ? "paused" : "running";
+	st->vs_state = atomic_load(&vm->vm_stop) ? "stopping"
+		       : vm->vm_paused		 ? "paused"
+						 : "running";
 	pthread_mutex_unlock(&vm->vm_lock);
 	st->vs_uptime = (double)(now.tv_sec - vm->vm_started_at.tv_sec) +
 			(double)(now.tv_nsec - vm->vm_started_at.tv_nsec) / 1e9;

@@ -10,19 +10,19 @@
 
 /* Guest physical memory map. RAM is [0, VM_LOW_RAM_END) and, for the rest, from 4 GiB;
  * the hole below 4 GiB holds the framebuffer, PCI BARs and the APICs. */
-#define VM_LOW_RAM_END 0xC0000000ULL
+#define VM_LOW_RAM_END	  0xC0000000ULL
 #define VM_HIGH_RAM_START 0x100000000ULL
-#define VM_FB_GPA 0xC0000000ULL	  /* linear framebuffer, up to VM_FB_MAX bytes */
-#define VM_FB_MAX 0x04000000ULL	  /* 64 MiB */
+#define VM_FB_GPA	  0xC0000000ULL /* linear framebuffer, up to VM_FB_MAX bytes */
+#define VM_FB_MAX	  0x04000000ULL /* 64 MiB */
 #define VM_PCI_MMIO_START 0xD0000000ULL /* PCI memory BAR window */
-#define VM_PCI_MMIO_END 0xE0000000ULL
-#define VM_IOAPIC_GPA 0xFEC00000ULL
-#define VM_LAPIC_GPA 0xFEE00000ULL
+#define VM_PCI_MMIO_END	  0xE0000000ULL
+#define VM_IOAPIC_GPA	  0xFEC00000ULL
+#define VM_LAPIC_GPA	  0xFEE00000ULL
 
 /* Interrupt lines (GSIs on the in-kernel IOAPIC; ISA IRQs are identity-mapped). */
 #define VM_IRQ_KEYBOARD 1
-#define VM_IRQ_COM1 4
-#define VM_IRQ_MOUSE 12
+#define VM_IRQ_COM1	4
+#define VM_IRQ_MOUSE	12
 /* PCI INTA# of the device in slot s (1..31): IOAPIC pins 16..23, level, active high. */
 #define VM_PCI_INTX_GSI(s) (16u + ((unsigned)(s) % 8u))
 

@@ -24,7 +24,7 @@ struct parse_state {
 };
 
 static void set_error(struct parse_state *st, int line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void set_error(struct parse_state *st, int line, const char *fmt, ...)
 {
@@ -83,8 +83,8 @@ static int parse_integer(const char *v, bool duration, long long *out)
 }
 
 /* Parses value for opt into target; on failure writes why into why. */
-static int set_value(const struct config_option *opt, void *target, const char *value,
-		     char *why, size_t whylen)
+static int set_value(const struct config_option *opt, void *target, const char *value, char *why,
+		     size_t whylen)
 {
 	char *slot = (char *)target + opt->co_offset;
 	long long n;
@@ -198,7 +198,8 @@ static void apply_defaults(struct parse_state *st)
 	for (size_t i = 0; st->opts[i].co_name; i++) {
 		const struct config_option *opt = &st->opts[i];
 
-		if (opt->co_default && set_value(opt, st->target, opt->co_default, why, sizeof(why)))
+		if (opt->co_default &&
+		    set_value(opt, st->target, opt->co_default, why, sizeof(why)))
 			set_error(st, 0, "built-in default of [%s] %s: %s", opt->co_section,
 				  opt->co_name, why);
 	}
@@ -234,7 +235,7 @@ int config_load(const char *path, const struct config_option *opts, void *target
 		size_t errlen)
 {
 	struct parse_state st = {
-		.name = path, .opts = opts, .target = target, .err = err, .errlen = errlen};
+	    .name = path, .opts = opts, .target = target, .err = err, .errlen = errlen};
 	int r;
 
 	st.file = fopen(path, "r");
@@ -297,14 +298,13 @@ void config_print(FILE *out, const struct config_option *opts, const void *targe
 		case CONFIG_BOOL:
 			fprintf(out, "%s = %s\n", opt->co_name, *(const bool *)slot ? "yes" : "no");
 			break;
-		case CONFIG_INT:
-			fprintf(out, "%s = %d\n", opt->co_name, *(const int *)slot);
-			break;
+		case CONFIG_INT: fprintf(out, "%s = %d\n", opt->co_name, *(const int *)slot); break;
 		case CONFIG_DURATION:
 			fprintf(out, "%s = %ds\n", opt->co_name, *(const int *)slot);
 			break;
 		case CONFIG_ENUM:
-			fprintf(out, "%s = %s\n", opt->co_name, opt->co_choices[*(const int *)slot]);
+			fprintf(out, "%s = %s\n", opt->co_name,
+				opt->co_choices[*(const int *)slot]);
 			break;
 		}
 	}

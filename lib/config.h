@@ -20,9 +20,9 @@ struct config_option {
 	const char *co_section;
 	const char *co_name;
 	enum config_type co_type;
-	size_t co_offset;	   /* offsetof() the value in the caller's struct */
-	const char *co_default;	   /* text parsed like a file value; NULL: none */
-	long long co_min, co_max;  /* bounds for INT and DURATION, max length for STRING */
+	size_t co_offset;	       /* offsetof() the value in the caller's struct */
+	const char *co_default;	       /* text parsed like a file value; NULL: none */
+	long long co_min, co_max;      /* bounds for INT and DURATION, max length for STRING */
 	const char *const *co_choices; /* ENUM: NULL-terminated */
 	bool co_required;
 	bool co_secret; /* never printed by config_print() */
@@ -30,7 +30,10 @@ struct config_option {
 };
 
 /* A table ends with an entry whose co_name is NULL. */
-#define CONFIG_END {.co_name = NULL}
+#define CONFIG_END                                                                                 \
+	{                                                                                          \
+		.co_name = NULL                                                                    \
+	}
 
 /* Fills target with every option's default, then reads path over it. Returns 0, or a
  * negative errno with "file:line: message" (or "file: message") in err. Strings in

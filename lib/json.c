@@ -39,14 +39,13 @@ static bool has_type(const json_t *v, enum json_field_type type)
 	return false;
 }
 
-int json_check_fields(const json_t *obj, const struct json_field *fields, char *err,
-		      size_t errlen)
+int json_check_fields(const json_t *obj, const struct json_field *fields, char *err, size_t errlen)
 {
 	static const char *const type_names[] = {"a string", "an integer", "a boolean", "any"};
 	const char *key;
 	json_t *value;
 
-	json_object_foreach((json_t *)obj, key, value) {
+	json_object_foreach ((json_t *)obj, key, value) {
 		const struct json_field *f = fields;
 
 		while (f->jf_name && strcmp(f->jf_name, key))

@@ -16,7 +16,10 @@ struct json_field {
 	bool jf_required;
 };
 
-#define JSON_FIELDS_END {.jf_name = NULL}
+#define JSON_FIELDS_END                                                                            \
+	{                                                                                          \
+		.jf_name = NULL                                                                    \
+	}
 
 /* Parses len bytes holding exactly one JSON object, refusing input longer than max.
  * Returns a new reference (json_decref() it) or NULL with the reason in err. */
@@ -24,8 +27,7 @@ json_t *json_parse_object(const char *buf, size_t len, size_t max, char *err, si
 
 /* Checks obj against fields: every member known and of the right type, every
  * required member present. Returns 0 or -EINVAL with the reason in err. */
-int json_check_fields(const json_t *obj, const struct json_field *fields, char *err,
-		      size_t errlen);
+int json_check_fields(const json_t *obj, const struct json_field *fields, char *err, size_t errlen);
 
 /* Member key as a string, or NULL when absent or of another type. */
 const char *json_get_string(const json_t *obj, const char *key);

@@ -83,11 +83,11 @@ struct rtc *rtc_create(struct vm *vm)
 		return NULL;
 	pthread_mutex_init(&rtc->rtc_lock, NULL);
 	r = vm_register_pio(vm, &(struct io_region){.io_name = "rtc",
-						   .io_base = 0x70,
-						   .io_len = 2,
-						   .io_read = rtc_read,
-						   .io_write = rtc_write,
-						   .io_opaque = rtc});
+						    .io_base = 0x70,
+						    .io_len = 2,
+						    .io_read = rtc_read,
+						    .io_write = rtc_write,
+						    .io_opaque = rtc});
 	if (r < 0) {
 		errno = -r;
 		log_warn("rtc: cannot register ports");

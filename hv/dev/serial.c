@@ -17,22 +17,22 @@
 #include "lib/log.h"
 
 #define COM1_BASE 0x3F8
-#define RX_SIZE 4096
+#define RX_SIZE	  4096
 
 enum { REG_RBR_THR, REG_IER, REG_IIR_FCR, REG_LCR, REG_MCR, REG_LSR, REG_MSR, REG_SCR };
 
-#define IER_RDI 0x01
-#define IER_THRI 0x02
-#define LCR_DLAB 0x80
-#define MCR_OUT2 0x08
-#define MCR_LOOP 0x10
-#define LSR_DR 0x01
-#define LSR_THRE 0x20
-#define LSR_TEMT 0x40
-#define IIR_NONE 0x01
-#define IIR_THRI 0x02
-#define IIR_RDI 0x04
-#define FCR_ENABLE 0x01
+#define IER_RDI	     0x01
+#define IER_THRI     0x02
+#define LCR_DLAB     0x80
+#define MCR_OUT2     0x08
+#define MCR_LOOP     0x10
+#define LSR_DR	     0x01
+#define LSR_THRE     0x20
+#define LSR_TEMT     0x40
+#define IIR_NONE     0x01
+#define IIR_THRI     0x02
+#define IIR_RDI	     0x04
+#define FCR_ENABLE   0x01
 #define FCR_CLEAR_RX 0x02
 
 struct serial {
@@ -126,29 +126,17 @@ static void serial_read(void *opaque, uint64_t offset, void *data, unsigned len)
 			s->ser_rx_count--;
 		}
 		break;
-	case REG_IER:
-		v = (s->ser_lcr & LCR_DLAB) ? s->ser_dlm : s->ser_ier;
-		break;
+	case REG_IER: v = (s->ser_lcr & LCR_DLAB) ? s->ser_dlm : s->ser_ier; break;
 	case REG_IIR_FCR:
 		v = iir(s);
 		if ((v & 0x0F) == IIR_THRI)
 			s->ser_thre_pending = false; /* reading IIR acknowledges THRE */
 		break;
-	case REG_LCR:
-		v = s->ser_lcr;
-		break;
-	case REG_MCR:
-		v = s->ser_mcr;
-		break;
-	case REG_LSR:
-		v = LSR_THRE | LSR_TEMT | (rx_ready(s) ? LSR_DR : 0);
-		break;
-	case REG_MSR:
-		v = modem_status(s);
-		break;
-	case REG_SCR:
-		v = s->ser_scr;
-		break;
+	case REG_LCR: v = s->ser_lcr; break;
+	case REG_MCR: v = s->ser_mcr; break;
+	case REG_LSR: v = LSR_THRE | LSR_TEMT | (rx_ready(s) ? LSR_DR : 0); break;
+	case REG_MSR: v = modem_status(s); break;
+	case REG_SCR: v = s->ser_scr; break;
 	}
 	update_irq(s);
 	pthread_mutex_unlock(&s->ser_lock);
@@ -188,17 +176,10 @@ static void serial_write(void *opaque, uint64_t offset, const void *data, unsign
 		if (v & FCR_CLEAR_RX)
 			s->ser_rx_count = 0;
 		break;
-	case REG_LCR:
-		s->ser_lcr = v;
-		break;
-	case REG_MCR:
-		s->ser_mcr = v & 0x1F;
-		break;
-	case REG_SCR:
-		s->ser_scr = v;
-		break;
-	default: /* LSR and MSR are read-only */
-		break;
+	case REG_LCR: s->ser_lcr = v; break;
+	case REG_MCR: s->ser_mcr = v & 0x1F; break;
+	case REG_SCR: s->ser_scr = v; break;
+	default: /* LSR and MSR are read-only */ break;
 	}
 	update_irq(s);
 	pthread_mutex_unlock(&s->ser_lock);
@@ -235,11 +216,11 @@ struct serial *serial_create(struct vm *vm, int out_fd)
 	s->ser_dll = 12; /* 9600 baud */
 	pthread_mutex_init(&s->ser_lock, NULL);
 	r = vm_register_pio(vm, &(struct io_region){.io_name = "serial",
-						   .io_base = COM1_BASE,
-						   .io_len = 8,
-						   .io_read = serial_read,
-						   .io_write = serial_write,
-						   .io_opaque = s});
+						    .io_base = COM1_BASE,
+						    .io_len = 8,
+						    .io_read = serial_read,
+						    .io_write = serial_write,
+						    .io_opaque = s});
 	if (r < 0) {
 		errno = -r;
 		log_warn("serial: cannot register COM1");

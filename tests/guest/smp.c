@@ -5,8 +5,8 @@
 #include "rt.h"
 
 #define TRAMPOLINE 0x8000ULL
-#define LAPIC 0xFEE00000ULL
-#define MAX_CPUS 16
+#define LAPIC	   0xFEE00000ULL
+#define MAX_CPUS   16
 
 extern const uint8_t ap_tramp_start[], ap_tramp_end[], ap_gdt_desc[], ap_cr3[], ap_stack[];
 
@@ -142,7 +142,7 @@ void guest_main(void)
 
 	for (uint32_t apic = 1; apic < cpus; apic++) {
 		*(uint64_t *)(tramp + (ap_stack - ap_tramp_start)) =
-			(uint64_t)&ap_stacks[apic][4096];
+		    (uint64_t)&ap_stacks[apic][4096];
 		send_ipi(apic, 0x4500); /* INIT */
 		delay(1000);
 		send_ipi(apic, 0x4600 | (TRAMPOLINE >> 12)); /* STARTUP */

@@ -23,21 +23,43 @@ struct sample {
 static const char *const engines[] = {"vdi-hv", "qemu", NULL};
 
 static const struct config_option options[] = {
-	{.co_section = "server", .co_name = "listen", .co_type = CONFIG_STRING,
-	 .co_offset = offsetof(struct sample, listen), .co_default = "127.0.0.1", .co_max = 64},
-	{.co_section = "server", .co_name = "port", .co_type = CONFIG_INT,
-	 .co_offset = offsetof(struct sample, port), .co_default = "8443", .co_min = 1,
-	 .co_max = 65535},
-	{.co_section = "server", .co_name = "tls", .co_type = CONFIG_BOOL,
-	 .co_offset = offsetof(struct sample, tls), .co_default = "yes"},
-	{.co_section = "server", .co_name = "timeout", .co_type = CONFIG_DURATION,
-	 .co_offset = offsetof(struct sample, timeout), .co_default = "15s", .co_min = 1,
-	 .co_max = 86400},
-	{.co_section = "host", .co_name = "engine", .co_type = CONFIG_ENUM,
-	 .co_offset = offsetof(struct sample, engine), .co_default = "vdi-hv", .co_choices = engines},
-	{.co_section = "host", .co_name = "password", .co_type = CONFIG_STRING,
-	 .co_offset = offsetof(struct sample, password), .co_secret = true},
-	CONFIG_END,
+    {.co_section = "server",
+     .co_name = "listen",
+     .co_type = CONFIG_STRING,
+     .co_offset = offsetof(struct sample, listen),
+     .co_default = "127.0.0.1",
+     .co_max = 64},
+    {.co_section = "server",
+     .co_name = "port",
+     .co_type = CONFIG_INT,
+     .co_offset = offsetof(struct sample, port),
+     .co_default = "8443",
+     .co_min = 1,
+     .co_max = 65535},
+    {.co_section = "server",
+     .co_name = "tls",
+     .co_type = CONFIG_BOOL,
+     .co_offset = offsetof(struct sample, tls),
+     .co_default = "yes"},
+    {.co_section = "server",
+     .co_name = "timeout",
+     .co_type = CONFIG_DURATION,
+     .co_offset = offsetof(struct sample, timeout),
+     .co_default = "15s",
+     .co_min = 1,
+     .co_max = 86400},
+    {.co_section = "host",
+     .co_name = "engine",
+     .co_type = CONFIG_ENUM,
+     .co_offset = offsetof(struct sample, engine),
+     .co_default = "vdi-hv",
+     .co_choices = engines},
+    {.co_section = "host",
+     .co_name = "password",
+     .co_type = CONFIG_STRING,
+     .co_offset = offsetof(struct sample, password),
+     .co_secret = true},
+    CONFIG_END,
 };
 
 static int load(const char *text, struct sample *s, char *err)
@@ -105,11 +127,15 @@ static void expect_error(const char *text, const char *message)
 static void test_errors(void **state)
 {
 	(void)state;
-	expect_error("[server]\nport = 0\n", "t.conf:2: [server] port: 0 is out of range [1, 65535]");
-	expect_error("[server]\n\nport = 80x\n", "t.conf:3: [server] port: '80x' is not an integer");
+	expect_error("[server]\nport = 0\n",
+		     "t.conf:2: [server] port: 0 is out of range [1, 65535]");
+	expect_error("[server]\n\nport = 80x\n",
+		     "t.conf:3: [server] port: '80x' is not an integer");
 	expect_error("[server]\ntls = maybe\n", "t.conf:2: [server] tls: 'maybe' is not a boolean");
-	expect_error("[server]\ntimeout = 5y\n", "t.conf:2: [server] timeout: '5y' is not a duration");
-	expect_error("[host]\nengine = xen\n", "t.conf:2: [host] engine: 'xen' is not one of: vdi-hv qemu");
+	expect_error("[server]\ntimeout = 5y\n",
+		     "t.conf:2: [server] timeout: '5y' is not a duration");
+	expect_error("[host]\nengine = xen\n",
+		     "t.conf:2: [host] engine: 'xen' is not one of: vdi-hv qemu");
 	expect_error("[server]\nbogus = 1\n", "t.conf:2: unknown option 'bogus' in [server]");
 	expect_error("[nope]\nx = 1\n", "t.conf:2: unknown section [nope]");
 	expect_error("[server]\nport = 1\nport = 2\n", "t.conf:3: [server] port is set twice");
@@ -125,14 +151,15 @@ static void test_errors(void **state)
 static void test_required_and_missing_file(void **state)
 {
 	static const struct config_option req[] = {
-		{.co_section = "ldap", .co_name = "uri", .co_type = CONFIG_STRING, .co_required = true},
-		CONFIG_END,
+	    {.co_section = "ldap", .co_name = "uri", .co_type = CONFIG_STRING, .co_required = true},
+	    CONFIG_END,
 	};
 	char *uri = NULL;
 	char err[256];
 
 	(void)state;
-	assert_int_not_equal(config_load_string("b.conf", "[ldap]\n", req, &uri, err, sizeof(err)), 0);
+	assert_int_not_equal(config_load_string("b.conf", "[ldap]\n", req, &uri, err, sizeof(err)),
+			     0);
 	assert_string_equal(err, "b.conf: [ldap] uri is required");
 	assert_int_not_equal(config_load("/nonexistent/x.conf", req, &uri, err, sizeof(err)), 0);
 	assert_string_equal(err, "/nonexistent/x.conf: No such file or directory");
@@ -142,10 +169,10 @@ static void test_required_and_missing_file(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_values),
-		cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_required_and_missing_file),
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_values),
+	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_required_and_missing_file),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

@@ -10,10 +10,10 @@
 #include "lib/json.h"
 
 static const struct json_field fields[] = {
-	{"cmd", JSON_FIELD_STRING, true},
-	{"expires", JSON_FIELD_INT, false},
-	{"view_only", JSON_FIELD_BOOL, false},
-	JSON_FIELDS_END,
+    {"cmd", JSON_FIELD_STRING, true},
+    {"expires", JSON_FIELD_INT, false},
+    {"view_only", JSON_FIELD_BOOL, false},
+    JSON_FIELDS_END,
 };
 
 static json_t *parse(const char *s, char *err)
@@ -86,9 +86,9 @@ static void test_dump_line(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse),
-		cmocka_unit_test(test_fields),
-		cmocka_unit_test(test_dump_line),
+	    cmocka_unit_test(test_parse),
+	    cmocka_unit_test(test_fields),
+	    cmocka_unit_test(test_dump_line),
 	};
 	return cmocka_run_group_tests_name("json", tests, NULL, NULL);
 }

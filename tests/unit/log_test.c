@@ -96,9 +96,9 @@ static void test_one_line_per_event(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_levels, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_errno_suffix, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_one_line_per_event, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_levels, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_errno_suffix, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_one_line_per_event, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("log", tests, NULL, NULL);
 }

@@ -3,8 +3,8 @@
 
 #include <stdarg.h>
 
-#define COM1 0x3F8
-#define LAPIC 0xFEE00000ULL
+#define COM1   0x3F8
+#define LAPIC  0xFEE00000ULL
 #define IOAPIC 0xFEC00000ULL
 
 struct idt_entry {
@@ -109,28 +109,23 @@ static void vprint(const char *fmt, va_list ap)
 			break;
 		}
 		case 'u':
-			put_unsigned(lng ? va_arg(ap, uint64_t) : va_arg(ap, unsigned), 10, width, pad);
+			put_unsigned(lng ? va_arg(ap, uint64_t) : va_arg(ap, unsigned), 10, width,
+				     pad);
 			break;
 		case 'x':
-			put_unsigned(lng ? va_arg(ap, uint64_t) : va_arg(ap, unsigned), 16, width, pad);
+			put_unsigned(lng ? va_arg(ap, uint64_t) : va_arg(ap, unsigned), 16, width,
+				     pad);
 			break;
-		case 'p':
-			put_unsigned((uint64_t)va_arg(ap, void *), 16, 0, ' ');
-			break;
-		case 'c':
-			rt_putc((char)va_arg(ap, int));
-			break;
+		case 'p': put_unsigned((uint64_t)va_arg(ap, void *), 16, 0, ' '); break;
+		case 'c': rt_putc((char)va_arg(ap, int)); break;
 		case 's': {
 			const char *s = va_arg(ap, const char *);
 			while (*s)
 				rt_putc(*s++);
 			break;
 		}
-		case '%':
-			rt_putc('%');
-			break;
-		default:
-			rt_putc('?');
+		case '%': rt_putc('%'); break;
+		default: rt_putc('?');
 		}
 	}
 }
@@ -223,9 +218,9 @@ const char *rt_cmdline(void)
 	if (!boot_info_ptr)
 		return "";
 	if (boot_info_is_pvh)
-		p = *(uint64_t *)(boot_info_ptr + 24);		 /* start_info.cmdline_paddr */
+		p = *(uint64_t *)(boot_info_ptr + 24); /* start_info.cmdline_paddr */
 	else
-		p = *(uint32_t *)(boot_info_ptr + 0x228) |	 /* hdr.cmd_line_ptr */
+		p = *(uint32_t *)(boot_info_ptr + 0x228) |		   /* hdr.cmd_line_ptr */
 		    (uint64_t) * (uint32_t *)(boot_info_ptr + 0xC8) << 32; /* ext_cmd_line_ptr */
 	return p ? (const char *)p : "";
 }
@@ -240,7 +235,7 @@ void rt_start(void)
 
 	for (int i = 0; i < 256; i++) {
 		uint64_t a = isr_table[i];
-		idt[i] = (struct idt_entry){(uint16_t)a, 0x08, 0, 0x8E, (uint16_t)(a >> 16),
+		idt[i] = (struct idt_entry){(uint16_t)a,	 0x08, 0, 0x8E, (uint16_t)(a >> 16),
 					    (uint32_t)(a >> 32), 0};
 	}
 	__asm__ volatile("lidt %0" : : "m"(idtr));

@@ -80,7 +80,7 @@ int rt_getc(void);
 /* Prints "PASS <what>" or "FAIL <what>: <reason>" and resets the machine. */
 __attribute__((noreturn)) void rt_pass(const char *what);
 __attribute__((noreturn, format(printf, 2, 3))) void rt_fail(const char *what, const char *fmt,
-							      ...);
+							     ...);
 /* Resets through the i8042 (command 0xFE). */
 __attribute__((noreturn)) void rt_reset(void);
 

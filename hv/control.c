@@ -1,0 +1,456 @@
+/* Control socket server. Each client sends lines; each line is one request validated
+ * against its verb's field table (unknown fields, wrong types and over-long lines are
+ * refused with an error reply, never a crash). Keystrokes from sendkey/type are queued
+ * and fed to the i8042 from control_tick(), a few per tick, so a long text does not
+ * overrun the keyboard's queue. */
+#include "hv/control.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "hv/dev/fb.h"
+#include "hv/dev/i8042.h"
+#include "hv/dev/serial.h"
+#include "hv/keys.h"
+#include "hv/machine.h"
+#include "hv/mainloop.h"
+#include "hv/vm.h"
+#include "lib/json.h"
+#include "lib/log.h"
+
+#define REQUEST_MAX   65536
+#define MAX_CLIENTS   16
+#define KEYQ_SIZE     8192
+#define KEYS_PER_TICK 2
+#define COMBO_MAX     8
+
+struct client {
+	int cl_fd;
+	size_t cl_len;
+	bool cl_discarding; /* skipping the rest of an over-long line */
+	char cl_buf[REQUEST_MAX];
+};
+
+struct key_event {
+	unsigned ke_code;
+	bool ke_down;
+};
+
+struct control {
+	struct machine *ctl_machine;
+	int ctl_listen_fd;
+	char *ctl_path;
+	struct client *ctl_clients[MAX_CLIENTS];
+	struct key_event ctl_keyq[KEYQ_SIZE];
+	size_t ctl_keyq_head, ctl_keyq_count;
+};
+
+struct command {
+	const char *cmd_name;
+	const struct json_field *cmd_fields;
+	json_t *(*cmd_run)(struct control *ctl, const json_t *req, char *err, size_t errlen);
+};
+
+static const struct json_field no_fields[] = {{"cmd", JSON_FIELD_STRING, true}, JSON_FIELDS_END};
+
+static json_t *ok_reply(void)
+{
+	return json_pack("{s:b}", "ok", 1);
+}
+
+static json_t *cmd_status(struct control *ctl, const json_t *req, char *err, size_t errlen)
+{
+	struct vm_stats st;
+
+	(void)req, (void)err, (void)errlen;
+	vm_get_stats(ctl->ctl_machine->m_vm, &st);
+	return json_pack("{s:b, s:s, s:f, s:i, s:{s:I, s:I, s:I}}", "ok", 1, "state", st.vs_state,
+			 "uptime", st.vs_uptime, "vcpus", st.vs_vcpus, "exits", "io",
+			 (json_int_t)st.vs_exits_io, "mmio", (json_int_t)st.vs_exits_mmio, "other",
+			 (json_int_t)st.vs_exits_other);
+}
+
+static json_t *cmd_pause(struct control *ctl, const json_t *req, char *err, size_t errlen)
+{
+	(void)req;
+	if (vm_pause(ctl->ctl_machine->m_vm) < 0) {
+		snprintf(err, errlen, "the VM is stopping");
+		return NULL;
+	}
+	return ok_reply();
+}
+
+static json_t *cmd_resume(struct control *ctl, const json_t *req, char *err, size_t errlen)
+{
+	(void)req, (void)err, (void)errlen;
+	vm_resume(ctl->ctl_machine->m_vm);
+	return ok_reply();
+}
+
+static json_t *cmd_quit(struct control *ctl, const json_t *req, char *err, size_t errlen)
+{
+	(void)req, (void)err, (void)errlen;
+	vm_request_stop(ctl->ctl_machine->m_vm, VM_STOP_QUIT, "quit from the control socket");
+	return ok_reply();
+}
+
+/* Queues presses of codes in order and releases in reverse. */
+static int queue_combo(struct control *ctl, const unsigned *codes, int n)
+{
+	if (ctl->ctl_keyq_count + 2 * (size_t)n > KEYQ_SIZE)
+		return -ENOSPC;
+	for (int i = 0; i < 2 * n; i++) {
+		size_t slot = (ctl->ctl_keyq_head + ctl->ctl_keyq_count++) % KEYQ_SIZE;
+
+		ctl->ctl_keyq[slot] = i < n ? (struct key_event){codes[i], true}
+					    : (struct key_event){codes[2 * n - 1 - i], false};
+	}
+	return 0;
+}
+
+static const struct json_field sendkey_fields[] = {
+    {"cmd", JSON_FIELD_STRING, true}, {"key", JSON_FIELD_STRING, true}, JSON_FIELDS_END};
+
+static json_t *cmd_sendkey(struct control *ctl, const json_t *req, char *err, size_t errlen)
+{
+	const char *key = json_get_string(req, "key");
+	unsigned codes[COMBO_MAX];
+	int n = keys_parse_combo(key, codes, COMBO_MAX);
+
+	if (n == -E2BIG) {
+		snprintf(err, errlen, "too many keys in '%.64s' (at most %d)", key, COMBO_MAX);
+		return NULL;
+	}
+	if (n <= 0) {
+		snprintf(err, errlen, "unknown key '%.64s'", key);
+		return NULL;
+	}
+	if (queue_combo(ctl, codes, n) < 0) {
+		snprintf(err, errlen, "keyboard queue full, try again later");
+		return NULL;
+	}
+	return ok_reply();
+}
+
+static const struct json_field type_fields[] = {
+    {"cmd", JSON_FIELD_STRING, true}, {"text", JSON_FIELD_STRING, true}, JSON_FIELDS_END};
+
+static json_t *cmd_type(struct control *ctl, const json_t *req, char *err, size_t errlen)
+{
+	const char *text = json_get_string(req, "text");
+	size_t len = strlen(text), needed = 0;
+	unsigned codes[COMBO_MAX];
+
+	for (size_t i = 0; i < len; i++) {
+		int n = keys_for_char(text[i], codes, COMBO_MAX);
+
+		if (n <= 0) {
+			snprintf(err, errlen, "cannot type character %zu (0x%02x) on a US keyboard",
+				 i, (unsigned char)text[i]);
+			return NULL;
+		}
+		needed += 2 * (size_t)n;
+	}
+	if (ctl->ctl_keyq_count + needed > KEYQ_SIZE) {
+		snprintf(err, errlen, "text too long for the keyboard queue (%zu key events free)",
+			 KEYQ_SIZE - ctl->ctl_keyq_count);
+		return NULL;
+	}
+	for (size_t i = 0; i < len; i++)
+		queue_combo(ctl, codes, keys_for_char(text[i], codes, COMBO_MAX));
+	return json_pack("{s:b, s:i}", "ok", 1, "queued", (int)len);
+}
+
+static const struct json_field screendump_fields[] = {
+    {"cmd", JSON_FIELD_STRING, true}, {"path", JSON_FIELD_STRING, true}, JSON_FIELDS_END};
+
+static json_t *cmd_screendump(struct control *ctl, const json_t *req, char *err, size_t errlen)
+{
+	const char *path = json_get_string(req, "path");
+	int r;
+
+	if (!ctl->ctl_machine->m_fb) {
+		snprintf(err, errlen, "this VM has no framebuffer");
+		return NULL;
+	}
+	if (path[0] != '/') {
+		snprintf(err, errlen, "path must be absolute");
+		return NULL;
+	}
+	r = fb_screendump(ctl->ctl_machine->m_fb, path);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot write %.200s: %s", path, strerror(-r));
+		return NULL;
+	}
+	return ok_reply();
+}
+
+static const struct json_field serial_fields[] = {
+    {"cmd", JSON_FIELD_STRING, true}, {"text", JSON_FIELD_STRING, true}, JSON_FIELDS_END};
+
+static json_t *cmd_serial(struct control *ctl, const json_t *req, char *err, size_t errlen)
+{
+	const char *text = json_get_string(req, "text");
+	size_t len = strlen(text);
+	size_t n = serial_feed(ctl->ctl_machine->m_serial, text, len);
+
+	if (n < len) {
+		snprintf(err, errlen, "serial input buffer full: %zu of %zu bytes accepted", n,
+			 len);
+		return NULL;
+	}
+	return ok_reply();
+}
+
+static const struct json_field mouse_fields[] = {
+    {"cmd", JSON_FIELD_STRING, true},	{"dx", JSON_FIELD_INT, false},
+    {"dy", JSON_FIELD_INT, false},	{"dz", JSON_FIELD_INT, false},
+    {"buttons", JSON_FIELD_INT, false}, JSON_FIELDS_END};
+
+static json_t *cmd_mouse(struct control *ctl, const json_t *req, char *err, size_t errlen)
+{
+	long long dx = json_get_int(req, "dx", 0), dy = json_get_int(req, "dy", 0);
+	long long dz = json_get_int(req, "dz", 0), buttons = json_get_int(req, "buttons", 0);
+
+	if (dx < -4096 || dx > 4096 || dy < -4096 || dy > 4096 || dz < -16 || dz > 16 ||
+	    buttons < 0 || buttons > 7) {
+		snprintf(err, errlen, "dx, dy must be within +-4096, dz within +-16, buttons 0..7");
+		return NULL;
+	}
+	i8042_mouse_event(ctl->ctl_machine->m_i8042, (int)dx, (int)dy, (int)dz, (unsigned)buttons);
+	return ok_reply();
+}
+
+static const struct command commands[] = {
+    {"status", no_fields, cmd_status},
+    {"pause", no_fields, cmd_pause},
+    {"resume", no_fields, cmd_resume},
+    {"quit", no_fields, cmd_quit},
+    {"sendkey", sendkey_fields, cmd_sendkey},
+    {"type", type_fields, cmd_type},
+    {"screendump", screendump_fields, cmd_screendump},
+    {"serial", serial_fields, cmd_serial},
+    {"mouse", mouse_fields, cmd_mouse},
+};
+
+static void send_line(struct client *cl, json_t *reply)
+{
+	char *line = json_dump_line(reply);
+	size_t len, off = 0;
+
+	json_decref(reply);
+	if (!line)
+		return;
+	len = strlen(line);
+	while (off < len) {
+		ssize_t n = send(cl->cl_fd, line + off, len - off, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break; /* a client that does not read its replies loses them */
+		off += (size_t)n;
+	}
+	free(line);
+}
+
+static void send_error(struct client *cl, const char *msg)
+{
+	send_line(cl, json_pack("{s:s}", "error", msg));
+}
+
+static void handle_request(struct control *ctl, struct client *cl, const char *line, size_t len)
+{
+	char err[512];
+	const struct command *cmd = NULL;
+	const char *verb;
+	json_t *req, *reply;
+
+	req = json_parse_object(line, len, REQUEST_MAX, err, sizeof(err));
+	if (!req) {
+		send_error(cl, err);
+		return;
+	}
+	verb = json_get_string(req, "cmd");
+	for (size_t i = 0; verb && i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(commands[i].cmd_name, verb))
+			cmd = &commands[i];
+	if (!cmd) {
+		snprintf(err, sizeof(err), verb ? "unknown command '%.64s'" : "missing field 'cmd'",
+			 verb);
+		send_error(cl, err);
+	} else if (json_check_fields(req, cmd->cmd_fields, err, sizeof(err)) < 0) {
+		send_error(cl, err);
+	} else {
+		err[0] = '\0';
+		reply = cmd->cmd_run(ctl, req, err, sizeof(err));
+		if (reply)
+			send_line(cl, reply);
+		else
+			send_error(cl, err[0] ? err : "command failed");
+	}
+	json_decref(req);
+}
+
+static void drop_client(struct control *ctl, int idx)
+{
+	struct client *cl = ctl->ctl_clients[idx];
+
+	mainloop_remove(ctl->ctl_machine->m_loop, cl->cl_fd);
+	close(cl->cl_fd);
+	free(cl);
+	ctl->ctl_clients[idx] = NULL;
+}
+
+static void client_readable(void *arg, int fd, short revents)
+{
+	struct control *ctl = arg;
+	struct client *cl = NULL;
+	int idx;
+	ssize_t n;
+
+	(void)revents;
+	for (idx = 0; idx < MAX_CLIENTS; idx++)
+		if (ctl->ctl_clients[idx] && ctl->ctl_clients[idx]->cl_fd == fd) {
+			cl = ctl->ctl_clients[idx];
+			break;
+		}
+	if (!cl)
+		return;
+	n = read(fd, cl->cl_buf + cl->cl_len, sizeof(cl->cl_buf) - cl->cl_len);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		drop_client(ctl, idx);
+		return;
+	}
+	cl->cl_len += (size_t)n;
+	for (;;) {
+		char *nl = memchr(cl->cl_buf, '\n', cl->cl_len);
+		size_t used;
+
+		if (!nl) {
+			if (cl->cl_len == sizeof(cl->cl_buf)) {
+				if (!cl->cl_discarding)
+					send_error(cl, "request line too long (limit 65536 bytes)");
+				cl->cl_discarding = true;
+				cl->cl_len = 0;
+			}
+			break;
+		}
+		used = (size_t)(nl - cl->cl_buf) + 1;
+		if (cl->cl_discarding)
+			cl->cl_discarding = false;
+		else if (used > 1)
+			handle_request(ctl, cl, cl->cl_buf, used - 1);
+		memmove(cl->cl_buf, cl->cl_buf + used, cl->cl_len - used);
+		cl->cl_len -= used;
+	}
+}
+
+static void accept_client(void *arg, int fd, short revents)
+{
+	struct control *ctl = arg;
+	struct timeval send_timeout = {.tv_sec = 1};
+	struct client *cl;
+	int cfd, idx;
+
+	(void)revents;
+	cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+	if (cfd < 0)
+		return;
+	for (idx = 0; idx < MAX_CLIENTS && ctl->ctl_clients[idx]; idx++)
+		;
+	cl = idx < MAX_CLIENTS ? calloc(1, sizeof(*cl)) : NULL;
+	if (!cl) {
+		static const char busy[] = "{\"error\":\"too many control clients\"}\n";
+
+		if (send(cfd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+			log_debug("control: cannot refuse a client politely");
+		close(cfd);
+		return;
+	}
+	setsockopt(cfd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout));
+	cl->cl_fd = cfd;
+	if (mainloop_add(ctl->ctl_machine->m_loop, cfd, POLLIN, client_readable, ctl) < 0) {
+		close(cfd);
+		free(cl);
+		return;
+	}
+	ctl->ctl_clients[idx] = cl;
+}
+
+void control_tick(struct control *ctl)
+{
+	struct i8042 *kbc = ctl->ctl_machine->m_i8042;
+
+	for (int i = 0; i < KEYS_PER_TICK && ctl->ctl_keyq_count; i++) {
+		struct key_event *ke = &ctl->ctl_keyq[ctl->ctl_keyq_head];
+
+		i8042_key_event(kbc, ke->ke_code, ke->ke_down);
+		ctl->ctl_keyq_head = (ctl->ctl_keyq_head + 1) % KEYQ_SIZE;
+		ctl->ctl_keyq_count--;
+	}
+}
+
+struct control *control_create(struct machine *m, const char *path)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	struct control *ctl;
+	mode_t old_umask;
+	int r;
+
+	if (strlen(path) >= sizeof(addr.sun_path)) {
+		log_warnx("control: socket path too long: %s", path);
+		return NULL;
+	}
+	ctl = calloc(1, sizeof(*ctl));
+	if (!ctl)
+		return NULL;
+	ctl->ctl_machine = m;
+	ctl->ctl_path = strdup(path);
+	ctl->ctl_listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (!ctl->ctl_path || ctl->ctl_listen_fd < 0)
+		goto out_free;
+	strcpy(addr.sun_path, path);
+	unlink(path);
+	old_umask = umask(0177);
+	r = bind(ctl->ctl_listen_fd, (struct sockaddr *)&addr, sizeof(addr));
+	umask(old_umask);
+	if (r < 0 || listen(ctl->ctl_listen_fd, 8) < 0) {
+		log_warn("control: cannot listen on %s", path);
+		goto out_free;
+	}
+	if (mainloop_add(m->m_loop, ctl->ctl_listen_fd, POLLIN, accept_client, ctl) < 0)
+		goto out_free;
+	return ctl;
+
+out_free:
+	control_free(ctl);
+	return NULL;
+}
+
+void control_free(struct control *ctl)
+{
+	if (!ctl)
+		return;
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		if (ctl->ctl_clients[i])
+			drop_client(ctl, i);
+	if (ctl->ctl_listen_fd >= 0) {
+		mainloop_remove(ctl->ctl_machine->m_loop, ctl->ctl_listen_fd);
+		close(ctl->ctl_listen_fd);
+		if (ctl->ctl_path)
+			unlink(ctl->ctl_path);
+	}
+	free(ctl->ctl_path);
+	free(ctl);
+}

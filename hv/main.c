@@ -1,0 +1,436 @@
+/* vdi-hv: one process per desktop VM on KVM. Parses the command line, assembles the
+ * machine in boot order (the one place that lists every device), loads the kernel,
+ * and runs the main loop (control socket, console input) until the guest stops. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "hv/control.h"
+#include "hv/dev/fb.h"
+#include "hv/dev/i8042.h"
+#include "hv/dev/pci.h"
+#include "hv/dev/rtc.h"
+#include "hv/dev/serial.h"
+#include "hv/dev/virtio_blk.h"
+#include "hv/loader.h"
+#include "hv/machine.h"
+#include "hv/mainloop.h"
+#include "hv/mptable.h"
+#include "hv/vm.h"
+#include "lib/log.h"
+
+#define EXIT_USAGE 2
+#define TICK_MS	   10
+
+enum serial_mode { SERIAL_STDIO, SERIAL_FILE, SERIAL_NONE };
+
+struct options {
+	const char *kernel, *initrd, *cmdline, *control;
+	unsigned long memory_mib;
+	int cpus;
+	const char *disks[MACHINE_MAX_DISKS];
+	bool disk_ro[MACHINE_MAX_DISKS];
+	size_t ndisks;
+	enum serial_mode serial;
+	const char *serial_path;
+	unsigned fb_width, fb_height; /* 0: no framebuffer */
+	bool debug;
+};
+
+static const char usage_text[] =
+    "usage: vdi-hv --kernel FILE [options]\n"
+    "Runs one virtual machine on KVM.\n"
+    "\n"
+    "  --kernel FILE         Linux bzImage or ELF64 kernel (PVH note or 64-bit entry)\n"
+    "  --initrd FILE         initial ramdisk\n"
+    "  --cmdline STR         kernel command line\n"
+    "  --memory MIB          guest RAM in MiB, 16..65536, a multiple of 2 (default 256)\n"
+    "  --cpus N              vCPUs, 1..64 (default 1)\n"
+    "  --disk PATH[,ro]      raw disk image as a virtio-blk PCI device (up to 8)\n"
+    "  --serial MODE         COM1: stdio (default), file:PATH or none\n"
+    "  --control unix:PATH   JSON control socket (status, pause, resume, quit, sendkey,\n"
+    "                        type, screendump, serial)\n"
+    "  --fb WxH|none         linear framebuffer, 32 bpp (default 1024x768)\n"
+    "  --debug               verbose log\n"
+    "  --help                this text\n"
+    "\n"
+    "Exit status: 0 when the guest resets or powers off or on quit, 1 on a guest crash\n"
+    "or a runtime failure, 2 on bad options.\n";
+
+static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("vdi-hv: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see vdi-hv --help)\n", stderr);
+	exit(EXIT_USAGE);
+}
+
+static unsigned long parse_number(const char *opt, const char *s, unsigned long min,
+				  unsigned long max)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v < min || v > max)
+		usage_error("%s: '%s' is not a number in %lu..%lu", opt, s, min, max);
+	return v;
+}
+
+static void parse_options(int argc, char **argv, struct options *o)
+{
+	enum {
+		OPT_KERNEL = 256,
+		OPT_INITRD,
+		OPT_CMDLINE,
+		OPT_MEMORY,
+		OPT_CPUS,
+		OPT_DISK,
+		OPT_SERIAL,
+		OPT_CONTROL,
+		OPT_FB,
+		OPT_DEBUG,
+		OPT_HELP
+	};
+	static const struct option longopts[] = {
+	    {"kernel", required_argument, NULL, OPT_KERNEL},
+	    {"initrd", required_argument, NULL, OPT_INITRD},
+	    {"cmdline", required_argument, NULL, OPT_CMDLINE},
+	    {"memory", required_argument, NULL, OPT_MEMORY},
+	    {"cpus", required_argument, NULL, OPT_CPUS},
+	    {"disk", required_argument, NULL, OPT_DISK},
+	    {"serial", required_argument, NULL, OPT_SERIAL},
+	    {"control", required_argument, NULL, OPT_CONTROL},
+	    {"fb", required_argument, NULL, OPT_FB},
+	    {"debug", no_argument, NULL, OPT_DEBUG},
+	    {"help", no_argument, NULL, OPT_HELP},
+	    {NULL, 0, NULL, 0},
+	};
+	int c;
+
+	*o = (struct options){.memory_mib = 256, .cpus = 1, .fb_width = 1024, .fb_height = 768};
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_KERNEL: o->kernel = optarg; break;
+		case OPT_INITRD: o->initrd = optarg; break;
+		case OPT_CMDLINE: o->cmdline = optarg; break;
+		case OPT_MEMORY:
+			o->memory_mib = parse_number("--memory", optarg, 16, 65536);
+			if (o->memory_mib % 2)
+				usage_error("--memory: %lu MiB is not a multiple of 2",
+					    o->memory_mib);
+			break;
+		case OPT_CPUS: o->cpus = (int)parse_number("--cpus", optarg, 1, 64); break;
+		case OPT_DISK: {
+			char *comma = strchr(optarg, ',');
+
+			if (o->ndisks == MACHINE_MAX_DISKS)
+				usage_error("--disk: at most %d disks", MACHINE_MAX_DISKS);
+			if (comma && strcmp(comma, ",ro"))
+				usage_error("--disk: unknown flag '%s' (only ',ro')", comma + 1);
+			if (comma)
+				*comma = '\0';
+			if (!*optarg)
+				usage_error("--disk: empty path");
+			o->disk_ro[o->ndisks] = comma != NULL;
+			o->disks[o->ndisks++] = optarg;
+			break;
+		}
+		case OPT_SERIAL:
+			if (!strcmp(optarg, "stdio"))
+				o->serial = SERIAL_STDIO;
+			else if (!strcmp(optarg, "none"))
+				o->serial = SERIAL_NONE;
+			else if (!strncmp(optarg, "file:", 5) && optarg[5])
+				o->serial = SERIAL_FILE, o->serial_path = optarg + 5;
+			else
+				usage_error("--serial: '%s' is not stdio, file:PATH or none",
+					    optarg);
+			break;
+		case OPT_CONTROL:
+			if (strncmp(optarg, "unix:", 5) || !optarg[5])
+				usage_error("--control: '%s' is not unix:PATH", optarg);
+			o->control = optarg + 5;
+			break;
+		case OPT_FB: {
+			char *x = strchr(optarg, 'x');
+
+			if (!strcmp(optarg, "none")) {
+				o->fb_width = o->fb_height = 0;
+				break;
+			}
+			if (!x)
+				usage_error("--fb: '%s' is not WxH or none", optarg);
+			*x = '\0';
+			o->fb_width = (unsigned)parse_number("--fb width", optarg, 64, 4096);
+			o->fb_height = (unsigned)parse_number("--fb height", x + 1, 64, 4096);
+			break;
+		}
+		case OPT_DEBUG: o->debug = true; break;
+		case OPT_HELP: fputs(usage_text, stdout); exit(0);
+		case '?':
+			if (optopt)
+				usage_error("option --%s needs an argument or is unknown",
+					    longopts[optopt - OPT_KERNEL].name);
+			usage_error("unknown option '%s'", argv[optind - 1]);
+		default: usage_error("unknown option");
+		}
+	}
+	if (optind < argc)
+		usage_error("unexpected argument '%s'", argv[optind]);
+	if (!o->kernel)
+		usage_error("--kernel is required");
+}
+
+/* ---- console input on stdin ---- */
+
+static struct termios saved_termios;
+static bool termios_saved;
+
+static void restore_terminal(void)
+{
+	if (termios_saved)
+		tcsetattr(STDIN_FILENO, TCSANOW, &saved_termios);
+}
+
+struct console {
+	struct machine *con_machine;
+	char con_pending[256];
+	size_t con_len;
+	bool con_escape; /* saw Ctrl-A on a terminal */
+};
+
+static void stdin_readable(void *arg, int fd, short revents)
+{
+	struct console *con = arg;
+	char buf[256];
+	ssize_t n;
+
+	(void)revents;
+	if (con->con_len) /* the guest has not taken the last input yet */
+		return;
+	n = read(fd, buf, sizeof(buf));
+	if (n <= 0) {
+		if (n == 0 || (errno != EINTR && errno != EAGAIN))
+			mainloop_remove(con->con_machine->m_loop, fd); /* stdin closed */
+		return;
+	}
+	for (ssize_t i = 0; i < n; i++) {
+		if (termios_saved && con->con_escape) {
+			con->con_escape = false;
+			if (buf[i] == 'x') {
+				vm_request_stop(con->con_machine->m_vm, VM_STOP_QUIT, "Ctrl-A x");
+				return;
+			}
+		} else if (termios_saved && buf[i] == 0x01) {
+			con->con_escape = true;
+			continue;
+		}
+		con->con_pending[con->con_len++] = buf[i];
+	}
+}
+
+static void tick(void *arg)
+{
+	struct console *con = arg;
+	struct machine *m = con->con_machine;
+
+	if (con->con_len) {
+		size_t n = serial_feed(m->m_serial, con->con_pending, con->con_len);
+
+		memmove(con->con_pending, con->con_pending + n, con->con_len - n);
+		con->con_len -= n;
+	}
+	if (m->m_control)
+		control_tick(m->m_control);
+}
+
+static void vm_stopped(void *arg, int fd, short revents)
+{
+	struct machine *m = arg;
+
+	(void)fd, (void)revents;
+	mainloop_quit(m->m_loop);
+}
+
+static volatile sig_atomic_t signalled;
+static int signal_pipe[2] = {-1, -1};
+
+static void on_signal(int sig)
+{
+	signalled = sig;
+	if (write(signal_pipe[1], "", 1) < 0)
+		signalled = sig;
+}
+
+static void signal_readable(void *arg, int fd, short revents)
+{
+	struct machine *m = arg;
+	char c;
+
+	(void)revents;
+	if (read(fd, &c, 1) == 1)
+		vm_request_stop(m->m_vm, VM_STOP_QUIT, strsignal(signalled));
+}
+
+struct pci_irqs {
+	struct mptable_pci_irq pi_irqs[32];
+	size_t pi_count;
+};
+
+static void collect_pci_irq(void *arg, unsigned slot, unsigned gsi)
+{
+	struct pci_irqs *irqs = arg;
+
+	if (irqs->pi_count < sizeof(irqs->pi_irqs) / sizeof(irqs->pi_irqs[0]))
+		irqs->pi_irqs[irqs->pi_count++] = (struct mptable_pci_irq){slot, gsi};
+}
+
+/* Creates the devices in boot order and describes them in the MP table. */
+static int build_machine(struct machine *m, const struct options *o, int serial_fd)
+{
+	struct pci_irqs irqs = {.pi_count = 0};
+
+	m->m_serial = serial_create(m->m_vm, serial_fd);
+	m->m_rtc = rtc_create(m->m_vm);
+	m->m_i8042 = i8042_create(m->m_vm);
+	if (!m->m_serial || !m->m_rtc || !m->m_i8042)
+		return -1;
+	if (o->fb_width) {
+		m->m_fb = fb_create(m->m_vm, o->fb_width, o->fb_height);
+		if (!m->m_fb)
+			return -1;
+	}
+	m->m_pci = pci_create(m->m_vm);
+	if (!m->m_pci)
+		return -1;
+	for (size_t i = 0; i < o->ndisks; i++) {
+		m->m_disks[i] = virtio_blk_create(m->m_vm, m->m_pci, o->disks[i], o->disk_ro[i]);
+		if (!m->m_disks[i])
+			return -1;
+		m->m_ndisks++;
+	}
+	if (pci_for_each_device(m->m_pci, collect_pci_irq, &irqs) < 0 ||
+	    mptable_write(m->m_vm, irqs.pi_irqs, irqs.pi_count) < 0) {
+		log_warnx("cannot write the MP table");
+		return -1;
+	}
+	return 0;
+}
+
+static void free_machine(struct machine *m)
+{
+	control_free(m->m_control);
+	for (size_t i = 0; i < m->m_ndisks; i++)
+		virtio_blk_free(m->m_disks[i]);
+	pci_free(m->m_pci);
+	fb_free(m->m_fb);
+	i8042_free(m->m_i8042);
+	rtc_free(m->m_rtc);
+	serial_free(m->m_serial);
+	vm_free(m->m_vm);
+	mainloop_free(m->m_loop);
+}
+
+int main(int argc, char **argv)
+{
+	struct options o;
+	struct machine m = {0};
+	struct console con = {.con_machine = &m};
+	struct vm_entry entry;
+	struct boot_display display;
+	struct boot_spec spec;
+	struct sigaction sa = {.sa_handler = on_signal};
+	char err[512];
+	int serial_fd = -1, status = 1;
+
+	parse_options(argc, argv, &o);
+	log_init("vdi-hv", o.debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, false);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (o.serial == SERIAL_STDIO) {
+		serial_fd = STDOUT_FILENO;
+	} else if (o.serial == SERIAL_FILE) {
+		serial_fd = open(o.serial_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (serial_fd < 0)
+			fatal("--serial: cannot open %s", o.serial_path);
+	}
+
+	m.m_loop = mainloop_create();
+	m.m_vm = m.m_loop ? vm_create((uint64_t)o.memory_mib << 20, o.cpus) : NULL;
+	if (!m.m_vm)
+		goto out;
+	if (build_machine(&m, &o, serial_fd) < 0)
+		goto out;
+
+	spec = (struct boot_spec){o.kernel, o.initrd, o.cmdline, NULL};
+	if (m.m_fb) {
+		display = (struct boot_display){fb_gpa(m.m_fb), fb_size(m.m_fb), fb_width(m.m_fb),
+						fb_height(m.m_fb), fb_stride(m.m_fb)};
+		spec.bs_display = &display;
+	}
+	if (loader_load(m.m_vm, &spec, &entry, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		goto out;
+	}
+	if (o.control) {
+		m.m_control = control_create(&m, o.control);
+		if (!m.m_control)
+			goto out;
+	}
+
+	if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		fatal("pipe");
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	mainloop_add(m.m_loop, signal_pipe[0], POLLIN, signal_readable, &m);
+	mainloop_add(m.m_loop, vm_stop_fd(m.m_vm), POLLIN, vm_stopped, &m);
+	if (o.serial == SERIAL_STDIO) {
+		if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved_termios) == 0) {
+			struct termios raw = saved_termios;
+
+			termios_saved = true;
+			atexit(restore_terminal);
+			cfmakeraw(&raw);
+			raw.c_oflag |= OPOST | ONLCR;
+			tcsetattr(STDIN_FILENO, TCSANOW, &raw);
+			log_info("console on this terminal; Ctrl-A x quits");
+		}
+		mainloop_add(m.m_loop, STDIN_FILENO, POLLIN, stdin_readable, &con);
+	}
+	mainloop_set_tick(m.m_loop, TICK_MS, tick, &con);
+
+	if (vm_start(m.m_vm, &entry) < 0) {
+		log_err("cannot start the vCPUs");
+		goto out;
+	}
+	mainloop_run(m.m_loop);
+	vm_join(m.m_vm);
+	switch (vm_stop_reason(m.m_vm)) {
+	case VM_STOP_RESET:
+	case VM_STOP_SHUTDOWN:
+	case VM_STOP_QUIT: status = 0; break;
+	default: status = 1;
+	}
+out:
+	free_machine(&m);
+	restore_terminal();
+	return status;
+}

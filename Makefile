@@ -2,6 +2,7 @@
 # One plain GNU Makefile. `make` builds everything into build/ (build-san/ with SAN=1),
 # `make check` installs what is missing, builds and runs every test, `make demo` shows it.
 
+.DEFAULT_GOAL := all
 SAN ?= 0
 V ?= 0
 ifeq ($(SAN),1)
@@ -24,28 +25,63 @@ DEBIAN_PACKAGES := \
 	build-essential pkg-config clang clang-format \
 	libinih-dev libjansson-dev libpng-dev zlib1g-dev \
 	libcmocka-dev python3 python3-pytest \
+	libvncserver-dev libvncclient1 vncsnapshot \
+	libsqlite3-dev libldap2-dev slapd ldap-utils libssl-dev openssl \
+	libmicrohttpd-dev libcurl4-openssl-dev \
 	qemu-system-x86 qemu-utils e2fsprogs
 
-PKGS := inih jansson libpng
+# Libraries from pkg-config; --as-needed keeps each binary linked only to what it uses.
+PKGS := inih jansson libpng libvncserver sqlite3 ldap lber libmicrohttpd libssl libcrypto libcurl
+TEST_PKGS := cmocka libvncclient
 WARNINGS := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Werror
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 $(WARNINGS) -D_GNU_SOURCE -I. -MMD -MP $(SANFLAGS)
-CFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDFLAGS += $(SANFLAGS)
+CFLAGS += $(shell pkg-config --cflags $(PKGS) $(TEST_PKGS) 2>/dev/null)
+LDFLAGS += $(SANFLAGS) -Wl,--as-needed
 LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 
 BIN := $(BUILD)/bin
-
-# Shared helpers (lib/) and each binary's sources; the file holding main() is kept
-# out of the module archive so unit tests can link the modules.
-LIB_SRCS := $(wildcard lib/*.c)
-HV_SRCS := $(filter-out hv/main.c,$(wildcard hv/*.c hv/dev/*.c))
-
-LIB_A := $(BUILD)/lib/libvdi.a
-HV_A := $(BUILD)/hv/libhv.a
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
-PROGRAMS := $(BIN)/vdi-hv
+# Each component's sources go into one archive; the files holding main() stay out so
+# the unit tests can link the modules. Archives are listed users first.
+COMPONENTS := broker web auth policy hostd display hv lib
+broker_SRCS := $(filter-out broker/main.c broker/vdictl.c,$(wildcard broker/*.c))
+web_SRCS := $(wildcard web/*.c)
+auth_SRCS := $(wildcard auth/*.c)
+policy_SRCS := $(wildcard policy/*.c)
+hostd_SRCS := $(filter-out hv/hostd/main.c,$(wildcard hv/hostd/*.c))
+display_SRCS := $(wildcard display/*.c)
+hv_SRCS := $(filter-out hv/main.c,$(wildcard hv/*.c hv/dev/*.c))
+lib_SRCS := $(wildcard lib/*.c)
+archive = $(BUILD)/ar/lib$(1).a
+ARCHIVES := $(foreach c,$(COMPONENTS),$(call archive,$(c)))
+define archive_rule
+$(call archive,$(1)): $(call obj,$($(1)_SRCS))
+	@mkdir -p $$(dir $$@)
+	$$(Q)rm -f $$@ && ar rcs $$@ $$^
+endef
+$(foreach c,$(COMPONENTS),$(eval $(call archive_rule,$(c))))
+
+# Programs: main file and the archives it needs. A program appears once its main does.
+vdi-hv_MAIN := hv/main.c
+vdi-hv_USES := display hv lib
+vdi-hostd_MAIN := hv/hostd/main.c
+vdi-hostd_USES := hostd lib
+vdi-broker_MAIN := broker/main.c
+vdi-broker_USES := broker web auth policy lib
+vdictl_MAIN := broker/vdictl.c
+vdictl_USES := broker lib
+PROGRAM_NAMES := $(foreach p,vdi-hv vdi-hostd vdi-broker vdictl,$(if $(wildcard $($(p)_MAIN)),$(p)))
+PROGRAMS := $(addprefix $(BIN)/,$(PROGRAM_NAMES))
+define program_rule
+$(BIN)/$(1): $(call obj,$($(1)_MAIN)) $(foreach c,$($(1)_USES),$(call archive,$(c)))
+	@mkdir -p $$(dir $$@)
+	@$$(if $$(Q),echo "  LD      $$@")
+	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+endef
+$(foreach p,$(PROGRAM_NAMES),$(eval $(call program_rule,$(p))))
+
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/*_test.c))
 
 .PHONY: all deps check unit integration format format-check clean guests
@@ -56,24 +92,13 @@ $(BUILD)/%.o: %.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
-$(LIB_A): $(call obj,$(LIB_SRCS))
-	@mkdir -p $(dir $@)
-	$(Q)rm -f $@ && ar rcs $@ $^
-$(HV_A): $(call obj,$(HV_SRCS))
-	@mkdir -p $(dir $@)
-	$(Q)rm -f $@ && ar rcs $@ $^
-
-$(BIN)/vdi-hv: $(call obj,hv/main.c) $(HV_A) $(LIB_A)
+# Unit tests: tests/unit/<module>_test.c, cmocka, linked against every archive (the
+# linker only pulls what a test uses, so a test may define fakes of other modules).
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(ARCHIVES)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-
-# Unit tests: tests/unit/<module>_test.c, cmocka, linked against every module archive
-# (the linker only pulls what a test uses).
-$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(HV_A) $(LIB_A)
-	@mkdir -p $(dir $@)
-	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka 2>/dev/null)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(ARCHIVES) -Wl,--end-group $(LDLIBS) \
+		$(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
 
 include tests/guest/guest.mk
 include guest/guest-image.mk

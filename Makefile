@@ -102,6 +102,7 @@ $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(ARCHIVES)
 
 include tests/guest/guest.mk
 include guest/guest-image.mk
+-include tests/fuzz/fuzz.mk
 .SECONDARY: $(UNIT_TESTS:=.o)
 
 deps:

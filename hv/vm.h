@@ -65,7 +65,7 @@ enum vm_stop_reason {
 	VM_STOP_RESET,	  /* guest asked for reset / reboot: exit 0 */
 	VM_STOP_SHUTDOWN, /* guest powered off: exit 0 */
 	VM_STOP_QUIT,	  /* control socket or signal asked: exit 0 */
-	VM_STOP_ERROR,	  /* triple fault, internal error, broken device: exit 1 */
+	VM_STOP_ERROR,	  /* triple fault, KVM internal error, vCPU failure: exit 1 */
 };
 
 /* Asks every vCPU to stop and the main loop to end. The first reason wins. why is a

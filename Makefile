@@ -28,7 +28,7 @@ DEBIAN_PACKAGES := \
 	libvncserver-dev libvncclient1 vncsnapshot \
 	libsqlite3-dev libldap2-dev slapd ldap-utils libssl-dev openssl \
 	libmicrohttpd-dev libcurl4-openssl-dev \
-	qemu-system-x86 qemu-utils e2fsprogs
+	qemu-system-x86 qemu-utils e2fsprogs console-setup-linux
 
 # Libraries from pkg-config; --as-needed keeps each binary linked only to what it uses.
 PKGS := inih jansson libpng libvncserver sqlite3 ldap lber libmicrohttpd libssl libcrypto libcurl
@@ -82,10 +82,37 @@ $(BIN)/$(1): $(call obj,$($(1)_MAIN)) $(foreach c,$($(1)_USES),$(call archive,$(
 endef
 $(foreach p,$(PROGRAM_NAMES),$(eval $(call program_rule,$(p))))
 
+# vdi-hostd checks API client certificates with GnuTLS (libmicrohttpd's TLS library), so it
+# and its unit tests link it directly. `make certs`: a test CA and certificates for hostd
+# and the broker in build/certs (hv/hostd/mkcerts.sh; existing files are kept).
+HOSTD_LIBS := $(shell pkg-config --libs gnutls 2>/dev/null)
+# vdi-broker's web/ layer checks the hosts' heartbeat certificates the same way.
+$(BIN)/vdi-hostd $(BIN)/vdi-broker: LDLIBS += $(HOSTD_LIBS)
+$(BUILD)/tests/unit/hostd_% $(BUILD)/tests/unit/web_% $(BUILD)/tests/unit/broker_%: LDLIBS += $(HOSTD_LIBS)
+.PHONY: certs
+certs:
+	$(Q)hv/hostd/mkcerts.sh build/certs
+
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/*_test.c))
+# Tools the integration tests and benchmarks drive (tests/tools/*.c, one program each,
+# on libvncclient): built without sanitizers whatever SAN says, they are not under test.
+TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests/tools/*.c))
+TOOL_LIBS = $(shell pkg-config --libs libvncclient libpng libjpeg 2>/dev/null) -lpthread
+$(BUILD)/tests/tools/%: tests/tools/%.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC+LD   $@")
+	$(Q)$(CC) $(filter-out $(SANFLAGS),$(CFLAGS)) -MF $@.d -o $@ $< $(TOOL_LIBS)
+# authcheck drives auth/ until the broker exists: what it runs is under test, so it is
+# linked like a unit test (archives, sanitizers with SAN=1); an explicit rule beats the
+# pattern rule above.
+$(BUILD)/tests/tools/authcheck: $(BUILD)/tests/tools/authcheck.o $(ARCHIVES)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(ARCHIVES) -Wl,--end-group $(LDLIBS)
+.SECONDARY: $(BUILD)/tests/tools/authcheck.o
 
 .PHONY: all deps check unit integration format format-check clean guests
-all: $(PROGRAMS) $(UNIT_TESTS) guests
+all: $(PROGRAMS) $(UNIT_TESTS) $(TOOLS) guests
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

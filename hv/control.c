@@ -16,6 +16,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "display/display.h"
+#include "display/vnc_input.h"
+#include "display/vnc_ticket.h"
 #include "hv/dev/fb.h"
 #include "hv/dev/i8042.h"
 #include "hv/dev/serial.h"
@@ -31,6 +34,7 @@
 #define KEYQ_SIZE     8192
 #define KEYS_PER_TICK 2
 #define COMBO_MAX     8
+#define POINTER_RANGE (1 << 20)
 
 struct client {
 	int cl_fd;
@@ -51,6 +55,9 @@ struct control {
 	struct client *ctl_clients[MAX_CLIENTS];
 	struct key_event ctl_keyq[KEYQ_SIZE];
 	size_t ctl_keyq_head, ctl_keyq_count;
+	/* The pointer verb's own idea of where the pointer is (the VNC server has another). */
+	struct vnc_input ctl_pointer;
+	struct vnc_input_viewer ctl_pointer_viewer;
 };
 
 struct command {
@@ -229,6 +236,116 @@ static json_t *cmd_mouse(struct control *ctl, const json_t *req, char *err, size
 	return ok_reply();
 }
 
+static const struct json_field pointer_fields[] = {
+    {"cmd", JSON_FIELD_STRING, true}, {"x", JSON_FIELD_INT, true},
+    {"y", JSON_FIELD_INT, true},      {"buttons", JSON_FIELD_INT, false},
+    {"wheel", JSON_FIELD_INT, false}, JSON_FIELDS_END};
+
+/* An absolute pointer event as a VNC viewer's would be: on the tablet when its driver is
+ * up, else as PS/2 motion from the position this verb last set (re-homed first). */
+static json_t *cmd_pointer(struct control *ctl, const json_t *req, char *err, size_t errlen)
+{
+	struct machine *m = ctl->ctl_machine;
+	long long x = json_get_int(req, "x", 0), y = json_get_int(req, "y", 0);
+	long long buttons = json_get_int(req, "buttons", 0), wheel = json_get_int(req, "wheel", 0);
+	bool tablet;
+
+	if (x < -POINTER_RANGE || x > POINTER_RANGE || y < -POINTER_RANGE || y > POINTER_RANGE ||
+	    buttons < 0 || buttons > 7 || wheel < -1 || wheel > 1) {
+		snprintf(err, errlen,
+			 "x, y must be within +-%d (clamped to the screen), buttons 0..7, "
+			 "wheel -1..1",
+			 POINTER_RANGE);
+		return NULL;
+	}
+	if (!m->m_fb) {
+		snprintf(err, errlen, "this VM has no framebuffer to point at");
+		return NULL;
+	}
+	if (wheel)
+		buttons |= wheel > 0 ? VNC_INPUT_BUTTON_WHEEL_UP : VNC_INPUT_BUTTON_WHEEL_DOWN;
+	tablet = m->m_input.is_tablet_ready(m->m_input.is_arg);
+	vnc_input_pointer(&ctl->ctl_pointer, &ctl->ctl_pointer_viewer, (int)x, (int)y,
+			  (unsigned)buttons);
+	return json_pack("{s:b, s:s}", "ok", 1, "device", tablet ? "tablet" : "ps2");
+}
+
+static const struct json_field set_ticket_fields[] = {{"cmd", JSON_FIELD_STRING, true},
+						      {"password", JSON_FIELD_STRING, true},
+						      {"expires", JSON_FIELD_INT, true},
+						      {"view_only", JSON_FIELD_BOOL, false},
+						      JSON_FIELDS_END};
+
+/* The password is a secret: it is never echoed in a reply or a log line. */
+static json_t *cmd_set_ticket(struct control *ctl, const json_t *req, char *err, size_t errlen)
+{
+	struct display *d = ctl->ctl_machine->m_display;
+	bool view_only = json_get_bool(req, "view_only", false);
+	long long expires = json_get_int(req, "expires", 0);
+	int r;
+
+	if (!d) {
+		snprintf(err, errlen, "this VM has no VNC server (--vnc)");
+		return NULL;
+	}
+	r = display_set_ticket(d, json_get_string(req, "password"), (int64_t)expires, view_only);
+	switch (r) {
+	case 0: break;
+	case -EINVAL:
+		snprintf(err, errlen, "password must be %d to %d bytes (VNC uses the first %d)",
+			 VNC_TICKET_LEN, VNC_TICKET_PASSWORD_MAX, VNC_TICKET_LEN);
+		return NULL;
+	case -ETIMEDOUT: snprintf(err, errlen, "expires is not in the future"); return NULL;
+	case -EEXIST:
+		snprintf(err, errlen,
+			 "the first %d bytes equal those of a %s ticket: choose another password",
+			 VNC_TICKET_LEN, view_only ? "full-access" : "view-only");
+		return NULL;
+	case -ENOSPC:
+		snprintf(err, errlen, "already %d view-only tickets", VNC_TICKET_VIEW_ONLY_MAX);
+		return NULL;
+	default: snprintf(err, errlen, "cannot set the ticket: %s", strerror(-r)); return NULL;
+	}
+	log_info("control: %s VNC ticket set, expires at %lld", view_only ? "view-only" : "full",
+		 expires);
+	return ok_reply();
+}
+
+static const struct json_field clear_tickets_fields[] = {
+    {"cmd", JSON_FIELD_STRING, true}, {"disconnect", JSON_FIELD_BOOL, false}, JSON_FIELDS_END};
+
+static json_t *cmd_clear_tickets(struct control *ctl, const json_t *req, char *err, size_t errlen)
+{
+	struct display *d = ctl->ctl_machine->m_display;
+	bool disconnect = json_get_bool(req, "disconnect", false);
+
+	if (!d) {
+		snprintf(err, errlen, "this VM has no VNC server (--vnc)");
+		return NULL;
+	}
+	display_clear_tickets(d, disconnect);
+	log_info("control: VNC tickets cleared%s", disconnect ? ", viewers disconnected" : "");
+	return ok_reply();
+}
+
+static json_t *cmd_display(struct control *ctl, const json_t *req, char *err, size_t errlen)
+{
+	struct display *d = ctl->ctl_machine->m_display;
+	struct display_stats st;
+
+	(void)req;
+	if (!d) {
+		snprintf(err, errlen, "this VM has no VNC server (--vnc)");
+		return NULL;
+	}
+	display_get_stats(d, &st);
+	return json_pack("{s:b, s:i, s:I, s:I, s:I, s:i, s:i}", "ok", 1, "viewers",
+			 (int)st.ds_viewers, "bytes_sent", (json_int_t)st.ds_bytes_sent, "updates",
+			 (json_int_t)st.ds_updates, "auth_failures",
+			 (json_int_t)st.ds_auth_failures, "refresh_ms", (int)st.ds_refresh_ms,
+			 "port", st.ds_port);
+}
+
 static const struct command commands[] = {
     {"status", no_fields, cmd_status},
     {"pause", no_fields, cmd_pause},
@@ -239,6 +356,10 @@ static const struct command commands[] = {
     {"screendump", screendump_fields, cmd_screendump},
     {"serial", serial_fields, cmd_serial},
     {"mouse", mouse_fields, cmd_mouse},
+    {"pointer", pointer_fields, cmd_pointer},
+    {"set-ticket", set_ticket_fields, cmd_set_ticket},
+    {"clear-tickets", clear_tickets_fields, cmd_clear_tickets},
+    {"display", no_fields, cmd_display},
 };
 
 static void send_line(struct client *cl, json_t *reply)
@@ -416,6 +537,9 @@ struct control *control_create(struct machine *m, const char *path)
 	if (!ctl)
 		return NULL;
 	ctl->ctl_machine = m;
+	if (m->m_fb)
+		vnc_input_init(&ctl->ctl_pointer, &m->m_input, fb_width(m->m_fb),
+			       fb_height(m->m_fb));
 	ctl->ctl_path = strdup(path);
 	ctl->ctl_listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (!ctl->ctl_path || ctl->ctl_listen_fd < 0)

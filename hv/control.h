@@ -1,7 +1,8 @@
 /* The vdi-hv control socket: a unix stream socket speaking one JSON object per line,
  * request {"cmd": VERB, ...} and reply {"ok": true, ...} or {"error": "..."}. Used by
  * vdi-hostd and by people debugging a VM. Verbs: status, pause, resume, quit, sendkey,
- * type, screendump, serial, mouse. */
+ * type, screendump, serial, mouse, pointer, and for the VNC server set-ticket,
+ * clear-tickets, display. */
 #ifndef VDI_HV_CONTROL_H
 #define VDI_HV_CONTROL_H
 

@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+#include "display/vnc_input.h"
+
 #define MACHINE_MAX_DISKS 8
 
 struct machine {
@@ -17,7 +19,12 @@ struct machine {
 	struct pci_bus *m_pci;
 	struct virtio_blk *m_disks[MACHINE_MAX_DISKS];
 	size_t m_ndisks;
+	struct virtio_input *m_tablet; /* NULL without a framebuffer or virtio-input */
 	struct control *m_control;
+	struct display *m_display; /* NULL without --vnc */
+	/* The keyboard, tablet and PS/2 mouse as the VNC server and the control socket's
+	 * pointer verb drive them. */
+	struct vnc_input_sink m_input;
 };
 
 #endif

@@ -13,6 +13,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "display/display.h"
 #include "hv/control.h"
 #include "hv/dev/fb.h"
 #include "hv/dev/i8042.h"
@@ -20,6 +21,7 @@
 #include "hv/dev/rtc.h"
 #include "hv/dev/serial.h"
 #include "hv/dev/virtio_blk.h"
+#include "hv/dev/virtio_input.h"
 #include "hv/loader.h"
 #include "hv/machine.h"
 #include "hv/mainloop.h"
@@ -38,10 +40,13 @@ struct options {
 	int cpus;
 	const char *disks[MACHINE_MAX_DISKS];
 	bool disk_ro[MACHINE_MAX_DISKS];
+	const char *disk_base[MACHINE_MAX_DISKS]; /* NULL: raw image, else overlay on it */
 	size_t ndisks;
 	enum serial_mode serial;
 	const char *serial_path;
 	unsigned fb_width, fb_height; /* 0: no framebuffer */
+	const char *vnc;	      /* listen address, NULL: no VNC server */
+	bool vnc_insecure;
 	bool debug;
 };
 
@@ -54,11 +59,17 @@ static const char usage_text[] =
     "  --cmdline STR         kernel command line\n"
     "  --memory MIB          guest RAM in MiB, 16..65536, a multiple of 2 (default 256)\n"
     "  --cpus N              vCPUs, 1..64 (default 1)\n"
-    "  --disk PATH[,ro]      raw disk image as a virtio-blk PCI device (up to 8)\n"
+    "  --disk PATH[,ro][,base=BASE]  raw disk image as a virtio-blk PCI device (up to 8);\n"
+    "                        with base=, PATH is a copy-on-write overlay on the raw BASE\n"
     "  --serial MODE         COM1: stdio (default), file:PATH or none\n"
     "  --control unix:PATH   JSON control socket (status, pause, resume, quit, sendkey,\n"
-    "                        type, screendump, serial)\n"
+    "                        type, screendump, serial, mouse, pointer, set-ticket,\n"
+    "                        clear-tickets, display)\n"
     "  --fb WxH|none         linear framebuffer, 32 bpp (default 1024x768)\n"
+    "  --vnc unix:PATH|[HOST:]PORT  serve the framebuffer over VNC (a bare port listens\n"
+    "                        on 127.0.0.1); viewers need a ticket set with the control\n"
+    "                        socket's set-ticket\n"
+    "  --vnc-insecure        VNC without authentication: local debugging only\n"
     "  --debug               verbose log\n"
     "  --help                this text\n"
     "\n"
@@ -104,6 +115,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 		OPT_SERIAL,
 		OPT_CONTROL,
 		OPT_FB,
+		OPT_VNC,
+		OPT_VNC_INSECURE,
 		OPT_DEBUG,
 		OPT_HELP
 	};
@@ -117,6 +130,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 	    {"serial", required_argument, NULL, OPT_SERIAL},
 	    {"control", required_argument, NULL, OPT_CONTROL},
 	    {"fb", required_argument, NULL, OPT_FB},
+	    {"vnc", required_argument, NULL, OPT_VNC},
+	    {"vnc-insecure", no_argument, NULL, OPT_VNC_INSECURE},
 	    {"debug", no_argument, NULL, OPT_DEBUG},
 	    {"help", no_argument, NULL, OPT_HELP},
 	    {NULL, 0, NULL, 0},
@@ -138,17 +153,28 @@ static void parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_CPUS: o->cpus = (int)parse_number("--cpus", optarg, 1, 64); break;
 		case OPT_DISK: {
-			char *comma = strchr(optarg, ',');
+			char *flag = strchr(optarg, ',');
 
 			if (o->ndisks == MACHINE_MAX_DISKS)
 				usage_error("--disk: at most %d disks", MACHINE_MAX_DISKS);
-			if (comma && strcmp(comma, ",ro"))
-				usage_error("--disk: unknown flag '%s' (only ',ro')", comma + 1);
-			if (comma)
-				*comma = '\0';
+			if (flag)
+				*flag++ = '\0';
+			while (flag) {
+				char *next = strchr(flag, ',');
+
+				if (next)
+					*next++ = '\0';
+				if (!strcmp(flag, "ro"))
+					o->disk_ro[o->ndisks] = true;
+				else if (!strncmp(flag, "base=", 5) && flag[5])
+					o->disk_base[o->ndisks] = flag + 5;
+				else
+					usage_error("--disk: unknown flag '%s' (ro or base=PATH)",
+						    flag);
+				flag = next;
+			}
 			if (!*optarg)
 				usage_error("--disk: empty path");
-			o->disk_ro[o->ndisks] = comma != NULL;
 			o->disks[o->ndisks++] = optarg;
 			break;
 		}
@@ -182,6 +208,13 @@ static void parse_options(int argc, char **argv, struct options *o)
 			o->fb_height = (unsigned)parse_number("--fb height", x + 1, 64, 4096);
 			break;
 		}
+		case OPT_VNC:
+			if (display_check_listen(optarg) < 0)
+				usage_error("--vnc: '%s' is not unix:PATH, HOST:PORT or PORT",
+					    optarg);
+			o->vnc = optarg;
+			break;
+		case OPT_VNC_INSECURE: o->vnc_insecure = true; break;
 		case OPT_DEBUG: o->debug = true; break;
 		case OPT_HELP: fputs(usage_text, stdout); exit(0);
 		case '?':
@@ -196,6 +229,10 @@ static void parse_options(int argc, char **argv, struct options *o)
 		usage_error("unexpected argument '%s'", argv[optind]);
 	if (!o->kernel)
 		usage_error("--kernel is required");
+	if (o->vnc && !o->fb_width)
+		usage_error("--vnc needs a framebuffer (not --fb none)");
+	if (o->vnc_insecure && !o->vnc)
+		usage_error("--vnc-insecure needs --vnc");
 }
 
 /* ---- console input on stdin ---- */
@@ -289,6 +326,52 @@ static void signal_readable(void *arg, int fd, short revents)
 		vm_request_stop(m->m_vm, VM_STOP_QUIT, strsignal(signalled));
 }
 
+/* ---- viewer input: what the VNC server drives ---- */
+
+static void sink_key(void *arg, unsigned keycode, bool down)
+{
+	struct machine *m = arg;
+
+	i8042_key_event(m->m_i8042, keycode, down);
+}
+
+static bool sink_tablet_ready(void *arg)
+{
+	struct machine *m = arg;
+
+	return m->m_tablet && virtio_input_tablet_ready(m->m_tablet);
+}
+
+static void sink_tablet(void *arg, unsigned x, unsigned y, unsigned buttons, int wheel)
+{
+	struct machine *m = arg;
+
+	if (m->m_tablet)
+		virtio_input_tablet_event(m->m_tablet, x, y, buttons, wheel);
+}
+
+static void sink_mouse(void *arg, int dx, int dy, int dz, unsigned buttons)
+{
+	struct machine *m = arg;
+
+	i8042_mouse_event(m->m_i8042, dx, dy, dz, buttons);
+}
+
+static int start_display(struct machine *m, const struct options *o)
+{
+	const struct display_config cfg = {
+	    .dc_listen = o->vnc,
+	    .dc_insecure = o->vnc_insecure,
+	    .dc_name = "vdi desktop",
+	};
+
+	if (!o->control && !o->vnc_insecure)
+		log_warnx("vnc: no --control socket to set tickets with: every viewer will be "
+			  "refused");
+	m->m_display = display_create(&cfg, m->m_fb, &m->m_input);
+	return m->m_display ? 0 : -1;
+}
+
 struct pci_irqs {
 	struct mptable_pci_irq pi_irqs[32];
 	size_t pi_count;
@@ -321,11 +404,28 @@ static int build_machine(struct machine *m, const struct options *o, int serial_
 	if (!m->m_pci)
 		return -1;
 	for (size_t i = 0; i < o->ndisks; i++) {
-		m->m_disks[i] = virtio_blk_create(m->m_vm, m->m_pci, o->disks[i], o->disk_ro[i]);
+		if (o->disk_base[i])
+			m->m_disks[i] = virtio_blk_create_overlay(m->m_vm, m->m_pci, o->disks[i],
+								  o->disk_base[i], o->disk_ro[i]);
+		else
+			m->m_disks[i] =
+			    virtio_blk_create(m->m_vm, m->m_pci, o->disks[i], o->disk_ro[i]);
 		if (!m->m_disks[i])
 			return -1;
 		m->m_ndisks++;
 	}
+	/* An absolute pointer for VNC viewers; without it (or its guest driver) they drive
+	 * the PS/2 mouse. */
+	if (m->m_fb)
+		m->m_tablet = virtio_input_create_tablet(m->m_vm, m->m_pci, fb_width(m->m_fb),
+							 fb_height(m->m_fb));
+	m->m_input = (struct vnc_input_sink){
+	    .is_arg = m,
+	    .is_key = sink_key,
+	    .is_tablet_ready = sink_tablet_ready,
+	    .is_tablet = sink_tablet,
+	    .is_mouse = sink_mouse,
+	};
 	if (pci_for_each_device(m->m_pci, collect_pci_irq, &irqs) < 0 ||
 	    mptable_write(m->m_vm, irqs.pi_irqs, irqs.pi_count) < 0) {
 		log_warnx("cannot write the MP table");
@@ -337,6 +437,8 @@ static int build_machine(struct machine *m, const struct options *o, int serial_
 static void free_machine(struct machine *m)
 {
 	control_free(m->m_control);
+	display_free(m->m_display);
+	virtio_input_free(m->m_tablet);
 	for (size_t i = 0; i < m->m_ndisks; i++)
 		virtio_blk_free(m->m_disks[i]);
 	pci_free(m->m_pci);
@@ -394,6 +496,8 @@ int main(int argc, char **argv)
 		if (!m.m_control)
 			goto out;
 	}
+	if (o.vnc && start_display(&m, &o) < 0)
+		goto out;
 
 	if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
 		fatal("pipe");

@@ -1,5 +1,6 @@
 /* Linear framebuffer device: memory mapped into the guest as its own KVM slot with
- * dirty logging, PNG screendumps and tile-level change detection for the VNC server.
+ * dirty logging, PNG screendumps and change detection for the VNC server (dirty pages,
+ * then tiles compared with a shadow copy, then the changed pixels' box in a tile).
  * No I/O ports or MMIO registers: geometry is fixed when the VM is created. */
 #include "hv/dev/fb.h"
 
@@ -310,6 +311,10 @@ out_free_row:
 	return err;
 }
 
+struct fb_box {
+	unsigned x, y, w, h;
+};
+
 static bool page_dirty(const uint64_t *bitmap, uint64_t page)
 {
 	return bitmap[page / 64] >> (page % 64) & 1;
@@ -329,21 +334,43 @@ static bool tile_dirty(const struct fb *fb, unsigned x0, unsigned y0, unsigned w
 	return false;
 }
 
-/* Compares the tile with the shadow and, when they differ, brings the shadow up to date.
- * Returns whether the tile changed. */
-static bool tile_update(struct fb *fb, unsigned x0, unsigned y0, unsigned w, unsigned h)
+/* Compares the tile at (x0, y0), w x h, with the shadow, line by line, and brings the
+ * shadow up to date where they differ. Returns whether anything changed, with the
+ * smallest rectangle holding every changed pixel in *box. The guest may write on
+ * meanwhile: the shadow takes only pixels inside the box, which the caller reports and
+ * the VNC server reads afterwards, so nothing it absorbs goes unsent. */
+static bool tile_update(struct fb *fb, unsigned x0, unsigned y0, unsigned w, unsigned h,
+			struct fb_box *box)
 {
-	bool changed = false;
+	unsigned top = 0, bottom = 0, left = w, right = 0;
 
 	for (unsigned y = y0; y < y0 + h; y++) {
 		size_t off = (size_t)y * fb->stride + (size_t)x0 * 4;
+		uint32_t *shadow = (uint32_t *)(void *)(fb->shadow + off);
+		const uint32_t *mem = (const uint32_t *)(void *)(fb->mem + off);
+		unsigned l = 0, r = w;
 
-		if (changed || memcmp(fb->shadow + off, fb->mem + off, (size_t)w * 4) != 0) {
-			memcpy(fb->shadow + off, fb->mem + off, (size_t)w * 4);
-			changed = true;
-		}
+		if (memcmp(shadow, mem, (size_t)w * 4) == 0)
+			continue;
+		while (l < w && shadow[l] == mem[l])
+			l++;
+		if (l == w)
+			continue; /* changed back while we looked */
+		while (r > l + 1 && shadow[r - 1] == mem[r - 1])
+			r--;
+		memcpy(shadow + l, mem + l, (size_t)(r - l) * 4);
+		if (right == 0)
+			top = y;
+		bottom = y + 1;
+		if (l < left)
+			left = l;
+		if (r > right)
+			right = r;
 	}
-	return changed;
+	if (right == 0)
+		return false;
+	*box = (struct fb_box){x0 + left, top, right - left, bottom - top};
+	return true;
 }
 
 int fb_collect_changes(struct fb *fb,
@@ -370,8 +397,10 @@ int fb_collect_changes(struct fb *fb,
 		for (unsigned x = 0; x < fb->width; x += FB_TILE) {
 			unsigned w = fb->width - x < FB_TILE ? fb->width - x : FB_TILE;
 
-			if (tile_dirty(fb, x, y, w, h) && tile_update(fb, x, y, w, h)) {
-				changed(arg, x, y, w, h);
+			struct fb_box box;
+
+			if (tile_dirty(fb, x, y, w, h) && tile_update(fb, x, y, w, h, &box)) {
+				changed(arg, box.x, box.y, box.w, box.h);
 				count++;
 			}
 		}

@@ -50,7 +50,8 @@ int fb_screendump(struct fb *fb, const char *path);
 /* For the VNC server: fetches (and clears) the KVM dirty log of the slot and calls
  * changed() once for each FB_TILE x FB_TILE tile (clipped at the right and bottom
  * edges) whose pixels differ from what the previous call saw, by comparing the tiles
- * on dirty pages against a shadow copy. Only guest writes are tracked. Callers are
+ * on dirty pages against a shadow copy, with the smallest rectangle in the tile that
+ * holds every changed pixel. Only guest writes are tracked. Callers are
  * serialised by a lock, so it may run on any thread, vCPUs running or not. Returns the
  * number of tiles reported or -errno (then nothing was reported). */
 int fb_collect_changes(struct fb *fb,

@@ -1,7 +1,8 @@
-/* Virtio block device on a raw image: request parsing (any descriptor layout), bounds
- * checks against the capacity, preadv/pwritev straight into guest buffers, fdatasync for
- * flush, a serial number from the image's file name. Transport and queue validation are
- * virtio_pci.c and virtqueue.c; nothing the guest sends sizes a host allocation. */
+/* Virtio block device on a raw image or a copy-on-write overlay (blk_overlay.c): request
+ * parsing (any descriptor layout), bounds checks against the capacity, preadv/pwritev
+ * straight into guest buffers, fdatasync for flush, a serial number from the image's file
+ * name. Transport and queue validation are virtio_pci.c and virtqueue.c; nothing the guest
+ * sends sizes a host allocation. */
 #include "hv/dev/virtio_blk.h"
 
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "hv/dev/blk_overlay.h"
 #include "hv/dev/virtio_pci.h"
 #include "hv/dev/virtqueue.h"
 #include "lib/log.h"
@@ -51,7 +53,8 @@
 
 struct virtio_blk {
 	struct virtio_pci *vp;
-	int fd;
+	int fd;			     /* the raw image; -1 with an overlay */
+	struct blk_overlay *overlay; /* NULL on a raw image */
 	bool read_only;
 	uint64_t capacity; /* sectors */
 	char *path;
@@ -133,7 +136,13 @@ static uint8_t read_write(struct virtio_blk *blk, const struct iovec *iov, unsig
 	if (write && blk->read_only)
 		return VIRTIO_BLK_S_IOERR;
 	cnt = virtq_iov_slice(iov, n, off, len, blk->io, VIRTQ_MAX_SIZE);
-	err = transfer(blk->fd, blk->io, cnt, sector * SECTOR_SIZE, write, done);
+	if (blk->overlay) {
+		err = write ? blk_overlay_write(blk->overlay, blk->io, cnt, sector * SECTOR_SIZE)
+			    : blk_overlay_read(blk->overlay, blk->io, cnt, sector * SECTOR_SIZE);
+		*done = err < 0 ? 0 : len;
+	} else {
+		err = transfer(blk->fd, blk->io, cnt, sector * SECTOR_SIZE, write, done);
+	}
 	if (err < 0) {
 		log_warnx("%s: %s %s at sector %llu: %s", virtio_pci_name(blk->vp),
 			  write ? "writing" : "reading", blk->path, (unsigned long long)sector,
@@ -175,7 +184,7 @@ static int process(struct virtio_blk *blk, const struct virtq_chain *c, uint32_t
 		break;
 	case VIRTIO_BLK_T_FLUSH:
 		status = VIRTIO_BLK_S_OK;
-		if (fdatasync(blk->fd) < 0) {
+		if (blk->overlay ? blk_overlay_flush(blk->overlay) < 0 : fdatasync(blk->fd) < 0) {
 			log_warn("%s: flushing %s", virtio_pci_name(blk->vp), blk->path);
 			status = VIRTIO_BLK_S_IOERR;
 		}
@@ -249,8 +258,57 @@ static int image_size(int fd, uint64_t *size)
 	return -EINVAL;
 }
 
-struct virtio_blk *virtio_blk_create(struct vm *vm, struct pci_bus *bus, const char *path,
-				     bool read_only)
+/* Opens the raw image, or the overlay on base when base is not NULL; sets capacity. */
+static int open_image(struct virtio_blk *blk, const char *path, const char *base)
+{
+	uint64_t size = 0;
+	int err;
+
+	if (base) {
+		blk->overlay = blk_overlay_open(path, base);
+		if (!blk->overlay)
+			return -1;
+		blk->capacity = blk_overlay_size(blk->overlay) / SECTOR_SIZE;
+		size = blk_overlay_size(blk->overlay);
+		goto out_sized;
+	}
+	blk->fd = open(path, (blk->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (blk->fd < 0) {
+		log_warn("virtio-blk: cannot open %s", path);
+		return -1;
+	}
+	if (flock(blk->fd, (blk->read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+		log_warn("virtio-blk: cannot lock %s (in use by another VM?)", path);
+		goto out_close_fd;
+	}
+	err = image_size(blk->fd, &size);
+	if (err < 0) {
+		log_warnx("virtio-blk: %s: %s", path,
+			  err == -EINVAL ? "not a regular file or block device" : strerror(-err));
+		goto out_close_fd;
+	}
+	blk->capacity = size / SECTOR_SIZE;
+out_sized:
+	if (size % SECTOR_SIZE)
+		log_warnx("virtio-blk: %s: the last %llu bytes are not a whole sector, ignored",
+			  path, (unsigned long long)(size % SECTOR_SIZE));
+	return 0;
+
+out_close_fd:
+	close(blk->fd);
+	blk->fd = -1;
+	return -1;
+}
+
+static void close_image(struct virtio_blk *blk)
+{
+	blk_overlay_close(blk->overlay);
+	if (blk->fd >= 0)
+		close(blk->fd);
+}
+
+static struct virtio_blk *create(struct vm *vm, struct pci_bus *bus, const char *path,
+				 const char *base, bool read_only)
 {
 	struct virtio_pci_desc desc = {
 	    .name = "virtio-blk",
@@ -264,8 +322,6 @@ struct virtio_blk *virtio_blk_create(struct vm *vm, struct pci_bus *bus, const c
 	    .queue_notify = blk_queue_notify,
 	};
 	struct virtio_blk *blk;
-	uint64_t size = 0;
-	int err;
 
 	blk = calloc(1, sizeof(*blk));
 	if (!blk) {
@@ -278,25 +334,9 @@ struct virtio_blk *virtio_blk_create(struct vm *vm, struct pci_bus *bus, const c
 		log_warn("virtio-blk: cannot allocate");
 		goto out_free_blk;
 	}
-	blk->fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-	if (blk->fd < 0) {
-		log_warn("virtio-blk: cannot open %s", path);
+	blk->fd = -1;
+	if (open_image(blk, path, base) < 0)
 		goto out_free_blk;
-	}
-	if (flock(blk->fd, (read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
-		log_warn("virtio-blk: cannot lock %s (in use by another VM?)", path);
-		goto out_close_fd;
-	}
-	err = image_size(blk->fd, &size);
-	if (err < 0) {
-		log_warnx("virtio-blk: %s: %s", path,
-			  err == -EINVAL ? "not a regular file or block device" : strerror(-err));
-		goto out_close_fd;
-	}
-	blk->capacity = size / SECTOR_SIZE;
-	if (size % SECTOR_SIZE)
-		log_warnx("virtio-blk: %s: the last %llu bytes are not a whole sector, ignored",
-			  path, (unsigned long long)(size % SECTOR_SIZE));
 	make_serial(blk->serial, path);
 	put_le(blk->config + CFG_CAPACITY, 8, blk->capacity);
 	put_le(blk->config + CFG_SEG_MAX, 4, QUEUE_SIZE - 2); /* header and status */
@@ -305,13 +345,14 @@ struct virtio_blk *virtio_blk_create(struct vm *vm, struct pci_bus *bus, const c
 	desc.opaque = blk;
 	blk->vp = virtio_pci_create(vm, bus, &desc);
 	if (!blk->vp)
-		goto out_close_fd;
-	log_info("%s: %s, %llu sectors%s", virtio_pci_name(blk->vp), path,
-		 (unsigned long long)blk->capacity, read_only ? ", read-only" : "");
+		goto out_close_image;
+	log_info("%s: %s, %llu sectors%s%s%s", virtio_pci_name(blk->vp), path,
+		 (unsigned long long)blk->capacity, base ? ", overlay on " : "", base ? base : "",
+		 read_only ? ", read-only" : "");
 	return blk;
 
-out_close_fd:
-	close(blk->fd);
+out_close_image:
+	close_image(blk);
 out_free_blk:
 	free(blk->path);
 	free(blk);
@@ -323,7 +364,19 @@ void virtio_blk_free(struct virtio_blk *blk)
 	if (!blk)
 		return;
 	virtio_pci_free(blk->vp);
-	close(blk->fd);
+	close_image(blk);
 	free(blk->path);
 	free(blk);
+}
+
+struct virtio_blk *virtio_blk_create(struct vm *vm, struct pci_bus *bus, const char *path,
+				     bool read_only)
+{
+	return create(vm, bus, path, NULL, read_only);
+}
+
+struct virtio_blk *virtio_blk_create_overlay(struct vm *vm, struct pci_bus *bus, const char *path,
+					     const char *base, bool read_only)
+{
+	return create(vm, bus, path, base, read_only);
 }

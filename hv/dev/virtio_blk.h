@@ -1,6 +1,7 @@
 /* Virtio block device (virtio 1.2, section 5.2) on a raw image file or block device, over
  * the modern PCI transport: one request queue; read, write, flush and get-id requests; a
- * read-only mode. Each disk takes one PCI slot. Not here: image formats other than raw.
+ * read-only mode. Each disk takes one PCI slot. The image is raw, or a copy-on-write overlay
+ * on a raw base (blk_overlay.h). Not here: other image formats.
  *
  * Threading: requests run synchronously in the vCPU thread that notified the queue, under
  * the device's transport lock (no I/O thread): a request is complete, used ring updated
@@ -22,6 +23,10 @@ struct virtio_blk;
  * Free with virtio_blk_free() once the vCPUs have stopped. */
 struct virtio_blk *virtio_blk_create(struct vm *vm, struct pci_bus *bus, const char *path,
 				     bool read_only);
+/* The same on the copy-on-write overlay at path over the raw image base (created when path
+ * does not exist; see blk_overlay.h). The base is opened read-only. */
+struct virtio_blk *virtio_blk_create_overlay(struct vm *vm, struct pci_bus *bus, const char *path,
+					     const char *base, bool read_only);
 /* Removes the device from its bus and closes the image. NULL is ignored. */
 void virtio_blk_free(struct virtio_blk *blk);
 

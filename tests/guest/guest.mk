@@ -29,3 +29,12 @@ $(GUEST_DIR)/%.elf: $(GUEST_DIR)/%.o $(GUEST_RT_OBJS) tests/guest/rt/link.ld
 $(GUEST_DIR)/%-nopvh.elf: $(GUEST_DIR)/%.elf
 	$(Q)objcopy --remove-section .note.pvh $< $@
 .SECONDARY: $(GUEST_RT_OBJS) $(GUESTS:.elf=.o)
+
+# The desktop guest's bitmap font: a header generated from a Debian console font
+# (package console-setup-linux) by tests/guest/mkfont.py.
+DESKTOP_FONT ?= /usr/share/consolefonts/Lat15-Fixed16.psf.gz
+$(GUEST_DIR)/desktop_font.h: tests/guest/mkfont.py $(wildcard $(DESKTOP_FONT))
+	@mkdir -p $(dir $@)
+	$(Q)python3 tests/guest/mkfont.py $(DESKTOP_FONT) $@
+$(GUEST_DIR)/desktop.o: $(GUEST_DIR)/desktop_font.h
+$(GUEST_DIR)/desktop.o: GUEST_CFLAGS += -I$(GUEST_DIR)

@@ -1,7 +1,7 @@
-/* Unit tests for hv/dev/fb: geometry checks, PNG
- * screendumps read back with libpng (pixels, failures leaving no file behind) and tile
- * change detection. The device is the real code; only the two vm.h calls it makes are
- * faked here, with a dirty bitmap the tests set. */
+/* Unit tests for hv/dev/fb: geometry checks, PNG screendumps read back with libpng
+ * (pixels, failures leaving no file behind) and change detection (tiles, and the changed
+ * pixels' box in each). The device is the real code; only the two vm.h calls it makes
+ * are faked here, with a dirty bitmap the tests set. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -522,10 +522,10 @@ static void test_changes_tiles(void **state)
 	assert_non_null(fb);
 	assert_int_equal(collect(fb), 0);
 
-	/* One pixel: its tile only. */
+	/* One pixel: in its tile, just that pixel. */
 	guest_write(fb, 70, 5, 0x00FF0000);
 	assert_int_equal(collect(fb), 1);
-	assert_rect(0, 64, 0, 64, 64);
+	assert_rect(0, 70, 5, 1, 1);
 	/* Reported once. */
 	assert_int_equal(collect(fb), 0);
 
@@ -534,20 +534,31 @@ static void test_changes_tiles(void **state)
 	guest_write(fb, 0, 100, 0x1);
 	guest_write(fb, 1023, 100, 0x2);
 	assert_int_equal(collect(fb), 2);
-	assert_rect(0, 0, 64, 64, 64);
-	assert_rect(1, 960, 64, 64, 64);
+	assert_rect(0, 0, 100, 1, 1);
+	assert_rect(1, 1023, 100, 1, 1);
 
-	/* Many pixels over many lines of one tile: one report. */
+	/* Many pixels over many lines of one tile: one report, their bounding box. */
 	for (unsigned y = 640; y < 704; y++)
 		for (unsigned x = 512; x < 576; x += 9)
 			guest_write(fb, x, y, 0xABCDEF);
 	assert_int_equal(collect(fb), 1);
 	assert_rect(0, 512, 640, 64, 64);
+	/* A glyph-sized change: a box of its lines and columns, not the tile. */
+	for (unsigned y = 130; y < 146; y++)
+		for (unsigned x = 200 + y % 3; x < 208; x += 2)
+			guest_write(fb, x, y, 0x7 + y);
+	assert_int_equal(collect(fb), 1);
+	assert_rect(0, 200, 130, 8, 16);
+	/* Two separate changes in one tile: one box around both. */
+	guest_write(fb, 300, 200, 0x9);
+	guest_write(fb, 310, 250, 0x9);
+	assert_int_equal(collect(fb), 1);
+	assert_rect(0, 300, 200, 11, 51);
 
 	/* Pixel in the bottom-right corner. */
 	guest_write(fb, 1023, 767, 0x42);
 	assert_int_equal(collect(fb), 1);
-	assert_rect(0, 960, 704, 64, 64);
+	assert_rect(0, 1023, 767, 1, 1);
 	fb_free(fb);
 }
 
@@ -589,13 +600,13 @@ static void test_changes_edges(void **state)
 	assert_non_null(fb);
 	guest_write(fb, 799, 599, 0xFFFFFF);
 	assert_int_equal(collect(fb), 1);
-	assert_rect(0, 768, 576, 32, 24);
+	assert_rect(0, 799, 599, 1, 1);
 
 	/* A line that straddles two pages: a pixel on the second page of line 1
 	 * (bytes 4096.. are x = 224.. of line 1). */
 	guest_write(fb, 230, 1, 0x7);
 	assert_int_equal(collect(fb), 1);
-	assert_rect(0, 192, 0, 64, 64);
+	assert_rect(0, 230, 1, 1, 1);
 
 	memset(fake_vm.slot_hva, 0x22, fb_size(fb));
 	mark_all_dirty();
@@ -619,7 +630,7 @@ static void test_changes_dirty_log_error(void **state)
 	assert_int_equal(changes.n, 0);
 	fake_vm.dirty_log_error = 0;
 	assert_int_equal(collect(fb), 1);
-	assert_rect(0, 0, 0, 64, 64);
+	assert_rect(0, 10, 10, 1, 1);
 	fb_free(fb);
 }
 

@@ -1,0 +1,193 @@
+/* The login path: input checks, throttle, backend, outcome recorded and logged. The
+ * throttle is the only shared mutable state; backends are read-only or per call. */
+#include "auth/auth.h"
+
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth/localdir.h"
+#include "auth/password.h"
+#include "auth/throttle.h"
+#include "lib/log.h"
+
+const char *const auth_backends[] = {"local", "ldap", NULL};
+
+struct auth {
+	const struct auth_config *a_cfg;
+	struct throttle *a_throttle;
+	struct localdir *a_localdir;
+	struct auth_user_source a_source;
+};
+
+int auth_config_finish(struct auth_config *cfg, const char *file, char *err, size_t errlen)
+{
+	if (cfg->ac_lockout_max < cfg->ac_lockout) {
+		snprintf(err, errlen, "%s: [auth] lockout_max is shorter than lockout", file);
+		return -EINVAL;
+	}
+	if (cfg->ac_backend == AUTH_BACKEND_LDAP)
+		return ldapdir_config_finish(&cfg->ac_ldap, file, err, errlen);
+	return 0;
+}
+
+static int lookup_localdir(void *ctx, const char *username, struct identity **id, char **hash)
+{
+	return localdir_lookup(ctx, username, id, hash);
+}
+
+struct auth *auth_open(const struct auth_config *cfg, const struct auth_user_source *source,
+		       char *err, size_t errlen)
+{
+	struct throttle_config tc = {
+	    .tc_user_failures = cfg->ac_user_failures,
+	    .tc_addr_failures = cfg->ac_addr_failures,
+	    .tc_window = cfg->ac_failure_window,
+	    .tc_base_delay = cfg->ac_lockout,
+	    .tc_max_delay = cfg->ac_lockout_max,
+	    .tc_entries = cfg->ac_throttle_entries,
+	};
+	struct auth *a = calloc(1, sizeof(*a));
+
+	if (!a) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	a->a_cfg = cfg;
+	a->a_throttle = throttle_new(&tc);
+	if (!a->a_throttle) {
+		snprintf(err, errlen, "[auth] throttle settings: %s", strerror(errno));
+		goto out_free;
+	}
+	if (cfg->ac_backend != AUTH_BACKEND_LOCAL)
+		return a;
+	if (cfg->ac_users_file && *cfg->ac_users_file) {
+		a->a_localdir = localdir_load(cfg->ac_users_file, err, errlen);
+		if (!a->a_localdir)
+			goto out_free;
+		a->a_source.aus_lookup = lookup_localdir;
+		a->a_source.aus_ctx = a->a_localdir;
+	} else if (source && source->aus_lookup) {
+		a->a_source = *source;
+	} else {
+		snprintf(err, errlen, "[auth] backend = local needs users_file");
+		goto out_free;
+	}
+	return a;
+out_free:
+	auth_close(a);
+	return NULL;
+}
+
+void auth_close(struct auth *a)
+{
+	if (!a)
+		return;
+	throttle_free(a->a_throttle);
+	localdir_free(a->a_localdir);
+	free(a);
+}
+
+static int login_local(struct auth *a, const char *username, const char *password,
+		       struct identity **out, char *err, size_t errlen)
+{
+	struct identity *id = NULL;
+	char *hash = NULL;
+	int r;
+
+	r = a->a_source.aus_lookup(a->a_source.aus_ctx, username, &id, &hash);
+	if (r == -ENOENT) {
+		password_verify_dummy(password); /* same time as a wrong password */
+		snprintf(err, errlen, "no such user");
+		return -EACCES;
+	}
+	if (r < 0) {
+		snprintf(err, errlen, "user lookup failed: %s", strerror(-r));
+		return r;
+	}
+	r = password_verify(password, hash);
+	free(hash);
+	if (r == -EACCES) {
+		snprintf(err, errlen, "wrong password");
+	} else if (r == -EINVAL) {
+		snprintf(err, errlen, "the stored password hash is malformed");
+		r = -EIO;
+	} else if (r < 0) {
+		snprintf(err, errlen, "password check failed: %s", strerror(-r));
+	}
+	if (r < 0) {
+		identity_free(id);
+		return r;
+	}
+	*out = id;
+	return 0;
+}
+
+int auth_login(struct auth *a, const struct auth_request *req, struct identity **out,
+	       int *retry_after, char *err, size_t errlen)
+{
+	const char *addr = req->ar_client_addr ? req->ar_client_addr : "-";
+	bool valid = identity_valid_username(req->ar_username, req->ar_username_len);
+	char username[IDENTITY_USERNAME_MAX + 1], *password = NULL;
+	int wait, r;
+
+	*out = NULL;
+	*retry_after = 0;
+	err[0] = '\0';
+	if (valid) {
+		memcpy(username, req->ar_username, req->ar_username_len);
+		username[req->ar_username_len] = '\0';
+	}
+	wait = throttle_check(a->a_throttle, valid ? username : NULL, req->ar_client_addr,
+			      req->ar_now);
+	if (wait > 0) {
+		*retry_after = wait;
+		snprintf(err, errlen, "throttled for %ds", wait);
+		log_warnx("login refused user=%s addr=%s: %s", valid ? username : "(invalid)", addr,
+			  err);
+		return -EAGAIN;
+	}
+	if (!valid) {
+		snprintf(err, errlen, "invalid username (%zu bytes)", req->ar_username_len);
+		r = -EINVAL;
+		goto out_failed;
+	}
+	if (req->ar_password_len == 0 || req->ar_password_len > PASSWORD_MAX_LEN ||
+	    memchr(req->ar_password, '\0', req->ar_password_len)) {
+		snprintf(err, errlen, "%s password refused",
+			 req->ar_password_len == 0 ? "empty" : "over-long or malformed");
+		r = req->ar_password_len && req->ar_password_len <= PASSWORD_MAX_LEN ? -EINVAL
+										     : -EACCES;
+		goto out_failed;
+	}
+	password = malloc(req->ar_password_len + 1);
+	if (!password) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	memcpy(password, req->ar_password, req->ar_password_len);
+	password[req->ar_password_len] = '\0';
+	if (a->a_cfg->ac_backend == AUTH_BACKEND_LDAP)
+		r = ldapdir_login(&a->a_cfg->ac_ldap, username, password, out, err, errlen);
+	else
+		r = login_local(a, username, password, out, err, errlen);
+	OPENSSL_cleanse(password, req->ar_password_len);
+	free(password);
+	if (r == 0) {
+		throttle_success(a->a_throttle, username, req->ar_client_addr, req->ar_now);
+		log_info("login user=%s addr=%s backend=%s groups=%zu", (*out)->id_username, addr,
+			 auth_backends[a->a_cfg->ac_backend], (*out)->id_ngroups);
+		return 0;
+	}
+	if (r != -EACCES && r != -EINVAL) {
+		log_warnx("login error user=%s addr=%s: %s", username, addr, err);
+		return r;
+	}
+out_failed:
+	throttle_failure(a->a_throttle, valid ? username : NULL, req->ar_client_addr, req->ar_now);
+	log_warnx("login failed user=%s addr=%s: %s", valid ? username : "(invalid)", addr, err);
+	return r;
+}

@@ -1,0 +1,113 @@
+/* The login path the broker calls: [auth] options, username and password checks,
+ * throttling per account and per client address, then the configured backend (LDAP /
+ * Active Directory, or local users from a users file or the broker's store). One line
+ * is logged per login outcome; passwords never are. Not sessions or cookies (token.h
+ * gives the token; the broker keeps sessions) and not what a user may use (policy/). */
+#ifndef VDI_AUTH_AUTH_H
+#define VDI_AUTH_AUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth/identity.h"
+#include "auth/ldapdir.h"
+#include "lib/config.h"
+
+enum auth_backend { AUTH_BACKEND_LOCAL, AUTH_BACKEND_LDAP };
+extern const char *const auth_backends[]; /* "local", "ldap" */
+
+/* The [auth] section, with the [ldap] one inside. */
+struct auth_config {
+	int ac_backend;		 /* enum auth_backend */
+	char *ac_users_file;	 /* local backend: the users file (see localdir.h) */
+	int ac_user_failures;	 /* failed logins of one account before delays start */
+	int ac_addr_failures;	 /* failed logins from one address before delays start */
+	int ac_failure_window;	 /* seconds after the last failure when a count restarts */
+	int ac_lockout;		 /* seconds of the first delay, doubling per failure */
+	int ac_lockout_max;	 /* seconds, cap of a delay */
+	int ac_throttle_entries; /* accounts + addresses remembered */
+	struct ldapdir_config ac_ldap;
+};
+
+#define AUTH_OPT_(base, name, type, field, ...)                                                    \
+	{                                                                                          \
+		.co_section = "auth", .co_name = (name), .co_type = (type),                        \
+		.co_offset = (base) + offsetof(struct auth_config, field), __VA_ARGS__             \
+	}
+
+/* The [auth] and [ldap] entries of a config_option table for a struct auth_config at
+ * byte offset base of the table's target, e.g.
+ *   static const struct config_option options[] = {
+ *       ...broker options...,
+ *       AUTH_CONFIG_OPTIONS(offsetof(struct broker_config, bc_auth)),
+ *       CONFIG_END,
+ *   };
+ * then config_load() and auth_config_finish(). */
+#define AUTH_CONFIG_OPTIONS(base)                                                                  \
+	AUTH_OPT_(base, "backend", CONFIG_ENUM, ac_backend, .co_default = "local",                 \
+		  .co_choices = auth_backends, .co_help = "local (users file or store) or ldap"),  \
+	    AUTH_OPT_(base, "users_file", CONFIG_STRING, ac_users_file, .co_max = 4096,            \
+		      .co_help = "local users file; unset: the broker's store"),                   \
+	    AUTH_OPT_(base, "max_user_failures", CONFIG_INT, ac_user_failures, .co_default = "5",  \
+		      .co_min = 1, .co_max = 1000,                                                 \
+		      .co_help = "failed logins of an account before it is delayed"),              \
+	    AUTH_OPT_(base, "max_address_failures", CONFIG_INT, ac_addr_failures,                  \
+		      .co_default = "20", .co_min = 1, .co_max = 100000,                           \
+		      .co_help = "failed logins from an address (IPv6 /64) before it is delayed"), \
+	    AUTH_OPT_(base, "failure_window", CONFIG_DURATION, ac_failure_window,                  \
+		      .co_default = "15m", .co_min = 1, .co_max = 86400,                           \
+		      .co_help = "quiet time after which failures are forgotten"),                 \
+	    AUTH_OPT_(base, "lockout", CONFIG_DURATION, ac_lockout, .co_default = "30s",           \
+		      .co_min = 1, .co_max = 86400,                                                \
+		      .co_help = "first delay; doubles with each further failure"),                \
+	    AUTH_OPT_(base, "lockout_max", CONFIG_DURATION, ac_lockout_max, .co_default = "15m",   \
+		      .co_min = 1, .co_max = 86400, .co_help = "longest delay"),                   \
+	    AUTH_OPT_(base, "throttle_entries", CONFIG_INT, ac_throttle_entries,                   \
+		      .co_default = "8192", .co_min = 16, .co_max = 1048576,                       \
+		      .co_help = "accounts and addresses remembered (fixed memory)"),              \
+	    LDAPDIR_CONFIG_OPTIONS((base) + offsetof(struct auth_config, ac_ldap))
+
+/* Checks a loaded [auth] section (and [ldap] when backend = ldap, see
+ * ldapdir_config_finish()). Returns 0 or a negative errno with "file: ..." in err. */
+int auth_config_finish(struct auth_config *cfg, const char *file, char *err, size_t errlen);
+
+/* Local users kept elsewhere (the broker's store). lookup returns 0 with a new identity
+ * and a malloc'd password hash (password_hash() format), -ENOENT for an unknown user,
+ * or another negative errno. It may be called from several threads at once. */
+struct auth_user_source {
+	int (*aus_lookup)(void *ctx, const char *username, struct identity **id,
+			  char **password_hash);
+	void *aus_ctx;
+};
+
+/* Returns a new authenticator (free with auth_close()) or NULL with the reason in err.
+ * cfg must have been finished and must outlive it. With backend = local, users come
+ * from users_file when set (read now), otherwise from source, which must then be given;
+ * source is copied. Thread-safe: auth_login() may run in many threads at once. */
+struct auth *auth_open(const struct auth_config *cfg, const struct auth_user_source *source,
+		       char *err, size_t errlen);
+void auth_close(struct auth *a);
+
+struct auth_request {
+	const char *ar_username; /* as received: not NUL-terminated, length below */
+	size_t ar_username_len;
+	const char *ar_password;
+	size_t ar_password_len;
+	const char *ar_client_addr; /* numeric IPv4/IPv6 address, or NULL */
+	int64_t ar_now;		    /* seconds, monotonic or wall clock, but always the same */
+};
+
+/* Authenticates one login. Returns 0 with a new identity in *out (identity_free()), or:
+ *   -EAGAIN   throttled: *retry_after holds the seconds to wait (HTTP 429)
+ *   -EACCES   bad username or password: unknown user, wrong, empty or over-long
+ *             password; tell the user only "invalid username or password" (HTTP 401)
+ *   -EINVAL   the username is not acceptable (identity_valid_username()) or a field
+ *             holds a NUL (HTTP 400)
+ *   other     the directory failed: -ETIMEDOUT, -EHOSTDOWN, -EPROTO, -ENOTUNIQ, -EIO,
+ *             -ENOMEM (HTTP 503; not counted as a failed login)
+ * err gets a one-line reason for logs and audit, never the password. May block for
+ * the LDAP timeouts: call it from a worker thread, not an event loop. */
+int auth_login(struct auth *a, const struct auth_request *req, struct identity **out,
+	       int *retry_after, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,935 @@
+/* The LDAP / Active Directory login: connection with TLS that fails hard, service or
+ * anonymous search for the user's entry, bind as the user, group collection with
+ * nesting, and the [ldap] option checks. Every answer from the server is validated
+ * before it goes into an identity. */
+#include "auth/ldapdir.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <lber.h>
+#include <ldap.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth/ldapfilter.h"
+#include "lib/log.h"
+
+/* Longest value kept from a directory answer, and group DNs per nested search. */
+#define VALUE_MAX 1024
+#define DN_MAX	  4096
+#define BATCH	  32
+/* After the user's entry is found, the rest of a login gets this many timeouts. */
+#define WATCHDOG_OPERATIONS 6
+
+const char *const ldapdir_server_types[] = {"openldap", "ad", NULL};
+const char *const ldapdir_group_modes[] = {"memberof", "search", NULL};
+const char *const ldapdir_member_attrs[] = {"member", "uniqueMember", "memberUid", NULL};
+
+static const char *const default_user_filter[] = {"(&(objectClass=person)(uid=%s))",
+						  "(&(objectClass=user)(sAMAccountName=%s))"};
+static const char *const default_username_attr[] = {"uid", "sAMAccountName"};
+static const char *const default_group_filter[] = {
+    "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=posixGroup))",
+    "(objectClass=group)"};
+
+/* One login in progress. */
+struct login {
+	const struct ldapdir_config *lg_cfg;
+	LDAP *lg_ld;
+	struct ldap_conncb lg_conncb;
+	/* watchdog: shuts the socket down when the login overruns its deadline */
+	pthread_t lg_wd_thread;
+	pthread_mutex_t lg_wd_lock;
+	pthread_cond_t lg_wd_cond;
+	struct timespec lg_wd_deadline; /* CLOCK_MONOTONIC */
+	int lg_wd_fd;
+	bool lg_wd_running, lg_wd_stop, lg_wd_fired;
+	const char *lg_username;
+	char *lg_err;
+	size_t lg_errlen;
+	/* group DNs seen (normalised), in the order found: cycle detection and the frontier
+	 * of each nesting level */
+	char **lg_dns;
+	size_t lg_ndns, lg_dns_cap;
+	bool lg_groups_full;
+};
+
+static void set_err(struct login *lg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void set_err(struct login *lg, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(lg->lg_err, lg->lg_errlen, fmt, ap);
+	va_end(ap);
+	/* server diagnostics end up here: keep the log line one line */
+	for (char *p = lg->lg_err; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+}
+
+/* ldap_err2string plus the server's diagnostic message, if any. */
+static void ldap_reason(struct login *lg, int rc, const char *what)
+{
+	char *diag = NULL;
+
+	if (lg->lg_ld)
+		ldap_get_option(lg->lg_ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
+	if (diag && *diag)
+		set_err(lg, "%s: %s (%.200s)", what, ldap_err2string(rc), diag);
+	else
+		set_err(lg, "%s: %s", what, ldap_err2string(rc));
+	ldap_memfree(diag);
+}
+
+static int errno_of(int rc)
+{
+	switch (rc) {
+	case LDAP_SUCCESS: return 0;
+	case LDAP_TIMEOUT:
+	case LDAP_TIMELIMIT_EXCEEDED: return -ETIMEDOUT;
+	case LDAP_SERVER_DOWN: return -EHOSTDOWN;
+	case LDAP_NO_MEMORY: return -ENOMEM;
+	default: return -EIO;
+	}
+}
+
+static bool is_loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (!host || !*host || !strcasecmp(host, "localhost"))
+		return true; /* an empty host is the library's default: localhost */
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
+static int finish_error(char *err, size_t errlen, const char *file, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int finish_error(char *err, size_t errlen, const char *file, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(err, errlen, "%s: [ldap] %s", file, msg);
+	return -EINVAL;
+}
+
+static int default_string(char **slot, const char *value)
+{
+	if (*slot && **slot)
+		return 0;
+	free(*slot);
+	*slot = strdup(value);
+	return *slot ? 0 : -ENOMEM;
+}
+
+static int check_uris(const struct ldapdir_config *c, const char *file, char *err, size_t errlen)
+{
+	char *list = strdup(c->lc_uri), *save = NULL;
+	int r = 0, count = 0;
+
+	if (!list)
+		return -ENOMEM;
+	for (char *u = strtok_r(list, " \t,", &save); u && !r; u = strtok_r(NULL, " \t,", &save)) {
+		LDAPURLDesc *lud = NULL;
+
+		count++;
+		if (ldap_url_parse(u, &lud) != LDAP_URL_SUCCESS) {
+			r = finish_error(err, errlen, file, "uri: '%s' is not an LDAP URL", u);
+			break;
+		}
+		if (!strcasecmp(lud->lud_scheme, "ldaps")) {
+			if (c->lc_start_tls)
+				r = finish_error(err, errlen, file,
+						 "uri: '%s' already uses TLS; start_tls is for "
+						 "ldap:// URIs",
+						 u);
+		} else if (!strcasecmp(lud->lud_scheme, "ldap")) {
+			if (!c->lc_start_tls && c->lc_require_tls && !is_loopback(lud->lud_host))
+				r = finish_error(
+				    err, errlen, file,
+				    "uri: '%s' would send passwords in clear text: use "
+				    "ldaps://, start_tls = yes, or require_tls = no",
+				    u);
+		} else if (strcasecmp(lud->lud_scheme, "ldapi")) {
+			r = finish_error(err, errlen, file, "uri: unsupported scheme in '%s'", u);
+		}
+		ldap_free_urldesc(lud);
+	}
+	free(list);
+	if (!r && count == 0)
+		r = finish_error(err, errlen, file, "uri is required");
+	return r;
+}
+
+static bool dn_valid(const char *dn)
+{
+	LDAPDN parsed = NULL;
+	int rc = ldap_str2dn(dn, &parsed, LDAP_DN_FORMAT_LDAPV3);
+
+	ldap_dnfree(parsed);
+	return rc == LDAP_SUCCESS;
+}
+
+int ldapdir_config_finish(struct ldapdir_config *c, const char *file, char *err, size_t errlen)
+{
+	int type = c->lc_server_type == LDAPDIR_AD ? 1 : 0, r;
+
+	if (!c->lc_uri || !*c->lc_uri)
+		return finish_error(err, errlen, file, "uri is required");
+	r = check_uris(c, file, err, errlen);
+	if (r)
+		return r;
+	if (!c->lc_base_dn || !*c->lc_base_dn)
+		return finish_error(err, errlen, file, "base_dn is required");
+	if (!dn_valid(c->lc_base_dn))
+		return finish_error(err, errlen, file, "base_dn: '%s' is not a DN", c->lc_base_dn);
+	if (c->lc_bind_dn && *c->lc_bind_dn) {
+		if (!dn_valid(c->lc_bind_dn))
+			return finish_error(err, errlen, file, "bind_dn: '%s' is not a DN",
+					    c->lc_bind_dn);
+		if (!c->lc_bind_password || !*c->lc_bind_password)
+			return finish_error(err, errlen, file,
+					    "bind_dn is set but bind_password is empty (an "
+					    "unauthenticated bind)");
+	} else if (c->lc_bind_password && *c->lc_bind_password) {
+		return finish_error(err, errlen, file, "bind_password is set without bind_dn");
+	}
+	if (default_string(&c->lc_user_filter, default_user_filter[type]) < 0 ||
+	    default_string(&c->lc_username_attr, default_username_attr[type]) < 0 ||
+	    default_string(&c->lc_group_filter, default_group_filter[type]) < 0 ||
+	    default_string(&c->lc_group_base_dn, c->lc_base_dn) < 0 ||
+	    default_string(&c->lc_name_attr, "displayName") < 0 ||
+	    default_string(&c->lc_mail_attr, "mail") < 0 ||
+	    default_string(&c->lc_group_name_attr, "cn") < 0) {
+		snprintf(err, errlen, "%s: out of memory", file);
+		return -ENOMEM;
+	}
+	if (!ldapfilter_template_valid(c->lc_user_filter, true))
+		return finish_error(err, errlen, file,
+				    "user_filter: '%s' must be one parenthesised filter with %%s "
+				    "for the username",
+				    c->lc_user_filter);
+	if (!ldapfilter_template_valid(c->lc_group_filter, false))
+		return finish_error(
+		    err, errlen, file,
+		    "group_filter: '%s' must be one parenthesised filter without %%",
+		    c->lc_group_filter);
+	if (!dn_valid(c->lc_group_base_dn))
+		return finish_error(err, errlen, file, "group_base_dn: '%s' is not a DN",
+				    c->lc_group_base_dn);
+	if (!ldapfilter_attr_valid(c->lc_username_attr) ||
+	    !ldapfilter_attr_valid(c->lc_name_attr) || !ldapfilter_attr_valid(c->lc_mail_attr) ||
+	    !ldapfilter_attr_valid(c->lc_group_name_attr))
+		return finish_error(err, errlen, file,
+				    "username_attr, name_attr, mail_attr and group_name_attr must "
+				    "be attribute names");
+	if (c->lc_ca_file && *c->lc_ca_file && access(c->lc_ca_file, R_OK) < 0)
+		return finish_error(err, errlen, file, "ca_file: %s: %s", c->lc_ca_file,
+				    strerror(errno));
+	return 0;
+}
+
+static bool use_in_chain(const struct ldapdir_config *c)
+{
+	return c->lc_server_type == LDAPDIR_AD && c->lc_nested_groups &&
+	       c->lc_member_attr != LDAPDIR_MEMBERUID;
+}
+
+char *ldapdir_user_filter(const struct ldapdir_config *c, const char *username)
+{
+	return ldapfilter_format(c->lc_user_filter, username, strlen(username));
+}
+
+char *ldapdir_group_filter(const struct ldapdir_config *c, const char *dn, const char *username)
+{
+	const char *value = c->lc_member_attr == LDAPDIR_MEMBERUID ? username : dn;
+
+	if (c->lc_group_mode == LDAPDIR_GROUPS_MEMBEROF && !use_in_chain(c)) {
+		errno = ENOENT;
+		return NULL;
+	}
+	return ldapfilter_membership(c->lc_group_filter, ldapdir_member_attrs[c->lc_member_attr],
+				     use_in_chain(c), &value, 1);
+}
+
+/* The watchdog: libldap bounds connect() by LDAP_OPT_NETWORK_TIMEOUT and each answer by
+ * LDAP_OPT_TIMEOUT, but the TLS handshake (GnuTLS under libldap 2.5) retries a silent
+ * socket forever, so a server that accepts and never speaks would hold the login. A
+ * thread per login shuts the socket down at a deadline; every libldap wait then ends
+ * with an error. The socket is known through libldap's connection callbacks. */
+static void *watchdog_main(void *arg)
+{
+	struct login *lg = arg;
+	int rc = 0;
+
+	pthread_mutex_lock(&lg->lg_wd_lock);
+	while (!lg->lg_wd_stop) {
+		rc = pthread_cond_timedwait(&lg->lg_wd_cond, &lg->lg_wd_lock, &lg->lg_wd_deadline);
+		if (rc == ETIMEDOUT && !lg->lg_wd_stop) {
+			struct timespec now;
+
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (now.tv_sec < lg->lg_wd_deadline.tv_sec ||
+			    (now.tv_sec == lg->lg_wd_deadline.tv_sec &&
+			     now.tv_nsec < lg->lg_wd_deadline.tv_nsec))
+				continue; /* the deadline moved */
+			lg->lg_wd_fired = true;
+			if (lg->lg_wd_fd >= 0)
+				shutdown(lg->lg_wd_fd, SHUT_RDWR);
+			while (!lg->lg_wd_stop)
+				pthread_cond_wait(&lg->lg_wd_cond, &lg->lg_wd_lock);
+		}
+	}
+	pthread_mutex_unlock(&lg->lg_wd_lock);
+	return NULL;
+}
+
+/* (Re)sets the deadline to seconds from now. */
+static void watchdog_arm(struct login *lg, int seconds)
+{
+	pthread_mutex_lock(&lg->lg_wd_lock);
+	clock_gettime(CLOCK_MONOTONIC, &lg->lg_wd_deadline);
+	lg->lg_wd_deadline.tv_sec += seconds;
+	pthread_cond_signal(&lg->lg_wd_cond);
+	pthread_mutex_unlock(&lg->lg_wd_lock);
+}
+
+static int watchdog_start(struct login *lg, int seconds)
+{
+	pthread_condattr_t attr;
+
+	lg->lg_wd_fd = -1;
+	pthread_mutex_init(&lg->lg_wd_lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&lg->lg_wd_cond, &attr);
+	pthread_condattr_destroy(&attr);
+	clock_gettime(CLOCK_MONOTONIC, &lg->lg_wd_deadline);
+	lg->lg_wd_deadline.tv_sec += seconds;
+	if (pthread_create(&lg->lg_wd_thread, NULL, watchdog_main, lg)) {
+		pthread_cond_destroy(&lg->lg_wd_cond);
+		pthread_mutex_destroy(&lg->lg_wd_lock);
+		return -ENOMEM;
+	}
+	lg->lg_wd_running = true;
+	return 0;
+}
+
+/* Stops the watchdog thread; true if it fired. */
+static bool watchdog_stop(struct login *lg)
+{
+	if (!lg->lg_wd_running)
+		return false;
+	pthread_mutex_lock(&lg->lg_wd_lock);
+	lg->lg_wd_stop = true;
+	pthread_cond_signal(&lg->lg_wd_cond);
+	pthread_mutex_unlock(&lg->lg_wd_lock);
+	pthread_join(lg->lg_wd_thread, NULL);
+	lg->lg_wd_running = false;
+	return lg->lg_wd_fired;
+}
+
+/* After the connection is gone (the callbacks use the lock until then). */
+static void watchdog_free(struct login *lg)
+{
+	pthread_cond_destroy(&lg->lg_wd_cond);
+	pthread_mutex_destroy(&lg->lg_wd_lock);
+}
+
+static int on_connect(LDAP *ld, Sockbuf *sb, LDAPURLDesc *srv, struct sockaddr *addr,
+		      struct ldap_conncb *ctx)
+{
+	struct login *lg = ctx->lc_arg;
+	ber_socket_t fd;
+
+	(void)ld;
+	(void)srv;
+	(void)addr;
+	if (ber_sockbuf_ctrl(sb, LBER_SB_OPT_GET_FD, &fd) == 1) {
+		pthread_mutex_lock(&lg->lg_wd_lock);
+		lg->lg_wd_fd = fd;
+		pthread_mutex_unlock(&lg->lg_wd_lock);
+	}
+	return LDAP_SUCCESS;
+}
+
+static void on_disconnect(LDAP *ld, Sockbuf *sb, struct ldap_conncb *ctx)
+{
+	struct login *lg = ctx->lc_arg;
+
+	(void)ld;
+	(void)sb;
+	pthread_mutex_lock(&lg->lg_wd_lock);
+	lg->lg_wd_fd = -1;
+	pthread_mutex_unlock(&lg->lg_wd_lock);
+}
+
+/* Connection, options and TLS. StartTLS failure ends the login: no clear-text retry. */
+static int connect_server(struct login *lg)
+{
+	const struct ldapdir_config *c = lg->lg_cfg;
+	struct timeval net = {.tv_sec = c->lc_network_timeout};
+	struct timeval op = {.tv_sec = c->lc_timeout};
+	int version = LDAP_VERSION3, demand = LDAP_OPT_X_TLS_DEMAND;
+	int tls_min = LDAP_OPT_X_TLS_PROTOCOL_TLS1_2, zero = 0, rc;
+
+	rc = ldap_initialize(&lg->lg_ld, c->lc_uri);
+	if (rc != LDAP_SUCCESS) {
+		ldap_reason(lg, rc, "ldap_initialize"); /* a config problem, not the user's */
+		return -EIO;
+	}
+	lg->lg_conncb.lc_add = on_connect;
+	lg->lg_conncb.lc_del = on_disconnect;
+	lg->lg_conncb.lc_arg = lg;
+	if (ldap_set_option(lg->lg_ld, LDAP_OPT_CONNECT_CB, &lg->lg_conncb) ||
+	    ldap_set_option(lg->lg_ld, LDAP_OPT_PROTOCOL_VERSION, &version) ||
+	    ldap_set_option(lg->lg_ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF) ||
+	    ldap_set_option(lg->lg_ld, LDAP_OPT_RESTART, LDAP_OPT_ON) ||
+	    ldap_set_option(lg->lg_ld, LDAP_OPT_NETWORK_TIMEOUT, &net) ||
+	    ldap_set_option(lg->lg_ld, LDAP_OPT_TIMEOUT, &op) ||
+	    ldap_set_option(lg->lg_ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &demand) ||
+	    ldap_set_option(lg->lg_ld, LDAP_OPT_X_TLS_PROTOCOL_MIN, &tls_min) ||
+	    (c->lc_ca_file && *c->lc_ca_file &&
+	     ldap_set_option(lg->lg_ld, LDAP_OPT_X_TLS_CACERTFILE, c->lc_ca_file))) {
+		set_err(lg, "cannot set LDAP connection options");
+		return -EIO;
+	}
+	rc = ldap_set_option(lg->lg_ld, LDAP_OPT_X_TLS_NEWCTX, &zero);
+	if (rc != LDAP_SUCCESS) {
+		ldap_reason(lg, rc, "TLS setup (ca_file?)");
+		return -EPROTO;
+	}
+	if (!c->lc_start_tls)
+		return 0;
+	rc = ldap_start_tls_s(lg->lg_ld, NULL, NULL);
+	if (rc != LDAP_SUCCESS) {
+		ldap_reason(lg, rc, "StartTLS failed, not continuing in clear text");
+		return rc == LDAP_TIMEOUT ? -ETIMEDOUT : -EPROTO;
+	}
+	if (!ldap_tls_inplace(lg->lg_ld)) {
+		set_err(lg, "StartTLS reported success without TLS in place");
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static int bind_simple(LDAP *ld, const char *dn, const char *password)
+{
+	struct berval cred = {.bv_len = password ? strlen(password) : 0,
+			      .bv_val = (char *)(password ? password : "")};
+
+	return ldap_sasl_bind_s(ld, dn ? dn : "", LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
+}
+
+/* Binds as the service account, or anonymously when none is configured (explicitly only
+ * when rebinding after the user's bind). */
+static int bind_service(struct login *lg, bool rebind)
+{
+	const struct ldapdir_config *c = lg->lg_cfg;
+	bool anonymous = !c->lc_bind_dn || !*c->lc_bind_dn;
+	int rc;
+
+	if (anonymous && !rebind)
+		return 0;
+	rc = bind_simple(lg->lg_ld, anonymous ? NULL : c->lc_bind_dn,
+			 anonymous ? NULL : c->lc_bind_password);
+	if (rc == LDAP_SUCCESS)
+		return 0;
+	ldap_reason(lg, rc, anonymous ? "anonymous bind" : "service account bind (bind_dn)");
+	return rc == LDAP_INVALID_CREDENTIALS ? -EIO : errno_of(rc);
+}
+
+/* Runs a search; partial results after a size limit are kept (with a warning). Returns
+ * 0 with *res set (ldap_msgfree() it), or a negative errno with err set. */
+static int search(struct login *lg, const char *base, int scope, const char *filter, char **attrs,
+		  int sizelimit, LDAPMessage **res)
+{
+	struct timeval tv = {.tv_sec = lg->lg_cfg->lc_timeout};
+	int rc;
+
+	*res = NULL;
+	rc = ldap_search_ext_s(lg->lg_ld, base, scope, filter, attrs, 0, NULL, NULL, &tv, sizelimit,
+			       res);
+	if (rc == LDAP_SUCCESS || rc == LDAP_SIZELIMIT_EXCEEDED)
+		return 0;
+	if (rc == LDAP_NO_SUCH_OBJECT && scope == LDAP_SCOPE_BASE)
+		return 0; /* a dangling DN: an empty answer */
+	ldap_msgfree(*res);
+	*res = NULL;
+	if (rc == LDAP_REFERRAL) {
+		set_err(lg, "search under '%s' returned a referral; referrals are not followed",
+			base);
+		return -EIO;
+	}
+	ldap_reason(lg, rc, "search");
+	return errno_of(rc);
+}
+
+/* A copy of a value if it is acceptable text, else NULL. */
+static char *text_of(const struct berval *bv, size_t max)
+{
+	char *s;
+
+	if (!bv || !identity_valid_text(bv->bv_val, bv->bv_len, max))
+		return NULL;
+	s = malloc(bv->bv_len + 1);
+	if (!s)
+		return NULL;
+	memcpy(s, bv->bv_val, bv->bv_len);
+	s[bv->bv_len] = '\0';
+	return s;
+}
+
+/* The first acceptable value of attr, preferring one equal (ASCII case-insensitive) to
+ * prefer when given. */
+static char *value_of(LDAP *ld, LDAPMessage *entry, const char *attr, const char *prefer)
+{
+	struct berval **vals = ldap_get_values_len(ld, entry, attr);
+	char *best = NULL;
+
+	for (size_t i = 0; vals && vals[i]; i++) {
+		char *v = text_of(vals[i], VALUE_MAX);
+
+		if (!v)
+			continue;
+		if (prefer && !strcasecmp(v, prefer)) {
+			free(best);
+			best = v;
+			break;
+		}
+		if (best)
+			free(v);
+		else
+			best = v;
+	}
+	ldap_value_free_len(vals);
+	return best;
+}
+
+/* The value of the first RDN of dn ("cn=staff,ou=groups,..." -> "staff"), or NULL. */
+static char *rdn_value(const char *dn)
+{
+	LDAPDN parsed = NULL;
+	char *name = NULL;
+
+	if (ldap_str2dn(dn, &parsed, LDAP_DN_FORMAT_LDAPV3) == LDAP_SUCCESS && parsed &&
+	    parsed[0] && parsed[0][0] && (parsed[0][0]->la_flags & LDAP_AVA_STRING))
+		name = text_of(&parsed[0][0]->la_value, VALUE_MAX);
+	ldap_dnfree(parsed);
+	return name;
+}
+
+/* Normalised copy of dn for comparisons (case is ignored when comparing). */
+static char *normalise_dn(const char *dn)
+{
+	char *norm = NULL, *copy;
+
+	if (strlen(dn) > DN_MAX)
+		return NULL;
+	if (ldap_dn_normalize(dn, LDAP_DN_FORMAT_LDAPV3, &norm, LDAP_DN_FORMAT_LDAPV3) !=
+		LDAP_SUCCESS ||
+	    !norm)
+		return strdup(dn);
+	copy = strdup(norm);
+	ldap_memfree(norm);
+	return copy;
+}
+
+/* Records group dn unless seen before. Returns 1 when new, 0 when seen, <0 on error. */
+static int remember_dn(struct login *lg, const char *dn)
+{
+	char *norm = normalise_dn(dn);
+
+	if (!norm)
+		return strlen(dn) > DN_MAX ? 0 : -ENOMEM;
+	for (size_t i = 0; i < lg->lg_ndns; i++)
+		if (!strcasecmp(lg->lg_dns[i], norm)) {
+			free(norm);
+			return 0;
+		}
+	if (lg->lg_ndns == lg->lg_dns_cap) {
+		size_t cap = lg->lg_dns_cap ? lg->lg_dns_cap * 2 : 16;
+		char **dns = realloc(lg->lg_dns, cap * sizeof(*dns));
+
+		if (!dns) {
+			free(norm);
+			return -ENOMEM;
+		}
+		lg->lg_dns = dns;
+		lg->lg_dns_cap = cap;
+	}
+	lg->lg_dns[lg->lg_ndns++] = norm;
+	return 1;
+}
+
+/* Adds a group known by its DN (and maybe its name) to the identity if new. */
+static int add_group(struct login *lg, struct identity *id, const char *dn, char *name)
+{
+	int r;
+
+	if (lg->lg_groups_full) {
+		free(name);
+		return 0;
+	}
+	r = remember_dn(lg, dn);
+	if (r <= 0) {
+		free(name);
+		return r;
+	}
+	if (!name)
+		name = rdn_value(dn);
+	if (name) {
+		r = identity_add_group(id, name);
+		free(name);
+		if (r == -E2BIG) {
+			log_warnx("ldap: user=%s is in more than %d groups; the rest are ignored",
+				  lg->lg_username, IDENTITY_MAX_GROUPS);
+			lg->lg_groups_full = true;
+			return 0;
+		}
+	}
+	return r < 0 ? r : 0;
+}
+
+/* Groups from a search with filter: each entry's DN and name are added. */
+static int groups_from_search(struct login *lg, struct identity *id, const char *filter)
+{
+	const struct ldapdir_config *c = lg->lg_cfg;
+	char *attrs[] = {c->lc_group_name_attr, NULL};
+	LDAPMessage *res, *e;
+	int r;
+
+	r = search(lg, c->lc_group_base_dn, LDAP_SCOPE_SUBTREE, filter, attrs, IDENTITY_MAX_GROUPS,
+		   &res);
+	if (r < 0)
+		return r;
+	for (e = ldap_first_entry(lg->lg_ld, res); e && r == 0; e = ldap_next_entry(lg->lg_ld, e)) {
+		char *dn = ldap_get_dn(lg->lg_ld, e);
+
+		if (!dn)
+			continue;
+		r = add_group(lg, id, dn, value_of(lg->lg_ld, e, c->lc_group_name_attr, NULL));
+		ldap_memfree(dn);
+	}
+	ldap_msgfree(res);
+	return r;
+}
+
+/* Adds the groups whose DNs are the memberOf values of entry dn (a base search). */
+static int groups_from_memberof(struct login *lg, struct identity *id, const char *dn)
+{
+	char *attrs[] = {"memberOf", NULL};
+	struct berval **vals;
+	LDAPMessage *res, *e;
+	int r;
+
+	r = search(lg, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 1, &res);
+	if (r < 0)
+		return r;
+	e = res ? ldap_first_entry(lg->lg_ld, res) : NULL;
+	vals = e ? ldap_get_values_len(lg->lg_ld, e, "memberOf") : NULL;
+	for (size_t i = 0; vals && vals[i] && r == 0; i++) {
+		char *gdn = text_of(vals[i], DN_MAX);
+
+		if (gdn)
+			r = add_group(lg, id, gdn, NULL);
+		free(gdn);
+	}
+	ldap_value_free_len(vals);
+	ldap_msgfree(res);
+	return r;
+}
+
+/* Follows nesting from the groups found so far: level by level, each level the groups
+ * that contain one found at the level before; DNs seen before are not followed again. */
+static int nested_groups(struct login *lg, struct identity *id)
+{
+	const struct ldapdir_config *c = lg->lg_cfg;
+	const char *attr = ldapdir_member_attrs[c->lc_member_attr];
+	size_t level_start = 0, level_end = lg->lg_ndns;
+	int r = 0;
+
+	for (int depth = 1; level_start < level_end && !lg->lg_groups_full; depth++) {
+		if (depth > c->lc_max_nesting) {
+			log_warnx("ldap: user=%s: groups nested deeper than max_nesting=%d are "
+				  "ignored",
+				  lg->lg_username, c->lc_max_nesting);
+			break;
+		}
+		for (size_t i = level_start; i < level_end && r == 0;) {
+			if (c->lc_group_mode == LDAPDIR_GROUPS_MEMBEROF) {
+				r = groups_from_memberof(lg, id, lg->lg_dns[i++]);
+				continue;
+			}
+			size_t n = level_end - i < BATCH ? level_end - i : BATCH;
+			char *filter =
+			    ldapfilter_membership(c->lc_group_filter, attr, false,
+						  (const char *const *)&lg->lg_dns[i], n);
+
+			if (!filter)
+				return -ENOMEM;
+			r = groups_from_search(lg, id, filter);
+			free(filter);
+			i += n;
+		}
+		if (r < 0)
+			return r;
+		level_start = level_end;
+		level_end = lg->lg_ndns;
+	}
+	return 0;
+}
+
+static int collect_groups(struct login *lg, struct identity *id, char **memberof, size_t n)
+{
+	const struct ldapdir_config *c = lg->lg_cfg;
+	char *filter;
+	int r = 0;
+
+	if (c->lc_group_mode == LDAPDIR_GROUPS_MEMBEROF && !use_in_chain(c)) {
+		for (size_t i = 0; i < n && r == 0; i++)
+			r = add_group(lg, id, memberof[i], NULL);
+	} else {
+		filter = ldapdir_group_filter(c, id->id_dn, id->id_username);
+		if (!filter)
+			return -ENOMEM;
+		r = groups_from_search(lg, id, filter);
+		free(filter);
+		if (use_in_chain(c))
+			return r; /* the server already followed the nesting */
+	}
+	if (r == 0 && c->lc_nested_groups && c->lc_member_attr != LDAPDIR_MEMBERUID)
+		r = nested_groups(lg, id);
+	if (r < 0 && !*lg->lg_err)
+		set_err(lg, "group lookup: %s", strerror(-r));
+	return r;
+}
+
+static void free_strings(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Finds the user's entry. Returns 0 with a new identity (no groups yet) and the
+ * memberOf DNs when group_mode = memberof. */
+static int find_user(struct login *lg, struct identity **out, char ***memberof, size_t *nmemberof)
+{
+	const struct ldapdir_config *c = lg->lg_cfg;
+	char *attrs[] = {c->lc_username_attr, c->lc_name_attr, "cn",
+			 c->lc_mail_attr,     "memberOf",      NULL};
+	char *filter, *dn = NULL, *username = NULL, *name = NULL, *mail = NULL;
+	struct berval **vals = NULL;
+	LDAPMessage *res, *e;
+	size_t n;
+	int r, count;
+
+	if (c->lc_group_mode != LDAPDIR_GROUPS_MEMBEROF)
+		attrs[4] = NULL;
+	filter = ldapdir_user_filter(c, lg->lg_username);
+	if (!filter)
+		return -ENOMEM;
+	r = search(lg, c->lc_base_dn, LDAP_SCOPE_SUBTREE, filter, attrs, 2, &res);
+	free(filter);
+	if (r < 0)
+		return r;
+	count = ldap_count_entries(lg->lg_ld, res);
+	if (count == 0) {
+		set_err(lg, "no such user under %s", c->lc_base_dn);
+		r = -EACCES;
+		goto out_free;
+	}
+	if (count > 1) {
+		set_err(lg, "user_filter matches several entries");
+		r = -ENOTUNIQ;
+		goto out_free;
+	}
+	e = ldap_first_entry(lg->lg_ld, res);
+	dn = ldap_get_dn(lg->lg_ld, e);
+	if (!dn || !*dn || strlen(dn) > DN_MAX) {
+		set_err(lg, "entry without a usable DN");
+		r = -EIO;
+		goto out_free;
+	}
+	username = value_of(lg->lg_ld, e, c->lc_username_attr, lg->lg_username);
+	if (username && !identity_valid_username(username, strlen(username))) {
+		free(username);
+		username = NULL;
+	}
+	name = value_of(lg->lg_ld, e, c->lc_name_attr, NULL);
+	if (!name)
+		name = value_of(lg->lg_ld, e, "cn", NULL);
+	mail = value_of(lg->lg_ld, e, c->lc_mail_attr, NULL);
+	*out = identity_new(username ? username : lg->lg_username, dn, name, mail);
+	if (!*out) {
+		r = -ENOMEM;
+		goto out_free;
+	}
+	if (c->lc_group_mode == LDAPDIR_GROUPS_MEMBEROF)
+		vals = ldap_get_values_len(lg->lg_ld, e, "memberOf");
+	n = vals ? (size_t)ldap_count_values_len(vals) : 0;
+	if (n > IDENTITY_MAX_GROUPS)
+		n = IDENTITY_MAX_GROUPS;
+	*memberof = n ? calloc(n, sizeof(char *)) : NULL;
+	if (n && !*memberof) {
+		r = -ENOMEM;
+		goto out_free;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (((*memberof)[*nmemberof] = text_of(vals[i], DN_MAX)))
+			(*nmemberof)++;
+out_free:
+	ldap_value_free_len(vals);
+	free(username);
+	free(name);
+	free(mail);
+	ldap_memfree(dn);
+	ldap_msgfree(res);
+	return r;
+}
+
+static int bind_user(struct login *lg, const char *dn, const char *password)
+{
+	int rc = bind_simple(lg->lg_ld, dn, password);
+
+	switch (rc) {
+	case LDAP_SUCCESS: return 0;
+	case LDAP_INVALID_CREDENTIALS:
+	case LDAP_INAPPROPRIATE_AUTH:
+	case LDAP_UNWILLING_TO_PERFORM:
+	case LDAP_CONSTRAINT_VIOLATION:
+	case LDAP_INSUFFICIENT_ACCESS: ldap_reason(lg, rc, "user bind refused"); return -EACCES;
+	default: ldap_reason(lg, rc, "user bind"); return errno_of(rc);
+	}
+}
+
+/* The login proper, once the request is known to be acceptable. */
+static int run_login(struct login *lg, const char *password, struct identity **out)
+{
+	const struct ldapdir_config *cfg = lg->lg_cfg;
+	struct identity *id = NULL;
+	char **memberof = NULL;
+	size_t nmemberof = 0;
+	int r;
+
+	/* Each of the first steps may have to connect (libldap connects lazily), shake
+	 * hands and wait for one answer: network_timeout + timeout each. The rest of the
+	 * login gets a few timeouts. */
+	r = watchdog_start(lg, cfg->lc_network_timeout + cfg->lc_timeout);
+	if (r < 0) {
+		set_err(lg, "cannot start the LDAP watchdog thread");
+		return r;
+	}
+	r = connect_server(lg);
+	if (r < 0)
+		goto out_unbind;
+	watchdog_arm(lg, cfg->lc_network_timeout + cfg->lc_timeout);
+	r = bind_service(lg, false);
+	if (r < 0)
+		goto out_unbind;
+	watchdog_arm(lg, cfg->lc_network_timeout + cfg->lc_timeout);
+	r = find_user(lg, &id, &memberof, &nmemberof);
+	if (r < 0)
+		goto out_unbind;
+	watchdog_arm(lg, WATCHDOG_OPERATIONS * cfg->lc_timeout);
+	r = bind_user(lg, id->id_dn, password);
+	if (r < 0)
+		goto out_unbind;
+	if (cfg->lc_group_mode != LDAPDIR_GROUPS_MEMBEROF || cfg->lc_nested_groups) {
+		r = bind_service(lg, true);
+		if (r < 0)
+			goto out_unbind;
+	}
+	r = collect_groups(lg, id, memberof, nmemberof);
+	if (r < 0)
+		goto out_unbind;
+	log_debug("ldap: user=%s dn=%s groups=%zu", id->id_username, id->id_dn, id->id_ngroups);
+	*out = id;
+	id = NULL;
+out_unbind:
+	if (watchdog_stop(lg) && r < 0) {
+		set_err(lg, "no complete answer from the LDAP server in time");
+		r = -ETIMEDOUT;
+	}
+	if (lg->lg_ld)
+		ldap_unbind_ext_s(lg->lg_ld, NULL, NULL);
+	watchdog_free(lg);
+	free_strings(lg->lg_dns, lg->lg_ndns);
+	free_strings(memberof, nmemberof);
+	identity_free(id);
+	return r;
+}
+
+/* libldap writes to its socket with write(): on a connection the server (or the
+ * watchdog) closed, that raises SIGPIPE, which would kill a process that has not
+ * ignored it. The login runs with SIGPIPE blocked in its thread and discards one it
+ * raised itself. */
+static void sigpipe_block(sigset_t *old, bool *was_pending)
+{
+	sigset_t pipe_set, pending;
+
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	sigpending(&pending);
+	*was_pending = sigismember(&pending, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, old);
+}
+
+static void sigpipe_restore(const sigset_t *old, bool was_pending)
+{
+	struct timespec zero = {0, 0};
+	sigset_t pipe_set, pending;
+
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	sigpending(&pending);
+	if (!was_pending && sigismember(&pending, SIGPIPE))
+		while (sigtimedwait(&pipe_set, NULL, &zero) > 0)
+			;
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+int ldapdir_login(const struct ldapdir_config *cfg, const char *username, const char *password,
+		  struct identity **out, char *err, size_t errlen)
+{
+	struct login lg = {
+	    .lg_cfg = cfg, .lg_username = username, .lg_err = err, .lg_errlen = errlen};
+	bool was_pending;
+	sigset_t old;
+	int r;
+
+	*out = NULL;
+	err[0] = '\0';
+	if (!identity_valid_username(username, strlen(username))) {
+		snprintf(err, errlen, "invalid username");
+		return -EINVAL;
+	}
+	if (!password || !*password) {
+		/* RFC 4513 5.1.2: a DN with an empty password is an unauthenticated bind,
+		 * which many servers answer with success. Never send one. */
+		snprintf(err, errlen, "empty password refused");
+		return -EACCES;
+	}
+	sigpipe_block(&old, &was_pending);
+	r = run_login(&lg, password, out);
+	sigpipe_restore(&old, was_pending);
+	return r;
+}

@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""Login throughput and latency of one vdi-broker: POST /api/v1/login at 1, 10 and 100
+concurrent clients (Python threads, http.client, one keep-alive TLS connection per
+client), against LDAP (a real slapd with conf/test-ldap/directory.ldif) and against local
+users in the broker's store (scrypt at the default cost ln=15, and at ln=10 to show the
+rest of the path). Prints a Markdown table; --out writes it with the command and machine.
+
+usage: bench/broker/run.py [--seconds S] [--levels 1,10,100] [--out FILE]"""
+import argparse
+import http.client
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import threading
+import time
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
+os.environ.setdefault("VDI_TOP", TOP)
+
+from broker_fixture import Broker  # noqa: E402
+from ldap_fixture import BASE, Slapd  # noqa: E402
+
+LDAP_USERS = [("alice", "alice-pw"), ("bob", "bob-pw"), ("carol", "carol-pw"),
+              ("erin", "erin-pw"), ("frank", "frank-pw")]
+
+
+def run_level(broker, users, clients, seconds):
+    """Each client logs in again and again for `seconds`; returns (count, latencies)."""
+    lat, errors = [], []
+    lock = threading.Lock()
+    start = threading.Barrier(clients + 1)
+    stop_at = [0.0]
+
+    def client(i):
+        conn = http.client.HTTPSConnection("127.0.0.1", broker.port, timeout=60,
+                                           context=broker.ssl_context())
+        name, pw = users[i % len(users)]
+        body = json.dumps({"username": name, "password": pw}).encode()
+        mine = []
+        start.wait()
+        while time.monotonic() < stop_at[0]:
+            t0 = time.monotonic()
+            try:
+                conn.request("POST", "/api/v1/login", body=body,
+                             headers={"Content-Type": "application/json"})
+                r = conn.getresponse()
+                r.read()
+                ok = r.status == 200
+            except (OSError, http.client.HTTPException) as e:
+                ok = False
+                conn.close()
+                conn = http.client.HTTPSConnection("127.0.0.1", broker.port, timeout=60,
+                                                   context=broker.ssl_context())
+                r = e
+            if ok:
+                mine.append(time.monotonic() - t0)
+            else:
+                with lock:
+                    errors.append(getattr(r, "status", repr(r)))
+        conn.close()
+        with lock:
+            lat.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    stop_at[0] = time.monotonic() + seconds
+    t0 = time.monotonic()
+    start.wait()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - t0
+    return len(lat) / elapsed, lat, errors
+
+
+def pct(values, p):
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))] * 1000
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=5)
+    ap.add_argument("--levels", default="1,10,100")
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    levels = [int(x) for x in args.levels.split(",")]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-broker-") as tmp:
+        slapd = Slapd(os.path.join(tmp, "slapd"))
+        setups = [
+            ("LDAP (slapd, loopback)", f"[auth]\nbackend = ldap\n[ldap]\nuri = {slapd.uri}\n"
+             f"base_dn = {BASE}\n", LDAP_USERS, None),
+            ("local, scrypt ln=15 (default)", "[broker]\npassword_cost = 15\n", None, 15),
+            ("local, scrypt ln=10", "[broker]\npassword_cost = 10\n", None, 10),
+        ]
+        try:
+            for name, conf, users, cost in setups:
+                work = os.path.join(tmp, "b%d" % len(rows))
+                os.makedirs(work)
+                conf += "[http]\nmax_connections = 1024\n"
+                b = Broker(work, conf)
+                if users is None:
+                    users = [("u%d" % i, "pw-u%d" % i) for i in range(10)]
+                    for u, pw in users:
+                        b.add_user(u, pw)
+                b.start()
+                try:
+                    for clients in levels:
+                        rate, lat, errors = run_level(b, users, clients, args.seconds)
+                        rows.append((name, clients, rate, pct(lat, 50), pct(lat, 99), len(lat),
+                                     len(errors)))
+                        print("%-32s %4d clients: %7.1f logins/s  p50 %7.1f ms  p99 %7.1f ms"
+                              "  (%d logins, %d errors)" % rows[-1], flush=True)
+                finally:
+                    b.stop()
+        finally:
+            slapd.stop()
+    table = ["| users from | clients | logins/s | p50 ms | p99 ms | logins | errors |",
+             "|---|---|---|---|---|---|---|"]
+    table += ["| %s | %d | %.1f | %.1f | %.1f | %d | %d |" % r for r in rows]
+    text = "\n".join(table) + "\n"
+    print(text)
+    if args.out:
+        cpus = os.cpu_count()
+        with open(args.out, "w") as f:
+            f.write("# bench/broker, %s\n\n" % time.strftime("%Y-%m-%d"))
+            f.write("Command: `bench/broker/run.py %s`\n\n" % " ".join(sys.argv[1:]))
+            f.write("Machine: %s, %d CPUs, kernel %s. Client and broker share the machine "
+                    "(Python threads, one keep-alive TLS connection per client).\n\n"
+                    % (platform.machine(), cpus, platform.release()))
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()

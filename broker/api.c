@@ -1,0 +1,1156 @@
+/* The broker's HTTP API (docs/api.md) on web/: the route tables, authentication of each
+ * request (bearer token, or session cookie plus CSRF token and Origin for anything that
+ * changes state), the admin role, input checks at the edge, and the mapping of domain
+ * results to statuses and {"error","code"} bodies. Domain work is broker.c's. */
+#include "broker/api.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "auth/identity.h"
+#include "auth/password.h"
+#include "auth/token.h"
+#include "broker/cert.h"
+#include "broker/internal.h"
+#include "broker/pool.h"
+#include "lib/json.h"
+#include "lib/log.h"
+#include "policy/lifecycle.h"
+#include "web/server.h"
+
+#define COOKIE "vdi_session"
+
+struct api {
+	struct broker *a_broker;
+	struct web_server *a_http, *a_heartbeat;
+};
+
+/* ---- who is asking ---- */
+
+static bool origin_ok(struct broker *b, struct web_request *req)
+{
+	const char *origin = web_header(req, "Origin"), *host = web_header(req, "Host");
+	char expected[600];
+
+	if (!origin)
+		return true;
+	if (b->b_cfg->bc_public_url[0])
+		return !strcmp(origin, b->b_cfg->bc_public_url);
+	if (!host)
+		return false;
+	snprintf(expected, sizeof(expected), "https://%s", host);
+	return !strcmp(origin, expected);
+}
+
+static bool host_header_sane(const char *h)
+{
+	return h && h[0] && strlen(h) < 256 &&
+	       strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") ==
+		   strlen(h);
+}
+
+/* "name:port" for gateway URLs. */
+static void gateway_host(struct broker *b, struct web_request *req, char *out, size_t len)
+{
+	const char *h = web_header(req, "Host");
+
+	if (b->b_cfg->bc_public_url[0])
+		snprintf(out, len, "%s", b->b_cfg->bc_public_url + strlen("https://"));
+	else if (host_header_sane(h))
+		snprintf(out, len, "%s", h);
+	else
+		snprintf(out, len, "%s", b->b_cfg->bc_listen);
+	out[strcspn(out, "/")] = '\0';
+}
+
+static bool changes_state(struct web_request *req)
+{
+	return strcmp(web_method(req), "GET") && strcmp(web_method(req), "HEAD");
+}
+
+/* Fills u with the caller or replies 401/403 itself and returns false. */
+static bool authenticate(struct broker *b, struct web_request *req, struct broker_user *u,
+			 bool admin, char *token_out)
+{
+	const char *authz = web_header(req, "Authorization");
+	char cookie[TOKEN_LEN + 2];
+	const char *token = NULL, *csrf;
+	bool bearer = false;
+
+	if (authz) {
+		if (strncasecmp(authz, "Bearer ", 7)) {
+			web_reply_error(req, 401, "not_logged_in", "unsupported authorization");
+			return false;
+		}
+		token = authz + 7;
+		bearer = true;
+	} else {
+		token = web_cookie(req, COOKIE, cookie, sizeof(cookie));
+	}
+	if (!token || broker_user_load(b, token, bearer, u) < 0) {
+		web_reply_error(req, 401, "not_logged_in", "not logged in");
+		return false;
+	}
+	if (!bearer && changes_state(req)) {
+		csrf = web_header(req, "X-CSRF-Token");
+		if (!csrf || !token_equal(csrf, u->bu_csrf) || !origin_ok(b, req)) {
+			log_warnx("csrf: %s %s by user=%s from %s refused (%s)", web_method(req),
+				  web_path(req), u->bu_name, web_client_addr(req),
+				  !csrf ? "no X-CSRF-Token" : "bad token or origin");
+			broker_user_free(u);
+			web_reply_error(req, 403, "csrf", "missing or wrong CSRF token or origin");
+			return false;
+		}
+	}
+	if (admin && !u->bu_admin) {
+		broker_audit(b, u->bu_name, "admin", web_path(req), "denied", web_client_addr(req),
+			     "%s without the admin role", web_method(req));
+		broker_user_free(u);
+		web_reply_error(req, 403, "forbidden", "administrators only");
+		return false;
+	}
+	if (token_out)
+		snprintf(token_out, TOKEN_LEN + 1, "%s", token);
+	return true;
+}
+
+/* ---- sessions ---- */
+
+static const struct json_field login_fields[] = {
+    {"username", JSON_FIELD_STRING, true},
+    {"password", JSON_FIELD_STRING, true},
+    {"bearer", JSON_FIELD_BOOL, false},
+    JSON_FIELDS_END,
+};
+
+static void login(void *ctx, struct web_request *req)
+{
+	struct broker *b = ctx;
+	char token[TOKEN_LEN + 1], ra[16];
+	json_t *body, *out = NULL;
+	const char *user, *pw;
+	bool bearer;
+	int r, retry_after = 0;
+
+	if (!origin_ok(b, req)) {
+		web_reply_error(req, 403, "csrf", "cross-origin login refused");
+		return;
+	}
+	body = web_json_body(req, login_fields, false);
+	if (!body)
+		return;
+	user = json_string_value(json_object_get(body, "username"));
+	pw = json_string_value(json_object_get(body, "password"));
+	bearer = json_is_true(json_object_get(body, "bearer"));
+	r = broker_login(b, user, json_string_length(json_object_get(body, "username")), pw,
+			 json_string_length(json_object_get(body, "password")),
+			 web_client_addr(req), bearer, &out, token, &retry_after);
+	json_decref(body);
+	switch (r) {
+	case 0:
+		if (!bearer &&
+		    web_set_cookie(req, COOKIE, token, b->b_cfg->bc_session_lifetime) < 0) {
+			json_decref(out);
+			web_reply_error(req, 500, "internal", "internal error");
+			break;
+		}
+		web_reply_json(req, 200, out);
+		break;
+	case -EAGAIN:
+		snprintf(ra, sizeof(ra), "%d", retry_after);
+		web_add_header(req, "Retry-After", ra);
+		web_reply_json(req, 429,
+			       json_pack("{s:s, s:s, s:i}", "error", "too many failed logins; wait",
+					 "code", "throttled", "retry_after", retry_after));
+		break;
+	case -EACCES:
+		web_reply_error(req, 401, "bad_credentials", "invalid username or password");
+		break;
+	case -EINVAL: web_reply_error(req, 400, "bad_request", "invalid username"); break;
+	default:
+		web_reply_error(req, 503, "directory_unavailable",
+				"the user directory is not answering; try again later");
+	}
+	explicit_bzero(token, sizeof(token));
+}
+
+static void logout(void *ctx, struct web_request *req)
+{
+	struct broker *b = ctx;
+	char token[TOKEN_LEN + 1];
+	struct broker_user u;
+
+	if (!authenticate(b, req, &u, false, token))
+		return;
+	broker_logout(b, token, &u, web_client_addr(req));
+	if (!u.bu_bearer)
+		web_set_cookie(req, COOKIE, "deleted", 0);
+	broker_user_free(&u);
+	web_reply_empty(req, 204);
+}
+
+static void session(void *ctx, struct web_request *req)
+{
+	struct broker *b = ctx;
+	struct broker_user u;
+
+	if (!authenticate(b, req, &u, false, NULL))
+		return;
+	web_reply_json(req, 200, broker_user_json(&u));
+	broker_user_free(&u);
+}
+
+/* ---- desktops ---- */
+
+static void desktops(void *ctx, struct web_request *req)
+{
+	struct broker *b = ctx;
+	struct broker_user u;
+	json_t *out;
+
+	if (!authenticate(b, req, &u, false, NULL))
+		return;
+	out = broker_desktops(b, &u, web_client_addr(req));
+	if (out)
+		web_reply_json(req, 200, out);
+	else
+		web_reply_error(req, 503, "unavailable", "the broker's store is unavailable");
+	broker_user_free(&u);
+}
+
+static const struct json_field no_fields[] = {JSON_FIELDS_END};
+
+static void connect(void *ctx, struct web_request *req)
+{
+	struct broker *b = ctx;
+	struct broker_user u;
+	char host[300];
+	json_t *body, *out = NULL;
+	int status;
+
+	if (!authenticate(b, req, &u, false, NULL))
+		return;
+	body = web_json_body(req, no_fields, true);
+	if (!body) {
+		broker_user_free(&u);
+		return;
+	}
+	json_decref(body);
+	if (!pool_id_valid(web_param(req, 0), 24)) {
+		broker_user_free(&u);
+		web_reply_error(req, 404, "not_found", "no such pool");
+		return;
+	}
+	gateway_host(b, req, host, sizeof(host));
+	status = broker_connect(b, &u, web_param(req, 0), web_client_addr(req), host, &out);
+	if (json_object_get(out, "retry_after")) {
+		char ra[16];
+
+		snprintf(ra, sizeof(ra), "%lld",
+			 (long long)json_integer_value(json_object_get(out, "retry_after")));
+		web_add_header(req, "Retry-After", ra);
+	}
+	web_reply_json(req, (unsigned)status, out);
+	broker_user_free(&u);
+}
+
+static void session_event(struct broker *b, struct web_request *req, bool admin, int event)
+{
+	struct broker_user u;
+	int r;
+
+	if (!authenticate(b, req, &u, admin, NULL))
+		return;
+	if (strlen(web_param(req, 0)) > 64) {
+		r = -ENOENT;
+	} else {
+		json_t *body = web_json_body(req, no_fields, true);
+
+		if (!body) {
+			broker_user_free(&u);
+			return;
+		}
+		json_decref(body);
+		r = broker_session_event(b, &u, web_param(req, 0), event, web_client_addr(req));
+	}
+	broker_user_free(&u);
+	if (r == 0)
+		web_reply_empty(req, 204);
+	else if (r == -ENOENT)
+		web_reply_error(req, 404, "not_found", "no such session");
+	else if (r == -EINVAL)
+		web_reply_error(req, 409, "logged_off", "the session has ended already");
+	else
+		web_reply_error(req, 503, "unavailable", "the broker's store is unavailable");
+}
+
+static void disconnect(void *ctx, struct web_request *req)
+{
+	session_event(ctx, req, false, POLICY_EVENT_DISCONNECT);
+}
+
+static void logoff(void *ctx, struct web_request *req)
+{
+	session_event(ctx, req, false, POLICY_EVENT_LOGOFF);
+}
+
+static void admin_disconnect(void *ctx, struct web_request *req)
+{
+	session_event(ctx, req, true, POLICY_EVENT_DISCONNECT);
+}
+
+static void admin_logoff(void *ctx, struct web_request *req)
+{
+	session_event(ctx, req, true, POLICY_EVENT_LOGOFF);
+}
+
+/* GET /gateway?ticket=: redeems the ticket; the display tunnel itself comes with the
+ * gateway (501 until then, so clients and tests see the redemption's outcome). */
+static void gateway(void *ctx, struct web_request *req)
+{
+	struct broker *b = ctx;
+	char ticket[80];
+	json_t *target;
+
+	if (!web_query(req, "ticket", ticket, sizeof(ticket))) {
+		web_reply_error(req, 400, "bad_request", "ticket missing");
+		return;
+	}
+	target = broker_ticket_redeem(b, ticket, web_client_addr(req));
+	explicit_bzero(ticket, sizeof(ticket));
+	if (!target) {
+		if (errno == EACCES)
+			web_reply_error(req, 403, "bad_ticket", "unknown, used or expired ticket");
+		else
+			web_reply_error(req, 503, "unavailable",
+					"the broker's store is unavailable");
+		return;
+	}
+	log_info("gateway: session=%s desktop=%s: ticket redeemed; no display tunnel yet",
+		 jstr(target, "session"), jstr(target, "desktop"));
+	json_decref(target);
+	web_reply_error(req, 501, "not_implemented",
+			"ticket accepted; the display gateway is not implemented yet");
+}
+
+/* ---- administration ---- */
+
+static bool admin_begin(struct broker *b, struct web_request *req, struct broker_user *u)
+{
+	return authenticate(b, req, u, true, NULL);
+}
+
+static void reply_store_error(struct web_request *req, int r, const char *what)
+{
+	if (r == -ENOENT)
+		web_reply_error(req, 404, "not_found", "no such %s", what);
+	else if (r == -EEXIST)
+		web_reply_error(req, 409, "exists", "this %s exists already", what);
+	else if (r == -EBUSY)
+		web_reply_error(req, 409, "busy", "this %s is in use", what);
+	else
+		web_reply_error(req, 503, "unavailable", "the broker's store is unavailable");
+}
+
+static void reply_list(struct web_request *req, const char *key, json_t *list)
+{
+	if (list)
+		web_reply_json(req, 200, json_pack("{s:o}", key, list));
+	else
+		web_reply_error(req, 503, "unavailable", "the broker's store is unavailable");
+}
+
+static bool printable(const char *s, size_t max)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n == 0 || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f || s[i] == ' ')
+			return false;
+	return true;
+}
+
+static bool host_id_valid(const char *id)
+{
+	size_t n = id ? strlen(id) : 0;
+
+	return n >= 1 && n <= 64 &&
+	       strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
+static void admin_hosts(void *ctx, struct web_request *req)
+{
+	struct broker *b = ctx;
+	struct broker_user u;
+	json_t *hosts, *h;
+	size_t i;
+
+	if (!admin_begin(b, req, &u))
+		return;
+	broker_user_free(&u);
+	hosts = store_hosts_list(b->b_store);
+	json_array_foreach (hosts, i, h) {
+		json_t *ds = store_desktops_list(b->b_store, NULL, jstr(h, "id"));
+
+		json_object_set_new(
+		    h, "state",
+		    json_string(json_is_true(json_object_get(h, "up")) ? "up" : "down"));
+		json_object_set_new(h, "desktop_ids", json_array());
+		for (size_t j = 0; j < json_array_size(ds); j++)
+			json_array_append(json_object_get(h, "desktop_ids"),
+					  json_object_get(json_array_get(ds, j), "id"));
+		json_decref(ds);
+	}
+	reply_list(req, "hosts", hosts);
+}
+
+static const struct json_field host_fields[] = {
+    {"id", JSON_FIELD_STRING, true},
+    {"url", JSON_FIELD_STRING, true},
+    {"relay", JSON_FIELD_STRING, false},
+    JSON_FIELDS_END,
+};
+
+static void admin_host_add(void *ctx, struct web_request *req)
+{
+	struct broker *b = ctx;
+	struct broker_user u;
+	const char *id, *url, *relay;
+	json_t *body;
+	int r;
+
+	if (!admin_begin(b, req, &u))
+		return;
+	body = web_json_body(req, host_fields, false);
+	if (!body)
+		goto out;
+	id = jstr(body, "id");
+	url = jstr(body, "url");
+	relay = jstr(body, "relay");
+	if (!host_id_valid(id) || !printable(url, 512) || strncmp(url, "https://", 8) ||
+	    (relay && relay[0] && !printable(relay, 256))) {
+		web_reply_error(req, 400, "bad_request",
+				"id: 1 to 64 of A-Z a-z 0-9 . _ -; url: https://...; relay: "
+				"host:port");
+		goto out;
+	}
+	r = store_host_add(b->b_store, id, url, relay, (int64_t)time(NULL));
+	broker_audit(b, u.bu_name, "host_add", id, r == 0 ? "success" : "failure",
+		     web_client_addr(req), "url=%s", url);
+	if (r < 0)
+		reply_store_error(req, r, "host");
+	else
+		web_reply_json(req, 201, store_host_get(b->b_store, id));
+out:
+	json_decref(body);
+	broker_user_free(&u);
+}
+
+static void admin_host_delete(void *ctx, struct web_request *req)
+{
+	struct broker *b = ctx;
+	const char *id = web_param(req, 0);
+	struct broker_user u;
+	json_t *ds;
+	int r;
+
+	if (!admin_begin(b, req, &u))
+		return;
+	ds = store_desktops_list(b->b_store, NULL, id);
+	if (ds && json_array_size(ds)) {
+		web_reply_error(req, 409, "busy", "the host still has %zu desktop(s)",
+				json_array_size(ds));
+	} else {
+		r = ds ? store_host_delete(b->b_store, id) : -EIO;
+		broker_audit(b, u.bu_name, "host_remove", id, r == 0 ? "success" : "failure",
+			     web_client_addr(req), NULL);
+		if (r < 0)
+			reply_store_error(req, r, "host");
+		else
+			web_reply_empty(req, 204);
+	}
+	json_decref(ds);
+	broker_user_free(&u);
+}
+
+/* A pool record for the API: its desktops listed, no VNC passwords. */
+static json_t *pool_out(struct broker *b, json_t *pool)
+{
+	json_t *ds = store_desktops_list(b->b_store, jstr(pool, "id"), NULL), *d;
+	size_t i;
+
+	json_array_foreach (ds, i, d)
+		json_object_del(d, "vnc_password");
+	json_object_set_new(pool, "desktops", ds ? ds : json_array());
+	json_object_del(pool, "deleting");
+	return pool;
+}
+
+static void admin_pools(void *ctx, struct web_request *req)
+{
+	struct broker *b = ctx;
+	struct broker_user u;
+	json_t *pools, *p;
+	size_t i;
+
+	if (!admin_begin(b, req, &u))
+		return;
+	broker_user_free(&u);
+	pools = store_pools_list(b->b_store);
+	json_array_foreach (pools, i, p)
+		pool_out(b, p);
+	reply_list(req, "pools", pools);
+}
+
+static void admin_pool_get(void *ctx, struct web_request *req)
+{
+	struct broker *b = ctx;
+	struct broker_user u;
+	json_t *p;
+
+	if (!admin_begin(b, req, &u))
+		return;
+	broker_user_free(&u);
+	p = store_pool_get(b->b_store, web_param(req, 0));
+	if (!p || json_is_true(json_object_get(p, "deleting"))) {
+		json_decref(p);
+		web_reply_error(req, 404, "not_found", "no such pool");
+		return;
+	}
+	web_reply_json(req, 200, pool_out(b, p));
+}
+
+static bool entitlement_ok(const char *kind, const char *name)
+{
+	return kind && name && (!strcmp(kind, "user") || !strcmp(kind, "group")) &&
+	       identity_valid_text(name, strlen(name), 256);
+}
+
+/* host:port with a numeric port. */
+static bool address_ok(const char *a)
+{
+	const char *colon = a ? strrchr(a, ':') : NULL;
+	char *end;
+	long port;
+
+	if (!colon || colon == a || !printable(a, 256))
+		return false;
+	port = strtol(colon + 1, &end, 10);
+	return *end == '\0' && port > 0 && port < 65536;
+}
+
+static bool vnc_password_ok(const char *p)
+{
+	return !p || printable(p, 64);
+}
+
+/* Adds the manual desktops of a create request (array of {id?, address, password?}). */
+static int add_manual_desktops(struct broker *b, const char *pool, const json_t *list, char *err,
+			       size_t errlen)
+{
+	static const struct json_field fields[] = {{"id", JSON_FIELD_STRING, false},
+						   {"address", JSON_FIELD_STRING, true},
+						   {"password", JSON_FIELD_STRING, false},
+						   JSON_FIELDS_END};
+	int64_t now = (int64_t)time(NULL);
+	json_t *d;
+	size_t i;
+	int r;
+
+	if (!json_is_array(list) || json_array_size(list) > 1000) {
+		snprintf(err, errlen, "desktops must be an array (at most 1000)");
+		return -EINVAL;
+	}
+	json_array_foreach (list, i, d) {
+		char id[48];
+
+		if (!json_is_object(d) || json_check_fields(d, fields, err, errlen) < 0)
+			return -EINVAL;
+		if (!address_ok(jstr(d, "address")) || !vnc_password_ok(jstr(d, "password"))) {
+			snprintf(err, errlen,
+				 "desktop address must be host:port and its password 1 to 64 "
+				 "printable characters");
+			return -EINVAL;
+		}
+		if (jstr(d, "id")) {
+			if (!pool_id_valid(jstr(d, "id"), 40)) {
+				snprintf(err, errlen, "desktop id: 1 to 40 of a-z 0-9 -");
+				return -EINVAL;
+			}
+			snprintf(id, sizeof(id), "%s", jstr(d, "id"));
+		} else {
+			snprintf(id, sizeof(id), "%s-", pool);
+			if (random_hex(id + strlen(id), 4) < 0)
+				return -EIO;
+		}
+		r = store_desktop_add(b->b_store, id, pool, NULL, jstr(d, "address"),
+				      jstr(d, "password"), NULL, "ready", now);
+		if (r < 0) {
+			snprintf(err, errlen,
+				 r == -EEXIST ? "desktop '%s' exists already"
+					      : "cannot store desktop '%s'",
+				 id);
+			return r;
+		}
+	}
+	return 0;
+}
+
+static int add_entitlements(struct broker *b, const char *pool, const json_t *list, char *err,
+			    size_t errlen)
+{
+	json_t *e;
+	size_t i;
+	int r;
+
+	if (!json_is_array(list)) {
+		snprintf(err, errlen, "entitlements must be an array of {kind, name}");
+		return -EINVAL;
+	}
+	json_array_foreach (list, i, e) {
+		if (!entitlement_ok(jstr(e, "kind"), jstr(e, "name")) || json_object_size(e) != 2) {
+			snprintf(err, errlen,
+				 "entitlements: {\"kind\": \"user\"|\"group\", \"name\"}");
+			return -EINVAL;
+		}
+		r = store_entitlement_add(b->b_store, pool, jstr(e, "kind"), jstr(e, "name"));
+		if (r < 0 && r != -EEXIST) {
+			snprintf(err, errlen, "cannot store an entitlement");
+			return r;
+		}
+	}
+	return 0;
+}
+
+static void pool_write(struct broker *b, struct web_request *req, bool create)
+{
+	int64_t now = (int64_t)time(NULL);
+	struct broker_user u;
+	json_t *body, *existing = NULL, *rec = NULL, *list;
+	char err[512] = "";
+	const char *id = create ? NULL : web_param(req, 0);
+	int r;
+
+	if (!admin_begin(b, req, &u))
+		return;
+	body = web_json_body(req, NULL, false);
+	if (!body)
+		goto out_free;
+	if (store_begin(b->b_store) < 0) {
+		web_reply_error(req, 503, "unavailable", "the broker's store is unavailable");
+		goto out_free;
+	}
+	if (!create) {
+		existing = store_pool_get(b->b_store, id);
+		if (!existing || json_is_true(json_object_get(existing, "deleting"))) {
+			web_reply_error(req, 404, "not_found", "no such pool");
+			goto out_rollback;
+		}
+		if (json_object_get(body, "entitlements") || json_object_get(body, "desktops")) {
+			web_reply_error(req, 400, "bad_request",
+					"entitlements and desktops have their own resources");
+			goto out_rollback;
+		}
+	}
+	rec = pool_from_request(body, existing, err, sizeof(err));
+	if (!rec) {
+		web_reply_error(req, 400, "bad_request", "%s", err);
+		goto out_rollback;
+	}
+	if (existing && strcmp(jstr(existing, "source"), jstr(rec, "source"))) {
+		web_reply_error(req, 400, "bad_request", "source cannot change");
+		goto out_rollback;
+	}
+	id = jstr(rec, "id");
+	r = store_pool_put(b->b_store, rec, create, now);
+	if (r < 0) {
+		reply_store_error(req, r, "pool");
+		goto out_rollback;
+	}
+	list = json_object_get(body, "entitlements");
+	if (list && add_entitlements(b, id, list, err, sizeof(err)) < 0) {
+		web_reply_error(req, 400, "bad_request", "%s", err);
+		goto out_rollback;
+	}
+	list = json_object_get(body, "desktops");
+	if (list && !pool_is_manual(rec)) {
+		web_reply_error(req, 400, "bad_request",
+				"desktops of automated pools are created by the broker");
+		goto out_rollback;
+	}
+	if (list && add_manual_desktops(b, id, list, err, sizeof(err)) < 0) {
+		web_reply_error(req, 400, "bad_request", "%s", err);
+		goto out_rollback;
+	}
+	broker_audit(b, u.bu_name, create ? "pool_create" : "pool_update", id, "success",
+		     web_client_addr(req), "kind=%s source=%s min=%lld max=%lld spare=%lld",
+		     jstr(rec, "kind"), jstr(rec, "source"), (long long)jint(rec, "min"),
+		     (long long)jint(rec, "max"), (long long)jint(rec, "spare"));
+	if (store_commit(b->b_store) < 0) {
+		web_reply_error(req, 503, "unavailable", "the broker's store is unavailable");
+		goto out_free;
+	}
+	log_info("pool=%s %s by %s", id, create ? "created" : "updated", u.bu_name);
+	broker_kick(b);
+	existing = (json_decref(existing), store_pool_get(b->b_store, id));
+	if (existing)
+		web_reply_json(req, create ? 201 : 200, pool_out(b, json_incref(existing)));
+	else
+		web_reply_error(req, 503, "unavailable", "the broker's store is unavailable");
+	goto out_free;
+
+out_rollback:
+	store_rollback(b->b_store);
+out_free:
+	json_decref(body);
+	json_decref(existing);
+	json_decref(rec);
+	broker_user_free(&u);
+}
+
+static void admin_pool_create(void *ctx, struct web_request *req)
+{
+	pool_write(ctx, req, true);
+}
+
+static void admin_pool_update(void *ctx, struct web_request *req)
+{
+	pool_write(ctx, req, false);
+}
+
+static void admin_pool_delete(void *ctx, struct web_request *req)
+{
+	struct broker *b = ctx;
+	const char *id = web_param(req, 0);
+	struct broker_user u;
+	json_t *p = NULL, *live = NULL;
+	int r;
+
+	if (!admin_begin(b, req, &u))
+		return;
+	if (store_begin(b->b_store) < 0) {
+		web_reply_error(req, 503, "unavailable", "the broker's store is unavailable");
+		goto out;
+	}
+	p = store_pool_get(b->b_store, id);
+	live = store_sessions_list(b->b_store, NULL, id, true);
+	if (!p || json_is_true(json_object_get(p, "deleting"))) {
+		store_rollback(b->b_store);
+		web_reply_error(req, 404, "not_found", "no such pool");
+		goto out;
+	}
+	if (!live || json_array_size(live)) {
+		store_rollback(b->b_store);
+		web_reply_error(req, 409, "busy",
+				"the pool has %zu live session(s); log them off first",
+				json_array_size(live));
+		goto out;
+	}
+	r = store_pool_mark_deleting(b->b_store, id);
+	broker_audit(b, u.bu_name, "pool_delete", id, r == 0 ? "success" : "failure",
+		     web_client_addr(req), NULL);
+	if (r < 0 || store_commit(b->b_store) < 0) {
+		if (r < 0)
+			store_rollback(b->b_store);
+		web_reply_error(req, 503, "unavailable", "the broker's store is unavailable");
+		goto out;
+	}
+	log_info("pool=%s: deletion requested by %s", id, u.bu_name);
+	broker_kick(b);
+	web_reply_empty(req, 204);
+out:
+	json_decref(p);
+	json_decref(live);
+	broker_user_free(&u);
+}
+
+static const struct json_field entitlement_fields[] = {
+    {"kind", JSON_FIELD_STRING, true},
+    {"name", JSON_FIELD_STRING, true},
+    JSON_FIELDS_END,
+};
+
+static void admin_entitle(void *ctx, struct web_request *req)
+{
+	struct broker *b = ctx;
+	const char *pool = web_param(req, 0);
+	struct broker_user u;
+	json_t *body, *p = NULL;
+	int r;
+
+	if (!admin_begin(b, req, &u))
+		return;
+	body = web_json_body(req, entitlement_fields, false);
+	if (!body)
+		goto out;
+	if (!entitlement_ok(jstr(body, "kind"), jstr(body, "name"))) {
+		web_reply_error(req, 400, "bad_request",
+				"kind must be user or group, name 1 to 256 printable characters");
+		goto out;
+	}
+	p = store_pool_get(b->b_store, pool);
+	r = p ? store_entitlement_add(b->b_store, pool, jstr(body, "kind"), jstr(body, "name"))
+	      : -ENOENT;
+	broker_audit(b, u.bu_name, "entitlement_add", pool, r == 0 ? "success" : "failure",
+		     web_client_addr(req), "%s %s", jstr(body, "kind"), jstr(body, "name"));
+	if (r < 0)
+		reply_store_error(req, r, r == -ENOENT ? "pool" : "entitlement");
+	else
+		web_reply_json(req, 201,
+			       json_pack("{s:s, s:s, s:s}", "pool", pool, "kind",
+					 jstr(body, "kind"), "name", jstr(body, "name")));
+out:
+	json_decref(body);
+	json_decref(p);
+	broker_user_free(&u);
+}
+
+static void admin_unentitle(void *ctx, struct web_request *req)
+{
+	struct broker *b = ctx;
+	struct broker_user u;
+	int r;
+
+	if (!admin_begin(b, req, &u))
+		return;
+	r = store_entitlement_remove(b->b_store, web_param(req, 0), web_param(req, 1),
+				     web_param(req, 2));
+	broker_audit(b, u.bu_name, "entitlement_remove", web_param(req, 0),
+		     r == 0 ? "success" : "failure", web_client_addr(req), "%s %s",
+		     web_param(req, 1), web_param(req, 2));
+	if (r < 0)
+		reply_store_error(req, r, "entitlement");
+	else
+		web_reply_empty(req, 204);
+	broker_user_free(&u);
+}
+
+static void admin_desktop_add(void *ctx, struct web_request *req)
+{
+	struct broker *b = ctx;
+	const char *pool = web_param(req, 0);
+	struct broker_user u;
+	json_t *body, *p = NULL, *list = NULL;
+	char err[256];
+	int r;
+
+	if (!admin_begin(b, req, &u))
+		return;
+	body = web_json_body(req, NULL, false);
+	if (!body)
+		goto out;
+	if (store_begin(b->b_store) < 0) {
+		web_reply_error(req, 503, "unavailable", "the broker's store is unavailable");
+		goto out;
+	}
+	p = store_pool_get(b->b_store, pool);
+	if (!p || json_is_true(json_object_get(p, "deleting")) || !pool_is_manual(p)) {
+		store_rollback(b->b_store);
+		if (p && !json_is_true(json_object_get(p, "deleting")))
+			web_reply_error(req, 409, "automated_pool",
+					"desktops of automated pools are created by the broker");
+		else
+			web_reply_error(req, 404, "not_found", "no such pool");
+		goto out;
+	}
+	list = json_pack("[O]", body);
+	r = list ? add_manual_desktops(b, pool, list, err, sizeof(err)) : -ENOMEM;
+	if (r < 0) {
+		store_rollback(b->b_store);
+		web_reply_error(req, r == -EEXIST ? 409 : 400,
+				r == -EEXIST ? "exists" : "bad_request", "%s", err);
+		goto out;
+	}
+	broker_audit(b, u.bu_name, "desktop_add", pool, "success", web_client_addr(req),
+		     "address=%s", jstr(body, "address"));
+	if (store_commit(b->b_store) < 0)
+		web_reply_error(req, 503, "unavailable", "the broker's store is unavailable");
+	else
+		web_reply_empty(req, 201);
+out:
+	json_decref(list);
+	json_decref(body);
+	json_decref(p);
+	broker_user_free(&u);
+}
+
+static void admin_sessions(void *ctx, struct web_request *req)
+{
+	struct broker *b = ctx;
+	struct broker_user u;
+	char all[8];
+
+	if (!admin_begin(b, req, &u))
+		return;
+	broker_user_free(&u);
+	reply_list(
+	    req, "sessions",
+	    store_sessions_list(b->b_store, NULL, NULL, !web_query(req, "all", all, sizeof(all))));
+}
+
+static void admin_users(void *ctx, struct web_request *req)
+{
+	struct broker *b = ctx;
+	struct broker_user u;
+
+	if (!admin_begin(b, req, &u))
+		return;
+	broker_user_free(&u);
+	reply_list(req, "users", store_users_list(b->b_store));
+}
+
+static const struct json_field user_fields[] = {
+    {"username", JSON_FIELD_STRING, true},	{"password", JSON_FIELD_STRING, true},
+    {"display_name", JSON_FIELD_STRING, false}, {"mail", JSON_FIELD_STRING, false},
+    {"groups", JSON_FIELD_ANY, false},		JSON_FIELDS_END,
+};
+
+static void admin_user_add(void *ctx, struct web_request *req)
+{
+	struct broker *b = ctx;
+	struct broker_user u;
+	json_t *body, *groups, *g;
+	const char *name, *pw;
+	char err[256];
+	size_t i;
+	int r;
+
+	if (!admin_begin(b, req, &u))
+		return;
+	body = web_json_body(req, user_fields, false);
+	if (!body)
+		goto out;
+	name = jstr(body, "username");
+	pw = jstr(body, "password");
+	groups = json_object_get(body, "groups");
+	if (groups && !json_is_array(groups)) {
+		web_reply_error(req, 400, "bad_request", "groups must be an array of names");
+		goto out;
+	}
+	json_array_foreach (groups, i, g) {
+		if (!json_is_string(g) ||
+		    !identity_valid_text(json_string_value(g), json_string_length(g), 256)) {
+			web_reply_error(req, 400, "bad_request",
+					"groups must be an array of names");
+			goto out;
+		}
+	}
+	if (strlen(name) != json_string_length(json_object_get(body, "username")) ||
+	    strlen(pw) != json_string_length(json_object_get(body, "password")) ||
+	    (jstr(body, "display_name") &&
+	     !identity_valid_text(jstr(body, "display_name"), strlen(jstr(body, "display_name")),
+				  256)) ||
+	    (jstr(body, "mail") &&
+	     !identity_valid_text(jstr(body, "mail"), strlen(jstr(body, "mail")), 256))) {
+		web_reply_error(req, 400, "bad_request", "invalid username, password or name");
+		goto out;
+	}
+	r = broker_user_add(b, name, pw, jstr(body, "display_name"), jstr(body, "mail"), groups,
+			    err, sizeof(err));
+	broker_audit(b, u.bu_name, "user_add", name, r == 0 ? "success" : "failure",
+		     web_client_addr(req), "%s", r == 0 ? "" : err);
+	if (r == -EINVAL)
+		web_reply_error(req, 400, "bad_request", "%s", err);
+	else if (r < 0)
+		reply_store_error(req, r, "user");
+	else
+		web_reply_json(req, 201, json_pack("{s:s}", "username", name));
+out:
+	json_decref(body);
+	broker_user_free(&u);
+}
+
+static void admin_user_delete(void *ctx, struct web_request *req)
+{
+	struct broker *b = ctx;
+	struct broker_user u;
+	int r;
+
+	if (!admin_begin(b, req, &u))
+		return;
+	r = store_user_delete(b->b_store, web_param(req, 0));
+	broker_audit(b, u.bu_name, "user_delete", web_param(req, 0), r == 0 ? "success" : "failure",
+		     web_client_addr(req), NULL);
+	if (r < 0)
+		reply_store_error(req, r, "user");
+	else
+		web_reply_empty(req, 204);
+	broker_user_free(&u);
+}
+
+static void admin_audit(void *ctx, struct web_request *req)
+{
+	struct broker *b = ctx;
+	struct broker_user u;
+	char buf[32], *end;
+	long long limit = 100, before = 0;
+
+	if (!admin_begin(b, req, &u))
+		return;
+	broker_user_free(&u);
+	if (web_query(req, "limit", buf, sizeof(buf))) {
+		limit = strtoll(buf, &end, 10);
+		if (*end || limit < 1 || limit > 1000) {
+			web_reply_error(req, 400, "bad_request", "limit must be 1 to 1000");
+			return;
+		}
+	}
+	if (web_query(req, "before", buf, sizeof(buf))) {
+		before = strtoll(buf, &end, 10);
+		if (*end || before < 1) {
+			web_reply_error(req, 400, "bad_request", "before must be an entry id");
+			return;
+		}
+	}
+	reply_list(req, "entries", store_audit_list(b->b_store, (int)limit, before));
+}
+
+/* ---- hosts ---- */
+
+static void heartbeat(void *ctx, struct web_request *req)
+{
+	struct broker *b = ctx;
+	char err[256];
+	json_t *body;
+	int r;
+
+	if (!web_client_verified(req)) {
+		web_reply_error(req, 403, "forbidden", "a host certificate is required");
+		return;
+	}
+	body = web_json_body(req, NULL, false);
+	if (!body)
+		return;
+	r = broker_heartbeat(b, body, err, sizeof(err));
+	json_decref(body);
+	if (r == 0)
+		web_reply_empty(req, 204);
+	else if (r == -ENOENT)
+		web_reply_error(req, 404, "unknown_host", "%s", err);
+	else
+		web_reply_error(req, 400, "bad_request", "%s", err);
+}
+
+static const struct web_route routes[] = {
+    {"POST", "/api/v1/login", login},
+    {"POST", "/api/v1/logout", logout},
+    {"GET", "/api/v1/session", session},
+    {"GET", "/api/v1/desktops", desktops},
+    {"POST", "/api/v1/desktops/{}/connect", connect},
+    {"POST", "/api/v1/sessions/{}/disconnect", disconnect},
+    {"POST", "/api/v1/sessions/{}/logoff", logoff},
+    {"GET", "/gateway", gateway},
+    {"GET", "/api/v1/admin/hosts", admin_hosts},
+    {"POST", "/api/v1/admin/hosts", admin_host_add},
+    {"DELETE", "/api/v1/admin/hosts/{}", admin_host_delete},
+    {"GET", "/api/v1/admin/pools", admin_pools},
+    {"POST", "/api/v1/admin/pools", admin_pool_create},
+    {"GET", "/api/v1/admin/pools/{}", admin_pool_get},
+    {"PUT", "/api/v1/admin/pools/{}", admin_pool_update},
+    {"DELETE", "/api/v1/admin/pools/{}", admin_pool_delete},
+    {"POST", "/api/v1/admin/pools/{}/entitlements", admin_entitle},
+    {"DELETE", "/api/v1/admin/pools/{}/entitlements/{}/{}", admin_unentitle},
+    {"POST", "/api/v1/admin/pools/{}/desktops", admin_desktop_add},
+    {"GET", "/api/v1/admin/sessions", admin_sessions},
+    {"POST", "/api/v1/admin/sessions/{}/disconnect", admin_disconnect},
+    {"POST", "/api/v1/admin/sessions/{}/logoff", admin_logoff},
+    {"GET", "/api/v1/admin/users", admin_users},
+    {"POST", "/api/v1/admin/users", admin_user_add},
+    {"DELETE", "/api/v1/admin/users/{}", admin_user_delete},
+    {"GET", "/api/v1/admin/audit", admin_audit},
+    {NULL, NULL, NULL},
+};
+
+static const struct web_route heartbeat_routes[] = {
+    {"POST", "/api/v1/hosts/heartbeat", heartbeat},
+    {NULL, NULL, NULL},
+};
+
+struct api *api_start(struct broker *b, char *err, size_t errlen)
+{
+	const struct broker_config *c = b->b_cfg;
+	struct api *a = calloc(1, sizeof(*a));
+	char *cert = NULL, *key = NULL, *ca = NULL;
+	struct web_config wc = {
+	    .wc_max_body = (size_t)c->bc_max_body,
+	    .wc_max_connections = (unsigned)c->bc_max_connections,
+	    .wc_timeout = 60,
+	};
+
+	if (!a) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	a->a_broker = b;
+	if (c->bc_cert[0]) {
+		cert = cert_read_pem(c->bc_cert, err, errlen);
+		key = cert ? cert_read_pem(c->bc_key, err, errlen) : NULL;
+	} else if (cert_self_signed(c->bc_state_dir, &cert, &key, err, errlen) < 0) {
+		goto out_fail;
+	}
+	if (!cert || !key)
+		goto out_fail;
+	wc.wc_listen = c->bc_listen;
+	wc.wc_cert_pem = cert;
+	wc.wc_key_pem = key;
+	wc.wc_static_dir = c->bc_static_dir[0] ? c->bc_static_dir : NULL;
+	wc.wc_name = "http";
+	a->a_http = web_start(&wc, routes, b, err, errlen);
+	if (!a->a_http)
+		goto out_fail;
+	log_info("listening on https://%s%s", c->bc_listen,
+		 c->bc_cert[0] ? "" : " (self-signed certificate)");
+	if (c->bc_heartbeat_listen[0]) {
+		free(cert);
+		explicit_bzero(key, strlen(key));
+		free(key);
+		cert = cert_read_pem(c->bc_host_cert, err, errlen);
+		key = cert ? cert_read_pem(c->bc_host_key, err, errlen) : NULL;
+		ca = key ? cert_read_pem(c->bc_host_ca, err, errlen) : NULL;
+		if (!ca)
+			goto out_fail;
+		wc.wc_listen = c->bc_heartbeat_listen;
+		wc.wc_cert_pem = cert;
+		wc.wc_key_pem = key;
+		wc.wc_trust_pem = ca;
+		wc.wc_static_dir = NULL;
+		wc.wc_max_connections = 256;
+		wc.wc_max_body = 1 << 20;
+		wc.wc_name = "heartbeat";
+		a->a_heartbeat = web_start(&wc, heartbeat_routes, b, err, errlen);
+		if (!a->a_heartbeat)
+			goto out_fail;
+		log_info("heartbeats on https://%s (host certificates required)",
+			 c->bc_heartbeat_listen);
+	}
+	free(cert);
+	if (key)
+		explicit_bzero(key, strlen(key));
+	free(key);
+	free(ca);
+	return a;
+
+out_fail:
+	free(cert);
+	if (key)
+		explicit_bzero(key, strlen(key));
+	free(key);
+	free(ca);
+	api_stop(a);
+	return NULL;
+}
+
+void api_stop(struct api *a)
+{
+	if (!a)
+		return;
+	web_stop(a->a_heartbeat);
+	web_stop(a->a_http);
+	free(a);
+}

@@ -1,0 +1,422 @@
+/* Pool requests checked field by field (with the same parsers policy/ uses for rules,
+ * so a stored pool always parses again), and the record-to-policy conversions. */
+#include "broker/pool.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/json.h"
+#include "policy/rules.h"
+
+bool pool_id_valid(const char *id, size_t max)
+{
+	size_t n = id ? strlen(id) : 0;
+
+	return n >= 1 && n <= max && id[0] != '-' &&
+	       strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+}
+
+bool pool_is_manual(const json_t *pool)
+{
+	const char *s = json_string_value(json_object_get(pool, "source"));
+
+	return s && !strcmp(s, "manual");
+}
+
+/* Splits a comma-separated list into trimmed items in buf; returns the count, -E2BIG. */
+static int split(const char *text, char *buf, size_t buflen, const char **items, size_t max)
+{
+	size_t n = 0;
+	char *p, *save = NULL;
+
+	if (strlen(text) >= buflen)
+		return -E2BIG;
+	strcpy(buf, text);
+	for (p = strtok_r(buf, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+		char *end;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		end = p + strlen(p);
+		while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+			*--end = '\0';
+		if (!*p)
+			continue;
+		if (n == max)
+			return -E2BIG;
+		items[n++] = p;
+	}
+	return (int)n;
+}
+
+static int parse_networks(const char *text, struct policy_cidr *out, char *err, size_t errlen)
+{
+	const char *items[POOL_MAX_RULES];
+	char buf[4096];
+	int n = split(text, buf, sizeof(buf), items, POOL_MAX_RULES);
+
+	if (n < 0) {
+		snprintf(err, errlen, "networks: at most %d", POOL_MAX_RULES);
+		return -EINVAL;
+	}
+	for (int i = 0; i < n; i++) {
+		if (policy_cidr_parse(items[i], &out[i]) < 0) {
+			snprintf(err, errlen, "networks: '%.64s' is not an address or a network",
+				 items[i]);
+			return -EINVAL;
+		}
+	}
+	return n;
+}
+
+static const struct json_field pool_fields[] = {
+    {"id", JSON_FIELD_STRING, false},
+    {"name", JSON_FIELD_STRING, false},
+    {"kind", JSON_FIELD_STRING, false},
+    {"source", JSON_FIELD_STRING, false},
+    {"enabled", JSON_FIELD_BOOL, false},
+    {"min", JSON_FIELD_INT, false},
+    {"max", JSON_FIELD_INT, false},
+    {"spare", JSON_FIELD_INT, false},
+    {"memory_mib", JSON_FIELD_INT, false},
+    {"vcpus", JSON_FIELD_INT, false},
+    {"disconnect_timeout", JSON_FIELD_INT, false},
+    {"logoff_action", JSON_FIELD_STRING, false},
+    {"template", JSON_FIELD_ANY, false},
+    {"networks", JSON_FIELD_STRING, false},
+    {"windows", JSON_FIELD_STRING, false},
+    {"utc_offset", JSON_FIELD_INT, false},
+    {"hosts", JSON_FIELD_STRING, false},
+    {"entitlements", JSON_FIELD_ANY, false},
+    {"desktops", JSON_FIELD_ANY, false},
+    JSON_FIELDS_END,
+};
+
+static const struct json_field template_fields[] = {
+    {"engine", JSON_FIELD_STRING, false},  {"kernel", JSON_FIELD_STRING, false},
+    {"initrd", JSON_FIELD_STRING, false},  {"disk", JSON_FIELD_STRING, true},
+    {"cmdline", JSON_FIELD_STRING, false}, JSON_FIELDS_END,
+};
+
+static bool one_of(const char *v, const char *a, const char *b)
+{
+	return v && (!strcmp(v, a) || !strcmp(v, b));
+}
+
+static bool text_ok(const char *s, size_t max)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n > max)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return false;
+	return true;
+}
+
+json_t *pool_from_request(const json_t *req, const json_t *existing, char *err, size_t errlen)
+{
+	static const struct {
+		const char *name;
+		long long min, max, def;
+	} ints[] = {
+	    {"min", 0, 1000, 0},	  {"max", 0, 1000, 0},
+	    {"spare", 0, 1000, 0},	  {"memory_mib", 16, 65536, 512},
+	    {"vcpus", 1, 64, 1},	  {"disconnect_timeout", -1, 30 * 86400, 3600},
+	    {"utc_offset", -720, 840, 0},
+	};
+	static const char *const strs[][2] = {{"name", ""},
+					      {"kind", NULL},
+					      {"source", "automated"},
+					      {"logoff_action", "refresh"},
+					      {"networks", ""},
+					      {"windows", ""},
+					      {"hosts", ""}};
+	struct policy_cidr nets[POOL_MAX_RULES];
+	struct policy_window wins[POOL_MAX_RULES];
+	const char *hosts[POOL_MAX_HOSTS];
+	char buf[4096];
+	json_t *p = existing ? json_deep_copy(existing) : json_object(), *tpl;
+	const char *id, *v;
+
+	if (!p) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	json_object_del(p, "entitlements");
+	if (json_check_fields(req, pool_fields, err, errlen) < 0)
+		goto out_fail;
+	id = json_string_value(json_object_get(req, "id"));
+	if (existing) {
+		if (id && strcmp(id, json_string_value(json_object_get(existing, "id")))) {
+			snprintf(err, errlen, "id cannot change");
+			goto out_fail;
+		}
+	} else {
+		if (!pool_id_valid(id, 24)) {
+			snprintf(err, errlen,
+				 "id must be 1 to 24 of a-z 0-9 - (not starting with -)");
+			goto out_fail;
+		}
+		json_object_set_new(p, "id", json_string(id));
+	}
+	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+		v = json_string_value(json_object_get(req, strs[i][0]));
+		if (!v && !existing)
+			v = strs[i][1];
+		if (!v && !existing) {
+			snprintf(err, errlen, "%s is required", strs[i][0]);
+			goto out_fail;
+		}
+		if (v && !text_ok(v, 1024)) {
+			snprintf(err, errlen, "%s: at most 1024 printable characters", strs[i][0]);
+			goto out_fail;
+		}
+		if (v)
+			json_object_set_new(p, strs[i][0], json_string(v));
+	}
+	if (!json_string_value(json_object_get(p, "name"))[0])
+		json_object_set(p, "name", json_object_get(p, "id"));
+	if (!one_of(json_string_value(json_object_get(p, "kind")), "dedicated", "floating")) {
+		snprintf(err, errlen, "kind must be dedicated or floating");
+		goto out_fail;
+	}
+	if (!one_of(json_string_value(json_object_get(p, "source")), "automated", "manual")) {
+		snprintf(err, errlen, "source must be automated or manual");
+		goto out_fail;
+	}
+	if (!one_of(json_string_value(json_object_get(p, "logoff_action")), "refresh", "destroy")) {
+		snprintf(err, errlen, "logoff_action must be refresh or destroy");
+		goto out_fail;
+	}
+	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+		json_t *jv = json_object_get(req, ints[i].name);
+		long long n = jv ? json_integer_value(jv) : ints[i].def;
+
+		if (!jv && existing)
+			continue;
+		if (n < ints[i].min || n > ints[i].max) {
+			snprintf(err, errlen, "%s must be from %lld to %lld", ints[i].name,
+				 ints[i].min, ints[i].max);
+			goto out_fail;
+		}
+		json_object_set_new(p, ints[i].name, json_integer(n));
+	}
+	if (json_object_get(req, "enabled") || !existing)
+		json_object_set_new(p, "enabled",
+				    json_boolean(!json_is_false(json_object_get(req, "enabled"))));
+	if (json_integer_value(json_object_get(p, "min")) >
+		json_integer_value(json_object_get(p, "max")) ||
+	    json_integer_value(json_object_get(p, "spare")) >
+		json_integer_value(json_object_get(p, "max"))) {
+		snprintf(err, errlen, "min and spare must not exceed max");
+		goto out_fail;
+	}
+	if (parse_networks(json_string_value(json_object_get(p, "networks")), nets, err, errlen) <
+	    0)
+		goto out_fail;
+	v = json_string_value(json_object_get(p, "windows"));
+	if (v[0] && policy_windows_parse(v, wins, POOL_MAX_RULES) < 0) {
+		snprintf(err, errlen,
+			 "windows: want e.g. \"Mon-Fri 07:00-19:00, Sat 09:00-13:00\" (at most %d)",
+			 POOL_MAX_RULES);
+		goto out_fail;
+	}
+	{
+		int n = split(json_string_value(json_object_get(p, "hosts")), buf, sizeof(buf),
+			      hosts, POOL_MAX_HOSTS);
+
+		for (int i = 0; i < n; i++)
+			if (!pool_id_valid(hosts[i], 40))
+				n = -EINVAL;
+		if (n < 0) {
+			snprintf(err, errlen, "hosts: a comma-separated list of host ids");
+			goto out_fail;
+		}
+	}
+	tpl = json_object_get(req, "template");
+	if (tpl && !json_is_null(tpl)) {
+		const char *key;
+		json_t *val;
+
+		if (!json_is_object(tpl) ||
+		    json_check_fields(tpl, template_fields, err, errlen) < 0) {
+			if (!json_is_object(tpl))
+				snprintf(err, errlen, "template must be an object");
+			goto out_fail;
+		}
+		json_object_foreach (tpl, key, val) {
+			if (!text_ok(json_string_value(val), 1024)) {
+				snprintf(err, errlen,
+					 "template.%s: at most 1024 printable characters", key);
+				goto out_fail;
+			}
+		}
+		v = json_string_value(json_object_get(tpl, "engine"));
+		if (v && !one_of(v, "qemu", "vdi-hv")) {
+			snprintf(err, errlen, "template.engine must be qemu or vdi-hv");
+			goto out_fail;
+		}
+		json_object_set(p, "template", tpl);
+	} else if (tpl || !existing) {
+		json_object_set_new(p, "template", json_null());
+	}
+	if (!pool_is_manual(p) && !json_is_object(json_object_get(p, "template"))) {
+		snprintf(err, errlen, "an automated pool needs a template with at least a disk");
+		goto out_fail;
+	}
+	return p;
+
+out_fail:
+	json_decref(p);
+	return NULL;
+}
+
+int pool_view_init(struct pool_view *v, json_t *pool)
+{
+	struct policy_pool *pp = &v->pv_pool;
+	json_t *ents = json_object_get(pool, "entitlements"), *e;
+	char err[128];
+	const char *text;
+	size_t i;
+	int n;
+
+	memset(v, 0, sizeof(*v));
+	v->pv_record = json_incref(pool);
+	pp->pool_id = json_string_value(json_object_get(pool, "id"));
+	pp->pool_enabled = json_is_true(json_object_get(pool, "enabled"));
+	text = json_string_value(json_object_get(pool, "kind"));
+	pp->pool_kind = text && !strcmp(text, "dedicated") ? POLICY_DEDICATED : POLICY_FLOATING;
+	pp->pool_provisioning = pool_is_manual(pool) ? POLICY_MANUAL : POLICY_AUTOMATED;
+	pp->pool_min = (int)json_integer_value(json_object_get(pool, "min"));
+	pp->pool_max = (int)json_integer_value(json_object_get(pool, "max"));
+	pp->pool_spare = (int)json_integer_value(json_object_get(pool, "spare"));
+	pp->pool_memory_mb = (int)json_integer_value(json_object_get(pool, "memory_mib"));
+	pp->pool_vcpus = (int)json_integer_value(json_object_get(pool, "vcpus"));
+	pp->pool_disconnect_timeout =
+	    (int)json_integer_value(json_object_get(pool, "disconnect_timeout"));
+	text = json_string_value(json_object_get(pool, "logoff_action"));
+	pp->pool_logoff_action =
+	    text && !strcmp(text, "destroy") ? POLICY_LOGOFF_DESTROY : POLICY_LOGOFF_REFRESH;
+	v->pv_ents = calloc(json_array_size(ents) + 1, sizeof(*v->pv_ents));
+	if (!v->pv_ents)
+		return -ENOMEM;
+	json_array_foreach (ents, i, e) {
+		text = json_string_value(json_object_get(e, "kind"));
+		v->pv_ents[i].pe_kind =
+		    text && !strcmp(text, "group") ? POLICY_PRINCIPAL_GROUP : POLICY_PRINCIPAL_USER;
+		v->pv_ents[i].pe_name = json_string_value(json_object_get(e, "name"));
+	}
+	pp->pool_entitlements = v->pv_ents;
+	pp->pool_nentitlements = json_array_size(ents);
+	pp->pool_rules.pr_utc_offset = (int)json_integer_value(json_object_get(pool, "utc_offset"));
+	text = json_string_value(json_object_get(pool, "networks"));
+	n = parse_networks(text ? text : "", v->pv_nets, err, sizeof(err));
+	if (n < 0)
+		goto out_invalid;
+	pp->pool_rules.pr_networks = v->pv_nets;
+	pp->pool_rules.pr_nnetworks = (size_t)n;
+	text = json_string_value(json_object_get(pool, "windows"));
+	n = text && text[0] ? policy_windows_parse(text, v->pv_windows, POOL_MAX_RULES) : 0;
+	if (n < 0)
+		goto out_invalid;
+	pp->pool_rules.pr_windows = v->pv_windows;
+	pp->pool_rules.pr_nwindows = (size_t)n;
+	text = json_string_value(json_object_get(pool, "hosts"));
+	v->pv_hosts_buf = malloc(4096);
+	if (!v->pv_hosts_buf)
+		return -ENOMEM;
+	n = split(text ? text : "", v->pv_hosts_buf, 4096, v->pv_hosts, POOL_MAX_HOSTS);
+	if (n < 0)
+		goto out_invalid;
+	pp->pool_hosts = v->pv_hosts;
+	pp->pool_nhosts = (size_t)n;
+	return 0;
+
+out_invalid:
+	pp->pool_enabled = false;
+	return -EINVAL;
+}
+
+void pool_view_free(struct pool_view *v)
+{
+	free(v->pv_ents);
+	free(v->pv_hosts_buf);
+	json_decref(v->pv_record);
+	memset(v, 0, sizeof(*v));
+}
+
+enum policy_desktop_state pool_desktop_state(const char *state)
+{
+	static const struct {
+		const char *name;
+		enum policy_desktop_state state;
+	} map[] = {
+	    {"provisioning", POLICY_DESKTOP_PROVISIONING},
+	    {"ready", POLICY_DESKTOP_READY},
+	    {"stopped", POLICY_DESKTOP_STOPPED},
+	    {"refreshing", POLICY_DESKTOP_REFRESHING},
+	    {"deleting", POLICY_DESKTOP_DELETING},
+	};
+
+	for (size_t i = 0; state && i < sizeof(map) / sizeof(map[0]); i++)
+		if (!strcmp(state, map[i].name))
+			return map[i].state;
+	return POLICY_DESKTOP_ERROR; /* error, lost */
+}
+
+enum policy_session_state pool_session_state(const char *state)
+{
+	if (state && !strcmp(state, "connected"))
+		return POLICY_SESSION_CONNECTED;
+	if (state && !strcmp(state, "disconnected"))
+		return POLICY_SESSION_DISCONNECTED;
+	return POLICY_SESSION_LOGGED_OFF;
+}
+
+const char *pool_session_state_name(enum policy_session_state state)
+{
+	switch (state) {
+	case POLICY_SESSION_CONNECTED: return "connected";
+	case POLICY_SESSION_DISCONNECTED: return "disconnected";
+	default: return "logged_off";
+	}
+}
+
+void pool_desktops_view(const json_t *desktops, struct policy_desktop *out)
+{
+	size_t i;
+	json_t *d;
+
+	json_array_foreach ((json_t *)desktops, i, d) {
+		out[i] = (struct policy_desktop){
+		    .desk_id = json_string_value(json_object_get(d, "id")),
+		    .desk_host = json_string_value(json_object_get(d, "host_id")),
+		    .desk_owner = json_string_value(json_object_get(d, "owner")),
+		    .desk_state =
+			pool_desktop_state(json_string_value(json_object_get(d, "state"))),
+		    .desk_in_use = json_is_true(json_object_get(d, "in_use")),
+		};
+	}
+}
+
+void pool_sessions_view(const json_t *sessions, struct policy_session *out)
+{
+	size_t i;
+	json_t *s;
+
+	json_array_foreach ((json_t *)sessions, i, s) {
+		out[i] = (struct policy_session){
+		    .sess_id = json_string_value(json_object_get(s, "id")),
+		    .sess_user = json_string_value(json_object_get(s, "username")),
+		    .sess_pool = json_string_value(json_object_get(s, "pool_id")),
+		    .sess_desktop = json_string_value(json_object_get(s, "desktop_id")),
+		    .sess_state =
+			pool_session_state(json_string_value(json_object_get(s, "state"))),
+		    .sess_since = json_integer_value(json_object_get(s, "since")),
+		};
+	}
+}

@@ -1,0 +1,901 @@
+/* SQLite behind broker/store.h: one connection guarded by a recursive lock (a
+ * transaction holds it from store_begin() to store_commit()), statements bound through
+ * a small format string ('s' text or NULL, 'i' int64_t, 'b' bool), rows turned into
+ * JSON objects by column name, and the migrations as an ordered array of SQL steps. */
+#include "broker/store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/log.h"
+
+struct store {
+	sqlite3 *st_db;
+	pthread_mutex_t st_lock; /* recursive: calls inside a transaction take it again */
+	int st_depth;		 /* store_begin() nesting (0 or 1) */
+};
+
+/* Migration i takes the schema from version i to i + 1. Append; never edit one that
+ * has shipped. */
+static const char *const migrations[] = {
+    /* 1: the first schema */
+    "CREATE TABLE users ("
+    "  username TEXT PRIMARY KEY COLLATE NOCASE,"
+    "  password_hash TEXT NOT NULL,"
+    "  display_name TEXT, mail TEXT,"
+    "  groups TEXT NOT NULL DEFAULT '[]',"
+    "  created INTEGER NOT NULL);"
+    "CREATE TABLE hosts ("
+    "  id TEXT PRIMARY KEY, url TEXT NOT NULL, relay TEXT NOT NULL DEFAULT '',"
+    "  enabled INTEGER NOT NULL DEFAULT 1, up INTEGER NOT NULL DEFAULT 0,"
+    "  last_heartbeat INTEGER NOT NULL DEFAULT 0,"
+    "  mem_free_mib INTEGER NOT NULL DEFAULT 0, vcpus_free INTEGER NOT NULL DEFAULT 0,"
+    "  desktops INTEGER NOT NULL DEFAULT 0, max_desktops INTEGER NOT NULL DEFAULT 0,"
+    "  capacity TEXT, created INTEGER NOT NULL);"
+    "CREATE TABLE pools ("
+    "  id TEXT PRIMARY KEY, name TEXT NOT NULL,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('dedicated', 'floating')),"
+    "  source TEXT NOT NULL CHECK (source IN ('automated', 'manual')),"
+    "  enabled INTEGER NOT NULL DEFAULT 1,"
+    "  min INTEGER NOT NULL DEFAULT 0, max INTEGER NOT NULL DEFAULT 0,"
+    "  spare INTEGER NOT NULL DEFAULT 0,"
+    "  memory_mib INTEGER NOT NULL DEFAULT 512, vcpus INTEGER NOT NULL DEFAULT 1,"
+    "  disconnect_timeout INTEGER NOT NULL DEFAULT 3600,"
+    "  logoff_action TEXT NOT NULL DEFAULT 'refresh'"
+    "    CHECK (logoff_action IN ('refresh', 'destroy')),"
+    "  template TEXT, networks TEXT NOT NULL DEFAULT '', windows TEXT NOT NULL DEFAULT '',"
+    "  utc_offset INTEGER NOT NULL DEFAULT 0, hosts TEXT NOT NULL DEFAULT '',"
+    "  deleting INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL);"
+    "CREATE TABLE entitlements ("
+    "  pool_id TEXT NOT NULL REFERENCES pools(id) ON DELETE CASCADE,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('user', 'group')),"
+    "  name TEXT NOT NULL COLLATE NOCASE,"
+    "  PRIMARY KEY (pool_id, kind, name));"
+    "CREATE TABLE desktops ("
+    "  id TEXT PRIMARY KEY,"
+    "  pool_id TEXT NOT NULL REFERENCES pools(id) ON DELETE CASCADE,"
+    "  host_id TEXT, address TEXT, vnc_password TEXT, owner TEXT COLLATE NOCASE,"
+    "  state TEXT NOT NULL, host_state TEXT, on_host INTEGER NOT NULL DEFAULT 0,"
+    "  since INTEGER NOT NULL, created INTEGER NOT NULL);"
+    "CREATE INDEX desktops_pool ON desktops(pool_id);"
+    "CREATE INDEX desktops_host ON desktops(host_id);"
+    "CREATE TABLE sessions ("
+    "  id TEXT PRIMARY KEY, username TEXT NOT NULL COLLATE NOCASE,"
+    "  pool_id TEXT NOT NULL, desktop_id TEXT NOT NULL,"
+    "  state TEXT NOT NULL CHECK (state IN ('connected', 'disconnected', 'logged_off')),"
+    "  attached INTEGER NOT NULL DEFAULT 0, client_addr TEXT,"
+    "  created INTEGER NOT NULL, since INTEGER NOT NULL);"
+    /* The database itself refuses a second live session on one desktop. */
+    "CREATE UNIQUE INDEX sessions_live_desktop ON sessions(desktop_id)"
+    "  WHERE state <> 'logged_off';"
+    "CREATE INDEX sessions_user ON sessions(username, state);"
+    "CREATE TABLE tickets ("
+    "  hash TEXT PRIMARY KEY, session_id TEXT NOT NULL, username TEXT NOT NULL,"
+    "  desktop_id TEXT NOT NULL, created INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
+    "  redeemed_at INTEGER);"
+    "CREATE INDEX tickets_session ON tickets(session_id);"
+    "CREATE TABLE web_sessions ("
+    "  token_hash TEXT PRIMARY KEY, username TEXT NOT NULL, display_name TEXT,"
+    "  groups TEXT NOT NULL DEFAULT '[]', admin INTEGER NOT NULL DEFAULT 0,"
+    "  csrf TEXT NOT NULL, bearer INTEGER NOT NULL DEFAULT 0, client_addr TEXT,"
+    "  created INTEGER NOT NULL, last_seen INTEGER NOT NULL, expires_at INTEGER NOT NULL);"
+    "CREATE TABLE audit ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL, actor TEXT,"
+    "  action TEXT NOT NULL, target TEXT, result TEXT NOT NULL, client_addr TEXT,"
+    "  detail TEXT);",
+};
+
+#define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+/* Columns holding 0/1 (JSON booleans) and JSON text (parsed). */
+static const char *const bool_columns[] = {"enabled", "up",	"on_host",  "attached",
+					   "admin",   "bearer", "deleting", "in_use"};
+static const char *const json_columns[] = {"groups", "template", "capacity"};
+
+static bool in_list(const char *name, const char *const *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(name, list[i]))
+			return true;
+	return false;
+}
+
+static void lock(struct store *s)
+{
+	pthread_mutex_lock(&s->st_lock);
+}
+
+static void unlock(struct store *s)
+{
+	pthread_mutex_unlock(&s->st_lock);
+}
+
+static int sqlite_errno(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_CONSTRAINT: return -EEXIST;
+	case SQLITE_NOMEM: return -ENOMEM;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED: return -EBUSY;
+	default: return -EIO;
+	}
+}
+
+/* Prepares sql and binds the arguments described by types. */
+static sqlite3_stmt *prepare(struct store *s, const char *sql, const char *types, va_list ap)
+{
+	sqlite3_stmt *st;
+	int i = 1, rc;
+
+	rc = sqlite3_prepare_v2(s->st_db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		log_warnx("store: cannot prepare a statement: %s", sqlite3_errmsg(s->st_db));
+		errno = EIO;
+		return NULL;
+	}
+	for (const char *t = types; *t; t++, i++) {
+		switch (*t) {
+		case 's': {
+			const char *v = va_arg(ap, const char *);
+
+			rc = v ? sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT)
+			       : sqlite3_bind_null(st, i);
+			break;
+		}
+		case 'i': rc = sqlite3_bind_int64(st, i, va_arg(ap, int64_t)); break;
+		case 'b': rc = sqlite3_bind_int(st, i, va_arg(ap, int) ? 1 : 0); break;
+		default: rc = SQLITE_MISUSE;
+		}
+		if (rc != SQLITE_OK) {
+			sqlite3_finalize(st);
+			errno = EIO;
+			return NULL;
+		}
+	}
+	return st;
+}
+
+static json_t *column_value(sqlite3_stmt *st, int c)
+{
+	const char *name = sqlite3_column_name(st, c);
+
+	switch (sqlite3_column_type(st, c)) {
+	case SQLITE_NULL: return json_null();
+	case SQLITE_INTEGER:
+		if (in_list(name, bool_columns, sizeof(bool_columns) / sizeof(bool_columns[0])))
+			return json_boolean(sqlite3_column_int64(st, c) != 0);
+		return json_integer(sqlite3_column_int64(st, c));
+	case SQLITE_FLOAT: return json_real(sqlite3_column_double(st, c));
+	default: {
+		const char *text = (const char *)sqlite3_column_text(st, c);
+		json_t *v;
+
+		if (in_list(name, json_columns, sizeof(json_columns) / sizeof(json_columns[0]))) {
+			v = json_loads(text, 0, NULL);
+			if (v)
+				return v;
+		}
+		return json_string(text ? text : "");
+	}
+	}
+}
+
+/* Runs a query; returns its rows as an array of objects, or NULL with errno set. */
+static json_t *rows(struct store *s, const char *sql, const char *types, ...)
+{
+	json_t *out = json_array();
+	sqlite3_stmt *st;
+	va_list ap;
+	int rc;
+
+	if (!out) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	lock(s);
+	va_start(ap, types);
+	st = prepare(s, sql, types, ap);
+	va_end(ap);
+	if (!st)
+		goto out_fail;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		json_t *row = json_object();
+
+		for (int c = 0; row && c < sqlite3_column_count(st); c++)
+			json_object_set_new(row, sqlite3_column_name(st, c), column_value(st, c));
+		if (!row || json_array_append_new(out, row) < 0) {
+			errno = ENOMEM;
+			sqlite3_finalize(st);
+			goto out_fail;
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		log_warnx("store: query failed: %s", sqlite3_errmsg(s->st_db));
+		errno = EIO;
+		goto out_fail;
+	}
+	unlock(s);
+	return out;
+
+out_fail:
+	unlock(s);
+	json_decref(out);
+	return NULL;
+}
+
+/* The first row of a query, or NULL with errno ENOENT (none) or another. */
+static json_t *one(json_t *all)
+{
+	json_t *first;
+
+	if (!all)
+		return NULL;
+	first = json_array_get(all, 0);
+	if (first)
+		json_incref(first);
+	else
+		errno = ENOENT;
+	json_decref(all);
+	return first;
+}
+
+/* Runs a statement; returns the rows it changed or a negative errno. */
+static int run(struct store *s, const char *sql, const char *types, ...)
+{
+	sqlite3_stmt *st;
+	va_list ap;
+	int rc, r;
+
+	lock(s);
+	va_start(ap, types);
+	st = prepare(s, sql, types, ap);
+	va_end(ap);
+	if (!st) {
+		unlock(s);
+		return -EIO;
+	}
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE || rc == SQLITE_ROW) {
+		r = sqlite3_changes(s->st_db);
+	} else {
+		r = sqlite_errno(rc);
+		if (r != -EEXIST)
+			log_warnx("store: statement failed: %s", sqlite3_errmsg(s->st_db));
+	}
+	unlock(s);
+	return r;
+}
+
+static int exec_plain(struct store *s, const char *sql, char *err, size_t errlen)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(s->st_db, sql, NULL, NULL, &msg);
+
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "%s", msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		return sqlite_errno(rc);
+	}
+	return 0;
+}
+
+static int migrate(struct store *s, char *err, size_t errlen)
+{
+	char msg[400];
+	int version;
+	json_t *v;
+
+	if (exec_plain(s, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);",
+		       msg, sizeof(msg)) < 0) {
+		snprintf(err, errlen, "cannot create schema_version: %s", msg);
+		return -EIO;
+	}
+	v = one(rows(s, "SELECT version FROM schema_version", ""));
+	if (!v) {
+		if (run(s, "INSERT INTO schema_version (version) VALUES (0)", "") < 0) {
+			snprintf(err, errlen, "cannot initialise schema_version");
+			return -EIO;
+		}
+		version = 0;
+	} else {
+		version = (int)json_integer_value(json_object_get(v, "version"));
+		json_decref(v);
+	}
+	if (version > NMIGRATIONS) {
+		snprintf(err, errlen,
+			 "the database has schema version %d; this vdi-broker knows up to %d",
+			 version, NMIGRATIONS);
+		return -EPROTO;
+	}
+	for (; version < NMIGRATIONS; version++) {
+		char bump[96];
+
+		snprintf(bump, sizeof(bump), "UPDATE schema_version SET version = %d;",
+			 version + 1);
+		if (exec_plain(s, "BEGIN IMMEDIATE", msg, sizeof(msg)) < 0 ||
+		    exec_plain(s, migrations[version], msg, sizeof(msg)) < 0 ||
+		    exec_plain(s, bump, msg, sizeof(msg)) < 0 ||
+		    exec_plain(s, "COMMIT", msg, sizeof(msg)) < 0) {
+			sqlite3_exec(s->st_db, "ROLLBACK", NULL, NULL, NULL);
+			snprintf(err, errlen, "migration to schema version %d failed: %s",
+				 version + 1, msg);
+			return -EIO;
+		}
+		log_info("store: schema migrated to version %d", version + 1);
+	}
+	return 0;
+}
+
+struct store *store_open(const char *path, char *err, size_t errlen)
+{
+	struct store *s = calloc(1, sizeof(*s));
+	pthread_mutexattr_t attr;
+	char msg[1024];
+
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&s->st_lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+	if (sqlite3_open_v2(path, &s->st_db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+			    NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path,
+			 s->st_db ? sqlite3_errmsg(s->st_db) : "out of memory");
+		goto out_close;
+	}
+	sqlite3_busy_timeout(s->st_db, 10000);
+	if (exec_plain(s,
+		       "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+		       "PRAGMA foreign_keys = ON;",
+		       msg, sizeof(msg)) < 0) {
+		snprintf(err, errlen, "%s: %s", path, msg);
+		goto out_close;
+	}
+	if (migrate(s, msg, sizeof(msg)) < 0) {
+		snprintf(err, errlen, "%s: %s", path, msg);
+		goto out_close;
+	}
+	return s;
+
+out_close:
+	store_close(s);
+	return NULL;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	sqlite3_close(s->st_db);
+	pthread_mutex_destroy(&s->st_lock);
+	free(s);
+}
+
+int store_schema_version(struct store *s)
+{
+	json_t *v = one(rows(s, "SELECT version FROM schema_version", ""));
+	int version = v ? (int)json_integer_value(json_object_get(v, "version")) : -1;
+
+	json_decref(v);
+	return version;
+}
+
+int store_schema_latest(void)
+{
+	return NMIGRATIONS;
+}
+
+int store_begin(struct store *s)
+{
+	char msg[256];
+
+	lock(s);
+	if (s->st_depth) {
+		unlock(s);
+		log_warnx("store: nested transaction refused");
+		return -EBUSY;
+	}
+	if (exec_plain(s, "BEGIN IMMEDIATE", msg, sizeof(msg)) < 0) {
+		log_warnx("store: cannot begin a transaction: %s", msg);
+		unlock(s);
+		return -EIO;
+	}
+	s->st_depth = 1;
+	return 0;
+}
+
+int store_commit(struct store *s)
+{
+	char msg[256];
+	int r = 0;
+
+	if (exec_plain(s, "COMMIT", msg, sizeof(msg)) < 0) {
+		log_warnx("store: commit failed: %s", msg);
+		sqlite3_exec(s->st_db, "ROLLBACK", NULL, NULL, NULL);
+		r = -EIO;
+	}
+	s->st_depth = 0;
+	unlock(s);
+	return r;
+}
+
+void store_rollback(struct store *s)
+{
+	sqlite3_exec(s->st_db, "ROLLBACK", NULL, NULL, NULL);
+	s->st_depth = 0;
+	unlock(s);
+}
+
+static char *dump(const json_t *v)
+{
+	return v ? json_dumps(v, JSON_COMPACT) : strdup("[]");
+}
+
+/* ---- users ---- */
+
+json_t *store_user_get(struct store *s, const char *username)
+{
+	return one(rows(s, "SELECT * FROM users WHERE username = ?", "s", username));
+}
+
+json_t *store_users_list(struct store *s)
+{
+	return rows(s,
+		    "SELECT username, display_name, mail, groups, created FROM users "
+		    "ORDER BY username",
+		    "");
+}
+
+int store_user_add(struct store *s, const char *username, const char *password_hash,
+		   const char *display_name, const char *mail, const json_t *groups, int64_t now)
+{
+	char *g = dump(groups);
+	int r;
+
+	if (!g)
+		return -ENOMEM;
+	r = run(s,
+		"INSERT INTO users (username, password_hash, display_name, mail, groups, created) "
+		"VALUES (?, ?, ?, ?, ?, ?)",
+		"sssssi", username, password_hash, display_name, mail, g, now);
+	free(g);
+	return r < 0 ? r : 0;
+}
+
+int store_user_delete(struct store *s, const char *username)
+{
+	int r = run(s, "DELETE FROM users WHERE username = ?", "s", username);
+
+	return r == 0 ? -ENOENT : r < 0 ? r : 0;
+}
+
+/* ---- hosts ---- */
+
+json_t *store_hosts_list(struct store *s)
+{
+	return rows(s, "SELECT * FROM hosts ORDER BY id", "");
+}
+
+json_t *store_host_get(struct store *s, const char *id)
+{
+	return one(rows(s, "SELECT * FROM hosts WHERE id = ?", "s", id));
+}
+
+int store_host_add(struct store *s, const char *id, const char *url, const char *relay, int64_t now)
+{
+	int r = run(s, "INSERT INTO hosts (id, url, relay, created) VALUES (?, ?, ?, ?)", "sssi",
+		    id, url, relay ? relay : "", now);
+
+	return r < 0 ? r : 0;
+}
+
+int store_host_delete(struct store *s, const char *id)
+{
+	int r = run(s, "DELETE FROM hosts WHERE id = ?", "s", id);
+
+	return r == 0 ? -ENOENT : r < 0 ? r : 0;
+}
+
+int store_host_heartbeat(struct store *s, const char *id, int64_t now, int64_t mem_free_mib,
+			 int vcpus_free, int desktops, int max_desktops, const json_t *capacity)
+{
+	char *cap = capacity ? json_dumps(capacity, JSON_COMPACT) : NULL;
+	json_t *h;
+	bool was_up;
+	int r;
+
+	lock(s);
+	h = store_host_get(s, id);
+	if (!h) {
+		unlock(s);
+		free(cap);
+		return -ENOENT;
+	}
+	was_up = json_is_true(json_object_get(h, "up"));
+	json_decref(h);
+	r = run(s,
+		"UPDATE hosts SET up = 1, last_heartbeat = ?, mem_free_mib = ?, vcpus_free = ?, "
+		"desktops = ?, max_desktops = ?, capacity = ? WHERE id = ?",
+		"iiiiiss", now, mem_free_mib, (int64_t)vcpus_free, (int64_t)desktops,
+		(int64_t)max_desktops, cap, id);
+	unlock(s);
+	free(cap);
+	return r < 0 ? r : was_up ? 0 : 1;
+}
+
+json_t *store_hosts_expire(struct store *s, int64_t before)
+{
+	json_t *ids = json_array(), *down;
+	size_t i;
+	json_t *h;
+
+	lock(s);
+	down = rows(s, "SELECT id FROM hosts WHERE up = 1 AND last_heartbeat < ?", "i", before);
+	if (down) {
+		json_array_foreach (down, i, h) {
+			const char *id = json_string_value(json_object_get(h, "id"));
+
+			if (run(s, "UPDATE hosts SET up = 0 WHERE id = ?", "s", id) > 0)
+				json_array_append_new(ids, json_string(id));
+		}
+	}
+	unlock(s);
+	json_decref(down);
+	return ids;
+}
+
+/* ---- pools ---- */
+
+static json_t *with_entitlements(struct store *s, json_t *pools)
+{
+	size_t i;
+	json_t *p;
+
+	if (!pools)
+		return NULL;
+	json_array_foreach (pools, i, p) {
+		json_t *e = rows(s,
+				 "SELECT kind, name FROM entitlements WHERE pool_id = ? "
+				 "ORDER BY kind, name",
+				 "s", json_string_value(json_object_get(p, "id")));
+
+		if (!e) {
+			json_decref(pools);
+			return NULL;
+		}
+		json_object_set_new(p, "entitlements", e);
+	}
+	return pools;
+}
+
+json_t *store_pools_list(struct store *s)
+{
+	json_t *r;
+
+	lock(s);
+	r = with_entitlements(s, rows(s, "SELECT * FROM pools WHERE deleting = 0 ORDER BY id", ""));
+	unlock(s);
+	return r;
+}
+
+json_t *store_pool_get(struct store *s, const char *id)
+{
+	json_t *r;
+
+	lock(s);
+	r = one(with_entitlements(s, rows(s, "SELECT * FROM pools WHERE id = ?", "s", id)));
+	unlock(s);
+	return r;
+}
+
+static const char *str(const json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+static int64_t num(const json_t *o, const char *key)
+{
+	return (int64_t)json_integer_value(json_object_get(o, key));
+}
+
+int store_pool_put(struct store *s, const json_t *p, bool create, int64_t now)
+{
+	char *tpl = json_object_get(p, "template") && !json_is_null(json_object_get(p, "template"))
+			? json_dumps(json_object_get(p, "template"), JSON_COMPACT)
+			: NULL;
+	int r;
+
+	if (create)
+		r = run(s,
+			"INSERT INTO pools (id, name, kind, source, enabled, min, max, spare, "
+			"memory_mib, vcpus, disconnect_timeout, logoff_action, template, networks, "
+			"windows, utc_offset, hosts, created) "
+			"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			"ssssbiiiiiissssisi", str(p, "id"), str(p, "name"), str(p, "kind"),
+			str(p, "source"), (int)json_is_true(json_object_get(p, "enabled")),
+			num(p, "min"), num(p, "max"), num(p, "spare"), num(p, "memory_mib"),
+			num(p, "vcpus"), num(p, "disconnect_timeout"), str(p, "logoff_action"), tpl,
+			str(p, "networks"), str(p, "windows"), num(p, "utc_offset"),
+			str(p, "hosts"), now);
+	else
+		r = run(
+		    s,
+		    "UPDATE pools SET name = ?, kind = ?, source = ?, enabled = ?, min = ?, "
+		    "max = ?, spare = ?, memory_mib = ?, vcpus = ?, disconnect_timeout = ?, "
+		    "logoff_action = ?, template = ?, networks = ?, windows = ?, utc_offset = ?, "
+		    "hosts = ? WHERE id = ? AND deleting = 0",
+		    "sssbiiiiiissssiss", str(p, "name"), str(p, "kind"), str(p, "source"),
+		    (int)json_is_true(json_object_get(p, "enabled")), num(p, "min"), num(p, "max"),
+		    num(p, "spare"), num(p, "memory_mib"), num(p, "vcpus"),
+		    num(p, "disconnect_timeout"), str(p, "logoff_action"), tpl, str(p, "networks"),
+		    str(p, "windows"), num(p, "utc_offset"), str(p, "hosts"), str(p, "id"));
+	free(tpl);
+	if (r == 0)
+		return -ENOENT;
+	return r < 0 ? r : 0;
+}
+
+int store_pool_mark_deleting(struct store *s, const char *id)
+{
+	int r = run(s, "UPDATE pools SET deleting = 1, enabled = 0 WHERE id = ?", "s", id);
+
+	return r == 0 ? -ENOENT : r < 0 ? r : 0;
+}
+
+int store_pool_delete(struct store *s, const char *id)
+{
+	int r = run(s, "DELETE FROM pools WHERE id = ?", "s", id);
+
+	return r == 0 ? -ENOENT : r < 0 ? r : 0;
+}
+
+int store_entitlement_add(struct store *s, const char *pool, const char *kind, const char *name)
+{
+	int r = run(s, "INSERT INTO entitlements (pool_id, kind, name) VALUES (?, ?, ?)", "sss",
+		    pool, kind, name);
+
+	return r < 0 ? r : 0;
+}
+
+int store_entitlement_remove(struct store *s, const char *pool, const char *kind, const char *name)
+{
+	int r = run(s, "DELETE FROM entitlements WHERE pool_id = ? AND kind = ? AND name = ?",
+		    "sss", pool, kind, name);
+
+	return r == 0 ? -ENOENT : r < 0 ? r : 0;
+}
+
+/* ---- desktops ---- */
+
+#define DESKTOP_COLUMNS                                                                            \
+	"d.*, EXISTS (SELECT 1 FROM sessions x WHERE x.desktop_id = d.id AND "                     \
+	"x.state <> 'logged_off') AS in_use"
+
+json_t *store_desktops_list(struct store *s, const char *pool, const char *host)
+{
+	return rows(s,
+		    "SELECT " DESKTOP_COLUMNS " FROM desktops d "
+		    "WHERE (?1 IS NULL OR d.pool_id = ?1) AND (?2 IS NULL OR d.host_id = ?2) "
+		    "ORDER BY d.state <> 'ready', d.created, d.id",
+		    "ss", pool, host);
+}
+
+json_t *store_desktop_get(struct store *s, const char *id)
+{
+	return one(rows(s, "SELECT " DESKTOP_COLUMNS " FROM desktops d WHERE d.id = ?", "s", id));
+}
+
+int store_desktop_add(struct store *s, const char *id, const char *pool, const char *host,
+		      const char *address, const char *vnc_password, const char *owner,
+		      const char *state, int64_t now)
+{
+	int r = run(s,
+		    "INSERT INTO desktops (id, pool_id, host_id, address, vnc_password, owner, "
+		    "state, since, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		    "sssssssii", id, pool, host, address, vnc_password, owner, state, now, now);
+
+	return r < 0 ? r : 0;
+}
+
+int store_desktop_set_state(struct store *s, const char *id, const char *from, const char *to,
+			    int64_t now)
+{
+	return run(s,
+		   "UPDATE desktops SET state = ?1, since = ?2 WHERE id = ?3 AND "
+		   "(?4 IS NULL OR state = ?4)",
+		   "siss", to, now, id, from);
+}
+
+int store_desktop_set_owner(struct store *s, const char *id, const char *owner)
+{
+	int r = run(s, "UPDATE desktops SET owner = ? WHERE id = ?", "ss", owner, id);
+
+	return r == 0 ? -ENOENT : r < 0 ? r : 0;
+}
+
+int store_desktop_set_host_state(struct store *s, const char *id, const char *host_state)
+{
+	int r = run(s, "UPDATE desktops SET host_state = ? WHERE id = ?", "ss", host_state, id);
+
+	return r == 0 ? -ENOENT : r < 0 ? r : 0;
+}
+
+int store_desktop_set_on_host(struct store *s, const char *id, bool on_host)
+{
+	int r = run(s, "UPDATE desktops SET on_host = ? WHERE id = ?", "bs", (int)on_host, id);
+
+	return r == 0 ? -ENOENT : r < 0 ? r : 0;
+}
+
+int store_desktop_delete(struct store *s, const char *id)
+{
+	int r = run(s, "DELETE FROM desktops WHERE id = ?", "s", id);
+
+	return r == 0 ? -ENOENT : r < 0 ? r : 0;
+}
+
+/* ---- sessions ---- */
+
+json_t *store_sessions_list(struct store *s, const char *user, const char *pool, bool live)
+{
+	return rows(s,
+		    "SELECT * FROM sessions WHERE (?1 IS NULL OR username = ?1) AND "
+		    "(?2 IS NULL OR pool_id = ?2) AND (?3 = 0 OR state <> 'logged_off') "
+		    "ORDER BY state = 'connected', since DESC, id",
+		    "ssb", user, pool, (int)live);
+}
+
+json_t *store_session_get(struct store *s, const char *id)
+{
+	return one(rows(s, "SELECT * FROM sessions WHERE id = ?", "s", id));
+}
+
+int store_session_add(struct store *s, const char *id, const char *user, const char *pool,
+		      const char *desktop, const char *state, const char *client_addr, int64_t now)
+{
+	int r = run(s,
+		    "INSERT INTO sessions (id, username, pool_id, desktop_id, state, client_addr, "
+		    "created, since) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+		    "ssssssii", id, user, pool, desktop, state, client_addr, now, now);
+
+	return r < 0 ? r : 0;
+}
+
+int store_session_set_state(struct store *s, const char *id, const char *state, int64_t now)
+{
+	int r =
+	    run(s, "UPDATE sessions SET state = ?, since = ? WHERE id = ?", "sis", state, now, id);
+
+	return r == 0 ? -ENOENT : r < 0 ? r : 0;
+}
+
+int store_session_set_attached(struct store *s, const char *id, bool attached)
+{
+	int r = run(s, "UPDATE sessions SET attached = ? WHERE id = ?", "bs", (int)attached, id);
+
+	return r == 0 ? -ENOENT : r < 0 ? r : 0;
+}
+
+/* ---- tickets ---- */
+
+int store_ticket_add(struct store *s, const char *hash, const char *session, const char *user,
+		     const char *desktop, int64_t now, int64_t expires_at)
+{
+	int r = run(s,
+		    "INSERT INTO tickets (hash, session_id, username, desktop_id, created, "
+		    "expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+		    "ssssii", hash, session, user, desktop, now, expires_at);
+
+	return r < 0 ? r : 0;
+}
+
+json_t *store_ticket_redeem(struct store *s, const char *hash, int64_t now)
+{
+	json_t *t = NULL;
+	int r;
+
+	lock(s);
+	r = run(s,
+		"UPDATE tickets SET redeemed_at = ?1 WHERE hash = ?2 AND redeemed_at IS NULL AND "
+		"expires_at > ?1",
+		"is", now, hash);
+	if (r == 1)
+		t = one(rows(s, "SELECT * FROM tickets WHERE hash = ?", "s", hash));
+	else
+		errno = r < 0 ? -r : EACCES;
+	unlock(s);
+	return t;
+}
+
+int store_tickets_live(struct store *s, const char *session, int64_t now)
+{
+	json_t *v = one(rows(s,
+			     "SELECT count(*) AS n FROM tickets WHERE session_id = ? AND "
+			     "redeemed_at IS NULL AND expires_at > ?",
+			     "si", session, now));
+	int n = v ? (int)json_integer_value(json_object_get(v, "n")) : -EIO;
+
+	json_decref(v);
+	return n;
+}
+
+/* ---- web sessions ---- */
+
+int store_websession_add(struct store *s, const char *token_hash, const char *username,
+			 const char *display_name, const json_t *groups, bool admin,
+			 const char *csrf, bool bearer, const char *client_addr, int64_t now,
+			 int64_t expires_at)
+{
+	char *g = dump(groups);
+	int r;
+
+	if (!g)
+		return -ENOMEM;
+	r = run(s,
+		"INSERT INTO web_sessions (token_hash, username, display_name, groups, admin, "
+		"csrf, bearer, client_addr, created, last_seen, expires_at) "
+		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		"ssssbsbsiii", token_hash, username, display_name, g, (int)admin, csrf, (int)bearer,
+		client_addr, now, now, expires_at);
+	free(g);
+	return r < 0 ? r : 0;
+}
+
+json_t *store_websession_get(struct store *s, const char *token_hash, int64_t now,
+			     int64_t idle_before)
+{
+	json_t *w = one(rows(s,
+			     "SELECT * FROM web_sessions WHERE token_hash = ? AND expires_at > ? "
+			     "AND last_seen >= ?",
+			     "sii", token_hash, now, idle_before));
+
+	if (w && num(w, "last_seen") + 60 <= now)
+		run(s, "UPDATE web_sessions SET last_seen = ? WHERE token_hash = ?", "is", now,
+		    token_hash);
+	return w;
+}
+
+int store_websession_delete(struct store *s, const char *token_hash)
+{
+	int r = run(s, "DELETE FROM web_sessions WHERE token_hash = ?", "s", token_hash);
+
+	return r == 0 ? -ENOENT : r < 0 ? r : 0;
+}
+
+int store_purge(struct store *s, int64_t now, int64_t before)
+{
+	int a = run(s, "DELETE FROM web_sessions WHERE expires_at <= ?", "i", now);
+	int b = run(s, "DELETE FROM tickets WHERE expires_at < ?", "i", before);
+
+	return a < 0 ? a : b < 0 ? b : a + b;
+}
+
+/* ---- audit ---- */
+
+int store_audit(struct store *s, int64_t now, const char *actor, const char *action,
+		const char *target, const char *result, const char *client_addr, const char *detail)
+{
+	int r = run(s,
+		    "INSERT INTO audit (time, actor, action, target, result, client_addr, detail) "
+		    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+		    "issssss", now, actor, action, target, result, client_addr, detail);
+
+	return r < 0 ? r : 0;
+}
+
+json_t *store_audit_list(struct store *s, int limit, int64_t before)
+{
+	return rows(s, "SELECT * FROM audit WHERE (?1 <= 0 OR id < ?1) ORDER BY id DESC LIMIT ?2",
+		    "ii", before, (int64_t)limit);
+}

@@ -1,0 +1,139 @@
+/* The broker's state: local users, hosts, pools and entitlements, desktops, sessions,
+ * display tickets (hashed), web sessions (token hashes) and the audit log, in SQLite
+ * (WAL, synchronous=FULL: a commit is on disk before the broker acknowledges it), with a
+ * versioned schema migrated forward at open. Everything the broker stores goes through
+ * this interface, so the engine can change (PostgreSQL) without touching the callers.
+ *
+ * Records come back as jansson objects (a new reference; json_decref() it) whose keys
+ * are the column names listed per table below; 0/1 flags are JSON booleans and
+ * list-valued columns JSON arrays. Functions returning a record return NULL with errno
+ * ENOENT when there is none, another errno on failure. Actions return 0 (or a count)
+ * or a negative errno: -ENOENT, -EEXIST (a unique key), -EIO. Thread-safe. */
+#ifndef VDI_BROKER_STORE_H
+#define VDI_BROKER_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+
+/* Opens (creating) the database at path and applies missing migrations, each in a
+ * transaction of its own. Returns the store (store_close()) or NULL with err set. */
+struct store *store_open(const char *path, char *err, size_t errlen);
+void store_close(struct store *s);
+/* The schema version in force (the number of migrations applied). */
+int store_schema_version(struct store *s);
+/* The newest schema version this build knows. */
+int store_schema_latest(void);
+
+/* A write transaction (SQLite BEGIN IMMEDIATE), held with the store's lock until
+ * store_commit() or store_rollback(): other threads' store calls wait, so what is read
+ * inside cannot change before the writes that depend on it. Calls made outside a
+ * transaction each run in their own. store_commit() returns 0 once the transaction is
+ * durable, or -EIO (it is then rolled back). */
+int store_begin(struct store *s);
+int store_commit(struct store *s);
+void store_rollback(struct store *s);
+
+/* ---- local users: username, password_hash, display_name, mail, groups [], created ---- */
+json_t *store_user_get(struct store *s, const char *username);
+/* Without password hashes, by name. */
+json_t *store_users_list(struct store *s);
+int store_user_add(struct store *s, const char *username, const char *password_hash,
+		   const char *display_name, const char *mail, const json_t *groups, int64_t now);
+int store_user_delete(struct store *s, const char *username);
+
+/* ---- hosts: id, url, relay, enabled, up, last_heartbeat, mem_free_mib, vcpus_free,
+ * desktops, max_desktops, capacity {} (the last heartbeat's), created ---- */
+json_t *store_hosts_list(struct store *s);
+json_t *store_host_get(struct store *s, const char *id);
+int store_host_add(struct store *s, const char *id, const char *url, const char *relay,
+		   int64_t now);
+int store_host_delete(struct store *s, const char *id);
+/* Records a heartbeat. Returns 1 when the host was down until now, 0, or -ENOENT. */
+int store_host_heartbeat(struct store *s, const char *id, int64_t now, int64_t mem_free_mib,
+			 int vcpus_free, int desktops, int max_desktops, const json_t *capacity);
+/* Marks hosts up but silent since before `before` down; returns their ids (array). */
+json_t *store_hosts_expire(struct store *s, int64_t before);
+
+/* ---- pools: id, name, kind (dedicated|floating), source (automated|manual), enabled,
+ * min, max, spare, memory_mib, vcpus, disconnect_timeout, logoff_action
+ * (refresh|destroy), template {}, networks, windows, utc_offset, hosts (text lists as
+ * given), deleting, created, entitlements [{kind, name}] ---- */
+json_t *store_pools_list(struct store *s);
+json_t *store_pool_get(struct store *s, const char *id);
+/* Inserts (create) or replaces the settings of (update) the pool described by pool, an
+ * object with the columns above (checked by the caller). */
+int store_pool_put(struct store *s, const json_t *pool, bool create, int64_t now);
+/* Marks a pool as being deleted (hidden; removed once its desktops are gone). */
+int store_pool_mark_deleting(struct store *s, const char *id);
+int store_pool_delete(struct store *s, const char *id);
+int store_entitlement_add(struct store *s, const char *pool, const char *kind, const char *name);
+int store_entitlement_remove(struct store *s, const char *pool, const char *kind, const char *name);
+
+/* ---- desktops: id, pool_id, host_id, address, vnc_password, owner, state
+ * (provisioning|ready|stopped|refreshing|deleting|error|lost), host_state (as the host
+ * last said), on_host, since, created, in_use (a live session is on it) ---- */
+/* The desktops of pool and/or host (NULL: any), ready ones first, then by creation. */
+json_t *store_desktops_list(struct store *s, const char *pool, const char *host);
+json_t *store_desktop_get(struct store *s, const char *id);
+int store_desktop_add(struct store *s, const char *id, const char *pool, const char *host,
+		      const char *address, const char *vnc_password, const char *owner,
+		      const char *state, int64_t now);
+/* Moves desktop id to state `to` if it is in state `from` (NULL: any). Returns 1 when
+ * it moved, 0 when it was not in `from`, or a negative errno. */
+int store_desktop_set_state(struct store *s, const char *id, const char *from, const char *to,
+			    int64_t now);
+int store_desktop_set_owner(struct store *s, const char *id, const char *owner);
+int store_desktop_set_host_state(struct store *s, const char *id, const char *host_state);
+int store_desktop_set_on_host(struct store *s, const char *id, bool on_host);
+int store_desktop_delete(struct store *s, const char *id);
+
+/* ---- sessions: id, username, pool_id, desktop_id, state
+ * (connected|disconnected|logged_off), attached (a client used a ticket), client_addr,
+ * created, since ---- */
+/* Sessions of user and/or pool (NULL: any); live ones only (not logged off) if live. */
+json_t *store_sessions_list(struct store *s, const char *user, const char *pool, bool live);
+json_t *store_session_get(struct store *s, const char *id);
+/* -EEXIST when the desktop already has a live session. */
+int store_session_add(struct store *s, const char *id, const char *user, const char *pool,
+		      const char *desktop, const char *state, const char *client_addr, int64_t now);
+int store_session_set_state(struct store *s, const char *id, const char *state, int64_t now);
+int store_session_set_attached(struct store *s, const char *id, bool attached);
+
+/* ---- display tickets: hash, session_id, username, desktop_id, created, expires_at,
+ * redeemed_at ---- */
+int store_ticket_add(struct store *s, const char *hash, const char *session, const char *user,
+		     const char *desktop, int64_t now, int64_t expires_at);
+/* Redeems a ticket atomically: UPDATE ... WHERE redeemed_at IS NULL AND expires_at > now,
+ * one row changed or nothing. Returns the ticket, or NULL with errno EACCES (unknown,
+ * used or expired). Call inside a transaction to act on the result atomically. */
+json_t *store_ticket_redeem(struct store *s, const char *hash, int64_t now);
+/* Unredeemed, unexpired tickets of a session. */
+int store_tickets_live(struct store *s, const char *session, int64_t now);
+
+/* ---- web sessions: token_hash, username, display_name, groups [], admin, csrf,
+ * bearer, client_addr, created, last_seen, expires_at ---- */
+int store_websession_add(struct store *s, const char *token_hash, const char *username,
+			 const char *display_name, const json_t *groups, bool admin,
+			 const char *csrf, bool bearer, const char *client_addr, int64_t now,
+			 int64_t expires_at);
+/* The session if it exists, is not past expires_at and was seen after idle_before;
+ * its last_seen moves to now (written at most once a minute). */
+json_t *store_websession_get(struct store *s, const char *token_hash, int64_t now,
+			     int64_t idle_before);
+int store_websession_delete(struct store *s, const char *token_hash);
+
+/* Deletes expired web sessions and tickets that ended before `before`. */
+int store_purge(struct store *s, int64_t now, int64_t before);
+
+/* ---- audit log: id, time, actor, action, target, result, client_addr, detail ---- */
+int store_audit(struct store *s, int64_t now, const char *actor, const char *action,
+		const char *target, const char *result, const char *client_addr,
+		const char *detail);
+/* Newest first, at most limit, with id < before when before > 0. */
+json_t *store_audit_list(struct store *s, int limit, int64_t before);
+
+#endif

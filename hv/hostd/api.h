@@ -1,0 +1,19 @@
+/* hostd's JSON API over HTTPS with mutual TLS, on libmicrohttpd (GnuTLS): the
+ * TLS handshake itself requires a client certificate signed by [api] ca,
+ * checked again on every request. Routes under /api/v1/ map onto host.h; errors
+ * are {"error", "code"} with a matching HTTP status; bodies are bounded by
+ * [api] max_body. Not domain logic. */
+#ifndef VDI_HOSTD_API_H
+#define VDI_HOSTD_API_H
+
+#include "hv/hostd/conf.h"
+#include "hv/hostd/host.h"
+
+struct api;
+
+/* Listens on [api] listen. Returns the API or NULL with a log line. */
+struct api *api_start(const struct conf *c, struct host *h);
+/* Stops serving (waits for requests in progress). NULL is ignored. */
+void api_stop(struct api *a);
+
+#endif

@@ -1,0 +1,206 @@
+/* The vdi-hv engine: our own VMM, one process per desktop, booting the
+ * template's kernel directly with its disk as a copy-on-write overlay (`--disk
+ * PATH,base=BASE`, which vdi-hv creates on first start), driven over its JSON
+ * control socket. VNC (`--vnc unix:PATH` and the set-ticket verb) is used when
+ * the vdi-hv binary offers it. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "hv/hostd/ctlsock.h"
+#include "hv/hostd/engine.h"
+#include "lib/log.h"
+
+extern char **environ;
+
+static bool available, has_vnc;
+
+/* Reads `vdi-hv --help` to learn whether it has --vnc. */
+static void vdihv_init(const struct conf *c)
+{
+	char *argv[] = {c->vdihv_binary, (char *)"--help", NULL};
+	posix_spawn_file_actions_t fa;
+	char out[8192];
+	size_t len = 0;
+	int pipefd[2], status = 0;
+	pid_t pid;
+
+	available = has_vnc = false;
+	if (access(c->vdihv_binary, X_OK) < 0) {
+		log_warn("vdi-hv: %s is not executable; vdi-hv desktops will not start",
+			 c->vdihv_binary);
+		return;
+	}
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	if (posix_spawn(&pid, argv[0], &fa, NULL, argv, environ) != 0) {
+		posix_spawn_file_actions_destroy(&fa);
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return;
+	}
+	posix_spawn_file_actions_destroy(&fa);
+	close(pipefd[1]);
+	for (;;) {
+		struct pollfd pfd = {.fd = pipefd[0], .events = POLLIN};
+		ssize_t n;
+
+		if (poll(&pfd, 1, 5000) <= 0) {
+			kill(pid, SIGKILL);
+			break;
+		}
+		n = read(pipefd[0], out + len, sizeof(out) - 1 - len);
+		if (n <= 0 || (len += (size_t)n) == sizeof(out) - 1)
+			break;
+	}
+	out[len] = '\0';
+	close(pipefd[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	available = true;
+	has_vnc = strstr(out, "--vnc") != NULL;
+	log_info("vdi-hv: %s%s", c->vdihv_binary,
+		 has_vnc ? ", with VNC" : ", without VNC (no --vnc in its --help): no tickets");
+}
+
+static json_t *vdihv_describe(void)
+{
+	return json_pack("{s:b, s:b}", "available", available, "vnc", has_vnc);
+}
+
+static int vdihv_create_disk(const struct conf *c, const struct desktop *d, char *err,
+			     size_t errlen)
+{
+	char disk[4200];
+
+	(void)err, (void)errlen;
+	if (desktop_path(c, d, DESKTOP_FILE_DISK, disk, sizeof(disk)) < 0)
+		return -ENAMETOOLONG;
+	/* vdi-hv makes the overlay on first start; drop one left by an earlier
+	 * desktop. */
+	if (unlink(disk) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+static int vdihv_command(const struct conf *c, const struct desktop *d, struct vmm_args *a)
+{
+	char disk[4200], serial[4200], control[256], vnc[256];
+
+	if (desktop_path(c, d, DESKTOP_FILE_DISK, disk, sizeof(disk)) < 0 ||
+	    desktop_path(c, d, DESKTOP_FILE_SERIAL, serial, sizeof(serial)) < 0 ||
+	    desktop_path(c, d, DESKTOP_FILE_CONTROL, control, sizeof(control)) < 0 ||
+	    desktop_path(c, d, DESKTOP_FILE_VNC, vnc, sizeof(vnc)) < 0)
+		return -ENAMETOOLONG;
+	if (!d->d_kernel)
+		return -EINVAL;
+	vmm_args_add(a, "%s", c->vdihv_binary);
+	vmm_args_add(a, "--kernel");
+	vmm_args_add(a, "%s", d->d_kernel);
+	if (d->d_initrd) {
+		vmm_args_add(a, "--initrd");
+		vmm_args_add(a, "%s", d->d_initrd);
+	}
+	if (d->d_cmdline) {
+		vmm_args_add(a, "--cmdline");
+		vmm_args_add(a, "%s", d->d_cmdline);
+	}
+	vmm_args_add(a, "--memory");
+	vmm_args_add(a, "%d", d->d_memory_mib);
+	vmm_args_add(a, "--cpus");
+	vmm_args_add(a, "%d", d->d_vcpus);
+	vmm_args_add(a, "--disk");
+	vmm_args_add(a, "%s,base=%s", disk, d->d_base);
+	vmm_args_add(a, "--serial");
+	vmm_args_add(a, "file:%s", serial);
+	vmm_args_add(a, "--control");
+	vmm_args_add(a, "unix:%s", control);
+	if (has_vnc) {
+		vmm_args_add(a, "--vnc");
+		vmm_args_add(a, "unix:%s", vnc);
+	}
+	return a->va_overflow ? -E2BIG : 0;
+}
+
+static bool vdihv_has_vnc(void)
+{
+	return has_vnc;
+}
+
+static int call(const struct conf *c, const struct desktop *d, json_t *req, char *err,
+		size_t errlen)
+{
+	char control[256];
+	json_t *reply = NULL;
+
+	if (!req) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if (desktop_path(c, d, DESKTOP_FILE_CONTROL, control, sizeof(control)) == 0)
+		reply = ctlsock_call(control, req, ENGINE_CALL_TIMEOUT_MS, err, errlen);
+	json_decref(req);
+	if (!reply)
+		return -EIO;
+	json_decref(reply);
+	return 0;
+}
+
+static int vdihv_probe(const struct conf *c, const struct desktop *d)
+{
+	char err[256];
+
+	return call(c, d, json_pack("{s:s}", "cmd", "status"), err, sizeof(err)) < 0 ? -EAGAIN : 0;
+}
+
+static int vdihv_powerdown(const struct conf *c, const struct desktop *d, char *err, size_t errlen)
+{
+	/* The guest image runs its shutdown script on Ctrl-Alt-Del, then resets:
+	 * vdi-hv exits 0 on a reset. */
+	return call(c, d, json_pack("{s:s, s:s}", "cmd", "sendkey", "key", "ctrl-alt-delete"), err,
+		    errlen);
+}
+
+static int vdihv_quit(const struct conf *c, const struct desktop *d)
+{
+	char err[256];
+
+	return call(c, d, json_pack("{s:s}", "cmd", "quit"), err, sizeof(err));
+}
+
+static int vdihv_set_ticket(const struct conf *c, const struct desktop *d, const char *password,
+			    long long expires, bool view_only, char *err, size_t errlen)
+{
+	if (!has_vnc) {
+		snprintf(err, errlen, "this vdi-hv has no VNC server");
+		return -ENOTSUP;
+	}
+	return call(c, d,
+		    json_pack("{s:s, s:s, s:I, s:b}", "cmd", "set-ticket", "password", password,
+			      "expires", (json_int_t)expires, "view_only", view_only),
+		    err, errlen);
+}
+
+const struct engine engine_vdihv = {
+    .en_name = "vdi-hv",
+    .en_init = vdihv_init,
+    .en_describe = vdihv_describe,
+    .en_create_disk = vdihv_create_disk,
+    .en_command = vdihv_command,
+    .en_has_vnc = vdihv_has_vnc,
+    .en_probe = vdihv_probe,
+    .en_powerdown = vdihv_powerdown,
+    .en_quit = vdihv_quit,
+    .en_set_ticket = vdihv_set_ticket,
+};

@@ -1,0 +1,504 @@
+/* Display relay: an accept thread, then per session a thread that does the TLS
+ * handshake and reads the ticket line under one deadline, redeems the ticket,
+ * connects the VNC unix socket and splices the two with non-blocking I/O and
+ * poll(), 16 KiB each way. */
+#include "hv/hostd/relay.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hv/hostd/rfbfilter.h"
+#include "lib/log.h"
+
+#define BUF_SIZE    16384
+#define LINE_MAX_   (11 + TICKET_MAX_LEN + 2)
+#define PREFIX	    "VDI-TICKET "
+#define SESSION_MAX 4096
+
+struct session {
+	struct relay *s_relay;
+	int s_fd;  /* TCP */
+	int s_vnc; /* unix */
+	SSL *s_ssl;
+	char s_peer[INET6_ADDRSTRLEN + 8];
+	char s_desktop[DESKTOP_ID_MAX + 1];
+	bool s_view_only;
+	struct rfb_filter s_filter;
+	uint8_t s_c2v[BUF_SIZE + RFB_FILTER_SLACK], s_v2c[BUF_SIZE];
+	size_t s_c2v_len, s_v2c_len;
+	uint64_t s_in, s_out;
+};
+
+struct relay {
+	const struct conf *r_conf;
+	struct host *r_host;
+	SSL_CTX *r_ctx;
+	int r_listen;
+	int r_stop_pipe[2];
+	pthread_t r_thread;
+	pthread_mutex_t r_lock;
+	pthread_cond_t r_idle;
+	struct session *r_sessions[SESSION_MAX];
+	int r_count;
+	bool r_stopping;
+};
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void log_ssl_errors(const char *what, const char *peer)
+{
+	unsigned long e = ERR_get_error();
+	char buf[256] = "connection closed";
+
+	if (e)
+		ERR_error_string_n(e, buf, sizeof(buf));
+	ERR_clear_error();
+	log_info("relay: %s from %s: %s", what, peer, buf);
+}
+
+/* Waits until the SSL operation that returned r can go on. 0, or -1 to give up.
+ */
+static int ssl_wait(struct session *s, int r, long long deadline)
+{
+	int e = SSL_get_error(s->s_ssl, r);
+	struct pollfd pfd = {.fd = s->s_fd};
+	long long left = deadline - now_ms();
+
+	if (e == SSL_ERROR_WANT_READ)
+		pfd.events = POLLIN;
+	else if (e == SSL_ERROR_WANT_WRITE)
+		pfd.events = POLLOUT;
+	else
+		return -1;
+	if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+		return -1;
+	return 0;
+}
+
+/* TLS handshake and the ticket line. Bytes after the line go to s_c2v. 0 or -1.
+ */
+static int greet(struct session *s, char *ticket, size_t ticket_len)
+{
+	long long deadline = now_ms() + 1000LL * s->s_relay->r_conf->relay_handshake_timeout;
+	char line[LINE_MAX_ + 1];
+	size_t len = 0;
+	char *nl = NULL;
+	int r;
+
+	while ((r = SSL_accept(s->s_ssl)) != 1) {
+		if (ssl_wait(s, r, deadline) < 0) {
+			log_ssl_errors("TLS handshake failed", s->s_peer);
+			return -1;
+		}
+	}
+	while (!nl) {
+		r = SSL_read(s->s_ssl, line + len, (int)(LINE_MAX_ - len));
+		if (r <= 0) {
+			if (ssl_wait(s, r, deadline) < 0) {
+				log_info("relay: no ticket line from %s", s->s_peer);
+				return -1;
+			}
+			continue;
+		}
+		len += (size_t)r;
+		nl = memchr(line, '\n', len);
+		if (!nl && len == LINE_MAX_) {
+			log_info("relay: over-long first line from %s", s->s_peer);
+			return -1;
+		}
+	}
+	*nl = '\0';
+	if (nl > line && nl[-1] == '\r')
+		nl[-1] = '\0';
+	if (strncmp(line, PREFIX, strlen(PREFIX)) || strlen(line) - strlen(PREFIX) >= ticket_len) {
+		log_info("relay: %s sent no ticket line", s->s_peer);
+		return -1;
+	}
+	strcpy(ticket, line + strlen(PREFIX));
+	s->s_c2v_len = len - (size_t)(nl + 1 - line);
+	memcpy(s->s_c2v, nl + 1, s->s_c2v_len);
+	OPENSSL_cleanse(line, sizeof(line));
+	return 0;
+}
+
+static int connect_vnc(struct session *s)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	int r =
+	    host_vnc_socket(s->s_relay->r_host, s->s_desktop, addr.sun_path, sizeof(addr.sun_path));
+
+	if (r < 0) {
+		log_info("relay: desktop=%s is not running with a display; %s dropped",
+			 s->s_desktop, s->s_peer);
+		return -1;
+	}
+	s->s_vnc = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s->s_vnc < 0 || connect(s->s_vnc, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		log_warn("relay: desktop=%s: cannot connect to its VNC socket", s->s_desktop);
+		return -1;
+	}
+	return 0;
+}
+
+/* Moves client bytes through the view-only filter when the session needs one.
+ */
+static int filter_in_place(struct session *s, size_t from)
+{
+	uint8_t tmp[BUF_SIZE];
+	size_t n = s->s_c2v_len - from;
+	ssize_t out;
+
+	if (!s->s_view_only || !n)
+		return 0;
+	memcpy(tmp, s->s_c2v + from, n);
+	out = rfb_filter_client(&s->s_filter, tmp, n, s->s_c2v + from);
+	if (out < 0) {
+		log_info("relay: desktop=%s: view-only session from %s sent what it may not; "
+			 "closed",
+			 s->s_desktop, s->s_peer);
+		return -1;
+	}
+	s->s_c2v_len = from + (size_t)out;
+	return 0;
+}
+
+/* The splice: returns when either side closes or fails, or the relay stops. */
+static void splice_loop(struct session *s)
+{
+	bool tls_eof = false, vnc_eof = false, read_wants_write = false, write_wants_read = false;
+
+	if (filter_in_place(s, 0) < 0)
+		return;
+	while (!__atomic_load_n(&s->s_relay->r_stopping, __ATOMIC_RELAXED)) {
+		struct pollfd pfd[2] = {{.fd = s->s_fd}, {.fd = vnc_eof ? -1 : s->s_vnc}};
+		int timeout = -1, r;
+
+		if (!tls_eof && s->s_c2v_len < BUF_SIZE)
+			pfd[0].events |= read_wants_write ? POLLOUT : POLLIN;
+		if (s->s_v2c_len)
+			pfd[0].events |= write_wants_read ? POLLIN : POLLOUT;
+		if (!vnc_eof && s->s_v2c_len < BUF_SIZE)
+			pfd[1].events |= POLLIN;
+		if (s->s_c2v_len)
+			pfd[1].events |= POLLOUT;
+		if (!tls_eof && s->s_c2v_len < BUF_SIZE && SSL_pending(s->s_ssl) > 0)
+			timeout = 0;
+		if ((tls_eof && !s->s_c2v_len) || (vnc_eof && !s->s_v2c_len))
+			return;
+		if (poll(pfd, 2, timeout) < 0 && errno != EINTR)
+			return;
+
+		/* client -> VNC */
+		if (!tls_eof && s->s_c2v_len < BUF_SIZE) {
+			size_t before = s->s_c2v_len;
+
+			r = SSL_read(s->s_ssl, s->s_c2v + s->s_c2v_len,
+				     (int)(BUF_SIZE - s->s_c2v_len));
+			read_wants_write = false;
+			if (r > 0) {
+				s->s_c2v_len += (size_t)r;
+				s->s_in += (uint64_t)r;
+				if (filter_in_place(s, before) < 0)
+					return;
+			} else {
+				int e = SSL_get_error(s->s_ssl, r);
+
+				if (e == SSL_ERROR_WANT_WRITE)
+					read_wants_write = true;
+				else if (e != SSL_ERROR_WANT_READ)
+					tls_eof = true;
+			}
+		}
+		if (s->s_c2v_len) {
+			ssize_t n = send(s->s_vnc, s->s_c2v, s->s_c2v_len, MSG_NOSIGNAL);
+
+			if (n > 0) {
+				memmove(s->s_c2v, s->s_c2v + n, s->s_c2v_len - (size_t)n);
+				s->s_c2v_len -= (size_t)n;
+			} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+				return;
+			}
+		}
+		/* VNC -> client */
+		if (!vnc_eof && s->s_v2c_len < BUF_SIZE) {
+			ssize_t n =
+			    recv(s->s_vnc, s->s_v2c + s->s_v2c_len, BUF_SIZE - s->s_v2c_len, 0);
+
+			if (n > 0)
+				s->s_v2c_len += (size_t)n;
+			else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+				vnc_eof = true;
+		}
+		if (s->s_v2c_len) {
+			r = SSL_write(s->s_ssl, s->s_v2c, (int)s->s_v2c_len);
+			write_wants_read = false;
+			if (r > 0) {
+				memmove(s->s_v2c, s->s_v2c + r, s->s_v2c_len - (size_t)r);
+				s->s_v2c_len -= (size_t)r;
+				s->s_out += (uint64_t)r;
+			} else {
+				int e = SSL_get_error(s->s_ssl, r);
+
+				if (e == SSL_ERROR_WANT_READ)
+					write_wants_read = true;
+				else if (e != SSL_ERROR_WANT_WRITE)
+					return;
+			}
+		}
+	}
+}
+
+static void unregister(struct session *s)
+{
+	struct relay *rl = s->s_relay;
+
+	pthread_mutex_lock(&rl->r_lock);
+	for (int i = 0; i < SESSION_MAX; i++)
+		if (rl->r_sessions[i] == s)
+			rl->r_sessions[i] = NULL;
+	if (--rl->r_count == 0)
+		pthread_cond_broadcast(&rl->r_idle);
+	pthread_mutex_unlock(&rl->r_lock);
+}
+
+static void *session_main(void *arg)
+{
+	struct session *s = arg;
+	struct relay *rl = s->s_relay;
+	char ticket[TICKET_MAX_LEN + 2];
+	long long t0 = now_ms();
+	int r;
+
+	s->s_ssl = SSL_new(rl->r_ctx);
+	if (!s->s_ssl || !SSL_set_fd(s->s_ssl, s->s_fd))
+		goto out;
+	SSL_set_mode(s->s_ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	if (greet(s, ticket, sizeof(ticket)) < 0)
+		goto out;
+	r = tickets_redeem(host_tickets(rl->r_host), ticket, (long long)time(NULL), s->s_desktop,
+			   &s->s_view_only);
+	OPENSSL_cleanse(ticket, sizeof(ticket));
+	if (r < 0) {
+		log_info("relay: %s ticket from %s; dropped",
+			 r == -ETIMEDOUT ? "expired" : "unknown or used", s->s_peer);
+		goto out;
+	}
+	if (connect_vnc(s) < 0)
+		goto out;
+	rfb_filter_init(&s->s_filter);
+	log_info("relay: desktop=%s: session from %s%s", s->s_desktop, s->s_peer,
+		 s->s_view_only ? " (view only)" : "");
+	splice_loop(s);
+	log_info("relay: desktop=%s: session from %s ended after %.1f s (%llu bytes "
+		 "in, %llu "
+		 "out%s)",
+		 s->s_desktop, s->s_peer, (double)(now_ms() - t0) / 1000,
+		 (unsigned long long)s->s_in, (unsigned long long)s->s_out,
+		 s->s_filter.rf_dropped ? ", input dropped: view only" : "");
+	SSL_shutdown(s->s_ssl);
+out:
+	ERR_clear_error();
+	unregister(s);
+	SSL_free(s->s_ssl);
+	if (s->s_vnc >= 0)
+		close(s->s_vnc);
+	close(s->s_fd);
+	free(s);
+	return NULL;
+}
+
+static void describe_peer(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	char addr[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)ss;
+
+		inet_ntop(AF_INET, &in->sin_addr, addr, sizeof(addr));
+		port = ntohs(in->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)ss;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, addr, sizeof(addr));
+		port = ntohs(in6->sin6_port);
+	}
+	snprintf(buf, len, "%s:%u", addr, port);
+}
+
+static void start_session(struct relay *rl, int fd, const struct sockaddr_storage *peer)
+{
+	struct session *s;
+	pthread_attr_t attr;
+	pthread_t tid;
+	int one = 1, slot = -1;
+
+	pthread_mutex_lock(&rl->r_lock);
+	if (rl->r_count < rl->r_conf->relay_max_sessions && rl->r_count < SESSION_MAX)
+		for (slot = 0; slot < SESSION_MAX && rl->r_sessions[slot]; slot++)
+			;
+	s = slot >= 0 && slot < SESSION_MAX ? calloc(1, sizeof(*s)) : NULL;
+	if (!s) {
+		pthread_mutex_unlock(&rl->r_lock);
+		log_warnx("relay: session limit (%d) reached; connection refused",
+			  rl->r_conf->relay_max_sessions);
+		close(fd);
+		return;
+	}
+	s->s_relay = rl;
+	s->s_fd = fd;
+	s->s_vnc = -1;
+	describe_peer(peer, s->s_peer, sizeof(s->s_peer));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	rl->r_sessions[slot] = s;
+	rl->r_count++;
+	pthread_mutex_unlock(&rl->r_lock);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&tid, &attr, session_main, s) != 0) {
+		log_warnx("relay: cannot start a session thread");
+		unregister(s);
+		close(fd);
+		free(s);
+	}
+	pthread_attr_destroy(&attr);
+}
+
+static void *accept_main(void *arg)
+{
+	struct relay *rl = arg;
+
+	for (;;) {
+		struct pollfd pfd[2] = {{.fd = rl->r_listen, .events = POLLIN},
+					{.fd = rl->r_stop_pipe[0], .events = POLLIN}};
+		struct sockaddr_storage peer;
+		socklen_t plen = sizeof(peer);
+		int fd;
+
+		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (pfd[1].revents)
+			break;
+		if (!(pfd[0].revents & POLLIN))
+			continue;
+		fd = accept4(rl->r_listen, (struct sockaddr *)&peer, &plen,
+			     SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd >= 0)
+			start_session(rl, fd, &peer);
+	}
+	return NULL;
+}
+
+static SSL_CTX *make_ctx(const struct conf *c)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+	if (!ctx)
+		return NULL;
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	if (SSL_CTX_use_certificate_chain_file(ctx, c->tls_cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, c->tls_key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		log_ssl_errors("cannot load the certificate or key", c->tls_cert);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	if (c->relay_require_client_cert) {
+		if (SSL_CTX_load_verify_locations(ctx, c->tls_ca, NULL) != 1) {
+			log_ssl_errors("cannot load the CA", c->tls_ca);
+			SSL_CTX_free(ctx);
+			return NULL;
+		}
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	}
+	return ctx;
+}
+
+struct relay *relay_start(const struct conf *c, struct host *h)
+{
+	struct relay *rl = calloc(1, sizeof(*rl));
+	int one = 1;
+
+	if (!rl)
+		return NULL;
+	rl->r_conf = c;
+	rl->r_host = h;
+	rl->r_listen = rl->r_stop_pipe[0] = rl->r_stop_pipe[1] = -1;
+	pthread_mutex_init(&rl->r_lock, NULL);
+	pthread_cond_init(&rl->r_idle, NULL);
+	rl->r_ctx = make_ctx(c);
+	if (!rl->r_ctx)
+		goto out_free;
+	rl->r_listen = socket(c->relay_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (rl->r_listen < 0 ||
+	    setsockopt(rl->r_listen, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(rl->r_listen, (const struct sockaddr *)&c->relay_addr, c->relay_addr_len) < 0 ||
+	    listen(rl->r_listen, 64) < 0) {
+		log_warn("relay: cannot listen on %s", c->relay_listen);
+		goto out_free;
+	}
+	if (pipe2(rl->r_stop_pipe, O_CLOEXEC) < 0 ||
+	    pthread_create(&rl->r_thread, NULL, accept_main, rl) != 0) {
+		log_warn("relay: cannot start");
+		goto out_free;
+	}
+	log_info("relay: listening on %s (TLS%s)", c->relay_listen,
+		 c->relay_require_client_cert ? ", client certificate required" : "");
+	return rl;
+
+out_free:
+	if (rl->r_listen >= 0)
+		close(rl->r_listen);
+	if (rl->r_stop_pipe[0] >= 0) {
+		close(rl->r_stop_pipe[0]);
+		close(rl->r_stop_pipe[1]);
+	}
+	SSL_CTX_free(rl->r_ctx);
+	free(rl);
+	return NULL;
+}
+
+void relay_stop(struct relay *rl)
+{
+	if (!rl)
+		return;
+	if (write(rl->r_stop_pipe[1], "x", 1) < 0)
+		log_warn("relay: cannot wake the accept thread");
+	pthread_join(rl->r_thread, NULL);
+	close(rl->r_listen);
+	pthread_mutex_lock(&rl->r_lock);
+	__atomic_store_n(&rl->r_stopping, true, __ATOMIC_RELAXED);
+	for (int i = 0; i < SESSION_MAX; i++)
+		if (rl->r_sessions[i])
+			shutdown(rl->r_sessions[i]->s_fd, SHUT_RDWR);
+	while (rl->r_count > 0)
+		pthread_cond_wait(&rl->r_idle, &rl->r_lock);
+	pthread_mutex_unlock(&rl->r_lock);
+	close(rl->r_stop_pipe[0]);
+	close(rl->r_stop_pipe[1]);
+	SSL_CTX_free(rl->r_ctx);
+	pthread_cond_destroy(&rl->r_idle);
+	pthread_mutex_destroy(&rl->r_lock);
+	free(rl);
+}

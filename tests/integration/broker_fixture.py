@@ -1,0 +1,199 @@
+"""vdi-broker for integration tests: a daemon in a temporary directory on free loopback
+ports (its self-signed certificate trusted by the test client), and an HTTPS client that
+keeps the session cookie and CSRF token the way a browser-based portal would. Shared by
+tests/integration/test_broker_*.py and bench/broker/run.py."""
+import http.client
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import time
+
+TOP = os.environ.get("VDI_TOP", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+BIN = os.path.join(os.environ.get("VDI_BUILD", os.path.join(TOP, "build")), "bin")
+BROKER = os.path.join(BIN, "vdi-broker")
+VDICTL = os.path.join(BIN, "vdictl")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Broker:
+    """One vdi-broker with its own state directory and configuration."""
+
+    def __init__(self, workdir, conf="", port=None):
+        self.workdir = workdir
+        self.state = os.path.join(workdir, "state")
+        self.port = port or free_port()
+        self.conf = os.path.join(workdir, "broker.conf")
+        self.log_path = os.path.join(workdir, "broker.log")
+        self.url = "https://127.0.0.1:%d" % self.port
+        sections = {"broker": ["state_dir = " + self.state, "password_cost = 10"],
+                    "http": ["listen = 127.0.0.1:%d" % self.port]}
+        current = None
+        for line in conf.strip().splitlines():
+            line = line.strip()
+            if line.startswith("["):
+                current = line.strip("[]")
+                sections.setdefault(current, [])
+            elif line:
+                key = line.split("=")[0].strip()
+                sections[current] = [x for x in sections[current]
+                                     if x.split("=")[0].strip() != key] + [line]
+        with open(self.conf, "w") as f:
+            for name, lines in sections.items():
+                f.write("[%s]\n%s\n" % (name, "\n".join(lines)))
+        self.proc = None
+
+    def add_user(self, name, password, groups="", display_name=None):
+        args = [BROKER, "-c", self.conf, "--add-user", name]
+        if groups:
+            args += ["--groups", groups]
+        if display_name:
+            args += ["--display-name", display_name]
+        p = subprocess.run(args, input=(password + "\n").encode(), capture_output=True,
+                           timeout=60)
+        assert p.returncode == 0, p.stderr.decode()
+
+    def start(self, timeout=30):
+        self._log = open(self.log_path, "ab")
+        start = os.path.getsize(self.log_path)
+        self.proc = subprocess.Popen([BROKER, "-c", self.conf], stdout=self._log,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while b" ready" not in open(self.log_path, "rb").read()[start:]:
+            assert self.proc.poll() is None, "vdi-broker exited (%s):\n%s" % (
+                self.proc.returncode, self.log())
+            assert time.monotonic() < deadline, "vdi-broker not ready:\n" + self.log()
+            time.sleep(0.02)
+        return self
+
+    def stop(self):
+        """SIGTERM; returns the exit status (non-zero under SAN=1 on a leak)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        status, self.proc = self.proc.returncode, None
+        return status
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self._log.close()
+        self.proc = None
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")[-8000:]
+
+    def ssl_context(self):
+        return ssl.create_default_context(cafile=os.path.join(self.state, "https.crt"))
+
+    def client(self):
+        return Client(self)
+
+    def vdictl(self, *args, stdin=None, token=None, check=True):
+        env = dict(os.environ, HOME=os.path.join(self.workdir, "home"))
+        if token:
+            env["VDICTL_TOKEN"] = token
+        p = subprocess.run([VDICTL, "-u", self.url, "--ca",
+                            os.path.join(self.state, "https.crt"), *args],
+                           input=stdin.encode() if stdin else b"", capture_output=True,
+                           timeout=60, env=env)
+        if check:
+            assert p.returncode == 0, (args, p.returncode, p.stderr.decode())
+        return p
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.raw = body
+        try:
+            self.json = json.loads(body) if body else None
+        except ValueError:
+            self.json = None
+
+    def header(self, name):
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+    def __repr__(self):
+        return "<%d %r>" % (self.status, self.raw[:300])
+
+
+class Client:
+    """A user agent: cookie and CSRF token kept from the login, or a bearer token."""
+
+    def __init__(self, broker):
+        self.broker = broker
+        self.cookie = None
+        self.csrf = None
+        self.token = None
+        self.ctx = broker.ssl_context()
+
+    def request(self, method, path, body=None, raw=None, headers=None, csrf=True,
+                content_type="application/json", timeout=30):
+        conn = http.client.HTTPSConnection("127.0.0.1", self.broker.port, timeout=timeout,
+                                           context=self.ctx)
+        try:
+            h = {}
+            data = raw if raw is not None else (json.dumps(body).encode()
+                                                if body is not None else None)
+            if data is not None and content_type:
+                h["Content-Type"] = content_type
+            if self.cookie:
+                h["Cookie"] = "vdi_session=" + self.cookie
+            if self.token:
+                h["Authorization"] = "Bearer " + self.token
+            if csrf and self.csrf and method not in ("GET", "HEAD"):
+                h["X-CSRF-Token"] = self.csrf
+            h.update(headers or {})
+            conn.request(method, path, body=data, headers=h)
+            resp = conn.getresponse()
+            return Response(resp.status, resp.getheaders(), resp.read())
+        finally:
+            conn.close()
+
+    def login(self, user, password, bearer=False, expect=200):
+        body = {"username": user, "password": password}
+        if bearer:
+            body["bearer"] = True
+        r = self.request("POST", "/api/v1/login", body)
+        assert r.status == expect, (r, self.broker.log())
+        if r.status == 200:
+            self.csrf = r.json["csrf_token"]
+            if bearer:
+                self.token = r.json["token"]
+            else:
+                cookies = r.header("Set-Cookie")
+                assert cookies, r.headers
+                self.cookie = cookies[0].split(";")[0].split("=", 1)[1]
+        return r
+
+    def ok(self, method, path, body=None, expect=(200, 201, 204)):
+        r = self.request(method, path, body)
+        assert r.status in expect, (method, path, r, self.broker.log()[-3000:])
+        return r.json
+
+    def connect(self, pool, timeout=60):
+        """Connects until a ticket comes (202 while the desktop starts)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            r = self.request("POST", "/api/v1/desktops/%s/connect" % pool)
+            if r.status != 202:
+                return r
+            assert time.monotonic() < deadline, ("still starting", r, self.broker.log())
+            time.sleep(0.3)

@@ -1,0 +1,336 @@
+/* Unit tests for auth/auth and auth/localdir: the users file (format, errors with
+ * lines), and the login path with the local backend: right, wrong and empty passwords,
+ * unknown users, hostile usernames, throttling, a store-backed user source. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "auth/auth.h"
+#include "auth/localdir.h"
+#include "auth/password.h"
+#include "lib/log.h"
+
+static const struct password_params cheap = {.pp_ln = 4, .pp_r = 8, .pp_p = 1};
+static char alice_hash[PASSWORD_HASH_MAX], bob_hash[PASSWORD_HASH_MAX];
+
+static const struct config_option options[] = {
+    AUTH_CONFIG_OPTIONS(0),
+    CONFIG_END,
+};
+
+static int setup(void **state)
+{
+	(void)state;
+	log_init("auth_login_test", LOG_LEVEL_ERR, false);
+	if (password_hash_with("alice-pw", &cheap, alice_hash, sizeof(alice_hash)) ||
+	    password_hash_with("b*b)(pw\\", &cheap, bob_hash, sizeof(bob_hash)))
+		return -1;
+	return 0;
+}
+
+static char *users_text(void)
+{
+	char *text = NULL;
+
+	if (asprintf(&text,
+		     "; local users\n"
+		     "[alice]\n"
+		     "password = %s\n"
+		     "display_name = Alice Example\n"
+		     "mail = alice@example.com\n"
+		     "groups = engineering, staff\n"
+		     "\n"
+		     "[bob]\n"
+		     "password = %s\n"
+		     "groups =\n",
+		     alice_hash, bob_hash) < 0)
+		return NULL;
+	return text;
+}
+
+static void test_localdir(void **state)
+{
+	char err[256] = "", *text = users_text(), *hash;
+	struct identity *id;
+	struct localdir *dir;
+
+	(void)state;
+	dir = localdir_parse("users.ini", text, err, sizeof(err));
+	assert_non_null(dir);
+	assert_int_equal(localdir_count(dir), 2);
+	assert_int_equal(localdir_lookup(dir, "ALICE", &id, &hash), 0);
+	assert_string_equal(id->id_username, "alice");
+	assert_string_equal(id->id_display_name, "Alice Example");
+	assert_string_equal(id->id_mail, "alice@example.com");
+	assert_int_equal(id->id_ngroups, 2);
+	assert_string_equal(id->id_groups[0], "engineering");
+	assert_string_equal(id->id_groups[1], "staff");
+	assert_string_equal(hash, alice_hash);
+	free(hash);
+	identity_free(id);
+	assert_int_equal(localdir_lookup(dir, "bob", &id, &hash), 0);
+	assert_int_equal(id->id_ngroups, 0);
+	assert_string_equal(id->id_display_name, "bob");
+	free(hash);
+	identity_free(id);
+	assert_int_equal(localdir_lookup(dir, "carol", &id, &hash), -ENOENT);
+	assert_null(id);
+	localdir_free(dir);
+	free(text);
+}
+
+static void expect_file_error(const char *text, const char *message)
+{
+	char err[256] = "";
+
+	assert_null(localdir_parse("users.ini", text, err, sizeof(err)));
+	if (strcmp(err, message))
+		fail_msg("expected '%s', got '%s'", message, err);
+}
+
+static void test_localdir_errors(void **state)
+{
+	char text[512];
+
+	(void)state;
+	expect_file_error(
+	    "[alice]\npassword = hunter2\n",
+	    "users.ini:2: [alice] password: not a hash from vdi-passwd ($scrypt$...)");
+	expect_file_error("[alice]\ndisplay_name = A\n",
+			  "users.ini:1: [alice] password is required");
+	snprintf(text, sizeof(text), "[alice]\npassword = %s\nshell = /bin/sh\n", alice_hash);
+	expect_file_error(text, "users.ini:3: unknown option 'shell' in [alice]");
+	snprintf(text, sizeof(text), "[alice]\npassword = %s\n[Alice]\npassword = %s\n", alice_hash,
+		 alice_hash);
+	expect_file_error(text, "users.ini:3: user 'Alice' is already defined as 'alice'");
+	snprintf(text, sizeof(text), "[alice]\npassword = %s\npassword = %s\n", alice_hash,
+		 alice_hash);
+	expect_file_error(text, "users.ini:3: [alice] password is set twice");
+	snprintf(text, sizeof(text), "[ alice]\npassword = %s\n", alice_hash);
+	expect_file_error(text, "users.ini:1: [ alice] is not a valid username");
+	snprintf(text, sizeof(text), "[a\x01lice]\npassword = %s\n", alice_hash);
+	expect_file_error(text, "users.ini:1: [a\x01lice] is not a valid username");
+	snprintf(text, sizeof(text), "[alice]\npassword = %s\ngroups = a,,b\n", alice_hash);
+	expect_file_error(text, "users.ini:3: [alice] groups: empty or malformed group name");
+	expect_file_error("password = x\n", "users.ini:1: 'password' outside a [username] section");
+	expect_file_error("[alice\n",
+			  "users.ini:1: syntax error (expected [username] or name = value)");
+}
+
+struct fixture {
+	struct auth_config f_cfg;
+	struct auth *f_auth;
+	char f_path[64];
+};
+
+static struct auth *open_local(struct fixture *f, const char *extra)
+{
+	char err[256] = "", *text = users_text(), conf[512];
+	int fd;
+
+	memset(f, 0, sizeof(*f));
+	snprintf(f->f_path, sizeof(f->f_path), "/tmp/vdi-auth-test-XXXXXX");
+	fd = mkstemp(f->f_path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	free(text);
+	snprintf(conf, sizeof(conf), "[auth]\nbackend = local\nusers_file = %s\n%s", f->f_path,
+		 extra);
+	assert_int_equal(config_load_string("t.conf", conf, options, &f->f_cfg, err, sizeof(err)),
+			 0);
+	assert_int_equal(auth_config_finish(&f->f_cfg, "t.conf", err, sizeof(err)), 0);
+	f->f_auth = auth_open(&f->f_cfg, NULL, err, sizeof(err));
+	assert_non_null(f->f_auth);
+	return f->f_auth;
+}
+
+static void close_local(struct fixture *f)
+{
+	auth_close(f->f_auth);
+	config_free(options, &f->f_cfg);
+	unlink(f->f_path);
+}
+
+static int login(struct auth *a, const char *user, size_t ulen, const char *pw, size_t plen,
+		 const char *addr, int64_t now, struct identity **id, int *retry)
+{
+	struct auth_request req = {
+	    .ar_username = user,
+	    .ar_username_len = ulen,
+	    .ar_password = pw,
+	    .ar_password_len = plen,
+	    .ar_client_addr = addr,
+	    .ar_now = now,
+	};
+	char err[256];
+
+	return auth_login(a, &req, id, retry, err, sizeof(err));
+}
+
+#define LOGIN(a, u, p, addr, now)                                                                  \
+	login((a), (u), strlen(u), (p), strlen(p), (addr), (now), &id, &retry)
+
+static void test_login_local(void **state)
+{
+	struct identity *id = NULL;
+	struct fixture f;
+	struct auth *a = open_local(&f, "");
+	int retry;
+
+	(void)state;
+	assert_int_equal(LOGIN(a, "alice", "alice-pw", "10.0.0.1", 100), 0);
+	assert_string_equal(id->id_username, "alice");
+	assert_true(identity_has_group(id, "staff"));
+	identity_free(id);
+	/* case-insensitive name, canonical spelling returned */
+	assert_int_equal(LOGIN(a, "Alice", "alice-pw", "10.0.0.1", 100), 0);
+	assert_string_equal(id->id_username, "alice");
+	identity_free(id);
+	assert_int_equal(LOGIN(a, "bob", "b*b)(pw\\", "10.0.0.1", 100), 0);
+	identity_free(id);
+	assert_int_equal(LOGIN(a, "alice", "alice-PW", "10.0.0.1", 100), -EACCES);
+	assert_null(id);
+	assert_int_equal(LOGIN(a, "alice", "", "10.0.0.1", 100), -EACCES);
+	assert_int_equal(LOGIN(a, "mallory", "alice-pw", "10.0.0.2", 100), -EACCES);
+	assert_int_equal(LOGIN(a, "*", "alice-pw", "10.0.0.2", 100), -EACCES);
+	/* a NUL inside the name or password is refused, not cut short to "alice" */
+	assert_int_equal(login(a, "alice\0x", 7, "alice-pw", 8, "10.0.0.3", 100, &id, &retry),
+			 -EINVAL);
+	assert_int_equal(login(a, "alice", 5, "alice-pw\0x", 10, "10.0.0.3", 100, &id, &retry),
+			 -EINVAL);
+	assert_int_equal(LOGIN(a, "ali\nce", "alice-pw", "10.0.0.3", 100), -EINVAL);
+	assert_null(id);
+	close_local(&f);
+}
+
+static void test_login_throttled(void **state)
+{
+	struct identity *id = NULL;
+	struct fixture f;
+	struct auth *a = open_local(&f, "max_user_failures = 3\nmax_address_failures = 5\n"
+					"lockout = 10s\nlockout_max = 1m\n");
+	int retry = -1;
+
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(LOGIN(a, "alice", "guess", "10.0.0.1", 100 + i), -EACCES);
+	/* now even the right password waits: the answer does not reveal it */
+	assert_int_equal(LOGIN(a, "alice", "alice-pw", "10.0.0.9", 103), -EAGAIN);
+	assert_int_equal(retry, 9);
+	assert_null(id);
+	assert_int_equal(LOGIN(a, "alice", "alice-pw", "10.0.0.9", 112), 0);
+	assert_int_equal(retry, 0);
+	identity_free(id);
+	/* the success reset the account */
+	assert_int_equal(LOGIN(a, "alice", "guess", "10.0.0.9", 113), -EACCES);
+	assert_int_equal(LOGIN(a, "alice", "alice-pw", "10.0.0.9", 113), 0);
+	identity_free(id);
+	/* one address guessing many names is stopped too, invalid names included */
+	assert_int_equal(LOGIN(a, "u1", "x", "192.0.2.1", 200), -EACCES);
+	assert_int_equal(LOGIN(a, "u2", "x", "192.0.2.1", 200), -EACCES);
+	assert_int_equal(LOGIN(a, "u\t3", "x", "192.0.2.1", 200), -EINVAL);
+	assert_int_equal(LOGIN(a, "u4", "", "192.0.2.1", 200), -EACCES);
+	assert_int_equal(LOGIN(a, "u5", "x", "192.0.2.1", 200), -EACCES);
+	assert_int_equal(LOGIN(a, "bob", "b*b)(pw\\", "192.0.2.1", 201), -EAGAIN);
+	assert_int_equal(retry, 9);
+	assert_int_equal(LOGIN(a, "bob", "b*b)(pw\\", "192.0.2.2", 201), 0);
+	identity_free(id);
+	close_local(&f);
+}
+
+/* The broker's store as the source of local users. */
+static int store_lookup(void *ctx, const char *username, struct identity **id, char **hash)
+{
+	int *calls = ctx;
+
+	(*calls)++;
+	if (strcmp(username, "dora"))
+		return strcmp(username, "broken") ? -ENOENT : -EIO;
+	*id = identity_new("dora", NULL, "Dora", NULL);
+	*hash = strdup(alice_hash);
+	identity_add_group(*id, "sales");
+	return 0;
+}
+
+static void test_user_source(void **state)
+{
+	struct auth_config cfg;
+	struct identity *id = NULL;
+	char err[256];
+	int calls = 0, retry;
+	struct auth_user_source src = {.aus_lookup = store_lookup, .aus_ctx = &calls};
+	struct auth *a;
+
+	(void)state;
+	memset(&cfg, 0, sizeof(cfg));
+	assert_int_equal(config_load_string("t.conf", "", options, &cfg, err, sizeof(err)), 0);
+	assert_null(auth_open(&cfg, NULL, err, sizeof(err)));
+	assert_string_equal(err, "[auth] backend = local needs users_file");
+	a = auth_open(&cfg, &src, err, sizeof(err));
+	assert_non_null(a);
+	assert_int_equal(LOGIN(a, "dora", "alice-pw", NULL, 1), 0);
+	assert_true(identity_has_group(id, "sales"));
+	identity_free(id);
+	assert_int_equal(LOGIN(a, "dora", "nope", NULL, 1), -EACCES);
+	assert_int_equal(LOGIN(a, "eve", "nope", NULL, 1), -EACCES);
+	/* a store failure is an error of the service, not a failed login */
+	assert_int_equal(LOGIN(a, "broken", "nope", NULL, 1), -EIO);
+	assert_int_equal(calls, 4);
+	auth_close(a);
+	config_free(options, &cfg);
+}
+
+static void test_config(void **state)
+{
+	struct auth_config cfg;
+	char err[256];
+
+	(void)state;
+	memset(&cfg, 0, sizeof(cfg));
+	assert_int_equal(config_load_string("t.conf", "[auth]\nbackend = ldap\n", options, &cfg,
+					    err, sizeof(err)),
+			 0);
+	assert_int_equal(cfg.ac_user_failures, 5);
+	assert_int_equal(cfg.ac_failure_window, 900);
+	assert_int_equal(auth_config_finish(&cfg, "t.conf", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "t.conf: [ldap] uri is required");
+	config_free(options, &cfg);
+	memset(&cfg, 0, sizeof(cfg));
+	assert_int_equal(config_load_string("t.conf", "[auth]\nlockout = 5m\nlockout_max = 1m\n",
+					    options, &cfg, err, sizeof(err)),
+			 0);
+	assert_int_equal(auth_config_finish(&cfg, "t.conf", err, sizeof(err)), -EINVAL);
+	config_free(options, &cfg);
+	/* the service password never appears in printed configuration */
+	memset(&cfg, 0, sizeof(cfg));
+	assert_int_equal(config_load_string("t.conf", "[ldap]\nbind_password = s3cret-pw\n",
+					    options, &cfg, err, sizeof(err)),
+			 0);
+	char *out = NULL;
+	size_t outlen = 0;
+	FILE *fp = open_memstream(&out, &outlen);
+	config_print(fp, options, &cfg);
+	fclose(fp);
+	assert_null(strstr(out, "s3cret-pw"));
+	assert_non_null(strstr(out, "[ldap]\nuri = \n"));
+	free(out);
+	config_free(options, &cfg);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_localdir),	cmocka_unit_test(test_localdir_errors),
+	    cmocka_unit_test(test_login_local), cmocka_unit_test(test_login_throttled),
+	    cmocka_unit_test(test_user_source), cmocka_unit_test(test_config),
+	};
+	return cmocka_run_group_tests_name("auth_login", tests, setup, NULL);
+}

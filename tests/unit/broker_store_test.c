@@ -1,0 +1,220 @@
+/* Unit tests for broker/store: migrations to the latest schema (and refusal of a newer
+ * one), the database refusing a second live session on a desktop, atomic ticket
+ * redemption (once, before expiry, and exactly once under concurrent redemptions), web
+ * sessions with idle and absolute expiry, and the audit log's order. */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "broker/store.h"
+
+static char dir[] = "/tmp/broker_store_test.XXXXXX";
+static char path[256];
+
+static int setup(void **state)
+{
+	(void)state;
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(path, sizeof(path), "%s/broker.db", dir);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char p[300];
+
+	(void)state;
+	for (const char *suffix = ""; suffix; suffix = !*suffix			 ? "-wal"
+						       : !strcmp(suffix, "-wal") ? "-shm"
+										 : NULL) {
+		snprintf(p, sizeof(p), "%s%s", path, suffix);
+		unlink(p);
+	}
+	rmdir(dir);
+	return 0;
+}
+
+static struct store *fresh(void)
+{
+	char err[256], p[300];
+	struct store *s;
+
+	snprintf(p, sizeof(p), "%s-wal", path);
+	unlink(path);
+	unlink(p);
+	s = store_open(path, err, sizeof(err));
+	assert_non_null(s);
+	return s;
+}
+
+static void test_migrations(void **state)
+{
+	struct store *s = fresh();
+	char err[256];
+	sqlite3 *db;
+
+	(void)state;
+	assert_int_equal(store_schema_version(s), store_schema_latest());
+	store_close(s);
+	s = store_open(path, err, sizeof(err)); /* again: nothing to do */
+	assert_non_null(s);
+	assert_int_equal(store_schema_version(s), store_schema_latest());
+	store_close(s);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(db, "UPDATE schema_version SET version = 999", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	assert_null(store_open(path, err, sizeof(err)));
+	assert_non_null(strstr(err, "schema version 999"));
+}
+
+static void pool_and_desktops(struct store *s)
+{
+	json_t *p = json_pack("{s:s, s:s, s:s, s:s, s:b, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:s, "
+			      "s:s, s:i, s:s}",
+			      "id", "p", "name", "p", "kind", "floating", "source", "manual",
+			      "enabled", 1, "min", 0, "max", 0, "spare", 0, "memory_mib", 64,
+			      "vcpus", 1, "disconnect_timeout", 60, "logoff_action", "refresh",
+			      "networks", "", "windows", "", "utc_offset", 0, "hosts", "");
+
+	assert_int_equal(store_pool_put(s, p, true, 1), 0);
+	assert_int_equal(store_pool_put(s, p, true, 1), -EEXIST);
+	json_decref(p);
+	assert_int_equal(store_desktop_add(s, "d1", "p", NULL, "h:1", "pw", NULL, "ready", 1), 0);
+	assert_int_equal(store_desktop_add(s, "d2", "p", NULL, "h:2", NULL, NULL, "ready", 1), 0);
+}
+
+static void test_one_live_session_per_desktop(void **state)
+{
+	struct store *s = fresh();
+	json_t *d;
+
+	(void)state;
+	pool_and_desktops(s);
+	assert_int_equal(store_session_add(s, "s1", "alice", "p", "d1", "connected", NULL, 1), 0);
+	assert_int_equal(store_session_add(s, "s2", "bob", "p", "d1", "connected", NULL, 1),
+			 -EEXIST);
+	d = store_desktop_get(s, "d1");
+	assert_true(json_is_true(json_object_get(d, "in_use")));
+	json_decref(d);
+	assert_int_equal(store_session_set_state(s, "s1", "logged_off", 2), 0);
+	assert_int_equal(store_session_add(s, "s2", "bob", "p", "d1", "connected", NULL, 3), 0);
+	/* a transaction rolled back leaves nothing */
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(store_session_add(s, "s3", "carol", "p", "d2", "connected", NULL, 4), 0);
+	store_rollback(s);
+	assert_null(store_session_get(s, "s3"));
+	assert_int_equal(errno, ENOENT);
+	store_close(s);
+}
+
+struct race {
+	struct store *r_store;
+	pthread_barrier_t *r_barrier;
+	int r_won;
+};
+
+static void *redeem(void *arg)
+{
+	struct race *r = arg;
+	json_t *t;
+
+	pthread_barrier_wait(r->r_barrier);
+	t = store_ticket_redeem(r->r_store, "h-race", 100);
+	r->r_won = t != NULL;
+	json_decref(t);
+	return NULL;
+}
+
+static void test_tickets(void **state)
+{
+	struct store *s = fresh();
+	struct race races[8];
+	pthread_t threads[8];
+	pthread_barrier_t barrier;
+	json_t *t;
+	int won = 0;
+
+	(void)state;
+	assert_int_equal(store_ticket_add(s, "h1", "s1", "alice", "d1", 100, 130), 0);
+	assert_int_equal(store_ticket_add(s, "h1", "s1", "alice", "d1", 100, 130), -EEXIST);
+	assert_int_equal(store_tickets_live(s, "s1", 100), 1);
+	assert_null(store_ticket_redeem(s, "h1", 130)); /* expired at 130 */
+	assert_int_equal(errno, EACCES);
+	t = store_ticket_redeem(s, "h1", 129);
+	assert_non_null(t);
+	assert_string_equal(json_string_value(json_object_get(t, "desktop_id")), "d1");
+	json_decref(t);
+	assert_null(store_ticket_redeem(s, "h1", 129)); /* used */
+	assert_null(store_ticket_redeem(s, "nope", 1));
+	assert_int_equal(store_tickets_live(s, "s1", 100), 0);
+	/* concurrent redemptions: exactly one wins */
+	assert_int_equal(store_ticket_add(s, "h-race", "s1", "alice", "d1", 100, 160), 0);
+	pthread_barrier_init(&barrier, NULL, 8);
+	for (int i = 0; i < 8; i++) {
+		races[i] = (struct race){s, &barrier, 0};
+		pthread_create(&threads[i], NULL, redeem, &races[i]);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(threads[i], NULL);
+		won += races[i].r_won;
+	}
+	pthread_barrier_destroy(&barrier);
+	assert_int_equal(won, 1);
+	assert_int_equal(store_purge(s, 1000, 1000), 2);
+	store_close(s);
+}
+
+static void test_web_sessions_and_audit(void **state)
+{
+	struct store *s = fresh();
+	json_t *groups = json_pack("[s, s]", "staff", "r&d (lab)"), *w, *a;
+
+	(void)state;
+	assert_int_equal(store_websession_add(s, "th", "alice", "Alice", groups, false, "csrf",
+					      false, "127.0.0.1", 100, 1000),
+			 0);
+	w = store_websession_get(s, "th", 200, 50);
+	assert_non_null(w);
+	assert_true(json_equal(json_object_get(w, "groups"), groups));
+	assert_false(json_is_true(json_object_get(w, "bearer")));
+	json_decref(w);
+	assert_null(store_websession_get(s, "th", 1000, 0));  /* past its lifetime */
+	assert_null(store_websession_get(s, "th", 900, 300)); /* idle since 200 */
+	assert_int_equal(store_websession_delete(s, "th"), 0);
+	assert_int_equal(store_websession_delete(s, "th"), -ENOENT);
+	json_decref(groups);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(
+		    store_audit(s, i, "admin", "pool_create", "p", "success", NULL, NULL), 0);
+	a = store_audit_list(s, 2, 0);
+	assert_int_equal(json_array_size(a), 2);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(a, 0), "id")), 5);
+	json_decref(a);
+	a = store_audit_list(s, 10, 3);
+	assert_int_equal(json_array_size(a), 2);
+	json_decref(a);
+	store_close(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_migrations),
+	    cmocka_unit_test(test_one_live_session_per_desktop),
+	    cmocka_unit_test(test_tickets),
+	    cmocka_unit_test(test_web_sessions_and_audit),
+	};
+	return cmocka_run_group_tests_name("broker_store", tests, setup, teardown);
+}

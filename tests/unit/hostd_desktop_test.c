@@ -1,0 +1,311 @@
+/* Unit tests for hv/hostd's desktop definitions, configuration, store and log tails:
+ * ids, template paths confined to the template directories (.., absolute paths,
+ * symlinks), request validation, the stored form round trip, atomic files, config
+ * errors with file:line, and serial tails without terminal escapes. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "hv/hostd/conf.h"
+#include "hv/hostd/desktop.h"
+#include "hv/hostd/store.h"
+#include "hv/hostd/vmm.h"
+#include "lib/json.h"
+#include "lib/log.h"
+
+static char top[] = "/tmp/hostd-desktop-test-XXXXXX";
+static char tpl[200], outside[200], conf_text[2048];
+static struct conf conf;
+
+static void write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+static int setup(void **state)
+{
+	char path[300], err[512];
+
+	(void)state;
+	log_set_fd(open("/dev/null", O_WRONLY));
+	if (!mkdtemp(top))
+		return -1;
+	snprintf(tpl, sizeof(tpl), "%s/templates", top);
+	snprintf(outside, sizeof(outside), "%s/outside.img", top);
+	mkdir(tpl, 0700);
+	snprintf(path, sizeof(path), "%s/base.img", tpl);
+	write_file(path, "base");
+	snprintf(path, sizeof(path), "%s/vmlinuz", tpl);
+	write_file(path, "kernel");
+	write_file(outside, "secret");
+	snprintf(path, sizeof(path), "%s/link-out.img", tpl);
+	if (symlink(outside, path) < 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/link-in.img", tpl);
+	if (symlink("base.img", path) < 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/subdir", tpl);
+	mkdir(path, 0700);
+	snprintf(conf_text, sizeof(conf_text),
+		 "[hostd]\nstate_dir = %s/state\nrun_dir = %s/run\ntemplate_dirs = %s\n"
+		 "[desktops]\nmax_memory_mib = 4096\nmax_vcpus = 4\n",
+		 top, top, tpl);
+	if (conf_load_string("test.conf", conf_text, &conf, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[300];
+
+	(void)state;
+	conf_free(&conf);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", top);
+	return system(cmd);
+}
+
+static void test_ids(void **state)
+{
+	(void)state;
+	assert_true(desktop_id_valid("d1"));
+	assert_true(desktop_id_valid("Desk_2-a"));
+	assert_false(desktop_id_valid(""));
+	assert_false(desktop_id_valid("-d"));
+	assert_false(desktop_id_valid("../etc"));
+	assert_false(desktop_id_valid("a/b"));
+	assert_false(desktop_id_valid("a.b"));
+	assert_false(desktop_id_valid("a b"));
+	assert_false(desktop_id_valid("0123456789012345678901234567890123456789x"));
+	assert_true(desktop_id_valid("0123456789012345678901234567890123456789"));
+}
+
+static void test_templates_stay_inside_their_directories(void **state)
+{
+	static const char *const refused[] = {
+	    "../outside.img",
+	    "link-out.img",
+	    "/etc/passwd",
+	    "subdir",
+	    "missing.img",
+	    "",
+	    "base.img,format=qcow2",
+	    "base\n.img",
+	    "subdir/../../outside.img",
+	    "/",
+	};
+	char err[256], want[300];
+	char *p;
+
+	(void)state;
+	snprintf(want, sizeof(want), "%s/base.img", conf.template_dir_list[0]);
+	p = desktop_resolve_template(&conf, "base.img", err, sizeof(err));
+	assert_non_null(p);
+	assert_string_equal(p, want);
+	free(p);
+	p = desktop_resolve_template(&conf, "link-in.img", err, sizeof(err));
+	assert_non_null(p);
+	assert_string_equal(p, want);
+	free(p);
+	p = desktop_resolve_template(&conf, want, err, sizeof(err));
+	assert_non_null(p);
+	free(p);
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		err[0] = '\0';
+		p = desktop_resolve_template(&conf, refused[i], err, sizeof(err));
+		if (p)
+			fail_msg("'%s' resolved to %s", refused[i], p);
+		assert_true(err[0] != '\0');
+	}
+	assert_null(desktop_resolve_template(&conf, outside, err, sizeof(err)));
+	assert_non_null(strstr(err, "outside the template directories"));
+}
+
+static struct desktop *from(const char *json, char *err)
+{
+	char perr[256];
+	json_t *o = json_parse_object(json, strlen(json), 4096, perr, sizeof(perr));
+	struct desktop *d;
+
+	assert_non_null(o);
+	d = desktop_from_request(&conf, o, err, 256);
+	json_decref(o);
+	return d;
+}
+
+static void test_requests(void **state)
+{
+	static const char *const refused[] = {
+	    "{}",
+	    "{\"disk\":\"base.img\",\"memory_mib\":8192}",
+	    "{\"disk\":\"base.img\",\"memory_mib\":511}",
+	    "{\"disk\":\"base.img\",\"vcpus\":0}",
+	    "{\"disk\":\"base.img\",\"engine\":\"vdi-hv\"}",
+	    "{\"disk\":\"base.img\",\"initrd\":\"base.img\"}",
+	    "{\"disk\":\"base.img\",\"kernel\":\"vmlinuz\",\"cmdline\":\"a\\u0007b\"}",
+	    "{\"disk\":\"base.img\",\"id\":\"a/b\"}",
+	    "{\"disk\":\"base.img\",\"extra\":1}",
+	    "{\"disk\":\"base.img\",\"vcpus\":\"2\"}",
+	};
+	char err[256];
+	struct desktop *d;
+
+	(void)state;
+	d = from("{\"disk\":\"base.img\",\"kernel\":\"vmlinuz\",\"cmdline\":\"console=ttyS0\","
+		 "\"engine\":\"vdi-hv\",\"memory_mib\":256,\"vcpus\":2,\"id\":\"x1\"}",
+		 err);
+	assert_non_null(d);
+	assert_string_equal(d->d_id, "x1");
+	assert_int_equal(d->d_engine, DESKTOP_ENGINE_VDIHV);
+	assert_int_equal(d->d_state, DESKTOP_STOPPED);
+	assert_null(d->d_initrd);
+	desktop_free(d);
+	d = from("{\"disk\":\"base.img\"}", err);
+	assert_non_null(d);
+	assert_int_equal(strncmp(d->d_id, "d-", 2), 0);
+	assert_true(desktop_id_valid(d->d_id));
+	assert_int_equal(d->d_memory_mib, 512);
+	desktop_free(d);
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		err[0] = '\0';
+		d = from(refused[i], err);
+		if (d)
+			fail_msg("accepted %s", refused[i]);
+		assert_true(err[0] != '\0');
+	}
+}
+
+static void loaded(void *arg, struct desktop *d)
+{
+	struct desktop **out = arg;
+
+	assert_null(*out);
+	*out = d;
+}
+
+static void test_store_round_trip(void **state)
+{
+	char err[256], path[400];
+	struct desktop *d = from("{\"disk\":\"base.img\",\"kernel\":\"vmlinuz\",\"id\":\"keep\"}",
+				 err),
+		       *back = NULL;
+
+	(void)state;
+	assert_non_null(d);
+	assert_int_equal(store_init(&conf), 0);
+	d->d_state = DESKTOP_STOPPING; /* stored as running: a VMM exists */
+	assert_int_equal(store_save(&conf, d), 0);
+	/* Leftovers of an interrupted write and a damaged file are skipped. */
+	snprintf(path, sizeof(path), "%s/state/desktops/keep.json.tmp-1234", top);
+	write_file(path, "{");
+	snprintf(path, sizeof(path), "%s/state/desktops/broken.json", top);
+	write_file(path, "{\"id\":");
+	assert_int_equal(store_load(&conf, loaded, &back), 1);
+	assert_non_null(back);
+	assert_string_equal(back->d_id, "keep");
+	assert_int_equal(back->d_state, DESKTOP_RUNNING);
+	assert_string_equal(back->d_kernel, d->d_kernel);
+	snprintf(path, sizeof(path), "%s/state/desktops/keep.json.tmp-1234", top);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(store_remove(&conf, back), 0);
+	desktop_free(back);
+	back = NULL;
+	assert_int_equal(store_load(&conf, loaded, &back), 0);
+	assert_int_equal(desktop_path(&conf, d, DESKTOP_FILE_VNC, path, sizeof(path)), 0);
+	assert_non_null(strstr(path, "/run/keep/vnc.sock"));
+	assert_int_equal(desktop_path(&conf, d, DESKTOP_FILE_DISK, path, sizeof(path)), 0);
+	assert_non_null(strstr(path, "/state/disks/keep.qcow2"));
+	desktop_free(d);
+}
+
+static void test_config_errors(void **state)
+{
+	static const struct {
+		const char *text, *error;
+	} cases[] = {
+	    {"[api]\nlisten = localhost:80\n",
+	     "t.conf: [api] listen: 'localhost:80' is not ADDRESS:PORT"},
+	    {"[api]\nmax_body = 10\n", "t.conf:2: [api] max_body: 10 is out of range"},
+	    {"[relay]\nrequire_client_cert = maybe\n", "t.conf:2: [relay] require_client_cert"},
+	    {"[qemu]\naccel = hvf\n", "t.conf:2: [qemu] accel: 'hvf' is not one of: auto kvm tcg"},
+	    {"[hostd]\nrun_dir = "
+	     "/tmp/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+	     "t.conf: [hostd] run_dir: longer than 56"},
+	    {"[hostd]\ntemplate_dirs = /nonexistent\n", "t.conf: [hostd] template_dirs"},
+	    {"[broker]\nheartbeat_url = http://broker/\n", "t.conf: [broker] heartbeat_url"},
+	    {"[nope]\nx = 1\n", "t.conf:2: unknown section [nope]"},
+	};
+	char err[512];
+	struct conf c;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[1024];
+
+		snprintf(text, sizeof(text), "%s[hostd]\ntemplate_dirs = %s\n", cases[i].text, tpl);
+		if (strstr(cases[i].text, "[hostd]"))
+			snprintf(text, sizeof(text), "%s", cases[i].text);
+		err[0] = '\0';
+		if (conf_load_string("t.conf", text, &c, err, sizeof(err)) != -EINVAL)
+			fail_msg("case %zu was accepted", i);
+		if (strncmp(err, cases[i].error, strlen(cases[i].error)))
+			fail_msg("case %zu: got '%s', want '%s...'", i, err, cases[i].error);
+		conf_free(&c);
+	}
+	assert_int_equal(conf_load_string("t.conf",
+					  "[api]\nlisten = [::1]:8443\n[hostd]\n"
+					  "template_dirs = /tmp\n",
+					  &c, err, sizeof(err)),
+			 0);
+	assert_true(conf_is_loopback(&c.api_addr));
+	conf_free(&c);
+}
+
+static void test_log_tail(void **state)
+{
+	char path[300];
+	json_t *lines;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/serial.log", top);
+	write_file(path, "old line\n\x1b[1;31mred\x1b[0m text\r\n\n  \nbinary \xff\x01 here\n"
+			 "root@vdi:~# \x1b[6n");
+	lines = vmm_log_tail(path, 3);
+	assert_int_equal(json_array_size(lines), 3);
+	assert_string_equal(json_string_value(json_array_get(lines, 0)), "red text");
+	assert_string_equal(json_string_value(json_array_get(lines, 1)), "binary ? here");
+	assert_string_equal(json_string_value(json_array_get(lines, 2)), "root@vdi:~# ");
+	json_decref(lines);
+	lines = vmm_log_tail("/nonexistent/serial.log", 5);
+	assert_int_equal(json_array_size(lines), 0);
+	json_decref(lines);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_ids),
+	    cmocka_unit_test(test_templates_stay_inside_their_directories),
+	    cmocka_unit_test(test_requests),
+	    cmocka_unit_test(test_store_round_trip),
+	    cmocka_unit_test(test_config_errors),
+	    cmocka_unit_test(test_log_tail),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

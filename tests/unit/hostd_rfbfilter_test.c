@@ -1,0 +1,145 @@
+/* Unit tests for hv/hostd/rfbfilter: the handshake passes, viewing messages pass, input
+ * (keys, pointer, clipboard, QEMU key events, xvp) is dropped whatever way the bytes are
+ * split, and a stream it cannot follow is refused. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "hv/hostd/rfbfilter.h"
+
+static const uint8_t handshake[] = "RFB 003.008\n"
+				   "\x02"
+				   "0123456789abcdef" /* VNC auth response */
+				   "\x01";	      /* ClientInit: shared */
+#define HANDSHAKE_LEN (sizeof(handshake) - 1)
+
+static const uint8_t set_encodings[] = {2, 0, 0, 2, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0x21};
+static const uint8_t update_request[] = {3, 1, 0, 0, 0, 0, 4, 0, 3, 0};
+static const uint8_t key_event[] = {4, 1, 0, 0, 0, 0, 0, 0x61};
+static const uint8_t pointer_event[] = {5, 1, 0, 10, 0, 20};
+static const uint8_t cut_text[] = {6, 0, 0, 0, 0, 0, 0, 5, 'h', 'e', 'l', 'l', 'o'};
+static const uint8_t qemu_key[] = {255, 0, 0, 1, 0, 0, 0, 0x61, 0, 0, 0, 0x1e};
+static const uint8_t xvp[] = {248, 0, 1, 2};
+static const uint8_t pixel_format[20] = {0, 0, 0, 0, 32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8};
+
+/* Feeds in to the filter in pieces of `step` bytes and returns the output length. */
+static ssize_t feed(struct rfb_filter *f, const uint8_t *in, size_t len, size_t step, uint8_t *out)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i += step) {
+		size_t n = len - i < step ? len - i : step;
+		ssize_t r = rfb_filter_client(f, in + i, n, out + o);
+
+		if (r < 0)
+			return r;
+		o += (size_t)r;
+	}
+	return (ssize_t)o;
+}
+
+static size_t append(uint8_t *buf, size_t at, const uint8_t *part, size_t len)
+{
+	memcpy(buf + at, part, len);
+	return at + len;
+}
+
+static void test_input_is_dropped_viewing_passes(void **state)
+{
+	uint8_t in[512], want[512], out[512 + RFB_FILTER_SLACK];
+	size_t n = 0, w = 0;
+
+	(void)state;
+	n = append(in, n, handshake, HANDSHAKE_LEN);
+	w = append(want, w, handshake, HANDSHAKE_LEN);
+	n = append(in, n, pixel_format, sizeof(pixel_format));
+	w = append(want, w, pixel_format, sizeof(pixel_format));
+	n = append(in, n, set_encodings, sizeof(set_encodings));
+	w = append(want, w, set_encodings, sizeof(set_encodings));
+	n = append(in, n, key_event, sizeof(key_event));
+	n = append(in, n, update_request, sizeof(update_request));
+	w = append(want, w, update_request, sizeof(update_request));
+	n = append(in, n, pointer_event, sizeof(pointer_event));
+	n = append(in, n, cut_text, sizeof(cut_text));
+	n = append(in, n, qemu_key, sizeof(qemu_key));
+	n = append(in, n, xvp, sizeof(xvp));
+	n = append(in, n, update_request, sizeof(update_request));
+	w = append(want, w, update_request, sizeof(update_request));
+	for (size_t step = 1; step <= n; step++) {
+		struct rfb_filter f;
+		ssize_t got;
+
+		rfb_filter_init(&f);
+		got = feed(&f, in, n, step, out);
+		assert_int_equal(got, (ssize_t)w);
+		assert_memory_equal(out, want, w);
+		assert_int_equal(f.rf_dropped, 5);
+	}
+}
+
+static void test_rfb_33_and_no_auth(void **state)
+{
+	static const uint8_t v33[] = "RFB 003.003\n0123456789abcdef\x01";
+	static const uint8_t none[] = "RFB 003.008\n\x01\x01";
+	uint8_t out[64 + RFB_FILTER_SLACK];
+	struct rfb_filter f;
+
+	(void)state;
+	rfb_filter_init(&f);
+	assert_int_equal(rfb_filter_client(&f, v33, sizeof(v33) - 1, out), sizeof(v33) - 1);
+	assert_int_equal(rfb_filter_client(&f, key_event, sizeof(key_event), out), 0);
+	rfb_filter_init(&f);
+	assert_int_equal(rfb_filter_client(&f, none, sizeof(none) - 1, out), sizeof(none) - 1);
+	assert_int_equal(rfb_filter_client(&f, update_request, 10, out), 10);
+}
+
+static void test_unknown_streams_are_refused(void **state)
+{
+	static const uint8_t http[] = "GET / HTTP/1.1\r\n";
+	static const uint8_t vencrypt[] = "RFB 003.008\n\x13";
+	static const uint8_t unknown_msg[] = {7, 0, 0, 0};
+	uint8_t out[600 + RFB_FILTER_SLACK];
+	struct rfb_filter f;
+
+	(void)state;
+	rfb_filter_init(&f);
+	assert_int_equal(rfb_filter_client(&f, http, sizeof(http) - 1, out), -EPROTO);
+	rfb_filter_init(&f);
+	assert_int_equal(rfb_filter_client(&f, vencrypt, sizeof(vencrypt) - 1, out), -EPROTO);
+	rfb_filter_init(&f);
+	assert_int_equal(rfb_filter_client(&f, handshake, HANDSHAKE_LEN, out), HANDSHAKE_LEN);
+	assert_int_equal(rfb_filter_client(&f, unknown_msg, sizeof(unknown_msg), out), -EPROTO);
+}
+
+static void test_huge_clipboard_is_skipped_without_buffering(void **state)
+{
+	static const uint8_t huge_cut[] = {6, 0, 0, 0, 0xff, 0xff, 0xff, 0xff};
+	uint8_t chunk[4096], out[4096 + RFB_FILTER_SLACK];
+	struct rfb_filter f;
+
+	(void)state;
+	rfb_filter_init(&f);
+	assert_int_equal(rfb_filter_client(&f, handshake, HANDSHAKE_LEN, out), HANDSHAKE_LEN);
+	assert_int_equal(rfb_filter_client(&f, huge_cut, sizeof(huge_cut), out), 0);
+	memset(chunk, 3, sizeof(chunk)); /* would parse as update requests if not skipped */
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(rfb_filter_client(&f, chunk, sizeof(chunk), out), 0);
+	assert_int_equal(f.rf_remaining, 0xffffffffULL - 100 * sizeof(chunk));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_input_is_dropped_viewing_passes),
+	    cmocka_unit_test(test_rfb_33_and_no_auth),
+	    cmocka_unit_test(test_unknown_streams_are_refused),
+	    cmocka_unit_test(test_huge_clipboard_is_skipped_without_buffering),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,645 @@
+/* libmicrohttpd glue: a thread per connection (so a handler may block, e.g. on an LDAP
+ * login, without stalling other clients), a per-request context created from the raw
+ * URI (paths are routed undecoded and parameters decoded one segment at a time, so
+ * "%2F" cannot smuggle a '/' and "%00" cannot cut a name short), bodies collected up to
+ * the cap, and one place that adds the security headers to every answer. */
+#include "web/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gnutls/gnutls.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "web/route.h"
+#include "web/static.h"
+
+#define MAX_HEADERS 8
+#define URI_MAX	    8192
+
+struct web_server {
+	struct MHD_Daemon *ws_daemon;
+	const struct web_route *ws_routes;
+	void *ws_ctx;
+	char *ws_cert, *ws_key, *ws_trust, *ws_static, *ws_name;
+	size_t ws_max_body;
+};
+
+struct web_request {
+	struct web_server *rq_srv;
+	struct MHD_Connection *rq_conn;
+	char *rq_uri;	      /* as received */
+	char *rq_path;	      /* rq_uri up to '?' */
+	const char *rq_query; /* after '?', or "" */
+	const char *rq_method;
+	char *rq_params[WEB_MAX_PARAMS];
+	size_t rq_nparams;
+	char *rq_body;
+	size_t rq_len;
+	bool rq_started, rq_too_large, rq_replied;
+	enum MHD_Result rq_result;
+	char rq_addr[INET6_ADDRSTRLEN];
+	char *rq_hname[MAX_HEADERS], *rq_hvalue[MAX_HEADERS];
+	size_t rq_nheaders;
+};
+
+/* ---- answers ---- */
+
+static void add_security_headers(struct MHD_Response *resp)
+{
+	MHD_add_response_header(
+	    resp, "Content-Security-Policy",
+	    "default-src 'self'; connect-src 'self' wss:; img-src 'self' data:; "
+	    "object-src 'none'; base-uri 'none'; form-action 'self'; "
+	    "frame-ancestors 'none'");
+	MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000");
+	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+}
+
+static void queue(struct web_request *req, unsigned status, struct MHD_Response *resp)
+{
+	if (req->rq_replied) {
+		log_warnx("%s: %s %s answered twice", req->rq_srv->ws_name, req->rq_method,
+			  req->rq_path);
+		if (resp)
+			MHD_destroy_response(resp);
+		return;
+	}
+	req->rq_replied = true;
+	if (!resp) {
+		req->rq_result = MHD_NO;
+		return;
+	}
+	add_security_headers(resp);
+	for (size_t i = 0; i < req->rq_nheaders; i++)
+		MHD_add_response_header(resp, req->rq_hname[i], req->rq_hvalue[i]);
+	req->rq_result = MHD_queue_response(req->rq_conn, status, resp);
+	MHD_destroy_response(resp);
+}
+
+void web_reply_json(struct web_request *req, unsigned status, json_t *body)
+{
+	char *text = body ? json_dump_line(body) : NULL;
+	struct MHD_Response *resp;
+
+	json_decref(body);
+	if (!text) {
+		static const char oom[] = "{\"error\":\"internal error\",\"code\":\"internal\"}\n";
+
+		resp = MHD_create_response_from_buffer(sizeof(oom) - 1, (void *)oom,
+						       MHD_RESPMEM_PERSISTENT);
+		status = 500;
+	} else {
+		resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+		if (!resp)
+			free(text);
+	}
+	if (resp) {
+		MHD_add_response_header(resp, "Content-Type", "application/json");
+		MHD_add_response_header(resp, "Cache-Control", "no-store");
+	}
+	queue(req, status, resp);
+}
+
+void web_reply_error(struct web_request *req, unsigned status, const char *code, const char *fmt,
+		     ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	web_reply_json(req, status, json_pack("{s:s, s:s}", "error", msg, "code", code));
+}
+
+void web_reply_empty(struct web_request *req, unsigned status)
+{
+	struct MHD_Response *resp =
+	    MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+
+	if (resp)
+		MHD_add_response_header(resp, "Cache-Control", "no-store");
+	queue(req, status, resp);
+}
+
+void web_reply_not_allowed(struct web_request *req, const char *allow)
+{
+	web_add_header(req, "Allow", allow);
+	web_reply_error(req, 405, "method_not_allowed", "method not allowed");
+}
+
+int web_add_header(struct web_request *req, const char *name, const char *value)
+{
+	if (req->rq_nheaders == MAX_HEADERS)
+		return -ENOMEM;
+	req->rq_hname[req->rq_nheaders] = strdup(name);
+	req->rq_hvalue[req->rq_nheaders] = strdup(value);
+	if (!req->rq_hname[req->rq_nheaders] || !req->rq_hvalue[req->rq_nheaders]) {
+		free(req->rq_hname[req->rq_nheaders]);
+		free(req->rq_hvalue[req->rq_nheaders]);
+		return -ENOMEM;
+	}
+	req->rq_nheaders++;
+	return 0;
+}
+
+static bool cookie_safe(const char *s)
+{
+	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") ==
+	       strlen(s);
+}
+
+int web_set_cookie(struct web_request *req, const char *name, const char *value, int max_age)
+{
+	char line[512];
+
+	if (!cookie_safe(name) || !cookie_safe(value) || max_age < 0)
+		return -EINVAL;
+	if ((size_t)snprintf(line, sizeof(line),
+			     "%s=%s; Secure; HttpOnly; SameSite=Strict; Path=/; Max-Age=%d", name,
+			     value, max_age) >= sizeof(line))
+		return -EINVAL;
+	return web_add_header(req, "Set-Cookie", line);
+}
+
+/* ---- the request ---- */
+
+const char *web_method(const struct web_request *req)
+{
+	return req->rq_method;
+}
+
+const char *web_path(const struct web_request *req)
+{
+	return req->rq_path;
+}
+
+const char *web_param(const struct web_request *req, size_t i)
+{
+	return i < req->rq_nparams ? req->rq_params[i] : "";
+}
+
+const char *web_header(const struct web_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->rq_conn, MHD_HEADER_KIND, name);
+}
+
+const char *web_query(const struct web_request *req, const char *name, char *buf, size_t len)
+{
+	size_t nlen = strlen(name);
+
+	for (const char *p = req->rq_query; *p;) {
+		const char *end = strchr(p, '&');
+		size_t plen = end ? (size_t)(end - p) : strlen(p);
+
+		if (plen > nlen && !strncmp(p, name, nlen) && p[nlen] == '=')
+			return route_decode(p + nlen + 1, plen - nlen - 1, buf, len) < 0 ? NULL
+											 : buf;
+		if (plen == nlen && !strncmp(p, name, nlen) && len) {
+			buf[0] = '\0';
+			return buf;
+		}
+		p += plen + (end ? 1 : 0);
+	}
+	return NULL;
+}
+
+const char *web_cookie(const struct web_request *req, const char *name, char *buf, size_t len)
+{
+	const char *h = web_header(req, "Cookie");
+	size_t nlen = strlen(name);
+
+	while (h && *h) {
+		const char *end = strchr(h, ';');
+		size_t plen;
+
+		while (*h == ' ')
+			h++;
+		plen = end ? (size_t)(end - h) : strlen(h);
+		if (plen > nlen && !strncmp(h, name, nlen) && h[nlen] == '=') {
+			size_t vlen = plen - nlen - 1;
+
+			while (vlen && h[nlen + vlen] == ' ')
+				vlen--;
+			if (vlen >= len)
+				return NULL;
+			memcpy(buf, h + nlen + 1, vlen);
+			buf[vlen] = '\0';
+			return buf;
+		}
+		h = end ? end + 1 : NULL;
+	}
+	return NULL;
+}
+
+const char *web_client_addr(const struct web_request *req)
+{
+	return req->rq_addr;
+}
+
+bool web_client_verified(const struct web_request *req)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(req->rq_conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	unsigned status = 1, n = 0;
+
+	if (!req->rq_srv->ws_trust || !ci || !ci->tls_session)
+		return false;
+	if (gnutls_certificate_type_get(ci->tls_session) != GNUTLS_CRT_X509 ||
+	    !gnutls_certificate_get_peers(ci->tls_session, &n) || n == 0)
+		return false;
+	return gnutls_certificate_verify_peers2(ci->tls_session, &status) == 0 && status == 0;
+}
+
+const char *web_body(const struct web_request *req, size_t *len)
+{
+	*len = req->rq_len;
+	return req->rq_body ? req->rq_body : "";
+}
+
+static bool is_json_type(const char *ct)
+{
+	size_t n;
+
+	if (!ct)
+		return false;
+	while (*ct == ' ')
+		ct++;
+	n = strcspn(ct, "; ");
+	return n == strlen("application/json") && !strncasecmp(ct, "application/json", n);
+}
+
+json_t *web_json_body(struct web_request *req, const struct json_field *fields, bool allow_empty)
+{
+	char err[256];
+	json_t *obj;
+
+	if (req->rq_len == 0 && allow_empty)
+		return json_object();
+	if (!is_json_type(web_header(req, "Content-Type"))) {
+		web_reply_error(req, 415, "unsupported_media_type",
+				"the body must be Content-Type: application/json");
+		return NULL;
+	}
+	obj = json_parse_object(req->rq_body ? req->rq_body : "", req->rq_len,
+				req->rq_srv->ws_max_body, err, sizeof(err));
+	if (!obj) {
+		web_reply_error(req, 400, "bad_request", "%s", err);
+		return NULL;
+	}
+	if (fields && json_check_fields(obj, fields, err, sizeof(err)) < 0) {
+		json_decref(obj);
+		web_reply_error(req, 400, "bad_request", "%s", err);
+		return NULL;
+	}
+	return obj;
+}
+
+/* ---- dispatch ---- */
+
+static void serve_static(struct web_request *req)
+{
+	char path[4096];
+	struct MHD_Response *resp;
+	struct stat st;
+	int fd;
+
+	if (static_resolve(req->rq_srv->ws_static, req->rq_path, path, sizeof(path)) < 0) {
+		web_reply_error(req, 404, "not_found", "no such resource");
+		return;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		if (fd >= 0)
+			close(fd);
+		web_reply_error(req, 404, "not_found", "no such resource");
+		return;
+	}
+	resp = MHD_create_response_from_fd((uint64_t)st.st_size, fd); /* takes fd */
+	if (!resp) {
+		close(fd);
+		web_reply_error(req, 500, "internal", "internal error");
+		return;
+	}
+	MHD_add_response_header(resp, "Content-Type", static_content_type(path));
+	MHD_add_response_header(resp, "Cache-Control", "no-cache");
+	queue(req, 200, resp);
+}
+
+static void dispatch(struct web_request *req)
+{
+	struct web_server *srv = req->rq_srv;
+	char allow[128] = "";
+	bool bad = false;
+
+	for (const struct web_route *r = srv->ws_routes; r->wr_pattern; r++) {
+		char *params[WEB_MAX_PARAMS] = {NULL};
+		int n = route_match(r->wr_pattern, req->rq_path, params, WEB_MAX_PARAMS);
+
+		if (n == -ENOENT)
+			continue;
+		if (n < 0) {
+			bad = true;
+			continue;
+		}
+		if (strcmp(r->wr_method, req->rq_method)) {
+			if (!strstr(allow, r->wr_method) && strlen(allow) + 10 < sizeof(allow))
+				snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow),
+					 "%s%s", allow[0] ? ", " : "", r->wr_method);
+			route_free_params(params, (size_t)n);
+			continue;
+		}
+		memcpy(req->rq_params, params, sizeof(params));
+		req->rq_nparams = (size_t)n;
+		r->wr_handler(srv->ws_ctx, req);
+		if (!req->rq_replied) {
+			log_warnx("%s: %s %s: no answer from its handler", srv->ws_name,
+				  req->rq_method, req->rq_path);
+			web_reply_error(req, 500, "internal", "internal error");
+		}
+		return;
+	}
+	if (bad)
+		web_reply_error(req, 400, "bad_request", "malformed escape in the path");
+	else if (allow[0])
+		web_reply_not_allowed(req, allow);
+	else if (srv->ws_static && strncmp(req->rq_path, "/api/", 5) &&
+		 (!strcmp(req->rq_method, "GET") || !strcmp(req->rq_method, "HEAD")))
+		serve_static(req);
+	else
+		web_reply_error(req, 404, "not_found", "no such resource");
+}
+
+static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct web_request *req = calloc(1, sizeof(*req));
+	const union MHD_ConnectionInfo *ci;
+	char *q;
+
+	if (!req)
+		return NULL;
+	req->rq_srv = cls;
+	req->rq_conn = conn;
+	req->rq_uri = strndup(uri, URI_MAX);
+	if (!req->rq_uri) {
+		free(req);
+		return NULL;
+	}
+	q = strchr(req->rq_uri, '?');
+	req->rq_path = q ? strndup(req->rq_uri, (size_t)(q - req->rq_uri)) : strdup(req->rq_uri);
+	req->rq_query = q ? q + 1 : "";
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci && ci->client_addr) {
+		const struct sockaddr *sa = ci->client_addr;
+
+		if (sa->sa_family == AF_INET)
+			inet_ntop(AF_INET,
+				  &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+				  req->rq_addr, sizeof(req->rq_addr));
+		else if (sa->sa_family == AF_INET6)
+			inet_ntop(AF_INET6,
+				  &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+				  req->rq_addr, sizeof(req->rq_addr));
+	}
+	return req;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+			      const char *method, const char *version, const char *upload_data,
+			      size_t *upload_data_size, void **con_cls)
+{
+	struct web_server *srv = cls;
+	struct web_request *req = *con_cls;
+
+	(void)url, (void)version;
+	if (!req || !req->rq_path)
+		return MHD_NO;
+	if (!req->rq_started) {
+		const char *cl =
+		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+
+		req->rq_started = true;
+		req->rq_method = method;
+		if (srv->ws_trust && !web_client_verified(req)) {
+			log_warnx("%s: request from %s without a valid client certificate refused",
+				  srv->ws_name, req->rq_addr);
+			return MHD_NO;
+		}
+		if (cl && strtoull(cl, NULL, 10) > srv->ws_max_body) {
+			web_reply_error(req, 413, "too_large", "request body larger than %zu bytes",
+					srv->ws_max_body);
+			return req->rq_result;
+		}
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		if (!req->rq_too_large && req->rq_len + *upload_data_size <= srv->ws_max_body) {
+			char *grown = realloc(req->rq_body, req->rq_len + *upload_data_size + 1);
+
+			if (!grown)
+				return MHD_NO;
+			memcpy(grown + req->rq_len, upload_data, *upload_data_size);
+			req->rq_body = grown;
+			req->rq_len += *upload_data_size;
+			req->rq_body[req->rq_len] = '\0';
+		} else if (!req->rq_too_large) {
+			req->rq_too_large = true;
+			free(req->rq_body);
+			req->rq_body = NULL;
+			req->rq_len = 0;
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (req->rq_replied)
+		return req->rq_result;
+	if (req->rq_too_large)
+		web_reply_error(req, 413, "too_large", "request body larger than %zu bytes",
+				srv->ws_max_body);
+	else
+		dispatch(req);
+	return req->rq_result;
+}
+
+static void request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct web_request *req = *con_cls;
+
+	(void)cls, (void)conn, (void)toe;
+	if (!req)
+		return;
+	route_free_params(req->rq_params, req->rq_nparams);
+	for (size_t i = 0; i < req->rq_nheaders; i++) {
+		free(req->rq_hname[i]);
+		free(req->rq_hvalue[i]);
+	}
+	free(req->rq_body);
+	free(req->rq_path);
+	free(req->rq_uri);
+	free(req);
+	*con_cls = NULL;
+}
+
+/* Paths are routed undecoded (see the top of the file); query values are decoded by
+ * web_query(). */
+static size_t keep_escapes(void *cls, struct MHD_Connection *conn, char *uri)
+{
+	(void)cls, (void)conn;
+	return strlen(uri);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct web_server *srv = cls;
+	const union MHD_ConnectionInfo *ci;
+
+	(void)socket_context;
+	if (code != MHD_CONNECTION_NOTIFY_STARTED || !srv->ws_trust)
+		return;
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (ci && ci->tls_session) {
+		gnutls_certificate_server_set_request(ci->tls_session, GNUTLS_CERT_REQUIRE);
+		gnutls_session_set_verify_cert(ci->tls_session, NULL, 0);
+	}
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	struct web_server *srv = cls;
+	char msg[512];
+	size_t n;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+		msg[--n] = '\0';
+	log_info("%s: %s", srv->ws_name, msg);
+}
+
+/* "host:port" or "[v6]:port" with a numeric host. */
+static int parse_listen(const char *text, struct sockaddr_storage *ss)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon = strrchr(text, ':');
+	size_t hlen;
+	char *end;
+	long port;
+
+	memset(ss, 0, sizeof(*ss));
+	if (!colon)
+		return -EINVAL;
+	hlen = (size_t)(colon - text);
+	port = strtol(colon + 1, &end, 10);
+	if (*end || port < 1 || port > 65535 || colon[1] == '\0')
+		return -EINVAL;
+	if (hlen >= 2 && text[0] == '[' && text[hlen - 1] == ']') {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+		if (hlen - 2 >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, text + 1, hlen - 2);
+		host[hlen - 2] = '\0';
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		return inet_pton(AF_INET6, host, &s6->sin6_addr) == 1 ? 0 : -EINVAL;
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+		if (hlen >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, text, hlen);
+		host[hlen] = '\0';
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		return inet_pton(AF_INET, host, &s4->sin_addr) == 1 ? 0 : -EINVAL;
+	}
+}
+
+struct web_server *web_start(const struct web_config *cfg, const struct web_route *routes,
+			     void *ctx, char *err, size_t errlen)
+{
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+			 MHD_USE_TLS | MHD_USE_ERROR_LOG;
+	struct web_server *srv = calloc(1, sizeof(*srv));
+	struct sockaddr_storage addr;
+
+	if (!srv) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (parse_listen(cfg->wc_listen, &addr) < 0) {
+		snprintf(err, errlen, "bad listen address '%s' (want ADDRESS:PORT, numeric)",
+			 cfg->wc_listen);
+		goto out_free;
+	}
+	srv->ws_routes = routes;
+	srv->ws_ctx = ctx;
+	srv->ws_max_body = cfg->wc_max_body;
+	srv->ws_cert = strdup(cfg->wc_cert_pem);
+	srv->ws_key = strdup(cfg->wc_key_pem);
+	srv->ws_trust = cfg->wc_trust_pem ? strdup(cfg->wc_trust_pem) : NULL;
+	srv->ws_static = cfg->wc_static_dir ? strdup(cfg->wc_static_dir) : NULL;
+	srv->ws_name = strdup(cfg->wc_name ? cfg->wc_name : "http");
+	if (!srv->ws_cert || !srv->ws_key || !srv->ws_name ||
+	    (cfg->wc_trust_pem && !srv->ws_trust) || (cfg->wc_static_dir && !srv->ws_static)) {
+		snprintf(err, errlen, "out of memory");
+		goto out_free;
+	}
+	if (addr.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	srv->ws_daemon = MHD_start_daemon(
+	    flags, 0, NULL, NULL, handle, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
+	    MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_URI_LOG_CALLBACK, uri_logged, srv,
+	    MHD_OPTION_UNESCAPE_CALLBACK, keep_escapes, srv, MHD_OPTION_NOTIFY_COMPLETED,
+	    request_done, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+	    MHD_OPTION_HTTPS_MEM_CERT, srv->ws_cert, MHD_OPTION_HTTPS_MEM_KEY, srv->ws_key,
+	    srv->ws_trust ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_HTTPS_PRIORITIES,
+	    srv->ws_trust ? srv->ws_trust : "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
+	    MHD_OPTION_HTTPS_PRIORITIES, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
+	    MHD_OPTION_CONNECTION_LIMIT, cfg->wc_max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+	    cfg->wc_timeout ? cfg->wc_timeout : 60u, MHD_OPTION_END);
+	if (!srv->ws_daemon) {
+		snprintf(err, errlen,
+			 "cannot serve HTTPS on %s (address in use, or a bad certificate or key)",
+			 cfg->wc_listen);
+		goto out_free;
+	}
+	return srv;
+
+out_free:
+	web_stop(srv);
+	return NULL;
+}
+
+void web_stop(struct web_server *srv)
+{
+	if (!srv)
+		return;
+	if (srv->ws_daemon)
+		MHD_stop_daemon(srv->ws_daemon);
+	free(srv->ws_cert);
+	if (srv->ws_key)
+		explicit_bzero(srv->ws_key, strlen(srv->ws_key));
+	free(srv->ws_key);
+	free(srv->ws_trust);
+	free(srv->ws_static);
+	free(srv->ws_name);
+	free(srv);
+}

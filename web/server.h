@@ -1,0 +1,87 @@
+/* The HTTP(S) layer on libmicrohttpd: one listener with a thread per connection, a route
+ * table with path parameters, request bodies collected up to a cap, JSON bodies checked
+ * for content type and fields, cookies, the security headers every answer carries, and
+ * static files from a directory. Knows nothing of users, desktops or the store. */
+#ifndef VDI_WEB_SERVER_H
+#define VDI_WEB_SERVER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "lib/json.h"
+
+#define WEB_MAX_PARAMS 4
+
+struct web_request;
+
+/* One entry of a route table, which ends with a NULL pattern. A pattern is an absolute
+ * path whose segments are literal or "{}" (any one non-empty segment, percent-decoded
+ * into the request's params, in order). The handler answers with exactly one of the
+ * web_reply_* functions; one that does not gets a 500. */
+struct web_route {
+	const char *wr_method;
+	const char *wr_pattern;
+	void (*wr_handler)(void *ctx, struct web_request *req);
+};
+
+struct web_config {
+	const char *wc_listen;	 /* "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:443" */
+	const char *wc_cert_pem; /* server certificate and key, PEM text */
+	const char *wc_key_pem;
+	const char *wc_trust_pem; /* non-NULL: clients must present a certificate it signed */
+	size_t wc_max_body;	  /* bytes; larger bodies get 413 */
+	unsigned wc_max_connections;
+	unsigned wc_timeout;	   /* seconds of idle before a connection is closed */
+	const char *wc_static_dir; /* GET/HEAD outside /api/ served from here; NULL: none */
+	const char *wc_name;	   /* for log lines: "http", "heartbeat" */
+};
+
+/* Starts serving routes (handlers get ctx) on a listener of its own. Returns the server
+ * (stop with web_stop()) or NULL with the reason in err. The strings of cfg are copied. */
+struct web_server *web_start(const struct web_config *cfg, const struct web_route *routes,
+			     void *ctx, char *err, size_t errlen);
+void web_stop(struct web_server *srv);
+
+/* ---- the request (valid until the handler returns) ---- */
+const char *web_method(const struct web_request *req);
+/* The path as received (not percent-decoded), without the query. */
+const char *web_path(const struct web_request *req);
+/* The i-th path parameter, percent-decoded (never NULL for i below the pattern's count). */
+const char *web_param(const struct web_request *req, size_t i);
+/* A header's value, or NULL. */
+const char *web_header(const struct web_request *req, const char *name);
+/* A query parameter, percent-decoded into buf; NULL when absent or malformed. */
+const char *web_query(const struct web_request *req, const char *name, char *buf, size_t len);
+/* A cookie's value, copied into buf; NULL when absent or longer than len - 1. */
+const char *web_cookie(const struct web_request *req, const char *name, char *buf, size_t len);
+/* The numeric address of the client ("127.0.0.1", "::1"). */
+const char *web_client_addr(const struct web_request *req);
+/* True when the client presented a certificate the listener's trust list verifies. */
+bool web_client_verified(const struct web_request *req);
+/* The raw body (may hold NULs) and its length. */
+const char *web_body(const struct web_request *req, size_t *len);
+
+/* The body as a JSON object holding only known fields of the right types (fields NULL:
+ * any; the caller checks them). On failure
+ * replies itself (415 wrong content type, 400 malformed or unknown fields, 413) and
+ * returns NULL. Returns a new reference. An empty body counts as {} when allow_empty. */
+json_t *web_json_body(struct web_request *req, const struct json_field *fields, bool allow_empty);
+
+/* ---- the answer ---- */
+/* Adds a header to the coming answer (Retry-After, Location). Returns 0 or -ENOMEM. */
+int web_add_header(struct web_request *req, const char *name, const char *value);
+/* Sets a cookie: Secure; HttpOnly; SameSite=Strict; Path=/ and Max-Age (0 deletes it).
+ * value must be cookie-safe (base64url). Returns 0, -EINVAL or -ENOMEM. */
+int web_set_cookie(struct web_request *req, const char *name, const char *value, int max_age);
+/* Answers with body (consumed; NULL: a 500) as JSON. */
+void web_reply_json(struct web_request *req, unsigned status, json_t *body);
+/* Answers {"error": message, "code": code}. */
+void web_reply_error(struct web_request *req, unsigned status, const char *code, const char *fmt,
+		     ...) __attribute__((format(printf, 4, 5)));
+/* Answers with no body (204, or any status). */
+void web_reply_empty(struct web_request *req, unsigned status);
+/* Answers 405 with an Allow header. */
+void web_reply_not_allowed(struct web_request *req, const char *allow);
+
+#endif

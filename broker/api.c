@@ -31,19 +31,10 @@ struct api {
 
 /* ---- who is asking ---- */
 
-static bool origin_ok(struct broker *b, struct web_request *req)
+/* The broker's own origin: [http] public_url, or NULL for the request's Host. */
+static const char *own_origin(const struct broker *b)
 {
-	const char *origin = web_header(req, "Origin"), *host = web_header(req, "Host");
-	char expected[600];
-
-	if (!origin)
-		return true;
-	if (b->b_cfg->bc_public_url[0])
-		return !strcmp(origin, b->b_cfg->bc_public_url);
-	if (!host)
-		return false;
-	snprintf(expected, sizeof(expected), "https://%s", host);
-	return !strcmp(origin, expected);
+	return b->b_cfg->bc_public_url[0] ? b->b_cfg->bc_public_url : NULL;
 }
 
 static bool host_header_sane(const char *h)
@@ -78,7 +69,7 @@ static bool authenticate(struct broker *b, struct web_request *req, struct broke
 {
 	const char *authz = web_header(req, "Authorization");
 	char cookie[TOKEN_LEN + 2];
-	const char *token = NULL, *csrf;
+	const char *token = NULL;
 	bool bearer = false;
 
 	if (authz) {
@@ -95,16 +86,14 @@ static bool authenticate(struct broker *b, struct web_request *req, struct broke
 		web_reply_error(req, 401, "not_logged_in", "not logged in");
 		return false;
 	}
-	if (!bearer && changes_state(req)) {
-		csrf = web_header(req, "X-CSRF-Token");
-		if (!csrf || !token_equal(csrf, u->bu_csrf) || !origin_ok(b, req)) {
-			log_warnx("csrf: %s %s by user=%s from %s refused (%s)", web_method(req),
-				  web_path(req), u->bu_name, web_client_addr(req),
-				  !csrf ? "no X-CSRF-Token" : "bad token or origin");
-			broker_user_free(u);
-			web_reply_error(req, 403, "csrf", "missing or wrong CSRF token or origin");
-			return false;
-		}
+	if (!bearer && changes_state(req) && !web_csrf_ok(req, u->bu_csrf, own_origin(b))) {
+		log_warnx("csrf: %s %s by user=%s from %s refused (%s)", web_method(req),
+			  web_path(req), u->bu_name, web_client_addr(req),
+			  !web_header(req, "X-CSRF-Token") ? "no X-CSRF-Token"
+							   : "bad token or origin");
+		broker_user_free(u);
+		web_reply_error(req, 403, "csrf", "missing or wrong CSRF token or origin");
+		return false;
 	}
 	if (admin && !u->bu_admin) {
 		broker_audit(b, u->bu_name, "admin", web_path(req), "denied", web_client_addr(req),
@@ -136,7 +125,7 @@ static void login(void *ctx, struct web_request *req)
 	bool bearer;
 	int r, retry_after = 0;
 
-	if (!origin_ok(b, req)) {
+	if (!web_origin_ok(req, own_origin(b))) {
 		web_reply_error(req, 403, "csrf", "cross-origin login refused");
 		return;
 	}
@@ -729,7 +718,8 @@ static void admin_pool_delete(void *ctx, struct web_request *req)
 	struct broker *b = ctx;
 	const char *id = web_param(req, 0);
 	struct broker_user u;
-	json_t *p = NULL, *live = NULL;
+	json_t *p = NULL, *live = NULL, *ds = NULL;
+	bool on_hosts = false;
 	int r;
 
 	if (!admin_begin(b, req, &u))
@@ -752,7 +742,15 @@ static void admin_pool_delete(void *ctx, struct web_request *req)
 				json_array_size(live));
 		goto out;
 	}
-	r = store_pool_mark_deleting(b->b_store, id);
+	/* Desktops on hosts go in the background (maintain.c), then the pool; a pool
+	 * without any (manual ones) goes at once, with its entitlements and desktops. */
+	ds = store_desktops_list(b->b_store, id, NULL);
+	for (size_t i = 0; ds && i < json_array_size(ds); i++)
+		if (jstr(json_array_get(ds, i), "host_id"))
+			on_hosts = true;
+	r = !ds	       ? -EIO
+	    : on_hosts ? store_pool_mark_deleting(b->b_store, id)
+		       : store_pool_delete(b->b_store, id);
 	broker_audit(b, u.bu_name, "pool_delete", id, r == 0 ? "success" : "failure",
 		     web_client_addr(req), NULL);
 	if (r < 0 || store_commit(b->b_store) < 0) {
@@ -765,6 +763,7 @@ static void admin_pool_delete(void *ctx, struct web_request *req)
 	broker_kick(b);
 	web_reply_empty(req, 204);
 out:
+	json_decref(ds);
 	json_decref(p);
 	json_decref(live);
 	broker_user_free(&u);

@@ -867,6 +867,13 @@ out:
 	return r;
 }
 
+int broker_session_closed(struct broker *b, const char *session_id, const char *addr)
+{
+	struct broker_user gateway = {.bu_name = "gateway", .bu_admin = true};
+
+	return broker_session_event(b, &gateway, session_id, POLICY_EVENT_DISCONNECT, addr);
+}
+
 /* ---- tickets ---- */
 
 json_t *broker_ticket_redeem(struct broker *b, const char *ticket, const char *addr)

@@ -98,6 +98,11 @@ int broker_session_event(struct broker *b, const struct broker_user *u, const ch
  * with errno EACCES (unknown, used or expired ticket, session over) or EIO. */
 json_t *broker_ticket_redeem(struct broker *b, const char *ticket, const char *addr);
 
+/* The gateway's call when a client's display connection ends: the session becomes
+ * disconnected (its disconnect timeout starts). Returns 0, -ENOENT, -EINVAL (logged off
+ * already), -EIO. */
+int broker_session_closed(struct broker *b, const char *session_id, const char *addr);
+
 /* POST /hosts/heartbeat from a host's agent (its client certificate already checked).
  * Returns 0, -ENOENT (host not registered), -EINVAL (malformed, err says why). */
 int broker_heartbeat(struct broker *b, const json_t *body, char *err, size_t errlen);

@@ -385,9 +385,14 @@ static void reconcile(struct broker *b, json_t *d, const json_t *host, const jso
 					     "not running after provision_timeout");
 			}
 		} else if (!on) {
+			/* on the host until it says otherwise: a create whose answer is lost
+			 * must not leave an orphan there (a later start or delete finds out) */
+			store_desktop_set_on_host(b->b_store, id, true);
 			req = create_request(d, pool);
 			r = req ? call(b, host, "POST", NULL, NULL, req, &reply) : -ENOMEM;
 			json_decref(req);
+			if (r >= 400 && r != 409)
+				store_desktop_set_on_host(b->b_store, id, false);
 			if (r == 201 || r == 409) {
 				store_desktop_set_on_host(b->b_store, id, true);
 				store_desktop_set_host_state(b->b_store, id, "stopped");
@@ -425,6 +430,8 @@ static void reconcile(struct broker *b, json_t *d, const json_t *host, const jso
 		} else if (!on && !json_is_true(json_object_get(d, "in_use"))) {
 			store_desktop_delete(b->b_store, id);
 			log_info("desktop=%s deleted", id);
+			if (json_is_true(json_object_get(pool, "deleting")))
+				retire_pool(b, jstr(pool, "id"), now);
 		}
 	} else if (!strcmp(state, "ready") && on && one_of(hs, down)) {
 		desktop_gone(b, d, pool, now);

@@ -38,12 +38,16 @@
 /* How long a half-sent or half-received RFB message may stall the display thread
  * before its viewer is dropped (libvncserver reads and writes whole messages). */
 #define CLIENT_WAIT_MS 5000
+/* How long a viewer may take to authenticate before it is dropped: connections that
+ * never authenticate must not hold the DISPLAY_MAX_VIEWERS slots. */
+#define AUTH_TIMEOUT_MS 15000
 
 struct viewer {
 	rfbClientPtr v_client;
 	struct display *v_display;
 	unsigned v_id;
 	bool v_authenticated;
+	uint64_t v_connected_ms;
 	int v_last_sent; /* rfbStatGetSentBytes() at the last update */
 	char v_source[VNC_THROTTLE_SOURCE_LEN];
 	struct vnc_input_viewer v_input;
@@ -293,6 +297,7 @@ static enum rfbNewClientAction on_new_client(rfbClientPtr cl)
 	v->v_client = cl;
 	v->v_display = d;
 	v->v_id = ++d->d_next_id;
+	v->v_connected_ms = now_ms();
 	peer_source(cl->sock, v->v_source, sizeof(v->v_source));
 	if (!d->d_insecure && !vnc_tickets_any(d->d_tickets, (int64_t)time(NULL))) {
 		log_warnx("vnc: viewer %u from %s refused: no ticket set", v->v_id, v->v_source);
@@ -422,6 +427,26 @@ static void disconnect_all(struct display *d)
 	log_info("vnc: every viewer disconnected");
 }
 
+/* Drops viewers that did not authenticate in time. */
+static void drop_slow_viewers(struct display *d, uint64_t now)
+{
+	bool dropped = false;
+
+	for (size_t i = 0; i < DISPLAY_MAX_VIEWERS; i++) {
+		struct viewer *v = d->d_viewers[i];
+
+		if (v && !v->v_authenticated && v->v_client->sock != RFB_INVALID_SOCKET &&
+		    now - v->v_connected_ms > AUTH_TIMEOUT_MS) {
+			log_warnx("vnc: viewer %u from %s dropped: not authenticated within %d s",
+				  v->v_id, v->v_source, AUTH_TIMEOUT_MS / 1000);
+			rfbCloseClient(v->v_client);
+			dropped = true;
+		}
+	}
+	if (dropped)
+		rfbProcessEvents(d->d_screen, 0); /* reaps them */
+}
+
 static void mark_changed(void *arg, unsigned x, unsigned y, unsigned w, unsigned h)
 {
 	struct display *d = arg;
@@ -507,6 +532,7 @@ static void *display_thread(void *arg)
 		}
 		if (atomic_load(&d->d_viewer_count) && now >= d->d_next_refresh_ms)
 			refresh(d, now);
+		drop_slow_viewers(d, now);
 	}
 	return NULL;
 }
@@ -609,6 +635,7 @@ struct display *display_create(const struct display_config *cfg, struct fb *fb,
 		goto out_free;
 	}
 	d->d_thread_started = true;
+	pthread_setname_np(d->d_thread, "vnc");
 	return d;
 
 out_free:

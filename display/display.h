@@ -19,7 +19,7 @@ struct fb;
 #define DISPLAY_REFRESH_INPUT_MS 5
 #define DISPLAY_REFRESH_FAST_MS	 20
 #define DISPLAY_REFRESH_IDLE_MS	 1000
-#define DISPLAY_SETTLE_MS	 500
+#define DISPLAY_SETTLE_MS	 100
 #define DISPLAY_MAX_VIEWERS	 16
 
 struct display_config {

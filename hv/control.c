@@ -509,7 +509,7 @@ static void accept_client(void *arg, int fd, short revents)
 	ctl->ctl_clients[idx] = cl;
 }
 
-void control_tick(struct control *ctl)
+bool control_tick(struct control *ctl)
 {
 	struct i8042 *kbc = ctl->ctl_machine->m_i8042;
 
@@ -520,6 +520,7 @@ void control_tick(struct control *ctl)
 		ctl->ctl_keyq_head = (ctl->ctl_keyq_head + 1) % KEYQ_SIZE;
 		ctl->ctl_keyq_count--;
 	}
+	return ctl->ctl_keyq_count > 0;
 }
 
 struct control *control_create(struct machine *m, const char *path)

@@ -6,6 +6,8 @@
 #ifndef VDI_HV_CONTROL_H
 #define VDI_HV_CONTROL_H
 
+#include <stdbool.h>
+
 struct machine;
 
 /* Listens on path (created with mode 0600; a stale socket file is replaced) and serves
@@ -15,5 +17,6 @@ void control_free(struct control *ctl);
 
 #endif
 
-/* Feeds queued keystrokes to the guest at a pace it can follow; call every few ms. */
-void control_tick(struct control *ctl);
+/* Feeds queued keystrokes to the guest at a pace it can follow; call every few ms while
+ * it returns true (keystrokes still queued). */
+bool control_tick(struct control *ctl);

@@ -283,10 +283,12 @@ static void stdin_readable(void *arg, int fd, short revents)
 	}
 }
 
-static void tick(void *arg)
+/* Console input and queued keystrokes, fed at the guest's pace; true while some wait. */
+static bool tick(void *arg)
 {
 	struct console *con = arg;
 	struct machine *m = con->con_machine;
+	bool busy = false;
 
 	if (con->con_len) {
 		size_t n = serial_feed(m->m_serial, con->con_pending, con->con_len);
@@ -295,7 +297,8 @@ static void tick(void *arg)
 		con->con_len -= n;
 	}
 	if (m->m_control)
-		control_tick(m->m_control);
+		busy = control_tick(m->m_control);
+	return busy || con->con_len > 0;
 }
 
 static void vm_stopped(void *arg, int fd, short revents)

@@ -21,6 +21,7 @@ struct mainloop {
 	int ml_count;
 	bool ml_quit;
 	int ml_tick_ms;
+	bool ml_tick_active; /* the last tick had more work, or an fd callback ran since */
 	mainloop_tick_fn *ml_tick_fn;
 	void *ml_tick_arg;
 };
@@ -61,6 +62,7 @@ static long long now_ms(void)
 void mainloop_set_tick(struct mainloop *loop, int interval_ms, mainloop_tick_fn *fn, void *arg)
 {
 	loop->ml_tick_ms = interval_ms;
+	loop->ml_tick_active = true;
 	loop->ml_tick_fn = fn;
 	loop->ml_tick_arg = arg;
 }
@@ -85,22 +87,24 @@ void mainloop_run(struct mainloop *loop)
 		for (int i = 0; i < n; i++)
 			pfds[i] = (struct pollfd){loop->ml_watches[i].w_fd,
 						  loop->ml_watches[i].w_events, 0};
-		if (loop->ml_tick_ms > 0) {
+		if (loop->ml_tick_ms > 0 && loop->ml_tick_active) {
 			long long left = next_tick - now_ms();
 
 			timeout = left < 0 ? 0 : (int)left;
 		}
 		if (poll(pfds, (nfds_t)n, timeout) < 0 && errno != EINTR)
 			break;
-		if (loop->ml_tick_ms > 0 && now_ms() >= next_tick) {
+		if (loop->ml_tick_ms > 0 && loop->ml_tick_active && now_ms() >= next_tick) {
 			next_tick = now_ms() + loop->ml_tick_ms;
-			loop->ml_tick_fn(loop->ml_tick_arg);
+			loop->ml_tick_active = loop->ml_tick_fn(loop->ml_tick_arg);
 		}
 		for (int i = 0; i < n && !loop->ml_quit; i++) {
 			struct watch *w = &loop->ml_watches[i];
 
-			if (pfds[i].revents && w->w_fd == pfds[i].fd)
+			if (pfds[i].revents && w->w_fd == pfds[i].fd) {
 				w->w_fn(w->w_arg, w->w_fd, pfds[i].revents);
+				loop->ml_tick_active = true;
+			}
 		}
 	}
 }

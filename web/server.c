@@ -11,6 +11,7 @@
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -268,6 +269,30 @@ const char *web_body(const struct web_request *req, size_t *len)
 {
 	*len = req->rq_len;
 	return req->rq_body ? req->rq_body : "";
+}
+
+bool web_origin_ok(const struct web_request *req, const char *origin)
+{
+	const char *sent = web_header(req, "Origin"), *host;
+	char expected[600];
+
+	if (!sent)
+		return true;
+	if (origin)
+		return !strcmp(sent, origin);
+	host = web_header(req, "Host");
+	if (!host ||
+	    (size_t)snprintf(expected, sizeof(expected), "https://%s", host) >= sizeof(expected))
+		return false;
+	return !strcmp(sent, expected);
+}
+
+bool web_csrf_ok(const struct web_request *req, const char *expected, const char *origin)
+{
+	const char *sent = web_header(req, "X-CSRF-Token");
+
+	return sent && expected && expected[0] && strlen(sent) == strlen(expected) &&
+	       CRYPTO_memcmp(sent, expected, strlen(expected)) == 0 && web_origin_ok(req, origin);
 }
 
 static bool is_json_type(const char *ct)

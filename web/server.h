@@ -59,6 +59,12 @@ const char *web_cookie(const struct web_request *req, const char *name, char *bu
 const char *web_client_addr(const struct web_request *req);
 /* True when the client presented a certificate the listener's trust list verifies. */
 bool web_client_verified(const struct web_request *req);
+/* True when the request's Origin header is absent or equals origin (NULL: the origin
+ * of this request's Host, "https://" + Host). */
+bool web_origin_ok(const struct web_request *req, const char *origin);
+/* The CSRF check of a state-changing request made with a session cookie: the header
+ * X-CSRF-Token equals expected (compared in constant time) and web_origin_ok(). */
+bool web_csrf_ok(const struct web_request *req, const char *expected, const char *origin);
 /* The raw body (may hold NULs) and its length. */
 const char *web_body(const struct web_request *req, size_t *len);
 

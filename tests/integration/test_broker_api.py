@@ -495,6 +495,7 @@ def test_manual_pool_on_a_vdi_hv_vnc_endpoint(env, hv):
     logoff_all(env, "bob")
     env.admin.ok("DELETE", "/api/v1/admin/pools/pc", expect=(204,))
     assert env.admin.request("GET", "/api/v1/admin/pools/pc").status == 404
+    manual_pool(env, "pc", desktops=0)  # the id is free again
 
 
 def test_demo_configuration_logs_in_its_users(tmp_path):
@@ -518,5 +519,22 @@ def test_demo_configuration_logs_in_its_users(tmp_path):
         assert c.login("admin", "admin-demo").json["user"]["admin"] is True
         c.login("bob", "bob-demo")
         c.login("bob", "alice-demo", expect=401)
+    finally:
+        assert b.stop() == 0, b.log()
+
+
+def test_failed_logins_are_throttled(tmp_path):
+    b = Broker(str(tmp_path), "[auth]\nmax_user_failures = 2\nlockout = 30s\n")
+    b.add_user("zed", "zed-pw")
+    b.start()
+    try:
+        c = b.client()
+        for _ in range(2):
+            c.login("zed", "wrong", expect=401)
+        r = c.request("POST", "/api/v1/login", {"username": "zed", "password": "zed-pw"})
+        assert (r.status, r.json["code"]) == (429, "throttled"), r
+        assert 0 < r.json["retry_after"] <= 30 and r.header("Retry-After")
+        assert c.request("POST", "/api/v1/login",
+                         {"username": "other", "password": "x"}).status == 401
     finally:
         assert b.stop() == 0, b.log()

@@ -199,3 +199,9 @@ def test_deleting_the_pool_removes_its_desktops_from_the_host(stack):
     wait("the host empty", lambda: not stack.hostd.ok("GET", "/api/v1/desktops")["desktops"],
          timeout=60)
     assert stack.admin.request("GET", "/api/v1/admin/pools/auto").status == 404
+    # the pool itself is gone once its desktops are: its id can be used again
+    again = {"id": "auto", "kind": "floating", "source": "automated",
+             "template": {"engine": "vdi-hv", "kernel": "serial.elf", "disk": "base.img"}}
+    wait("the pool removed", lambda: stack.admin.request("POST", "/api/v1/admin/pools",
+                                                         again).status == 201, timeout=10)
+    stack.admin.ok("DELETE", "/api/v1/admin/pools/auto", expect=(204,))

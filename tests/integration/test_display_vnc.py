@@ -67,10 +67,15 @@ def wait_log(vm, pattern, timeout=20, count=1):
 
 
 def cpu_seconds(pid):
-    """User + system CPU time of a process and all its threads so far."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time of a process's threads so far, in seconds (schedstat: nanoseconds)."""
+    total = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                total += int(f.read().split()[0])
+        except OSError:
+            pass  # a thread that just ended
+    return total / 1e9
 
 
 # ---- the screen ----
@@ -146,7 +151,8 @@ def test_idle_desktop_sends_nothing_and_costs_no_cpu(hv, tmp_path):
     assert len(marks) == 2
     (cpu0, t0), (cpu1, t1) = marks
     cpu_share = (cpu1 - cpu0) / (t1 - t0)
-    assert cpu_share < (0.10 if SANITIZED else 0.03), "vdi-hv used %.1f%% CPU idle" % (100 * cpu_share)
+    print("vdi-hv idle CPU: %.3f%%" % (100 * cpu_share))
+    assert cpu_share < (0.03 if SANITIZED else 0.01), "vdi-hv used %.2f%% CPU idle" % (100 * cpu_share)
     stats = ok(vm.control({"cmd": "display"}))
     assert stats["refresh_ms"] == 1000, stats  # backed off
     finish(vm)

@@ -9,6 +9,8 @@ FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -Wall -Wextra -Werror \
 FUZZ_DIR := $(BUILD)/fuzz
 vnc_input_fuzz_SRCS := display/vnc_input.c display/keymap.c lib/log.c
 i8042_fuzz_SRCS := hv/dev/i8042.c lib/log.c
+virtio_blk_fuzz_SRCS := hv/dev/pci.c hv/dev/virtio_pci.c hv/dev/virtqueue.c hv/dev/virtio_blk.c \
+	hv/dev/blk_overlay.c lib/log.c
 FUZZERS := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(wildcard tests/fuzz/*_fuzz.c))
 
 .PHONY: fuzz fuzz-smoke

@@ -28,7 +28,8 @@ DEBIAN_PACKAGES := \
 	libvncserver-dev libvncclient1 vncsnapshot \
 	libsqlite3-dev libldap2-dev slapd ldap-utils libssl-dev openssl \
 	libmicrohttpd-dev libcurl4-openssl-dev \
-	qemu-system-x86 qemu-utils e2fsprogs console-setup-linux
+	qemu-system-x86 qemu-utils e2fsprogs console-setup-linux \
+	chromium
 
 # Libraries from pkg-config; --as-needed keeps each binary linked only to what it uses.
 PKGS := inih jansson libpng libvncserver sqlite3 ldap lber libmicrohttpd libssl libcrypto libcurl
@@ -129,6 +130,8 @@ $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(ARCHIVES)
 
 include tests/guest/guest.mk
 include guest/guest-image.mk
+include web/web.mk
+include demo/demo.mk
 -include tests/fuzz/fuzz.mk
 .SECONDARY: $(UNIT_TESTS:=.o)
 
@@ -145,13 +148,13 @@ deps:
 # check runs the dependency step first, then builds (a separate make so pkg-config
 # sees freshly installed libraries), then every test with one summary line.
 check: deps
-	@$(MAKE) --no-print-directory all guest SAN=$(SAN)
+	@$(MAKE) --no-print-directory all guest web-static SAN=$(SAN)
 	@BUILD=$(BUILD) PYTEST=$(PYTEST) SAN=$(SAN) tests/run-checks
 
 unit: all
 	@BUILD=$(BUILD) SAN=$(SAN) tests/run-checks unit
 
-integration: all guest
+integration: all guest web-static
 	@BUILD=$(BUILD) PYTEST=$(PYTEST) SAN=$(SAN) tests/run-checks integration
 
 FORMAT_SRCS = $(shell git ls-files '*.c' '*.h' 2>/dev/null)

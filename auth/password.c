@@ -21,7 +21,6 @@
 #define KEY_LEN	   32
 #define SALT_MIN   8
 #define SALT_MAX   64
-#define KEY_MIN	   16
 #define KEY_MAX	   64
 #define LN_MIN	   1
 #define LN_MAX	   22
@@ -156,8 +155,9 @@ static int parse_hash(const char *s, struct parsed_hash *ph)
 	if (n < SALT_MIN)
 		return -EINVAL;
 	ph->ph_salt_len = (size_t)n;
+	/* Exactly the length we derive: a truncated key would still match its prefix. */
 	n = base64_decode(key, (size_t)(end - key), false, ph->ph_key, sizeof(ph->ph_key));
-	if (n < KEY_MIN)
+	if (n != KEY_LEN)
 		return -EINVAL;
 	ph->ph_key_len = (size_t)n;
 	return 0;

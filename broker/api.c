@@ -15,6 +15,7 @@
 #include "auth/password.h"
 #include "auth/token.h"
 #include "broker/cert.h"
+#include "broker/gateway.h"
 #include "broker/internal.h"
 #include "broker/pool.h"
 #include "lib/json.h"
@@ -297,33 +298,12 @@ static void admin_logoff(void *ctx, struct web_request *req)
 	session_event(ctx, req, true, POLICY_EVENT_LOGOFF);
 }
 
-/* GET /gateway?ticket=: redeems the ticket; the display tunnel itself comes with the
- * gateway (501 until then, so clients and tests see the redemption's outcome). */
+/* GET /gateway?ticket=: the display gateway (broker/gateway.c). */
 static void gateway(void *ctx, struct web_request *req)
 {
 	struct broker *b = ctx;
-	char ticket[80];
-	json_t *target;
 
-	if (!web_query(req, "ticket", ticket, sizeof(ticket))) {
-		web_reply_error(req, 400, "bad_request", "ticket missing");
-		return;
-	}
-	target = broker_ticket_redeem(b, ticket, web_client_addr(req));
-	explicit_bzero(ticket, sizeof(ticket));
-	if (!target) {
-		if (errno == EACCES)
-			web_reply_error(req, 403, "bad_ticket", "unknown, used or expired ticket");
-		else
-			web_reply_error(req, 503, "unavailable",
-					"the broker's store is unavailable");
-		return;
-	}
-	log_info("gateway: session=%s desktop=%s: ticket redeemed; no display tunnel yet",
-		 jstr(target, "session"), jstr(target, "desktop"));
-	json_decref(target);
-	web_reply_error(req, 501, "not_implemented",
-			"ticket accepted; the display gateway is not implemented yet");
+	gateway_handle(b->b_gateway, req, own_origin(b));
 }
 
 /* ---- administration ---- */
@@ -1087,6 +1067,9 @@ struct api *api_start(struct broker *b, char *err, size_t errlen)
 		return NULL;
 	}
 	a->a_broker = b;
+	b->b_gateway = gateway_new(b, err, errlen);
+	if (!b->b_gateway)
+		goto out_fail;
 	if (c->bc_cert[0]) {
 		cert = cert_read_pem(c->bc_cert, err, errlen);
 		key = cert ? cert_read_pem(c->bc_key, err, errlen) : NULL;
@@ -1150,6 +1133,9 @@ void api_stop(struct api *a)
 	if (!a)
 		return;
 	web_stop(a->a_heartbeat);
+	/* upgraded connections first: the server waits for them */
+	gateway_free(a->a_broker->b_gateway);
+	a->a_broker->b_gateway = NULL;
 	web_stop(a->a_http);
 	free(a);
 }

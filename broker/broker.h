@@ -25,6 +25,7 @@ struct broker {
 	struct store *b_store;
 	struct auth *b_auth;
 	struct hostclient *b_hosts; /* NULL without [hosts] cert/key/ca */
+	struct gateway *b_gateway;  /* the display gateway, while the API runs */
 	pthread_t b_thread;
 	bool b_thread_running;
 	pthread_mutex_t b_lock;

@@ -30,6 +30,9 @@ struct broker_config {
 	char *bc_public_url;	/* https://host[:port] users reach; empty: from Host */
 	int bc_max_body;
 	int bc_max_connections;
+	/* [gateway] */
+	int bc_gateway_idle;	 /* seconds without traffic either way */
+	int bc_gateway_lifetime; /* seconds after the connection opened */
 	/* [hosts] */
 	char *bc_host_cert, *bc_host_key, *bc_host_ca; /* mutual TLS with vdi-hostd */
 	char *bc_heartbeat_listen;		       /* empty: heartbeats not accepted */

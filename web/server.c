@@ -136,6 +136,60 @@ void web_reply_empty(struct web_request *req, unsigned status)
 	queue(req, status, resp);
 }
 
+struct upgrade_call {
+	void (*uc_fn)(void *arg, struct web_upgrade *up, int fd, const char *extra, size_t n);
+	void *uc_arg;
+};
+
+static void upgraded(void *cls, struct MHD_Connection *conn, void *con_cls, const char *extra_in,
+		     size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+	struct upgrade_call *uc = cls;
+
+	(void)conn, (void)con_cls;
+	uc->uc_fn(uc->uc_arg, (struct web_upgrade *)urh, sock, extra_in, extra_in_size);
+	free(uc);
+}
+
+int web_reply_upgrade(struct web_request *req,
+		      void (*on_upgrade)(void *arg, struct web_upgrade *up, int fd,
+					 const char *extra, size_t n),
+		      void *arg)
+{
+	struct upgrade_call *uc = malloc(sizeof(*uc));
+	struct MHD_Response *resp;
+
+	if (!uc)
+		return -ENOMEM;
+	uc->uc_fn = on_upgrade;
+	uc->uc_arg = arg;
+	resp = MHD_create_response_for_upgrade(upgraded, uc);
+	if (!resp) {
+		free(uc);
+		return -ENOMEM;
+	}
+	queue(req, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
+	if (req->rq_result != MHD_YES) {
+		/* Not queued: upgraded() will never run. */
+		free(uc);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int web_client_socket(const struct web_request *req)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(req->rq_conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+	return ci ? ci->connect_fd : -1;
+}
+
+void web_upgrade_close(struct web_upgrade *up)
+{
+	MHD_upgrade_action((struct MHD_UpgradeResponseHandle *)up, MHD_UPGRADE_ACTION_CLOSE);
+}
+
 void web_reply_not_allowed(struct web_request *req, const char *allow)
 {
 	web_add_header(req, "Allow", allow);
@@ -601,7 +655,7 @@ struct web_server *web_start(const struct web_config *cfg, const struct web_rout
 			     void *ctx, char *err, size_t errlen)
 {
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-			 MHD_USE_TLS | MHD_USE_ERROR_LOG;
+			 MHD_USE_TLS | MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE;
 	struct web_server *srv = calloc(1, sizeof(*srv));
 	struct sockaddr_storage addr;
 

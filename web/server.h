@@ -87,6 +87,22 @@ void web_reply_error(struct web_request *req, unsigned status, const char *code,
 		     ...) __attribute__((format(printf, 4, 5)));
 /* Answers with no body (204, or any status). */
 void web_reply_empty(struct web_request *req, unsigned status);
+/* Answers 101 Switching Protocols with the headers added so far (web_add_header(): at
+ * least Upgrade) and hands the connection over: on_upgrade(arg, up, fd, extra, n) is
+ * called once, on the connection's thread, with a socket carrying the plain bytes (TLS
+ * stays libmicrohttpd's) and the n bytes the client sent after its request. It must not
+ * block: it starts its own thread and ends with web_upgrade_close(up). Returns 0 or
+ * -ENOMEM (then nothing was answered). */
+struct web_upgrade;
+int web_reply_upgrade(struct web_request *req,
+		      void (*on_upgrade)(void *arg, struct web_upgrade *up, int fd,
+					 const char *extra, size_t n),
+		      void *arg);
+/* The client's own TCP socket, to watch for hang-ups (POLLRDHUP) once upgraded: over TLS
+ * libmicrohttpd may not pass a vanished client on. Never read or write it. -1: unknown. */
+int web_client_socket(const struct web_request *req);
+/* Closes an upgraded connection (its fd is not to be used afterwards). */
+void web_upgrade_close(struct web_upgrade *up);
 /* Answers 405 with an Allow header. */
 void web_reply_not_allowed(struct web_request *req, const char *allow);
 

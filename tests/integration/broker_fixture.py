@@ -161,7 +161,12 @@ class Client:
             if csrf and self.csrf and method not in ("GET", "HEAD"):
                 h["X-CSRF-Token"] = self.csrf
             h.update(headers or {})
-            conn.request(method, path, body=data, headers=h)
+            try:
+                conn.request(method, path, body=data, headers=h)
+            except (ssl.SSLEOFError, BrokenPipeError, ConnectionResetError):
+                # The server may answer (413) and close before a big body is sent:
+                # read the answer it gave.
+                pass
             resp = conn.getresponse()
             return Response(resp.status, resp.getheaders(), resp.read())
         finally:

@@ -121,21 +121,30 @@ static void test_malformed(void **state)
 	    "",
 	    "pw",
 	    "$scrypt$",
-	    "$2b$12$abcdefghijklmnopqrstuv",			   /* bcrypt: not ours */
-	    "$pbkdf2-sha256$29000$c2FsdA$aGFzaA",		   /* another scheme */
-	    "$scrypt$ln=4,r=8$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA", /* no p */
-	    "$scrypt$ln=04,r=8,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
-	    "$scrypt$ln=-4,r=8,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
-	    "$scrypt$ln=4,r=8,p=1,x=2$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
-	    "$scrypt$ln=30,r=8,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",	 /* 128 GiB */
-	    "$scrypt$ln=4,r=8,p=999$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA", /* p too big */
-	    "$scrypt$ln=4,r=0,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
-	    "$scrypt$ln=4,r=8,p=1$c2FsdA$aGFzaGhhc2hoYXNoaGFzaA",	/* salt too short */
-	    "$scrypt$ln=4,r=8,p=1$c2FsdHNhbHQ$aGFzaA",			/* key too short */
-	    "$scrypt$ln=4,r=8,p=1$c2FsdHNhbHQ=$aGFzaGhhc2hoYXNoaGFzaA", /* padding */
-	    "$scrypt$ln=4,r=8,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA$", /* extra field */
-	    "$scrypt$ln=4,r=8,p=1$c2Fs dHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
-	    "$scrypt$ln=4,r=8,p=1$$aGFzaGhhc2hoYXNoaGFzaA",
+	    "$2b$12$abcdefghijklmnopqrstuv",	  /* bcrypt: not ours */
+	    "$pbkdf2-sha256$29000$c2FsdA$aGFzaA", /* another scheme */
+	    "$scrypt$ln=4,r=8$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g", /* no p */
+	    "$scrypt$ln=04,r=8,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
+	    "$scrypt$ln=-4,r=8,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
+	    "$scrypt$ln=4,r=8,p=1,x=2$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
+	    "$scrypt$ln=30,r=8,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",  /* 128
+												 GiB
+											       */
+	    "$scrypt$ln=4,r=8,p=999$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g", /* p
+												 too
+												 big
+											       */
+	    "$scrypt$ln=4,r=0,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
+	    "$scrypt$ln=4,r=8,p=1$c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g", /* salt too
+											  short */
+	    "$scrypt$ln=4,r=8,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA", /* key too short */
+	    "$scrypt$ln=4,r=8,p=1$c2FsdHNhbHQ=$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g", /* padding
+											      */
+	    "$scrypt$ln=4,r=8,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g$", /* extra
+												field
+											      */
+	    "$scrypt$ln=4,r=8,p=1$c2Fs dHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
+	    "$scrypt$ln=4,r=8,p=1$$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_false(password_hash_valid(bad[i]));
@@ -144,9 +153,12 @@ static void test_malformed(void **state)
 	}
 	assert_int_equal(password_verify("pw", NULL), -EINVAL);
 	/* the template the bad strings above were derived from is itself acceptable */
-	assert_true(password_hash_valid("$scrypt$ln=4,r=8,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"));
+	assert_true(password_hash_valid(
+	    "$scrypt$ln=4,r=8,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"));
 	assert_int_equal(
-	    password_verify("pw", "$scrypt$ln=4,r=8,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"),
+	    password_verify(
+		"pw",
+		"$scrypt$ln=4,r=8,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"),
 	    -EACCES);
 	/* truncated or tampered versions of a good hash */
 	snprintf(buf, sizeof(buf), "%.*s", (int)strlen(good) - 1, good);

@@ -1,0 +1,938 @@
+/* The display gateway: checks a /gateway request (upgrade kind, Origin, ticket), connects
+ * the desktop (a host's display relay over TLS with its "VDI-TICKET" line, or a manual
+ * desktop's VNC endpoint, authenticated here with its stored password while the client
+ * authenticates with its ticket), answers 101 and splices client and desktop in a thread
+ * per connection with poll() and bounded buffers, WebSocket framed or raw. It ends a
+ * connection on idle or age limits and when its session is disconnected or logged off. */
+#include "broker/gateway.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <poll.h>
+#include <pthread.h>
+#include <rfb/rfb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "broker/internal.h"
+#include "lib/log.h"
+#include "web/websocket.h"
+
+#define BUF_SIZE	  65536
+#define MAX_FRAME	  (1u << 20)
+#define CONNECT_TIMEOUT_S 10
+#define SHIM_LEN	  29 /* client version (12), security type (1), DES response (16) */
+#define TUNNEL_PROTOCOL	  "vdi-tunnel/1"
+
+enum end_reason {
+	END_NONE,
+	END_CLIENT,
+	END_DESKTOP,
+	END_IDLE,
+	END_AGE,
+	END_SESSION,
+	END_TAKEOVER,
+	END_SHUTDOWN,
+	END_PROTOCOL,
+	END_AUTH
+};
+
+static const char *const end_names[] = {"",
+					"client left",
+					"desktop closed",
+					"idle timeout",
+					"maximum duration reached",
+					"session ended",
+					"taken over by a new connection",
+					"broker stopping",
+					"client protocol error",
+					"client VNC authentication failed"};
+
+struct gateway {
+	struct broker *g_broker;
+	SSL_CTX *g_ssl;
+	pthread_mutex_t g_lock;
+	pthread_cond_t g_idle;
+	struct gw_conn *g_conns;
+	int g_count;
+	bool g_stopping;
+};
+
+struct gw_conn {
+	struct gateway *c_gw;
+	struct gw_conn *c_next;
+	struct web_upgrade *c_up;
+	int c_fd;     /* the client, plain bytes */
+	int c_tcp_fd; /* the client's TCP socket under TLS: watched for hang-ups only */
+	int c_desk;
+	SSL *c_ssl;
+	bool c_ssl_wants_write;
+	bool c_ws;
+	enum end_reason c_stop; /* set by others under g_lock */
+	char c_session[64], c_desktop[64], c_user[128], c_addr[64];
+	char c_ticket[BROKER_TICKET_LEN + 1]; /* manual desktops: until the client's VNC auth */
+	bool c_shim;
+	size_t c_shim_got;
+	uint8_t c_shim_buf[SHIM_LEN], c_challenge[16];
+	/* WebSocket input */
+	uint8_t c_cin[BUF_SIZE + WEBSOCKET_HEADER_MAX + 125];
+	size_t c_cin_len;
+	bool c_in_frame, c_fragmented, c_closing;
+	struct websocket_frame c_frame;
+	uint64_t c_frame_done;
+	/* toward the desktop */
+	uint8_t c_todesk[BUF_SIZE];
+	size_t c_todesk_len;
+	/* toward the client: data (framed) and control frames between them */
+	uint8_t c_tocli[BUF_SIZE + WEBSOCKET_HEADER_MAX];
+	size_t c_tocli_off, c_tocli_len;
+	uint8_t c_ctl[512];
+	size_t c_ctl_len;
+	uint64_t c_in_bytes, c_out_bytes;
+};
+
+static int64_t now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+/* ---- connecting the desktop ---- */
+
+static int set_timeouts(int fd, int seconds)
+{
+	struct timeval tv = {.tv_sec = seconds};
+
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+		return -errno;
+	return 0;
+}
+
+/* "host:port" or "[v6]:port" to a connected TCP socket. Returns the fd or -errno. */
+static int tcp_connect(const char *address, char *host, size_t hostlen)
+{
+	const char *colon = strrchr(address, ':');
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res, *ai;
+	size_t hlen;
+	int fd = -EHOSTUNREACH, one = 1;
+
+	if (!colon || colon == address || !colon[1])
+		return -EINVAL;
+	hlen = (size_t)(colon - address);
+	if (address[0] == '[' && hlen >= 2 && address[hlen - 1] == ']')
+		address++, hlen -= 2;
+	if (hlen >= hostlen)
+		return -EINVAL;
+	memcpy(host, address, hlen);
+	host[hlen] = '\0';
+	if (getaddrinfo(host, colon + 1, &hints, &res) != 0)
+		return -EHOSTUNREACH;
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			fd = -errno;
+			continue;
+		}
+		set_timeouts(fd, CONNECT_TIMEOUT_S);
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		close(fd);
+		fd = -ECONNREFUSED;
+	}
+	freeaddrinfo(res);
+	if (fd >= 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+static int recv_all(int fd, void *buf, size_t n)
+{
+	for (size_t got = 0; got < n;) {
+		ssize_t r = recv(fd, (char *)buf + got, n - got, 0);
+
+		if (r == 0)
+			return -ECONNRESET;
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+static int send_all(int fd, const void *buf, size_t n)
+{
+	return send(fd, buf, n, MSG_NOSIGNAL) == (ssize_t)n ? 0 : -EIO;
+}
+
+/* RFB 3.8 handshake with a manual desktop up to a successful SecurityResult, with its
+ * stored password. The client then gets the same handshake from the gateway. */
+static int vnc_login(int fd, const char *password)
+{
+	uint8_t version[12], n, types[255], challenge[16], result[4];
+	char key[9] = "";
+	bool vnc_auth = false, none = false;
+
+	if (recv_all(fd, version, 12) < 0 || memcmp(version, "RFB 003.", 8))
+		return -EPROTO;
+	if (send_all(fd, "RFB 003.008\n", 12) < 0 || recv_all(fd, &n, 1) < 0 || n == 0 ||
+	    recv_all(fd, types, n) < 0)
+		return -EPROTO;
+	for (unsigned i = 0; i < n; i++) {
+		vnc_auth |= types[i] == 2;
+		none |= types[i] == 1;
+	}
+	if (vnc_auth && password) {
+		if (send_all(fd, "\x02", 1) < 0 || recv_all(fd, challenge, 16) < 0)
+			return -EPROTO;
+		snprintf(key, sizeof(key), "%s", password);
+		rfbEncryptBytes(challenge, key);
+		explicit_bzero(key, sizeof(key));
+		if (send_all(fd, challenge, 16) < 0)
+			return -EPROTO;
+	} else if (none) {
+		if (send_all(fd, "\x01", 1) < 0)
+			return -EPROTO;
+	} else {
+		return -EPROTO;
+	}
+	if (recv_all(fd, result, 4) < 0)
+		return -EPROTO;
+	return memcmp(result, "\0\0\0\0", 4) ? -EACCES : 0;
+}
+
+static int relay_connect(struct gateway *gw, struct gw_conn *c, const char *relay,
+			 const char *ticket)
+{
+	char host[256], line[16 + BROKER_TICKET_LEN];
+	struct in6_addr a6;
+	struct in_addr a4;
+	int fd, r;
+
+	if (!gw->g_ssl)
+		return -ENOTCONN;
+	fd = tcp_connect(relay, host, sizeof(host));
+	if (fd < 0)
+		return fd;
+	c->c_ssl = SSL_new(gw->g_ssl);
+	if (!c->c_ssl)
+		goto out_close;
+	if (inet_pton(AF_INET, host, &a4) == 1 || inet_pton(AF_INET6, host, &a6) == 1)
+		X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->c_ssl), host);
+	else
+		SSL_set1_host(c->c_ssl, host);
+	SSL_set_mode(c->c_ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	if (!SSL_set_fd(c->c_ssl, fd) || SSL_connect(c->c_ssl) != 1) {
+		log_warnx("gateway: session=%s: TLS with the display relay %s failed (%s)",
+			  c->c_session, relay, ERR_reason_error_string(ERR_peek_last_error()));
+		ERR_clear_error();
+		goto out_free;
+	}
+	memcpy(line, "VDI-TICKET ", 11);
+	memcpy(line + 11, ticket, BROKER_TICKET_LEN);
+	line[11 + BROKER_TICKET_LEN] = '\n';
+	r = SSL_write(c->c_ssl, line, 12 + BROKER_TICKET_LEN);
+	explicit_bzero(line, sizeof(line));
+	if (r != 12 + BROKER_TICKET_LEN)
+		goto out_free;
+	c->c_desk = fd;
+	return 0;
+
+out_free:
+	SSL_free(c->c_ssl);
+	c->c_ssl = NULL;
+out_close:
+	close(fd);
+	return -ECONNREFUSED;
+}
+
+static int manual_connect(struct gw_conn *c, const char *address, const char *password)
+{
+	char host[256];
+	int fd = tcp_connect(address, host, sizeof(host)), r;
+
+	if (fd < 0)
+		return fd;
+	r = vnc_login(fd, password);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	c->c_desk = fd;
+	return 0;
+}
+
+/* ---- the splice ---- */
+
+/* The first reason to end wins; others (takeover, shutdown) set it too. */
+static void conn_end(struct gw_conn *c, enum end_reason why)
+{
+	enum end_reason none = END_NONE;
+
+	__atomic_compare_exchange_n(&c->c_stop, &none, why, false, __ATOMIC_SEQ_CST,
+				    __ATOMIC_SEQ_CST);
+}
+
+/* Appends bytes for the client: a binary frame, or raw in a tunnel. */
+static bool queue_client(struct gw_conn *c, const void *p, size_t n)
+{
+	uint8_t h[WEBSOCKET_HEADER_MAX];
+	size_t hl = c->c_ws ? websocket_header(h, WEBSOCKET_OP_BINARY, n) : 0;
+
+	if (c->c_tocli_off + c->c_tocli_len + hl + n > sizeof(c->c_tocli))
+		return false;
+	memcpy(c->c_tocli + c->c_tocli_off + c->c_tocli_len, h, hl);
+	memcpy(c->c_tocli + c->c_tocli_off + c->c_tocli_len + hl, p, n);
+	c->c_tocli_len += hl + n;
+	return true;
+}
+
+static void queue_control(struct gw_conn *c, unsigned op, const void *p, size_t n)
+{
+	uint8_t h[WEBSOCKET_HEADER_MAX];
+	size_t hl = websocket_header(h, op, n);
+
+	if (c->c_ctl_len + hl + n > sizeof(c->c_ctl))
+		return; /* a client flooding pings loses pongs, nothing else */
+	memcpy(c->c_ctl + c->c_ctl_len, h, hl);
+	memcpy(c->c_ctl + c->c_ctl_len + hl, p, n);
+	c->c_ctl_len += hl + n;
+}
+
+static void ws_close(struct gw_conn *c, unsigned code, enum end_reason why)
+{
+	uint8_t body[2] = {(uint8_t)(code >> 8), (uint8_t)code};
+
+	if (c->c_ws && !c->c_closing)
+		queue_control(c, WEBSOCKET_OP_CLOSE, body, 2);
+	c->c_closing = true;
+	conn_end(c, why);
+}
+
+/* The client's VNC handshake with the gateway (manual desktops): security type 2 with
+ * the ticket as password. Consumes bytes; returns how many it took. */
+static size_t shim_take(struct gw_conn *c, const uint8_t *p, size_t n)
+{
+	size_t take = SHIM_LEN - c->c_shim_got;
+
+	if (take > n)
+		take = n;
+	memcpy(c->c_shim_buf + c->c_shim_got, p, take);
+	c->c_shim_got += take;
+	/* RFB 3.8: the security types follow the client's ProtocolVersion, not ours. */
+	if (c->c_shim_got >= 12 && c->c_shim_got - take < 12)
+		queue_client(c, "\x01\x02", 2);
+	if (c->c_shim_got == 13 && take) {
+		if (memcmp(c->c_shim_buf, "RFB 003.", 8) || c->c_shim_buf[12] != 2) {
+			ws_close(c, 1002, END_PROTOCOL);
+			return n;
+		}
+		queue_client(c, c->c_challenge, 16);
+	}
+	if (c->c_shim_got == SHIM_LEN) {
+		char key[9];
+		uint8_t expected[16];
+		static const char reason[] = "\0\0\0\1\0\0\0\x16wrong or expired ticket";
+
+		memcpy(expected, c->c_challenge, 16);
+		memcpy(key, c->c_ticket, 8);
+		key[8] = '\0';
+		rfbEncryptBytes(expected, key);
+		explicit_bzero(key, sizeof(key));
+		explicit_bzero(c->c_ticket, sizeof(c->c_ticket));
+		c->c_shim = false;
+		if (CRYPTO_memcmp(expected, c->c_shim_buf + 13, 16)) {
+			queue_client(c, reason, sizeof(reason) - 1);
+			c->c_closing = true;
+			conn_end(c, END_AUTH);
+			return n;
+		}
+		queue_client(c, "\0\0\0\0", 4);
+	}
+	return take;
+}
+
+/* Client payload bytes (unframed) toward the desktop. Returns false when they do not
+ * fit (the caller keeps them). */
+static size_t client_payload(struct gw_conn *c, const uint8_t *p, size_t n)
+{
+	size_t done = 0, room;
+
+	while (c->c_shim && done < n && !c->c_closing)
+		done += shim_take(c, p + done, n - done);
+	if (c->c_closing)
+		return n;
+	room = sizeof(c->c_todesk) - c->c_todesk_len;
+	if (room > n - done)
+		room = n - done;
+	memcpy(c->c_todesk + c->c_todesk_len, p + done, room);
+	c->c_todesk_len += room;
+	return done + room;
+}
+
+/* Decodes buffered WebSocket input as far as the desktop buffer allows. */
+static void ws_decode(struct gw_conn *c)
+{
+	size_t pos = 0;
+
+	while (!c->c_closing) {
+		if (!c->c_in_frame) {
+			int r = websocket_parse(c->c_cin + pos, c->c_cin_len - pos, MAX_FRAME,
+						&c->c_frame);
+
+			if (r == 0)
+				break;
+			if (r < 0) {
+				log_warnx("gateway: session=%s: %s from the client", c->c_session,
+					  r == -EMSGSIZE ? "oversized frame" : "bad frame");
+				ws_close(c, r == -EMSGSIZE ? 1009 : 1002, END_PROTOCOL);
+				break;
+			}
+			if (c->c_frame.wf_opcode >= WEBSOCKET_OP_CLOSE) {
+				size_t total = c->c_frame.wf_header_len + (size_t)c->c_frame.wf_len;
+				uint8_t *body = c->c_cin + pos + c->c_frame.wf_header_len;
+
+				if (c->c_cin_len - pos < total)
+					break;
+				websocket_unmask(body, (size_t)c->c_frame.wf_len,
+						 c->c_frame.wf_mask, 0);
+				if (c->c_frame.wf_opcode == WEBSOCKET_OP_PING)
+					queue_control(c, WEBSOCKET_OP_PONG, body,
+						      (size_t)c->c_frame.wf_len);
+				else if (c->c_frame.wf_opcode == WEBSOCKET_OP_CLOSE)
+					ws_close(c, 1000, END_CLIENT);
+				pos += total;
+				continue;
+			}
+			if (c->c_frame.wf_opcode == WEBSOCKET_OP_TEXT) {
+				ws_close(c, 1003, END_PROTOCOL);
+				break;
+			}
+			if ((c->c_frame.wf_opcode == WEBSOCKET_OP_CONT) != c->c_fragmented) {
+				ws_close(c, 1002, END_PROTOCOL);
+				break;
+			}
+			c->c_fragmented = !c->c_frame.wf_fin;
+			pos += c->c_frame.wf_header_len;
+			c->c_in_frame = true;
+			c->c_frame_done = 0;
+		}
+		{
+			size_t avail = c->c_cin_len - pos, want;
+			uint64_t left = c->c_frame.wf_len - c->c_frame_done;
+
+			want = left < avail ? (size_t)left : avail;
+			websocket_unmask(c->c_cin + pos, want, c->c_frame.wf_mask, c->c_frame_done);
+			want = client_payload(c, c->c_cin + pos, want);
+			/* bytes not taken stay: re-mask them so the next pass unmasks alike */
+			websocket_unmask(c->c_cin + pos + want,
+					 (left < avail ? (size_t)left : avail) - want,
+					 c->c_frame.wf_mask, c->c_frame_done + want);
+			pos += want;
+			c->c_frame_done += want;
+			if (c->c_frame_done == c->c_frame.wf_len)
+				c->c_in_frame = false;
+			else
+				break;
+		}
+	}
+	memmove(c->c_cin, c->c_cin + pos, c->c_cin_len - pos);
+	c->c_cin_len -= pos;
+}
+
+static ssize_t desk_read(struct gw_conn *c, void *buf, size_t n)
+{
+	ssize_t r;
+
+	if (!c->c_ssl) {
+		r = recv(c->c_desk, buf, n, 0);
+		return r < 0 ? (errno == EAGAIN || errno == EINTR ? -EAGAIN : -EIO) : r;
+	}
+	r = SSL_read(c->c_ssl, buf, (int)n);
+	if (r > 0)
+		return r;
+	switch (SSL_get_error(c->c_ssl, (int)r)) {
+	case SSL_ERROR_WANT_WRITE:
+		c->c_ssl_wants_write = true;
+		/* fall through */
+	case SSL_ERROR_WANT_READ: return -EAGAIN;
+	case SSL_ERROR_ZERO_RETURN: return 0;
+	default: ERR_clear_error(); return -EIO;
+	}
+}
+
+static ssize_t desk_write(struct gw_conn *c, const void *buf, size_t n)
+{
+	ssize_t r;
+
+	if (!c->c_ssl) {
+		r = send(c->c_desk, buf, n, MSG_NOSIGNAL);
+		return r < 0 ? (errno == EAGAIN || errno == EINTR ? -EAGAIN : -EIO) : r;
+	}
+	c->c_ssl_wants_write = false;
+	r = SSL_write(c->c_ssl, buf, (int)n);
+	if (r > 0)
+		return r;
+	switch (SSL_get_error(c->c_ssl, (int)r)) {
+	case SSL_ERROR_WANT_WRITE:
+		c->c_ssl_wants_write = true;
+		/* fall through */
+	case SSL_ERROR_WANT_READ: return -EAGAIN;
+	default: ERR_clear_error(); return -EIO;
+	}
+}
+
+/* One round of non-blocking I/O both ways. Returns true when anything moved. */
+static bool pump(struct gw_conn *c)
+{
+	bool moved = false;
+	ssize_t r;
+
+	/* client -> gateway: raw bytes into c_cin, then decoded (WebSocket) or passed */
+	if (!c->c_closing && c->c_cin_len < sizeof(c->c_cin)) {
+		r = recv(c->c_fd, c->c_cin + c->c_cin_len, sizeof(c->c_cin) - c->c_cin_len, 0);
+		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+			conn_end(c, END_CLIENT);
+			c->c_closing = true;
+		} else if (r > 0) {
+			moved = true;
+			c->c_in_bytes += (uint64_t)r;
+			c->c_cin_len += (size_t)r;
+		}
+	}
+	if (!c->c_closing && c->c_cin_len) {
+		if (c->c_ws) {
+			ws_decode(c);
+		} else {
+			size_t took = client_payload(c, c->c_cin, c->c_cin_len);
+
+			memmove(c->c_cin, c->c_cin + took, c->c_cin_len - took);
+			c->c_cin_len -= took;
+		}
+	}
+	/* gateway -> desktop */
+	if (c->c_todesk_len && !c->c_closing) {
+		r = desk_write(c, c->c_todesk, c->c_todesk_len);
+		if (r > 0) {
+			memmove(c->c_todesk, c->c_todesk + r, c->c_todesk_len - (size_t)r);
+			c->c_todesk_len -= (size_t)r;
+			moved = true;
+		} else if (r == -EIO) {
+			ws_close(c, 1011, END_DESKTOP);
+		}
+	}
+	/* desktop -> gateway, only when what was read before is out */
+	if (!c->c_closing && c->c_tocli_len == 0 && c->c_ctl_len == 0 && !c->c_shim) {
+		uint8_t *payload = c->c_tocli + WEBSOCKET_HEADER_MAX;
+
+		r = desk_read(c, payload, BUF_SIZE);
+		if (r > 0) {
+			uint8_t h[WEBSOCKET_HEADER_MAX];
+			size_t hl =
+			    c->c_ws ? websocket_header(h, WEBSOCKET_OP_BINARY, (size_t)r) : 0;
+
+			c->c_tocli_off = WEBSOCKET_HEADER_MAX - hl;
+			memcpy(c->c_tocli + c->c_tocli_off, h, hl);
+			c->c_tocli_len = hl + (size_t)r;
+			c->c_out_bytes += (uint64_t)r;
+			moved = true;
+		} else if (r == 0 || r == -EIO) {
+			ws_close(c, 1000, END_DESKTOP);
+		}
+	}
+	/* gateway -> client: control frames between data frames */
+	if (c->c_ctl_len && c->c_tocli_len == 0) {
+		r = send(c->c_fd, c->c_ctl, c->c_ctl_len, MSG_NOSIGNAL);
+		if (r > 0) {
+			memmove(c->c_ctl, c->c_ctl + r, c->c_ctl_len - (size_t)r);
+			c->c_ctl_len -= (size_t)r;
+			moved = true;
+		} else if (r < 0 && errno != EAGAIN && errno != EINTR) {
+			c->c_ctl_len = 0;
+			conn_end(c, END_CLIENT);
+			c->c_closing = true;
+		}
+	}
+	if (c->c_tocli_len) {
+		r = send(c->c_fd, c->c_tocli + c->c_tocli_off, c->c_tocli_len, MSG_NOSIGNAL);
+		if (r > 0) {
+			c->c_tocli_off += (size_t)r;
+			c->c_tocli_len -= (size_t)r;
+			if (!c->c_tocli_len)
+				c->c_tocli_off = 0;
+			moved = true;
+		} else if (r < 0 && errno != EAGAIN && errno != EINTR) {
+			c->c_tocli_len = 0;
+			c->c_ctl_len = 0;
+			conn_end(c, END_CLIENT);
+			c->c_closing = true;
+		}
+	}
+	return moved;
+}
+
+static bool session_live(struct broker *b, const char *id)
+{
+	json_t *s = store_session_get(b->b_store, id);
+	bool live = !s || !strcmp(jstr(s, "state") ? jstr(s, "state") : "", "connected");
+
+	/* A store that cannot answer does not end a display connection. */
+	if (s && !jstr(s, "state"))
+		live = true;
+	json_decref(s);
+	return live;
+}
+
+static void conn_unlink(struct gw_conn *c)
+{
+	struct gateway *gw = c->c_gw;
+
+	pthread_mutex_lock(&gw->g_lock);
+	for (struct gw_conn **p = &gw->g_conns; *p; p = &(*p)->c_next)
+		if (*p == c) {
+			*p = c->c_next;
+			break;
+		}
+	pthread_mutex_unlock(&gw->g_lock);
+}
+
+static void *conn_run(void *arg)
+{
+	struct gw_conn *c = arg;
+	struct gateway *gw = c->c_gw;
+	struct broker *b = gw->g_broker;
+	int64_t start = now_s(), last_io = start, last_check = start, drain_until = 0;
+	enum end_reason why;
+	int r;
+
+	fcntl(c->c_fd, F_SETFL, fcntl(c->c_fd, F_GETFL) | O_NONBLOCK);
+	fcntl(c->c_desk, F_SETFL, fcntl(c->c_desk, F_GETFL) | O_NONBLOCK);
+	for (;;) {
+		struct pollfd pfd[3] = {
+		    {.fd = c->c_fd}, {.fd = c->c_desk}, {.fd = c->c_tcp_fd, .events = POLLRDHUP}};
+		int64_t now;
+		int timeout = 500;
+
+		if (pump(c))
+			last_io = now_s();
+		pthread_mutex_lock(&gw->g_lock);
+		why = c->c_stop;
+		pthread_mutex_unlock(&gw->g_lock);
+		now = now_s();
+		if (why != END_NONE) {
+			if (!c->c_closing &&
+			    (why == END_SESSION || why == END_TAKEOVER || why == END_SHUTDOWN))
+				ws_close(c, 1001, why);
+			if (!drain_until)
+				drain_until = now + 2;
+			if ((c->c_tocli_len == 0 && c->c_ctl_len == 0) || now >= drain_until ||
+			    why == END_CLIENT)
+				break;
+		}
+		if (now - last_io >= b->b_cfg->bc_gateway_idle) {
+			ws_close(c, 1001, END_IDLE);
+			continue;
+		}
+		if (now - start >= b->b_cfg->bc_gateway_lifetime) {
+			ws_close(c, 1001, END_AGE);
+			continue;
+		}
+		if (now != last_check) {
+			last_check = now;
+			if (!session_live(b, c->c_session)) {
+				pthread_mutex_lock(&gw->g_lock);
+				conn_end(c, END_SESSION);
+				pthread_mutex_unlock(&gw->g_lock);
+				continue;
+			}
+		}
+		if (!c->c_closing) {
+			if (c->c_cin_len < sizeof(c->c_cin))
+				pfd[0].events |= POLLIN;
+			if (c->c_tocli_len == 0 && c->c_ctl_len == 0 && !c->c_shim)
+				pfd[1].events |= POLLIN;
+			if (c->c_ssl && SSL_pending(c->c_ssl) && !(c->c_tocli_len || c->c_ctl_len))
+				timeout = 0;
+		}
+		if (c->c_tocli_len || c->c_ctl_len)
+			pfd[0].events |= POLLOUT;
+		if (c->c_todesk_len || c->c_ssl_wants_write)
+			pfd[1].events |= POLLOUT;
+		poll(pfd, c->c_tcp_fd >= 0 ? 3 : 2, timeout);
+		if (pfd[2].revents & (POLLRDHUP | POLLHUP | POLLERR)) {
+			conn_end(c, END_CLIENT);
+			c->c_closing = true;
+		}
+		if ((pfd[0].revents & (POLLHUP | POLLERR)) && !(pfd[0].revents & POLLIN)) {
+			conn_end(c, END_CLIENT);
+			c->c_closing = true;
+		}
+	}
+	pthread_mutex_lock(&gw->g_lock);
+	why = c->c_stop;
+	pthread_mutex_unlock(&gw->g_lock);
+	log_info("gateway: session=%s desktop=%s user=%s: closed (%s), %llu bytes in, %llu out",
+		 c->c_session, c->c_desktop, c->c_user, end_names[why],
+		 (unsigned long long)c->c_in_bytes, (unsigned long long)c->c_out_bytes);
+	if (c->c_ssl) {
+		SSL_free(c->c_ssl);
+	}
+	close(c->c_desk);
+	web_upgrade_close(c->c_up);
+	conn_unlink(c);
+	if (why != END_SESSION && why != END_TAKEOVER) {
+		r = broker_session_closed(b, c->c_session, c->c_addr);
+		if (r < 0 && r != -EINVAL)
+			log_warnx("gateway: session=%s: cannot mark it disconnected (%s)",
+				  c->c_session, strerror(-r));
+	}
+	explicit_bzero(c->c_ticket, sizeof(c->c_ticket));
+	free(c);
+	pthread_mutex_lock(&gw->g_lock);
+	gw->g_count--;
+	pthread_cond_broadcast(&gw->g_idle);
+	pthread_mutex_unlock(&gw->g_lock);
+	return NULL;
+}
+
+static void on_upgrade(void *arg, struct web_upgrade *up, int fd, const char *extra, size_t n)
+{
+	struct gw_conn *c = arg;
+	struct gateway *gw = c->c_gw;
+	pthread_attr_t attr;
+	pthread_t t;
+
+	c->c_up = up;
+	c->c_fd = fd;
+	if (n > sizeof(c->c_cin)) {
+		n = 0;
+		conn_end(c, END_PROTOCOL);
+	}
+	memcpy(c->c_cin, extra, n);
+	c->c_cin_len = n;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, conn_run, c) != 0) {
+		pthread_attr_destroy(&attr);
+		log_warnx("gateway: session=%s: no thread for the connection", c->c_session);
+		c->c_stop = END_SHUTDOWN;
+		/* run it here to clean up: the loop ends at once */
+		conn_run(c);
+		return;
+	}
+	pthread_attr_destroy(&attr);
+	(void)gw;
+}
+
+/* ---- the request ---- */
+
+static void refuse_after_redeem(struct gateway *gw, struct web_request *req, const char *session,
+				unsigned status, const char *code, const char *msg)
+{
+	broker_session_closed(gw->g_broker, session, web_client_addr(req));
+	web_reply_error(req, status, code, "%s", msg);
+}
+
+void gateway_handle(struct gateway *gw, struct web_request *req, const char *origin)
+{
+	const char *upgrade = web_header(req, "Upgrade"), *conn_hdr = web_header(req, "Connection");
+	const char *key = web_header(req, "Sec-WebSocket-Key");
+	const char *version = web_header(req, "Sec-WebSocket-Version");
+	const char *protocols = web_header(req, "Sec-WebSocket-Protocol");
+	char ticket[80], accept[29];
+	struct gw_conn *c;
+	json_t *target;
+	bool ws;
+	int r;
+
+	if (!web_query(req, "ticket", ticket, sizeof(ticket))) {
+		web_reply_error(req, 400, "bad_request", "ticket missing");
+		return;
+	}
+	ws = upgrade && websocket_has_token(upgrade, "websocket");
+	if (!conn_hdr || !websocket_has_token(conn_hdr, "upgrade") ||
+	    (!ws && !(upgrade && websocket_has_token(upgrade, TUNNEL_PROTOCOL)))) {
+		explicit_bzero(ticket, sizeof(ticket));
+		web_add_header(req, "Upgrade", "websocket, " TUNNEL_PROTOCOL);
+		web_reply_error(req, 426, "upgrade_required",
+				"the gateway needs a WebSocket or " TUNNEL_PROTOCOL " upgrade");
+		return;
+	}
+	if (ws && (!version || strcmp(version, "13"))) {
+		explicit_bzero(ticket, sizeof(ticket));
+		web_add_header(req, "Sec-WebSocket-Version", "13");
+		web_reply_error(req, 426, "upgrade_required", "WebSocket version 13 only");
+		return;
+	}
+	if (ws && websocket_accept_key(key, accept) < 0) {
+		explicit_bzero(ticket, sizeof(ticket));
+		web_reply_error(req, 400, "bad_request", "malformed Sec-WebSocket-Key");
+		return;
+	}
+	if (!web_origin_ok(req, origin)) {
+		explicit_bzero(ticket, sizeof(ticket));
+		web_reply_error(req, 403, "bad_origin", "cross-origin gateway request refused");
+		return;
+	}
+	pthread_mutex_lock(&gw->g_lock);
+	r = gw->g_stopping;
+	pthread_mutex_unlock(&gw->g_lock);
+	if (r) {
+		explicit_bzero(ticket, sizeof(ticket));
+		web_reply_error(req, 503, "unavailable", "the broker is stopping");
+		return;
+	}
+	target = broker_ticket_redeem(gw->g_broker, ticket, web_client_addr(req));
+	if (!target) {
+		explicit_bzero(ticket, sizeof(ticket));
+		if (errno == EACCES)
+			web_reply_error(req, 403, "bad_ticket", "unknown, used or expired ticket");
+		else
+			web_reply_error(req, 503, "unavailable",
+					"the broker's store is unavailable");
+		return;
+	}
+	c = strlen(ticket) == BROKER_TICKET_LEN ? calloc(1, sizeof(*c)) : NULL;
+	if (!c) {
+		explicit_bzero(ticket, sizeof(ticket));
+		refuse_after_redeem(gw, req, jstr(target, "session"), 500, "internal",
+				    "out of memory");
+		json_decref(target);
+		return;
+	}
+	c->c_gw = gw;
+	c->c_ws = ws;
+	c->c_desk = -1;
+	c->c_fd = -1;
+	c->c_tcp_fd = web_client_socket(req);
+	snprintf(c->c_session, sizeof(c->c_session), "%s", jstr(target, "session"));
+	snprintf(c->c_desktop, sizeof(c->c_desktop), "%s", jstr(target, "desktop"));
+	snprintf(c->c_user, sizeof(c->c_user), "%s", jstr(target, "username"));
+	snprintf(c->c_addr, sizeof(c->c_addr), "%s", web_client_addr(req));
+	if (!strcmp(jstr(target, "kind"), "host")) {
+		r = jstr(target, "relay") ? relay_connect(gw, c, jstr(target, "relay"), ticket)
+					  : -EINVAL;
+	} else {
+		r = jstr(target, "address")
+			? manual_connect(c, jstr(target, "address"), jstr(target, "vnc_password"))
+			: -EINVAL;
+		c->c_shim = true;
+		memcpy(c->c_ticket, ticket, BROKER_TICKET_LEN); /* redeemed: 32 characters */
+		if (RAND_bytes(c->c_challenge, sizeof(c->c_challenge)) != 1)
+			r = -EIO;
+	}
+	explicit_bzero(ticket, sizeof(ticket));
+	json_decref(target);
+	if (r < 0) {
+		log_warnx("gateway: session=%s desktop=%s: cannot reach the desktop (%s)",
+			  c->c_session, c->c_desktop, strerror(-r));
+		if (c->c_desk >= 0)
+			close(c->c_desk);
+		refuse_after_redeem(gw, req, c->c_session, 502, "desktop_unreachable",
+				    "the desktop's display cannot be reached");
+		explicit_bzero(c->c_ticket, sizeof(c->c_ticket));
+		free(c);
+		return;
+	}
+	set_timeouts(c->c_desk, 0);
+	if (c->c_shim)
+		queue_client(c, "RFB 003.008\n", 12);
+	if (ws) {
+		web_add_header(req, "Upgrade", "websocket");
+		web_add_header(req, "Sec-WebSocket-Accept", accept);
+		if (protocols && websocket_has_token(protocols, "binary"))
+			web_add_header(req, "Sec-WebSocket-Protocol", "binary");
+	} else {
+		web_add_header(req, "Upgrade", TUNNEL_PROTOCOL);
+	}
+	pthread_mutex_lock(&gw->g_lock);
+	for (struct gw_conn *o = gw->g_conns; o; o = o->c_next)
+		if (!strcmp(o->c_session, c->c_session))
+			conn_end(o, END_TAKEOVER);
+	c->c_next = gw->g_conns;
+	gw->g_conns = c;
+	gw->g_count++;
+	pthread_mutex_unlock(&gw->g_lock);
+	log_info("gateway: session=%s desktop=%s user=%s addr=%s: %s connected", c->c_session,
+		 c->c_desktop, c->c_user, c->c_addr, ws ? "WebSocket" : "tunnel");
+	if (web_reply_upgrade(req, on_upgrade, c) < 0) {
+		conn_unlink(c);
+		if (c->c_ssl)
+			SSL_free(c->c_ssl);
+		close(c->c_desk);
+		broker_session_closed(gw->g_broker, c->c_session, c->c_addr);
+		free(c);
+		pthread_mutex_lock(&gw->g_lock);
+		gw->g_count--;
+		pthread_cond_broadcast(&gw->g_idle);
+		pthread_mutex_unlock(&gw->g_lock);
+	}
+}
+
+/* ---- life cycle ---- */
+
+struct gateway *gateway_new(struct broker *b, char *err, size_t errlen)
+{
+	const struct broker_config *cfg = b->b_cfg;
+	struct gateway *gw = calloc(1, sizeof(*gw));
+
+	if (!gw) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	gw->g_broker = b;
+	pthread_mutex_init(&gw->g_lock, NULL);
+	pthread_cond_init(&gw->g_idle, NULL);
+	if (cfg->bc_host_cert[0] && cfg->bc_host_key[0] && cfg->bc_host_ca[0]) {
+		gw->g_ssl = SSL_CTX_new(TLS_client_method());
+		if (!gw->g_ssl || !SSL_CTX_set_min_proto_version(gw->g_ssl, TLS1_2_VERSION) ||
+		    SSL_CTX_load_verify_locations(gw->g_ssl, cfg->bc_host_ca, NULL) != 1 ||
+		    SSL_CTX_use_certificate_chain_file(gw->g_ssl, cfg->bc_host_cert) != 1 ||
+		    SSL_CTX_use_PrivateKey_file(gw->g_ssl, cfg->bc_host_key, SSL_FILETYPE_PEM) !=
+			1) {
+			snprintf(err, errlen, "gateway: cannot load [hosts] cert, key and ca (%s)",
+				 ERR_reason_error_string(ERR_peek_last_error()));
+			ERR_clear_error();
+			gateway_free(gw);
+			return NULL;
+		}
+		SSL_CTX_set_verify(gw->g_ssl, SSL_VERIFY_PEER, NULL);
+	}
+	return gw;
+}
+
+void gateway_free(struct gateway *gw)
+{
+	if (!gw)
+		return;
+	pthread_mutex_lock(&gw->g_lock);
+	gw->g_stopping = true;
+	for (struct gw_conn *c = gw->g_conns; c; c = c->c_next)
+		conn_end(c, END_SHUTDOWN);
+	while (gw->g_count)
+		pthread_cond_wait(&gw->g_idle, &gw->g_lock);
+	pthread_mutex_unlock(&gw->g_lock);
+	SSL_CTX_free(gw->g_ssl);
+	pthread_mutex_destroy(&gw->g_lock);
+	pthread_cond_destroy(&gw->g_idle);
+	free(gw);
+}

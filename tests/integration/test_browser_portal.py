@@ -1,0 +1,336 @@
+"""The web portal (web/static/) in real headless Chromium: starts the real vdi-broker
+(local users, temporary state, the portal with noVNC as its static_dir), a real
+vdi-hostd (engine vdi-hv) for an automated pool, and a real vdi-hv running the demo
+desktop guest as a manual pool's desktop, then runs the Node browser tests in
+tests/browser/ (playwright-core driving Debian's /usr/bin/chromium) with the URLs and
+credentials in VDI_* variables. Screenshots: build/artifacts/browser/."""
+import http.client
+import json
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from broker_fixture import BROKER, Broker, free_port
+from conftest import BIN, BUILD, TOP, guest_path
+from test_hostd import HOSTD, Hostd, certs  # noqa: F401 (certs: a fixture)
+
+NODE = shutil.which("node")
+CHROMIUM = os.environ.get("VDI_CHROMIUM", "/usr/bin/chromium")
+NODE_MODULES = os.path.join(TOP, "node_modules")
+NOVNC = os.path.join(NODE_MODULES, "@novnc", "novnc")
+FONT = os.path.join(BUILD, "guests", "desktop_font.h")
+ARTIFACTS = os.path.join(BUILD, "artifacts", "browser")
+VNC_PASSWORD = "desk-ticket-7f3a"
+
+
+def missing():
+    """Why these tests cannot run here, or None."""
+    if not os.path.exists(BROKER):
+        return "vdi-broker is not built yet (%s)" % BROKER
+    if not os.path.exists(os.path.join(BIN, "vdi-hv")) or not os.path.exists(guest_path("desktop")):
+        return "vdi-hv or the demo desktop guest (build/guests/desktop.elf) is not built"
+    if not NODE:
+        return "node is not installed"
+    if not os.path.exists(os.path.join(NODE_MODULES, "playwright-core")) or not os.path.exists(NOVNC):
+        return "npm packages missing: run `make web-deps` (npm ci)"
+    if not os.access(CHROMIUM, os.X_OK):
+        return "%s is missing: install the Debian package chromium" % CHROMIUM
+    return None
+
+
+pytestmark = pytest.mark.skipif(missing() is not None, reason=missing() or "")
+
+# Local users: password, groups, display name (alice is in staff; carol is the admin;
+# zed gets throttled; pat only probes the gateway).
+USERS = {"alice": ("alice-pw", "staff", "Alice Example"), "bob": ("bob-pw", "sales", "Bob Builder"),
+         "carol": ("carol-pw", "", "Carol Admin"), "zed": ("zed-pw", "", None),
+         "pat": ("pat-pw", "", None)}
+MAX_FAILURES = 3
+
+
+def stage_static(dest):
+    """The portal as the broker serves it: web/static with noVNC under novnc/ (what
+    `make web-static` stages for a broker without a /novnc/ route)."""
+    shutil.copytree(os.path.join(TOP, "web", "static"), dest)
+    for part in ("core", "vendor"):
+        shutil.copytree(os.path.join(NOVNC, part), os.path.join(dest, "novnc", part))
+
+
+def start_hostd(request, work, hb_port):
+    """vdi-hostd (engine vdi-hv) whose template directory has the demo desktop guest as
+    kernel and an empty base disk; None when it is not built."""
+    if not os.path.exists(HOSTD):
+        return None
+    certs_ = request.getfixturevalue("certs")
+    tpl = os.path.join(work, "templates")
+    os.makedirs(tpl)
+    shutil.copyfile(guest_path("desktop"), os.path.join(tpl, "desktop.elf"))
+    with open(os.path.join(tpl, "base.img"), "wb") as f:
+        f.truncate(1 << 20)
+    hostd_work = pathlib.Path(work) / "hostd"
+    hostd_work.mkdir()
+    hostd = Hostd(hostd_work, certs_, tpl,
+                  "[broker]\nheartbeat_url = https://127.0.0.1:%d/api/v1/hosts/heartbeat\n"
+                  "[desktops]\nstop_timeout = 2s\n" % hb_port)
+    hostd.conf.write_text(hostd.conf.read_text().replace("host_id = test-host", "host_id = dc1-host1"))
+    return hostd
+
+
+@pytest.fixture(scope="module")
+def stack(request, tmp_path_factory):
+    work = str(tmp_path_factory.mktemp("browser"))
+    static = os.path.join(work, "static")
+    stage_static(static)
+    vnc_port = free_port()
+    hb_port = free_port()
+    hostd = start_hostd(request, work, hb_port)
+    hosts_conf = ""
+    if hostd:
+        hosts_conf = f"""
+[hosts]
+cert = {hostd.certs.broker_crt}
+key = {hostd.certs.broker_key}
+ca = {hostd.certs.ca}
+heartbeat_listen = 127.0.0.1:{hb_port}
+"""
+    broker = Broker(work, f"""
+[broker]
+admin_users = carol
+maintenance_interval = 1s
+[http]
+static_dir = {static}
+[auth]
+max_user_failures = {MAX_FAILURES}
+max_address_failures = 10000
+lockout = 60s
+{hosts_conf}""")
+    for name, (pw, groups, display) in USERS.items():
+        broker.add_user(name, pw, groups=groups, display_name=display)
+    broker.start()
+    try:
+        if hostd:
+            hostd.start()
+        admin = broker.client()
+        admin.login("carol", "carol-pw", bearer=True)
+        pools = [
+            ("desk", "Demo desktop", "floating", [{"address": "127.0.0.1:%d" % vnc_port,
+                                                   "password": VNC_PASSWORD}], [("user", "alice")]),
+            ("office", "Office PC", "dedicated", [{"address": "127.0.0.1:%d" % free_port()}],
+             [("group", "staff")]),
+            ("lab", "Lab workstation", "floating", [], [("user", "alice")]),
+            ("finance", "Finance desktop", "floating", [{"address": "127.0.0.1:%d" % free_port()}],
+             [("user", "bob")]),
+            ("probe", "Gateway probe", "floating", [{"address": "127.0.0.1:%d" % free_port()}],
+             [("user", "pat")]),
+        ]
+        for pid, name, kind, desktops, ents in pools:
+            admin.ok("POST", "/api/v1/admin/pools",
+                     {"id": pid, "name": name, "kind": kind, "source": "manual",
+                      "desktops": desktops,
+                      "entitlements": [{"kind": k, "name": n} for k, n in ents]}, expect=(201,))
+        expect = {"desk": {"name": "Demo desktop", "state": "ready"},
+                  "office": {"name": "Office PC", "state": "ready"},
+                  "lab": {"name": "Lab workstation", "state": "unavailable",
+                          "reason": "All desktops in this pool are in use."}}
+        if hostd:
+            admin.ok("POST", "/api/v1/admin/hosts",
+                     {"id": "dc1-host1", "url": "https://127.0.0.1:%d" % hostd.api_port,
+                      "relay": "127.0.0.1:%d" % hostd.relay_port}, expect=(201,))
+            admin.ok("POST", "/api/v1/admin/pools", {
+                "id": "eng", "name": "Engineering desktops", "kind": "floating",
+                "source": "automated", "min": 0, "max": 2, "spare": 0, "memory_mib": 64,
+                "template": {"engine": "vdi-hv", "kernel": "desktop.elf", "disk": "base.img"},
+                "entitlements": [{"kind": "group", "name": "staff"}]}, expect=(201,))
+            expect["eng"] = {"name": "Engineering desktops", "state": "ready"}
+            wait_for(lambda: host_state(admin, "dc1-host1") == "up", "the host to report",
+                     lambda: hostd.log())
+        # a host that never reports
+        admin.ok("POST", "/api/v1/admin/hosts", {"id": "dc2-host7", "url": "https://127.0.0.1:%d" % free_port()},
+                 expect=(201,))
+        env = dict(os.environ,
+                   VDI_URL=broker.url, VDI_USER="alice", VDI_PASSWORD="alice-pw",
+                   VDI_DISPLAY_NAME="Alice Example", VDI_ADMIN="carol", VDI_ADMIN_PASSWORD="carol-pw",
+                   VDI_THROTTLED_USER="zed", VDI_MAX_FAILURES=str(MAX_FAILURES),
+                   VDI_POOLS=json.dumps(expect), VDI_HIDDEN_POOLS=json.dumps(["finance", "probe"]),
+                   VDI_DESK_POOL="desk", VDI_AUTO_POOL="eng" if hostd else "",
+                   VDI_FONT=FONT, VDI_ARTIFACTS=ARTIFACTS,
+                   VDI_CHROMIUM=CHROMIUM, VDI_RELAY_VNC="127.0.0.1:%d" % vnc_port)
+        st = SimpleNamespace(broker=broker, admin=admin, env=env, work=work, vnc_port=vnc_port,
+                             hostd=hostd)
+        st.gateway_status = gateway_answer(st)
+        env["VDI_BROKER_GATEWAY"] = "no" if st.gateway_status == 501 else "yes"
+        yield st
+    finally:
+        hostd_status = None
+        if hostd:
+            hostd_status = hostd.stop()
+            hostd.kill_vms()
+        status = broker.stop()
+    assert status == 0, "vdi-broker did not exit cleanly:\n" + broker.log()
+    assert hostd_status in (0, None), hostd.log()
+
+
+def host_state(admin, host_id):
+    return {h["id"]: h for h in admin.ok("GET", "/api/v1/admin/hosts")["hosts"]}[host_id]["state"]
+
+
+def wait_for(check, what, log, timeout=30):
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out waiting for %s:\n%s" % (what, log())
+        time.sleep(0.2)
+
+
+def logoff_everyone(stack):
+    for s in stack.admin.ok("GET", "/api/v1/admin/sessions")["sessions"]:
+        stack.admin.ok("POST", "/api/v1/admin/sessions/%s/logoff" % s["id"], expect=(204, 409))
+
+
+class Desktop:
+    """vdi-hv running the demo desktop guest with its VNC server on the pool's port; the
+    serial console goes to a file the browser tests read."""
+
+    def __init__(self, workdir, port, insecure):
+        self.serial = os.path.join(workdir, "desktop-serial.txt")
+        self.log = os.path.join(workdir, "desktop-hv.log")
+        self.control = os.path.join(workdir, "desktop-control.sock")
+        args = [os.path.join(BIN, "vdi-hv"), "--kernel", guest_path("desktop"), "--serial", "stdio",
+                "--control", "unix:" + self.control, "--vnc", "127.0.0.1:%d" % port]
+        if insecure:  # the test relay speaks to VNC directly: loopback only, test only
+            args.append("--vnc-insecure")
+        with open(self.serial, "wb") as out, open(self.log, "wb") as err:
+            self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=out, stderr=err,
+                                         cwd=workdir)
+        if not insecure:
+            reply = self.command({"cmd": "set-ticket", "password": VNC_PASSWORD,
+                                  "expires": int(time.time()) + 3600})
+            assert reply.get("ok") is True, reply
+
+    def command(self, request, timeout=30):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.connect(self.control)
+                    s.settimeout(timeout)
+                    s.sendall(json.dumps(request).encode() + b"\n")
+                    reply = b""
+                    while not reply.endswith(b"\n"):
+                        chunk = s.recv(65536)
+                        assert chunk, "control socket closed"
+                        reply += chunk
+                    return json.loads(reply)
+            except (FileNotFoundError, ConnectionRefusedError):
+                assert self.proc.poll() is None, "vdi-hv exited:\n" + self.stderr()
+                assert time.monotonic() < deadline, "no control socket:\n" + self.stderr()
+                time.sleep(0.05)
+
+    def stderr(self):
+        with open(self.log, "rb") as f:
+            return f.read().decode("utf-8", "replace")[-4000:]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdin.close()
+
+
+@pytest.fixture
+def desktop(stack, tmp_path):
+    started = []
+
+    def start(insecure):
+        d = Desktop(str(tmp_path), stack.vnc_port, insecure)
+        started.append(d)
+        return d
+
+    yield start
+    for d in started:
+        d.stop()
+
+
+def run_node(stack, test_file, suite, extra_env=None, timeout=120):
+    """Runs one tests/browser file with node's test runner; fails with its report."""
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    tap = os.path.join(ARTIFACTS, suite + ".tap")
+    env = dict(stack.env, **(extra_env or {}))
+    start = time.monotonic()
+    p = subprocess.run([NODE, "--test", "--test-reporter=spec", "--test-reporter-destination=stdout",
+                        "--test-reporter=tap", "--test-reporter-destination=" + tap,
+                        os.path.join(TOP, "tests", "browser", test_file)],
+                       cwd=TOP, env=env, capture_output=True, timeout=timeout)
+    out = p.stdout.decode("utf-8", "replace") + p.stderr.decode("utf-8", "replace")
+    print(out)
+    print("%s: %.1f s" % (test_file, time.monotonic() - start))
+    with open(tap) as f:
+        summary = {k: int(v) for k, v in (line[2:].split() for line in f
+                                          if line.startswith(("# pass ", "# fail ")))}
+    assert p.returncode == 0 and summary.get("fail") == 0, (
+        "browser tests failed (%s):\n%s\n--- broker log ---\n%s" % (test_file, out[-12000:],
+                                                                  stack.broker.log()[-4000:]))
+    assert summary.get("pass", 0) > 0, "no browser test ran:\n" + out
+
+
+def gateway_answer(stack):
+    """What the broker's /gateway does with a good ticket and a WebSocket upgrade to a
+    desktop nobody listens on: the HTTP status (501 while it only redeems tickets; with a
+    display tunnel, 502 desktop_unreachable)."""
+    c = stack.broker.client()
+    c.login("pat", USERS["pat"][0])
+    r = c.connect("probe")
+    assert r.status == 200, r
+    ticket = r.json["ticket"]
+    conn = http.client.HTTPSConnection("127.0.0.1", stack.broker.port, timeout=10,
+                                       context=stack.broker.ssl_context())
+    try:
+        conn.request("GET", "/gateway?ticket=" + ticket, headers={
+            "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Origin": stack.broker.url})
+        status = conn.getresponse().status
+    finally:
+        conn.close()
+    stack.admin.ok("POST", "/api/v1/admin/sessions/%s/logoff" % r.json["session"], expect=(204, 409))
+    return status
+
+
+def test_portal_pages(stack):
+    """Sign-in (wrong password, throttling), entitled desktops and their states, session
+    buttons, CSRF refusals, the admin console, sign-out, phone layout."""
+    logoff_everyone(stack)
+    run_node(stack, "portal.test.mjs", "portal")
+
+
+def test_viewer_through_test_relay(stack, desktop):
+    """The viewer, noVNC and vdi-hv's VNC server end to end, with the broker issuing the
+    ticket and gateway_url; the test answers the gateway's WebSocket itself and splices
+    it to the desktop (VNC without authentication, on loopback)."""
+    logoff_everyone(stack)
+    vm = desktop(insecure=True)
+    run_node(stack, "viewer.test.mjs", "viewer-relay",
+             {"VDI_GATEWAY": "relay", "VDI_SERIAL": vm.serial})
+
+
+def test_viewer_through_broker_gateway(stack, desktop):
+    """The same through the broker's own gateway (wss://broker/gateway?ticket=...), which
+    authenticates to the desktop's VNC server with the pool's stored password."""
+    status = stack.gateway_status
+    if status == 501:
+        pytest.skip("vdi-broker's /gateway redeems the ticket but answers 501 not_implemented: "
+                    "no display tunnel yet (broker/api.c gateway())")
+    assert status == 502, "a WebSocket upgrade to an unreachable desktop got HTTP %d" % status
+    logoff_everyone(stack)
+    vm = desktop(insecure=False)
+    run_node(stack, "viewer.test.mjs", "viewer-gateway",
+             {"VDI_GATEWAY": "broker", "VDI_SERIAL": vm.serial})

@@ -1,0 +1,197 @@
+"""vdi-broker's display gateway end to end: a manual pool on a real vdi-hv VNC endpoint,
+reached over wss:// (our stdlib WebSocket client) and the vdi-tunnel/1 upgrade; VNC
+authentication with the ticket, a framebuffer update through the gateway; tickets single
+use and expiring, foreign Origins refused, protocol violations closed, admin logoff
+dropping the live connection, a killed client leaving its session disconnected."""
+import os
+import socket
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from broker_fixture import BROKER, Broker, free_port
+from conftest import BIN, GUESTS, HvProcess
+from gw_client import Refused, Tunnel, WebSocket
+from test_hostd import AuthRefused, Rfb
+
+pytestmark = [
+    pytest.mark.skipif(not os.path.exists(BROKER), reason="vdi-broker not built"),
+    pytest.mark.skipif(not os.path.exists(os.path.join(GUESTS, "serial.elf")),
+                       reason="test guest serial.elf not built"),
+]
+VNC_PASSWORD = "gw-desktop-secret"
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    work = tmp_path_factory.mktemp("gateway")
+    vnc_port = free_port()
+    vm = HvProcess([os.path.join(BIN, "vdi-hv"), "--kernel", os.path.join(GUESTS, "serial.elf"),
+                    "--serial", "stdio", "--control", "unix:" + str(work / "hv.sock"),
+                    "--vnc", "127.0.0.1:%d" % vnc_port], str(work / "hv.sock"), str(work))
+    (work / "broker").mkdir()
+    broker = Broker(str(work / "broker"), """
+[broker]
+admin_users = admin
+ticket_lifetime = 5s
+[gateway]
+idle_timeout = 10s
+""")
+    try:
+        vm.connect()
+        reply = vm.control({"cmd": "set-ticket", "password": VNC_PASSWORD,
+                            "expires": int(time.time()) + 3600})
+        assert reply.get("ok"), reply
+        broker.add_user("admin", "admin-pw")
+        broker.add_user("alice", "alice-pw")
+        broker.start()
+        admin = broker.client()
+        admin.login("admin", "admin-pw", bearer=True)
+        admin.ok("POST", "/api/v1/admin/pools", {
+            "id": "gw", "kind": "floating", "source": "manual",
+            "desktops": [{"id": "gw-1", "address": "127.0.0.1:%d" % vnc_port,
+                          "password": VNC_PASSWORD}],
+            "entitlements": [{"kind": "user", "name": "alice"}]}, expect=(201,))
+        alice = broker.client()
+        alice.login("alice", "alice-pw")
+        yield SimpleNamespace(broker=broker, admin=admin, alice=alice, vm=vm,
+                              ctx=broker.ssl_context(), port=broker.port)
+    finally:
+        status = broker.stop()
+        vm.stop()
+    assert status == 0, "vdi-broker did not exit cleanly:\n" + broker.log()
+
+
+def sessions(env):
+    return [s for s in env.admin.ok("GET", "/api/v1/admin/sessions")["sessions"]
+            if s["username"] == "alice"]
+
+
+def fresh_ticket(env):
+    """Logs off alice's sessions, then connects anew: a ticket for gw-1."""
+    for s in sessions(env):
+        if s["state"] != "logged_off":
+            env.admin.request("POST", "/api/v1/admin/sessions/%s/logoff" % s["id"])
+    r = env.alice.connect("gw")
+    assert r.status == 200, (r, env.broker.log())
+    return r.json
+
+
+def wait_state(env, sid, state, timeout=5):
+    deadline = time.monotonic() + timeout
+    while True:
+        now = {s["id"]: s["state"] for s in sessions(env)}.get(sid)
+        if now == state:
+            return
+        assert time.monotonic() < deadline, (sid, now, state)
+        time.sleep(0.1)
+
+
+def test_websocket_reaches_the_desktop(env):
+    t = fresh_ticket(env)
+    ws = WebSocket(env.port, env.ctx, t["ticket"], origin="https://127.0.0.1:%d" % env.port)
+    assert ws.headers.get("sec-websocket-protocol") == "binary"
+    rfb = Rfb(ws, t["ticket"])  # RFB 3.8, VNC authentication with the ticket
+    assert (rfb.width, rfb.height) == (1024, 768)
+    assert rfb.update() == 1024 * 768 * 4
+    ws.send_frame(9, b"hello")  # ping -> pong
+    assert ws.frame() == (10, b"hello")
+    # fragmentation: a FramebufferUpdateRequest split over three frames
+    req = bytes([3, 0, 0, 0, 0, 0, 4, 0, 3, 0])
+    ws.send_frame(2, req[:3], fin=False)
+    ws.send_frame(0, req[3:7], fin=False)
+    ws.send_frame(0, req[7:], fin=True)
+    assert ws.recv(1)  # the update arrives
+    ws.send_frame(8, b"\x03\xe8")
+    ws.close()
+    wait_state(env, t["session"], "disconnected")
+    assert t["ticket"] not in env.broker.log()
+
+
+def test_replayed_and_expired_tickets_are_refused(env):
+    t = fresh_ticket(env)
+    ws = WebSocket(env.port, env.ctx, t["ticket"])
+    with pytest.raises(Refused) as e:
+        WebSocket(env.port, env.ctx, t["ticket"])
+    assert e.value.status == 403
+    ws.close()
+    t = fresh_ticket(env)
+    time.sleep(max(0.0, t["expires"] - time.time()) + 0.5)
+    with pytest.raises(Refused) as e:
+        Tunnel(env.port, env.ctx, t["ticket"])
+    assert e.value.status == 403
+
+
+def test_foreign_origin_is_refused_and_keeps_the_ticket(env):
+    t = fresh_ticket(env)
+    with pytest.raises(Refused) as e:
+        WebSocket(env.port, env.ctx, t["ticket"], origin="https://evil.example")
+    assert e.value.status == 403
+    WebSocket(env.port, env.ctx, t["ticket"]).close()  # not spent by the refusal
+
+
+def test_wrong_vnc_password_is_refused(env):
+    t = fresh_ticket(env)
+    ws = WebSocket(env.port, env.ctx, t["ticket"])
+    with pytest.raises(AuthRefused):
+        Rfb(ws, "not-the-ticket")
+    ws.close()
+
+
+@pytest.mark.parametrize("what,code", [("unmasked", 1002), ("oversized", 1009)])
+def test_protocol_violations_close(env, what, code):
+    t = fresh_ticket(env)
+    ws = WebSocket(env.port, env.ctx, t["ticket"])
+    ws.recv(1)  # the greeting
+    if what == "unmasked":
+        ws.send_frame(2, b"RFB 003.008\n", mask=False)
+    else:
+        ws.sock.sendall(bytes([0x82, 0x80 | 127]) + (2 << 20).to_bytes(8, "big") + b"mask")
+    while ws.recv(65536):
+        pass
+    assert ws.closed_with == code
+    ws.close()
+
+
+def test_admin_logoff_drops_the_live_connection(env):
+    t = fresh_ticket(env)
+    ws = WebSocket(env.port, env.ctx, t["ticket"])
+    rfb = Rfb(ws, t["ticket"])
+    env.admin.ok("POST", "/api/v1/admin/sessions/%s/logoff" % t["session"], expect=(204,))
+    start = time.monotonic()
+    try:
+        while ws.recv(65536):
+            pass
+    except ConnectionError:
+        pass
+    assert time.monotonic() - start < 2.5
+    assert ws.closed_with in (None, 1001)
+    ws.close()
+
+
+def test_tunnel_reaches_the_desktop(env):
+    t = fresh_ticket(env)
+    tun = Tunnel(env.port, env.ctx, t["ticket"])
+    rfb = Rfb(tun, t["ticket"])
+    assert rfb.update() == 1024 * 768 * 4
+    tun.close()
+    wait_state(env, t["session"], "disconnected")
+
+
+def test_killed_client_leaves_the_session_disconnected(env):
+    t = fresh_ticket(env)
+    tun = Tunnel(env.port, env.ctx, t["ticket"])
+    Rfb(tun, t["ticket"])
+    wait_state(env, t["session"], "connected")
+    # an abrupt end: RST, no TLS close
+    tun.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+    os.close(tun.sock.detach())
+    wait_state(env, t["session"], "disconnected")
+
+
+def test_no_upgrade_is_426_and_spends_nothing(env):
+    t = fresh_ticket(env)
+    r = env.broker.client().request("GET", "/gateway?ticket=" + t["ticket"])
+    assert r.status == 426 and r.json["code"] == "upgrade_required"
+    Tunnel(env.port, env.ctx, t["ticket"]).close()

@@ -117,35 +117,30 @@ static void test_malformed(void **state)
 	assert_int_equal(password_hash_with("pw", &cheap, good, sizeof(good)), 0);
 	salt = strchr(good + 8, '$') + 1;
 	key = strchr(salt, '$') + 1;
+	/* the prefix every good test hash below shares, and a 32-byte key */
+#define P "$scrypt$ln=4,r=8,p=1$"
+#define K "aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"
 	const char *bad[] = {
 	    "",
 	    "pw",
 	    "$scrypt$",
 	    "$2b$12$abcdefghijklmnopqrstuv",	  /* bcrypt: not ours */
 	    "$pbkdf2-sha256$29000$c2FsdA$aGFzaA", /* another scheme */
-	    "$scrypt$ln=4,r=8$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g", /* no p */
-	    "$scrypt$ln=04,r=8,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
-	    "$scrypt$ln=-4,r=8,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
-	    "$scrypt$ln=4,r=8,p=1,x=2$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
-	    "$scrypt$ln=30,r=8,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",  /* 128
-												 GiB
-											       */
-	    "$scrypt$ln=4,r=8,p=999$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g", /* p
-												 too
-												 big
-											       */
-	    "$scrypt$ln=4,r=0,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
-	    "$scrypt$ln=4,r=8,p=1$c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g", /* salt too
-											  short */
-	    "$scrypt$ln=4,r=8,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA", /* key too short */
-	    "$scrypt$ln=4,r=8,p=1$c2FsdHNhbHQ=$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g", /* padding
-											      */
-	    "$scrypt$ln=4,r=8,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g$", /* extra
-												field
-											      */
-	    "$scrypt$ln=4,r=8,p=1$c2Fs dHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
-	    "$scrypt$ln=4,r=8,p=1$$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
+	    "$scrypt$ln=4,r=8$c2FsdHNhbHQ$" K,	  /* no p */
+	    "$scrypt$ln=04,r=8,p=1$c2FsdHNhbHQ$" K,
+	    "$scrypt$ln=-4,r=8,p=1$c2FsdHNhbHQ$" K,
+	    "$scrypt$ln=4,r=8,p=1,x=2$c2FsdHNhbHQ$" K,
+	    "$scrypt$ln=30,r=8,p=1$c2FsdHNhbHQ$" K,  /* 128 GiB */
+	    "$scrypt$ln=4,r=8,p=999$c2FsdHNhbHQ$" K, /* p too big */
+	    "$scrypt$ln=4,r=0,p=1$c2FsdHNhbHQ$" K,
+	    P "c2FsdA$" K,			    /* salt too short */
+	    P "c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA", /* key too short */
+	    P "c2FsdHNhbHQ=$" K,		    /* padding */
+	    P "c2FsdHNhbHQ$" K "$",		    /* extra field */
+	    P "c2Fs dHNhbHQ$" K,
+	    P "$" K,
 	};
+
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_false(password_hash_valid(bad[i]));
 		assert_int_equal(password_verify("pw", bad[i]), -EINVAL);
@@ -153,13 +148,8 @@ static void test_malformed(void **state)
 	}
 	assert_int_equal(password_verify("pw", NULL), -EINVAL);
 	/* the template the bad strings above were derived from is itself acceptable */
-	assert_true(password_hash_valid(
-	    "$scrypt$ln=4,r=8,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"));
-	assert_int_equal(
-	    password_verify(
-		"pw",
-		"$scrypt$ln=4,r=8,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"),
-	    -EACCES);
+	assert_true(password_hash_valid(P "c2FsdHNhbHQ$" K));
+	assert_int_equal(password_verify("pw", P "c2FsdHNhbHQ$" K), -EACCES);
 	/* truncated or tampered versions of a good hash */
 	snprintf(buf, sizeof(buf), "%.*s", (int)strlen(good) - 1, good);
 	assert_int_not_equal(password_verify("pw", buf), 0);
@@ -172,6 +162,8 @@ static void test_malformed(void **state)
 	/* cheaper than the default: valid, but worth replacing */
 	assert_true(password_hash_valid(good));
 	assert_true(password_needs_rehash(good));
+#undef P
+#undef K
 }
 
 int main(void)

@@ -2,6 +2,7 @@
  * runs of blocks that live in the same file, copy-up of whole blocks on first write, and
  * the data-then-bitmap flush order that keeps it crash consistent (see the header). */
 #include "hv/dev/blk_overlay.h"
+#include "hv/le.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -47,21 +48,6 @@ void blk_overlay_set_io(const struct blk_overlay_io *new_io)
 	io = new_io ? new_io : &default_io;
 }
 
-static void put_le(uint8_t *p, unsigned len, uint64_t v)
-{
-	for (unsigned i = 0; i < len; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, unsigned len)
-{
-	uint64_t v = 0;
-
-	for (unsigned i = 0; i < len; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
 static uint64_t fnv1a(const uint8_t *p, size_t len)
 {
 	uint64_t h = 0xcbf29ce484222325ULL;
@@ -90,15 +76,15 @@ static void encode_header(const struct blk_overlay *ov, uint8_t hdr[HEADER_SIZE]
 {
 	memset(hdr, 0, HEADER_SIZE);
 	memcpy(hdr, MAGIC, 8);
-	put_le(hdr + 8, 4, VERSION);
-	put_le(hdr + 12, 4, HEADER_SIZE);
-	put_le(hdr + 16, 4, BLK_OVERLAY_BLOCK_SIZE);
-	put_le(hdr + 24, 8, ov->ov_size);
-	put_le(hdr + 32, 8, ov->ov_size); /* the base's size: they are equal by design */
-	put_le(hdr + 40, 8, ov->ov_bitmap_off);
-	put_le(hdr + 48, 8, ov->ov_bitmap_len);
-	put_le(hdr + 56, 8, ov->ov_data_off);
-	put_le(hdr + HEADER_SUMMED, 8, fnv1a(hdr, HEADER_SUMMED));
+	le_put(hdr + 8, 4, VERSION);
+	le_put(hdr + 12, 4, HEADER_SIZE);
+	le_put(hdr + 16, 4, BLK_OVERLAY_BLOCK_SIZE);
+	le_put(hdr + 24, 8, ov->ov_size);
+	le_put(hdr + 32, 8, ov->ov_size); /* the base's size: they are equal by design */
+	le_put(hdr + 40, 8, ov->ov_bitmap_off);
+	le_put(hdr + 48, 8, ov->ov_bitmap_len);
+	le_put(hdr + 56, 8, ov->ov_data_off);
+	le_put(hdr + HEADER_SUMMED, 8, fnv1a(hdr, HEADER_SUMMED));
 }
 
 /* Checks a header read from disk against what a disk of base_size must have. */
@@ -108,16 +94,16 @@ static const char *check_header(const uint8_t hdr[HEADER_SIZE], uint64_t base_si
 
 	if (memcmp(hdr, MAGIC, 8))
 		return "not a vdi overlay (bad magic)";
-	if (get_le(hdr + HEADER_SUMMED, 8) != fnv1a(hdr, HEADER_SUMMED))
+	if (le_get(hdr + HEADER_SUMMED, 8) != fnv1a(hdr, HEADER_SUMMED))
 		return "damaged header (checksum mismatch)";
-	if (get_le(hdr + 8, 4) != VERSION)
+	if (le_get(hdr + 8, 4) != VERSION)
 		return "unsupported overlay version";
-	if (get_le(hdr + 32, 8) != base_size)
+	if (le_get(hdr + 32, 8) != base_size)
 		return "the base image's size changed since the overlay was made";
 	layout(&want, base_size);
-	if (get_le(hdr + 12, 4) != HEADER_SIZE || get_le(hdr + 16, 4) != BLK_OVERLAY_BLOCK_SIZE ||
-	    get_le(hdr + 24, 8) != want.ov_size || get_le(hdr + 40, 8) != want.ov_bitmap_off ||
-	    get_le(hdr + 48, 8) != want.ov_bitmap_len || get_le(hdr + 56, 8) != want.ov_data_off)
+	if (le_get(hdr + 12, 4) != HEADER_SIZE || le_get(hdr + 16, 4) != BLK_OVERLAY_BLOCK_SIZE ||
+	    le_get(hdr + 24, 8) != want.ov_size || le_get(hdr + 40, 8) != want.ov_bitmap_off ||
+	    le_get(hdr + 48, 8) != want.ov_bitmap_len || le_get(hdr + 56, 8) != want.ov_data_off)
 		return "inconsistent header geometry";
 	return NULL;
 }

@@ -7,6 +7,7 @@
  * levels. It is the innermost lock: nothing outside this file is called with it held except
  * vm_set_irq(), so device hooks and BAR handlers may call back into pci_* freely. */
 #include "hv/dev/pci.h"
+#include "hv/le.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -58,21 +59,6 @@ struct pci_bus {
 	struct pci_device *slots[PCI_MAX_SLOTS];
 };
 
-static uint32_t get_le(const uint8_t *p, unsigned len)
-{
-	uint32_t v = 0;
-
-	for (unsigned i = 0; i < len; i++)
-		v |= (uint32_t)p[i] << (8 * i);
-	return v;
-}
-
-static void put_le(uint8_t *p, unsigned len, uint32_t v)
-{
-	for (unsigned i = 0; i < len; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
 static bool valid_access(unsigned offset, unsigned len)
 {
 	return (len == 1 || len == 2 || len == 4) && offset < PCI_CONFIG_SIZE &&
@@ -81,14 +67,14 @@ static bool valid_access(unsigned offset, unsigned len)
 
 static uint16_t command_of(const struct pci_device *dev)
 {
-	return (uint16_t)get_le(dev->cfg + PCI_COMMAND, 2);
+	return (uint16_t)le_get(dev->cfg + PCI_COMMAND, 2);
 }
 
 static uint64_t bar_address(const struct pci_device *dev, unsigned bar)
 {
 	const uint8_t *p = dev->cfg + PCI_BAR0 + 4 * bar;
 
-	return (get_le(p, 4) & ~0xFu) | (uint64_t)get_le(p + 4, 4) << 32;
+	return (le_get(p, 4) & ~0xFu) | (uint64_t)le_get(p + 4, 4) << 32;
 }
 
 /* Drives each INTx GSI to the OR of the unmasked lines of the devices on it. */
@@ -128,7 +114,7 @@ static uint32_t config_read(struct pci_device *dev, unsigned offset, unsigned le
 	uint32_t v;
 
 	pthread_mutex_lock(&bus->lock);
-	v = get_le(dev->cfg + offset, len);
+	v = le_get(dev->cfg + offset, len);
 	pthread_mutex_unlock(&bus->lock);
 	if (dev->desc.config_read)
 		dev->desc.config_read(dev->desc.opaque, offset, len, &v);
@@ -175,7 +161,7 @@ static void pio_read(void *opaque, uint64_t offset, void *data, unsigned len)
 			v = config_read(dev, reg, len);
 	}
 	memset(data, 0xFF, len);
-	put_le(data, len < 4 ? len : 4, v);
+	le_put(data, len < 4 ? len : 4, v);
 }
 
 static void pio_write(void *opaque, uint64_t offset, const void *data, unsigned len)
@@ -187,7 +173,7 @@ static void pio_write(void *opaque, uint64_t offset, const void *data, unsigned 
 	/* Byte and word writes to 0xCF8-0xCFB (mechanism #2 probes, 0xCF9 reset) are ignored. */
 	if (offset == 0 && len == 4) {
 		pthread_mutex_lock(&bus->lock);
-		bus->config_address = get_le(data, 4) & 0x80FFFFFCu;
+		bus->config_address = le_get(data, 4) & 0x80FFFFFCu;
 		pthread_mutex_unlock(&bus->lock);
 		return;
 	}
@@ -197,7 +183,7 @@ static void pio_write(void *opaque, uint64_t offset, const void *data, unsigned 
 	dev = addressed_locked(bus, (unsigned)offset - 4, &reg);
 	pthread_mutex_unlock(&bus->lock);
 	if (dev)
-		config_write(dev, reg, len, get_le(data, len));
+		config_write(dev, reg, len, le_get(data, len));
 }
 
 /* The BAR region covering [gpa, gpa + len) with memory decoding on; *base gets its address. */
@@ -263,15 +249,15 @@ static struct pci_device *new_device(struct pci_bus *bus, unsigned slot,
 	dev->slot = slot;
 	dev->desc = *desc;
 	dev->cap_free = PCI_CAP_START;
-	put_le(dev->cfg + 0x00, 2, desc->vendor_id);
-	put_le(dev->cfg + 0x02, 2, desc->device_id);
+	le_put(dev->cfg + 0x00, 2, desc->vendor_id);
+	le_put(dev->cfg + 0x02, 2, desc->device_id);
 	dev->cfg[0x08] = desc->revision;
-	put_le(dev->cfg + 0x09, 3, desc->class_code);
+	le_put(dev->cfg + 0x09, 3, desc->class_code);
 	dev->cfg[PCI_HEADER_TYPE] = 0x00; /* type 0, single function */
-	put_le(dev->cfg + 0x2C, 2, desc->subsystem_vendor_id);
-	put_le(dev->cfg + 0x2E, 2, desc->subsystem_id);
+	le_put(dev->cfg + 0x2C, 2, desc->subsystem_vendor_id);
+	le_put(dev->cfg + 0x2E, 2, desc->subsystem_id);
 	/* Command: I/O, memory, bus master, parity, SERR#, interrupt disable. */
-	put_le(dev->wmask + PCI_COMMAND, 2, 0x0547);
+	le_put(dev->wmask + PCI_COMMAND, 2, 0x0547);
 	dev->wmask[0x0C] = 0xFF; /* cache line size */
 	dev->wmask[0x0D] = 0xFF; /* latency timer */
 	if (slot) {
@@ -405,11 +391,11 @@ int pci_add_bar(struct pci_device *dev, unsigned bar, uint64_t size, const struc
 		dev->bar_used[bar] = dev->bar_used[bar + 1] = true;
 		dev->bars[bar].size = size;
 		dev->bars[bar].region = *r;
-		put_le(p, 4, (uint32_t)base | PCI_BAR_MEM_TYPE_64);
-		put_le(p + 4, 4, (uint32_t)(base >> 32));
+		le_put(p, 4, (uint32_t)base | PCI_BAR_MEM_TYPE_64);
+		le_put(p + 4, 4, (uint32_t)(base >> 32));
 		/* Writable address bits only: writing all-ones reads back ~(size - 1). */
-		put_le(m, 4, (uint32_t) ~(size - 1) & ~0xFu);
-		put_le(m + 4, 4, 0xFFFFFFFF);
+		le_put(m, 4, (uint32_t) ~(size - 1) & ~0xFu);
+		le_put(m + 4, 4, 0xFFFFFFFF);
 		/* Decoding on, as firmware leaves a device whose BARs it assigned. */
 		dev->cfg[PCI_COMMAND] |= PCI_COMMAND_MEMORY;
 	}
@@ -459,7 +445,7 @@ uint32_t pci_config_get(struct pci_device *dev, unsigned offset, unsigned len)
 	if (!valid_access(offset, len))
 		return 0xFFFFFFFF;
 	pthread_mutex_lock(&dev->bus->lock);
-	v = get_le(dev->cfg + offset, len);
+	v = le_get(dev->cfg + offset, len);
 	pthread_mutex_unlock(&dev->bus->lock);
 	return v;
 }

@@ -4,6 +4,7 @@
  * name. Transport and queue validation are virtio_pci.c and virtqueue.c; nothing the guest
  * sends sizes a host allocation. */
 #include "hv/dev/virtio_blk.h"
+#include "hv/le.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -64,21 +65,6 @@ struct virtio_blk {
 	struct virtq_chain chain;
 	struct iovec io[VIRTQ_MAX_SIZE];
 };
-
-static void put_le(uint8_t *p, unsigned len, uint64_t v)
-{
-	for (unsigned i = 0; i < len; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, unsigned len)
-{
-	uint64_t v = 0;
-
-	for (unsigned i = 0; i < len; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
 
 /* preadv/pwritev until done; iov is consumed. Returns 0 or -errno; *done gets the bytes
  * transferred. */
@@ -170,8 +156,8 @@ static int process(struct virtio_blk *blk, const struct virtq_chain *c, uint32_t
 		return -EINVAL;
 	}
 	virtq_iov_read(c->iov, c->n_out, 0, hdr, REQ_HEADER_LEN);
-	type = (uint32_t)get_le(hdr, 4);
-	sector = get_le(hdr + 8, 8);
+	type = (uint32_t)le_get(hdr, 4);
+	sector = le_get(hdr + 8, 8);
 	data_in = c->in_len - 1; /* the status byte is the last writable byte */
 	switch (type) {
 	case VIRTIO_BLK_T_IN:
@@ -338,9 +324,9 @@ static struct virtio_blk *create(struct vm *vm, struct pci_bus *bus, const char 
 	if (open_image(blk, path, base) < 0)
 		goto out_free_blk;
 	make_serial(blk->serial, path);
-	put_le(blk->config + CFG_CAPACITY, 8, blk->capacity);
-	put_le(blk->config + CFG_SEG_MAX, 4, QUEUE_SIZE - 2); /* header and status */
-	put_le(blk->config + CFG_BLK_SIZE, 4, SECTOR_SIZE);
+	le_put(blk->config + CFG_CAPACITY, 8, blk->capacity);
+	le_put(blk->config + CFG_SEG_MAX, 4, QUEUE_SIZE - 2); /* header and status */
+	le_put(blk->config + CFG_BLK_SIZE, 4, SECTOR_SIZE);
 	desc.config = blk->config;
 	desc.opaque = blk;
 	blk->vp = virtio_pci_create(vm, bus, &desc);

@@ -4,6 +4,7 @@
  * and ring validation are virtio_pci.c and virtqueue.c; nothing the guest sends sizes a host
  * allocation. */
 #include "hv/dev/virtio_input.h"
+#include "hv/le.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -102,12 +103,6 @@ struct virtio_input {
 	bool vi_buffers_seen;		     /* the driver gave event buffers since reset */
 };
 
-static void put_le(uint8_t *p, unsigned len, uint64_t v)
-{
-	for (unsigned i = 0; i < len; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
 /* Config space */
 
 static void set_bit_in(uint8_t *bitmap, unsigned bit, unsigned *size)
@@ -135,10 +130,10 @@ static void config_update(struct virtio_input *t)
 		memcpy(u, SERIAL, size);
 		break;
 	case VIRTIO_INPUT_CFG_ID_DEVIDS:
-		put_le(u, 2, BUS_VIRTUAL);
-		put_le(u + 2, 2, DEVIDS_VENDOR);
-		put_le(u + 4, 2, DEVIDS_PRODUCT);
-		put_le(u + 6, 2, DEVIDS_VERSION);
+		le_put(u, 2, BUS_VIRTUAL);
+		le_put(u + 2, 2, DEVIDS_VENDOR);
+		le_put(u + 4, 2, DEVIDS_PRODUCT);
+		le_put(u + 6, 2, DEVIDS_VERSION);
 		size = 8;
 		break;
 	case VIRTIO_INPUT_CFG_PROP_BITS:
@@ -160,8 +155,8 @@ static void config_update(struct virtio_input *t)
 		break;
 	case VIRTIO_INPUT_CFG_ABS_INFO:
 		if (subsel == ABS_X || subsel == ABS_Y) {
-			put_le(u, 4, 0);			/* min */
-			put_le(u + 4, 4, VIRTIO_INPUT_ABS_MAX); /* max; fuzz, flat, res 0 */
+			le_put(u, 4, 0);			/* min */
+			le_put(u + 4, 4, VIRTIO_INPUT_ABS_MAX); /* max; fuzz, flat, res 0 */
 			size = 20;
 		}
 		break;
@@ -289,9 +284,9 @@ static void backlog_report(struct virtio_input *t, const struct pointer_state *t
 
 static void encode(const struct input_event *ev, uint8_t out[EVENT_SIZE])
 {
-	put_le(out, 2, ev->type);
-	put_le(out + 2, 2, ev->code);
-	put_le(out + 4, 4, (uint32_t)ev->value);
+	le_put(out, 2, ev->type);
+	le_put(out + 2, 2, ev->code);
+	le_put(out + 4, 4, (uint32_t)ev->value);
 }
 
 /* Takes the driver's new event buffers (at most as many as we can hold). Returns 0 or -EINVAL

@@ -6,6 +6,7 @@
  * Lock order: vp->lock, then the PCI bus lock (taken inside pci_* calls). PCI config
  * hooks run without either and take vp->lock themselves. */
 #include "hv/dev/virtio_pci.h"
+#include "hv/le.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -90,21 +91,6 @@ struct virtio_pci {
 	unsigned pci_cfg_cap; /* config offset of the PCI-config access capability */
 };
 
-static uint64_t get_le(const uint8_t *p, unsigned len)
-{
-	uint64_t v = 0;
-
-	for (unsigned i = 0; i < len; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
-static void put_le(uint8_t *p, unsigned len, uint64_t v)
-{
-	for (unsigned i = 0; i < len; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
 /* Whether [off, off + len) lies within [base, base + size). */
 static bool inside(uint64_t off, uint64_t len, uint64_t base, uint64_t size)
 {
@@ -144,7 +130,7 @@ static void msix_send_locked(struct virtio_pci *vp, unsigned vector)
 {
 	const uint8_t *e = vp->msix_table + vector * MSIX_ENTRY_SIZE;
 
-	if (vm_signal_msi(vp->vm, get_le(e, 8), (uint32_t)get_le(e + 8, 4)) < 0)
+	if (vm_signal_msi(vp->vm, le_get(e, 8), (uint32_t)le_get(e + 8, 4)) < 0)
 		log_warnx("%s: cannot signal MSI-X vector %u", vp->name, vector);
 }
 
@@ -279,24 +265,24 @@ static void common_image_locked(struct virtio_pci *vp, uint8_t img[COMMON_LEN])
 	uint32_t dsel = vp->device_feature_select, gsel = vp->driver_feature_select;
 
 	memset(img, 0, COMMON_LEN);
-	put_le(img + CC_DFSELECT, 4, dsel);
-	put_le(img + CC_DF, 4, dsel < 2 ? vp->device_features >> (32 * dsel) : 0);
-	put_le(img + CC_GFSELECT, 4, gsel);
-	put_le(img + CC_GF, 4, gsel < 2 ? vp->driver_features >> (32 * gsel) : 0);
-	put_le(img + CC_MSIX, 2, vp->config_msix_vector);
-	put_le(img + CC_NUMQ, 2, vp->desc.num_queues);
+	le_put(img + CC_DFSELECT, 4, dsel);
+	le_put(img + CC_DF, 4, dsel < 2 ? vp->device_features >> (32 * dsel) : 0);
+	le_put(img + CC_GFSELECT, 4, gsel);
+	le_put(img + CC_GF, 4, gsel < 2 ? vp->driver_features >> (32 * gsel) : 0);
+	le_put(img + CC_MSIX, 2, vp->config_msix_vector);
+	le_put(img + CC_NUMQ, 2, vp->desc.num_queues);
 	img[CC_STATUS] = vp->status;
 	img[CC_CFGGENERATION] = 0;
-	put_le(img + CC_Q_SELECT, 2, vp->queue_select);
+	le_put(img + CC_Q_SELECT, 2, vp->queue_select);
 	if (!q)
 		return; /* a queue that does not exist reads as size 0 */
-	put_le(img + CC_Q_SIZE, 2, q->size);
-	put_le(img + CC_Q_MSIX, 2, q->msix_vector);
-	put_le(img + CC_Q_ENABLE, 2, q->enabled);
-	put_le(img + CC_Q_NOFF, 2, vp->queue_select);
-	put_le(img + CC_Q_DESC, 8, q->desc);
-	put_le(img + CC_Q_DRIVER, 8, q->driver);
-	put_le(img + CC_Q_DEVICE, 8, q->device);
+	le_put(img + CC_Q_SIZE, 2, q->size);
+	le_put(img + CC_Q_MSIX, 2, q->msix_vector);
+	le_put(img + CC_Q_ENABLE, 2, q->enabled);
+	le_put(img + CC_Q_NOFF, 2, vp->queue_select);
+	le_put(img + CC_Q_DESC, 8, q->desc);
+	le_put(img + CC_Q_DRIVER, 8, q->driver);
+	le_put(img + CC_Q_DEVICE, 8, q->device);
 }
 
 static uint16_t valid_vector(const struct virtio_pci *vp, uint64_t v)
@@ -370,7 +356,7 @@ static void common_write_locked(struct virtio_pci *vp, unsigned off, const void 
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
 		if (overlaps(off, len, fields[i].off, fields[i].size))
 			common_field_write_locked(vp, fields[i].off,
-						  get_le(img + fields[i].off, fields[i].size));
+						  le_get(img + fields[i].off, fields[i].size));
 }
 
 /* BAR 0 */
@@ -399,7 +385,7 @@ static void bar_read(void *opaque, uint64_t off, void *data, unsigned len)
 	} else if (inside(off, len, VIRTIO_PCI_MSIX_PBA_OFF, 8)) {
 		uint8_t pba[8];
 
-		put_le(pba, 8, vp->msix_pending);
+		le_put(pba, 8, vp->msix_pending);
 		memcpy(out, pba + off - VIRTIO_PCI_MSIX_PBA_OFF, len);
 	}
 	pthread_mutex_unlock(&vp->lock);
@@ -465,7 +451,7 @@ static void pci_config_write_hook(void *opaque, unsigned offset, unsigned len, u
 	if (overlaps(offset, len, data_off, 4) && cfg_access(vp, &boff, &blen)) {
 		uint8_t buf[4];
 
-		put_le(buf, 4, pci_config_get(vp->pci, data_off, 4));
+		le_put(buf, 4, pci_config_get(vp->pci, data_off, 4));
 		bar_write(vp, boff, buf, blen);
 	}
 	if (overlaps(offset, len, vp->msix_cap + 2, 2)) {
@@ -508,11 +494,11 @@ static int add_virtio_cap(struct virtio_pci *vp, uint8_t type, uint32_t offset, 
 	cap[0] = PCI_CAP_ID_VNDR;
 	cap[3] = type;
 	cap[4] = 0; /* BAR 0 */
-	put_le(cap + 8, 4, offset);
-	put_le(cap + 12, 4, length);
+	le_put(cap + 8, 4, offset);
+	le_put(cap + 12, 4, length);
 	if (type == VIRTIO_PCI_CAP_NOTIFY_CFG) {
 		len = 20;
-		put_le(cap + 16, 4, VIRTIO_PCI_NOTIFY_MULT);
+		le_put(cap + 16, 4, VIRTIO_PCI_NOTIFY_MULT);
 	} else if (type == VIRTIO_PCI_CAP_PCI_CFG) {
 		len = PCI_CFG_CAP_LEN;
 		memset(wmask + 4, 0xFF, 1);  /* bar */
@@ -538,9 +524,9 @@ static int add_capabilities(struct virtio_pci *vp)
 	if (off < 0)
 		return off;
 	vp->pci_cfg_cap = (unsigned)off;
-	put_le(msix + 2, 2, vp->msix_vectors - 1);
-	put_le(msix + 4, 4, VIRTIO_PCI_MSIX_TABLE_OFF); /* BIR 0 */
-	put_le(msix + 8, 4, VIRTIO_PCI_MSIX_PBA_OFF);
+	le_put(msix + 2, 2, vp->msix_vectors - 1);
+	le_put(msix + 4, 4, VIRTIO_PCI_MSIX_TABLE_OFF); /* BIR 0 */
+	le_put(msix + 8, 4, VIRTIO_PCI_MSIX_PBA_OFF);
 	msix_wmask[3] = (MSIX_CTRL_ENABLE | MSIX_CTRL_MASKALL) >> 8;
 	off = pci_add_capability(vp->pci, msix, sizeof(msix), msix_wmask);
 	if (off < 0)

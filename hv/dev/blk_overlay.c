@@ -371,7 +371,7 @@ uint64_t blk_overlay_allocated(const struct blk_overlay *ov)
 	return ov->ov_allocated;
 }
 
-static int file_size(int fd, uint64_t *size)
+int blk_image_size(int fd, uint64_t *size)
 {
 	struct stat st;
 
@@ -500,7 +500,7 @@ struct blk_overlay *blk_overlay_open(const char *path, const char *base_path)
 			 base_path);
 		goto out_free;
 	}
-	r = file_size(ov->ov_base_fd, &base_size);
+	r = blk_image_size(ov->ov_base_fd, &base_size);
 	if (r < 0 || base_size == 0 || base_size > MAX_DISK_BYTES) {
 		log_warnx("overlay %s: base %s: %s", path, base_path,
 			  r < 0 ? "not a regular file or block device"

@@ -49,6 +49,9 @@ int blk_overlay_flush(struct blk_overlay *ov);
 
 /* How many blocks the overlay holds (allocated in memory, flushed or not). */
 uint64_t blk_overlay_allocated(const struct blk_overlay *ov);
+/* Size in bytes of the regular file or block device fd (raw images and bases alike).
+ * Returns 0 or -errno (-EINVAL for anything else). */
+int blk_image_size(int fd, uint64_t *size);
 
 /* Tests only: replaces the calls that change the overlay file, to record them, simulate
  * crashes or inject faults. NULL restores pwrite(2) and fdatasync(2). */

@@ -229,21 +229,6 @@ static void make_serial(char serial[ID_BYTES], const char *path)
 		memcpy(serial, "vdi-disk", 8);
 }
 
-static int image_size(int fd, uint64_t *size)
-{
-	struct stat st;
-
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if (S_ISREG(st.st_mode)) {
-		*size = (uint64_t)st.st_size;
-		return 0;
-	}
-	if (S_ISBLK(st.st_mode))
-		return ioctl(fd, BLKGETSIZE64, size) < 0 ? -errno : 0;
-	return -EINVAL;
-}
-
 /* Opens the raw image, or the overlay on base when base is not NULL; sets capacity. */
 static int open_image(struct virtio_blk *blk, const char *path, const char *base)
 {
@@ -267,7 +252,7 @@ static int open_image(struct virtio_blk *blk, const char *path, const char *base
 		log_warn("virtio-blk: cannot lock %s (in use by another VM?)", path);
 		goto out_close_fd;
 	}
-	err = image_size(blk->fd, &size);
+	err = blk_image_size(blk->fd, &size);
 	if (err < 0) {
 		log_warnx("virtio-blk: %s: %s", path,
 			  err == -EINVAL ? "not a regular file or block device" : strerror(-err));

@@ -29,7 +29,7 @@ DEBIAN_PACKAGES := \
 	libsqlite3-dev libldap2-dev slapd ldap-utils libssl-dev openssl \
 	libmicrohttpd-dev libcurl4-openssl-dev \
 	qemu-system-x86 qemu-utils e2fsprogs console-setup-linux \
-	chromium
+	chromium websockify
 
 # Libraries from pkg-config; --as-needed keeps each binary linked only to what it uses.
 PKGS := inih jansson libpng libvncserver sqlite3 ldap lber libmicrohttpd libssl libcrypto libcurl

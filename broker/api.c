@@ -1059,7 +1059,7 @@ struct api *api_start(struct broker *b, char *err, size_t errlen)
 	struct web_config wc = {
 	    .wc_max_body = (size_t)c->bc_max_body,
 	    .wc_max_connections = (unsigned)c->bc_max_connections,
-	    .wc_timeout = 60,
+	    .wc_timeout = (unsigned)c->bc_http_idle,
 	};
 
 	if (!a) {

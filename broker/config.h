@@ -30,6 +30,7 @@ struct broker_config {
 	char *bc_public_url;	/* https://host[:port] users reach; empty: from Host */
 	int bc_max_body;
 	int bc_max_connections;
+	int bc_http_idle; /* seconds */
 	/* [gateway] */
 	int bc_gateway_idle;	 /* seconds without traffic either way */
 	int bc_gateway_lifetime; /* seconds after the connection opened */

@@ -76,8 +76,7 @@ struct gw_conn {
 	struct gateway *c_gw;
 	struct gw_conn *c_next;
 	struct web_upgrade *c_up;
-	int c_fd;     /* the client, plain bytes */
-	int c_tcp_fd; /* the client's TCP socket under TLS: watched for hang-ups only */
+	int c_fd; /* the client, plain bytes (web/tls_front.c does the TLS) */
 	int c_desk;
 	SSL *c_ssl;
 	bool c_ssl_wants_write;
@@ -627,8 +626,7 @@ static void *conn_run(void *arg)
 	fcntl(c->c_fd, F_SETFL, fcntl(c->c_fd, F_GETFL) | O_NONBLOCK);
 	fcntl(c->c_desk, F_SETFL, fcntl(c->c_desk, F_GETFL) | O_NONBLOCK);
 	for (;;) {
-		struct pollfd pfd[3] = {
-		    {.fd = c->c_fd}, {.fd = c->c_desk}, {.fd = c->c_tcp_fd, .events = POLLRDHUP}};
+		struct pollfd pfd[2] = {{.fd = c->c_fd}, {.fd = c->c_desk}};
 		int64_t now;
 		int timeout = 500;
 
@@ -677,11 +675,7 @@ static void *conn_run(void *arg)
 			pfd[0].events |= POLLOUT;
 		if (c->c_todesk_len || c->c_ssl_wants_write)
 			pfd[1].events |= POLLOUT;
-		poll(pfd, c->c_tcp_fd >= 0 ? 3 : 2, timeout);
-		if (pfd[2].revents & (POLLRDHUP | POLLHUP | POLLERR)) {
-			conn_end(c, END_CLIENT);
-			c->c_closing = true;
-		}
+		poll(pfd, 2, timeout);
 		if ((pfd[0].revents & (POLLHUP | POLLERR)) && !(pfd[0].revents & POLLIN)) {
 			conn_end(c, END_CLIENT);
 			c->c_closing = true;
@@ -823,7 +817,6 @@ void gateway_handle(struct gateway *gw, struct web_request *req, const char *ori
 	c->c_ws = ws;
 	c->c_desk = -1;
 	c->c_fd = -1;
-	c->c_tcp_fd = web_client_socket(req);
 	snprintf(c->c_session, sizeof(c->c_session), "%s", jstr(target, "session"));
 	snprintf(c->c_desktop, sizeof(c->c_desktop), "%s", jstr(target, "desktop"));
 	snprintf(c->c_user, sizeof(c->c_user), "%s", jstr(target, "username"));

@@ -1,6 +1,7 @@
-/* libmicrohttpd glue: a thread per connection (so a handler may block, e.g. on an LDAP
- * login, without stalling other clients), a per-request context created from the raw
- * URI (paths are routed undecoded and parameters decoded one segment at a time, so
+/* libmicrohttpd glue: TLS is done in front of it (web/tls_front.c), which hands each
+ * connection over as a plain socket; a thread per connection (so a handler may block,
+ * e.g. on an LDAP login, without stalling other clients), a per-request context created from the
+ * raw URI (paths are routed undecoded and parameters decoded one segment at a time, so
  * "%2F" cannot smuggle a '/' and "%00" cannot cut a name short), bodies collected up to
  * the cap, and one place that adds the security headers to every answer. */
 #include "web/server.h"
@@ -8,7 +9,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
@@ -24,15 +24,20 @@
 #include "lib/log.h"
 #include "web/route.h"
 #include "web/static.h"
+#include "web/tls_front.h"
 
-#define MAX_HEADERS 8
-#define URI_MAX	    8192
+#define MAX_HEADERS	    8
+#define URI_MAX		    8192
+#define TLS_PRIORITIES	    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+#define HANDSHAKE_TIMEOUT_S 10
 
 struct web_server {
 	struct MHD_Daemon *ws_daemon;
+	struct tls_front *ws_front;
 	const struct web_route *ws_routes;
 	void *ws_ctx;
-	char *ws_cert, *ws_key, *ws_trust, *ws_static, *ws_name;
+	char *ws_static, *ws_name;
+	bool ws_verify_clients;
 	size_t ws_max_body;
 };
 
@@ -177,14 +182,6 @@ int web_reply_upgrade(struct web_request *req,
 	return 0;
 }
 
-int web_client_socket(const struct web_request *req)
-{
-	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(req->rq_conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-
-	return ci ? ci->connect_fd : -1;
-}
-
 void web_upgrade_close(struct web_upgrade *up)
 {
 	MHD_upgrade_action((struct MHD_UpgradeResponseHandle *)up, MHD_UPGRADE_ACTION_CLOSE);
@@ -305,18 +302,11 @@ const char *web_client_addr(const struct web_request *req)
 	return req->rq_addr;
 }
 
+/* The front hands over only connections whose handshake verified a client certificate
+ * when the server has a trust list. */
 bool web_client_verified(const struct web_request *req)
 {
-	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(req->rq_conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-	unsigned status = 1, n = 0;
-
-	if (!req->rq_srv->ws_trust || !ci || !ci->tls_session)
-		return false;
-	if (gnutls_certificate_type_get(ci->tls_session) != GNUTLS_CRT_X509 ||
-	    !gnutls_certificate_get_peers(ci->tls_session, &n) || n == 0)
-		return false;
-	return gnutls_certificate_verify_peers2(ci->tls_session, &status) == 0 && status == 0;
+	return req->rq_srv->ws_verify_clients;
 }
 
 const char *web_body(const struct web_request *req, size_t *len)
@@ -512,11 +502,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 
 		req->rq_started = true;
 		req->rq_method = method;
-		if (srv->ws_trust && !web_client_verified(req)) {
-			log_warnx("%s: request from %s without a valid client certificate refused",
-				  srv->ws_name, req->rq_addr);
-			return MHD_NO;
-		}
 		if (cl && strtoull(cl, NULL, 10) > srv->ws_max_body) {
 			web_reply_error(req, 413, "too_large", "request body larger than %zu bytes",
 					srv->ws_max_body);
@@ -581,22 +566,6 @@ static size_t keep_escapes(void *cls, struct MHD_Connection *conn, char *uri)
 	return strlen(uri);
 }
 
-static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
-			  enum MHD_ConnectionNotificationCode code)
-{
-	struct web_server *srv = cls;
-	const union MHD_ConnectionInfo *ci;
-
-	(void)socket_context;
-	if (code != MHD_CONNECTION_NOTIFY_STARTED || !srv->ws_trust)
-		return;
-	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-	if (ci && ci->tls_session) {
-		gnutls_certificate_server_set_request(ci->tls_session, GNUTLS_CERT_REQUIRE);
-		gnutls_session_set_verify_cert(ci->tls_session, NULL, 0);
-	}
-}
-
 static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -651,13 +620,52 @@ static int parse_listen(const char *text, struct sockaddr_storage *ss)
 	}
 }
 
+static int hand_over(void *arg, int fd, const struct sockaddr *peer, socklen_t len)
+{
+	struct web_server *srv = arg;
+
+	/* libmicrohttpd owns fd from here, and closes it on failure too. */
+	return MHD_add_connection(srv->ws_daemon, fd, peer, len) == MHD_YES ? 0 : -EIO;
+}
+
+static int listen_on(const struct sockaddr_storage *addr, char *err, size_t errlen,
+		     const char *text)
+{
+	int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	socklen_t len =
+	    addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    (addr->ss_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+	    bind(fd, (const struct sockaddr *)addr, len) < 0 || listen(fd, 128) < 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", text, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 struct web_server *web_start(const struct web_config *cfg, const struct web_route *routes,
 			     void *ctx, char *err, size_t errlen)
 {
-	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-			 MHD_USE_TLS | MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE;
 	struct web_server *srv = calloc(1, sizeof(*srv));
+	struct tls_front_config front = {
+	    .tf_cert_pem = cfg->wc_cert_pem,
+	    .tf_key_pem = cfg->wc_key_pem,
+	    .tf_trust_pem = cfg->wc_trust_pem,
+	    .tf_priorities = TLS_PRIORITIES,
+	    .tf_max_connections = cfg->wc_max_connections,
+	    .tf_handshake_timeout = cfg->wc_timeout && cfg->wc_timeout < HANDSHAKE_TIMEOUT_S
+					? cfg->wc_timeout
+					: HANDSHAKE_TIMEOUT_S,
+	    .tf_name = cfg->wc_name ? cfg->wc_name : "http",
+	    .tf_hand_over = hand_over,
+	    .tf_arg = srv,
+	};
 	struct sockaddr_storage addr;
+	char why[256];
 
 	if (!srv) {
 		snprintf(err, errlen, "out of memory");
@@ -671,33 +679,32 @@ struct web_server *web_start(const struct web_config *cfg, const struct web_rout
 	srv->ws_routes = routes;
 	srv->ws_ctx = ctx;
 	srv->ws_max_body = cfg->wc_max_body;
-	srv->ws_cert = strdup(cfg->wc_cert_pem);
-	srv->ws_key = strdup(cfg->wc_key_pem);
-	srv->ws_trust = cfg->wc_trust_pem ? strdup(cfg->wc_trust_pem) : NULL;
+	srv->ws_verify_clients = cfg->wc_trust_pem != NULL;
 	srv->ws_static = cfg->wc_static_dir ? strdup(cfg->wc_static_dir) : NULL;
-	srv->ws_name = strdup(cfg->wc_name ? cfg->wc_name : "http");
-	if (!srv->ws_cert || !srv->ws_key || !srv->ws_name ||
-	    (cfg->wc_trust_pem && !srv->ws_trust) || (cfg->wc_static_dir && !srv->ws_static)) {
+	srv->ws_name = strdup(front.tf_name);
+	if (!srv->ws_name || (cfg->wc_static_dir && !srv->ws_static)) {
 		snprintf(err, errlen, "out of memory");
 		goto out_free;
 	}
-	if (addr.ss_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
+	/* No listener of its own: connections come from the TLS front. */
 	srv->ws_daemon = MHD_start_daemon(
-	    flags, 0, NULL, NULL, handle, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
-	    MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_URI_LOG_CALLBACK, uri_logged, srv,
-	    MHD_OPTION_UNESCAPE_CALLBACK, keep_escapes, srv, MHD_OPTION_NOTIFY_COMPLETED,
-	    request_done, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
-	    MHD_OPTION_HTTPS_MEM_CERT, srv->ws_cert, MHD_OPTION_HTTPS_MEM_KEY, srv->ws_key,
-	    srv->ws_trust ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_HTTPS_PRIORITIES,
-	    srv->ws_trust ? srv->ws_trust : "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
-	    MHD_OPTION_HTTPS_PRIORITIES, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
+	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+		MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE,
+	    0, NULL, NULL, handle, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
+	    MHD_OPTION_URI_LOG_CALLBACK, uri_logged, srv, MHD_OPTION_UNESCAPE_CALLBACK,
+	    keep_escapes, srv, MHD_OPTION_NOTIFY_COMPLETED, request_done, srv,
 	    MHD_OPTION_CONNECTION_LIMIT, cfg->wc_max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
 	    cfg->wc_timeout ? cfg->wc_timeout : 60u, MHD_OPTION_END);
 	if (!srv->ws_daemon) {
-		snprintf(err, errlen,
-			 "cannot serve HTTPS on %s (address in use, or a bad certificate or key)",
-			 cfg->wc_listen);
+		snprintf(err, errlen, "cannot start the HTTP server for %s", cfg->wc_listen);
+		goto out_free;
+	}
+	front.tf_listen_fd = listen_on(&addr, err, errlen, cfg->wc_listen);
+	if (front.tf_listen_fd < 0)
+		goto out_free;
+	srv->ws_front = tls_front_start(&front, why, sizeof(why));
+	if (!srv->ws_front) {
+		snprintf(err, errlen, "cannot serve HTTPS on %s: %s", cfg->wc_listen, why);
 		goto out_free;
 	}
 	return srv;
@@ -711,13 +718,9 @@ void web_stop(struct web_server *srv)
 {
 	if (!srv)
 		return;
+	tls_front_stop(srv->ws_front); /* first: no connection reaches the daemon after */
 	if (srv->ws_daemon)
 		MHD_stop_daemon(srv->ws_daemon);
-	free(srv->ws_cert);
-	if (srv->ws_key)
-		explicit_bzero(srv->ws_key, strlen(srv->ws_key));
-	free(srv->ws_key);
-	free(srv->ws_trust);
 	free(srv->ws_static);
 	free(srv->ws_name);
 	free(srv);

@@ -32,7 +32,8 @@ struct web_config {
 	const char *wc_trust_pem; /* non-NULL: clients must present a certificate it signed */
 	size_t wc_max_body;	  /* bytes; larger bodies get 413 */
 	unsigned wc_max_connections;
-	unsigned wc_timeout;	   /* seconds of idle before a connection is closed */
+	unsigned wc_timeout;	   /* seconds of idle before a connection is closed; TLS
+				      handshakes get at most 10 s of it */
 	const char *wc_static_dir; /* GET/HEAD outside /api/ served from here; NULL: none */
 	const char *wc_name;	   /* for log lines: "http", "heartbeat" */
 };
@@ -90,17 +91,14 @@ void web_reply_empty(struct web_request *req, unsigned status);
 /* Answers 101 Switching Protocols with the headers added so far (web_add_header(): at
  * least Upgrade) and hands the connection over: on_upgrade(arg, up, fd, extra, n) is
  * called once, on the connection's thread, with a socket carrying the plain bytes (TLS
- * stays libmicrohttpd's) and the n bytes the client sent after its request. It must not
- * block: it starts its own thread and ends with web_upgrade_close(up). Returns 0 or
- * -ENOMEM (then nothing was answered). */
+ * is the front's; a client hang-up shows as one on it) and the n bytes the client sent after its
+ * request. It must not block: it starts its own thread and ends with web_upgrade_close(up). Returns
+ * 0 or -ENOMEM (then nothing was answered). */
 struct web_upgrade;
 int web_reply_upgrade(struct web_request *req,
 		      void (*on_upgrade)(void *arg, struct web_upgrade *up, int fd,
 					 const char *extra, size_t n),
 		      void *arg);
-/* The client's own TCP socket, to watch for hang-ups (POLLRDHUP) once upgraded: over TLS
- * libmicrohttpd may not pass a vanished client on. Never read or write it. -1: unknown. */
-int web_client_socket(const struct web_request *req);
 /* Closes an upgraded connection (its fd is not to be used afterwards). */
 void web_upgrade_close(struct web_upgrade *up);
 /* Answers 405 with an Allow header. */

@@ -15,9 +15,9 @@ int websocket_accept_key(const char *key, char out[29])
 	unsigned char raw[20], digest[SHA_DIGEST_LENGTH];
 	char joined[24 + sizeof(GUID)];
 
-	if (!key || strlen(key) != 24 ||
-	    EVP_DecodeBlock(raw, (const unsigned char *)key, 24) != 18 || key[22] != '=' ||
-	    key[23] != '=')
+	/* EVP_DecodeBlock reads '=' as 'A' wherever it is: padding only at the end */
+	if (!key || strlen(key) != 24 || strcspn(key, "=") != 22 || key[23] != '=' ||
+	    EVP_DecodeBlock(raw, (const unsigned char *)key, 24) != 18)
 		return -EINVAL;
 	memcpy(joined, key, 24);
 	memcpy(joined + 24, GUID, sizeof(GUID));

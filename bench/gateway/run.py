@@ -1,14 +1,18 @@
 #!/usr/bin/python3
-"""Gateway cost: full-screen framebuffer updates per second and the round trip of a
-small request (FramebufferUpdateRequest of one pixel row -> its update) directly from
-vdi-hv's VNC server and through vdi-broker's gateway (wss:// and vdi-tunnel/1), in one
-run on loopback. Usage: bench/gateway/run.py [-n UPDATES] [--rounds N] [--out FILE]"""
+"""Gateway cost: full-screen framebuffer updates per second and the round trip of a small
+request (a one-row FramebufferUpdateRequest -> its update), directly from vdi-hv's VNC
+server, through vdi-broker's gateway (wss:// and vdi-tunnel/1), and through websockify
+(noVNC's WebSocket-to-TCP proxy, the peer: TLS WebSocket in front of the same VNC port),
+in one run on loopback. Each path is measured --runs times, interleaved; medians reported.
+Usage: bench/gateway/run.py [-n UPDATES] [--rounds N] [--runs N] [--out FILE]"""
 import argparse
-import faulthandler
 import datetime
+import faulthandler
 import os
 import socket
+import ssl
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +29,7 @@ PASSWORD = "bench-desktop-pw"
 
 
 def measure(rfb, n, rounds):
+    """(updates/s, MB/s, round-trip median us, p95 us) on an authenticated client."""
     rfb.update()
     t0 = time.perf_counter()
     nbytes = sum(rfb.update() for _ in range(n))
@@ -33,34 +38,61 @@ def measure(rfb, n, rounds):
     for _ in range(rounds):
         t = time.perf_counter()
         rfb.sock.sendall(bytes([3, 0, 0, 0, 0, 0, 4, 0, 0, 1]))
-        kind = rfb.read(1)[0]
-        assert kind == 0
+        assert rfb.read(1)[0] == 0
         rfb.read(1)
         for _ in range(int.from_bytes(rfb.read(2), "big")):
             hdr = rfb.read(12)
             w, h = int.from_bytes(hdr[4:6], "big"), int.from_bytes(hdr[6:8], "big")
             rfb.read(w * h * 4)
         rtts.append((time.perf_counter() - t) * 1e6)
-    return n / dt, nbytes / dt / 1e6, statistics.median(rtts), sorted(rtts)[int(len(rtts) * .95)]
+    rtts.sort()
+    return n / dt, nbytes / dt / 1e6, statistics.median(rtts), rtts[int(len(rtts) * .95)]
+
+
+def websockify(work, vnc_port):
+    """websockify with TLS only on a free port in front of vdi-hv's VNC port."""
+    cert, key = os.path.join(work, "ws.crt"), os.path.join(work, "ws.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj",
+                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key,
+                    "-out", cert], check=True, capture_output=True)
+    port = free_port()
+    proc = subprocess.Popen(["websockify", "--ssl-only", "--cert", cert, "--key", key,
+                             "127.0.0.1:%d" % port, "127.0.0.1:%d" % vnc_port],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "websockify did not start"
+            time.sleep(0.1)
+    ctx = ssl.create_default_context(cafile=cert)
+    return proc, port, ctx
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("-n", type=int, default=100, help="full-screen updates per path")
-    ap.add_argument("--rounds", type=int, default=300, help="round trips per path")
+    ap.add_argument("-n", type=int, default=50, help="full-screen updates per measurement")
+    ap.add_argument("--rounds", type=int, default=200, help="round trips per measurement")
+    ap.add_argument("--runs", type=int, default=5, help="measurements per path")
     ap.add_argument("--out", help="markdown file to write")
     a = ap.parse_args()
-    faulthandler.dump_traceback_later(float(os.environ.get("BENCH_TIMEOUT", "600")), exit=True)
+    faulthandler.dump_traceback_later(float(os.environ.get("BENCH_TIMEOUT", "900")), exit=True)
     work = tempfile.mkdtemp(prefix="bench-gw-")
     port = free_port()
-    vm = HvProcess([os.path.join(BIN, "vdi-hv"), "--kernel", os.path.join(GUESTS, "serial.elf"),
-                    "--serial", "stdio", "--control", "unix:%s/hv.sock" % work,
-                    "--vnc", "127.0.0.1:%d" % port], "%s/hv.sock" % work, work)
+    vm = HvProcess([os.path.join(BIN, "vdi-hv"), "--kernel",
+                    os.path.join(GUESTS, "framebuffer.elf"), "--serial", "stdio", "--control",
+                    "unix:%s/hv.sock" % work, "--vnc", "127.0.0.1:%d" % port],
+                   "%s/hv.sock" % work, work)
     os.mkdir(work + "/broker")
     broker = Broker(work + "/broker", "[broker]\nadmin_users = admin\nmax_sessions_per_user = 0\n")
-    rows = []
+    proxy = None
+    results = {}
     try:
         vm.connect()
+        vm.expect("framebuffer: drawn")
         vm.control({"cmd": "set-ticket", "password": PASSWORD, "expires": int(time.time()) + 3600})
         broker.add_user("admin", "admin-pw")
         broker.start()
@@ -71,6 +103,7 @@ def main():
             "desktops": [{"address": "127.0.0.1:%d" % port, "password": PASSWORD}],
             "entitlements": [{"kind": "user", "name": "admin"}]}, expect=(201,))
         ctx = broker.ssl_context()
+        proxy, ws_port, ws_ctx = websockify(work, port)
 
         def ticket():
             for s in admin.ok("GET", "/api/v1/admin/sessions")["sessions"]:
@@ -78,30 +111,56 @@ def main():
                     admin.request("POST", "/api/v1/admin/sessions/%s/logoff" % s["id"])
             return admin.connect("b").json["ticket"]
 
-        direct = socket.create_connection(("127.0.0.1", port))
-        direct.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        rows.append(("direct (TCP to vdi-hv)",) + measure(Rfb(direct, PASSWORD), a.n, a.rounds))
-        direct.close()
-        t = ticket()
-        ws = WebSocket(broker.port, ctx, t)
-        rows.append(("gateway wss://",) + measure(Rfb(ws, t), a.n, a.rounds))
-        ws.close()
-        t = ticket()
-        tun = Tunnel(broker.port, ctx, t)
-        rows.append(("gateway vdi-tunnel/1",) + measure(Rfb(tun, t), a.n, a.rounds))
-        tun.close()
+        def direct():
+            s = socket.create_connection(("127.0.0.1", port))
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return s, PASSWORD
+
+        def gateway_wss():
+            t = ticket()
+            return WebSocket(broker.port, ctx, t), t
+
+        def gateway_tunnel():
+            t = ticket()
+            return Tunnel(broker.port, ctx, t), t
+
+        def peer_websockify():
+            return WebSocket(ws_port, ws_ctx, None, path="/"), PASSWORD
+
+        paths = [("direct TCP to vdi-hv", direct), ("vdi-broker gateway, wss://", gateway_wss),
+                 ("vdi-broker gateway, vdi-tunnel/1", gateway_tunnel),
+                 ("websockify (peer), wss://", peer_websockify)]
+        for _ in range(a.runs):
+            for name, open_path in paths:
+                conn, password = open_path()
+                results.setdefault(name, []).append(measure(Rfb(conn, password), a.n, a.rounds))
+                conn.close()
     finally:
+        if proxy:
+            proxy.terminate()
+            proxy.wait(10)
         broker.stop()
         vm.stop()
+    med = {name: [statistics.median(r[i] for r in runs) for i in range(4)]
+           for name, runs in results.items()}
+    base, peer = med["direct TCP to vdi-hv"], med["websockify (peer), wss://"]
     out = ["# Gateway benchmark %s" % datetime.date.today().isoformat(), "",
            "Command: `%s`" % " ".join(["bench/gateway/run.py"] + sys.argv[1:]), "",
-           "Host: %s, %d CPUs. 1024x768x32 raw full-screen updates (3 MiB each); round trip "
-           "= one-row FramebufferUpdateRequest to its update. Python client, loopback." % (
-               os.uname().nodename, os.cpu_count()), "",
-           "| path | updates/s | MB/s | RTT median (us) | RTT p95 (us) |",
-           "|---|---|---|---|---|"]
-    for name, ups, mbs, med, p95 in rows:
-        out.append("| %s | %.1f | %.0f | %.0f | %.0f |" % (name, ups, mbs, med, p95))
+           "Host: %s, %d CPUs. The framebuffer test guest on vdi-hv, 1024x768x32 raw "
+           "full-screen updates (3 MiB each), %d per measurement; round trip = one-row "
+           "FramebufferUpdateRequest to its update, %d per measurement; %d measurements "
+           "per path, interleaved, medians. One Python client for every path, on loopback: "
+           "it is part of every number." % (os.uname().nodename, os.cpu_count(), a.n,
+                                            a.rounds, a.runs), "",
+           "| path | updates/s | MB/s | RTT median (us) | RTT p95 (us) | "
+           "throughput vs direct | added RTT vs direct (us) |",
+           "|---|---|---|---|---|---|---|"]
+    for name, (ups, mbs, rtt, p95) in med.items():
+        out.append("| %s | %.1f | %.0f | %.0f | %.0f | %.2f | %+.0f |" % (
+            name, ups, mbs, rtt, p95, ups / base[0], rtt - base[2]))
+    gw = med["vdi-broker gateway, wss://"]
+    out += ["", "vdi-broker wss:// vs websockify: throughput %.2fx, round trip %.2fx "
+            "(lower is better)." % (gw[0] / peer[0], gw[2] / peer[2])]
     text = "\n".join(out) + "\n"
     print(text)
     if a.out:

@@ -1,10 +1,9 @@
 // Shared by the browser tests: the settings the pytest wrapper passes in VDI_* variables,
 // headless Debian Chromium through playwright-core, pages that fail the test on a script
 // error or a Content-Security-Policy violation, numbered screenshots under
-// build/artifacts/browser/<suite>/, sign-in as a person does it, and the stand-in for the
-// broker's display gateway (a WebSocket-to-VNC relay) used while the broker has none.
+// build/artifacts/browser/<suite>/, sign-in as a person does it, and what a page's
+// WebSockets open and send. No stand-ins: the viewer talks to the broker's own gateway.
 import { mkdirSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -28,12 +27,8 @@ export const env = {
     get deskPool() { return need('VDI_DESK_POOL'); },
     // an automated pool on a real vdi-hostd, or '' when vdi-hostd is not built
     get autoPool() { return process.env.VDI_AUTO_POOL || ''; },
-    // whether the broker's /gateway tunnels the display ("yes") or still answers 501
-    get brokerGateway() { return process.env.VDI_BROKER_GATEWAY === 'yes'; },
     get serial() { return need('VDI_SERIAL'); },
     get font() { return need('VDI_FONT'); },
-    get gateway() { return need('VDI_GATEWAY'); }, // "broker" or "relay"
-    get relayTarget() { return need('VDI_RELAY_VNC'); },
     get artifacts() { return need('VDI_ARTIFACTS'); },
     get chromium() { return process.env.VDI_CHROMIUM || '/usr/bin/chromium'; },
 };
@@ -107,61 +102,14 @@ export async function pageFetch(page, method, path, { headers = {}, body } = {})
     }, { method, path, headers, body });
 }
 
-// Answers the page's WebSockets to /gateway in the test with handler(ws). Playwright
-// replaces window.WebSocket by `class WebSocket extends WebSocketMock {}`, whose own
-// prototype is empty; noVNC checks that send, close, onmessage... are on the object or
-// its immediate prototype, so the mock's members are copied down one level.
-export async function routeGateway(context, handler) {
-    await context.routeWebSocket(/\/gateway\?/, handler);
-    await context.addInitScript(() => {
-        const proto = window.WebSocket.prototype;
-        const mock = Object.getPrototypeOf(proto);
-        if (!mock || mock === EventTarget.prototype) return;
-        for (const [name, desc] of Object.entries(Object.getOwnPropertyDescriptors(mock))) {
-            if (!Object.prototype.hasOwnProperty.call(proto, name)) Object.defineProperty(proto, name, desc);
-        }
-    });
-}
-
-// The stand-in for the broker's display gateway while /gateway has no tunnel: the
-// browser still gets its wss:// gateway_url (with the real one-time ticket) from the
-// broker, but Playwright answers that WebSocket here and splices it to the desktop's VNC
-// port. Returns {urls, sent, close()}: the gateway URLs the viewer opened, the bytes it
-// sent, and a way to close every spliced connection from the server side.
-export async function gatewayRelay(context, target) {
-    const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
+// The WebSockets a page opens (their URLs) and the bytes it sends on them, as Buffers:
+// what the viewer says to the gateway, seen from the browser's side.
+export function recordWebSockets(page) {
     const urls = [];
-    const sent = []; // what the viewer sent, as Buffers
-    const sockets = new Set();
-    await routeGateway(context, (ws) => {
-        urls.push(ws.url());
-        const sock = net.connect(port, host);
-        sockets.add(sock);
-        sock.on('data', (d) => ws.send(d));
-        sock.on('error', () => {});
-        sock.on('close', () => {
-            sockets.delete(sock);
-            ws.close({ code: 1000, reason: 'desktop closed' });
-        });
-        ws.onMessage((m) => {
-            const data = typeof m === 'string' ? Buffer.from(m, 'latin1') : m;
-            sent.push(data);
-            sock.write(data);
-        });
-        ws.onClose(() => sock.destroy());
-    });
-    return {
-        urls,
-        sent,
-        close() {
-            for (const s of sockets) s.destroy();
-        },
-    };
-}
-
-// The bytes a page sends on its (real, not routed) WebSockets, as Buffers.
-export function recordSent(page) {
     const sent = [];
-    page.on('websocket', (ws) => ws.on('framesent', (f) => sent.push(Buffer.from(f.payload))));
-    return sent;
+    page.on('websocket', (ws) => {
+        urls.push(ws.url());
+        ws.on('framesent', (f) => sent.push(Buffer.from(f.payload)));
+    });
+    return { urls, sent };
 }

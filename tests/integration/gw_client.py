@@ -18,8 +18,53 @@ class Refused(Exception):
         self.head = head
 
 
-def _open(port, ctx, timeout):
+class CountedTLS:
+    """TLS over memory BIOs on a TCP socket, counting the bytes on the wire: what it took
+    to carry the plain bytes shows the server's TLS record sizes."""
+
+    def __init__(self, raw, ctx):
+        self.raw = raw
+        self.wire_in = 0
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = ctx.wrap_bio(self.incoming, self.outgoing, server_hostname="127.0.0.1")
+        self._call(self.tls.do_handshake)
+
+    def _flush(self):
+        data = self.outgoing.read()
+        if data:
+            self.raw.sendall(data)
+
+    def _call(self, fn, *args):
+        while True:
+            try:
+                result = fn(*args)
+                self._flush()
+                return result
+            except ssl.SSLWantReadError:
+                self._flush()
+                data = self.raw.recv(65536)
+                if not data:
+                    self.incoming.write_eof()
+                self.wire_in += len(data)
+                self.incoming.write(data)
+
+    def sendall(self, data):
+        self._call(self.tls.write, data)
+
+    def recv(self, n):
+        try:
+            return self._call(self.tls.read, n)
+        except ssl.SSLZeroReturnError:
+            return b""
+
+    def close(self):
+        self.raw.close()
+
+
+def _open(port, ctx, timeout, counted=False):
     raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    if counted:
+        return CountedTLS(raw, ctx)
     return ctx.wrap_socket(raw, server_hostname="127.0.0.1")
 
 
@@ -42,12 +87,12 @@ def _read_head(sock):
 
 class WebSocket:
     def __init__(self, port, ctx, ticket, origin=None, protocol="binary", timeout=10,
-                 extra_headers=""):
-        self.sock = _open(port, ctx, timeout)
+                 extra_headers="", counted=False, path=None):
+        self.sock = _open(port, ctx, timeout, counted)
         key = base64.b64encode(os.urandom(16)).decode()
-        req = ("GET /gateway?ticket=%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+        req = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
                "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-               "Sec-WebSocket-Version: 13\r\n" % (ticket, port, key))
+               "Sec-WebSocket-Version: 13\r\n" % (path or "/gateway?ticket=" + ticket, port, key))
         if protocol:
             req += "Sec-WebSocket-Protocol: %s\r\n" % protocol
         if origin:
@@ -116,8 +161,8 @@ class WebSocket:
 class Tunnel:
     """The native clients' upgrade: 101, then raw RFB."""
 
-    def __init__(self, port, ctx, ticket, timeout=10):
-        self.sock = _open(port, ctx, timeout)
+    def __init__(self, port, ctx, ticket, timeout=10, counted=False):
+        self.sock = _open(port, ctx, timeout, counted)
         self.sock.sendall(("GET /gateway?ticket=%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
                            "Connection: Upgrade\r\nUpgrade: vdi-tunnel/1\r\n\r\n"
                            % (ticket, port)).encode())

@@ -161,12 +161,9 @@ lockout = 60s
                    VDI_POOLS=json.dumps(expect), VDI_HIDDEN_POOLS=json.dumps(["finance", "probe"]),
                    VDI_DESK_POOL="desk", VDI_AUTO_POOL="eng" if hostd else "",
                    VDI_FONT=FONT, VDI_ARTIFACTS=ARTIFACTS,
-                   VDI_CHROMIUM=CHROMIUM, VDI_RELAY_VNC="127.0.0.1:%d" % vnc_port)
-        st = SimpleNamespace(broker=broker, admin=admin, env=env, work=work, vnc_port=vnc_port,
-                             hostd=hostd)
-        st.gateway_status = gateway_answer(st)
-        env["VDI_BROKER_GATEWAY"] = "no" if st.gateway_status == 501 else "yes"
-        yield st
+                   VDI_CHROMIUM=CHROMIUM)
+        yield SimpleNamespace(broker=broker, admin=admin, env=env, work=work, vnc_port=vnc_port,
+                              hostd=hostd)
     finally:
         hostd_status = None
         if hostd:
@@ -194,24 +191,22 @@ def logoff_everyone(stack):
 
 
 class Desktop:
-    """vdi-hv running the demo desktop guest with its VNC server on the pool's port; the
-    serial console goes to a file the browser tests read."""
+    """vdi-hv running the demo desktop guest with its VNC server on the pool's port,
+    protected by the pool's stored password (which the gateway logs in with); the serial
+    console goes to a file the browser tests read."""
 
-    def __init__(self, workdir, port, insecure):
+    def __init__(self, workdir, port):
         self.serial = os.path.join(workdir, "desktop-serial.txt")
         self.log = os.path.join(workdir, "desktop-hv.log")
         self.control = os.path.join(workdir, "desktop-control.sock")
         args = [os.path.join(BIN, "vdi-hv"), "--kernel", guest_path("desktop"), "--serial", "stdio",
                 "--control", "unix:" + self.control, "--vnc", "127.0.0.1:%d" % port]
-        if insecure:  # the test relay speaks to VNC directly: loopback only, test only
-            args.append("--vnc-insecure")
         with open(self.serial, "wb") as out, open(self.log, "wb") as err:
             self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=out, stderr=err,
                                          cwd=workdir)
-        if not insecure:
-            reply = self.command({"cmd": "set-ticket", "password": VNC_PASSWORD,
-                                  "expires": int(time.time()) + 3600})
-            assert reply.get("ok") is True, reply
+        reply = self.command({"cmd": "set-ticket", "password": VNC_PASSWORD,
+                              "expires": int(time.time()) + 3600})
+        assert reply.get("ok") is True, reply
 
     def command(self, request, timeout=30):
         deadline = time.monotonic() + timeout
@@ -249,15 +244,10 @@ class Desktop:
 
 @pytest.fixture
 def desktop(stack, tmp_path):
-    started = []
-
-    def start(insecure):
-        d = Desktop(str(tmp_path), stack.vnc_port, insecure)
-        started.append(d)
-        return d
-
-    yield start
-    for d in started:
+    d = Desktop(str(tmp_path), stack.vnc_port)
+    try:
+        yield d
+    finally:
         d.stop()
 
 
@@ -283,26 +273,30 @@ def run_node(stack, test_file, suite, extra_env=None, timeout=120):
     assert summary.get("pass", 0) > 0, "no browser test ran:\n" + out
 
 
-def gateway_answer(stack):
-    """What the broker's /gateway does with a good ticket and a WebSocket upgrade to a
-    desktop nobody listens on: the HTTP status (501 while it only redeems tickets; with a
-    display tunnel, 502 desktop_unreachable)."""
+def test_gateway_refuses_unreachable_desktop(stack):
+    """A WebSocket upgrade with a good ticket for a desktop nobody listens on: the gateway
+    answers 502 instead of 101 (what the viewer test's "cannot reach the desktop" sees in
+    the browser only as a failed WebSocket), and the session is left disconnected."""
+    logoff_everyone(stack)
     c = stack.broker.client()
     c.login("pat", USERS["pat"][0])
     r = c.connect("probe")
     assert r.status == 200, r
-    ticket = r.json["ticket"]
     conn = http.client.HTTPSConnection("127.0.0.1", stack.broker.port, timeout=10,
                                        context=stack.broker.ssl_context())
     try:
-        conn.request("GET", "/gateway?ticket=" + ticket, headers={
+        conn.request("GET", "/gateway?ticket=" + r.json["ticket"], headers={
             "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
             "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Origin": stack.broker.url})
-        status = conn.getresponse().status
+        answer = conn.getresponse()
+        status, body = answer.status, answer.read()
     finally:
         conn.close()
-    stack.admin.ok("POST", "/api/v1/admin/sessions/%s/logoff" % r.json["session"], expect=(204, 409))
-    return status
+    assert status == 502, "a WebSocket upgrade to an unreachable desktop got HTTP %d %r" % (status, body)
+    assert json.loads(body)["code"] == "desktop_unreachable", body
+    sessions = {s["id"]: s for s in stack.admin.ok("GET", "/api/v1/admin/sessions")["sessions"]}
+    assert sessions[r.json["session"]]["state"] == "disconnected", sessions
+    stack.admin.ok("POST", "/api/v1/admin/sessions/%s/logoff" % r.json["session"], expect=(204,))
 
 
 def test_portal_pages(stack):
@@ -312,25 +306,10 @@ def test_portal_pages(stack):
     run_node(stack, "portal.test.mjs", "portal")
 
 
-def test_viewer_through_test_relay(stack, desktop):
-    """The viewer, noVNC and vdi-hv's VNC server end to end, with the broker issuing the
-    ticket and gateway_url; the test answers the gateway's WebSocket itself and splices
-    it to the desktop (VNC without authentication, on loopback)."""
-    logoff_everyone(stack)
-    vm = desktop(insecure=True)
-    run_node(stack, "viewer.test.mjs", "viewer-relay",
-             {"VDI_GATEWAY": "relay", "VDI_SERIAL": vm.serial})
-
-
 def test_viewer_through_broker_gateway(stack, desktop):
-    """The same through the broker's own gateway (wss://broker/gateway?ticket=...), which
-    authenticates to the desktop's VNC server with the pool's stored password."""
-    status = stack.gateway_status
-    if status == 501:
-        pytest.skip("vdi-broker's /gateway redeems the ticket but answers 501 not_implemented: "
-                    "no display tunnel yet (broker/api.c gateway())")
-    assert status == 502, "a WebSocket upgrade to an unreachable desktop got HTTP %d" % status
+    """The viewer, noVNC, the broker's gateway (wss://broker/gateway?ticket=...) and vdi-hv's
+    VNC server end to end: the gateway authenticates to the desktop with the pool's stored
+    password; connect, type, disconnect and reconnect, administrator disconnect and log
+    off, takeover by a second Connect, touch input on a phone, refusals."""
     logoff_everyone(stack)
-    vm = desktop(insecure=False)
-    run_node(stack, "viewer.test.mjs", "viewer-gateway",
-             {"VDI_GATEWAY": "broker", "VDI_SERIAL": vm.serial})
+    run_node(stack, "viewer.test.mjs", "viewer", {"VDI_SERIAL": desktop.serial}, timeout=240)

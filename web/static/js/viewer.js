@@ -1,8 +1,9 @@
 // The desktop viewer (viewer.html?pool=ID): gets a one-time ticket from the broker
 // (waiting while the desktop starts), opens the gateway_url with noVNC's RFB into a
-// full-window canvas (VNC authentication with the ticket as password), and says plainly when the connection fails or the server closes
-// it. The toolbar sends Ctrl-Alt-Del, toggles full screen and disconnects (the session
-// keeps running). body[data-state] is loading|connecting|starting|connected|closed|failed.
+// full-window canvas (VNC authentication with the ticket as password), and says plainly
+// when the connection fails or the server closes it (logged off, taken over elsewhere,
+// disconnected). The toolbar sends Ctrl-Alt-Del, toggles full screen and disconnects (the
+// session keeps running). body[data-state] is loading|connecting|starting|connected|closed|failed.
 import { api, currentUser, describe, path } from './api.js';
 import { $, show } from './dom.js';
 
@@ -20,6 +21,7 @@ let refusal = null; // why the server refused us during the handshake, if it sai
 let poolName = null;
 let handshakeTimer = null;
 let timedOut = false;
+let attempt = 0; // counts connect() calls, so that a late answer about an old connection is dropped
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -70,6 +72,7 @@ function setTitle(name) {
 }
 
 async function connect() {
+    attempt += 1;
     wasConnected = false;
     userClosed = false;
     timedOut = false;
@@ -158,14 +161,45 @@ function onDisconnect(e) {
         fail('Could not connect to your desktop',
              'The gateway refused the connection or the desktop is not reachable. Try again in a moment.');
     } else if (e.detail.clean) {
-        // noVNC reports any close after the handshake as clean: say what it may have been.
+        // noVNC reports any close after the handshake as clean: say what it may have been,
+        // then what it was once the broker has said what became of the session.
         setState('closed', 'The connection to your desktop was closed',
                  'An administrator may have disconnected you, the session may have been opened on ' +
                  'another device, or the network dropped. Reconnect to continue where you left off.',
                  true);
+        explainClose(sessionId, attempt);
     } else {
         fail('The connection to your desktop was lost',
              'Check your network, then reconnect to continue where you left off.');
+    }
+}
+
+// Why the gateway closed a working connection, from the session's state at the broker:
+// gone (logged off), connected (another viewer took it over) or disconnected (by an
+// administrator, or a time limit). Asks after a moment, so that the broker has recorded
+// the end of this connection itself.
+async function explainClose(closedSession, closedAttempt) {
+    await sleep(500);
+    let pool;
+    try {
+        const { data } = await api('GET', '/api/v1/desktops');
+        pool = (data.pools || []).find((p) => p.id === poolId);
+    } catch {
+        return; // the general words stay
+    }
+    if (!pool || attempt !== closedAttempt || document.body.dataset.state !== 'closed') return;
+    const session = pool.session;
+    if (!session || session.id !== closedSession) {
+        setState('closed', 'Your session has ended',
+                 'You were logged off and the desktop session is closed. Reconnect to start a new session.',
+                 true);
+    } else if (session.state === 'connected') {
+        setState('closed', 'Your desktop was opened elsewhere',
+                 'Your session is now shown in another window or device. Reconnect here to bring it back.',
+                 true);
+    } else if (session.state === 'disconnected') {
+        setState('closed', 'You were disconnected',
+                 'Your session keeps running. Reconnect to continue where you left off.', true);
     }
 }
 

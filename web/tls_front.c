@@ -23,6 +23,7 @@
 
 #define FORWARD_BUF (64 * 1024)
 #define LINGER_MS   2000
+#define SOCKETPAIR_BUF (1 << 20)
 
 struct tls_front {
 	struct tls_front_config f_cfg; /* its strings are not kept */
@@ -272,7 +273,11 @@ static void *conn_main(void *arg)
 	} else if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		log_warn("%s: connection from %s dropped: socketpair", f->f_name, c->fc_addr);
 	} else {
+		int size = SOCKETPAIR_BUF;
+
 		c->fc_app = sv[0];
+		setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+		setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
 		/* The HTTP layer owns sv[1] from here, on failure too. */
 		if (f->f_cfg.tf_hand_over(f->f_cfg.tf_arg, sv[1],
 					  (const struct sockaddr *)&c->fc_peer,

@@ -199,6 +199,47 @@ def test_admin_logoff_drops_the_live_connection(env):
     ws.close()
 
 
+@pytest.mark.parametrize("limit", ["idle", "age"])
+def test_idle_and_age_limits_end_the_connection(env, tmp_path, limit):
+    """[gateway] idle_timeout = 2s ends a connection nobody uses; max_duration = 4s ends one
+    kept busy; either way the session is left disconnected, not logged off."""
+    b = Broker(str(tmp_path), "[broker]\nadmin_users = admin\n"
+               "[gateway]\nidle_timeout = 2s\nmax_duration = 4s\n")
+    b.add_user("admin", "admin-pw")
+    b.start()
+    try:
+        admin = b.client()
+        admin.login("admin", "admin-pw", bearer=True)
+        admin.ok("POST", "/api/v1/admin/pools", {
+            "id": "lim", "kind": "floating", "source": "manual",
+            "desktops": [{"address": "127.0.0.1:%d" % env.vnc_port, "password": VNC_PASSWORD}],
+            "entitlements": [{"kind": "user", "name": "admin"}]}, expect=(201,))
+        t = admin.connect("lim").json
+        ws = WebSocket(b.port, b.ssl_context(), t["ticket"])
+        rfb = Rfb(ws, t["ticket"])
+        start = time.monotonic()
+        try:
+            while time.monotonic() - start < 10:
+                if limit == "age":
+                    rfb.update()
+                    time.sleep(0.3)
+                elif not ws.recv(65536):
+                    break
+        except ConnectionError:
+            pass
+        took = time.monotonic() - start
+        assert ws.closed_with == 1001, ws.closed_with
+        want = "idle timeout" if limit == "idle" else "maximum duration reached"
+        assert want in b.log(), b.log()
+        assert (1.5 if limit == "idle" else 3.5) < took < 7, took
+        ws.close()
+        states = [s["state"] for s in admin.ok("GET", "/api/v1/admin/sessions")["sessions"]
+                  if s["id"] == t["session"]]
+        assert states == ["disconnected"], states
+    finally:
+        assert b.stop() == 0, b.log()
+
+
 def test_tunnel_reaches_the_desktop(env):
     t = fresh_ticket(env)
     tun = Tunnel(env.port, env.ctx, t["ticket"])

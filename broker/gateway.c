@@ -75,8 +75,7 @@ struct gateway {
 struct gw_conn {
 	struct gateway *c_gw;
 	struct gw_conn *c_next;
-	struct web_upgrade *c_up;
-	int c_fd; /* the client, plain bytes (web/tls_front.c does the TLS) */
+	struct web_stream *c_st; /* the client (the web layer does the TLS) */
 	int c_desk;
 	SSL *c_ssl;
 	bool c_ssl_wants_write;
@@ -101,6 +100,7 @@ struct gw_conn {
 	size_t c_tocli_off, c_tocli_len;
 	uint8_t c_ctl[512];
 	size_t c_ctl_len;
+	bool c_ctl_in_flight; /* a write of c_ctl must be repeated: it goes first */
 	uint64_t c_in_bytes, c_out_bytes;
 };
 
@@ -508,8 +508,9 @@ static bool pump(struct gw_conn *c)
 
 	/* client -> gateway: raw bytes into c_cin, then decoded (WebSocket) or passed */
 	if (!c->c_closing && c->c_cin_len < sizeof(c->c_cin)) {
-		r = recv(c->c_fd, c->c_cin + c->c_cin_len, sizeof(c->c_cin) - c->c_cin_len, 0);
-		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+		r = web_stream_read(c->c_st, c->c_cin + c->c_cin_len,
+				    sizeof(c->c_cin) - c->c_cin_len);
+		if (r == 0 || r == -EIO) {
 			conn_end(c, END_CLIENT);
 			c->c_closing = true;
 		} else if (r > 0) {
@@ -558,28 +559,30 @@ static bool pump(struct gw_conn *c)
 			ws_close(c, 1000, END_DESKTOP);
 		}
 	}
-	/* gateway -> client: control frames between data frames */
-	if (c->c_ctl_len && c->c_tocli_len == 0) {
-		r = send(c->c_fd, c->c_ctl, c->c_ctl_len, MSG_NOSIGNAL);
+	/* gateway -> client: control frames between data frames; a write to repeat (a TLS
+	 * record half sent) goes on with the same buffer */
+	if (c->c_ctl_len && (c->c_tocli_len == 0 || c->c_ctl_in_flight)) {
+		r = web_stream_write(c->c_st, c->c_ctl, c->c_ctl_len);
+		c->c_ctl_in_flight = r == -EAGAIN;
 		if (r > 0) {
 			memmove(c->c_ctl, c->c_ctl + r, c->c_ctl_len - (size_t)r);
 			c->c_ctl_len -= (size_t)r;
 			moved = true;
-		} else if (r < 0 && errno != EAGAIN && errno != EINTR) {
+		} else if (r == -EIO) {
 			c->c_ctl_len = 0;
 			conn_end(c, END_CLIENT);
 			c->c_closing = true;
 		}
 	}
-	if (c->c_tocli_len) {
-		r = send(c->c_fd, c->c_tocli + c->c_tocli_off, c->c_tocli_len, MSG_NOSIGNAL);
+	if (c->c_tocli_len && !c->c_ctl_in_flight) {
+		r = web_stream_write(c->c_st, c->c_tocli + c->c_tocli_off, c->c_tocli_len);
 		if (r > 0) {
 			c->c_tocli_off += (size_t)r;
 			c->c_tocli_len -= (size_t)r;
 			if (!c->c_tocli_len)
 				c->c_tocli_off = 0;
 			moved = true;
-		} else if (r < 0 && errno != EAGAIN && errno != EINTR) {
+		} else if (r == -EIO) {
 			c->c_tocli_len = 0;
 			c->c_ctl_len = 0;
 			conn_end(c, END_CLIENT);
@@ -614,6 +617,41 @@ static void conn_unlink(struct gw_conn *c)
 	pthread_mutex_unlock(&gw->g_lock);
 }
 
+/* Logs the end, closes both sides and records the session disconnected (unless it ended
+ * or moved to another connection). */
+static void conn_finish(struct gw_conn *c)
+{
+	struct gateway *gw = c->c_gw;
+	struct broker *b = gw->g_broker;
+	enum end_reason why;
+	int r;
+
+	pthread_mutex_lock(&gw->g_lock);
+	why = c->c_stop;
+	pthread_mutex_unlock(&gw->g_lock);
+	log_info("gateway: session=%s desktop=%s user=%s: closed (%s), %llu bytes in, %llu out",
+		 c->c_session, c->c_desktop, c->c_user, end_names[why],
+		 (unsigned long long)c->c_in_bytes, (unsigned long long)c->c_out_bytes);
+	if (c->c_ssl) {
+		SSL_free(c->c_ssl);
+	}
+	close(c->c_desk);
+	web_stream_close(c->c_st);
+	conn_unlink(c);
+	if (why != END_SESSION && why != END_TAKEOVER) {
+		r = broker_session_closed(b, c->c_session, c->c_addr);
+		if (r < 0 && r != -EINVAL)
+			log_warnx("gateway: session=%s: cannot mark it disconnected (%s)",
+				  c->c_session, strerror(-r));
+	}
+	explicit_bzero(c->c_ticket, sizeof(c->c_ticket));
+	free(c);
+	pthread_mutex_lock(&gw->g_lock);
+	gw->g_count--;
+	pthread_cond_broadcast(&gw->g_idle);
+	pthread_mutex_unlock(&gw->g_lock);
+}
+
 static void *conn_run(void *arg)
 {
 	struct gw_conn *c = arg;
@@ -621,12 +659,10 @@ static void *conn_run(void *arg)
 	struct broker *b = gw->g_broker;
 	int64_t start = now_s(), last_io = start, last_check = start, drain_until = 0;
 	enum end_reason why;
-	int r;
 
-	fcntl(c->c_fd, F_SETFL, fcntl(c->c_fd, F_GETFL) | O_NONBLOCK);
 	fcntl(c->c_desk, F_SETFL, fcntl(c->c_desk, F_GETFL) | O_NONBLOCK);
 	for (;;) {
-		struct pollfd pfd[2] = {{.fd = c->c_fd}, {.fd = c->c_desk}};
+		struct pollfd pfd[2] = {{.fd = web_stream_fd(c->c_st)}, {.fd = c->c_desk}};
 		int64_t now;
 		int timeout = 500;
 
@@ -664,14 +700,17 @@ static void *conn_run(void *arg)
 			}
 		}
 		if (!c->c_closing) {
-			if (c->c_cin_len < sizeof(c->c_cin))
+			if (c->c_cin_len < sizeof(c->c_cin)) {
 				pfd[0].events |= POLLIN;
+				if (web_stream_pending(c->c_st))
+					timeout = 0;
+			}
 			if (c->c_tocli_len == 0 && c->c_ctl_len == 0 && !c->c_shim)
 				pfd[1].events |= POLLIN;
 			if (c->c_ssl && SSL_pending(c->c_ssl) && !(c->c_tocli_len || c->c_ctl_len))
 				timeout = 0;
 		}
-		if (c->c_tocli_len || c->c_ctl_len)
+		if (c->c_tocli_len || c->c_ctl_len || web_stream_wants_write(c->c_st))
 			pfd[0].events |= POLLOUT;
 		if (c->c_todesk_len || c->c_ssl_wants_write)
 			pfd[1].events |= POLLOUT;
@@ -681,60 +720,38 @@ static void *conn_run(void *arg)
 			c->c_closing = true;
 		}
 	}
-	pthread_mutex_lock(&gw->g_lock);
-	why = c->c_stop;
-	pthread_mutex_unlock(&gw->g_lock);
-	log_info("gateway: session=%s desktop=%s user=%s: closed (%s), %llu bytes in, %llu out",
-		 c->c_session, c->c_desktop, c->c_user, end_names[why],
-		 (unsigned long long)c->c_in_bytes, (unsigned long long)c->c_out_bytes);
-	if (c->c_ssl) {
-		SSL_free(c->c_ssl);
-	}
-	close(c->c_desk);
-	web_upgrade_close(c->c_up);
-	conn_unlink(c);
-	if (why != END_SESSION && why != END_TAKEOVER) {
-		r = broker_session_closed(b, c->c_session, c->c_addr);
-		if (r < 0 && r != -EINVAL)
-			log_warnx("gateway: session=%s: cannot mark it disconnected (%s)",
-				  c->c_session, strerror(-r));
-	}
-	explicit_bzero(c->c_ticket, sizeof(c->c_ticket));
-	free(c);
-	pthread_mutex_lock(&gw->g_lock);
-	gw->g_count--;
-	pthread_cond_broadcast(&gw->g_idle);
-	pthread_mutex_unlock(&gw->g_lock);
+	conn_finish(c);
 	return NULL;
 }
 
-static void on_upgrade(void *arg, struct web_upgrade *up, int fd, const char *extra, size_t n)
+static void on_upgrade(void *arg, struct web_stream *st, const uint8_t *early, size_t n)
 {
 	struct gw_conn *c = arg;
-	struct gateway *gw = c->c_gw;
 	pthread_attr_t attr;
 	pthread_t t;
 
-	c->c_up = up;
-	c->c_fd = fd;
+	c->c_st = st;
+	if (!st) {
+		conn_end(c, END_CLIENT); /* lost while the web layer handed it over */
+		conn_finish(c);
+		return;
+	}
 	if (n > sizeof(c->c_cin)) {
 		n = 0;
 		conn_end(c, END_PROTOCOL);
 	}
-	memcpy(c->c_cin, extra, n);
+	memcpy(c->c_cin, early, n);
 	c->c_cin_len = n;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	if (pthread_create(&t, &attr, conn_run, c) != 0) {
 		pthread_attr_destroy(&attr);
 		log_warnx("gateway: session=%s: no thread for the connection", c->c_session);
-		c->c_stop = END_SHUTDOWN;
-		/* run it here to clean up: the loop ends at once */
-		conn_run(c);
+		conn_end(c, END_SHUTDOWN);
+		conn_finish(c);
 		return;
 	}
 	pthread_attr_destroy(&attr);
-	(void)gw;
 }
 
 /* ---- the request ---- */
@@ -816,7 +833,6 @@ void gateway_handle(struct gateway *gw, struct web_request *req, const char *ori
 	c->c_gw = gw;
 	c->c_ws = ws;
 	c->c_desk = -1;
-	c->c_fd = -1;
 	snprintf(c->c_session, sizeof(c->c_session), "%s", jstr(target, "session"));
 	snprintf(c->c_desktop, sizeof(c->c_desktop), "%s", jstr(target, "desktop"));
 	snprintf(c->c_user, sizeof(c->c_user), "%s", jstr(target, "username"));

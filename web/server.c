@@ -141,24 +141,55 @@ void web_reply_empty(struct web_request *req, unsigned status)
 	queue(req, status, resp);
 }
 
-struct upgrade_call {
-	void (*uc_fn)(void *arg, struct web_upgrade *up, int fd, const char *extra, size_t n);
-	void *uc_arg;
+struct web_stream {
+	struct tls_stream *st_tls;
+	struct MHD_UpgradeResponseHandle *st_urh;
 };
 
+struct upgrade_call {
+	void (*uc_fn)(void *arg, struct web_stream *st, const uint8_t *early, size_t n);
+	void *uc_arg;
+	struct web_server *uc_srv;
+};
+
+/* libmicrohttpd sent the 101 on sock, its end of the socketpair: the TLS front hands the
+ * client's TLS session and socket over, and the upgraded protocol runs on them. */
 static void upgraded(void *cls, struct MHD_Connection *conn, void *con_cls, const char *extra_in,
 		     size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
 {
 	struct upgrade_call *uc = cls;
+	struct web_stream *st = calloc(1, sizeof(*st));
+	uint8_t *late = NULL, *early = NULL;
+	size_t nlate = 0, n = 0;
 
 	(void)conn, (void)con_cls;
-	uc->uc_fn(uc->uc_arg, (struct web_upgrade *)urh, sock, extra_in, extra_in_size);
+	if (st)
+		st->st_tls = tls_front_take(uc->uc_srv->ws_front, sock, &late, &nlate);
+	if (st && st->st_tls) {
+		n = extra_in_size + nlate;
+		early = malloc(n ? n : 1);
+	}
+	if (!early) {
+		if (st)
+			tls_stream_close(st->st_tls);
+		free(st);
+		st = NULL;
+		n = 0;
+		MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+	} else {
+		memcpy(early, extra_in, extra_in_size);
+		memcpy(early + extra_in_size, late, nlate);
+		st->st_urh = urh;
+	}
+	uc->uc_fn(uc->uc_arg, st, early, n);
+	free(early);
+	free(late);
 	free(uc);
 }
 
 int web_reply_upgrade(struct web_request *req,
-		      void (*on_upgrade)(void *arg, struct web_upgrade *up, int fd,
-					 const char *extra, size_t n),
+		      void (*on_upgrade)(void *arg, struct web_stream *st, const uint8_t *early,
+					 size_t n),
 		      void *arg)
 {
 	struct upgrade_call *uc = malloc(sizeof(*uc));
@@ -168,6 +199,7 @@ int web_reply_upgrade(struct web_request *req,
 		return -ENOMEM;
 	uc->uc_fn = on_upgrade;
 	uc->uc_arg = arg;
+	uc->uc_srv = req->rq_srv;
 	resp = MHD_create_response_for_upgrade(upgraded, uc);
 	if (!resp) {
 		free(uc);
@@ -182,9 +214,38 @@ int web_reply_upgrade(struct web_request *req,
 	return 0;
 }
 
-void web_upgrade_close(struct web_upgrade *up)
+int web_stream_fd(const struct web_stream *st)
 {
-	MHD_upgrade_action((struct MHD_UpgradeResponseHandle *)up, MHD_UPGRADE_ACTION_CLOSE);
+	return tls_stream_fd(st->st_tls);
+}
+
+bool web_stream_pending(const struct web_stream *st)
+{
+	return tls_stream_pending(st->st_tls);
+}
+
+bool web_stream_wants_write(const struct web_stream *st)
+{
+	return tls_stream_wants_write(st->st_tls);
+}
+
+ssize_t web_stream_read(struct web_stream *st, void *buf, size_t n)
+{
+	return tls_stream_read(st->st_tls, buf, n);
+}
+
+ssize_t web_stream_write(struct web_stream *st, const void *buf, size_t n)
+{
+	return tls_stream_write(st->st_tls, buf, n);
+}
+
+void web_stream_close(struct web_stream *st)
+{
+	if (!st)
+		return;
+	tls_stream_close(st->st_tls);
+	MHD_upgrade_action(st->st_urh, MHD_UPGRADE_ACTION_CLOSE);
+	free(st);
 }
 
 void web_reply_not_allowed(struct web_request *req, const char *allow)

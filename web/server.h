@@ -8,6 +8,8 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #include "lib/json.h"
 
@@ -88,19 +90,32 @@ void web_reply_error(struct web_request *req, unsigned status, const char *code,
 		     ...) __attribute__((format(printf, 4, 5)));
 /* Answers with no body (204, or any status). */
 void web_reply_empty(struct web_request *req, unsigned status);
+/* An upgraded connection: the client's byte stream, TLS done by the web layer on the
+ * client's own socket (no thread or copy between). */
+struct web_stream;
 /* Answers 101 Switching Protocols with the headers added so far (web_add_header(): at
- * least Upgrade) and hands the connection over: on_upgrade(arg, up, fd, extra, n) is
- * called once, on the connection's thread, with a socket carrying the plain bytes (TLS
- * is the front's; a client hang-up shows as one on it) and the n bytes the client sent after its
- * request. It must not block: it starts its own thread and ends with web_upgrade_close(up). Returns
- * 0 or -ENOMEM (then nothing was answered). */
-struct web_upgrade;
+ * least Upgrade) and hands the connection over: on_upgrade(arg, st, early, n) is called
+ * once, on the connection's thread, with the stream and the n bytes the client sent after
+ * its request, or with st NULL when the connection was lost in the hand-over (then it only
+ * cleans up). It must not block: it starts its own thread, which ends with
+ * web_stream_close(st). Returns 0 or -ENOMEM (then nothing was answered). */
 int web_reply_upgrade(struct web_request *req,
-		      void (*on_upgrade)(void *arg, struct web_upgrade *up, int fd,
-					 const char *extra, size_t n),
+		      void (*on_upgrade)(void *arg, struct web_stream *st, const uint8_t *early,
+					 size_t n),
 		      void *arg);
-/* Closes an upgraded connection (its fd is not to be used afterwards). */
-void web_upgrade_close(struct web_upgrade *up);
+/* The stream's socket, for poll(): POLLIN, POLLOUT, hang-ups. */
+int web_stream_fd(const struct web_stream *st);
+/* True when bytes wait inside TLS: read them without waiting for the socket. */
+bool web_stream_pending(const struct web_stream *st);
+/* Non-blocking. Returns the bytes read, 0 at the client's end, -EAGAIN or -EIO. */
+ssize_t web_stream_read(struct web_stream *st, void *buf, size_t n);
+/* Non-blocking. Returns the bytes written, -EAGAIN or -EIO. After -EAGAIN, wait for
+ * POLLOUT and call again with the same bytes first in buf: a record is half sent. */
+ssize_t web_stream_write(struct web_stream *st, const void *buf, size_t n);
+/* True from a write's -EAGAIN until a write goes through. */
+bool web_stream_wants_write(const struct web_stream *st);
+/* Ends TLS and closes the connection. NULL is a no-op. */
+void web_stream_close(struct web_stream *st);
 /* Answers 405 with an Allow header. */
 void web_reply_not_allowed(struct web_request *req, const char *allow);
 

@@ -21,9 +21,11 @@
 
 #include "lib/log.h"
 
-#define FORWARD_BUF (64 * 1024)
-#define LINGER_MS   2000
+#define FORWARD_BUF    (64 * 1024)
+#define LINGER_MS      2000
 #define SOCKETPAIR_BUF (1 << 20)
+#define TAKE_TIMEOUT_S 5
+#define TAKE_EARLY_MAX (256 * 1024)
 
 struct tls_front {
 	struct tls_front_config f_cfg; /* its strings are not kept */
@@ -35,8 +37,9 @@ struct tls_front {
 	pthread_t f_acceptor;
 	bool f_acceptor_started;
 	pthread_mutex_t f_lock;
-	pthread_cond_t f_idle;
-	unsigned f_count;
+	pthread_cond_t f_idle, f_handed;
+	unsigned f_count; /* connections and taken streams */
+	struct front_conn *f_conns;
 };
 
 struct front_conn {
@@ -51,6 +54,18 @@ struct front_conn {
 	size_t fc_up_len, fc_down_off, fc_down_len;
 	bool fc_net_eof, fc_app_eof;
 	bool fc_app_shut; /* the HTTP layer takes no more bytes */
+	/* taking the connection over after an upgrade (tls_front_take()), under f_lock */
+	struct front_conn *fc_next;
+	int fc_http_fd; /* the HTTP layer's end of the socketpair */
+	int fc_refs;	/* the thread's, and a taker's */
+	bool fc_take_wanted, fc_take_abandoned, fc_handed, fc_ended;
+};
+
+struct tls_stream {
+	struct tls_front *ts_front;
+	gnutls_session_t ts_tls;
+	int ts_fd;
+	bool ts_again; /* a record is buffered in GnuTLS after GNUTLS_E_AGAIN */
 };
 
 static int set_nonblocking(int fd)
@@ -209,6 +224,14 @@ static int forward(struct front_conn *c)
 		moved = true;
 	}
 	if (c->fc_app_eof && !c->fc_down_len) {
+		bool hand_over;
+
+		pthread_mutex_lock(&c->fc_front->f_lock);
+		hand_over = c->fc_take_wanted && !c->fc_take_abandoned;
+		c->fc_handed = hand_over;
+		pthread_mutex_unlock(&c->fc_front->f_lock);
+		if (hand_over)
+			return -1;
 		gnutls_bye(c->fc_tls, GNUTLS_SHUT_WR); /* best effort */
 		linger_close(c);
 		return -1;
@@ -260,6 +283,45 @@ static void conn_done(struct tls_front *f)
 	pthread_mutex_unlock(&f->f_lock);
 }
 
+static void conn_unref(struct front_conn *c)
+{
+	bool last;
+
+	pthread_mutex_lock(&c->fc_front->f_lock);
+	last = --c->fc_refs == 0;
+	pthread_mutex_unlock(&c->fc_front->f_lock);
+	if (last) {
+		explicit_bzero(c->fc_up, sizeof(c->fc_up));
+		explicit_bzero(c->fc_down, sizeof(c->fc_down));
+		free(c);
+	}
+}
+
+/* The thread's end: unless a taker got the TLS session and socket, they are closed. */
+static void conn_end(struct front_conn *c)
+{
+	struct tls_front *f = c->fc_front;
+	bool handed;
+
+	pthread_mutex_lock(&f->f_lock);
+	for (struct front_conn **p = &f->f_conns; *p; p = &(*p)->fc_next)
+		if (*p == c) {
+			*p = c->fc_next;
+			break;
+		}
+	c->fc_ended = true;
+	handed = c->fc_handed;
+	pthread_cond_broadcast(&f->f_handed);
+	pthread_mutex_unlock(&f->f_lock);
+	if (!handed) {
+		if (c->fc_tls)
+			gnutls_deinit(c->fc_tls);
+		close(c->fc_net);
+		conn_done(f); /* a taken stream keeps its place in the count */
+	}
+	conn_unref(c);
+}
+
 static void *conn_main(void *arg)
 {
 	struct front_conn *c = arg;
@@ -278,6 +340,11 @@ static void *conn_main(void *arg)
 		c->fc_app = sv[0];
 		setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
 		setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+		c->fc_http_fd = sv[1];
+		pthread_mutex_lock(&f->f_lock);
+		c->fc_next = f->f_conns;
+		f->f_conns = c;
+		pthread_mutex_unlock(&f->f_lock);
 		/* The HTTP layer owns sv[1] from here, on failure too. */
 		if (f->f_cfg.tf_hand_over(f->f_cfg.tf_arg, sv[1],
 					  (const struct sockaddr *)&c->fc_peer,
@@ -285,13 +352,7 @@ static void *conn_main(void *arg)
 			run_forwarding(c);
 		close(c->fc_app);
 	}
-	if (c->fc_tls)
-		gnutls_deinit(c->fc_tls);
-	close(c->fc_net);
-	explicit_bzero(c->fc_up, sizeof(c->fc_up));
-	explicit_bzero(c->fc_down, sizeof(c->fc_down));
-	free(c);
-	conn_done(f);
+	conn_end(c);
 	return NULL;
 }
 
@@ -331,6 +392,8 @@ static void accept_one(struct tls_front *f)
 	c->fc_front = f;
 	c->fc_net = fd;
 	c->fc_app = -1;
+	c->fc_http_fd = -1;
+	c->fc_refs = 1;
 	c->fc_peer = peer;
 	c->fc_peer_len = len;
 	peer_name(&peer, c->fc_addr, sizeof(c->fc_addr));
@@ -385,6 +448,7 @@ struct tls_front *tls_front_start(const struct tls_front_config *cfg, char *err,
 	f->f_stop = eventfd(0, EFD_CLOEXEC);
 	pthread_mutex_init(&f->f_lock, NULL);
 	pthread_cond_init(&f->f_idle, NULL);
+	pthread_cond_init(&f->f_handed, NULL);
 	cert.data = (unsigned char *)(uintptr_t)cfg->tf_cert_pem;
 	cert.size = (unsigned)strlen(cfg->tf_cert_pem);
 	key.data = (unsigned char *)(uintptr_t)cfg->tf_key_pem;
@@ -449,5 +513,122 @@ void tls_front_stop(struct tls_front *f)
 		close(f->f_stop);
 	pthread_mutex_destroy(&f->f_lock);
 	pthread_cond_destroy(&f->f_idle);
+	pthread_cond_destroy(&f->f_handed);
 	free(f);
+}
+
+/* ---- taking a connection over after an upgrade ---- */
+
+struct tls_stream *tls_front_take(struct tls_front *f, int http_fd, uint8_t **early, size_t *n)
+{
+	struct front_conn *c;
+	struct tls_stream *ts = NULL;
+	struct timespec deadline;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	bool handed;
+
+	*early = NULL;
+	*n = 0;
+	pthread_mutex_lock(&f->f_lock);
+	for (c = f->f_conns; c && c->fc_http_fd != http_fd; c = c->fc_next)
+		;
+	if (!c || c->fc_take_wanted) {
+		pthread_mutex_unlock(&f->f_lock);
+		return NULL;
+	}
+	c->fc_take_wanted = true;
+	c->fc_refs++;
+	pthread_mutex_unlock(&f->f_lock);
+	/* The HTTP layer's answer (101) is written: its end tells the thread to finish
+	 * sending it and stop. */
+	shutdown(http_fd, SHUT_WR);
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += TAKE_TIMEOUT_S;
+	pthread_mutex_lock(&f->f_lock);
+	while (!c->fc_ended &&
+	       pthread_cond_timedwait(&f->f_handed, &f->f_lock, &deadline) != ETIMEDOUT)
+		;
+	handed = c->fc_handed;
+	if (!handed)
+		c->fc_take_abandoned = true;
+	pthread_mutex_unlock(&f->f_lock);
+	if (handed) {
+		/* What the client sent after its request, in order: what the HTTP layer did
+		 * not read from its end, then what the thread had not passed on yet. */
+		buf = malloc(TAKE_EARLY_MAX);
+		ts = calloc(1, sizeof(*ts));
+		for (ssize_t r = 1; buf && r > 0 && len<TAKE_EARLY_MAX; len += r> 0 ? (size_t)r : 0)
+			r = recv(http_fd, buf + len, TAKE_EARLY_MAX - len, MSG_DONTWAIT);
+		if (!buf || !ts || len + c->fc_up_len > TAKE_EARLY_MAX) {
+			log_warnx("%s: connection from %s dropped at its upgrade: %s", f->f_name,
+				  c->fc_addr, buf && ts ? "too many early bytes" : "out of memory");
+			gnutls_deinit(c->fc_tls);
+			close(c->fc_net);
+			conn_done(f);
+			free(buf);
+			free(ts);
+			buf = NULL;
+			ts = NULL;
+		} else {
+			memcpy(buf + len, c->fc_up, c->fc_up_len);
+			len += c->fc_up_len;
+			ts->ts_front = f;
+			ts->ts_tls = c->fc_tls;
+			ts->ts_fd = c->fc_net;
+			*early = buf;
+			*n = len;
+		}
+	}
+	conn_unref(c);
+	return ts;
+}
+
+int tls_stream_fd(const struct tls_stream *ts)
+{
+	return ts->ts_fd;
+}
+
+bool tls_stream_pending(const struct tls_stream *ts)
+{
+	return gnutls_record_check_pending(ts->ts_tls) > 0;
+}
+
+ssize_t tls_stream_read(struct tls_stream *ts, void *buf, size_t n)
+{
+	ssize_t r = gnutls_record_recv(ts->ts_tls, buf, n);
+
+	if (r >= 0)
+		return r;
+	if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED || !gnutls_error_is_fatal((int)r))
+		return -EAGAIN;
+	return r == GNUTLS_E_PREMATURE_TERMINATION ? 0 : -EIO;
+}
+
+ssize_t tls_stream_write(struct tls_stream *ts, const void *buf, size_t n)
+{
+	/* After GNUTLS_E_AGAIN the record is already sealed: NULL, 0 sends it on. */
+	ssize_t r = ts->ts_again ? gnutls_record_send(ts->ts_tls, NULL, 0)
+				 : gnutls_record_send(ts->ts_tls, buf, n);
+
+	ts->ts_again = r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED;
+	if (ts->ts_again)
+		return -EAGAIN;
+	return r < 0 ? -EIO : r;
+}
+
+bool tls_stream_wants_write(const struct tls_stream *ts)
+{
+	return ts->ts_again;
+}
+
+void tls_stream_close(struct tls_stream *ts)
+{
+	if (!ts)
+		return;
+	gnutls_bye(ts->ts_tls, GNUTLS_SHUT_WR); /* best effort, non-blocking */
+	gnutls_deinit(ts->ts_tls);
+	close(ts->ts_fd);
+	conn_done(ts->ts_front);
+	free(ts);
 }

@@ -1,16 +1,22 @@
 /* TLS in front of the HTTP layer: accepts TCP connections on a listening socket, does the
  * TLS handshake (GnuTLS; a client certificate required and verified when a trust list is
  * given) in a thread per connection, then hands the plain side over as one end of a
- * socketpair and forwards bytes both ways with 64 KiB buffers. libmicrohttpd 0.9.75 does
- * TLS itself too, but forwards upgraded TLS connections through an 8-byte buffer (its
- * memory pool is spent on the response header by then), which crawls at 1 MB/s. */
+ * socketpair and forwards bytes both ways with 64 KiB buffers. An upgraded connection
+ * (WebSocket, vdi-tunnel) is taken over: its TLS session and socket go to the code that
+ * speaks the new protocol, with no thread or copy between. libmicrohttpd 0.9.75 does TLS
+ * itself too, but forwards upgraded TLS connections through an 8-byte buffer (its memory
+ * pool is spent on the response header by then), which crawls at 1 MB/s. */
 #ifndef VDI_WEB_TLS_FRONT_H
 #define VDI_WEB_TLS_FRONT_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 struct tls_front;
+struct tls_stream;
 
 struct tls_front_config {
 	int tf_listen_fd; /* bound and listening; the front owns it from now on */
@@ -30,7 +36,29 @@ struct tls_front_config {
 /* Starts accepting. Returns the front, or NULL with the reason in err (the listening
  * socket is closed then). */
 struct tls_front *tls_front_start(const struct tls_front_config *cfg, char *err, size_t errlen);
-/* Stops accepting, ends every connection and waits for their threads. NULL is a no-op. */
+/* Stops accepting, ends every connection and waits for their threads and for every taken
+ * stream to be closed. NULL is a no-op. */
 void tls_front_stop(struct tls_front *f);
+
+/* After the HTTP layer answered an upgrade on http_fd (its end of the socketpair), takes
+ * the connection over: the forwarding thread sends the answer, stops and hands over its
+ * TLS session and socket, so that the upgraded protocol runs on the client's socket with
+ * no thread or copy between. *early gets what the client sent after its request that the
+ * HTTP layer did not read (malloc'd, *n bytes). Returns the stream, or NULL (the
+ * connection is gone or did not hand over within 5 s; then it is closed). */
+struct tls_stream *tls_front_take(struct tls_front *f, int http_fd, uint8_t **early, size_t *n);
+/* The stream's socket, for poll(). */
+int tls_stream_fd(const struct tls_stream *ts);
+/* True when bytes are buffered inside TLS: read without waiting for the socket. */
+bool tls_stream_pending(const struct tls_stream *ts);
+/* Non-blocking. Returns the bytes read, 0 at the client's end, -EAGAIN or -EIO. */
+ssize_t tls_stream_read(struct tls_stream *ts, void *buf, size_t n);
+/* Non-blocking. Returns the bytes written, -EAGAIN (then wait for POLLOUT and call again
+ * with the same bytes at the front) or -EIO. */
+ssize_t tls_stream_write(struct tls_stream *ts, const void *buf, size_t n);
+/* True after a write returned -EAGAIN and until one goes through. */
+bool tls_stream_wants_write(const struct tls_stream *ts);
+/* Ends TLS (close_notify, best effort) and closes the socket. NULL is a no-op. */
+void tls_stream_close(struct tls_stream *ts);
 
 #endif

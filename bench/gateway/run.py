@@ -28,12 +28,33 @@ from test_hostd import Rfb  # noqa: E402
 PASSWORD = "bench-desktop-pw"
 
 
-def measure(rfb, n, rounds):
-    """(updates/s, MB/s, round-trip median us, p95 us) on an authenticated client."""
+def cpu_seconds(pid):
+    """User + system CPU time so far of a process and its live descendants (websockify
+    forks one per connection)."""
+    if pid is None:
+        return 0.0
+    total = 0
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total = int(fields[11]) + int(fields[12])
+        for task in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/children" % (pid, task)) as f:
+                total += sum(cpu_seconds(int(c)) for c in f.read().split()) * \
+                    os.sysconf("SC_CLK_TCK")
+    except FileNotFoundError:
+        pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def measure(rfb, n, rounds, proxy_pid):
+    """(updates/s, MB/s, round-trip median us, p95 us, proxy CPU ms per 100 MB) on an
+    authenticated client."""
     rfb.update()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_seconds(proxy_pid)
     nbytes = sum(rfb.update() for _ in range(n))
     dt = time.perf_counter() - t0
+    cpu_per_100mb = (cpu_seconds(proxy_pid) - c0) * 1e3 / (nbytes / 1e8)
     rtts = []
     for _ in range(rounds):
         t = time.perf_counter()
@@ -46,7 +67,8 @@ def measure(rfb, n, rounds):
             rfb.read(w * h * 4)
         rtts.append((time.perf_counter() - t) * 1e6)
     rtts.sort()
-    return n / dt, nbytes / dt / 1e6, statistics.median(rtts), rtts[int(len(rtts) * .95)]
+    return (n / dt, nbytes / dt / 1e6, statistics.median(rtts), rtts[int(len(rtts) * .95)],
+            cpu_per_100mb)
 
 
 def websockify(work, vnc_port):
@@ -127,13 +149,15 @@ def main():
         def peer_websockify():
             return WebSocket(ws_port, ws_ctx, None, path="/"), PASSWORD
 
-        paths = [("direct TCP to vdi-hv", direct), ("vdi-broker gateway, wss://", gateway_wss),
-                 ("vdi-broker gateway, vdi-tunnel/1", gateway_tunnel),
-                 ("websockify (peer), wss://", peer_websockify)]
+        paths = [("direct TCP to vdi-hv", direct, None),
+                 ("vdi-broker gateway, wss://", gateway_wss, broker.proc.pid),
+                 ("vdi-broker gateway, vdi-tunnel/1", gateway_tunnel, broker.proc.pid),
+                 ("websockify (peer), wss://", peer_websockify, proxy.pid)]
         for _ in range(a.runs):
-            for name, open_path in paths:
+            for name, open_path, pid in paths:
                 conn, password = open_path()
-                results.setdefault(name, []).append(measure(Rfb(conn, password), a.n, a.rounds))
+                results.setdefault(name, []).append(
+                    measure(Rfb(conn, password), a.n, a.rounds, pid))
                 conn.close()
     finally:
         if proxy:
@@ -141,7 +165,7 @@ def main():
             proxy.wait(10)
         broker.stop()
         vm.stop()
-    med = {name: [statistics.median(r[i] for r in runs) for i in range(4)]
+    med = {name: [statistics.median(r[i] for r in runs) for i in range(5)]
            for name, runs in results.items()}
     base, peer = med["direct TCP to vdi-hv"], med["websockify (peer), wss://"]
     out = ["# Gateway benchmark %s" % datetime.date.today().isoformat(), "",
@@ -150,17 +174,20 @@ def main():
            "full-screen updates (3 MiB each), %d per measurement; round trip = one-row "
            "FramebufferUpdateRequest to its update, %d per measurement; %d measurements "
            "per path, interleaved, medians. One Python client for every path, on loopback: "
-           "it is part of every number." % (os.uname().nodename, os.cpu_count(), a.n,
-                                            a.rounds, a.runs), "",
+           "it is part of every number. Proxy CPU = the proxy process's user + system time "
+           "while it carried the updates, per 100 MB." % (
+               os.uname().nodename, os.cpu_count(), a.n, a.rounds, a.runs), "",
            "| path | updates/s | MB/s | RTT median (us) | RTT p95 (us) | "
-           "throughput vs direct | added RTT vs direct (us) |",
-           "|---|---|---|---|---|---|---|"]
-    for name, (ups, mbs, rtt, p95) in med.items():
-        out.append("| %s | %.1f | %.0f | %.0f | %.0f | %.2f | %+.0f |" % (
-            name, ups, mbs, rtt, p95, ups / base[0], rtt - base[2]))
+           "throughput vs direct | added RTT vs direct (us) | proxy CPU (ms / 100 MB) |",
+           "|---|---|---|---|---|---|---|---|"]
+    for name, (ups, mbs, rtt, p95, cpu) in med.items():
+        out.append("| %s | %.1f | %.0f | %.0f | %.0f | %.2f | %+.0f | %s |" % (
+            name, ups, mbs, rtt, p95, ups / base[0], rtt - base[2],
+            "%.0f" % cpu if name != "direct TCP to vdi-hv" else "-"))
     gw = med["vdi-broker gateway, wss://"]
-    out += ["", "vdi-broker wss:// vs websockify: throughput %.2fx, round trip %.2fx "
-            "(lower is better)." % (gw[0] / peer[0], gw[2] / peer[2])]
+    out += ["", "vdi-broker wss:// vs websockify: throughput %.2fx, round trip %.2fx, proxy "
+            "CPU per byte %.2fx (lower is better for the last two)." % (
+                gw[0] / peer[0], gw[2] / peer[2], gw[4] / peer[4])]
     text = "\n".join(out) + "\n"
     print(text)
     if a.out:

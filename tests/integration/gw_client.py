@@ -103,7 +103,7 @@ class WebSocket:
             raise Refused(self.status, self.headers)
         want = base64.b64encode(hashlib.sha1(key.encode() + GUID).digest()).decode()
         assert self.headers.get("sec-websocket-accept") == want, self.headers
-        self.buf = b""
+        self.buf, self.pos = bytearray(), 0
         self.closed_with = None
 
     def send_frame(self, opcode, payload, fin=True, mask=True):
@@ -126,12 +126,15 @@ class WebSocket:
         self.send_frame(2, data)
 
     def _read(self, n):
-        while len(self.buf) < n:
-            chunk = self.sock.recv(65536)
+        while len(self.buf) - self.pos < n:
+            chunk = self.sock.recv(262144)
             if not chunk:
                 raise ConnectionError("gateway closed the connection")
+            del self.buf[:self.pos]
+            self.pos = 0
             self.buf += chunk
-        data, self.buf = self.buf[:n], self.buf[n:]
+        data = bytes(self.buf[self.pos:self.pos + n])
+        self.pos += n
         return data
 
     def frame(self):

@@ -105,12 +105,12 @@ struct gw_conn {
 	uint64_t c_in_bytes, c_out_bytes;
 };
 
-static int64_t now_s(void)
+static int64_t now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- connecting the desktop ---- */
@@ -318,14 +318,31 @@ static void queue_control(struct gw_conn *c, unsigned op, const void *p, size_t 
 	c->c_ctl_len += hl + n;
 }
 
+/* The close frame says why, for clients that show it: code and end_names[why]. */
 static void ws_close(struct gw_conn *c, unsigned code, enum end_reason why)
 {
-	uint8_t body[2] = {(uint8_t)(code >> 8), (uint8_t)code};
+	uint8_t body[2 + 64] = {(uint8_t)(code >> 8), (uint8_t)code};
+	size_t n = strlen(end_names[why]);
 
+	if (n > sizeof(body) - 2)
+		n = sizeof(body) - 2;
+	memcpy(body + 2, end_names[why], n);
 	if (c->c_ws && !c->c_closing)
-		queue_control(c, WEBSOCKET_OP_CLOSE, body, 2);
+		queue_control(c, WEBSOCKET_OP_CLOSE, body, 2 + n);
 	c->c_closing = true;
 	conn_end(c, why);
+}
+
+/* Close codes of the server's own ends (docs/api.md): 4000 + the reason. */
+static unsigned close_code(enum end_reason why)
+{
+	switch (why) {
+	case END_SESSION: return 4001;
+	case END_TAKEOVER: return 4002;
+	case END_IDLE: return 4003;
+	case END_AGE: return 4004;
+	default: return 1001;
+	}
 }
 
 /* The client's VNC handshake with the gateway (manual desktops): security type 2 with
@@ -658,7 +675,7 @@ static void *conn_run(void *arg)
 	struct gw_conn *c = arg;
 	struct gateway *gw = c->c_gw;
 	struct broker *b = gw->g_broker;
-	int64_t start = now_s(), last_io = start, last_check = start, drain_until = 0;
+	int64_t start = now_ms(), last_io = start, last_check = start, drain_until = 0;
 	enum end_reason why;
 
 	fcntl(c->c_desk, F_SETFL, fcntl(c->c_desk, F_GETFL) | O_NONBLOCK);
@@ -666,37 +683,36 @@ static void *conn_run(void *arg)
 		struct pollfd pfd[2] = {{.fd = web_stream_fd(c->c_st)}, {.fd = c->c_desk}};
 		int64_t now;
 		int timeout = 500;
-
 		bool moved = false;
 
 		/* a burst (a 3 MiB screen update) moves without a poll per TLS record */
 		for (int i = 0; i < PUMP_BURST && pump(c); i++)
 			moved = true;
 		if (moved)
-			last_io = now_s();
+			last_io = now_ms();
 		pthread_mutex_lock(&gw->g_lock);
 		why = c->c_stop;
 		pthread_mutex_unlock(&gw->g_lock);
-		now = now_s();
+		now = now_ms();
 		if (why != END_NONE) {
 			if (!c->c_closing &&
 			    (why == END_SESSION || why == END_TAKEOVER || why == END_SHUTDOWN))
-				ws_close(c, 1001, why);
+				ws_close(c, close_code(why), why);
 			if (!drain_until)
-				drain_until = now + 2;
+				drain_until = now + 2000;
 			if ((c->c_tocli_len == 0 && c->c_ctl_len == 0) || now >= drain_until ||
 			    why == END_CLIENT)
 				break;
 		}
-		if (now - last_io >= b->b_cfg->bc_gateway_idle) {
-			ws_close(c, 1001, END_IDLE);
+		if (now - last_io >= b->b_cfg->bc_gateway_idle * 1000LL) {
+			ws_close(c, close_code(END_IDLE), END_IDLE);
 			continue;
 		}
-		if (now - start >= b->b_cfg->bc_gateway_lifetime) {
-			ws_close(c, 1001, END_AGE);
+		if (now - start >= b->b_cfg->bc_gateway_lifetime * 1000LL) {
+			ws_close(c, close_code(END_AGE), END_AGE);
 			continue;
 		}
-		if (now != last_check) {
+		if (now - last_check >= 1000) { /* the session's state, once a second */
 			last_check = now;
 			if (!session_live(b, c->c_session)) {
 				pthread_mutex_lock(&gw->g_lock);

@@ -635,7 +635,15 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	char msg[512];
 	size_t n;
 
+	/* libmicrohttpd takes the socketpair it is given for TCP (it learns no better from
+	 * EOPNOTSUPP) and says so on every answer; TCP is the front's business. */
+	static const char *const not_for_a_socketpair[] = {
+	    "Setting TCP_", "Failed to push the data from buffers to the network"};
+
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	for (size_t i = 0; i < sizeof(not_for_a_socketpair) / sizeof(*not_for_a_socketpair); i++)
+		if (!strncmp(msg, not_for_a_socketpair[i], strlen(not_for_a_socketpair[i])))
+			return;
 	n = strlen(msg);
 	while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
 		msg[--n] = '\0';

@@ -104,7 +104,7 @@ class WebSocket:
         want = base64.b64encode(hashlib.sha1(key.encode() + GUID).digest()).decode()
         assert self.headers.get("sec-websocket-accept") == want, self.headers
         self.buf, self.pos = bytearray(), 0
-        self.closed_with = None
+        self.closed_with, self.close_reason = None, None
 
     def send_frame(self, opcode, payload, fin=True, mask=True):
         head = bytes([(0x80 if fin else 0) | opcode])
@@ -155,6 +155,7 @@ class WebSocket:
                 return payload
             if op == 8:
                 self.closed_with = struct.unpack(">H", payload[:2])[0] if payload else 1005
+                self.close_reason = payload[2:].decode()
                 return b""
 
     def close(self):

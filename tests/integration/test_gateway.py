@@ -195,8 +195,28 @@ def test_admin_logoff_drops_the_live_connection(env):
     except ConnectionError:
         pass
     assert time.monotonic() - start < 2.5
-    assert ws.closed_with in (None, 1001)
+    assert (ws.closed_with, ws.close_reason) == (4001, "session ended")
     ws.close()
+
+
+def test_a_new_connection_takes_the_session_over(env):
+    t = fresh_ticket(env)
+    first = WebSocket(env.port, env.ctx, t["ticket"])
+    Rfb(first, t["ticket"])
+    again = env.alice.connect("gw").json  # the same session, a new ticket
+    assert again["session"] == t["session"]
+    second = WebSocket(env.port, env.ctx, again["ticket"])
+    rfb = Rfb(second, again["ticket"])
+    try:
+        while first.recv(65536):
+            pass
+    except ConnectionError:
+        pass
+    assert (first.closed_with, first.close_reason) == (4002, "taken over by a new connection")
+    assert rfb.update() == 1024 * 768 * 4  # the new one works
+    first.close()
+    second.close()
+    wait_state(env, t["session"], "disconnected")
 
 
 @pytest.mark.parametrize("limit", ["idle", "age"])
@@ -228,9 +248,12 @@ def test_idle_and_age_limits_end_the_connection(env, tmp_path, limit):
         except ConnectionError:
             pass
         took = time.monotonic() - start
-        assert ws.closed_with == 1001, ws.closed_with
+        assert ws.closed_with == (4003 if limit == "idle" else 4004), ws.closed_with
         want = "idle timeout" if limit == "idle" else "maximum duration reached"
-        assert want in b.log(), b.log()
+        deadline = time.monotonic() + 3  # logged once the thread has closed both sides
+        while want not in b.log():
+            assert time.monotonic() < deadline, b.log()
+            time.sleep(0.05)
         assert (1.5 if limit == "idle" else 3.5) < took < 7, took
         ws.close()
         states = [s["state"] for s in admin.ok("GET", "/api/v1/admin/sessions")["sessions"]

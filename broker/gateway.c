@@ -33,6 +33,7 @@
 #include "web/websocket.h"
 
 #define BUF_SIZE	  65536
+#define DESK_READ	  (256 * 1024) /* one screen update in few pieces */
 #define MAX_FRAME	  (1u << 20)
 #define CONNECT_TIMEOUT_S 10
 #define SHIM_LEN	  29 /* client version (12), security type (1), DES response (16) */
@@ -97,7 +98,7 @@ struct gw_conn {
 	uint8_t c_todesk[BUF_SIZE];
 	size_t c_todesk_len;
 	/* toward the client: data (framed) and control frames between them */
-	uint8_t c_tocli[BUF_SIZE + WEBSOCKET_HEADER_MAX];
+	uint8_t c_tocli[DESK_READ + WEBSOCKET_HEADER_MAX];
 	size_t c_tocli_off, c_tocli_len;
 	uint8_t c_ctl[512];
 	size_t c_ctl_len;
@@ -558,24 +559,29 @@ static bool pump(struct gw_conn *c)
 			ws_close(c, 1011, END_DESKTOP);
 		}
 	}
-	/* desktop -> gateway, only when what was read before is out */
+	/* desktop -> gateway, only when what was read before is out; what is there is read
+	 * as one frame (fewer, larger messages for the client) */
 	if (!c->c_closing && c->c_tocli_len == 0 && c->c_ctl_len == 0 && !c->c_shim) {
 		uint8_t *payload = c->c_tocli + WEBSOCKET_HEADER_MAX;
+		size_t got = 0;
 
-		r = desk_read(c, payload, BUF_SIZE);
-		if (r > 0) {
+		do {
+			r = desk_read(c, payload + got, DESK_READ - got);
+			if (r > 0)
+				got += (size_t)r;
+		} while (r > 0 && got < DESK_READ);
+		if (got) {
 			uint8_t h[WEBSOCKET_HEADER_MAX];
-			size_t hl =
-			    c->c_ws ? websocket_header(h, WEBSOCKET_OP_BINARY, (size_t)r) : 0;
+			size_t hl = c->c_ws ? websocket_header(h, WEBSOCKET_OP_BINARY, got) : 0;
 
 			c->c_tocli_off = WEBSOCKET_HEADER_MAX - hl;
 			memcpy(c->c_tocli + c->c_tocli_off, h, hl);
-			c->c_tocli_len = hl + (size_t)r;
-			c->c_out_bytes += (uint64_t)r;
+			c->c_tocli_len = hl + got;
+			c->c_out_bytes += got;
 			moved = true;
-		} else if (r == 0 || r == -EIO) {
-			ws_close(c, 1000, END_DESKTOP);
 		}
+		if (r == 0 || r == -EIO)
+			ws_close(c, 1000, END_DESKTOP);
 	}
 	/* gateway -> client: control frames between data frames; a write to repeat (a TLS
 	 * record half sent) goes on with the same buffer */

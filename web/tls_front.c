@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/gnutls.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -363,7 +365,7 @@ static void accept_one(struct tls_front *f)
 	struct front_conn *c;
 	pthread_attr_t attr;
 	pthread_t t;
-	int fd = accept4(f->f_listen, (struct sockaddr *)&peer, &len, SOCK_CLOEXEC), r;
+	int fd = accept4(f->f_listen, (struct sockaddr *)&peer, &len, SOCK_CLOEXEC), r, one = 1;
 
 	if (fd < 0) {
 		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
@@ -372,6 +374,8 @@ static void accept_one(struct tls_front *f)
 			usleep(100 * 1000); /* let connections end rather than spin */
 		return;
 	}
+	/* Screen updates and keystrokes are sent as they come: no Nagle delay. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	pthread_mutex_lock(&f->f_lock);
 	r = f->f_count < f->f_cfg.tf_max_connections ? 0 : -EBUSY;
 	if (!r)

@@ -349,7 +349,7 @@ class Rfb:
 
     def __init__(self, sock, password):
         self.sock = sock
-        self.buf = b""
+        self.buf, self.pos = bytearray(), 0
         version = self.read(12)
         assert version.startswith(b"RFB 003."), version
         sock.sendall(b"RFB 003.008\n")
@@ -369,12 +369,15 @@ class Rfb:
         self.fb = bytearray(self.width * self.height * 4)
 
     def read(self, n):
-        while len(self.buf) < n:
-            chunk = self.sock.recv(65536)
+        while len(self.buf) - self.pos < n:
+            chunk = self.sock.recv(262144)
             if not chunk:
                 raise ConnectionError("VNC server closed the connection")
+            del self.buf[:self.pos]  # linear: large reads are not copied row by row
+            self.pos = 0
             self.buf += chunk
-        data, self.buf = self.buf[:n], self.buf[n:]
+        data = bytes(self.buf[self.pos:self.pos + n])
+        self.pos += n
         return data
 
     def update(self, incremental=False):

@@ -142,19 +142,22 @@ static int handshake(struct front_conn *c)
  * the client's remaining bytes are read and dropped for up to LINGER_MS first. */
 static void linger_close(struct front_conn *c)
 {
+	struct timespec start, now;
 	char sink[4096];
 
 	shutdown(c->fc_net, SHUT_WR);
-	for (int waited = 0; waited < LINGER_MS;) {
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
 		struct pollfd pfd[2] = {{.fd = c->fc_net, .events = POLLIN},
 					{.fd = c->fc_front->f_stop, .events = POLLIN}};
+		long left;
 		ssize_t r;
 
-		if (poll(pfd, 2, LINGER_MS / 10) <= 0) {
-			waited += LINGER_MS / 10;
-			continue;
-		}
-		if (pfd[1].revents)
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = LINGER_MS - ((now.tv_sec - start.tv_sec) * 1000 +
+				    (now.tv_nsec - start.tv_nsec) / 1000000);
+		/* a deadline, not an idle time: a client trickling bytes cannot hold it */
+		if (left <= 0 || poll(pfd, 2, (int)left) <= 0 || pfd[1].revents)
 			return;
 		r = recv(c->fc_net, sink, sizeof(sink), 0);
 		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))

@@ -2,8 +2,10 @@
  * the desktop (a host's display relay over TLS with its "VDI-TICKET" line, or a manual
  * desktop's VNC endpoint, authenticated here with its stored password while the client
  * authenticates with its ticket), answers 101 and splices client and desktop in a thread
- * per connection with poll() and bounded buffers, WebSocket framed or raw. It ends a
- * connection on idle or age limits and when its session is disconnected or logged off. */
+ * per connection with poll() and bounded buffers, WebSocket framed or raw (the client's
+ * TLS runs in this thread too, on the client's own socket: web_stream). It ends a
+ * connection on idle or age limits and when its session is disconnected or logged off,
+ * and its close frame says why. */
 #include "broker/gateway.h"
 
 #include <arpa/inet.h>

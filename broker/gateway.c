@@ -479,15 +479,11 @@ static void ws_decode(struct gw_conn *c)
 	c->c_cin_len -= pos;
 }
 
-static ssize_t desk_read(struct gw_conn *c, void *buf, size_t n)
+/* A non-blocking call's answer r as bytes, 0 (the desktop's end), -EAGAIN or -EIO. */
+static ssize_t desk_result(struct gw_conn *c, ssize_t r)
 {
-	ssize_t r;
-
-	if (!c->c_ssl) {
-		r = recv(c->c_desk, buf, n, 0);
-		return r < 0 ? (errno == EAGAIN || errno == EINTR ? -EAGAIN : -EIO) : r;
-	}
-	r = SSL_read(c->c_ssl, buf, (int)n);
+	if (!c->c_ssl)
+		return r >= 0 ? r : errno == EAGAIN || errno == EINTR ? -EAGAIN : -EIO;
 	if (r > 0)
 		return r;
 	switch (SSL_get_error(c->c_ssl, (int)r)) {
@@ -500,25 +496,20 @@ static ssize_t desk_read(struct gw_conn *c, void *buf, size_t n)
 	}
 }
 
+static ssize_t desk_read(struct gw_conn *c, void *buf, size_t n)
+{
+	return desk_result(c,
+			   c->c_ssl ? SSL_read(c->c_ssl, buf, (int)n) : recv(c->c_desk, buf, n, 0));
+}
+
 static ssize_t desk_write(struct gw_conn *c, const void *buf, size_t n)
 {
 	ssize_t r;
 
-	if (!c->c_ssl) {
-		r = send(c->c_desk, buf, n, MSG_NOSIGNAL);
-		return r < 0 ? (errno == EAGAIN || errno == EINTR ? -EAGAIN : -EIO) : r;
-	}
 	c->c_ssl_wants_write = false;
-	r = SSL_write(c->c_ssl, buf, (int)n);
-	if (r > 0)
-		return r;
-	switch (SSL_get_error(c->c_ssl, (int)r)) {
-	case SSL_ERROR_WANT_WRITE:
-		c->c_ssl_wants_write = true;
-		/* fall through */
-	case SSL_ERROR_WANT_READ: return -EAGAIN;
-	default: ERR_clear_error(); return -EIO;
-	}
+	r = desk_result(c, c->c_ssl ? SSL_write(c->c_ssl, buf, (int)n)
+				    : send(c->c_desk, buf, n, MSG_NOSIGNAL));
+	return r == 0 ? -EIO : r; /* nothing written is the end, not progress */
 }
 
 /* One round of non-blocking I/O both ways. Returns true when anything moved. */

@@ -5,11 +5,12 @@ tests/integration/test_broker_*.py and bench/broker/run.py."""
 import http.client
 import json
 import os
-import signal
 import socket
 import ssl
 import subprocess
 import time
+
+from daemon import Daemon
 
 TOP = os.environ.get("VDI_TOP", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 BIN = os.path.join(os.environ.get("VDI_BUILD", os.path.join(TOP, "build")), "bin")
@@ -23,15 +24,15 @@ def free_port():
         return s.getsockname()[1]
 
 
-class Broker:
+class Broker(Daemon):
     """One vdi-broker with its own state directory and configuration."""
 
     def __init__(self, workdir, conf="", port=None):
+        super().__init__(BROKER, os.path.join(workdir, "broker.conf"),
+                         os.path.join(workdir, "broker.log"))
         self.workdir = workdir
         self.state = os.path.join(workdir, "state")
         self.port = port or free_port()
-        self.conf = os.path.join(workdir, "broker.conf")
-        self.log_path = os.path.join(workdir, "broker.log")
         self.url = "https://127.0.0.1:%d" % self.port
         sections = {"broker": ["state_dir = " + self.state, "password_cost = 10"],
                     "http": ["listen = 127.0.0.1:%d" % self.port]}
@@ -48,7 +49,6 @@ class Broker:
         with open(self.conf, "w") as f:
             for name, lines in sections.items():
                 f.write("[%s]\n%s\n" % (name, "\n".join(lines)))
-        self.proc = None
 
     def add_user(self, name, password, groups="", display_name=None):
         args = [BROKER, "-c", self.conf, "--add-user", name]
@@ -59,44 +59,6 @@ class Broker:
         p = subprocess.run(args, input=(password + "\n").encode(), capture_output=True,
                            timeout=60)
         assert p.returncode == 0, p.stderr.decode()
-
-    def start(self, timeout=30):
-        self._log = open(self.log_path, "ab")
-        start = os.path.getsize(self.log_path)
-        self.proc = subprocess.Popen([BROKER, "-c", self.conf], stdout=self._log,
-                                     stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while b" ready" not in open(self.log_path, "rb").read()[start:]:
-            assert self.proc.poll() is None, "vdi-broker exited (%s):\n%s" % (
-                self.proc.returncode, self.log())
-            assert time.monotonic() < deadline, "vdi-broker not ready:\n" + self.log()
-            time.sleep(0.02)
-        return self
-
-    def stop(self):
-        """SIGTERM; returns the exit status (non-zero under SAN=1 on a leak)."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-        status, self.proc = self.proc.returncode, None
-        return status
-
-    def kill(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-        self._log.close()
-        self.proc = None
-
-    def log(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")[-8000:]
 
     def ssl_context(self):
         return ssl.create_default_context(cafile=os.path.join(self.state, "https.crt"))

@@ -23,6 +23,7 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import BIN, GUESTS, TOP
+from daemon import Daemon
 
 HOSTD = os.path.join(BIN, "vdi-hostd")
 VDIHV = os.path.join(BIN, "vdi-hv")
@@ -63,18 +64,17 @@ def client_context(certs, which="broker"):
     return ctx
 
 
-class Hostd:
+class Hostd(Daemon):
     """One vdi-hostd with its own state directory, run directory (short: unix socket
     paths), ports and configuration. stop() ends it; kill_vms() ends every VMM it left."""
 
     def __init__(self, workdir, certs, template_dirs, extra=""):
+        super().__init__(HOSTD, workdir / "hostd.conf", workdir / "hostd.log")
         self.workdir = workdir
         self.certs = certs
         self.state = workdir / "state"
         self.run = tempfile.mkdtemp(prefix="vh-", dir="/tmp")
         self.api_port, self.relay_port = free_port(), free_port()
-        self.conf = workdir / "hostd.conf"
-        self.log_path = workdir / "hostd.log"
         self.conf.write_text(f"""[hostd]
 host_id = test-host
 state_dir = {self.state}
@@ -95,38 +95,6 @@ accel = tcg
 binary = {VDIHV}
 {extra}
 """)
-        self.proc = None
-
-    def start(self, timeout=30):
-        self.log_file = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([HOSTD, "-c", str(self.conf)], stdout=self.log_file,
-                                     stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        start = self.log_path.stat().st_size if self.log_path.exists() else 0
-        while b" ready" not in self.log_path.read_bytes()[start:]:
-            assert self.proc.poll() is None, "vdi-hostd exited (%s):\n%s" % (
-                self.proc.returncode, self.log())
-            assert time.monotonic() < deadline, "vdi-hostd not ready:\n" + self.log()
-            time.sleep(0.05)
-        return self
-
-    def stop(self):
-        """SIGTERM; returns the exit status (0 expected; non-zero under SAN=1 on a leak)."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log_file.close()
-        status, self.proc = self.proc.returncode, None
-        return status
-
-    def log(self):
-        return self.log_path.read_text(errors="replace")[-6000:]
 
     def vmm_pids(self, desktop):
         """(vmm pid, monitor pid) from the desktop's pid file."""

@@ -121,12 +121,16 @@ $(BUILD)/%.o: %.c
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 # Unit tests: tests/unit/<module>_test.c, cmocka, linked against every archive (the
-# linker only pulls what a test uses, so a test may define fakes of other modules).
+# linker only pulls what a test uses, so a test may define fakes of other modules) and
+# any support objects listed for it below.
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(ARCHIVES)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(ARCHIVES) -Wl,--end-group $(LDLIBS) \
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) \
+		-Wl,--start-group $(ARCHIVES) -Wl,--end-group $(LDLIBS) \
 		$(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
+# The device tests run hv/dev/ on the fake VM of tests/unit/fake_vm.c.
+$(BUILD)/tests/unit/virtio_test $(BUILD)/tests/unit/virtio_input_test: $(BUILD)/tests/unit/fake_vm.o
 
 include tests/guest/guest.mk
 include guest/guest-image.mk

@@ -11,7 +11,7 @@ FUZZ_DIR := $(BUILD)/fuzz
 vnc_input_fuzz_SRCS := display/vnc_input.c display/keymap.c lib/log.c
 i8042_fuzz_SRCS := hv/dev/i8042.c lib/log.c
 virtio_blk_fuzz_SRCS := hv/dev/pci.c hv/dev/virtio_pci.c hv/dev/virtqueue.c hv/dev/virtio_blk.c \
-	hv/dev/blk_overlay.c lib/log.c
+	hv/dev/blk_overlay.c lib/log.c tests/unit/fake_vm.c
 websocket_fuzz_SRCS := web/websocket.c lib/log.c
 websocket_fuzz_LIBS := $(shell pkg-config --libs libcrypto 2>/dev/null)
 FUZZERS := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(wildcard tests/fuzz/*_fuzz.c))

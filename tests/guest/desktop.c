@@ -4,13 +4,14 @@
  * std VGA (VBE). Draws incrementally and halts when idle: KVM here runs ~1000x slower than
  * hardware. Not a window system: one window, nothing overlaps but the pointer. */
 #include "desktop_font.h"
+#include "fb.h"
+#include "i8042.h"
 #include "rt.h"
+#include "scancode.h"
 #include "virtio_guest.h"
 
 /* ---- hardware ---- */
 
-#define VDI_FB_BASE	 0xC0000000UL
-#define FB_MAX_BYTES	 (64u << 20)
 #define BOCHS_VGA_ID	 0x11111234u /* device 1111, vendor 1234: QEMU std VGA */
 #define VBE_INDEX	 0x1CE
 #define VBE_DATA	 0x1CF
@@ -37,16 +38,7 @@
 #define VEC_TAB_CONFIG 0x50
 #define VEC_TAB_EVENT  0x51
 
-#define KBC_DATA    0x60
-#define KBC_STATUS  0x64
-#define STS_OBF	    0x01
-#define STS_IBF	    0x02
-#define STS_AUX	    0x20
-#define CTR_KBD_INT 0x01
-#define CTR_AUX_INT 0x02
-#define CTR_SYS	    0x04
-#define CTR_XLATE   0x40
-#define POLL_LIMIT  20000
+#define KBC_POLL_LIMIT 20000 /* i8042 status reads before giving up */
 
 /* virtio-input */
 #define CFG_ABS_INFO 0x12
@@ -290,40 +282,6 @@ static uint32_t blend(uint32_t a, uint32_t b, unsigned num, unsigned den)
 
 /* ---- framebuffer discovery ---- */
 
-static bool parse_dim(const char **s, unsigned *v)
-{
-	const char *p = *s;
-
-	*v = 0;
-	if (*p < '0' || *p > '9')
-		return false;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		*v = *v * 10 + (unsigned)(*p - '0');
-		if (*v > 4096)
-			return false;
-	}
-	*s = p;
-	return *v >= 64;
-}
-
-/* "fb=WxH" on the command line, as tests/guest/framebuffer.c reads it. */
-static void parse_cmdline(unsigned *w, unsigned *h)
-{
-	const char *s = rt_cmdline();
-
-	for (; *s; s++) {
-		if ((s == rt_cmdline() || s[-1] == ' ') && s[0] == 'f' && s[1] == 'b' &&
-		    s[2] == '=') {
-			const char *p = s + 3;
-
-			if (!parse_dim(&p, w) || *p++ != 'x' || !parse_dim(&p, h) ||
-			    (*p && *p != ' '))
-				rt_fail("desktop", "bad geometry in cmdline '%s'", rt_cmdline());
-			return;
-		}
-	}
-}
-
 static void vbe_write(uint16_t index, uint16_t value)
 {
 	outw(VBE_INDEX, index);
@@ -374,20 +332,16 @@ static void setup_framebuffer(void)
 	unsigned w = 1024, h = 768;
 	uint64_t last;
 
-	parse_cmdline(&w, &h);
-	if ((uint64_t)w * h * 4 > FB_MAX_BYTES)
-		rt_fail("desktop", "%ux%u does not fit in %u bytes", w, h, FB_MAX_BYTES);
+	fb_geometry("desktop", &w, &h);
 	scr.w = w;
 	scr.h = h;
 	if (!setup_bochs_vbe(w, h)) {
-		scr.fb = (volatile uint32_t *)VDI_FB_BASE;
+		scr.fb = (volatile uint32_t *)FB_VDI_BASE;
 		scr.pitch = w;
 		scr.kind = "vdi-hv";
 	}
 	last = (uint64_t)(h - 1) * scr.pitch + w - 1;
-	scr.fb[0] = 0x12345678;
-	scr.fb[last] = 0x9ABCDEF0;
-	if (scr.fb[0] != 0x12345678 || scr.fb[last] != 0x9ABCDEF0)
+	if (!fb_is_memory(scr.fb, last))
 		rt_fail("desktop", "no video memory at %p", (void *)scr.fb);
 }
 
@@ -729,25 +683,6 @@ static void run_command(void)
 
 /* ---- keyboard: set-1 scan codes (the i8042 translates) ---- */
 
-static const char plain[0x3A] = "\0\0"
-				"1234567890-="
-				"\0\t"
-				"qwertyuiop[]"
-				"\0\0"
-				"asdfghjkl;'`"
-				"\0\\"
-				"zxcvbnm,./"
-				"\0*\0 ";
-static const char shifted[0x3A] = "\0\0"
-				  "!@#$%^&*()_+"
-				  "\0\t"
-				  "QWERTYUIOP{}"
-				  "\0\0"
-				  "ASDFGHJKL:\"~"
-				  "\0|"
-				  "ZXCVBNM<>?"
-				  "\0*\0 ";
-
 static struct {
 	bool shift_l, shift_r, ctrl, caps, e0;
 } kbd;
@@ -823,11 +758,7 @@ static void key_byte(uint8_t b)
 		key_backspace();
 		return;
 	}
-	if (code >= sizeof(plain))
-		return;
-	c = (kbd.shift_l || kbd.shift_r ? shifted : plain)[code];
-	if (kbd.caps && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
-		c ^= 0x20;
+	c = scancode_char(code, kbd.shift_l || kbd.shift_r, kbd.caps);
 	if (kbd.ctrl && (c == 'c' || c == 'C')) {
 		term_caret(false);
 		term_puts("^C", C_TERM_TEXT);
@@ -929,16 +860,6 @@ static uint32_t tablet_max(uint8_t axis)
 	return max ? max : 32767;
 }
 
-static void msix_entry(struct vdev *d, unsigned entry, uint8_t vector)
-{
-	uint64_t e = d->msix_table + 16 * entry;
-
-	mmio_write32(e, 0xFEE00000);
-	mmio_write32(e + 4, 0);
-	mmio_write32(e + 8, vector);
-	mmio_write32(e + 12, 0);
-}
-
 static void tablet_init(void)
 {
 	struct vdev *d = &tab.dev;
@@ -951,8 +872,8 @@ static void tablet_init(void)
 	}
 	tab.max_x = tablet_max(0);
 	tab.max_y = tablet_max(1);
-	msix_entry(d, 0, VEC_TAB_CONFIG);
-	msix_entry(d, 1, VEC_TAB_EVENT);
+	vdev_msix_entry(d, 0, VEC_TAB_CONFIG);
+	vdev_msix_entry(d, 1, VEC_TAB_EVENT);
 	pci_write16(d->slot, d->msix_cap + 2, 0x8000);
 	mmio_write16(d->common + CC_MSIX, 0);
 	if (!vdev_queue(d, 1)) {
@@ -1018,26 +939,13 @@ static void tablet_poll(void)
 
 /* ---- the i8042: keyboard and mouse ---- */
 
-static volatile uint8_t kbd_ring[256], mouse_ring[256];
-static volatile unsigned kbd_head, kbd_tail, mouse_head, mouse_tail;
+static struct i8042_ring kbd_ring, mouse_ring;
 static volatile unsigned timer_pending, tablet_pending;
 
 static void kbc_irq(uint8_t vector)
 {
 	(void)vector;
-	for (int i = 0; i < 64; i++) {
-		uint8_t st = inb(KBC_STATUS), b;
-
-		if (!(st & STS_OBF))
-			break;
-		b = inb(KBC_DATA);
-		if (st & STS_AUX) {
-			if (mouse_head - mouse_tail < sizeof(mouse_ring))
-				mouse_ring[mouse_head++ % sizeof(mouse_ring)] = b;
-		} else if (kbd_head - kbd_tail < sizeof(kbd_ring)) {
-			kbd_ring[kbd_head++ % sizeof(kbd_ring)] = b;
-		}
-	}
+	i8042_drain(&kbd_ring, &mouse_ring);
 	rt_lapic_eoi();
 }
 
@@ -1062,43 +970,9 @@ static void ignore_irq(uint8_t vector)
 	rt_lapic_eoi();
 }
 
-static void kbc_wait_write(void)
-{
-	for (int i = 0; i < POLL_LIMIT && (inb(KBC_STATUS) & STS_IBF); i++)
-		cpu_relax();
-}
-
-static void kbc_command(uint8_t cmd)
-{
-	kbc_wait_write();
-	outb(KBC_STATUS, cmd);
-}
-
-static void kbc_write(uint8_t b)
-{
-	kbc_wait_write();
-	outb(KBC_DATA, b);
-}
-
-/* Polled read of a byte from the keyboard (aux false) or the mouse; -1 on time-out.
- * Bytes from the other device are dropped (nothing else talks during set-up). */
-static int kbc_read(bool aux)
-{
-	for (int i = 0; i < POLL_LIMIT; i++) {
-		uint8_t st = inb(KBC_STATUS);
-
-		if (!(st & STS_OBF))
-			continue;
-		if (!(st & STS_AUX) == !aux)
-			return inb(KBC_DATA);
-		inb(KBC_DATA);
-	}
-	return -1;
-}
-
 static bool kbc_expect(bool aux, uint8_t want, const char *what)
 {
-	int b = kbc_read(aux);
+	int b = i8042_read_port(aux);
 
 	if (b == want)
 		return true;
@@ -1108,42 +982,40 @@ static bool kbc_expect(bool aux, uint8_t want, const char *what)
 
 static bool mouse_command(uint8_t b)
 {
-	kbc_command(0xD4);
-	kbc_write(b);
+	i8042_write_aux(b);
 	return kbc_expect(true, 0xFA, "mouse ack");
 }
 
 static void input_init(void)
 {
 	static const uint8_t knock[] = {200, 100, 80};
-	uint8_t ctr = CTR_XLATE | CTR_SYS;
+	uint8_t ctr = I8042_CTR_XLATE | I8042_CTR_SYS;
 	int id;
 
-	kbc_command(0xAD); /* both ports off while we set up */
-	kbc_command(0xA7);
-	for (int i = 0; i < 32 && (inb(KBC_STATUS) & STS_OBF); i++)
-		inb(KBC_DATA);
-	kbc_command(0xAA);
+	i8042_init("desktop", KBC_POLL_LIMIT);
+	i8042_command(0xAD); /* both ports off while we set up */
+	i8042_command(0xA7);
+	i8042_flush();
+	i8042_command(0xAA);
 	kbc_expect(false, 0x55, "controller self-test");
-	kbc_command(0x60);
-	kbc_write(ctr);
-	kbc_command(0xAE);
-	kbc_write(0xFF);
+	i8042_write_ctr(ctr);
+	i8042_command(0xAE);
+	i8042_write(0xFF);
 	if (kbc_expect(false, 0xFA, "keyboard reset ack"))
 		kbc_expect(false, 0xAA, "keyboard self-test");
-	kbc_write(0xF4);
+	i8042_write(0xF4);
 	kbc_expect(false, 0xFA, "keyboard enable ack");
 
 	ptr.size = 3;
-	kbc_command(0xA8);
-	kbc_command(0xA9);
+	i8042_command(0xA8);
+	i8042_command(0xA9);
 	if (kbc_expect(false, 0x00, "mouse port test") && mouse_command(0xFF) &&
 	    kbc_expect(true, 0xAA, "mouse self-test") && kbc_expect(true, 0x00, "mouse id")) {
 		for (unsigned i = 0; i < sizeof(knock); i++)
 			if (!mouse_command(0xF3) || !mouse_command(knock[i]))
 				break;
 		if (mouse_command(0xF2)) {
-			id = kbc_read(true);
+			id = i8042_read_port(true);
 			ptr.size = id == 3 || id == 4 ? 4 : 3;
 		}
 		mouse_command(0xF4);
@@ -1153,8 +1025,7 @@ static void input_init(void)
 	rt_set_handler(VEC_MOUSE, kbc_irq);
 	rt_ioapic_route(1, VEC_KBD, false);
 	rt_ioapic_route(12, VEC_MOUSE, false);
-	kbc_command(0x60);
-	kbc_write(ctr | CTR_KBD_INT | CTR_AUX_INT);
+	i8042_write_ctr(ctr | I8042_CTR_KBD_INT | I8042_CTR_AUX_INT);
 }
 
 /* ---- the desktop ---- */
@@ -1197,10 +1068,12 @@ static void draw_desktop(void)
 
 static void process_input(void)
 {
-	while (kbd_tail != kbd_head)
-		key_byte(kbd_ring[kbd_tail++ % sizeof(kbd_ring)]);
-	while (mouse_tail != mouse_head)
-		mouse_byte(mouse_ring[mouse_tail++ % sizeof(mouse_ring)]);
+	int b;
+
+	while ((b = i8042_ring_get(&kbd_ring)) >= 0)
+		key_byte((uint8_t)b);
+	while ((b = i8042_ring_get(&mouse_ring)) >= 0)
+		mouse_byte((uint8_t)b);
 	if (tab.present && tablet_pending) {
 		tablet_pending = 0;
 		tablet_poll();
@@ -1248,8 +1121,8 @@ void guest_main(void)
 	for (;;) {
 		/* Check with interrupts off, then sti; hlt: nothing slips in between. */
 		irq_disable();
-		if (kbd_tail == kbd_head && mouse_tail == mouse_head && !timer_pending &&
-		    !tablet_pending) {
+		if (i8042_ring_empty(&kbd_ring) && i8042_ring_empty(&mouse_ring) &&
+		    !timer_pending && !tablet_pending) {
 			halt();
 			continue;
 		}

@@ -10,10 +10,9 @@
  *   4 rectangles: rectangle k at x = W*(2k+1)/10, y = H*(k+2)/10, W/8 x H/6, rects[k];
  *   the diagonal (i, i) in DIAG and the anti-diagonal (W-1-i, i) in ANTI,
  *   for i < min(W, H). */
+#include "fb.h"
 #include "rt.h"
 
-#define FB_BASE	 0xC0000000UL
-#define FB_MAX	 (64u << 20)
 #define VEC_COM1 0x24
 
 static const uint32_t bands[8] = {0x00FF0000, 0xA500FF00, 0x000000FF, 0x5AFFFF00,
@@ -39,41 +38,6 @@ static void fill(uint32_t *p, uint32_t v, uint64_t n)
 	__asm__ volatile("rep stosq" : "+D"(p), "+c"(q) : "a"(v2) : "memory");
 	if (n & 1)
 		*(volatile uint32_t *)p = v;
-}
-
-static bool parse_dim(const char **s, unsigned *v)
-{
-	const char *p = *s;
-
-	*v = 0;
-	if (*p < '0' || *p > '9')
-		return false;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		*v = *v * 10 + (unsigned)(*p - '0');
-		if (*v > 4096)
-			return false;
-	}
-	*s = p;
-	return *v >= 64;
-}
-
-/* Reads "fb=WxH" from the command line; keeps *w, *h when there is none. */
-static void parse_cmdline(unsigned *w, unsigned *h)
-{
-	const char *s = rt_cmdline();
-
-	for (; *s; s++) {
-		if ((s == rt_cmdline() || s[-1] == ' ') && s[0] == 'f' && s[1] == 'b' &&
-		    s[2] == '=') {
-			const char *p = s + 3;
-
-			if (!parse_dim(&p, w) || *p++ != 'x' || !parse_dim(&p, h) ||
-			    (*p && *p != ' '))
-				rt_fail("framebuffer", "bad geometry in cmdline '%s'",
-					rt_cmdline());
-			return;
-		}
-	}
 }
 
 static void draw(uint32_t *fb, unsigned w, unsigned h)
@@ -118,21 +82,17 @@ static void com1_irq(uint8_t vector)
 void guest_main(void)
 {
 	unsigned w = 1024, h = 768;
-	volatile uint32_t *fb = (volatile uint32_t *)FB_BASE;
+	volatile uint32_t *fb = (volatile uint32_t *)FB_VDI_BASE;
 	uint64_t last;
 
-	parse_cmdline(&w, &h);
-	if ((uint64_t)w * h * 4 > FB_MAX)
-		rt_fail("framebuffer", "%ux%u does not fit in %u bytes", w, h, FB_MAX);
+	fb_geometry("framebuffer", &w, &h);
 	/* Video memory must behave as memory, at both ends. */
 	last = (uint64_t)w * h - 1;
-	fb[0] = 0x12345678;
-	fb[last] = 0x9ABCDEF0;
-	if (fb[0] != 0x12345678 || fb[last] != 0x9ABCDEF0)
-		rt_fail("framebuffer", "no video memory at 0x%lx (read %x, %x)", FB_BASE, fb[0],
+	if (!fb_is_memory(fb, last))
+		rt_fail("framebuffer", "no video memory at 0x%lx (read %x, %x)", FB_VDI_BASE, fb[0],
 			fb[last]);
 
-	draw((uint32_t *)FB_BASE, w, h);
+	draw((uint32_t *)FB_VDI_BASE, w, h);
 	rt_printf("framebuffer: drawn %ux%u stride %u\n", w, h, w * 4);
 
 	rt_lapic_enable();

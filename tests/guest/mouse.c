@@ -4,24 +4,15 @@
  * "mouse: dx=.. dy=.. dz=.. buttons=.." in screen terms (dy down, dz up). It first loops
  * one packet back through the controller (0xD3) to check the path end to end; the line
  * "done" on the serial console passes. */
+#include "i8042.h"
 #include "rt.h"
 
-#define VEC_MOUSE   0x2C
-#define VEC_COM1    0x24
-#define COM1	    0x3F8
-#define PORT_DATA   0x60
-#define PORT_STATUS 0x64
-#define STS_OBF	    0x01
-#define STS_IBF	    0x02
-#define STS_AUX	    0x20
-#define CTR_AUX_INT 0x02
-#define CTR_SYS	    0x04
-#define CTR_KBD_DIS 0x10
-#define CTR_XLATE   0x40
-#define POLL_LIMIT  10000
+#define VEC_MOUSE  0x2C
+#define VEC_COM1   0x24
+#define COM1	   0x3F8
+#define POLL_LIMIT 10000
 
-static volatile uint8_t ring[256];
-static volatile unsigned ring_head, ring_tail;
+static struct i8042_ring packets;
 static volatile char line[16];
 static volatile unsigned line_len;
 static volatile bool line_ready;
@@ -29,18 +20,7 @@ static volatile bool line_ready;
 static void mouse_irq(uint8_t vector)
 {
 	(void)vector;
-	for (int i = 0; i < 64; i++) {
-		uint8_t st = inb(PORT_STATUS);
-		uint8_t b;
-
-		if (!(st & STS_OBF))
-			break;
-		b = inb(PORT_DATA);
-		if (!(st & STS_AUX))
-			continue;
-		if (ring_head - ring_tail < sizeof(ring))
-			ring[ring_head++ % sizeof(ring)] = b;
-	}
+	i8042_drain(NULL, &packets);
 	rt_lapic_eoi();
 }
 
@@ -60,73 +40,37 @@ static void com1_irq(uint8_t vector)
 	rt_lapic_eoi();
 }
 
-static void wait_write(void)
-{
-	for (int i = 0; i < POLL_LIMIT && (inb(PORT_STATUS) & STS_IBF); i++)
-		cpu_relax();
-}
-
-static void controller_command(uint8_t cmd)
-{
-	wait_write();
-	outb(PORT_STATUS, cmd);
-}
-
-static void data_write(uint8_t b)
-{
-	wait_write();
-	outb(PORT_DATA, b);
-}
-
-static int poll_read(void)
-{
-	for (int i = 0; i < POLL_LIMIT; i++)
-		if (inb(PORT_STATUS) & STS_OBF)
-			return inb(PORT_DATA);
-	return -1;
-}
-
-static void want(const char *what, uint8_t expected)
-{
-	int b = poll_read();
-
-	if (b != expected)
-		rt_fail("mouse", "%s: got %d, wanted 0x%x", what, b, expected);
-}
-
 /* A byte to the mouse (0xD4) and its acknowledgement. */
 static void mouse_command(uint8_t b)
 {
-	controller_command(0xD4);
-	data_write(b);
-	want("mouse ack", 0xFA);
+	i8042_write_aux(b);
+	i8042_want("mouse ack", 0xFA);
 }
 
 static void init_mouse(void)
 {
-	uint8_t ctr = CTR_XLATE | CTR_SYS | CTR_KBD_DIS;
+	uint8_t ctr = I8042_CTR_XLATE | I8042_CTR_SYS | I8042_CTR_KBD_DIS;
 	static const uint8_t knock[] = {200, 100, 80};
 
-	for (int i = 0; i < 32 && (inb(PORT_STATUS) & STS_OBF); i++)
-		inb(PORT_DATA);
-	controller_command(0xAA);
-	want("controller self-test", 0x55);
-	controller_command(0x60); /* keyboard off, mouse interrupt off while polling */
-	data_write(ctr);
-	controller_command(0xA8);
-	controller_command(0xA9);
-	want("mouse port test", 0x00);
+	i8042_init("mouse", POLL_LIMIT);
+	i8042_flush();
+	i8042_command(0xAA);
+	i8042_want("controller self-test", 0x55);
+	i8042_write_ctr(ctr); /* keyboard off, mouse interrupt off while polling */
+	i8042_command(0xA8);
+	i8042_command(0xA9);
+	i8042_want("mouse port test", 0x00);
 	mouse_command(0xFF);
-	want("mouse self-test", 0xAA);
-	want("mouse id after reset", 0x00);
+	i8042_want("mouse self-test", 0xAA);
+	i8042_want("mouse id after reset", 0x00);
 	mouse_command(0xF2);
-	want("mouse id", 0x00);
+	i8042_want("mouse id", 0x00);
 	for (unsigned i = 0; i < sizeof(knock); i++) {
 		mouse_command(0xF3);
 		mouse_command(knock[i]);
 	}
 	mouse_command(0xF2);
-	want("IntelliMouse id", 0x03);
+	i8042_want("IntelliMouse id", 0x03);
 	mouse_command(0xE8);
 	mouse_command(0x03);
 	mouse_command(0xE6);
@@ -139,8 +83,7 @@ static void init_mouse(void)
 	rt_ioapic_route(4, VEC_COM1, false);
 	outb(COM1 + 4, 0x08); /* MCR: OUT2 gates the interrupt line */
 	outb(COM1 + 1, 0x01); /* IER: received data available */
-	controller_command(0x60);
-	data_write(ctr | CTR_AUX_INT);
+	i8042_write_ctr(ctr | I8042_CTR_AUX_INT);
 	irq_enable();
 }
 
@@ -173,17 +116,19 @@ void guest_main(void)
 	init_mouse();
 	rt_printf("mouse: ready id=3\n");
 	for (unsigned i = 0; i < sizeof(looped); i++) {
-		controller_command(0xD3);
-		data_write(looped[i]);
+		i8042_command(0xD3);
+		i8042_write(looped[i]);
 	}
 	for (;;) {
+		int b;
+
 		irq_disable();
-		if (ring_tail == ring_head && !line_ready)
+		if (i8042_ring_empty(&packets) && !line_ready)
 			halt();
 		else
 			irq_enable();
-		while (ring_tail != ring_head)
-			decode(ring[ring_tail++ % sizeof(ring)]);
+		while ((b = i8042_ring_get(&packets)) >= 0)
+			decode((uint8_t)b);
 		if (line_ready) {
 			if (line_len == 4 && !memcmp((const char *)line, "done", 4))
 				rt_pass("mouse");

@@ -38,16 +38,6 @@ static void on_config(uint8_t vector)
 	rt_lapic_eoi();
 }
 
-static void msix_entry(struct vdev *d, unsigned entry, uint8_t vector)
-{
-	uint64_t e = d->msix_table + 16 * entry;
-
-	mmio_write32(e, 0xFEE00000); /* LAPIC 0, fixed delivery */
-	mmio_write32(e + 4, 0);
-	mmio_write32(e + 8, vector);
-	mmio_write32(e + 12, 0); /* unmasked */
-}
-
 static void check(int status, int want, const char *what)
 {
 	if (status == VG_TIMEOUT)
@@ -84,8 +74,8 @@ void guest_main(void)
 	rt_lapic_enable();
 	rt_set_handler(VEC_QUEUE, on_queue);
 	rt_set_handler(VEC_CONFIG, on_config);
-	msix_entry(&d, 0, VEC_CONFIG);
-	msix_entry(&d, 1, VEC_QUEUE);
+	vdev_msix_entry(&d, 0, VEC_CONFIG);
+	vdev_msix_entry(&d, 1, VEC_QUEUE);
 	pci_write16(d.slot, d.msix_cap + 2, 0x8000);
 	mmio_write16(d.common + CC_MSIX, 0);
 	if (mmio_read16(d.common + CC_MSIX) != 0)

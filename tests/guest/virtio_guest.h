@@ -259,6 +259,17 @@ static VG_UNUSED bool vdev_queue(struct vdev *d, uint16_t vector)
 	return mmio_read16(d->common + CC_Q_ENABLE) == 1;
 }
 
+/* Points MSI-X table entry `entry` at vector on LAPIC 0 (fixed delivery), unmasked. */
+static VG_UNUSED void vdev_msix_entry(struct vdev *d, unsigned entry, uint8_t vector)
+{
+	uint64_t e = d->msix_table + 16 * entry;
+
+	mmio_write32(e, 0xFEE00000);
+	mmio_write32(e + 4, 0);
+	mmio_write32(e + 8, vector);
+	mmio_write32(e + 12, 0);
+}
+
 static VG_UNUSED void vdev_driver_ok(struct vdev *d)
 {
 	vdev_set_status(d, S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);

@@ -5,30 +5,16 @@
  * Prints "PASS virtio-hostile-huge"; the host checks the image is unchanged (no write past
  * its end grew it) and vdi-hv logged the broken device. */
 #include "rt.h"
-#include "virtio_guest.h"
+#include "virtio_hostile.h"
 
 #define NAME "virtio-hostile-huge"
 
 static struct vdev dev;
 static uint8_t buf[1024] __attribute__((aligned(512)));
 
-static void start(void)
-{
-	if (!vdev_start(&dev, F_INDIRECT_DESC, VG_NO_VECTOR))
-		rt_fail(NAME, "device does not start, status %x", vdev_status(&dev));
-}
-
 static void expect_broken(const char *what)
 {
-	int status;
-
-	if (!vdev_wait_broken(&dev))
-		rt_fail(NAME, "%s: device not broken, status %x", what, vdev_status(&dev));
-	rt_printf(NAME ": %s: device needs reset (status %x)\n", what, vdev_status(&dev));
-	start();
-	status = blk_request(&dev, BLK_T_IN, 0, buf, 512, false, NULL);
-	if (status != 0)
-		rt_fail(NAME, "%s: read after reset: status %d", what, status);
+	hostile_expect_broken(&dev, NAME, what, buf);
 }
 
 static void expect_ioerr(const char *what, uint32_t type, uint64_t sector, uint32_t len)
@@ -56,9 +42,8 @@ void guest_main(void)
 {
 	uint64_t capacity;
 
-	if (!vdev_find(&dev, VIRTIO_BLK_PCI_ID))
-		rt_fail(NAME, "no virtio-blk device");
-	start();
+	hostile_find(&dev, NAME);
+	hostile_start(&dev, NAME);
 	capacity = blk_capacity(&dev);
 	rt_printf(NAME ": device at 00:%02x.0, %lu sectors\n", dev.slot, capacity);
 

@@ -4,7 +4,7 @@
  * interrupt (on INTA# through the IOAPIC here, ISR bit 1), and work again after a reset.
  * Prints "PASS virtio-hostile-loop"; the host checks vdi-hv logged the broken device. */
 #include "rt.h"
-#include "virtio_guest.h"
+#include "virtio_hostile.h"
 
 #define NAME	 "virtio-hostile-loop"
 #define VEC_INTX 0x50
@@ -24,8 +24,7 @@ static void on_intx(uint8_t vector)
 
 static void start(void)
 {
-	if (!vdev_start(&dev, F_INDIRECT_DESC, VG_NO_VECTOR))
-		rt_fail(NAME, "device does not start, status %x", vdev_status(&dev));
+	hostile_start(&dev, NAME);
 	if (!(dev.features & F_INDIRECT_DESC))
 		rt_fail(NAME, "INDIRECT_DESC not offered");
 }
@@ -33,10 +32,7 @@ static void start(void)
 /* The device must be broken, say so with a config interrupt, and recover on reset. */
 static void expect_broken(const char *what)
 {
-	int status;
-
-	if (!vdev_wait_broken(&dev))
-		rt_fail(NAME, "%s: device not broken, status %x", what, vdev_status(&dev));
+	hostile_wait_broken(&dev, NAME, what);
 	for (int i = 0; i < 1000 && !(isr_seen & 2); i++)
 		cpu_relax();
 	if (!(isr_seen & 2))
@@ -46,17 +42,14 @@ static void expect_broken(const char *what)
 		  vdev_status(&dev));
 	isr_seen = 0;
 	start();
-	status = blk_request(&dev, BLK_T_IN, 0, buf, sizeof(buf), false, NULL);
-	if (status != 0)
-		rt_fail(NAME, "%s: read after reset: status %d", what, status);
+	hostile_check_read(&dev, NAME, what, buf);
 }
 
 void guest_main(void)
 {
 	unsigned gsi;
 
-	if (!vdev_find(&dev, VIRTIO_BLK_PCI_ID))
-		rt_fail(NAME, "no virtio-blk device");
+	hostile_find(&dev, NAME);
 	gsi = pci_read8(dev.slot, 0x3C);
 	rt_printf(NAME ": device at 00:%02x.0, INTA# on gsi %u\n", dev.slot, gsi);
 	rt_lapic_enable();

@@ -4,30 +4,16 @@
  * Prints "PASS virtio-hostile-range"; the host checks vdi-hv logged the broken device and
  * that the image is unchanged. */
 #include "rt.h"
-#include "virtio_guest.h"
+#include "virtio_hostile.h"
 
 #define NAME "virtio-hostile-range"
 
 static struct vdev dev;
 static uint8_t buf[512] __attribute__((aligned(512)));
 
-static void start(void)
-{
-	if (!vdev_start(&dev, F_INDIRECT_DESC, VG_NO_VECTOR))
-		rt_fail(NAME, "device does not start, status %x", vdev_status(&dev));
-}
-
 static void expect_broken(const char *what)
 {
-	int status;
-
-	if (!vdev_wait_broken(&dev))
-		rt_fail(NAME, "%s: device not broken, status %x", what, vdev_status(&dev));
-	rt_printf(NAME ": %s: device needs reset (status %x)\n", what, vdev_status(&dev));
-	start();
-	status = blk_request(&dev, BLK_T_IN, 0, buf, sizeof(buf), false, NULL);
-	if (status != 0)
-		rt_fail(NAME, "%s: read after reset: status %d", what, status);
+	hostile_expect_broken(&dev, NAME, what, buf);
 }
 
 /* A read of one sector whose data buffer is [addr, addr + len). */
@@ -53,10 +39,9 @@ static void bad_rings(const char *what, uint64_t desc, uint64_t avail, uint64_t 
 
 void guest_main(void)
 {
-	if (!vdev_find(&dev, VIRTIO_BLK_PCI_ID))
-		rt_fail(NAME, "no virtio-blk device");
+	hostile_find(&dev, NAME);
 	rt_printf(NAME ": device at 00:%02x.0, bar0 %lx\n", dev.slot, dev.bar[0]);
-	start();
+	hostile_start(&dev, NAME);
 
 	rt_printf(NAME ": read into 0xf0000000 (PCI hole, not RAM)\n");
 	read_into(0xF0000000ULL, 512);

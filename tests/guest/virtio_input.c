@@ -39,16 +39,6 @@ static void on_other(uint8_t vector)
 	rt_lapic_eoi();
 }
 
-static void msix_entry(struct vdev *d, unsigned entry, uint8_t vector)
-{
-	uint64_t e = d->msix_table + 16 * entry;
-
-	mmio_write32(e, 0xFEE00000);
-	mmio_write32(e + 4, 0);
-	mmio_write32(e + 8, vector);
-	mmio_write32(e + 12, 0);
-}
-
 /* Selects a config item; returns its size. */
 static unsigned cfg_select(struct vdev *d, uint8_t select, uint8_t subsel)
 {
@@ -145,9 +135,9 @@ void guest_main(void)
 	rt_set_handler(VEC_CONFIG, on_other);
 	rt_set_handler(VEC_EVENT, on_event);
 	rt_set_handler(VEC_STATUS, on_other);
-	msix_entry(&d, 0, VEC_CONFIG);
-	msix_entry(&d, 1, VEC_EVENT);
-	msix_entry(&d, 2, VEC_STATUS);
+	vdev_msix_entry(&d, 0, VEC_CONFIG);
+	vdev_msix_entry(&d, 1, VEC_EVENT);
+	vdev_msix_entry(&d, 2, VEC_STATUS);
 	pci_write16(d.slot, d.msix_cap + 2, 0x8000);
 	mmio_write16(d.common + CC_MSIX, 0);
 	if (!vdev_queue(&d, 1))

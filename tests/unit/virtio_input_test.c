@@ -1,8 +1,7 @@
 /* Unit tests for hv/dev/virtio_input: the real tablet on the real PCI and virtio-pci
- * transport, on a fake VM (guest RAM is a malloc'd buffer, port and MMIO handlers are captured
- * and called directly, interrupts are recorded). The test plays the guest driver,
- * well-behaved, slow (no buffers) and hostile, and the VNC server. */
-#include <errno.h>
+ * transport, on the fake VM of fake_vm.c (guest RAM is a malloc'd buffer, port and MMIO
+ * handlers are captured and called directly, interrupts are recorded). The test plays the
+ * guest driver, well-behaved, slow (no buffers) and hostile, and the VNC server. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,108 +20,11 @@
 #include "hv/dev/virtqueue.h"
 #include "hv/vm.h"
 #include "lib/log.h"
+#include "tests/unit/fake_vm.h"
 
-/* The fake VM */
+#define RAM_SIZE (4u << 20)
 
-#define RAM_SIZE    (4u << 20)
-#define MAX_REGIONS 8
-
-struct vm {
-	uint8_t *ram;
-	struct io_region pio[MAX_REGIONS], mmio[MAX_REGIONS];
-	unsigned npio, nmmio;
-	bool irq[32];
-	unsigned nmsi;
-};
-
-static struct vm fake;
-
-void *vm_guest_ptr(struct vm *vm, uint64_t gpa, uint64_t len)
-{
-	if (gpa > RAM_SIZE || len > RAM_SIZE - gpa)
-		return NULL;
-	return vm->ram + gpa;
-}
-
-static int add_region(struct io_region *t, unsigned *n, const struct io_region *r)
-{
-	for (unsigned i = 0; i < *n; i++)
-		if (r->io_base < t[i].io_base + t[i].io_len &&
-		    t[i].io_base < r->io_base + r->io_len)
-			return -EEXIST;
-	if (*n == MAX_REGIONS)
-		return -ENOSPC;
-	t[(*n)++] = *r;
-	return 0;
-}
-
-int vm_register_pio(struct vm *vm, const struct io_region *r)
-{
-	return add_region(vm->pio, &vm->npio, r);
-}
-
-int vm_register_mmio(struct vm *vm, const struct io_region *r)
-{
-	return add_region(vm->mmio, &vm->nmmio, r);
-}
-
-int vm_set_irq(struct vm *vm, unsigned gsi, bool level)
-{
-	if (gsi >= 32)
-		return -EINVAL;
-	__atomic_store_n(&vm->irq[gsi], level, __ATOMIC_RELAXED);
-	return 0;
-}
-
-int vm_signal_msi(struct vm *vm, uint64_t addr, uint32_t data)
-{
-	(void)addr, (void)data;
-	__atomic_add_fetch(&vm->nmsi, 1, __ATOMIC_RELAXED);
-	return 0;
-}
-
-/* Guest accesses through the captured handlers, as vm.c would dispatch them. */
-
-static const struct io_region *find(const struct io_region *t, unsigned n, uint64_t addr)
-{
-	for (unsigned i = 0; i < n; i++)
-		if (addr >= t[i].io_base && addr - t[i].io_base < t[i].io_len)
-			return &t[i];
-	return NULL;
-}
-
-static uint64_t io_in(bool mmio, uint64_t addr, unsigned len)
-{
-	const struct io_region *r =
-	    mmio ? find(fake.mmio, fake.nmmio, addr) : find(fake.pio, fake.npio, addr);
-	uint8_t data[8];
-	uint64_t v = 0;
-
-	memset(data, 0xFF, sizeof(data));
-	if (r)
-		r->io_read(r->io_opaque, addr - r->io_base, data, len);
-	for (unsigned i = 0; i < len; i++)
-		v |= (uint64_t)data[i] << (8 * i);
-	return v;
-}
-
-static void io_out(bool mmio, uint64_t addr, unsigned len, uint64_t v)
-{
-	const struct io_region *r =
-	    mmio ? find(fake.mmio, fake.nmmio, addr) : find(fake.pio, fake.npio, addr);
-	uint8_t data[8];
-
-	for (unsigned i = 0; i < len; i++)
-		data[i] = (uint8_t)(v >> (8 * i));
-	if (r)
-		r->io_write(r->io_opaque, addr - r->io_base, data, len);
-}
-
-static uint32_t cfg_read(unsigned slot, unsigned off, unsigned len)
-{
-	io_out(false, 0xCF8, 4, 0x80000000u | slot << 11 | (off & 0xFC));
-	return (uint32_t)io_in(false, 0xCFC + (off & 3), len);
-}
+static struct vm *fake;
 
 /* Fixture: a bus with one 1024x768 tablet in slot 1. */
 
@@ -151,16 +53,14 @@ static char *log_text(void)
 
 static int setup_bus(void)
 {
-	memset(&fake, 0, sizeof(fake));
 	memset(&fx, 0, sizeof(fx));
-	fake.ram = aligned_alloc(4096, RAM_SIZE);
+	fake = fake_vm_create(RAM_SIZE);
 	fx.log = tmpfile();
-	if (!fake.ram || !fx.log)
+	if (!fake || !fx.log)
 		return -1;
-	memset(fake.ram, 0, RAM_SIZE);
 	log_init("test", LOG_LEVEL_INFO, false);
 	log_set_fd(fileno(fx.log));
-	fx.bus = pci_create(&fake);
+	fx.bus = pci_create(fake);
 	return fx.bus ? 0 : -1;
 }
 
@@ -169,10 +69,10 @@ static int setup(void **state)
 	(void)state;
 	if (setup_bus() < 0)
 		return -1;
-	fx.tablet = virtio_input_create_tablet(&fake, fx.bus, WIDTH, HEIGHT);
+	fx.tablet = virtio_input_create_tablet(fake, fx.bus, WIDTH, HEIGHT);
 	if (!fx.tablet)
 		return -1;
-	fx.bar = (cfg_read(SLOT, 0x10, 4) & ~0xFull) | (uint64_t)cfg_read(SLOT, 0x14, 4) << 32;
+	fx.bar = fake_vm_bar0(fake, SLOT);
 	log_text();
 	return 0;
 }
@@ -184,22 +84,12 @@ static int teardown(void **state)
 	pci_free(fx.bus);
 	log_set_fd(-1);
 	fclose(fx.log);
-	free(fake.ram);
+	fake_vm_free(fake);
+	fake = NULL;
 	return 0;
 }
 
 /* The test's virtio-input driver */
-
-#define CC_GFSELECT 0x08
-#define CC_GF	    0x0C
-#define CC_NUMQ	    0x12
-#define CC_STATUS   0x14
-#define CC_Q_SELECT 0x16
-#define CC_Q_SIZE   0x18
-#define CC_Q_ENABLE 0x1C
-#define CC_Q_DESC   0x20
-#define CC_Q_DRIVER 0x28
-#define CC_Q_DEVICE 0x30
 
 #define F_VERSION_1  (1ULL << 32)
 #define S_ALL_BUT_OK (VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK)
@@ -213,12 +103,7 @@ static int teardown(void **state)
 #define BTN_RIGHT  0x111
 #define BTN_MIDDLE 0x112
 
-struct drv_queue {
-	uint64_t desc, avail, used;
-	uint16_t size, avail_idx, used_seen;
-};
-
-static struct drv_queue dq[2] = {
+static struct fake_vq dq[2] = {
     {0x10000, 0x11000, 0x12000, 0, 0, 0},
     {0x20000, 0x21000, 0x22000, 0, 0, 0},
 };
@@ -230,12 +115,12 @@ struct event {
 
 static uint64_t common_rd(unsigned off, unsigned len)
 {
-	return io_in(true, fx.bar + VIRTIO_PCI_COMMON_OFF + off, len);
+	return fake_vm_common_read(fake, fx.bar, off, len);
 }
 
 static void common_wr(unsigned off, unsigned len, uint64_t v)
 {
-	io_out(true, fx.bar + VIRTIO_PCI_COMMON_OFF + off, len, v);
+	fake_vm_common_write(fake, fx.bar, off, len, v);
 }
 
 static uint8_t status(void)
@@ -250,9 +135,9 @@ static bool broken(void)
 
 static void queue_setup(unsigned q, uint16_t size)
 {
-	struct drv_queue *d = &dq[q];
+	struct fake_vq *d = &dq[q];
 
-	memset(fake.ram + d->desc, 0, 0x3000);
+	memset(fake->ram + d->desc, 0, 0x3000);
 	d->size = size;
 	d->avail_idx = d->used_seen = 0;
 	common_wr(CC_Q_SELECT, 2, q);
@@ -281,28 +166,19 @@ static void drv_start(void)
 static void put_desc(unsigned q, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
 		     uint16_t next)
 {
-	uint8_t *d = fake.ram + dq[q].desc + 16 * i;
-
-	memcpy(d, &addr, 8);
-	memcpy(d + 8, &len, 4);
-	memcpy(d + 12, &flags, 2);
-	memcpy(d + 14, &next, 2);
+	fake_vm_put_desc(fake, dq[q].desc, i, addr, len, flags, next);
 }
 
 /* Puts head on the avail ring without notifying. */
 static void make_available(unsigned q, uint16_t head)
 {
-	struct drv_queue *d = &dq[q];
-	uint8_t *avail = fake.ram + d->avail;
-
-	memcpy(avail + 4 + 2 * (d->avail_idx % d->size), &head, 2);
-	d->avail_idx++;
-	__atomic_store_n((uint16_t *)(avail + 2), d->avail_idx, __ATOMIC_RELEASE);
+	fake_vm_make_available(fake, &dq[q], head, 1);
 }
 
 static void notify(unsigned q)
 {
-	io_out(true, fx.bar + VIRTIO_PCI_NOTIFY_OFF + VIRTIO_PCI_NOTIFY_MULT * q, 2, 0);
+	fake_vm_write(fake, true, fx.bar + VIRTIO_PCI_NOTIFY_OFF + VIRTIO_PCI_NOTIFY_MULT * q, 2,
+		      0);
 }
 
 /* Gives the device event buffers first .. first + n - 1 (8 bytes each) and notifies. */
@@ -317,28 +193,24 @@ static void post_event_buffers(unsigned first, unsigned n)
 
 static uint16_t used_idx(unsigned q)
 {
-	return __atomic_load_n((uint16_t *)(fake.ram + dq[q].used + 2), __ATOMIC_ACQUIRE);
+	return fake_vm_used_idx(fake, &dq[q]);
 }
 
 /* The next used event buffer, decoded; false when there is none. *head gets its id. */
 static bool next_event(struct event *ev, uint16_t *head)
 {
-	struct drv_queue *d = &dq[EVENTQ];
-	const uint8_t *e, *b;
+	struct fake_vq *d = &dq[EVENTQ];
+	const uint8_t *b;
 	uint32_t id, len;
 
-	if (used_idx(EVENTQ) == d->used_seen)
+	if (!fake_vm_take_used(fake, d, &id, &len))
 		return false;
-	e = fake.ram + d->used + 4 + 8 * (d->used_seen % d->size);
-	memcpy(&id, e, 4);
-	memcpy(&len, e + 4, 4);
 	assert_true(id < d->size);
 	assert_int_equal(len, 8);
-	b = fake.ram + EVBUF + 8 * id;
+	b = fake->ram + EVBUF + 8 * id;
 	memcpy(&ev->type, b, 2);
 	memcpy(&ev->code, b + 2, 2);
 	memcpy(&ev->value, b + 4, 4);
-	d->used_seen++;
 	if (head)
 		*head = (uint16_t)id;
 	return true;
@@ -395,30 +267,30 @@ static uint32_t scale(unsigned v, unsigned size)
 
 static void cfg_select(uint8_t select, uint8_t subsel)
 {
-	io_out(true, fx.bar + VIRTIO_PCI_DEVICE_OFF, 1, select);
-	io_out(true, fx.bar + VIRTIO_PCI_DEVICE_OFF + 1, 1, subsel);
+	fake_vm_write(fake, true, fx.bar + VIRTIO_PCI_DEVICE_OFF, 1, select);
+	fake_vm_write(fake, true, fx.bar + VIRTIO_PCI_DEVICE_OFF + 1, 1, subsel);
 }
 
 static unsigned cfg_size(void)
 {
-	return (unsigned)io_in(true, fx.bar + VIRTIO_PCI_DEVICE_OFF + 2, 1);
+	return (unsigned)fake_vm_read(fake, true, fx.bar + VIRTIO_PCI_DEVICE_OFF + 2, 1);
 }
 
 static void cfg_union(void *buf, unsigned len)
 {
 	for (unsigned i = 0; i < len; i++)
 		((uint8_t *)buf)[i] =
-		    (uint8_t)io_in(true, fx.bar + VIRTIO_PCI_DEVICE_OFF + 8 + i, 1);
+		    (uint8_t)fake_vm_read(fake, true, fx.bar + VIRTIO_PCI_DEVICE_OFF + 8 + i, 1);
 }
 
 static void test_pci_identity(void **state)
 {
 	(void)state;
-	assert_int_equal(cfg_read(SLOT, 0x00, 4), 0x10521AF4);
-	assert_int_equal(cfg_read(SLOT, 0x08, 1), 1);		  /* modern only */
-	assert_int_equal(cfg_read(SLOT, 0x08, 4) >> 8, 0x098000); /* input, other */
-	assert_int_equal(cfg_read(SLOT, 0x2C, 2), 0x1AF4);
-	assert_true(cfg_read(SLOT, 0x2E, 2) >= 0x40);
+	assert_int_equal(fake_vm_cfg_read(fake, SLOT, 0x00, 4), 0x10521AF4);
+	assert_int_equal(fake_vm_cfg_read(fake, SLOT, 0x08, 1), 1);		/* modern only */
+	assert_int_equal(fake_vm_cfg_read(fake, SLOT, 0x08, 4) >> 8, 0x098000); /* input, other */
+	assert_int_equal(fake_vm_cfg_read(fake, SLOT, 0x2C, 2), 0x1AF4);
+	assert_true(fake_vm_cfg_read(fake, SLOT, 0x2E, 2) >= 0x40);
 	assert_int_equal(common_rd(CC_NUMQ, 2), 2);
 	common_wr(CC_Q_SELECT, 2, 1);
 	assert_int_equal(common_rd(CC_Q_SIZE, 2), QSIZE);
@@ -490,14 +362,14 @@ static void test_config_space(void **state)
 			assert_int_equal(u[k], 0);
 	}
 	/* A wide write sets select and subsel only; size and union stay read-only. */
-	io_out(true, fx.bar + VIRTIO_PCI_DEVICE_OFF, 8, 0xFFFFFFFFFFFF0001ULL);
-	assert_int_equal(io_in(true, fx.bar + VIRTIO_PCI_DEVICE_OFF, 2), 0x0001);
+	fake_vm_write(fake, true, fx.bar + VIRTIO_PCI_DEVICE_OFF, 8, 0xFFFFFFFFFFFF0001ULL);
+	assert_int_equal(fake_vm_read(fake, true, fx.bar + VIRTIO_PCI_DEVICE_OFF, 2), 0x0001);
 	assert_int_equal(cfg_size(), 10);
-	io_out(true, fx.bar + VIRTIO_PCI_DEVICE_OFF + 8, 8, 0);
+	fake_vm_write(fake, true, fx.bar + VIRTIO_PCI_DEVICE_OFF + 8, 8, 0);
 	cfg_union(u, 10);
 	assert_memory_equal(u, "vdi tablet", 10);
 	/* Reading past the config does nothing harmful. */
-	assert_int_equal(io_in(true, fx.bar + VIRTIO_PCI_DEVICE_OFF + 136, 4), 0);
+	assert_int_equal(fake_vm_read(fake, true, fx.bar + VIRTIO_PCI_DEVICE_OFF + 136, 4), 0);
 }
 
 /* Events */
@@ -513,13 +385,13 @@ static void test_event_encoding(void **state)
 	expect_events(press, 4);
 	assert_int_equal(scale(512, WIDTH), 16400);
 	/* An interrupt per batch: INTx here (no MSI-X set up), line up, ISR bit 0. */
-	assert_true(fake.irq[VM_PCI_INTX_GSI(SLOT)]);
-	assert_int_equal(io_in(true, fx.bar + VIRTIO_PCI_ISR_OFF, 1), 1);
+	assert_true(fake->irq[VM_PCI_INTX_GSI(SLOT)]);
+	assert_int_equal(fake_vm_read(fake, true, fx.bar + VIRTIO_PCI_ISR_OFF, 1), 1);
 	/* Release plus a wheel step down: value -1 as a little-endian 32-bit int. */
 	virtio_input_tablet_event(fx.tablet, 512, 384, 0, -1);
 	const struct event release[] = {KEY(BTN_LEFT, 0), {2, 8, -1}, SYN};
 	expect_events(release, 3);
-	assert_int_equal(*(uint32_t *)(fake.ram + EVBUF + 8 * 5 + 4), 0xFFFFFFFF);
+	assert_int_equal(*(uint32_t *)(fake->ram + EVBUF + 8 * 5 + 4), 0xFFFFFFFF);
 	/* Nothing changed: nothing sent. */
 	virtio_input_tablet_event(fx.tablet, 512, 384, 0, 0);
 	expect_events(NULL, 0);
@@ -562,11 +434,11 @@ static void test_scaling_and_clamping(void **state)
 	const struct event one[] = {ABS(0, 32), ABS(1, 32767), SYN};
 	expect_events(one, 3);
 	/* A one-pixel-wide screen and bad sizes. */
-	struct virtio_input *narrow = virtio_input_create_tablet(&fake, fx.bus, 1, 1);
+	struct virtio_input *narrow = virtio_input_create_tablet(fake, fx.bus, 1, 1);
 	assert_non_null(narrow);
 	virtio_input_free(narrow);
-	assert_null(virtio_input_create_tablet(&fake, fx.bus, 0, 768));
-	assert_null(virtio_input_create_tablet(&fake, fx.bus, 1024, 70000));
+	assert_null(virtio_input_create_tablet(fake, fx.bus, 0, 768));
+	assert_null(virtio_input_create_tablet(fake, fx.bus, 1024, 70000));
 	assert_non_null(strstr(log_text(), "invalid screen size"));
 	/* NULL is harmless for callers without a tablet. */
 	assert_false(virtio_input_tablet_ready(NULL));
@@ -818,11 +690,11 @@ static void test_hostile_split_and_reused_buffers(void **state)
 	assert_true(broken());
 	assert_non_null(strstr(log_text(), "avail index jumped"));
 	/* Buffers given back by a reset are never written again. */
-	memset(fake.ram + EVBUF, 0xAB, 64);
+	memset(fake->ram + EVBUF, 0xAB, 64);
 	common_wr(CC_STATUS, 1, 0);
 	virtio_input_tablet_event(fx.tablet, 3, 3, 1, 0);
 	for (unsigned i = 0; i < 64; i++)
-		assert_int_equal(fake.ram[EVBUF + i], 0xAB);
+		assert_int_equal(fake->ram[EVBUF + i], 0xAB);
 }
 
 static void test_status_queue(void **state)
@@ -833,14 +705,14 @@ static void test_status_queue(void **state)
 
 	(void)state;
 	drv_start();
-	memcpy(fake.ram + STATBUF, led, 8);
+	memcpy(fake->ram + STATBUF, led, 8);
 	put_desc(STATUSQ, 0, STATBUF, 8, 0, 0);
 	make_available(STATUSQ, 0);
 	put_desc(STATUSQ, 1, STATBUF + 8, 3, 0, 0); /* odd sizes are consumed too */
 	make_available(STATUSQ, 1);
 	notify(STATUSQ);
 	assert_int_equal(used_idx(STATUSQ), 2);
-	used = fake.ram + dq[STATUSQ].used + 4;
+	used = fake->ram + dq[STATUSQ].used + 4;
 	memcpy(&len, used + 4, 4);
 	assert_int_equal(len, 0);
 	assert_false(broken());

@@ -1,8 +1,7 @@
-/* Unit tests for hv/dev/pci, virtio_pci, virtqueue and virtio_blk: the real devices on a
- * fake VM (guest RAM is a malloc'd buffer, port and MMIO handlers are captured and called
- * directly, interrupts are recorded). The test plays the guest driver, well-behaved and
- * hostile. */
-#include <errno.h>
+/* Unit tests for hv/dev/pci, virtio_pci, virtqueue and virtio_blk: the real devices on the
+ * fake VM of fake_vm.c (guest RAM is a malloc'd buffer, port and MMIO handlers are
+ * captured and called directly, interrupts are recorded). The test plays the guest
+ * driver, well-behaved and hostile. */
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,131 +21,11 @@
 #include "hv/dev/virtqueue.h"
 #include "hv/vm.h"
 #include "lib/log.h"
+#include "tests/unit/fake_vm.h"
 
-/* The fake VM */
+#define RAM_SIZE (16u << 20)
 
-#define RAM_SIZE    (16u << 20)
-#define MAX_REGIONS 8
-#define MAX_MSIS    64
-
-struct vm {
-	uint8_t *ram;
-	struct io_region pio[MAX_REGIONS], mmio[MAX_REGIONS];
-	unsigned npio, nmmio;
-	bool irq[32];
-	unsigned irq_changes;
-	unsigned nmsi;
-	uint64_t msi_addr[MAX_MSIS];
-	uint32_t msi_data[MAX_MSIS];
-};
-
-static struct vm fake;
-
-void *vm_guest_ptr(struct vm *vm, uint64_t gpa, uint64_t len)
-{
-	if (gpa > RAM_SIZE || len > RAM_SIZE - gpa)
-		return NULL;
-	return vm->ram + gpa;
-}
-
-static int add_region(struct io_region *t, unsigned *n, const struct io_region *r)
-{
-	for (unsigned i = 0; i < *n; i++)
-		if (r->io_base < t[i].io_base + t[i].io_len &&
-		    t[i].io_base < r->io_base + r->io_len)
-			return -EEXIST;
-	if (*n == MAX_REGIONS)
-		return -ENOSPC;
-	t[(*n)++] = *r;
-	return 0;
-}
-
-int vm_register_pio(struct vm *vm, const struct io_region *r)
-{
-	return add_region(vm->pio, &vm->npio, r);
-}
-
-int vm_register_mmio(struct vm *vm, const struct io_region *r)
-{
-	return add_region(vm->mmio, &vm->nmmio, r);
-}
-
-int vm_set_irq(struct vm *vm, unsigned gsi, bool level)
-{
-	assert_true(gsi < 32);
-	vm->irq[gsi] = level;
-	vm->irq_changes++;
-	return 0;
-}
-
-int vm_signal_msi(struct vm *vm, uint64_t addr, uint32_t data)
-{
-	if (vm->nmsi < MAX_MSIS) {
-		vm->msi_addr[vm->nmsi] = addr;
-		vm->msi_data[vm->nmsi] = data;
-	}
-	vm->nmsi++;
-	return 0;
-}
-
-/* Guest accesses through the captured handlers, as vm.c would dispatch them. */
-
-static const struct io_region *find(const struct io_region *t, unsigned n, uint64_t addr)
-{
-	for (unsigned i = 0; i < n; i++)
-		if (addr >= t[i].io_base && addr - t[i].io_base < t[i].io_len)
-			return &t[i];
-	return NULL;
-}
-
-static uint64_t io_in(bool mmio, uint64_t addr, unsigned len)
-{
-	const struct io_region *r =
-	    mmio ? find(fake.mmio, fake.nmmio, addr) : find(fake.pio, fake.npio, addr);
-	uint8_t data[8];
-	uint64_t v = 0;
-
-	memset(data, 0xFF, sizeof(data));
-	if (r)
-		r->io_read(r->io_opaque, addr - r->io_base, data, len);
-	for (unsigned i = 0; i < len; i++)
-		v |= (uint64_t)data[i] << (8 * i);
-	return v;
-}
-
-static void io_out(bool mmio, uint64_t addr, unsigned len, uint64_t v)
-{
-	const struct io_region *r =
-	    mmio ? find(fake.mmio, fake.nmmio, addr) : find(fake.pio, fake.npio, addr);
-	uint8_t data[8];
-
-	for (unsigned i = 0; i < len; i++)
-		data[i] = (uint8_t)(v >> (8 * i));
-	if (r)
-		r->io_write(r->io_opaque, addr - r->io_base, data, len);
-}
-
-static uint32_t cfg_addr(unsigned bus, unsigned slot, unsigned fn, unsigned off)
-{
-	return 0x80000000u | bus << 16 | slot << 11 | fn << 8 | (off & 0xFC);
-}
-
-static uint32_t cfg_read(unsigned slot, unsigned off, unsigned len)
-{
-	io_out(false, 0xCF8, 4, cfg_addr(0, slot, 0, off));
-	return (uint32_t)io_in(false, 0xCFC + (off & 3), len);
-}
-
-static void cfg_write(unsigned slot, unsigned off, unsigned len, uint32_t v)
-{
-	io_out(false, 0xCF8, 4, cfg_addr(0, slot, 0, off));
-	io_out(false, 0xCFC + (off & 3), len, v);
-}
-
-static uint64_t bar0_of(unsigned slot)
-{
-	return (cfg_read(slot, 0x10, 4) & ~0xFull) | (uint64_t)cfg_read(slot, 0x14, 4) << 32;
-}
+static struct vm *fake;
 
 /* Fixture: a bus with one disk on a 64-sector image. */
 
@@ -196,11 +75,9 @@ static char *log_text(void)
 
 static int setup_bus(void)
 {
-	memset(&fake, 0, sizeof(fake));
-	fake.ram = aligned_alloc(4096, RAM_SIZE);
-	if (!fake.ram)
+	fake = fake_vm_create(RAM_SIZE);
+	if (!fake)
 		return -1;
-	memset(fake.ram, 0, RAM_SIZE);
 	memset(&fx, 0, sizeof(fx));
 	fx.log = tmpfile();
 	if (!fx.log)
@@ -211,7 +88,7 @@ static int setup_bus(void)
 	if (!mkdtemp(fx.dir))
 		return -1;
 	snprintf(fx.path, sizeof(fx.path), "%s/disk-serial.img", fx.dir);
-	fx.bus = pci_create(&fake);
+	fx.bus = pci_create(fake);
 	return fx.bus ? 0 : -1;
 }
 
@@ -220,10 +97,10 @@ static int setup_ro(bool ro)
 	if (setup_bus() < 0)
 		return -1;
 	make_image(fx.path, SECTORS);
-	fx.blk = virtio_blk_create(&fake, fx.bus, fx.path, ro);
+	fx.blk = virtio_blk_create(fake, fx.bus, fx.path, ro);
 	if (!fx.blk)
 		return -1;
-	fx.bar = bar0_of(SLOT);
+	fx.bar = fake_vm_bar0(fake, SLOT);
 	log_text(); /* tests look at what comes after the start-up lines */
 	return 0;
 }
@@ -255,27 +132,12 @@ static int teardown(void **state)
 	rmdir(fx.dir);
 	log_set_fd(-1);
 	fclose(fx.log);
-	free(fake.ram);
+	fake_vm_free(fake);
+	fake = NULL;
 	return 0;
 }
 
 /* The test's virtio driver */
-
-#define CC_DFSELECT 0x00
-#define CC_DF	    0x04
-#define CC_GFSELECT 0x08
-#define CC_GF	    0x0C
-#define CC_MSIX	    0x10
-#define CC_NUMQ	    0x12
-#define CC_STATUS   0x14
-#define CC_Q_SELECT 0x16
-#define CC_Q_SIZE   0x18
-#define CC_Q_MSIX   0x1A
-#define CC_Q_ENABLE 0x1C
-#define CC_Q_NOFF   0x1E
-#define CC_Q_DESC   0x20
-#define CC_Q_DRIVER 0x28
-#define CC_Q_DEVICE 0x30
 
 #define DESC_GPA   0x10000u
 #define AVAIL_GPA  0x20000u
@@ -297,22 +159,16 @@ static int teardown(void **state)
 #define T_FLUSH	 4
 #define T_GET_ID 8
 
-struct drv {
-	uint16_t qsize;
-	uint16_t avail_idx;
-	uint16_t used_seen;
-};
-
-static struct drv drv;
+static struct fake_vq drv = {.desc = DESC_GPA, .avail = AVAIL_GPA, .used = USED_GPA};
 
 static uint64_t common_rd(unsigned off, unsigned len)
 {
-	return io_in(true, fx.bar + VIRTIO_PCI_COMMON_OFF + off, len);
+	return fake_vm_common_read(fake, fx.bar, off, len);
 }
 
 static void common_wr(unsigned off, unsigned len, uint64_t v)
 {
-	io_out(true, fx.bar + VIRTIO_PCI_COMMON_OFF + off, len, v);
+	fake_vm_common_write(fake, fx.bar, off, len, v);
 }
 
 static uint8_t status(void)
@@ -345,9 +201,9 @@ static bool negotiate(uint64_t features)
 /* Negotiates, sets up queue 0 with qsize entries (not checked) and sets DRIVER_OK. */
 static void drv_start_features(uint16_t qsize, uint64_t features)
 {
-	memset(fake.ram + DESC_GPA, 0, 0x30000);
-	memset(&drv, 0, sizeof(drv));
-	drv.qsize = qsize;
+	memset(fake->ram + DESC_GPA, 0, 0x30000);
+	drv.size = qsize;
+	drv.avail_idx = drv.used_seen = 0;
 	assert_true(negotiate(features));
 	common_wr(CC_Q_SELECT, 2, 0);
 	common_wr(CC_Q_SIZE, 2, qsize);
@@ -367,20 +223,9 @@ static void drv_start(uint16_t qsize)
 	drv_start_features(qsize, F_VERSION_1 | F_FLUSH | F_INDIRECT);
 }
 
-static void put_desc(uint64_t table, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
-		     uint16_t next)
-{
-	uint8_t *d = fake.ram + table + 16 * i;
-
-	memcpy(d, &addr, 8);
-	memcpy(d + 8, &len, 4);
-	memcpy(d + 12, &flags, 2);
-	memcpy(d + 14, &next, 2);
-}
-
 static void put_hdr(uint32_t type, uint64_t sector)
 {
-	uint8_t *h = fake.ram + HDR_GPA;
+	uint8_t *h = fake->ram + HDR_GPA;
 	uint32_t zero = 0;
 
 	memcpy(h, &type, 4);
@@ -392,19 +237,15 @@ static uint16_t avail_idx_in_ram(void)
 {
 	uint16_t v;
 
-	memcpy(&v, fake.ram + AVAIL_GPA + 2, 2);
+	memcpy(&v, fake->ram + AVAIL_GPA + 2, 2);
 	return v;
 }
 
 /* Makes head available (the avail index moves by step, normally 1) and notifies. */
 static void submit_step(uint16_t head, uint16_t step)
 {
-	uint8_t *avail = fake.ram + AVAIL_GPA;
-
-	memcpy(avail + 4 + 2 * (drv.avail_idx % drv.qsize), &head, 2);
-	drv.avail_idx = (uint16_t)(drv.avail_idx + step);
-	memcpy(avail + 2, &drv.avail_idx, 2);
-	io_out(true, fx.bar + VIRTIO_PCI_NOTIFY_OFF, 2, 0);
+	fake_vm_make_available(fake, &drv, head, step);
+	fake_vm_write(fake, true, fx.bar + VIRTIO_PCI_NOTIFY_OFF, 2, 0);
 }
 
 static void submit(uint16_t head)
@@ -414,24 +255,16 @@ static void submit(uint16_t head)
 
 static uint16_t used_idx(void)
 {
-	uint16_t v;
-
-	memcpy(&v, fake.ram + USED_GPA + 2, 2);
-	return v;
+	return fake_vm_used_idx(fake, &drv);
 }
 
 /* The next used element: asserts there is one, returns its length, checks its id. */
 static uint32_t take_used(uint16_t head)
 {
-	uint8_t *e;
 	uint32_t id, len;
 
-	assert_int_not_equal(used_idx(), drv.used_seen);
-	e = fake.ram + USED_GPA + 4 + 8 * (drv.used_seen % drv.qsize);
-	memcpy(&id, e, 4);
-	memcpy(&len, e + 4, 4);
+	assert_true(fake_vm_take_used(fake, &drv, &id, &len));
 	assert_int_equal(id, head);
-	drv.used_seen++;
 	return len;
 }
 
@@ -443,20 +276,20 @@ static uint8_t request(uint32_t type, uint64_t sector, uint32_t len, uint32_t *u
 	uint32_t u;
 
 	put_hdr(type, sector);
-	fake.ram[STATUS_GPA] = 0xEE;
-	put_desc(DESC_GPA, 0, HDR_GPA, 16, VIRTQ_DESC_F_NEXT, 1);
+	fake->ram[STATUS_GPA] = 0xEE;
+	fake_vm_put_desc(fake, DESC_GPA, 0, HDR_GPA, 16, VIRTQ_DESC_F_NEXT, 1);
 	if (len) {
-		put_desc(DESC_GPA, 1, DATA_GPA, len,
-			 VIRTQ_DESC_F_NEXT | (in ? VIRTQ_DESC_F_WRITE : 0), 2);
-		put_desc(DESC_GPA, 2, STATUS_GPA, 1, VIRTQ_DESC_F_WRITE, 0);
+		fake_vm_put_desc(fake, DESC_GPA, 1, DATA_GPA, len,
+				 VIRTQ_DESC_F_NEXT | (in ? VIRTQ_DESC_F_WRITE : 0), 2);
+		fake_vm_put_desc(fake, DESC_GPA, 2, STATUS_GPA, 1, VIRTQ_DESC_F_WRITE, 0);
 	} else {
-		put_desc(DESC_GPA, 1, STATUS_GPA, 1, VIRTQ_DESC_F_WRITE, 0);
+		fake_vm_put_desc(fake, DESC_GPA, 1, STATUS_GPA, 1, VIRTQ_DESC_F_WRITE, 0);
 	}
 	submit(0);
 	u = take_used(0);
 	if (used)
 		*used = u;
-	return fake.ram[STATUS_GPA];
+	return fake->ram[STATUS_GPA];
 }
 
 static bool broken(void)
@@ -467,13 +300,13 @@ static bool broken(void)
 /* Finds the vendor capability of cfg_type, or the capability with id when cfg_type is 0. */
 static unsigned find_cap(unsigned slot, uint8_t id, uint8_t cfg_type)
 {
-	unsigned off = cfg_read(slot, PCI_CAPABILITY_LIST, 1), guard = 0;
+	unsigned off = fake_vm_cfg_read(fake, slot, PCI_CAPABILITY_LIST, 1), guard = 0;
 
 	while (off && guard++ < 48) {
-		if (cfg_read(slot, off, 1) == id &&
-		    (!cfg_type || cfg_read(slot, off + 3, 1) == cfg_type))
+		if (fake_vm_cfg_read(fake, slot, off, 1) == id &&
+		    (!cfg_type || fake_vm_cfg_read(fake, slot, off + 3, 1) == cfg_type))
 			return off;
-		off = cfg_read(slot, off + 1, 1);
+		off = fake_vm_cfg_read(fake, slot, off + 1, 1);
 	}
 	return 0;
 }
@@ -484,48 +317,49 @@ static void test_pci_config_space(void **state)
 {
 	(void)state;
 	/* The address latch reads back; the host bridge is at 00:00.0. */
-	io_out(false, 0xCF8, 4, 0x80000000);
-	assert_int_equal(io_in(false, 0xCF8, 4), 0x80000000);
-	assert_int_equal(cfg_read(0, 0x00, 2), 0x8086);
-	assert_int_equal(cfg_read(0, 0x0A, 2), 0x0600);
-	assert_int_equal(cfg_read(0, PCI_INTERRUPT_PIN, 1), 0);
+	fake_vm_write(fake, false, 0xCF8, 4, 0x80000000);
+	assert_int_equal(fake_vm_read(fake, false, 0xCF8, 4), 0x80000000);
+	assert_int_equal(fake_vm_cfg_read(fake, 0, 0x00, 2), 0x8086);
+	assert_int_equal(fake_vm_cfg_read(fake, 0, 0x0A, 2), 0x0600);
+	assert_int_equal(fake_vm_cfg_read(fake, 0, PCI_INTERRUPT_PIN, 1), 0);
 	/* The disk in slot 1: virtio 1af4:1042, modern (revision >= 1), INTA# on GSI 17. */
-	assert_int_equal(cfg_read(SLOT, 0x00, 4), 0x10421AF4);
-	assert_int_equal(cfg_read(SLOT, 0x08, 1), 1);
-	assert_int_equal(cfg_read(SLOT, 0x0B, 1), 0x01);
-	assert_int_equal(cfg_read(SLOT, 0x2C, 2), 0x1AF4);
-	assert_true(cfg_read(SLOT, 0x2E, 2) >= 0x40);
-	assert_int_equal(cfg_read(SLOT, 0x0E, 1), 0);
-	assert_int_equal(cfg_read(SLOT, PCI_INTERRUPT_PIN, 1), 1);
-	assert_int_equal(cfg_read(SLOT, PCI_INTERRUPT_LINE, 1), VM_PCI_INTX_GSI(SLOT));
+	assert_int_equal(fake_vm_cfg_read(fake, SLOT, 0x00, 4), 0x10421AF4);
+	assert_int_equal(fake_vm_cfg_read(fake, SLOT, 0x08, 1), 1);
+	assert_int_equal(fake_vm_cfg_read(fake, SLOT, 0x0B, 1), 0x01);
+	assert_int_equal(fake_vm_cfg_read(fake, SLOT, 0x2C, 2), 0x1AF4);
+	assert_true(fake_vm_cfg_read(fake, SLOT, 0x2E, 2) >= 0x40);
+	assert_int_equal(fake_vm_cfg_read(fake, SLOT, 0x0E, 1), 0);
+	assert_int_equal(fake_vm_cfg_read(fake, SLOT, PCI_INTERRUPT_PIN, 1), 1);
+	assert_int_equal(fake_vm_cfg_read(fake, SLOT, PCI_INTERRUPT_LINE, 1),
+			 VM_PCI_INTX_GSI(SLOT));
 	assert_int_equal(VM_PCI_INTX_GSI(SLOT), 17);
 	/* Bytes and words at every offset of 0xCFC-0xCFF agree with the dword. */
-	assert_int_equal(cfg_read(SLOT, 0x01, 1), 0x1A);
-	assert_int_equal(cfg_read(SLOT, 0x02, 2), 0x1042);
-	assert_int_equal(cfg_read(SLOT, 0x03, 1), 0x10);
-	assert_int_equal(cfg_read(SLOT, 0x01, 2), 0x421A);
+	assert_int_equal(fake_vm_cfg_read(fake, SLOT, 0x01, 1), 0x1A);
+	assert_int_equal(fake_vm_cfg_read(fake, SLOT, 0x02, 2), 0x1042);
+	assert_int_equal(fake_vm_cfg_read(fake, SLOT, 0x03, 1), 0x10);
+	assert_int_equal(fake_vm_cfg_read(fake, SLOT, 0x01, 2), 0x421A);
 	/* Nothing elsewhere: empty slot, other functions, other buses, latch disabled. */
-	assert_int_equal(cfg_read(5, 0x00, 4), 0xFFFFFFFF);
-	io_out(false, 0xCF8, 4, cfg_addr(0, SLOT, 1, 0));
-	assert_int_equal(io_in(false, 0xCFC, 4), 0xFFFFFFFF);
-	io_out(false, 0xCF8, 4, cfg_addr(1, SLOT, 0, 0));
-	assert_int_equal(io_in(false, 0xCFC, 4), 0xFFFFFFFF);
-	io_out(false, 0xCF8, 4, cfg_addr(0, SLOT, 0, 0) & 0x7FFFFFFF);
-	assert_int_equal(io_in(false, 0xCFC, 4), 0xFFFFFFFF);
+	assert_int_equal(fake_vm_cfg_read(fake, 5, 0x00, 4), 0xFFFFFFFF);
+	fake_vm_write(fake, false, 0xCF8, 4, fake_vm_cfg_addr(0, SLOT, 1, 0));
+	assert_int_equal(fake_vm_read(fake, false, 0xCFC, 4), 0xFFFFFFFF);
+	fake_vm_write(fake, false, 0xCF8, 4, fake_vm_cfg_addr(1, SLOT, 0, 0));
+	assert_int_equal(fake_vm_read(fake, false, 0xCFC, 4), 0xFFFFFFFF);
+	fake_vm_write(fake, false, 0xCF8, 4, fake_vm_cfg_addr(0, SLOT, 0, 0) & 0x7FFFFFFF);
+	assert_int_equal(fake_vm_read(fake, false, 0xCFC, 4), 0xFFFFFFFF);
 	/* Byte accesses to 0xCF8-0xCFB do not touch the latch (Linux's type 1 probe). */
-	io_out(false, 0xCF8, 4, 0x80000000);
-	io_out(false, 0xCFB, 1, 0x01);
-	assert_int_equal(io_in(false, 0xCF8, 4), 0x80000000);
+	fake_vm_write(fake, false, 0xCF8, 4, 0x80000000);
+	fake_vm_write(fake, false, 0xCFB, 1, 0x01);
+	assert_int_equal(fake_vm_read(fake, false, 0xCF8, 4), 0x80000000);
 	/* Read-only registers stay put. */
-	cfg_write(SLOT, 0x00, 4, 0);
-	cfg_write(SLOT, 0x08, 4, 0);
-	cfg_write(SLOT, PCI_INTERRUPT_PIN, 1, 4);
-	assert_int_equal(cfg_read(SLOT, 0x00, 4), 0x10421AF4);
-	assert_int_equal(cfg_read(SLOT, 0x08, 1), 1);
-	assert_int_equal(cfg_read(SLOT, PCI_INTERRUPT_PIN, 1), 1);
+	fake_vm_cfg_write(fake, SLOT, 0x00, 4, 0);
+	fake_vm_cfg_write(fake, SLOT, 0x08, 4, 0);
+	fake_vm_cfg_write(fake, SLOT, PCI_INTERRUPT_PIN, 1, 4);
+	assert_int_equal(fake_vm_cfg_read(fake, SLOT, 0x00, 4), 0x10421AF4);
+	assert_int_equal(fake_vm_cfg_read(fake, SLOT, 0x08, 1), 1);
+	assert_int_equal(fake_vm_cfg_read(fake, SLOT, PCI_INTERRUPT_PIN, 1), 1);
 	/* The interrupt line is the guest's scratch register. */
-	cfg_write(SLOT, PCI_INTERRUPT_LINE, 1, 11);
-	assert_int_equal(cfg_read(SLOT, PCI_INTERRUPT_LINE, 1), 11);
+	fake_vm_cfg_write(fake, SLOT, PCI_INTERRUPT_LINE, 1, 11);
+	assert_int_equal(fake_vm_cfg_read(fake, SLOT, PCI_INTERRUPT_LINE, 1), 11);
 }
 
 static void test_pci_capabilities(void **state)
@@ -533,22 +367,22 @@ static void test_pci_capabilities(void **state)
 	unsigned msix;
 
 	(void)state;
-	assert_true(cfg_read(SLOT, PCI_STATUS, 2) & PCI_STATUS_CAP_LIST);
+	assert_true(fake_vm_cfg_read(fake, SLOT, PCI_STATUS, 2) & PCI_STATUS_CAP_LIST);
 	for (uint8_t type = 1; type <= 5; type++) {
 		unsigned cap = find_cap(SLOT, PCI_CAP_ID_VNDR, type);
 
 		assert_int_not_equal(cap, 0);
-		assert_int_equal(cfg_read(SLOT, cap + 4, 1), 0); /* BAR 0 */
+		assert_int_equal(fake_vm_cfg_read(fake, SLOT, cap + 4, 1), 0); /* BAR 0 */
 	}
-	assert_int_equal(cfg_read(SLOT, find_cap(SLOT, PCI_CAP_ID_VNDR, 1) + 8, 4),
+	assert_int_equal(fake_vm_cfg_read(fake, SLOT, find_cap(SLOT, PCI_CAP_ID_VNDR, 1) + 8, 4),
 			 VIRTIO_PCI_COMMON_OFF);
-	assert_int_equal(cfg_read(SLOT, find_cap(SLOT, PCI_CAP_ID_VNDR, 2) + 16, 4),
+	assert_int_equal(fake_vm_cfg_read(fake, SLOT, find_cap(SLOT, PCI_CAP_ID_VNDR, 2) + 16, 4),
 			 VIRTIO_PCI_NOTIFY_MULT);
 	msix = find_cap(SLOT, PCI_CAP_ID_MSIX, 0);
 	assert_int_not_equal(msix, 0);
-	assert_int_equal(cfg_read(SLOT, msix + 2, 2) & 0x7FF, 1); /* two vectors */
-	assert_int_equal(cfg_read(SLOT, msix + 4, 4), VIRTIO_PCI_MSIX_TABLE_OFF);
-	assert_int_equal(cfg_read(SLOT, msix + 8, 4), VIRTIO_PCI_MSIX_PBA_OFF);
+	assert_int_equal(fake_vm_cfg_read(fake, SLOT, msix + 2, 2) & 0x7FF, 1); /* two vectors */
+	assert_int_equal(fake_vm_cfg_read(fake, SLOT, msix + 4, 4), VIRTIO_PCI_MSIX_TABLE_OFF);
+	assert_int_equal(fake_vm_cfg_read(fake, SLOT, msix + 8, 4), VIRTIO_PCI_MSIX_PBA_OFF);
 }
 
 static void test_pci_bar_sizing_and_moving(void **state)
@@ -556,36 +390,40 @@ static void test_pci_bar_sizing_and_moving(void **state)
 	uint64_t moved = 0xD8000000;
 
 	(void)state;
-	assert_int_equal(cfg_read(SLOT, 0x10, 4) & 0xF, 0x4); /* 64-bit memory */
+	assert_int_equal(fake_vm_cfg_read(fake, SLOT, 0x10, 4) & 0xF, 0x4); /* 64-bit memory */
 	assert_true(fx.bar >= VM_PCI_MMIO_START && fx.bar < VM_PCI_MMIO_END);
 	assert_int_equal(fx.bar % VIRTIO_PCI_BAR_SIZE, 0);
-	assert_true(cfg_read(SLOT, PCI_COMMAND, 2) & PCI_COMMAND_MEMORY);
+	assert_true(fake_vm_cfg_read(fake, SLOT, PCI_COMMAND, 2) & PCI_COMMAND_MEMORY);
 	/* Sizing, the way Linux does it: all-ones, read back, restore. */
-	cfg_write(SLOT, PCI_COMMAND, 2, 0);
-	cfg_write(SLOT, 0x10, 4, 0xFFFFFFFF);
-	cfg_write(SLOT, 0x14, 4, 0xFFFFFFFF);
-	assert_int_equal(cfg_read(SLOT, 0x10, 4), (uint32_t) ~(VIRTIO_PCI_BAR_SIZE - 1) | 0x4);
-	assert_int_equal(cfg_read(SLOT, 0x14, 4), 0xFFFFFFFF);
+	fake_vm_cfg_write(fake, SLOT, PCI_COMMAND, 2, 0);
+	fake_vm_cfg_write(fake, SLOT, 0x10, 4, 0xFFFFFFFF);
+	fake_vm_cfg_write(fake, SLOT, 0x14, 4, 0xFFFFFFFF);
+	assert_int_equal(fake_vm_cfg_read(fake, SLOT, 0x10, 4),
+			 (uint32_t) ~(VIRTIO_PCI_BAR_SIZE - 1) | 0x4);
+	assert_int_equal(fake_vm_cfg_read(fake, SLOT, 0x14, 4), 0xFFFFFFFF);
 	/* Unused BARs size to 0. */
-	cfg_write(SLOT, 0x18, 4, 0xFFFFFFFF);
-	assert_int_equal(cfg_read(SLOT, 0x18, 4), 0);
-	cfg_write(SLOT, 0x30, 4, 0xFFFFFFFF);
-	assert_int_equal(cfg_read(SLOT, 0x30, 4), 0);
+	fake_vm_cfg_write(fake, SLOT, 0x18, 4, 0xFFFFFFFF);
+	assert_int_equal(fake_vm_cfg_read(fake, SLOT, 0x18, 4), 0);
+	fake_vm_cfg_write(fake, SLOT, 0x30, 4, 0xFFFFFFFF);
+	assert_int_equal(fake_vm_cfg_read(fake, SLOT, 0x30, 4), 0);
 	/* Move the BAR; the registers follow it, only while memory decoding is on. */
-	cfg_write(SLOT, 0x10, 4, (uint32_t)moved);
-	cfg_write(SLOT, 0x14, 4, 0);
-	assert_int_equal(bar0_of(SLOT), moved);
-	assert_int_equal(io_in(true, moved + VIRTIO_PCI_COMMON_OFF + CC_NUMQ, 2), 0xFFFF);
-	cfg_write(SLOT, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
-	assert_int_equal(cfg_read(SLOT, PCI_COMMAND, 2), PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
-	assert_int_equal(io_in(true, moved + VIRTIO_PCI_COMMON_OFF + CC_NUMQ, 2), 1);
-	assert_int_equal(io_in(true, fx.bar + VIRTIO_PCI_COMMON_OFF + CC_NUMQ, 2), 0xFFFF);
+	fake_vm_cfg_write(fake, SLOT, 0x10, 4, (uint32_t)moved);
+	fake_vm_cfg_write(fake, SLOT, 0x14, 4, 0);
+	assert_int_equal(fake_vm_bar0(fake, SLOT), moved);
+	assert_int_equal(fake_vm_read(fake, true, moved + VIRTIO_PCI_COMMON_OFF + CC_NUMQ, 2),
+			 0xFFFF);
+	fake_vm_cfg_write(fake, SLOT, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	assert_int_equal(fake_vm_cfg_read(fake, SLOT, PCI_COMMAND, 2),
+			 PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	assert_int_equal(fake_vm_read(fake, true, moved + VIRTIO_PCI_COMMON_OFF + CC_NUMQ, 2), 1);
+	assert_int_equal(fake_vm_read(fake, true, fx.bar + VIRTIO_PCI_COMMON_OFF + CC_NUMQ, 2),
+			 0xFFFF);
 	/* A sub-dword write changes only its bytes. */
-	cfg_write(SLOT, 0x12, 2, 0xD900);
-	assert_int_equal(bar0_of(SLOT), 0xD9000000);
+	fake_vm_cfg_write(fake, SLOT, 0x12, 2, 0xD900);
+	assert_int_equal(fake_vm_bar0(fake, SLOT), 0xD9000000);
 	/* Moved outside the window: no longer reachable, nothing breaks. */
-	cfg_write(SLOT, 0x14, 4, 1);
-	assert_int_equal(io_in(true, 0xD9000000 + CC_NUMQ, 2), 0xFFFF);
+	fake_vm_cfg_write(fake, SLOT, 0x14, 4, 1);
+	assert_int_equal(fake_vm_read(fake, true, 0xD9000000 + CC_NUMQ, 2), 0xFFFF);
 }
 
 struct slot_list {
@@ -608,13 +446,14 @@ static void test_pci_two_disks(void **state)
 	(void)state;
 	snprintf(path2, sizeof(path2), "%s/second.img", fx.dir);
 	make_image(path2, 8);
-	second = virtio_blk_create(&fake, fx.bus, path2, true);
+	second = virtio_blk_create(fake, fx.bus, path2, true);
 	assert_non_null(second);
-	assert_int_equal(cfg_read(2, 0x00, 4), 0x10421AF4);
-	assert_int_not_equal(bar0_of(2), bar0_of(SLOT));
+	assert_int_equal(fake_vm_cfg_read(fake, 2, 0x00, 4), 0x10421AF4);
+	assert_int_not_equal(fake_vm_bar0(fake, 2), fake_vm_bar0(fake, SLOT));
 	/* Its capacity comes through its own BAR. */
-	assert_int_equal(io_in(true, bar0_of(2) + VIRTIO_PCI_DEVICE_OFF, 8), 8);
-	assert_int_equal(io_in(true, fx.bar + VIRTIO_PCI_DEVICE_OFF, 8), SECTORS);
+	assert_int_equal(fake_vm_read(fake, true, fake_vm_bar0(fake, 2) + VIRTIO_PCI_DEVICE_OFF, 8),
+			 8);
+	assert_int_equal(fake_vm_read(fake, true, fx.bar + VIRTIO_PCI_DEVICE_OFF, 8), SECTORS);
 
 	struct slot_list acc = {seen, &n};
 	assert_int_equal(pci_for_each_device(fx.bus, collect_slot, &acc), 2);
@@ -622,7 +461,7 @@ static void test_pci_two_disks(void **state)
 	assert_int_equal(seen[0], 1 << 8 | 17);
 	assert_int_equal(seen[1], 2 << 8 | 18);
 	virtio_blk_free(second);
-	assert_int_equal(cfg_read(2, 0x00, 4), 0xFFFFFFFF);
+	assert_int_equal(fake_vm_cfg_read(fake, 2, 0x00, 4), 0xFFFFFFFF);
 	unlink(path2);
 }
 
@@ -632,13 +471,13 @@ static void test_create_errors(void **state)
 
 	(void)state;
 	snprintf(missing, sizeof(missing), "%s/missing.img", fx.dir);
-	assert_null(virtio_blk_create(&fake, fx.bus, missing, false));
+	assert_null(virtio_blk_create(fake, fx.bus, missing, false));
 	assert_non_null(strstr(log_text(), "cannot open"));
 	/* The image is locked: a second writer is refused. */
 	make_image(fx.path, 4);
-	fx.blk = virtio_blk_create(&fake, fx.bus, fx.path, false);
+	fx.blk = virtio_blk_create(fake, fx.bus, fx.path, false);
 	assert_non_null(fx.blk);
-	assert_null(virtio_blk_create(&fake, fx.bus, fx.path, false));
+	assert_null(virtio_blk_create(fake, fx.bus, fx.path, false));
 	assert_non_null(strstr(log_text(), "cannot lock"));
 	/* The bus fills up at 31 devices. */
 	for (unsigned i = 2; i < 32; i++) {
@@ -665,9 +504,10 @@ static void test_feature_negotiation(void **state)
 	assert_false(f & F_RO);
 	assert_int_equal(common_rd(CC_NUMQ, 2), 1);
 	/* Capacity, seg_max and blk_size in the device config. */
-	assert_int_equal(io_in(true, fx.bar + VIRTIO_PCI_DEVICE_OFF, 8), SECTORS);
-	assert_int_equal(io_in(true, fx.bar + VIRTIO_PCI_DEVICE_OFF + 0x0C, 4), VIRTQ_MAX_SIZE - 2);
-	assert_int_equal(io_in(true, fx.bar + VIRTIO_PCI_DEVICE_OFF + 0x14, 4), 512);
+	assert_int_equal(fake_vm_read(fake, true, fx.bar + VIRTIO_PCI_DEVICE_OFF, 8), SECTORS);
+	assert_int_equal(fake_vm_read(fake, true, fx.bar + VIRTIO_PCI_DEVICE_OFF + 0x0C, 4),
+			 VIRTQ_MAX_SIZE - 2);
+	assert_int_equal(fake_vm_read(fake, true, fx.bar + VIRTIO_PCI_DEVICE_OFF + 0x14, 4), 512);
 	/* A legacy driver (no VERSION_1) and unknown bits are refused. */
 	assert_false(negotiate(F_FLUSH));
 	assert_false(negotiate(F_VERSION_1 | 1ULL << 40));
@@ -696,23 +536,23 @@ static void test_pci_cfg_access_capability(void **state)
 	cap = find_cap(SLOT, PCI_CAP_ID_VNDR, 5);
 	assert_int_not_equal(cap, 0);
 	/* Read num_queues through the window in config space, with decoding off. */
-	cfg_write(SLOT, PCI_COMMAND, 2, 0);
-	cfg_write(SLOT, cap + 4, 1, 0);
-	cfg_write(SLOT, cap + 8, 4, VIRTIO_PCI_COMMON_OFF + CC_NUMQ);
-	cfg_write(SLOT, cap + 12, 4, 2);
-	assert_int_equal(cfg_read(SLOT, cap + 16, 2), 1);
+	fake_vm_cfg_write(fake, SLOT, PCI_COMMAND, 2, 0);
+	fake_vm_cfg_write(fake, SLOT, cap + 4, 1, 0);
+	fake_vm_cfg_write(fake, SLOT, cap + 8, 4, VIRTIO_PCI_COMMON_OFF + CC_NUMQ);
+	fake_vm_cfg_write(fake, SLOT, cap + 12, 4, 2);
+	assert_int_equal(fake_vm_cfg_read(fake, SLOT, cap + 16, 2), 1);
 	/* Write the device status through it. */
-	cfg_write(SLOT, cap + 8, 4, VIRTIO_PCI_COMMON_OFF + CC_STATUS);
-	cfg_write(SLOT, cap + 12, 4, 1);
-	cfg_write(SLOT, cap + 16, 1, VIRTIO_STATUS_ACKNOWLEDGE);
-	assert_int_equal(cfg_read(SLOT, cap + 16, 1), VIRTIO_STATUS_ACKNOWLEDGE);
+	fake_vm_cfg_write(fake, SLOT, cap + 8, 4, VIRTIO_PCI_COMMON_OFF + CC_STATUS);
+	fake_vm_cfg_write(fake, SLOT, cap + 12, 4, 1);
+	fake_vm_cfg_write(fake, SLOT, cap + 16, 1, VIRTIO_STATUS_ACKNOWLEDGE);
+	assert_int_equal(fake_vm_cfg_read(fake, SLOT, cap + 16, 1), VIRTIO_STATUS_ACKNOWLEDGE);
 	/* Nonsense lengths and offsets do nothing. */
-	cfg_write(SLOT, cap + 12, 4, 3);
-	assert_int_equal(cfg_read(SLOT, cap + 16, 4), 0);
-	cfg_write(SLOT, cap + 8, 4, 0xFFFFFFFC);
-	cfg_write(SLOT, cap + 12, 4, 4);
-	cfg_write(SLOT, cap + 16, 4, 0);
-	assert_int_equal(cfg_read(SLOT, cap + 16, 4), 0);
+	fake_vm_cfg_write(fake, SLOT, cap + 12, 4, 3);
+	assert_int_equal(fake_vm_cfg_read(fake, SLOT, cap + 16, 4), 0);
+	fake_vm_cfg_write(fake, SLOT, cap + 8, 4, 0xFFFFFFFC);
+	fake_vm_cfg_write(fake, SLOT, cap + 12, 4, 4);
+	fake_vm_cfg_write(fake, SLOT, cap + 16, 4, 0);
+	assert_int_equal(fake_vm_cfg_read(fake, SLOT, cap + 16, 4), 0);
 }
 
 /* Requests */
@@ -730,18 +570,18 @@ static void test_read_write_flush_get_id(void **state)
 	assert_int_equal(used, 1024 + 1);
 	memset(expect, 0xA2, 512);
 	memset(expect + 512, 0xA3, 512);
-	assert_memory_equal(fake.ram + DATA_GPA, expect, 1024);
+	assert_memory_equal(fake->ram + DATA_GPA, expect, 1024);
 	/* Write sectors 5-6, flush, read them back, and find them in the file. */
 	for (unsigned i = 0; i < 1024; i++)
-		fake.ram[DATA_GPA + i] = (uint8_t)(i * 7 + 3);
-	memcpy(expect, fake.ram + DATA_GPA, 1024);
+		fake->ram[DATA_GPA + i] = (uint8_t)(i * 7 + 3);
+	memcpy(expect, fake->ram + DATA_GPA, 1024);
 	assert_int_equal(request(T_OUT, 5, 1024, &used), 0);
 	assert_int_equal(used, 1);
 	assert_int_equal(request(T_FLUSH, 0, 0, &used), 0);
 	assert_int_equal(used, 1);
-	memset(fake.ram + DATA_GPA, 0, 1024);
+	memset(fake->ram + DATA_GPA, 0, 1024);
 	assert_int_equal(request(T_IN, 5, 1024, NULL), 0);
-	assert_memory_equal(fake.ram + DATA_GPA, expect, 1024);
+	assert_memory_equal(fake->ram + DATA_GPA, expect, 1024);
 	fd = open(fx.path, O_RDONLY);
 	assert_true(fd >= 0);
 	assert_int_equal(pread(fd, buf, 1024, 5 * 512), 1024);
@@ -750,10 +590,10 @@ static void test_read_write_flush_get_id(void **state)
 	/* The last sector is readable. */
 	assert_int_equal(request(T_IN, SECTORS - 1, 512, NULL), 0);
 	/* GET_ID: the file name, NUL-padded to 20 bytes. */
-	memset(fake.ram + DATA_GPA, 0xFF, 20);
+	memset(fake->ram + DATA_GPA, 0xFF, 20);
 	assert_int_equal(request(T_GET_ID, 0, 20, &used), 0);
 	assert_int_equal(used, 21);
-	assert_memory_equal(fake.ram + DATA_GPA, "disk-serial.img\0\0\0\0\0", 20);
+	assert_memory_equal(fake->ram + DATA_GPA, "disk-serial.img\0\0\0\0\0", 20);
 	/* Unknown request types. */
 	assert_int_equal(request(11 /* discard */, 0, 0, NULL), 2);
 	assert_int_equal(request(0x12345678, 0, 0, NULL), 2);
@@ -768,63 +608,64 @@ static void test_any_layout_and_indirect(void **state)
 	drv_start(8);
 	/* Data and status share one writable buffer (any layout is allowed since 1.0). */
 	put_hdr(T_IN, 1);
-	put_desc(DESC_GPA, 3, HDR_GPA, 16, VIRTQ_DESC_F_NEXT, 4);
-	put_desc(DESC_GPA, 4, DATA_GPA, 513, VIRTQ_DESC_F_WRITE, 0);
+	fake_vm_put_desc(fake, DESC_GPA, 3, HDR_GPA, 16, VIRTQ_DESC_F_NEXT, 4);
+	fake_vm_put_desc(fake, DESC_GPA, 4, DATA_GPA, 513, VIRTQ_DESC_F_WRITE, 0);
 	submit(3);
 	assert_int_equal(take_used(3), 513);
 	memset(expect, 0xA1, 512);
-	assert_memory_equal(fake.ram + DATA_GPA, expect, 512);
-	assert_int_equal(fake.ram[DATA_GPA + 512], 0);
+	assert_memory_equal(fake->ram + DATA_GPA, expect, 512);
+	assert_int_equal(fake->ram[DATA_GPA + 512], 0);
 	/* The same request through an indirect table, header split in two. */
-	memset(fake.ram + DATA_GPA, 0, 600);
+	memset(fake->ram + DATA_GPA, 0, 600);
 	put_hdr(T_IN, 4);
-	put_desc(TABLE_GPA, 0, HDR_GPA, 8, VIRTQ_DESC_F_NEXT, 1);
-	put_desc(TABLE_GPA, 1, HDR_GPA + 8, 8, VIRTQ_DESC_F_NEXT, 2);
-	put_desc(TABLE_GPA, 2, DATA_GPA, 512, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 3);
-	put_desc(TABLE_GPA, 3, STATUS_GPA, 1, VIRTQ_DESC_F_WRITE, 0);
-	put_desc(DESC_GPA, 5, TABLE_GPA, 4 * 16, VIRTQ_DESC_F_INDIRECT, 0);
-	fake.ram[STATUS_GPA] = 0xEE;
+	fake_vm_put_desc(fake, TABLE_GPA, 0, HDR_GPA, 8, VIRTQ_DESC_F_NEXT, 1);
+	fake_vm_put_desc(fake, TABLE_GPA, 1, HDR_GPA + 8, 8, VIRTQ_DESC_F_NEXT, 2);
+	fake_vm_put_desc(fake, TABLE_GPA, 2, DATA_GPA, 512, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT,
+			 3);
+	fake_vm_put_desc(fake, TABLE_GPA, 3, STATUS_GPA, 1, VIRTQ_DESC_F_WRITE, 0);
+	fake_vm_put_desc(fake, DESC_GPA, 5, TABLE_GPA, 4 * 16, VIRTQ_DESC_F_INDIRECT, 0);
+	fake->ram[STATUS_GPA] = 0xEE;
 	submit(5);
 	assert_int_equal(take_used(5), 513);
-	assert_int_equal(fake.ram[STATUS_GPA], 0);
+	assert_int_equal(fake->ram[STATUS_GPA], 0);
 	memset(expect, 0xA4, 512);
-	assert_memory_equal(fake.ram + DATA_GPA, expect, 512);
+	assert_memory_equal(fake->ram + DATA_GPA, expect, 512);
 	assert_false(broken());
 }
 
 static void test_full_ring_in_one_notify(void **state)
 {
-	uint8_t *avail = fake.ram + AVAIL_GPA;
+	uint8_t *avail = fake->ram + AVAIL_GPA;
 
 	(void)state;
 	drv_start(8);
-	fake.irq_changes = 0;
+	fake->irq_changes = 0;
 	/* Eight reads, one per descriptor through its own indirect table, one notify. */
 	for (uint16_t i = 0; i < 8; i++) {
 		uint64_t table = TABLE_GPA + 0x100 * i, hdr = HDR_GPA + 0x100 * i;
 		uint32_t type = T_IN;
 		uint64_t sector = i;
 
-		memcpy(fake.ram + hdr, &type, 4);
-		memcpy(fake.ram + hdr + 8, &sector, 8);
-		put_desc(table, 0, hdr, 16, VIRTQ_DESC_F_NEXT, 1);
-		put_desc(table, 1, DATA_GPA + 512 * i, 512, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT,
-			 2);
-		put_desc(table, 2, STATUS_GPA + i, 1, VIRTQ_DESC_F_WRITE, 0);
-		put_desc(DESC_GPA, i, table, 48, VIRTQ_DESC_F_INDIRECT, 0);
+		memcpy(fake->ram + hdr, &type, 4);
+		memcpy(fake->ram + hdr + 8, &sector, 8);
+		fake_vm_put_desc(fake, table, 0, hdr, 16, VIRTQ_DESC_F_NEXT, 1);
+		fake_vm_put_desc(fake, table, 1, DATA_GPA + 512 * i, 512,
+				 VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 2);
+		fake_vm_put_desc(fake, table, 2, STATUS_GPA + i, 1, VIRTQ_DESC_F_WRITE, 0);
+		fake_vm_put_desc(fake, DESC_GPA, i, table, 48, VIRTQ_DESC_F_INDIRECT, 0);
 		memcpy(avail + 4 + 2 * i, &i, 2);
 	}
 	drv.avail_idx = 8;
 	memcpy(avail + 2, &drv.avail_idx, 2);
-	io_out(true, fx.bar + VIRTIO_PCI_NOTIFY_OFF, 2, 0);
+	fake_vm_write(fake, true, fx.bar + VIRTIO_PCI_NOTIFY_OFF, 2, 0);
 	assert_int_equal(used_idx(), 8);
 	for (uint16_t i = 0; i < 8; i++) {
 		assert_int_equal(take_used(i), 513);
-		assert_int_equal(fake.ram[STATUS_GPA + i], 0);
-		assert_int_equal(fake.ram[DATA_GPA + 512 * i + 511], 0xA0 + i);
+		assert_int_equal(fake->ram[STATUS_GPA + i], 0);
+		assert_int_equal(fake->ram[DATA_GPA + 512 * i + 511], 0xA0 + i);
 	}
 	/* One interrupt for the batch. */
-	assert_int_equal(fake.irq_changes, 1);
+	assert_int_equal(fake->irq_changes, 1);
 	assert_false(broken());
 }
 
@@ -836,7 +677,7 @@ static void test_read_only(void **state)
 	(void)state;
 	assert_true(device_features() & F_RO);
 	drv_start(8);
-	memset(fake.ram + DATA_GPA, 0x55, 512);
+	memset(fake->ram + DATA_GPA, 0x55, 512);
 	assert_int_equal(request(T_OUT, 0, 512, NULL), 1);
 	/* Refused by the device, not by a failed write on the host. */
 	assert_null(strstr(log_text(), "writing"));
@@ -856,27 +697,28 @@ static void test_intx_and_isr(void **state)
 {
 	(void)state;
 	drv_start(8);
-	assert_false(fake.irq[17]);
+	assert_false(fake->irq[17]);
 	assert_int_equal(request(T_IN, 0, 512, NULL), 0);
-	assert_true(fake.irq[17]);
-	assert_true(cfg_read(SLOT, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT);
+	assert_true(fake->irq[17]);
+	assert_true(fake_vm_cfg_read(fake, SLOT, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT);
 	/* Reading the ISR acknowledges: bit 0 (queue), then the line drops. */
-	assert_int_equal(io_in(true, fx.bar + VIRTIO_PCI_ISR_OFF, 1), 1);
-	assert_false(fake.irq[17]);
-	assert_int_equal(io_in(true, fx.bar + VIRTIO_PCI_ISR_OFF, 1), 0);
+	assert_int_equal(fake_vm_read(fake, true, fx.bar + VIRTIO_PCI_ISR_OFF, 1), 1);
+	assert_false(fake->irq[17]);
+	assert_int_equal(fake_vm_read(fake, true, fx.bar + VIRTIO_PCI_ISR_OFF, 1), 0);
 	/* The command register's interrupt-disable bit masks the line. */
-	cfg_write(SLOT, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_INTX_DISABLE);
+	fake_vm_cfg_write(fake, SLOT, PCI_COMMAND, 2,
+			  PCI_COMMAND_MEMORY | PCI_COMMAND_INTX_DISABLE);
 	assert_int_equal(request(T_IN, 0, 512, NULL), 0);
-	assert_false(fake.irq[17]);
-	cfg_write(SLOT, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
-	assert_true(fake.irq[17]);
-	io_in(true, fx.bar + VIRTIO_PCI_ISR_OFF, 1);
-	assert_false(fake.irq[17]);
+	assert_false(fake->irq[17]);
+	fake_vm_cfg_write(fake, SLOT, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+	assert_true(fake->irq[17]);
+	fake_vm_read(fake, true, fx.bar + VIRTIO_PCI_ISR_OFF, 1);
+	assert_false(fake->irq[17]);
 	/* VIRTQ_AVAIL_F_NO_INTERRUPT: no interrupt for this one. */
-	fake.ram[AVAIL_GPA] = VIRTQ_AVAIL_F_NO_INTERRUPT;
+	fake->ram[AVAIL_GPA] = VIRTQ_AVAIL_F_NO_INTERRUPT;
 	assert_int_equal(request(T_IN, 0, 512, NULL), 0);
-	assert_false(fake.irq[17]);
-	assert_int_equal(io_in(true, fx.bar + VIRTIO_PCI_ISR_OFF, 1), 0);
+	assert_false(fake->irq[17]);
+	assert_int_equal(fake_vm_read(fake, true, fx.bar + VIRTIO_PCI_ISR_OFF, 1), 0);
 }
 
 static void test_msix(void **state)
@@ -888,14 +730,14 @@ static void test_msix(void **state)
 	msix = find_cap(SLOT, PCI_CAP_ID_MSIX, 0);
 	table = fx.bar + VIRTIO_PCI_MSIX_TABLE_OFF;
 	/* Vector 0: config, vector 1: queue 0. Entries start masked. */
-	assert_int_equal(io_in(true, table + 12, 4), 1);
+	assert_int_equal(fake_vm_read(fake, true, table + 12, 4), 1);
 	for (unsigned v = 0; v < 2; v++) {
-		io_out(true, table + 16 * v, 4, 0xFEE00000);
-		io_out(true, table + 16 * v + 4, 4, 0);
-		io_out(true, table + 16 * v + 8, 4, 0x40 + v);
-		io_out(true, table + 16 * v + 12, 4, 0);
+		fake_vm_write(fake, true, table + 16 * v, 4, 0xFEE00000);
+		fake_vm_write(fake, true, table + 16 * v + 4, 4, 0);
+		fake_vm_write(fake, true, table + 16 * v + 8, 4, 0x40 + v);
+		fake_vm_write(fake, true, table + 16 * v + 12, 4, 0);
 	}
-	cfg_write(SLOT, msix + 2, 2, 0x8000);
+	fake_vm_cfg_write(fake, SLOT, msix + 2, 2, 0x8000);
 	drv_start(8);
 	common_wr(CC_MSIX, 2, 0);
 	common_wr(CC_Q_SELECT, 2, 0);
@@ -906,29 +748,29 @@ static void test_msix(void **state)
 	assert_int_equal(common_rd(CC_MSIX, 2), 0xFFFF);
 	common_wr(CC_MSIX, 2, 0);
 	assert_int_equal(request(T_IN, 0, 512, NULL), 0);
-	assert_int_equal(fake.nmsi, 1);
-	assert_int_equal(fake.msi_addr[0], 0xFEE00000);
-	assert_int_equal(fake.msi_data[0], 0x41);
-	assert_false(fake.irq[17]);
+	assert_int_equal(fake->nmsi, 1);
+	assert_int_equal(fake->msi_addr[0], 0xFEE00000);
+	assert_int_equal(fake->msi_data[0], 0x41);
+	assert_false(fake->irq[17]);
 	/* Masked: the PBA holds it; unmasking delivers it. */
-	io_out(true, table + 16 + 12, 4, 1);
+	fake_vm_write(fake, true, table + 16 + 12, 4, 1);
 	assert_int_equal(request(T_IN, 0, 512, NULL), 0);
-	assert_int_equal(fake.nmsi, 1);
-	assert_int_equal(io_in(true, fx.bar + VIRTIO_PCI_MSIX_PBA_OFF, 8), 2);
-	io_out(true, table + 16 + 12, 4, 0);
-	assert_int_equal(fake.nmsi, 2);
-	assert_int_equal(io_in(true, fx.bar + VIRTIO_PCI_MSIX_PBA_OFF, 8), 0);
+	assert_int_equal(fake->nmsi, 1);
+	assert_int_equal(fake_vm_read(fake, true, fx.bar + VIRTIO_PCI_MSIX_PBA_OFF, 8), 2);
+	fake_vm_write(fake, true, table + 16 + 12, 4, 0);
+	assert_int_equal(fake->nmsi, 2);
+	assert_int_equal(fake_vm_read(fake, true, fx.bar + VIRTIO_PCI_MSIX_PBA_OFF, 8), 0);
 	/* Function mask, then unmask through config space. */
-	cfg_write(SLOT, msix + 2, 2, 0xC000);
+	fake_vm_cfg_write(fake, SLOT, msix + 2, 2, 0xC000);
 	assert_int_equal(request(T_IN, 0, 512, NULL), 0);
-	assert_int_equal(fake.nmsi, 2);
-	cfg_write(SLOT, msix + 2, 2, 0x8000);
-	assert_int_equal(fake.nmsi, 3);
+	assert_int_equal(fake->nmsi, 2);
+	fake_vm_cfg_write(fake, SLOT, msix + 2, 2, 0x8000);
+	assert_int_equal(fake->nmsi, 3);
 	/* A driver error raises the config vector. */
 	submit_step(0, 100);
 	assert_true(broken());
-	assert_int_equal(fake.nmsi, 4);
-	assert_int_equal(fake.msi_data[3], 0x40);
+	assert_int_equal(fake->nmsi, 4);
+	assert_int_equal(fake->msi_data[3], 0x40);
 }
 
 /* Hostile drivers: each ends with the device broken (needs reset) or the request failed,
@@ -946,7 +788,7 @@ static void expect_broken(const char *reason)
 		fail_msg("expected '%s' in the log: %s", reason, log);
 	/* Still broken: further notifies are ignored. */
 	uint16_t before = used_idx();
-	io_out(true, fx.bar + VIRTIO_PCI_NOTIFY_OFF, 2, 0);
+	fake_vm_write(fake, true, fx.bar + VIRTIO_PCI_NOTIFY_OFF, 2, 0);
 	assert_int_equal(used_idx(), before);
 	/* A reset brings it back. */
 	common_wr(CC_STATUS, 1, 0);
@@ -961,12 +803,12 @@ static void test_hostile_descriptor_loop(void **state)
 	(void)state;
 	drv_start(8);
 	put_hdr(T_IN, 0);
-	put_desc(DESC_GPA, 0, HDR_GPA, 16, VIRTQ_DESC_F_NEXT, 1);
-	put_desc(DESC_GPA, 1, DATA_GPA, 512, VIRTQ_DESC_F_NEXT, 0);
+	fake_vm_put_desc(fake, DESC_GPA, 0, HDR_GPA, 16, VIRTQ_DESC_F_NEXT, 1);
+	fake_vm_put_desc(fake, DESC_GPA, 1, DATA_GPA, 512, VIRTQ_DESC_F_NEXT, 0);
 	submit(0);
 	assert_int_equal(used_idx(), 0);
-	assert_true(fake.irq[17]); /* config interrupt via INTx */
-	assert_int_equal(io_in(true, fx.bar + VIRTIO_PCI_ISR_OFF, 1) & 2, 2);
+	assert_true(fake->irq[17]); /* config interrupt via INTx */
+	assert_int_equal(fake_vm_read(fake, true, fx.bar + VIRTIO_PCI_ISR_OFF, 1) & 2, 2);
 	expect_broken("loops");
 }
 
@@ -974,13 +816,13 @@ static void test_hostile_self_loop_and_indirect_loop(void **state)
 {
 	(void)state;
 	drv_start(8);
-	put_desc(DESC_GPA, 2, HDR_GPA, 16, VIRTQ_DESC_F_NEXT, 2);
+	fake_vm_put_desc(fake, DESC_GPA, 2, HDR_GPA, 16, VIRTQ_DESC_F_NEXT, 2);
 	submit(2);
 	expect_broken("loops");
 	/* A loop inside an indirect table. */
-	put_desc(TABLE_GPA, 0, HDR_GPA, 16, VIRTQ_DESC_F_NEXT, 1);
-	put_desc(TABLE_GPA, 1, DATA_GPA, 16, VIRTQ_DESC_F_NEXT, 0);
-	put_desc(DESC_GPA, 0, TABLE_GPA, 32, VIRTQ_DESC_F_INDIRECT, 0);
+	fake_vm_put_desc(fake, TABLE_GPA, 0, HDR_GPA, 16, VIRTQ_DESC_F_NEXT, 1);
+	fake_vm_put_desc(fake, TABLE_GPA, 1, DATA_GPA, 16, VIRTQ_DESC_F_NEXT, 0);
+	fake_vm_put_desc(fake, DESC_GPA, 0, TABLE_GPA, 32, VIRTQ_DESC_F_INDIRECT, 0);
 	submit(0);
 	expect_broken("loops");
 }
@@ -991,30 +833,35 @@ static void test_hostile_chain_too_long(void **state)
 	drv_start(8);
 	/* An indirect table longer than any queue: 257 entries chained in order. */
 	for (unsigned i = 0; i < VIRTQ_MAX_SIZE + 1; i++)
-		put_desc(TABLE_GPA, i, HDR_GPA, 16, VIRTQ_DESC_F_NEXT, (uint16_t)(i + 1));
-	put_desc(DESC_GPA, 0, TABLE_GPA, 16 * (VIRTQ_MAX_SIZE + 1), VIRTQ_DESC_F_INDIRECT, 0);
+		fake_vm_put_desc(fake, TABLE_GPA, i, HDR_GPA, 16, VIRTQ_DESC_F_NEXT,
+				 (uint16_t)(i + 1));
+	fake_vm_put_desc(fake, DESC_GPA, 0, TABLE_GPA, 16 * (VIRTQ_MAX_SIZE + 1),
+			 VIRTQ_DESC_F_INDIRECT, 0);
 	submit(0);
 	expect_broken("indirect table length");
 	/* Direct descriptors then an indirect table: more buffers than the limit. */
 	for (unsigned i = 0; i < 7; i++)
-		put_desc(DESC_GPA, i, HDR_GPA, 16, VIRTQ_DESC_F_NEXT, (uint16_t)(i + 1));
-	put_desc(DESC_GPA, 7, TABLE_GPA, 16 * VIRTQ_MAX_SIZE, VIRTQ_DESC_F_INDIRECT, 0);
+		fake_vm_put_desc(fake, DESC_GPA, i, HDR_GPA, 16, VIRTQ_DESC_F_NEXT,
+				 (uint16_t)(i + 1));
+	fake_vm_put_desc(fake, DESC_GPA, 7, TABLE_GPA, 16 * VIRTQ_MAX_SIZE, VIRTQ_DESC_F_INDIRECT,
+			 0);
 	for (unsigned i = 0; i < VIRTQ_MAX_SIZE; i++)
-		put_desc(TABLE_GPA, i, HDR_GPA, 16, i + 1 < VIRTQ_MAX_SIZE ? VIRTQ_DESC_F_NEXT : 0,
-			 (uint16_t)(i + 1));
+		fake_vm_put_desc(fake, TABLE_GPA, i, HDR_GPA, 16,
+				 i + 1 < VIRTQ_MAX_SIZE ? VIRTQ_DESC_F_NEXT : 0, (uint16_t)(i + 1));
 	submit(0);
 	expect_broken("longer than");
 	/* Nested indirect, and indirect with NEXT. */
-	put_desc(TABLE_GPA, 0, TABLE_GPA, 16, VIRTQ_DESC_F_INDIRECT, 0);
-	put_desc(DESC_GPA, 0, TABLE_GPA, 16, VIRTQ_DESC_F_INDIRECT, 0);
+	fake_vm_put_desc(fake, TABLE_GPA, 0, TABLE_GPA, 16, VIRTQ_DESC_F_INDIRECT, 0);
+	fake_vm_put_desc(fake, DESC_GPA, 0, TABLE_GPA, 16, VIRTQ_DESC_F_INDIRECT, 0);
 	submit(0);
 	expect_broken("inside an indirect table");
-	put_desc(DESC_GPA, 0, TABLE_GPA, 16, VIRTQ_DESC_F_INDIRECT | VIRTQ_DESC_F_NEXT, 1);
+	fake_vm_put_desc(fake, DESC_GPA, 0, TABLE_GPA, 16,
+			 VIRTQ_DESC_F_INDIRECT | VIRTQ_DESC_F_NEXT, 1);
 	submit(0);
 	expect_broken("next flag");
 	/* Indirect without the feature. */
 	drv_start_features(8, F_VERSION_1);
-	put_desc(DESC_GPA, 0, TABLE_GPA, 16, VIRTQ_DESC_F_INDIRECT, 0);
+	fake_vm_put_desc(fake, DESC_GPA, 0, TABLE_GPA, 16, VIRTQ_DESC_F_INDIRECT, 0);
 	submit(0);
 	expect_broken("without the feature");
 }
@@ -1024,15 +871,15 @@ static void test_hostile_out_of_ram(void **state)
 	(void)state;
 	drv_start(8);
 	put_hdr(T_IN, 0);
-	put_desc(DESC_GPA, 0, HDR_GPA, 16, VIRTQ_DESC_F_NEXT, 1);
-	put_desc(DESC_GPA, 1, RAM_SIZE - 8, 16, VIRTQ_DESC_F_WRITE, 0);
+	fake_vm_put_desc(fake, DESC_GPA, 0, HDR_GPA, 16, VIRTQ_DESC_F_NEXT, 1);
+	fake_vm_put_desc(fake, DESC_GPA, 1, RAM_SIZE - 8, 16, VIRTQ_DESC_F_WRITE, 0);
 	submit(0);
 	expect_broken("outside guest RAM");
-	put_desc(DESC_GPA, 0, 0xF0000000ULL, 16, 0, 0);
+	fake_vm_put_desc(fake, DESC_GPA, 0, 0xF0000000ULL, 16, 0, 0);
 	submit(0);
 	expect_broken("outside guest RAM");
 	/* An indirect table outside RAM. */
-	put_desc(DESC_GPA, 0, RAM_SIZE, 32, VIRTQ_DESC_F_INDIRECT, 0);
+	fake_vm_put_desc(fake, DESC_GPA, 0, RAM_SIZE, 32, VIRTQ_DESC_F_INDIRECT, 0);
 	submit(0);
 	expect_broken("indirect table");
 }
@@ -1042,16 +889,16 @@ static void test_hostile_address_overflow(void **state)
 	(void)state;
 	drv_start(8);
 	put_hdr(T_IN, 0);
-	put_desc(DESC_GPA, 0, HDR_GPA, 16, VIRTQ_DESC_F_NEXT, 1);
-	put_desc(DESC_GPA, 1, 0xFFFFFFFFFFFFF000ULL, 0x2000, VIRTQ_DESC_F_WRITE, 0);
+	fake_vm_put_desc(fake, DESC_GPA, 0, HDR_GPA, 16, VIRTQ_DESC_F_NEXT, 1);
+	fake_vm_put_desc(fake, DESC_GPA, 1, 0xFFFFFFFFFFFFF000ULL, 0x2000, VIRTQ_DESC_F_WRITE, 0);
 	submit(0);
 	expect_broken("wraps around");
-	put_desc(DESC_GPA, 0, HDR_GPA, 16, VIRTQ_DESC_F_NEXT, 1);
-	put_desc(DESC_GPA, 1, 0xFFFFFFFFFFFFFFFFULL, 1, VIRTQ_DESC_F_WRITE, 0);
+	fake_vm_put_desc(fake, DESC_GPA, 0, HDR_GPA, 16, VIRTQ_DESC_F_NEXT, 1);
+	fake_vm_put_desc(fake, DESC_GPA, 1, 0xFFFFFFFFFFFFFFFFULL, 1, VIRTQ_DESC_F_WRITE, 0);
 	submit(0);
 	expect_broken("wraps around");
-	put_desc(DESC_GPA, 0, HDR_GPA, 16, VIRTQ_DESC_F_NEXT, 1);
-	put_desc(DESC_GPA, 1, 0xFFFFFFFFFFFFFF00ULL, 16, VIRTQ_DESC_F_WRITE, 0);
+	fake_vm_put_desc(fake, DESC_GPA, 0, HDR_GPA, 16, VIRTQ_DESC_F_NEXT, 1);
+	fake_vm_put_desc(fake, DESC_GPA, 1, 0xFFFFFFFFFFFFFF00ULL, 16, VIRTQ_DESC_F_WRITE, 0);
 	submit(0);
 	expect_broken("outside guest RAM");
 }
@@ -1061,9 +908,10 @@ static void test_hostile_huge_lengths(void **state)
 	(void)state;
 	drv_start(8);
 	put_hdr(T_IN, 0);
-	put_desc(DESC_GPA, 0, HDR_GPA, 16, VIRTQ_DESC_F_NEXT, 1);
-	put_desc(DESC_GPA, 1, DATA_GPA, 0xFFFFFFFF, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 2);
-	put_desc(DESC_GPA, 2, STATUS_GPA, 1, VIRTQ_DESC_F_WRITE, 0);
+	fake_vm_put_desc(fake, DESC_GPA, 0, HDR_GPA, 16, VIRTQ_DESC_F_NEXT, 1);
+	fake_vm_put_desc(fake, DESC_GPA, 1, DATA_GPA, 0xFFFFFFFF,
+			 VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 2);
+	fake_vm_put_desc(fake, DESC_GPA, 2, STATUS_GPA, 1, VIRTQ_DESC_F_WRITE, 0);
 	submit(0);
 	expect_broken("outside guest RAM");
 	/* Lengths that fit in RAM but not in the disk: the request fails, nothing breaks. */
@@ -1140,27 +988,28 @@ static void test_hostile_avail_ring(void **state)
 	drv_start(8);
 	/* The index jumps by more than the queue size. */
 	put_hdr(T_IN, 0);
-	put_desc(DESC_GPA, 0, HDR_GPA, 16, VIRTQ_DESC_F_NEXT, 1);
-	put_desc(DESC_GPA, 1, STATUS_GPA, 1, VIRTQ_DESC_F_WRITE, 0);
+	fake_vm_put_desc(fake, DESC_GPA, 0, HDR_GPA, 16, VIRTQ_DESC_F_NEXT, 1);
+	fake_vm_put_desc(fake, DESC_GPA, 1, STATUS_GPA, 1, VIRTQ_DESC_F_WRITE, 0);
 	submit_step(0, 9);
 	assert_int_equal(avail_idx_in_ram(), 9);
 	expect_broken("avail index jumped");
 	/* A head or a next past the table. */
 	submit(8);
 	expect_broken("out of range");
-	put_desc(DESC_GPA, 0, HDR_GPA, 16, VIRTQ_DESC_F_NEXT, 8);
+	fake_vm_put_desc(fake, DESC_GPA, 0, HDR_GPA, 16, VIRTQ_DESC_F_NEXT, 8);
 	submit(0);
 	expect_broken("out of range");
 	/* Readable after writable; no status byte; no header. */
-	put_desc(DESC_GPA, 0, STATUS_GPA, 1, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 1);
-	put_desc(DESC_GPA, 1, HDR_GPA, 16, 0, 0);
+	fake_vm_put_desc(fake, DESC_GPA, 0, STATUS_GPA, 1, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT,
+			 1);
+	fake_vm_put_desc(fake, DESC_GPA, 1, HDR_GPA, 16, 0, 0);
 	submit(0);
 	expect_broken("readable buffer after");
-	put_desc(DESC_GPA, 0, HDR_GPA, 16, 0, 0);
+	fake_vm_put_desc(fake, DESC_GPA, 0, HDR_GPA, 16, 0, 0);
 	submit(0);
 	expect_broken("no status byte");
-	put_desc(DESC_GPA, 0, HDR_GPA, 8, VIRTQ_DESC_F_NEXT, 1);
-	put_desc(DESC_GPA, 1, STATUS_GPA, 1, VIRTQ_DESC_F_WRITE, 0);
+	fake_vm_put_desc(fake, DESC_GPA, 0, HDR_GPA, 8, VIRTQ_DESC_F_NEXT, 1);
+	fake_vm_put_desc(fake, DESC_GPA, 1, STATUS_GPA, 1, VIRTQ_DESC_F_WRITE, 0);
 	submit(0);
 	expect_broken("no header");
 }
@@ -1170,7 +1019,7 @@ static void test_hostile_notify_before_driver_ok(void **state)
 	(void)state;
 	/* Buffers and a notify before DRIVER_OK are not touched; DRIVER_OK picks them up. */
 	assert_true(negotiate(F_VERSION_1));
-	drv.qsize = 8;
+	drv.size = 8;
 	drv.avail_idx = drv.used_seen = 0;
 	common_wr(CC_Q_SIZE, 2, 8);
 	common_wr(CC_Q_DESC, 8, DESC_GPA);
@@ -1178,8 +1027,8 @@ static void test_hostile_notify_before_driver_ok(void **state)
 	common_wr(CC_Q_DEVICE, 8, USED_GPA);
 	common_wr(CC_Q_ENABLE, 2, 1);
 	put_hdr(T_IN, 0);
-	put_desc(DESC_GPA, 0, HDR_GPA, 16, VIRTQ_DESC_F_NEXT, 1);
-	put_desc(DESC_GPA, 1, STATUS_GPA, 1, VIRTQ_DESC_F_WRITE, 0);
+	fake_vm_put_desc(fake, DESC_GPA, 0, HDR_GPA, 16, VIRTQ_DESC_F_NEXT, 1);
+	fake_vm_put_desc(fake, DESC_GPA, 1, STATUS_GPA, 1, VIRTQ_DESC_F_WRITE, 0);
 	submit(0);
 	assert_int_equal(used_idx(), 0);
 	common_wr(CC_STATUS, 1,
@@ -1191,16 +1040,16 @@ static void test_hostile_notify_before_driver_ok(void **state)
 	assert_false(broken());
 	/* ... and odd accesses to the BAR do nothing harmful. */
 	for (unsigned off = 0; off < VIRTIO_PCI_BAR_SIZE; off += 0x7F) {
-		io_in(true, fx.bar + off, 8);
-		io_in(true, fx.bar + off, 1);
+		fake_vm_read(fake, true, fx.bar + off, 8);
+		fake_vm_read(fake, true, fx.bar + off, 1);
 	}
-	io_out(true, fx.bar + VIRTIO_PCI_ISR_OFF, 4, 0xFFFFFFFF);
-	io_out(true, fx.bar + VIRTIO_PCI_MSIX_PBA_OFF, 8, ~0ULL);
-	io_out(true, fx.bar + VIRTIO_PCI_DEVICE_OFF, 8, ~0ULL);
-	io_out(true, fx.bar + VIRTIO_PCI_COMMON_OFF + 0x36, 8, ~0ULL);
-	io_out(true, fx.bar + VIRTIO_PCI_NOTIFY_OFF + 4, 4, 0);
-	io_out(true, fx.bar + VIRTIO_PCI_BAR_SIZE - 4, 8, ~0ULL);
-	assert_int_equal(io_in(true, fx.bar + VIRTIO_PCI_DEVICE_OFF, 8), SECTORS);
+	fake_vm_write(fake, true, fx.bar + VIRTIO_PCI_ISR_OFF, 4, 0xFFFFFFFF);
+	fake_vm_write(fake, true, fx.bar + VIRTIO_PCI_MSIX_PBA_OFF, 8, ~0ULL);
+	fake_vm_write(fake, true, fx.bar + VIRTIO_PCI_DEVICE_OFF, 8, ~0ULL);
+	fake_vm_write(fake, true, fx.bar + VIRTIO_PCI_COMMON_OFF + 0x36, 8, ~0ULL);
+	fake_vm_write(fake, true, fx.bar + VIRTIO_PCI_NOTIFY_OFF + 4, 4, 0);
+	fake_vm_write(fake, true, fx.bar + VIRTIO_PCI_BAR_SIZE - 4, 8, ~0ULL);
+	assert_int_equal(fake_vm_read(fake, true, fx.bar + VIRTIO_PCI_DEVICE_OFF, 8), SECTORS);
 }
 
 int main(void)

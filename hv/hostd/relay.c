@@ -1,7 +1,7 @@
 /* Display relay: an accept thread, then per session a thread that does the TLS
  * handshake and reads the ticket line under one deadline, redeems the ticket,
  * connects the VNC unix socket and splices the two with non-blocking I/O and
- * poll(), 16 KiB each way. */
+ * poll(), 64 KiB each way. */
 #include "hv/hostd/relay.h"
 
 #include <arpa/inet.h>
@@ -24,7 +24,7 @@
 #include "hv/hostd/rfbfilter.h"
 #include "lib/log.h"
 
-#define BUF_SIZE    16384
+#define BUF_SIZE    65536
 #define LINE_MAX_   (11 + TICKET_MAX_LEN + 2)
 #define PREFIX	    "VDI-TICKET "
 #define SESSION_MAX 4096
@@ -186,12 +186,14 @@ static int filter_in_place(struct session *s, size_t from)
 static void splice_loop(struct session *s)
 {
 	bool tls_eof = false, vnc_eof = false, read_wants_write = false, write_wants_read = false;
+	bool moved = false;
 
 	if (filter_in_place(s, 0) < 0)
 		return;
 	while (!__atomic_load_n(&s->s_relay->r_stopping, __ATOMIC_RELAXED)) {
 		struct pollfd pfd[2] = {{.fd = s->s_fd}, {.fd = vnc_eof ? -1 : s->s_vnc}};
-		int timeout = -1, r;
+		/* while bytes move (a screen update), go round again without sleeping */
+		int timeout = moved ? 0 : -1, r;
 
 		if (!tls_eof && s->s_c2v_len < BUF_SIZE)
 			pfd[0].events |= read_wants_write ? POLLOUT : POLLIN;
@@ -207,6 +209,7 @@ static void splice_loop(struct session *s)
 			return;
 		if (poll(pfd, 2, timeout) < 0 && errno != EINTR)
 			return;
+		moved = false;
 
 		/* client -> VNC */
 		if (!tls_eof && s->s_c2v_len < BUF_SIZE) {
@@ -218,6 +221,7 @@ static void splice_loop(struct session *s)
 			if (r > 0) {
 				s->s_c2v_len += (size_t)r;
 				s->s_in += (uint64_t)r;
+				moved = true;
 				if (filter_in_place(s, before) < 0)
 					return;
 			} else {
@@ -235,6 +239,7 @@ static void splice_loop(struct session *s)
 			if (n > 0) {
 				memmove(s->s_c2v, s->s_c2v + n, s->s_c2v_len - (size_t)n);
 				s->s_c2v_len -= (size_t)n;
+				moved = true;
 			} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
 				return;
 			}
@@ -244,9 +249,10 @@ static void splice_loop(struct session *s)
 			ssize_t n =
 			    recv(s->s_vnc, s->s_v2c + s->s_v2c_len, BUF_SIZE - s->s_v2c_len, 0);
 
-			if (n > 0)
+			if (n > 0) {
 				s->s_v2c_len += (size_t)n;
-			else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+				moved = true;
+			} else if (n == 0 || (errno != EAGAIN && errno != EINTR))
 				vnc_eof = true;
 		}
 		if (s->s_v2c_len) {
@@ -256,6 +262,7 @@ static void splice_loop(struct session *s)
 				memmove(s->s_v2c, s->s_v2c + r, s->s_v2c_len - (size_t)r);
 				s->s_v2c_len -= (size_t)r;
 				s->s_out += (uint64_t)r;
+				moved = true;
 			} else {
 				int e = SSL_get_error(s->s_ssl, r);
 

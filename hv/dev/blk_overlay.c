@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hv/dev/virtqueue.h"
 #include "lib/log.h"
 
 #define MAGIC	       "VDIOVRL1"
@@ -158,19 +159,7 @@ static int full_iov(int fd, struct iovec *iov, unsigned cnt, uint64_t off, bool 
 		if (r == 0)
 			return -EIO;
 		off += (uint64_t)r;
-		for (size_t left = (size_t)r; left;) {
-			if (left >= iov->iov_len) {
-				left -= iov->iov_len;
-				iov++;
-				cnt--;
-			} else {
-				iov->iov_base = (uint8_t *)iov->iov_base + left;
-				iov->iov_len -= left;
-				left = 0;
-			}
-		}
-		while (cnt && !iov->iov_len)
-			iov++, cnt--;
+		virtq_iov_advance(&iov, &cnt, (size_t)r);
 	}
 	return 0;
 }
@@ -183,45 +172,6 @@ static int sync_file(int fd)
 		r = io->io_fdatasync(fd);
 	while (r < 0 && errno == EINTR);
 	return r < 0 ? -errno : 0;
-}
-
-/* Fills ov->ov_seg with the part [off, off + len) of iov[0, cnt). */
-static unsigned slice(const struct iovec *iov, unsigned cnt, uint64_t off, uint64_t len,
-		      struct iovec *dst)
-{
-	unsigned used = 0;
-
-	for (unsigned k = 0; k < cnt && len; k++) {
-		uint64_t l = iov[k].iov_len, chunk;
-
-		if (off >= l) {
-			off -= l;
-			continue;
-		}
-		chunk = l - off < len ? l - off : len;
-		dst[used++] = (struct iovec){(uint8_t *)iov[k].iov_base + off, chunk};
-		len -= chunk;
-		off = 0;
-	}
-	return used;
-}
-
-/* Copies [off, off + len) of the buffers into out. */
-static void gather(const struct iovec *iov, unsigned cnt, uint64_t off, uint64_t len, uint8_t *out)
-{
-	for (unsigned k = 0; k < cnt && len; k++) {
-		uint64_t l = iov[k].iov_len, chunk;
-
-		if (off >= l) {
-			off -= l;
-			continue;
-		}
-		chunk = l - off < len ? l - off : len;
-		memcpy(out, (const uint8_t *)iov[k].iov_base + off, chunk);
-		out += chunk;
-		len -= chunk;
-		off = 0;
-	}
 }
 
 static bool is_allocated(const struct blk_overlay *ov, uint64_t block)
@@ -260,7 +210,7 @@ int blk_overlay_read(struct blk_overlay *ov, const struct iovec *iov, unsigned c
 			end += BLK_OVERLAY_BLOCK_SIZE;
 		if (end > off + len)
 			end = off + len;
-		n = slice(iov, cnt, done, end - pos, ov->ov_seg);
+		n = virtq_iov_slice(iov, cnt, done, end - pos, ov->ov_seg, MAX_SEGMENTS);
 		r = in_overlay ? full_iov(ov->ov_fd, ov->ov_seg, n, ov->ov_data_off + pos, false)
 			       : full_iov(ov->ov_base_fd, ov->ov_seg, n, pos, false);
 		done += end - pos;
@@ -289,14 +239,14 @@ static int copy_up(struct blk_overlay *ov, const struct iovec *iov, unsigned cnt
 	int r;
 
 	if (len == block_len) {
-		unsigned n = slice(iov, cnt, done, len, ov->ov_seg);
+		unsigned n = virtq_iov_slice(iov, cnt, done, len, ov->ov_seg, MAX_SEGMENTS);
 
 		r = full_iov(ov->ov_fd, ov->ov_seg, n, ov->ov_data_off + start, true);
 	} else {
 		r = full_pread(ov->ov_base_fd, ov->ov_bounce, block_len, start);
 		if (r < 0)
 			return r;
-		gather(iov, cnt, done, len, ov->ov_bounce + (pos - start));
+		virtq_iov_read(iov, cnt, done, ov->ov_bounce + (pos - start), len);
 		r = full_pwrite(ov->ov_fd, ov->ov_bounce, block_len, ov->ov_data_off + start);
 	}
 	if (r == 0)
@@ -320,7 +270,7 @@ int blk_overlay_write(struct blk_overlay *ov, const struct iovec *iov, unsigned 
 				end += BLK_OVERLAY_BLOCK_SIZE;
 			if (end > off + len)
 				end = off + len;
-			n = slice(iov, cnt, done, end - pos, ov->ov_seg);
+			n = virtq_iov_slice(iov, cnt, done, end - pos, ov->ov_seg, MAX_SEGMENTS);
 			r = full_iov(ov->ov_fd, ov->ov_seg, n, ov->ov_data_off + pos, true);
 		} else {
 			if (end > off + len)

@@ -84,17 +84,7 @@ static int transfer(int fd, struct iovec *iov, unsigned cnt, uint64_t pos, bool 
 			return -EIO; /* end of file: the image shrank under us */
 		*done += (uint64_t)r;
 		pos += (uint64_t)r;
-		for (size_t left = (size_t)r; left;) {
-			if (left >= iov->iov_len) {
-				left -= iov->iov_len;
-				iov++;
-				cnt--;
-			} else {
-				iov->iov_base = (uint8_t *)iov->iov_base + left;
-				iov->iov_len -= left;
-				left = 0;
-			}
-		}
+		virtq_iov_advance(&iov, &cnt, (size_t)r);
 	}
 	return 0;
 }

@@ -224,6 +224,19 @@ uint64_t virtq_iov_write(const struct iovec *iov, unsigned n, uint64_t off, cons
 	return done;
 }
 
+void virtq_iov_advance(struct iovec **iov, unsigned *cnt, size_t n)
+{
+	while (*cnt && n >= (*iov)->iov_len) {
+		n -= (*iov)->iov_len;
+		(*iov)++;
+		(*cnt)--;
+	}
+	if (*cnt && n) {
+		(*iov)->iov_base = (uint8_t *)(*iov)->iov_base + n;
+		(*iov)->iov_len -= n;
+	}
+}
+
 unsigned virtq_iov_slice(const struct iovec *iov, unsigned n, uint64_t off, uint64_t len,
 			 struct iovec *dst, unsigned max)
 {

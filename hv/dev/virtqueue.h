@@ -73,5 +73,9 @@ uint64_t virtq_iov_write(const struct iovec *iov, unsigned n, uint64_t off, cons
  * how many entries it used. */
 unsigned virtq_iov_slice(const struct iovec *iov, unsigned n, uint64_t off, uint64_t len,
 			 struct iovec *dst, unsigned max);
+/* Consumes n bytes (at most what *iov holds) from the front of the *cnt buffers at *iov,
+ * as after a partial readv/writev: whole buffers are dropped, the next one is shortened,
+ * and empty buffers left in front are dropped too. */
+void virtq_iov_advance(struct iovec **iov, unsigned *cnt, size_t n);
 
 #endif

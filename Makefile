@@ -134,6 +134,7 @@ $(BUILD)/tests/unit/virtio_test $(BUILD)/tests/unit/virtio_input_test: $(BUILD)/
 
 include tests/guest/guest.mk
 include guest/guest-image.mk
+include kvmbox/kvmbox.mk
 include web/web.mk
 include demo/demo.mk
 -include tests/fuzz/fuzz.mk

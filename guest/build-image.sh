@@ -148,47 +148,8 @@ PRETTY_NAME="vdi desktop guest (Debian $kpkg $kpver, busybox $bbver)"
 OSR
 
 # --- modules: each wanted one with its dependencies from modules.dep, in load order ---
-declare -A dep path loaded builtin
-while IFS= read -r line; do
-	mod=${line%%:*}
-	dep[$mod]=${line#*:}
-	name=${mod##*/}
-	name=${name%.ko}
-	path[${name//-/_}]=$mod
-done <"$moddir/modules.dep"
-while IFS= read -r mod; do
-	name=${mod##*/}
-	name=${name%.ko}
-	builtin[${name//-/_}]=1
-done <"$moddir/modules.builtin"
-order=()
-add() {
-	local d
-	[ -n "${loaded[$1]:-}" ] && return
-	loaded[$1]=1
-	for d in ${dep[$1]}; do add "$d"; done
-	order+=("$1")
-}
-builtins=()
-while read -r name _; do
-	case "$name" in '' | '#'*) continue ;; esac
-	name=${name//-/_}
-	if [ -n "${builtin[$name]:-}" ]; then
-		builtins+=("$name")
-	elif [ -n "${path[$name]:-}" ]; then
-		add "${path[$name]}"
-	else
-		die "guest/modules.list: $name is neither a module nor built into $kver"
-	fi
-done <"$src/modules.list"
-{
-	echo "# Kernel modules /init loads, in this order (from guest/modules.list and modules.dep)."
-	for mod in "${order[@]}"; do
-		mkdir -p "lib/modules/$kver/$(dirname "$mod")"
-		install -m 644 "$moddir/$mod" "lib/modules/$kver/$mod"
-		echo "$mod"
-	done
-} >etc/modules-load
+. "$src/modules.sh"
+stage_modules "$moddir" "$kver" "$src/modules.list" "$stage"
 cp "$moddir/modules.builtin" "$moddir/modules.order" "lib/modules/$kver/"
 "$busybox" depmod -b "$stage" "$kver" # for modprobe in the guest
 say "kernel $kpkg $kpver; busybox $bbver"

@@ -4,7 +4,7 @@
 # build/guest-cache/, so only the first build needs the network. See guest/README.md.
 GUEST_OUT := build/guest
 GUEST_CACHE := build/guest-cache
-GUEST_BOOT_SRCS := guest/build-image.sh guest/mkcpio.py guest/modules.list guest/init \
+GUEST_BOOT_SRCS := guest/build-image.sh guest/mkcpio.py guest/modules.sh guest/modules.list guest/init \
 	guest/inittab guest/profile guest/rc.shutdown guest/console-shell guest/vdi-banner \
 	guest/udhcpc.script guest/acpi-power-button
 

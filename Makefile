@@ -153,13 +153,13 @@ deps:
 # check runs the dependency step first, then builds (a separate make so pkg-config
 # sees freshly installed libraries), then every test with one summary line.
 check: deps
-	@$(MAKE) --no-print-directory all guest web-static SAN=$(SAN)
+	@$(MAKE) --no-print-directory all guest kvmbox web-static SAN=$(SAN)
 	@BUILD=$(BUILD) PYTEST=$(PYTEST) SAN=$(SAN) tests/run-checks
 
 unit: all
 	@BUILD=$(BUILD) SAN=$(SAN) tests/run-checks unit
 
-integration: all guest web-static
+integration: all guest kvmbox web-static
 	@BUILD=$(BUILD) PYTEST=$(PYTEST) SAN=$(SAN) tests/run-checks integration
 
 FORMAT_SRCS = $(shell git ls-files '*.c' '*.h' 2>/dev/null)

@@ -4,9 +4,9 @@
 # it all, logs in as alice with curl, lists her desktops and stops (exit 0 when it works).
 .PHONY: demo demo-smoke
 demo: deps
-	@$(MAKE) --no-print-directory all guest web-static certs SAN=$(SAN)
+	@$(MAKE) --no-print-directory all guest kvmbox web-static certs SAN=$(SAN)
 	@VDI_BUILD=$(abspath $(BUILD)) demo/run-demo.sh
 
 demo-smoke: deps
-	@$(MAKE) --no-print-directory all guest web-static certs SAN=$(SAN)
+	@$(MAKE) --no-print-directory all guest kvmbox web-static certs SAN=$(SAN)
 	@VDI_BUILD=$(abspath $(BUILD)) demo/run-demo.sh --smoke

@@ -283,6 +283,14 @@ static void stdin_readable(void *arg, int fd, short revents)
 	}
 }
 
+static void serial_output_ready(void *arg, int fd, short revents)
+{
+	struct machine *m = arg;
+
+	(void)fd, (void)revents;
+	serial_flush(m->m_serial);
+}
+
 /* Console input and queued keystrokes, fed at the guest's pace; true while some wait. */
 static bool tick(void *arg)
 {
@@ -509,6 +517,7 @@ int main(int argc, char **argv)
 	sigaction(SIGHUP, &sa, NULL);
 	mainloop_add(m.m_loop, signal_pipe[0], POLLIN, signal_readable, &m);
 	mainloop_add(m.m_loop, vm_stop_fd(m.m_vm), POLLIN, vm_stopped, &m);
+	mainloop_add(m.m_loop, serial_output_fd(m.m_serial), POLLIN, serial_output_ready, &m);
 	if (o.serial == SERIAL_STDIO) {
 		if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved_termios) == 0) {
 			struct termios raw = saved_termios;

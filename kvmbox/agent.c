@@ -508,6 +508,7 @@ static void do_run(int conn, char *payload, size_t len)
 	}
 	close(errpipe[0]);
 	kb_run_free(&req);
+	kb_send_u32(conn, KB_STARTED, (uint32_t)r.ru_pid);
 	pidfd = (int)syscall(SYS_pidfd_open, r.ru_pid, 0);
 	fcntl(out[0], F_SETFL, O_NONBLOCK);
 	fcntl(err[0], F_SETFL, O_NONBLOCK);

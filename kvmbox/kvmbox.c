@@ -734,8 +734,13 @@ static void bridge_add(const char *target)
 		}
 		strcpy(sa.sun_path, tmp);
 		unlink(tmp);
+		/* Ours gets the owner and mode the program gave its socket. */
+		if (stat(path, &st) < 0)
+			st.st_mode = 0600, st.st_uid = getuid(), st.st_gid = getgid();
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+		    chmod(tmp, st.st_mode & 07777) < 0 ||
+		    (geteuid() == 0 && chown(tmp, st.st_uid, st.st_gid) < 0) ||
 		    listen(fd, 64) < 0 || rename(tmp, path) < 0 || stat(path, &st) < 0) {
 			fprintf(stderr, "%s: cannot listen on %s here for the box: %s\n", progname,
 				path, strerror(errno));
@@ -791,6 +796,26 @@ static void bridge_accept(struct bridge *br)
 		return;
 	}
 	pthread_detach(t);
+}
+
+/* DIR/runs/PID (PID ours) holds the program's pid in the box while it runs, for
+ * tools that look at it there (CPU time, memory); 0 removes it. */
+static void note_box_pid(pid_t box_pid)
+{
+	char dir[PATH_MAX + 8], name[32], text[32];
+
+	snprintf(dir, sizeof(dir), "%s/runs", run_box.bx_dir);
+	snprintf(name, sizeof(name), "runs/%d", (int)getpid());
+	if (box_pid == 0) {
+		char path[PATH_MAX + 40];
+
+		snprintf(path, sizeof(path), "%s/%s", run_box.bx_dir, name);
+		unlink(path);
+		return;
+	}
+	mkdir(dir, 0700);
+	snprintf(text, sizeof(text), "%d\n", (int)box_pid);
+	write_file(run_box.bx_dir, name, text, 0600);
 }
 
 static int exit_code(int status)
@@ -898,6 +923,7 @@ static int run_in_box(char **argv)
 		case KB_LISTEN: bridge_add(msg); break;
 		case KB_UNLISTEN: bridge_remove(msg); break;
 		case KB_OOM: oom = true; break;
+		case KB_STARTED: note_box_pid((pid_t)kb_u32(msg, len)); break;
 		case KB_EXIT: code = exit_code((int)kb_u32(msg, len)); break;
 		case KB_ERROR:
 			for (int i = 0; i < MAX_BRIDGES; i++)
@@ -910,6 +936,7 @@ static int run_in_box(char **argv)
 	}
 	for (int i = 0; i < MAX_BRIDGES; i++)
 		bridge_close(&bridges[i]);
+	note_box_pid(0);
 	if (code < 0) {
 		fprintf(stderr,
 			"%s: the box stopped or died while %s was running (box %s, its console "
@@ -929,13 +956,14 @@ static int run_in_box(char **argv)
 
 static void remove_tree(const char *dir)
 {
-	static const char *const names[] = {"console.log", "qemu.log", "virtiofsd.log"};
+	static const char *const names[] = {"console.log", "qemu.log", "virtiofsd.log", "runs"};
 	char path[PATH_MAX + 32];
 
 	remove_box_files(dir);
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-		unlink(path);
+		if (unlink(path) < 0 && errno == EISDIR)
+			rmdir(path);
 	}
 	rmdir(dir);
 }

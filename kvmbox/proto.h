@@ -26,6 +26,7 @@ enum kb_msg {
 	KB_UNLISTEN,  /* agent: it stopped listening on that target */
 	KB_EXIT,      /* agent: 4 bytes, the program's wait status; the run is over */
 	KB_OOM,	      /* agent: the box killed the program for lack of memory; KB_EXIT follows */
+	KB_STARTED,   /* agent: 4 bytes, the program's pid in the box */
 };
 
 /* Largest payload either side sends or accepts. */

@@ -1,13 +1,16 @@
-/* 16550A UART (COM1). Transmission completes instantly (bytes go straight to the output
- * descriptor), so THRE is always set; reception is buffered host-side in a 4 KiB ring
- * that stands for the FIFO. The interrupt line follows the 8250 rules: receive data
- * available, then transmitter empty, gated by MCR.OUT2; ISA lines are edge-triggered,
- * so the line is driven only when its level changes. Loopback mode answers the probe
- * Linux's 8250 driver runs. Not a general terminal: no flow control, no FIFO timing. */
+/* 16550A UART (COM1). Transmission completes instantly (bytes go into a 64 KiB output
+ * buffer that the main thread writes to the output descriptor, so a vCPU never waits
+ * for a slow file; only a full buffer makes it write itself), so THRE is always set; reception is
+ * buffered host-side in a 4 KiB ring that stands for the FIFO. The interrupt line follows the 8250
+ * rules: receive data available, then transmitter empty, gated by MCR.OUT2; ISA lines are
+ * edge-triggered, so the line is driven only when its level changes. Loopback mode answers the
+ * probe Linux's 8250 driver runs. Not a general terminal: no flow control, no FIFO timing. */
 #include "hv/dev/serial.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <string.h>
+#include <sys/eventfd.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,6 +21,7 @@
 
 #define COM1_BASE 0x3F8
 #define RX_SIZE	  4096
+#define TX_SIZE	  65536
 
 enum { REG_RBR_THR, REG_IER, REG_IIR_FCR, REG_LCR, REG_MCR, REG_LSR, REG_MSR, REG_SCR };
 
@@ -46,6 +50,10 @@ struct serial {
 	uint8_t ser_rx[RX_SIZE];
 	size_t ser_rx_head, ser_rx_count;
 	bool ser_warned_full;
+	uint8_t ser_tx[TX_SIZE]; /* guest output not yet written to ser_out_fd */
+	size_t ser_tx_len;
+	int ser_tx_wake;	      /* eventfd: readable while ser_tx has bytes */
+	pthread_mutex_t ser_out_lock; /* one writer to ser_out_fd at a time, in order */
 };
 
 static bool rx_ready(const struct serial *s)
@@ -83,20 +91,56 @@ static void rx_push(struct serial *s, uint8_t byte)
 	s->ser_rx_count++;
 }
 
+static void write_all(int fd, const uint8_t *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return; /* the reader is gone: the output is dropped */
+		p += n, len -= (size_t)n;
+	}
+}
+
+/* Takes the buffered output (ser_lock held) and writes it with the lock released, so
+ * the vCPUs go on while it is written. Returns with ser_lock held. */
+static void drain_locked(struct serial *s)
+{
+	uint8_t *copy;
+	size_t len = s->ser_tx_len;
+
+	if (len == 0)
+		return;
+	copy = malloc(len);
+	if (copy)
+		memcpy(copy, s->ser_tx, len);
+	s->ser_tx_len = 0;
+	pthread_mutex_lock(&s->ser_out_lock);
+	pthread_mutex_unlock(&s->ser_lock);
+	if (copy)
+		write_all(s->ser_out_fd, copy, len);
+	pthread_mutex_unlock(&s->ser_out_lock);
+	free(copy);
+	pthread_mutex_lock(&s->ser_lock);
+}
+
 static void transmit(struct serial *s, uint8_t byte)
 {
+	uint64_t one = 1;
+
 	if (s->ser_mcr & MCR_LOOP) {
 		rx_push(s, byte);
 		return;
 	}
 	if (s->ser_out_fd < 0)
 		return;
-	for (;;) {
-		ssize_t n = write(s->ser_out_fd, &byte, 1);
-
-		if (n == 1 || (n < 0 && errno != EINTR))
-			break;
-	}
+	if (s->ser_tx_len == TX_SIZE)
+		drain_locked(s); /* the main thread is behind: write here, as a UART would stall */
+	s->ser_tx[s->ser_tx_len++] = byte;
+	if (s->ser_tx_len == 1 && write(s->ser_tx_wake, &one, sizeof(one)) < 0)
+		drain_locked(s);
 }
 
 static uint8_t modem_status(const struct serial *s)
@@ -185,6 +229,22 @@ static void serial_write(void *opaque, uint64_t offset, const void *data, unsign
 	pthread_mutex_unlock(&s->ser_lock);
 }
 
+void serial_flush(struct serial *s)
+{
+	uint64_t n;
+
+	if (read(s->ser_tx_wake, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		return;
+	pthread_mutex_lock(&s->ser_lock);
+	drain_locked(s);
+	pthread_mutex_unlock(&s->ser_lock);
+}
+
+int serial_output_fd(const struct serial *s)
+{
+	return s->ser_tx_wake;
+}
+
 size_t serial_feed(struct serial *s, const void *buf, size_t len)
 {
 	size_t n;
@@ -215,6 +275,13 @@ struct serial *serial_create(struct vm *vm, int out_fd)
 	s->ser_thre_pending = false;
 	s->ser_dll = 12; /* 9600 baud */
 	pthread_mutex_init(&s->ser_lock, NULL);
+	pthread_mutex_init(&s->ser_out_lock, NULL);
+	s->ser_tx_wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->ser_tx_wake < 0) {
+		log_warn("serial: eventfd");
+		serial_free(s);
+		return NULL;
+	}
 	r = vm_register_pio(vm, &(struct io_region){.io_name = "serial",
 						    .io_base = COM1_BASE,
 						    .io_len = 8,
@@ -234,6 +301,11 @@ void serial_free(struct serial *s)
 {
 	if (!s)
 		return;
+	if (s->ser_tx_wake >= 0) {
+		serial_flush(s);
+		close(s->ser_tx_wake);
+	}
+	pthread_mutex_destroy(&s->ser_out_lock);
 	pthread_mutex_destroy(&s->ser_lock);
 	free(s);
 }

@@ -8,9 +8,13 @@
 struct vm;
 
 /* Registers COM1; guest output is written to out_fd (-1: discarded). Returns NULL with
- * a log line on failure. Free with serial_free(). */
+ * a log line on failure. Free with serial_free(), which writes what is still buffered. */
 struct serial *serial_create(struct vm *vm, int out_fd);
 void serial_free(struct serial *uart);
+/* Guest output is buffered: this descriptor becomes readable when there is some, and
+ * serial_flush() (from the main loop) writes it to out_fd. */
+int serial_output_fd(const struct serial *uart);
+void serial_flush(struct serial *uart);
 /* Queues bytes for the guest to read. Returns how many were accepted: input beyond the
  * receive buffer (4 KiB) is refused rather than overwriting unread bytes. Thread-safe. */
 size_t serial_feed(struct serial *uart, const void *buf, size_t len);

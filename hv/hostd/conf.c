@@ -96,6 +96,8 @@ static const struct config_option conf_options[] = {
      .co_choices = accels},
     OPT("qemu", "machine", CONFIG_STRING, qemu_machine, "pc", 1, 64, "QEMU machine type"),
     PATH_OPT("vdi-hv", "binary", vdihv_binary, "/usr/bin/vdi-hv", "vdi-hv"),
+    OPT("vdi-hv", "launcher", CONFIG_STRING, vdihv_launcher, "", 0, 4095,
+	"command words put before vdi-hv's own (kvmbox run --box DIR --); empty: none"),
     CONFIG_END,
 };
 

@@ -53,6 +53,9 @@ struct conf {
 	char *qemu_machine;
 	/* [vdi-hv] */
 	char *vdihv_binary;
+	/* Words run before vdi-hv's command line, split on blanks: a program that
+	 * runs vdi-hv somewhere with KVM (kvmbox run --box DIR --). Empty: none. */
+	char *vdihv_launcher;
 
 	/* Derived by conf_load(): parsed addresses and the template directories
 	 * resolved. */

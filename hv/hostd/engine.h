@@ -22,6 +22,8 @@ struct engine {
 	const char *en_name;
 	/* Start-up: probes the binary (and for QEMU, the acceleration). */
 	void (*en_init)(const struct conf *c);
+	/* Why desktops cannot start on this engine here, or NULL when they can. */
+	const char *(*en_unavailable)(void);
 	/* Facts for the capacity report. A new reference. */
 	json_t *(*en_describe)(void);
 	/* Makes the desktop's overlay disk at creation time (or leaves it to the

@@ -367,6 +367,7 @@ int host_start(struct host *h, const char *id, json_t **out, char *err, size_t e
 	struct vmm_args args = {.va_count = 0};
 	struct vmm_proc p;
 	struct desktop *d;
+	const char *why;
 	long long avail;
 	int r;
 
@@ -388,6 +389,12 @@ int host_start(struct host *h, const char *id, json_t **out, char *err, size_t e
 	r = recheck_templates(h, d, err, errlen);
 	if (r < 0)
 		goto out_unlock;
+	if (engine_of(d)->en_unavailable && (why = engine_of(d)->en_unavailable())) {
+		snprintf(err, errlen, "%s cannot run desktops on this host: %s",
+			 engine_of(d)->en_name, why);
+		r = -ENODEV;
+		goto out_unlock;
+	}
 	avail = mem_available_mib();
 	if (avail >= 0 && avail < d->d_memory_mib) {
 		snprintf(err, errlen, "not enough free memory: %lld MiB available, %d needed",

@@ -1,12 +1,16 @@
-"""Fixtures shared by the integration tests: where the build is, and `hv`, a factory
-that boots a guest under a real vdi-hv on a temporary control socket and always stops
-it. Tests talk to it as a user would: serial console, control socket, exit status."""
+"""Fixtures shared by the integration tests: where the build is, where vdi-hv runs
+(this machine's KVM when it runs at hardware speed, otherwise the KVM host in a box that
+the session starts once: `kvmbox probe` decides, VDI_KVM=direct|box forces), and `hv`, a
+factory that boots a guest under a real vdi-hv on a temporary control socket and always
+stops it. Tests talk to it as a user would: serial console, control socket, exit status."""
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -17,6 +21,87 @@ BUILD = os.environ.get("VDI_BUILD", os.path.join(TOP, "build"))
 BIN = os.path.join(BUILD, "bin")
 GUESTS = os.path.join(BUILD, "guests")
 SANITIZED = os.environ.get("SAN") == "1"
+# The box runner and its images are built into build/ whatever SAN says, like the guest.
+KVMBOX = os.path.join(TOP, "build", "bin", "kvmbox")
+# Memory of the session's box: room for the largest test (a 512 MiB Linux desktop next
+# to smaller guests) with the box's own kernel.
+KVMBOX_MEMORY_MIB = 3072
+
+
+class Kvm:
+    """Where vdi-hv runs in this session: mode "direct" or "box", why, and the box."""
+    mode = None
+    why = ""
+    box_dir = None
+    error = None
+
+
+KVM = Kvm()
+
+
+def kvm_prefix():
+    """The words to put before a vdi-hv command line: none with hardware KVM, else
+    `kvmbox run --box DIR --`. Fails the calling test when the box could not start."""
+    if KVM.error:
+        raise AssertionError(KVM.error)
+    return [KVMBOX, "run", "--box", KVM.box_dir, "--"] if KVM.mode == "box" else []
+
+
+def hv_argv(*args):
+    """A vdi-hv command line that runs where KVM works."""
+    return kvm_prefix() + [os.path.join(BIN, "vdi-hv"), *args]
+
+
+def hostd_launcher():
+    """vdi-hostd's `[vdi-hv] launcher` value for this session."""
+    return " ".join(kvm_prefix())
+
+
+def box_pid_of(proc_pid):
+    """The pid in the box of the program a `kvmbox run` with pid proc_pid runs, or None
+    when vdi-hv runs directly."""
+    if KVM.mode != "box":
+        return None
+    path = os.path.join(KVM.box_dir, "runs", str(proc_pid))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with open(path) as f:
+                return int(f.read())
+        except (OSError, ValueError):
+            time.sleep(0.05)
+    raise AssertionError("no box pid for kvmbox run %d" % proc_pid)
+
+
+def pytest_sessionstart(session):
+    tr = session.config.pluginmanager.get_plugin("terminalreporter")
+    try:
+        out = subprocess.run([KVMBOX, "probe"], capture_output=True, text=True, timeout=60)
+        KVM.mode, _, KVM.why = out.stdout.strip().partition(": ")
+        if out.returncode != 0 or KVM.mode not in ("direct", "box"):
+            raise OSError(out.stderr.strip() or out.stdout.strip())
+    except OSError as e:
+        KVM.mode, KVM.error = "box", "kvmbox probe failed (run `make kvmbox`): %s" % e
+    if KVM.mode == "box" and not KVM.error:
+        KVM.box_dir = tempfile.mkdtemp(prefix="vdi-kvmbox-")
+        out = subprocess.run([KVMBOX, "start", "--memory", str(KVMBOX_MEMORY_MIB), KVM.box_dir],
+                             capture_output=True, text=True, timeout=300)
+        if out.returncode != 0:
+            KVM.error = "the KVM box did not start: " + (out.stderr + out.stdout).strip()
+    where = ("this machine's KVM" if KVM.mode == "direct" else "the KVM host in a box")
+    line = "kvm: vdi-hv runs on %s (%s)" % (where, KVM.why)
+    if KVM.error:
+        line += "; " + KVM.error
+    elif KVM.box_dir:
+        line += "; box %s" % KVM.box_dir
+    if tr:
+        tr.write_line(line)
+
+
+def pytest_sessionfinish(session):
+    if KVM.box_dir:
+        subprocess.run([KVMBOX, "stop", KVM.box_dir], capture_output=True, timeout=60)
+        shutil.rmtree(KVM.box_dir, ignore_errors=True)
 
 
 def guest_path(name):
@@ -158,7 +243,7 @@ def hv(tmp_path):
 
     def start(guest, *extra, control=True, memory=None):
         kernel = guest if os.path.sep in guest else guest_path(guest)
-        args = [os.path.join(BIN, "vdi-hv"), "--kernel", kernel, "--serial", "stdio"]
+        args = hv_argv("--kernel", kernel, "--serial", "stdio")
         control_path = str(tmp_path / ("hv%d.sock" % len(procs)))
         if control:
             args += ["--control", "unix:" + control_path]

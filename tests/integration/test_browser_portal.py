@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import pytest
 
 from broker_fixture import BROKER, Broker, free_port
-from conftest import BIN, BUILD, TOP, guest_path
+from conftest import BIN, BUILD, TOP, guest_path, hv_argv
 from test_hostd import HOSTD, Hostd, certs  # noqa: F401 (certs: a fixture)
 
 NODE = shutil.which("node")
@@ -199,8 +199,8 @@ class Desktop:
         self.serial = os.path.join(workdir, "desktop-serial.txt")
         self.log = os.path.join(workdir, "desktop-hv.log")
         self.control = os.path.join(workdir, "desktop-control.sock")
-        args = [os.path.join(BIN, "vdi-hv"), "--kernel", guest_path("desktop"), "--serial", "stdio",
-                "--control", "unix:" + self.control, "--vnc", "127.0.0.1:%d" % port]
+        args = hv_argv("--kernel", guest_path("desktop"), "--serial", "stdio",
+                       "--control", "unix:" + self.control, "--vnc", "127.0.0.1:%d" % port)
         with open(self.serial, "wb") as out, open(self.log, "wb") as err:
             self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=out, stderr=err,
                                          cwd=workdir)

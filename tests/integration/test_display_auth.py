@@ -7,7 +7,7 @@ import re
 import subprocess
 import time
 
-from conftest import BIN, guest_path
+from conftest import guest_path, hv_argv
 from test_display_vnc import PASSWORD, TOOL, ok, set_ticket, vnc, vnc_vm, wait_log
 
 BOOT_TIMEOUT = 90
@@ -115,11 +115,10 @@ def test_insecure_mode_is_loud(hv, tmp_path):
 
 
 def test_bad_vnc_options(tmp_path):
-    hv_bin = os.path.join(BIN, "vdi-hv")
     kernel = guest_path("framebuffer")
     for args in (["--vnc", "unix:"], ["--vnc", "host:"], ["--vnc", "127.0.0.1:70000"],
                  ["--vnc", "5900", "--fb", "none"], ["--vnc-insecure"]):
-        p = subprocess.run([hv_bin, "--kernel", kernel] + args, capture_output=True, text=True,
+        p = subprocess.run(hv_argv("--kernel", kernel, *args), capture_output=True, text=True,
                            timeout=30)
         assert p.returncode == 2, (args, p.stderr)
 

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from broker_fixture import BROKER, Broker, free_port
-from conftest import BIN, GUESTS, HvProcess
+from conftest import BIN, GUESTS, HvProcess, hv_argv
 from gw_client import Refused, Tunnel, WebSocket
 from test_hostd import AuthRefused, Rfb
 
@@ -28,10 +28,9 @@ VNC_PASSWORD = "gw-desktop-secret"
 def env(tmp_path_factory):
     work = tmp_path_factory.mktemp("gateway")
     vnc_port = free_port()
-    vm = HvProcess([os.path.join(BIN, "vdi-hv"), "--kernel",
-                    os.path.join(GUESTS, "framebuffer.elf"),
-                    "--serial", "stdio", "--control", "unix:" + str(work / "hv.sock"),
-                    "--vnc", "127.0.0.1:%d" % vnc_port], str(work / "hv.sock"), str(work))
+    vm = HvProcess(hv_argv("--kernel", os.path.join(GUESTS, "framebuffer.elf"),
+                           "--serial", "stdio", "--control", "unix:" + str(work / "hv.sock"),
+                           "--vnc", "127.0.0.1:%d" % vnc_port), str(work / "hv.sock"), str(work))
     (work / "broker").mkdir()
     broker = Broker(str(work / "broker"), """
 [broker]

@@ -22,7 +22,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import BIN, GUESTS, TOP
+from conftest import BIN, GUESTS, TOP, hostd_launcher
 from daemon import Daemon
 
 HOSTD = os.path.join(BIN, "vdi-hostd")
@@ -93,6 +93,7 @@ handshake_timeout = 3s
 accel = tcg
 [vdi-hv]
 binary = {VDIHV}
+launcher = {hostd_launcher()}
 {extra}
 """)
 

@@ -4,9 +4,7 @@ exit codes for reset and crash, and command-line errors."""
 import os
 import subprocess
 
-from conftest import BIN, guest_path
-
-HV = os.path.join(BIN, "vdi-hv")
+from conftest import guest_path, hv_argv
 
 
 def test_serial_echo_pvh_entry(hv):
@@ -70,7 +68,7 @@ def test_guest_crash_exits_nonzero_with_register_dump(hv):
 
 def test_serial_to_file(tmp_path):
     log = tmp_path / "console.log"
-    p = subprocess.run([HV, "--kernel", guest_path("timer"), "--serial", "file:" + str(log)],
+    p = subprocess.run(hv_argv("--kernel", guest_path("timer"), "--serial", "file:" + str(log)),
                        capture_output=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert "PASS timer" in log.read_text()
@@ -78,7 +76,7 @@ def test_serial_to_file(tmp_path):
 
 
 def run_hv(*args):
-    return subprocess.run([HV, *args], capture_output=True, text=True, timeout=30)
+    return subprocess.run(hv_argv(*args), capture_output=True, text=True, timeout=30)
 
 
 def test_help_documents_every_option():

@@ -2,8 +2,11 @@
 # Builds the vdi desktop guest's kernel and initramfs: fetches Debian's generic amd64
 # kernel and busybox-static with `apt-get download` into a cache (no network needed once
 # cached), checks the kernel has what the guest needs, and writes OUTDIR/vmlinuz and
-# OUTDIR/initrd.img (busybox, guest/init and friends, the modules from guest/modules.list).
-# usage: guest/build-image.sh OUTDIR CACHEDIR   (GUEST_KERNEL_PKG=... pins the kernel)
+# OUTDIR/initrd.img (busybox, guest/init and friends, the modules from guest/modules.list,
+# the console font).
+# usage: guest/build-image.sh OUTDIR CACHEDIR   (GUEST_KERNEL_PKG=... pins the kernel;
+#        GUEST_FONT=FILE.psf[.gz] picks the console font, default console-setup-linux's
+#        Lat15-Fixed16)
 set -euo pipefail
 export LC_ALL=C PATH="$PATH:/usr/sbin:/sbin"
 umask 022
@@ -74,6 +77,15 @@ unpack() {
 	echo "$dir"
 }
 
+# The console font /init loads on the framebuffer console, so that what the screen shows
+# is drawn with a known font (tests read text back from the pixels): from the host's
+# console-setup-linux (a build dependency, see `make deps`), as the demo guest's font.
+font=${GUEST_FONT:-/usr/share/consolefonts/Lat15-Fixed16.psf.gz}
+[ -f "$font" ] || die "no console font $font: install the Debian package console-setup-linux or set GUEST_FONT"
+font=$(cd "$(dirname "$font")" && pwd)/$(basename "$font")
+fontpkg=$(dpkg-query -S "$font" 2>/dev/null | sed -n '1s/:.*//p') || true
+[ -n "$fontpkg" ] && fontpkg="$fontpkg $(dpkg-query -W -f='${Version}' "$fontpkg" 2>/dev/null)"
+
 mkdir -p "$cache/debs"
 kpkg=${GUEST_KERNEL_PKG:-$({ apt-cache depends --important linux-image-amd64 2>/dev/null || true; } |
 	sed -n 's/^ *Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -n1)}
@@ -133,6 +145,12 @@ install -m 755 "$src/console-shell" sbin/console-shell
 install -m 755 "$src/vdi-banner" sbin/vdi-banner
 install -m 755 "$src/udhcpc.script" etc/udhcpc/default.script
 install -m 755 "$src/acpi-power-button" etc/acpi/PWRF/00000080
+mkdir -p usr/share/consolefonts
+case "$font" in
+*.gz) gzip -dc "$font" >usr/share/consolefonts/console.psf ;; # busybox loadfont reads it unpacked
+*) cp "$font" usr/share/consolefonts/console.psf ;;
+esac
+chmod 644 usr/share/consolefonts/console.psf
 printf 'root:x:0:0:root:/home:/bin/sh\n' >etc/passwd
 printf 'root:x:0:\ntty:x:5:\n' >etc/group
 printf 'root:*:0:0:99999:7:::\n' >etc/shadow
@@ -164,6 +182,7 @@ cp "$vmlinuz" "$out/vmlinuz.tmp"
 	echo "kernel_version=$kpver"
 	echo "kernel_release=$kver"
 	echo "busybox_version=$bbver"
+	echo "console_font=$(basename "$font")${fontpkg:+ ($fontpkg)}"
 	echo "modules=$(printf '%s ' "${order[@]##*/}" | sed 's/\.ko//g; s/ $//')"
 } >"$out/manifest.tmp"
 mv "$out/manifest.tmp" "$out/manifest"

@@ -4,16 +4,18 @@
 # build/guest-cache/, so only the first build needs the network. See guest/README.md.
 GUEST_OUT := build/guest
 GUEST_CACHE := build/guest-cache
+# The console font the image loads on tty0 (package console-setup-linux, as DESKTOP_FONT).
+GUEST_FONT ?= /usr/share/consolefonts/Lat15-Fixed16.psf.gz
 GUEST_BOOT_SRCS := guest/build-image.sh guest/mkcpio.py guest/modules.sh guest/modules.list guest/init \
 	guest/inittab guest/profile guest/rc.shutdown guest/console-shell guest/vdi-banner \
-	guest/udhcpc.script guest/acpi-power-button
+	guest/udhcpc.script guest/acpi-power-button $(wildcard $(GUEST_FONT))
 
 .PHONY: guest guest-clean
 guest: $(GUEST_OUT)/vmlinuz $(GUEST_OUT)/initrd.img $(GUEST_OUT)/home.img
 
 $(GUEST_OUT)/vmlinuz $(GUEST_OUT)/initrd.img &: $(GUEST_BOOT_SRCS)
 	@$(if $(Q),echo "  GUEST   $(GUEST_OUT)/vmlinuz $(GUEST_OUT)/initrd.img")
-	$(Q)guest/build-image.sh $(GUEST_OUT) $(GUEST_CACHE) $(if $(Q),>/dev/null)
+	$(Q)GUEST_FONT=$(GUEST_FONT) guest/build-image.sh $(GUEST_OUT) $(GUEST_CACHE) $(if $(Q),>/dev/null)
 
 # The pristine home disk: users of it (tests, hostd) boot a copy, never this file.
 $(GUEST_OUT)/home.img: guest/mkhome.sh

@@ -502,13 +502,14 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		goto out;
 	}
+	/* The control socket comes last: once a client reaches it, the display is up. */
+	if (o.vnc && start_display(&m, &o) < 0)
+		goto out;
 	if (o.control) {
 		m.m_control = control_create(&m, o.control);
 		if (!m.m_control)
 			goto out;
 	}
-	if (o.vnc && start_display(&m, &o) < 0)
-		goto out;
 
 	if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
 		fatal("pipe");

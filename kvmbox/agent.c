@@ -343,12 +343,22 @@ static void consider(struct run *r, const struct candidate *c, unsigned long *ow
 	kb_send(r->ru_conn, KB_LISTEN, l->li_target, strlen(l->li_target));
 }
 
-/* Parses /proc/net/unix and /proc/net/tcp{,6} for listening sockets. */
+static int by_inode(const void *a, const void *b)
+{
+	const struct candidate *x = a, *y = b;
+
+	return x->inode < y->inode ? -1 : x->inode > y->inode;
+}
+
+/* Parses /proc/net/unix and /proc/net/tcp{,6} for listening sockets and announces the
+ * run's new ones in the order they were created (socket inodes only grow), so a
+ * program that opens its sockets in order (vdi-hv: display, then control) is reachable
+ * through them on the host in that order. */
 static void scan_listeners(struct run *r)
 {
 	static unsigned long owned[4096];
-	struct candidate c;
-	size_t nowned = 0;
+	static struct candidate found[64];
+	size_t nowned = 0, nfound = 0;
 	bool scanned = false;
 	char line[4400];
 	FILE *f;
@@ -356,37 +366,40 @@ static void scan_listeners(struct run *r)
 	for (int i = 0; i < MAX_LISTENERS; i++)
 		r->ru_listeners[i].li_seen = false;
 	if ((f = fopen("/proc/net/unix", "r"))) {
-		while (fgets(line, sizeof(line), f)) {
+		while (fgets(line, sizeof(line), f) && nfound < 64) {
+			struct candidate *c = &found[nfound];
 			unsigned long flags, type, st;
 			int off = 0;
 
-			c.path[0] = '\0';
+			c->path[0] = '\0';
+			c->port = 0;
 			if (sscanf(line, "%*x: %*x %*x %lx %lx %lx %lu %n", &flags, &type, &st,
-				   &c.inode, &off) < 4 ||
+				   &c->inode, &off) < 4 ||
 			    off == 0)
 				continue;
 			/* __SO_ACCEPTCON, unconnected, bound to a path (not abstract) */
 			if (!(flags & 0x10000) || st != 1 || line[off] == '@' ||
 			    line[off] == '\n' || line[off] == '\0')
 				continue;
-			snprintf(c.path, sizeof(c.path), "%s", line + off);
-			c.path[strcspn(c.path, "\n")] = '\0';
-			consider(r, &c, owned, &nowned, &scanned);
+			snprintf(c->path, sizeof(c->path), "%s", line + off);
+			c->path[strcspn(c->path, "\n")] = '\0';
+			nfound++;
 		}
 		fclose(f);
 	}
 	for (int v6 = 0; v6 < 2; v6++) {
 		if (!(f = fopen(v6 ? "/proc/net/tcp6" : "/proc/net/tcp", "r")))
 			continue;
-		while (fgets(line, sizeof(line), f)) {
+		while (fgets(line, sizeof(line), f) && nfound < 64) {
+			struct candidate *c = &found[nfound];
 			char addr[40];
 			unsigned st;
 
-			c.path[0] = '\0';
+			c->path[0] = '\0';
 			if (sscanf(line,
 				   " %*d: %39[0-9A-Fa-f]:%x %*x:%*x %x %*x:%*x %*x:%*x %*x %*u %*u "
 				   "%lu",
-				   addr, &c.port, &st, &c.inode) != 4 ||
+				   addr, &c->port, &st, &c->inode) != 4 ||
 			    st != 0x0A)
 				continue;
 			/* 127.0.0.1 or any address; ::1 or :: */
@@ -394,10 +407,13 @@ static void scan_listeners(struct run *r)
 			    strcmp(addr, "00000000000000000000000001000000") &&
 			    strcmp(addr, "00000000000000000000000000000000"))
 				continue;
-			consider(r, &c, owned, &nowned, &scanned);
+			nfound++;
 		}
 		fclose(f);
 	}
+	qsort(found, nfound, sizeof(found[0]), by_inode);
+	for (size_t i = 0; i < nfound; i++)
+		consider(r, &found[i], owned, &nowned, &scanned);
 	for (int i = 0; i < MAX_LISTENERS; i++) {
 		struct listener *l = &r->ru_listeners[i];
 
@@ -459,6 +475,25 @@ static bool forward_output(int conn, int fd, enum kb_msg type)
 	return true;
 }
 
+/* Sets the box's clock to the host's when they differ by more than 20 ms: programs
+ * in the box and on the host compare times (ticket expiry), and the box starts from
+ * the emulated RTC's whole second and drifts under emulation. */
+static void follow_host_clock(long long host_ns)
+{
+	struct timespec now;
+	long long box_ns, diff;
+
+	if (host_ns <= 0 || clock_gettime(CLOCK_REALTIME, &now) < 0)
+		return;
+	box_ns = (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
+	diff = box_ns - host_ns;
+	if (diff > -20000000LL && diff < 20000000LL)
+		return;
+	now.tv_sec = (time_t)(host_ns / 1000000000LL);
+	now.tv_nsec = (long)(host_ns % 1000000000LL);
+	clock_settime(CLOCK_REALTIME, &now);
+}
+
 static void do_run(int conn, char *payload, size_t len)
 {
 	int in[2], out[2], err[2], errpipe[2], pidfd, status = 0;
@@ -474,6 +509,7 @@ static void do_run(int conn, char *payload, size_t len)
 		send_error(conn, "malformed run request");
 		return;
 	}
+	follow_host_clock(req.kr_realtime_ns);
 	if (avail >= 0 && avail < MIN_AVAILABLE_KIB) {
 		send_error(conn,
 			   "box out of memory: %ld MiB available (start the box with more "
@@ -530,8 +566,12 @@ static void do_run(int conn, char *payload, size_t len)
 		}
 		if (pfd[1].revents && !forward_output(conn, out[0], KB_STDOUT))
 			pfd[1].fd = out[0] = (close(out[0]), -1);
-		if (pfd[2].revents && !forward_output(conn, err[0], KB_STDERR))
-			pfd[2].fd = err[0] = (close(err[0]), -1);
+		if (pfd[2].revents) {
+			/* A log line may say the program listens now: bridge first. */
+			scan_listeners(&r);
+			if (!forward_output(conn, err[0], KB_STDERR))
+				pfd[2].fd = err[0] = (close(err[0]), -1);
+		}
 		if (pfd[3].revents)
 			break;
 		if (pfd[0].revents) {

@@ -428,8 +428,9 @@ static void box_start(struct box *b, const char *dir, int memory_mib, int cpus, 
 		snprintf(vfs_sock_opt, sizeof(vfs_sock_opt), "--socket-path=%s", vfs_sock);
 		snprintf(vfs_chardev, sizeof(vfs_chardev), "socket,id=vfs,path=%s", vfs_sock);
 		snprintf(append, sizeof(append),
-			 "console=ttyS0 quiet panic=-1 kvmbox.dir=%s kvmbox.port=%d", b->bx_dir,
-			 KB_AGENT_PORT);
+			 "console=ttyS0 quiet panic=-1 softlockup_panic=1 kvmbox.dir=%s "
+			 "kvmbox.port=%d",
+			 b->bx_dir, KB_AGENT_PORT);
 		char *argv[] = {(char *)qemu,
 				"-M",
 				"pc",
@@ -475,6 +476,10 @@ static void box_start(struct box *b, const char *dir, int memory_mib, int cpus, 
 				    "cache=auto",
 				    "-o",
 				    "sandbox=chroot",
+				    "-o",
+				    "flock",
+				    "-o",
+				    "posix_lock",
 				    "-o",
 				    "log_level=warn",
 				    NULL};
@@ -846,6 +851,7 @@ static int run_in_box(char **argv)
 	static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 	char cwd[PATH_MAX], err[512], *payload, *msg;
 	struct kb_run req;
+	struct timespec now;
 	enum kb_msg type;
 	size_t len;
 	sigset_t set;
@@ -866,8 +872,10 @@ static int run_in_box(char **argv)
 	conn = box_connect(&run_box, err, sizeof(err));
 	if (conn < 0)
 		die(1, "%s (box %s): %s", err, run_box.bx_dir, strerror(-conn));
+	clock_gettime(CLOCK_REALTIME, &now);
 	req = (struct kb_run){.kr_uid = getuid(),
 			      .kr_gid = getgid(),
+			      .kr_realtime_ns = (long long)now.tv_sec * 1000000000LL + now.tv_nsec,
 			      .kr_cwd = cwd,
 			      .kr_argv = argv,
 			      .kr_envp = environ};

@@ -126,7 +126,7 @@ char *kb_run_encode(const struct kb_run *r, size_t *len)
 	size_t argc = count(r->kr_argv), envc = count(r->kr_envp), total = 0, i;
 	char *buf, *p;
 
-	total = 3 * 24 + strlen(r->kr_cwd) + 1; /* three numbers and the directory */
+	total = 4 * 24 + strlen(r->kr_cwd) + 1; /* four numbers and the directory */
 	for (i = 0; i < argc; i++)
 		total += strlen(r->kr_argv[i]) + 1;
 	for (i = 0; i < envc; i++)
@@ -137,6 +137,7 @@ char *kb_run_encode(const struct kb_run *r, size_t *len)
 	p = buf;
 	p += sprintf(p, "%u", r->kr_uid) + 1;
 	p += sprintf(p, "%u", r->kr_gid) + 1;
+	p += sprintf(p, "%lld", r->kr_realtime_ns) + 1;
 	p = stpcpy(p, r->kr_cwd) + 1;
 	p += sprintf(p, "%zu", argc) + 1;
 	for (i = 0; i < argc; i++)
@@ -175,15 +176,17 @@ static int parse_unsigned(const char *s, unsigned long max, unsigned long *out)
 int kb_run_decode(char *payload, size_t len, struct kb_run *r)
 {
 	char *p = payload, *end = payload + len, *s;
-	unsigned long uid, gid, argc, envc = 0, i;
+	unsigned long uid, gid, now, argc, envc = 0, i;
 	char *q;
 
 	memset(r, 0, sizeof(*r));
 	if (parse_unsigned(field(&p, end), 0xfffffffe, &uid) < 0 ||
-	    parse_unsigned(field(&p, end), 0xfffffffe, &gid) < 0 || !(s = field(&p, end)) ||
-	    parse_unsigned(field(&p, end), 4096, &argc) < 0 || argc == 0)
+	    parse_unsigned(field(&p, end), 0xfffffffe, &gid) < 0 ||
+	    parse_unsigned(field(&p, end), (unsigned long)-1 >> 1, &now) < 0 ||
+	    !(s = field(&p, end)) || parse_unsigned(field(&p, end), 4096, &argc) < 0 || argc == 0)
 		return -EPROTO;
 	r->kr_uid = (unsigned)uid, r->kr_gid = (unsigned)gid, r->kr_cwd = s;
+	r->kr_realtime_ns = (long long)now;
 	for (q = p; field(&q, end);)
 		envc++;
 	if (envc < argc)

@@ -50,12 +50,13 @@ uint32_t kb_u32(const char *payload, size_t len);
 /* What to run: the runner's identity, working directory, argv and environment. */
 struct kb_run {
 	unsigned kr_uid, kr_gid;
+	long long kr_realtime_ns; /* the runner's clock when it sent the request */
 	const char *kr_cwd;
 	char **kr_argv; /* NULL-terminated */
 	char **kr_envp; /* NULL-terminated */
 };
-/* Encodes a run request as NUL-separated fields ("uid", "gid", cwd, argc, argv...,
- * env...). Returns a malloc'd buffer and its length, or NULL. */
+/* Encodes a run request as NUL-separated fields ("uid", "gid", "realtime_ns", cwd,
+ * argc, argv..., env...). Returns a malloc'd buffer and its length, or NULL. */
 char *kb_run_encode(const struct kb_run *r, size_t *len);
 /* Decodes a payload in place (it must end in NUL); argv and envp are malloc'd arrays
  * pointing into the payload, freed with kb_run_free(). Returns 0 or -EPROTO. */

@@ -1,7 +1,10 @@
-// Reading the demo desktop guest (tests/guest/desktop.c) as a person would: its serial
-// mirror (the file the pytest wrapper writes), the geometry it prints at boot, and the
-// text of its terminal read glyph by glyph from the viewer's canvas in the browser with
-// the console font the guest was built with (build/guests/desktop_font.h).
+// Reading a desktop's screen as a person would: the demo desktop guest's
+// (tests/guest/desktop.c) serial mirror (the file the pytest wrapper writes) and the
+// geometry it prints at boot, the text console of the Linux desktop image (guest/: fbcon
+// fills the screen with cells from its top-left corner), and the text of either read
+// glyph by glyph from the viewer's canvas in the browser with the console font the guest
+// draws with (a header from tests/guest/mkfont.py: build/guests/desktop_font.h, or the
+// font the pytest wrapper takes out of the Linux image's initramfs).
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -33,6 +36,13 @@ export function geometry(text) {
     if (!t || !f) throw new Error(`no geometry in the serial output:\n${text.slice(-1500)}`);
     const [x0, y0, cols, rows, fw, fh] = t.slice(1, 7).map(Number);
     return { x0, y0, cols, rows, fw, fh, bg: parseInt(t[7], 16), width: Number(f[1]), height: Number(f[2]) };
+}
+
+// A text console that fills a width x height screen with font-sized cells from its
+// top-left corner, light text on a plain background (Linux's fbcon: light grey on black).
+export function consoleGeometry(width, height, font, bg = 0x000000) {
+    return { x0: 0, y0: 0, cols: Math.floor(width / font.width), rows: Math.floor(height / font.height),
+             fw: font.width, fh: font.height, bg, width, height };
 }
 
 // {width, height, glyphs: {"<16 row bytes joined by ,>": char}} from desktop_font.h.
@@ -80,17 +90,24 @@ export function readCanvasTerminal({ geo, font }) {
     return { width: canvas.width, height: canvas.height, lines };
 }
 
-// Polls the canvas until check(lines) is true; returns the last reading.
-export async function waitForTerminal(page, geo, font, check, what, timeout = 15000) {
+// For messages: the rows of a reading up to its last non-blank one, the last `max` of them.
+export function shownText(seen, max = 24) {
+    if (!seen) return '(no canvas)';
+    let end = seen.lines.length;
+    while (end > 0 && !seen.lines[end - 1]) end--;
+    return seen.lines.slice(Math.max(0, end - max), end).join('\n');
+}
+
+// Polls the canvas every `interval` ms until check(lines) is true; returns the last reading.
+export async function waitForTerminal(page, geo, font, check, what, timeout = 15000, interval = 200) {
     const deadline = Date.now() + timeout;
     let seen = null;
     for (;;) {
         seen = await page.evaluate(readCanvasTerminal, { geo, font });
         if (seen && check(seen.lines)) return seen;
         if (Date.now() > deadline) {
-            throw new Error(`the canvas never showed ${what}; it shows:\n` +
-                            (seen ? seen.lines.slice(0, 12).join('\n') : '(no canvas)'));
+            throw new Error(`the canvas never showed ${what}; it shows:\n${shownText(seen)}`);
         }
-        await sleep(200);
+        await sleep(interval);
     }
 }

@@ -61,6 +61,7 @@ static struct {
 	unsigned pause_left; /* bytes of the Pause sequence still to skip */
 	enum led_state led;
 	uint8_t leds;
+	bool pass_after_leds; /* "done" was typed while a LED command was under way */
 	char line[128];
 	unsigned len;
 } kbd;
@@ -69,8 +70,14 @@ static void end_line(void)
 {
 	kbd.line[kbd.len] = '\0';
 	rt_printf("keyboard: line %s\n", kbd.line);
-	if (kbd.len == 4 && !memcmp(kbd.line, "done", 4))
-		rt_pass("keyboard");
+	/* A LED command may still wait for its acknowledgement, queued behind the keys
+	 * typed before it: pass once it has come. */
+	if (kbd.len == 4 && !memcmp(kbd.line, "done", 4)) {
+		if (kbd.led == LED_IDLE)
+			rt_pass("keyboard");
+		else
+			kbd.pass_after_leds = true;
+	}
 	kbd.len = 0;
 }
 
@@ -98,6 +105,8 @@ static void decode(uint8_t b)
 		} else {
 			kbd.led = LED_IDLE;
 			rt_printf("keyboard: leds %x\n", kbd.leds);
+			if (kbd.pass_after_leds)
+				rt_pass("keyboard");
 		}
 		return;
 	}

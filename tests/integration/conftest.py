@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -39,12 +40,37 @@ class Kvm:
 KVM = Kvm()
 
 
+def start_box():
+    out = subprocess.run([KVMBOX, "start", "--memory", str(KVMBOX_MEMORY_MIB), KVM.box_dir],
+                         capture_output=True, text=True, timeout=300)
+    KVM.error = None if out.returncode == 0 else (
+        "the KVM box did not start: " + (out.stderr + out.stdout).strip())
+
+
+def box_alive():
+    try:
+        with open(os.path.join(KVM.box_dir, "qemu.pid")) as f:
+            os.kill(int(f.read()), 0)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
 def kvm_prefix():
     """The words to put before a vdi-hv command line: none with hardware KVM, else
-    `kvmbox run --box DIR --`. Fails the calling test when the box could not start."""
+    `kvmbox run --box DIR --`. A box that died (the runs in it said so) is started
+    again, once per test that finds it dead; a box that cannot start fails the test."""
+    if KVM.mode != "box":
+        return []
+    if not KVM.error and not box_alive():
+        with open(os.path.join(KVM.box_dir, "console.log"), errors="replace") as f:
+            tail = f.read()[-2000:]
+        print("kvm: the box died; starting it again. Its console ended with:\n" + tail,
+              file=sys.stderr)
+        start_box()
     if KVM.error:
         raise AssertionError(KVM.error)
-    return [KVMBOX, "run", "--box", KVM.box_dir, "--"] if KVM.mode == "box" else []
+    return [KVMBOX, "run", "--box", KVM.box_dir, "--"]
 
 
 def hv_argv(*args):
@@ -84,10 +110,7 @@ def pytest_sessionstart(session):
         KVM.mode, KVM.error = "box", "kvmbox probe failed (run `make kvmbox`): %s" % e
     if KVM.mode == "box" and not KVM.error:
         KVM.box_dir = tempfile.mkdtemp(prefix="vdi-kvmbox-")
-        out = subprocess.run([KVMBOX, "start", "--memory", str(KVMBOX_MEMORY_MIB), KVM.box_dir],
-                             capture_output=True, text=True, timeout=300)
-        if out.returncode != 0:
-            KVM.error = "the KVM box did not start: " + (out.stderr + out.stdout).strip()
+        start_box()
     where = ("this machine's KVM" if KVM.mode == "direct" else "the KVM host in a box")
     line = "kvm: vdi-hv runs on %s (%s)" % (where, KVM.why)
     if KVM.error:

@@ -158,7 +158,10 @@ def test_idle_desktop_sends_nothing_and_costs_no_cpu(hv, tmp_path):
     (cpu0, t0), (cpu1, t1) = marks
     cpu_share = (cpu1 - cpu0) / (t1 - t0)
     print("vdi-hv idle CPU: %.3f%%" % (100 * cpu_share))
-    assert cpu_share < (0.03 if SANITIZED else 0.01), "vdi-hv used %.2f%% CPU idle" % (100 * cpu_share)
+    # In the KVM box every scan of guest memory runs emulated, tens of times slower than
+    # on hardware: the bound there still catches a VMM that does not back off when idle.
+    limit = 0.05 if box_pid_of(vm.proc.pid) else 0.03 if SANITIZED else 0.01
+    assert cpu_share < limit, "vdi-hv used %.2f%% CPU idle" % (100 * cpu_share)
     stats = ok(vm.control({"cmd": "display"}))
     assert stats["refresh_ms"] == 1000, stats  # backed off
     finish(vm)

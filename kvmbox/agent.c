@@ -130,6 +130,20 @@ static int kvm_check(char *why, size_t whylen)
 	return 0;
 }
 
+/* Keeps one empty VM open for the box's life. The kernel patches its scheduler's
+ * code whenever the first VM appears or the last one ends (the preempt notifier
+ * static key); QEMU's multi-threaded emulation has been seen to go on running the old
+ * code after such a patch and spin forever. With a VM always open the key never
+ * flips again. */
+static void hold_kvm_vm(void)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0 || ioctl(fd, KVM_CREATE_VM, 0) < 0)
+		say("cannot hold a KVM VM open: %s", strerror(errno));
+	/* Both descriptors stay open (close-on-exec) until the box stops. */
+}
+
 static void do_status(int conn)
 {
 	char text[2048], why[256], mods[512] = "";
@@ -719,6 +733,7 @@ int main(int argc, char **argv)
 		say("cannot listen on port %d: %s", port, strerror(errno));
 		return 1;
 	}
+	hold_kvm_vm();
 	say("ready on port %d", port);
 	for (;;) {
 		int conn = accept4(ls, NULL, NULL, SOCK_CLOEXEC);

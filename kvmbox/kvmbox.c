@@ -428,7 +428,7 @@ static void box_start(struct box *b, const char *dir, int memory_mib, int cpus, 
 		snprintf(vfs_sock_opt, sizeof(vfs_sock_opt), "--socket-path=%s", vfs_sock);
 		snprintf(vfs_chardev, sizeof(vfs_chardev), "socket,id=vfs,path=%s", vfs_sock);
 		snprintf(append, sizeof(append),
-			 "console=ttyS0 quiet panic=-1 softlockup_panic=1 kvmbox.dir=%s "
+			 "console=ttyS0 quiet panic=-1 kvmbox.dir=%s "
 			 "kvmbox.port=%d",
 			 b->bx_dir, KB_AGENT_PORT);
 		char *argv[] = {(char *)qemu,

@@ -113,9 +113,23 @@ static int write_file(const char *dir, const char *name, const char *text, mode_
 	return rename(tmp, path) < 0 ? -errno : 0;
 }
 
+/* Whether pid runs (a zombie does not: QEMU started by `kvmbox start` is reparented
+ * to a PID 1 that may never reap it). */
 static bool alive(pid_t pid)
 {
-	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+	char path[64], stat[256], *rp;
+	FILE *f;
+	bool running = false;
+
+	if (pid <= 0 || (kill(pid, 0) < 0 && errno != EPERM))
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return false;
+	if (fgets(stat, sizeof(stat), f) && (rp = strrchr(stat, ')')))
+		running = rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
+	fclose(f);
+	return running;
 }
 
 /* Loads a box's files; returns 0 when its QEMU is running. */

@@ -48,11 +48,13 @@ def start_box():
 
 
 def box_alive():
+    """Whether the box's QEMU runs (not a zombie nobody reaped)."""
     try:
         with open(os.path.join(KVM.box_dir, "qemu.pid")) as f:
-            os.kill(int(f.read()), 0)
-        return True
-    except (OSError, ValueError):
+            pid = int(f.read())
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, ValueError, IndexError):
         return False
 
 

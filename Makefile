@@ -45,8 +45,9 @@ BIN := $(BUILD)/bin
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
 # Each component's sources go into one archive; the files holding main() stay out so
-# the unit tests can link the modules. Archives are listed users first.
-COMPONENTS := broker web auth policy hostd display hv lib
+# the unit tests can link the modules. Archives are listed users first (the order the
+# linker needs: a folder includes only folders after it).
+COMPONENTS := broker web auth policy hostd hv display lib
 broker_SRCS := $(filter-out broker/main.c broker/vdictl.c,$(wildcard broker/*.c))
 web_SRCS := $(wildcard web/*.c)
 auth_SRCS := $(wildcard auth/*.c)
@@ -66,7 +67,7 @@ $(foreach c,$(COMPONENTS),$(eval $(call archive_rule,$(c))))
 
 # Programs: main file and the archives it needs. A program appears once its main does.
 vdi-hv_MAIN := hv/main.c
-vdi-hv_USES := display hv lib
+vdi-hv_USES := hv display lib
 vdi-hostd_MAIN := hv/hostd/main.c
 vdi-hostd_USES := hostd lib
 vdi-broker_MAIN := broker/main.c
@@ -109,7 +110,7 @@ $(BUILD)/tests/tools/%: tests/tools/%.c
 $(BUILD)/tests/tools/authcheck: $(BUILD)/tests/tools/authcheck.o $(ARCHIVES)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(ARCHIVES) -Wl,--end-group $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(ARCHIVES) $(LDLIBS)
 .SECONDARY: $(BUILD)/tests/tools/authcheck.o
 
 .PHONY: all deps check unit integration format format-check clean guests
@@ -127,7 +128,7 @@ $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(ARCHIVES)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) \
-		-Wl,--start-group $(ARCHIVES) -Wl,--end-group $(LDLIBS) \
+		$(ARCHIVES) $(LDLIBS) \
 		$(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
 # The device tests run hv/dev/ on the fake VM of tests/unit/fake_vm.c.
 $(BUILD)/tests/unit/virtio_test $(BUILD)/tests/unit/virtio_input_test: $(BUILD)/tests/unit/fake_vm.o

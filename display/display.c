@@ -3,8 +3,8 @@
  * listeners, argv parsing and HTTP server stay off), the viewers' sockets and a wake-up
  * eventfd, and calls rfbProcessEvents() with a zero timeout only when a socket is
  * readable or a refresh is due, so an idle desktop wakes it once a second and sends
- * nothing. A refresh asks the framebuffer which pixels changed (KVM dirty log narrowed,
- * shadow compared: fb_collect_changes()) and marks only those rectangles; the interval
+ * nothing. A refresh asks the source which pixels changed (display/source.h; for vdi-hv's
+ * framebuffer: KVM dirty log narrowed, shadow compared) and marks only those rectangles; the interval
  * is DISPLAY_REFRESH_INPUT_MS right after viewer input (the guest is about to draw),
  * DISPLAY_REFRESH_FAST_MS while the screen changes, and backs off to
  * DISPLAY_REFRESH_IDLE_MS. Authentication is VNC password authentication against the
@@ -32,7 +32,6 @@
 #include <unistd.h>
 
 #include "display/vnc_ticket.h"
-#include "hv/dev/fb.h"
 #include "lib/log.h"
 
 /* How long a half-sent or half-received RFB message may stall the display thread
@@ -54,7 +53,7 @@ struct viewer {
 };
 
 struct display {
-	struct fb *d_fb;
+	struct display_source d_source;
 	rfbScreenInfoPtr d_screen;
 	bool d_insecure;
 	int d_listen_fd;
@@ -456,7 +455,7 @@ static void mark_changed(void *arg, unsigned x, unsigned y, unsigned w, unsigned
 
 static void refresh(struct display *d, uint64_t now)
 {
-	int n = fb_collect_changes(d->d_fb, mark_changed, d);
+	int n = d->d_source.src_collect_changes(d->d_source.src_opaque, mark_changed, d);
 
 	if (n > 0) {
 		d->d_last_change_ms = now;
@@ -545,8 +544,8 @@ static void wake(struct display *d)
 		log_warn("vnc: waking the display thread");
 }
 
-struct display *display_create(const struct display_config *cfg, struct fb *fb,
-			       const struct vnc_input_sink *sink)
+struct display *display_create(const struct display_config *cfg,
+			       const struct display_source *src, const struct vnc_input_sink *sink)
 {
 	struct listen_addr la;
 	struct display *d;
@@ -561,11 +560,11 @@ struct display *display_create(const struct display_config *cfg, struct fb *fb,
 		log_warn("vnc: allocating the server");
 		return NULL;
 	}
-	d->d_fb = fb;
+	d->d_source = *src;
 	d->d_insecure = cfg->dc_insecure;
 	d->d_listen_fd = d->d_wake_fd = -1;
 	d->d_interval_ms = DISPLAY_REFRESH_FAST_MS;
-	vnc_input_init(&d->d_input, sink, fb_width(fb), fb_height(fb));
+	vnc_input_init(&d->d_input, sink, src->src_width, src->src_height);
 	d->d_tickets = vnc_tickets_create();
 	d->d_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (!d->d_tickets || d->d_wake_fd < 0) {
@@ -583,7 +582,7 @@ struct display *display_create(const struct display_config *cfg, struct fb *fb,
 	rfbLog = rfb_log;
 	rfbErr = rfb_log;
 	/* No argv: libvncserver's own options stay off. */
-	s = rfbGetScreen(NULL, NULL, (int)fb_width(fb), (int)fb_height(fb), 8, 3, 4);
+	s = rfbGetScreen(NULL, NULL, (int)src->src_width, (int)src->src_height, 8, 3, 4);
 	if (!s) {
 		log_warnx("vnc: libvncserver cannot set up a screen");
 		goto out_free;
@@ -592,8 +591,8 @@ struct display *display_create(const struct display_config *cfg, struct fb *fb,
 	s->screenData = d;
 	s->desktopName = cfg->dc_name ? cfg->dc_name : "vdi";
 	/* The guest's pixels as they are: XRGB8888 little-endian (blue in byte 0). */
-	s->frameBuffer = (char *)(uintptr_t)fb_pixels(fb);
-	s->paddedWidthInBytes = (int)fb_stride(fb);
+	s->frameBuffer = (char *)(uintptr_t)src->src_pixels;
+	s->paddedWidthInBytes = (int)src->src_stride;
 	s->serverFormat.redShift = 16;
 	s->serverFormat.greenShift = 8;
 	s->serverFormat.blueShift = 0;

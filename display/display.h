@@ -8,9 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "display/source.h"
 #include "display/vnc_input.h"
-
-struct fb;
 
 /* Refresh policy: how soon the framebuffer is compared after viewer input (then twice
  * as late each time nothing changed, up to the fast interval), how often while it
@@ -43,11 +42,11 @@ struct display_stats {
 /* Checks a listen address as display_create() would take it. Returns 0 or -EINVAL. */
 int display_check_listen(const char *spec);
 
-/* Listens on cfg->dc_listen and starts the display thread serving fb, with input going
- * to sink. Returns NULL with a log line on failure. Free with display_free() before the
- * framebuffer and the input devices. */
-struct display *display_create(const struct display_config *cfg, struct fb *fb,
-			       const struct vnc_input_sink *sink);
+/* Listens on cfg->dc_listen and starts the display thread serving src (copied), with
+ * input going to sink. Returns NULL with a log line on failure. Free with display_free()
+ * before the source's producer and the input devices. */
+struct display *display_create(const struct display_config *cfg,
+			       const struct display_source *src, const struct vnc_input_sink *sink);
 /* Disconnects every viewer, stops the thread, removes a unix socket. */
 void display_free(struct display *d);
 

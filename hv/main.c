@@ -194,20 +194,13 @@ static void parse_options(int argc, char **argv, struct options *o)
 				usage_error("--control: '%s' is not unix:PATH", optarg);
 			o->control = optarg + 5;
 			break;
-		case OPT_FB: {
-			char *x = strchr(optarg, 'x');
-
-			if (!strcmp(optarg, "none")) {
+		case OPT_FB:
+			if (!strcmp(optarg, "none"))
 				o->fb_width = o->fb_height = 0;
-				break;
-			}
-			if (!x)
-				usage_error("--fb: '%s' is not WxH or none", optarg);
-			*x = '\0';
-			o->fb_width = (unsigned)parse_number("--fb width", optarg, 64, 4096);
-			o->fb_height = (unsigned)parse_number("--fb height", x + 1, 64, 4096);
+			else if (fb_parse_geometry(optarg, &o->fb_width, &o->fb_height) < 0)
+				usage_error("--fb: '%s' is not WxH (each %u..%u) or none", optarg,
+					    FB_MIN_DIM, FB_MAX_DIM);
 			break;
-		}
 		case OPT_VNC:
 			if (display_check_listen(optarg) < 0)
 				usage_error("--vnc: '%s' is not unix:PATH, HOST:PORT or PORT",
@@ -375,11 +368,13 @@ static int start_display(struct machine *m, const struct options *o)
 	    .dc_insecure = o->vnc_insecure,
 	    .dc_name = "vdi desktop",
 	};
+	struct display_source src;
 
 	if (!o->control && !o->vnc_insecure)
 		log_warnx("vnc: no --control socket to set tickets with: every viewer will be "
 			  "refused");
-	m->m_display = display_create(&cfg, m->m_fb, &m->m_input);
+	fb_display_source(m->m_fb, &src);
+	m->m_display = display_create(&cfg, &src, &m->m_input);
 	return m->m_display ? 0 : -1;
 }
 

@@ -373,9 +373,7 @@ static bool tile_update(struct fb *fb, unsigned x0, unsigned y0, unsigned w, uns
 	return true;
 }
 
-int fb_collect_changes(struct fb *fb,
-		       void (*changed)(void *arg, unsigned x, unsigned y, unsigned w, unsigned h),
-		       void *arg)
+int fb_collect_changes(struct fb *fb, display_changed_fn *changed, void *arg)
 {
 	bool any = false;
 	int err, count = 0;
@@ -407,4 +405,19 @@ int fb_collect_changes(struct fb *fb,
 	}
 	pthread_mutex_unlock(&fb->lock);
 	return count;
+}
+
+static int collect_changes(void *opaque, display_changed_fn *changed, void *arg)
+{
+	return fb_collect_changes(opaque, changed, arg);
+}
+
+void fb_display_source(struct fb *fb, struct display_source *src)
+{
+	*src = (struct display_source){.src_width = fb->width,
+				       .src_height = fb->height,
+				       .src_stride = fb->stride,
+				       .src_pixels = fb_pixels(fb),
+				       .src_collect_changes = collect_changes,
+				       .src_opaque = fb};
 }

@@ -7,6 +7,8 @@
 
 #include <stdint.h>
 
+#include "display/source.h"
+
 struct vm;
 struct fb;
 
@@ -54,8 +56,10 @@ int fb_screendump(struct fb *fb, const char *path);
  * holds every changed pixel. Only guest writes are tracked. Callers are
  * serialised by a lock, so it may run on any thread, vCPUs running or not. Returns the
  * number of tiles reported or -errno (then nothing was reported). */
-int fb_collect_changes(struct fb *fb,
-		       void (*changed)(void *arg, unsigned x, unsigned y, unsigned w, unsigned h),
-		       void *arg);
+int fb_collect_changes(struct fb *fb, display_changed_fn *changed, void *arg);
+
+/* The framebuffer as the display serves it: its geometry, its pixels and
+ * fb_collect_changes(). */
+void fb_display_source(struct fb *fb, struct display_source *src);
 
 #endif

@@ -3,10 +3,10 @@
  * listeners, argv parsing and HTTP server stay off), the viewers' sockets and a wake-up
  * eventfd, and calls rfbProcessEvents() with a zero timeout only when a socket is
  * readable or a refresh is due, so an idle desktop wakes it once a second and sends
- * nothing. A refresh asks the source which pixels changed (display/source.h; for vdi-hv's
- * framebuffer: KVM dirty log narrowed, shadow compared) and marks only those rectangles; the interval
- * is DISPLAY_REFRESH_INPUT_MS right after viewer input (the guest is about to draw),
- * DISPLAY_REFRESH_FAST_MS while the screen changes, and backs off to
+ * nothing. A refresh asks the source which pixels changed (display/source.h; for
+ * vdi-hv's framebuffer: KVM dirty log narrowed, shadow compared) and marks only those
+ * rectangles; the interval is DISPLAY_REFRESH_INPUT_MS right after viewer input (the guest is about
+ * to draw), DISPLAY_REFRESH_FAST_MS while the screen changes, and backs off to
  * DISPLAY_REFRESH_IDLE_MS. Authentication is VNC password authentication against the
  * tickets (display/vnc_ticket.c), throttled per source and globally. */
 #include "display/display.h"
@@ -544,8 +544,8 @@ static void wake(struct display *d)
 		log_warn("vnc: waking the display thread");
 }
 
-struct display *display_create(const struct display_config *cfg,
-			       const struct display_source *src, const struct vnc_input_sink *sink)
+struct display *display_create(const struct display_config *cfg, const struct display_source *src,
+			       const struct vnc_input_sink *sink)
 {
 	struct listen_addr la;
 	struct display *d;

@@ -45,8 +45,8 @@ int display_check_listen(const char *spec);
 /* Listens on cfg->dc_listen and starts the display thread serving src (copied), with
  * input going to sink. Returns NULL with a log line on failure. Free with display_free()
  * before the source's producer and the input devices. */
-struct display *display_create(const struct display_config *cfg,
-			       const struct display_source *src, const struct vnc_input_sink *sink);
+struct display *display_create(const struct display_config *cfg, const struct display_source *src,
+			       const struct vnc_input_sink *sink);
 /* Disconnects every viewer, stops the thread, removes a unix socket. */
 void display_free(struct display *d);
 

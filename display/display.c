@@ -5,10 +5,10 @@
  * readable or a refresh is due, so an idle desktop wakes it once a second and sends
  * nothing. A refresh asks the source which pixels changed (display/source.h; for
  * vdi-hv's framebuffer: KVM dirty log narrowed, shadow compared) and marks only those
- * rectangles; the interval is DISPLAY_REFRESH_INPUT_MS right after viewer input (the guest is about
- * to draw), DISPLAY_REFRESH_FAST_MS while the screen changes, and backs off to
- * DISPLAY_REFRESH_IDLE_MS. Authentication is VNC password authentication against the
- * tickets (display/vnc_ticket.c), throttled per source and globally. */
+ * rectangles; the interval is DISPLAY_REFRESH_INPUT_MS right after viewer input (the
+ * guest is about to draw), DISPLAY_REFRESH_FAST_MS while the screen changes, and backs
+ * off to DISPLAY_REFRESH_IDLE_MS. Authentication is VNC password authentication against
+ * the tickets (display/vnc_ticket.c), throttled per source and globally. */
 #include "display/display.h"
 
 #include <arpa/inet.h>

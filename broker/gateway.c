@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "broker/internal.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "web/websocket.h"
 
@@ -107,14 +108,6 @@ struct gw_conn {
 	bool c_ctl_in_flight; /* a write of c_ctl must be repeated: it goes first */
 	uint64_t c_in_bytes, c_out_bytes;
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- connecting the desktop ---- */
 
@@ -674,7 +667,7 @@ static void *conn_run(void *arg)
 	struct gw_conn *c = arg;
 	struct gateway *gw = c->c_gw;
 	struct broker *b = gw->g_broker;
-	int64_t start = now_ms(), last_io = start, last_check = start, drain_until = 0;
+	int64_t start = monotonic_ms(), last_io = start, last_check = start, drain_until = 0;
 	enum end_reason why;
 
 	fcntl(c->c_desk, F_SETFL, fcntl(c->c_desk, F_GETFL) | O_NONBLOCK);
@@ -688,11 +681,11 @@ static void *conn_run(void *arg)
 		for (int i = 0; i < PUMP_BURST && pump(c); i++)
 			moved = true;
 		if (moved)
-			last_io = now_ms();
+			last_io = monotonic_ms();
 		pthread_mutex_lock(&gw->g_lock);
 		why = c->c_stop;
 		pthread_mutex_unlock(&gw->g_lock);
-		now = now_ms();
+		now = monotonic_ms();
 		if (why != END_NONE) {
 			if (!c->c_closing &&
 			    (why == END_SESSION || why == END_TAKEOVER || why == END_SHUTDOWN))

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "display/vnc_ticket.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 
 /* How long a half-sent or half-received RFB message may stall the display thread
@@ -80,14 +81,6 @@ struct display {
 	atomic_uint d_refresh_ms;
 	_Atomic uint64_t d_bytes_sent, d_updates, d_auth_failures;
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* libvncserver's own log lines go to our debug log. */
 static void rfb_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -296,7 +289,7 @@ static enum rfbNewClientAction on_new_client(rfbClientPtr cl)
 	v->v_client = cl;
 	v->v_display = d;
 	v->v_id = ++d->d_next_id;
-	v->v_connected_ms = now_ms();
+	v->v_connected_ms = monotonic_ms();
 	peer_source(cl->sock, v->v_source, sizeof(v->v_source));
 	if (!d->d_insecure && !vnc_tickets_any(d->d_tickets, (int64_t)time(NULL))) {
 		log_warnx("vnc: viewer %u from %s refused: no ticket set", v->v_id, v->v_source);
@@ -316,7 +309,7 @@ static rfbBool check_password(rfbClientPtr cl, const char *response, int len)
 {
 	struct viewer *v = viewer_of(cl);
 	struct display *d = display_of(cl);
-	uint64_t now = now_ms(), retry_ms = 0;
+	uint64_t now = monotonic_ms(), retry_ms = 0;
 	enum vnc_ticket_access access;
 
 	if (!v || len != CHALLENGESIZE)
@@ -482,7 +475,7 @@ static void *display_thread(void *arg)
 		int timeout = -1;
 		bool readable = false;
 		unsigned viewers = 0;
-		uint64_t now = now_ms();
+		uint64_t now = monotonic_ms();
 
 		pfds[n++] = (struct pollfd){.fd = d->d_wake_fd, .events = POLLIN};
 		pfds[n++] = (struct pollfd){.fd = d->d_listen_fd, .events = POLLIN};
@@ -520,7 +513,7 @@ static void *display_thread(void *arg)
 			readable = readable || pfds[i].revents;
 		if (readable)
 			rfbProcessEvents(d->d_screen, 0);
-		now = now_ms();
+		now = monotonic_ms();
 		if (d->d_input_seen) {
 			/* The guest is about to draw: look soon. */
 			d->d_input_seen = false;

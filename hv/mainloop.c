@@ -1,6 +1,7 @@
 /* poll(2) loop over a small table of descriptors. Removal during a callback only marks
  * the slot; slots are compacted before the next poll. */
 #include "hv/mainloop.h"
+#include "lib/clock.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -51,14 +52,6 @@ void mainloop_remove(struct mainloop *loop, int fd)
 			loop->ml_watches[i].w_fd = -1;
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
 void mainloop_set_tick(struct mainloop *loop, int interval_ms, mainloop_tick_fn *fn, void *arg)
 {
 	loop->ml_tick_ms = interval_ms;
@@ -75,7 +68,7 @@ void mainloop_quit(struct mainloop *loop)
 void mainloop_run(struct mainloop *loop)
 {
 	struct pollfd pfds[MAX_WATCHES];
-	long long next_tick = now_ms();
+	long long next_tick = monotonic_ms();
 
 	while (!loop->ml_quit) {
 		int n = 0, timeout = -1;
@@ -88,14 +81,14 @@ void mainloop_run(struct mainloop *loop)
 			pfds[i] = (struct pollfd){loop->ml_watches[i].w_fd,
 						  loop->ml_watches[i].w_events, 0};
 		if (loop->ml_tick_ms > 0 && loop->ml_tick_active) {
-			long long left = next_tick - now_ms();
+			long long left = next_tick - monotonic_ms();
 
 			timeout = left < 0 ? 0 : (int)left;
 		}
 		if (poll(pfds, (nfds_t)n, timeout) < 0 && errno != EINTR)
 			break;
-		if (loop->ml_tick_ms > 0 && loop->ml_tick_active && now_ms() >= next_tick) {
-			next_tick = now_ms() + loop->ml_tick_ms;
+		if (loop->ml_tick_ms > 0 && loop->ml_tick_active && monotonic_ms() >= next_tick) {
+			next_tick = monotonic_ms() + loop->ml_tick_ms;
 			loop->ml_tick_active = loop->ml_tick_fn(loop->ml_tick_arg);
 		}
 		for (int i = 0; i < n && !loop->ml_quit; i++) {

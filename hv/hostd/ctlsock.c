@@ -13,15 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "lib/json.h"
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Waits for events on the socket until the deadline. 0 or -ETIMEDOUT / -errno.
  */
@@ -29,7 +22,7 @@ static int wait_for(struct ctlsock *cs, short events)
 {
 	for (;;) {
 		struct pollfd pfd = {.fd = cs->cs_fd, .events = events};
-		long long left = cs->cs_deadline_ms - now_ms();
+		long long left = cs->cs_deadline_ms - monotonic_ms();
 		int r;
 
 		if (left <= 0)
@@ -48,7 +41,7 @@ int ctlsock_open(struct ctlsock *cs, const char *path, int timeout_ms)
 	int r;
 
 	cs->cs_len = 0;
-	cs->cs_deadline_ms = now_ms() + timeout_ms;
+	cs->cs_deadline_ms = monotonic_ms() + timeout_ms;
 	if (strlen(path) >= sizeof(addr.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(addr.sun_path, path);

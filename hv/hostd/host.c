@@ -19,6 +19,7 @@
 #include "hv/hostd/engine.h"
 #include "hv/hostd/store.h"
 #include "hv/hostd/vmm.h"
+#include "lib/clock.h"
 #include "lib/json.h"
 #include "lib/log.h"
 
@@ -36,14 +37,6 @@ struct host {
 	size_t h_count;
 	struct tickets *h_tickets;
 };
-
-static double mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static struct desktop *find(struct host *h, const char *id)
 {
@@ -196,7 +189,7 @@ static void adopt(struct host *h, struct desktop *d)
 	if (d->d_watch_fd < 0)
 		d->d_watch_fd = vmm_watch(p.vp_vmm, p.vp_vmm_start);
 	d->d_state = DESKTOP_STARTING; /* until it answers on its control socket */
-	d->d_deadline = mono() + h->h_conf->start_timeout;
+	d->d_deadline = monotonic_seconds() + h->h_conf->start_timeout;
 	d->d_started = stat(pid_path, &st) == 0 ? (long long)st.st_mtime : (long long)time(NULL);
 	path_of(h, d, DESKTOP_FILE_VNC, vnc);
 	d->d_vnc = stat(vnc, &st) == 0 && S_ISSOCK(st.st_mode);
@@ -432,7 +425,7 @@ int host_start(struct host *h, const char *id, json_t **out, char *err, size_t e
 	d->d_monitor_is_child = true;
 	d->d_state = DESKTOP_STARTING;
 	d->d_started = (long long)time(NULL);
-	d->d_deadline = mono() + h->h_conf->start_timeout;
+	d->d_deadline = monotonic_seconds() + h->h_conf->start_timeout;
 	d->d_stop_requested = false;
 	d->d_stop_stage = 0;
 	d->d_fail_reason = NULL;
@@ -457,7 +450,7 @@ static void escalate(struct host *h, struct desktop *d)
 		log_info("desktop=%s: still running %ds after the shutdown request; quitting it",
 			 d->d_id, h->h_conf->stop_timeout);
 		d->d_stop_stage = 1;
-		d->d_deadline = mono() + ESCALATE_S;
+		d->d_deadline = monotonic_seconds() + ESCALATE_S;
 		if (engine_of(d)->en_quit(h->h_conf, d) == 0)
 			break;
 		/* no answer on the control socket: kill it now */
@@ -466,13 +459,13 @@ static void escalate(struct host *h, struct desktop *d)
 		log_warnx("desktop=%s: killing %s pid=%d", d->d_id, engine_of(d)->en_name,
 			  (int)d->d_vmm_pid);
 		d->d_stop_stage = 2;
-		d->d_deadline = mono() + ESCALATE_S;
+		d->d_deadline = monotonic_seconds() + ESCALATE_S;
 		vmm_signal(d->d_vmm_pid, d->d_vmm_start, SIGKILL);
 		break;
 	default:
 		log_err("desktop=%s: %s pid=%d survives SIGKILL", d->d_id, engine_of(d)->en_name,
 			(int)d->d_vmm_pid);
-		d->d_deadline = mono() + 60;
+		d->d_deadline = monotonic_seconds() + 60;
 	}
 }
 
@@ -506,7 +499,7 @@ int host_stop(struct host *h, const char *id, const json_t *body, json_t **out, 
 		d->d_state = DESKTOP_STOPPING;
 		d->d_stop_requested = true;
 		d->d_stop_stage = 0;
-		d->d_deadline = mono() + (double)timeout;
+		d->d_deadline = monotonic_seconds() + (double)timeout;
 		if (force || timeout == 0 ||
 		    engine_of(d)->en_powerdown(h->h_conf, d, why, sizeof(why)) < 0)
 			escalate(h, d);
@@ -771,14 +764,14 @@ void host_tick(struct host *h)
 				d->d_state = DESKTOP_RUNNING;
 				log_info("desktop=%s running: %s pid=%d answers", d->d_id,
 					 engine_of(d)->en_name, (int)d->d_vmm_pid);
-			} else if (mono() > d->d_deadline && !d->d_fail_reason) {
+			} else if (monotonic_seconds() > d->d_deadline && !d->d_fail_reason) {
 				d->d_fail_reason = "the VMM did not answer on its control socket "
 						   "within start_timeout";
 				d->d_stop_stage = 2;
-				d->d_deadline = mono() + 60;
+				d->d_deadline = monotonic_seconds() + 60;
 				vmm_signal(d->d_vmm_pid, d->d_vmm_start, SIGKILL);
 			}
-		} else if (d->d_state == DESKTOP_STOPPING && mono() > d->d_deadline) {
+		} else if (d->d_state == DESKTOP_STOPPING && monotonic_seconds() > d->d_deadline) {
 			escalate(h, d);
 		}
 	}

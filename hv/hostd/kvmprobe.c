@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
+
 #define LOOPS	 5000000u
 #define MEM_SIZE 0x10000
 #define CODE_AT	 0x1000
@@ -21,14 +23,6 @@
 static void on_alarm(int sig)
 {
 	(void)sig; /* only interrupts KVM_RUN */
-}
-
-static double seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 double kvmprobe_loops_per_second(int max_ms)
@@ -77,14 +71,14 @@ double kvmprobe_loops_per_second(int max_ms)
 
 	sigaction(SIGALRM, &sa, &old);
 	setitimer(ITIMER_REAL, &timer, NULL);
-	t0 = seconds();
+	t0 = monotonic_seconds();
 	for (;;) {
 		if (ioctl(vcpu, KVM_RUN, 0) < 0) {
 			result = errno == EINTR ? 0 : -errno; /* out of time: slow */
 			break;
 		}
 		if (run->exit_reason == KVM_EXIT_HLT) {
-			double elapsed = seconds() - t0;
+			double elapsed = monotonic_seconds() - t0;
 
 			result = LOOPS / (elapsed > 1e-6 ? elapsed : 1e-6);
 			break;

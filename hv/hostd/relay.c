@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "hv/hostd/rfbfilter.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 
 #define BUF_SIZE    65536
@@ -57,14 +58,6 @@ struct relay {
 	bool r_stopping;
 };
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void log_ssl_errors(const char *what, const char *peer)
 {
 	unsigned long e = ERR_get_error();
@@ -82,7 +75,7 @@ static int ssl_wait(struct session *s, int r, long long deadline)
 {
 	int e = SSL_get_error(s->s_ssl, r);
 	struct pollfd pfd = {.fd = s->s_fd};
-	long long left = deadline - now_ms();
+	long long left = deadline - monotonic_ms();
 
 	if (e == SSL_ERROR_WANT_READ)
 		pfd.events = POLLIN;
@@ -99,7 +92,7 @@ static int ssl_wait(struct session *s, int r, long long deadline)
  */
 static int greet(struct session *s, char *ticket, size_t ticket_len)
 {
-	long long deadline = now_ms() + 1000LL * s->s_relay->r_conf->relay_handshake_timeout;
+	long long deadline = monotonic_ms() + 1000LL * s->s_relay->r_conf->relay_handshake_timeout;
 	char line[LINE_MAX_ + 1];
 	size_t len = 0;
 	char *nl = NULL;
@@ -293,7 +286,7 @@ static void *session_main(void *arg)
 	struct session *s = arg;
 	struct relay *rl = s->s_relay;
 	char ticket[TICKET_MAX_LEN + 2];
-	long long t0 = now_ms();
+	long long t0 = monotonic_ms();
 	int r;
 
 	s->s_ssl = SSL_new(rl->r_ctx);
@@ -319,7 +312,7 @@ static void *session_main(void *arg)
 	log_info("relay: desktop=%s: session from %s ended after %.1f s (%llu bytes "
 		 "in, %llu "
 		 "out%s)",
-		 s->s_desktop, s->s_peer, (double)(now_ms() - t0) / 1000,
+		 s->s_desktop, s->s_peer, (double)(monotonic_ms() - t0) / 1000,
 		 (unsigned long long)s->s_in, (unsigned long long)s->s_out,
 		 s->s_filter.rf_dropped ? ", input dropped: view only" : "");
 	SSL_shutdown(s->s_ssl);

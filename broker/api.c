@@ -18,6 +18,7 @@
 #include "broker/gateway.h"
 #include "broker/internal.h"
 #include "broker/pool.h"
+#include "lib/hostport.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "policy/lifecycle.h"
@@ -504,14 +505,11 @@ static bool entitlement_ok(const char *kind, const char *name)
 /* host:port with a numeric port. */
 static bool address_ok(const char *a)
 {
-	const char *colon = a ? strrchr(a, ':') : NULL;
-	char *end;
-	long port;
+	char host[256];
+	unsigned port;
 
-	if (!colon || colon == a || !printable(a, 256))
-		return false;
-	port = strtol(colon + 1, &end, 10);
-	return *end == '\0' && port > 0 && port < 65536;
+	return a && printable(a, 256) && hostport_split(a, host, sizeof(host), &port) == 0 &&
+	       port > 0;
 }
 
 static bool vnc_password_ok(const char *p)

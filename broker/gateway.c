@@ -32,6 +32,7 @@
 
 #include "broker/internal.h"
 #include "lib/clock.h"
+#include "lib/hostport.h"
 #include "lib/log.h"
 #include "web/websocket.h"
 
@@ -124,21 +125,15 @@ static int set_timeouts(int fd, int seconds)
 /* "host:port" or "[v6]:port" to a connected TCP socket. Returns the fd or -errno. */
 static int tcp_connect(const char *address, char *host, size_t hostlen)
 {
-	const char *colon = strrchr(address, ':');
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res, *ai;
-	size_t hlen;
+	char service[12];
+	unsigned port;
 	int fd = -EHOSTUNREACH, one = 1;
 
-	if (!colon || colon == address || !colon[1])
+	if (hostport_split(address, host, hostlen, &port) < 0 || port == 0)
 		return -EINVAL;
-	hlen = (size_t)(colon - address);
-	if (address[0] == '[' && hlen >= 2 && address[hlen - 1] == ']')
-		address++, hlen -= 2;
-	if (hlen >= hostlen)
-		return -EINVAL;
-	memcpy(host, address, hlen);
-	host[hlen] = '\0';
-	if (getaddrinfo(host, colon + 1, &hints, &res) != 0)
+	snprintf(service, sizeof(service), "%u", port);
+	if (getaddrinfo(host, service, &hints, &res) != 0)
 		return -EHOSTUNREACH;
 	for (ai = res; ai; ai = ai->ai_next) {
 		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -33,6 +33,7 @@
 
 #include "display/vnc_ticket.h"
 #include "lib/clock.h"
+#include "lib/hostport.h"
 #include "lib/log.h"
 
 /* How long a half-sent or half-received RFB message may stall the display thread
@@ -108,15 +109,13 @@ struct listen_addr {
 	bool la_unix;
 	char la_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char la_host[256];
-	char la_port[8];
+	char la_port[12];
 };
 
 static int parse_listen(const char *spec, struct listen_addr *la)
 {
-	const char *colon;
-	char *end;
-	unsigned long port;
-	size_t hostlen;
+	char loopback[32];
+	unsigned port;
 
 	memset(la, 0, sizeof(*la));
 	if (!spec || !*spec)
@@ -128,27 +127,15 @@ static int parse_listen(const char *spec, struct listen_addr *la)
 		strcpy(la->la_path, spec + 5);
 		return 0;
 	}
-	colon = strrchr(spec, ':');
-	if (!colon) {
-		strcpy(la->la_host, "127.0.0.1");
-		colon = spec - 1;
-	} else {
-		const char *host = spec;
-
-		hostlen = (size_t)(colon - spec);
-		if (hostlen >= 2 && host[0] == '[' && host[hostlen - 1] == ']') {
-			host++;
-			hostlen -= 2;
-		}
-		if (hostlen == 0 || hostlen >= sizeof(la->la_host))
+	if (!strchr(spec, ':')) { /* a bare port: on loopback */
+		if (snprintf(loopback, sizeof(loopback), "127.0.0.1:%s", spec) >=
+		    (int)sizeof(loopback))
 			return -EINVAL;
-		memcpy(la->la_host, host, hostlen);
+		spec = loopback;
 	}
-	errno = 0;
-	port = strtoul(colon + 1, &end, 10);
-	if (errno || end == colon + 1 || *end || colon[1] == '-' || colon[1] == '+' || port > 65535)
+	if (hostport_split(spec, la->la_host, sizeof(la->la_host), &port) < 0)
 		return -EINVAL;
-	snprintf(la->la_port, sizeof(la->la_port), "%lu", port);
+	snprintf(la->la_port, sizeof(la->la_port), "%u", port);
 	return 0;
 }
 

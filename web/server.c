@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/hostport.h"
 #include "lib/log.h"
 #include "web/route.h"
 #include "web/static.h"
@@ -653,36 +654,21 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 /* "host:port" or "[v6]:port" with a numeric host. */
 static int parse_listen(const char *text, struct sockaddr_storage *ss)
 {
-	char host[INET6_ADDRSTRLEN + 2];
-	const char *colon = strrchr(text, ':');
-	size_t hlen;
-	char *end;
-	long port;
+	char host[INET6_ADDRSTRLEN];
+	unsigned port;
 
 	memset(ss, 0, sizeof(*ss));
-	if (!colon)
+	if (hostport_split(text, host, sizeof(host), &port) < 0 || port == 0)
 		return -EINVAL;
-	hlen = (size_t)(colon - text);
-	port = strtol(colon + 1, &end, 10);
-	if (*end || port < 1 || port > 65535 || colon[1] == '\0')
-		return -EINVAL;
-	if (hlen >= 2 && text[0] == '[' && text[hlen - 1] == ']') {
+	if (strchr(host, ':')) {
 		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
 
-		if (hlen - 2 >= sizeof(host))
-			return -EINVAL;
-		memcpy(host, text + 1, hlen - 2);
-		host[hlen - 2] = '\0';
 		s6->sin6_family = AF_INET6;
 		s6->sin6_port = htons((uint16_t)port);
 		return inet_pton(AF_INET6, host, &s6->sin6_addr) == 1 ? 0 : -EINVAL;
 	} else {
 		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
 
-		if (hlen >= sizeof(host))
-			return -EINVAL;
-		memcpy(host, text, hlen);
-		host[hlen] = '\0';
 		s4->sin_family = AF_INET;
 		s4->sin_port = htons((uint16_t)port);
 		return inet_pton(AF_INET, host, &s4->sin_addr) == 1 ? 0 : -EINVAL;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "lib/config.h"
+#include "lib/hostport.h"
 
 #define OPT(sec, name, type, field, def, min, max, help)                                           \
 	{                                                                                          \
@@ -106,39 +107,13 @@ int conf_parse_listen(const char *text, struct sockaddr_storage *ss, socklen_t *
 	struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV,
 				 .ai_socktype = SOCK_STREAM};
 	struct addrinfo *ai;
-	char host[INET6_ADDRSTRLEN + 2];
-	const char *port;
-	size_t hlen;
-	char *end;
-	long p;
+	char host[INET6_ADDRSTRLEN], service[12];
+	unsigned port;
 
-	if (text[0] == '[') {
-		const char *close = strchr(text, ']');
-
-		if (!close || close[1] != ':')
-			return -EINVAL;
-		hlen = (size_t)(close - text - 1);
-		if (hlen >= sizeof(host))
-			return -EINVAL;
-		memcpy(host, text + 1, hlen);
-		port = close + 2;
-	} else {
-		const char *colon = strrchr(text, ':');
-
-		if (!colon || strchr(text, ':') != colon)
-			return -EINVAL;
-		hlen = (size_t)(colon - text);
-		if (hlen >= sizeof(host))
-			return -EINVAL;
-		memcpy(host, text, hlen);
-		port = colon + 1;
-	}
-	host[hlen] = '\0';
-	errno = 0;
-	p = strtol(port, &end, 10);
-	if (!*port || *end || errno || p < 1 || p > 65535)
+	if (hostport_split(text, host, sizeof(host), &port) < 0 || port == 0)
 		return -EINVAL;
-	if (getaddrinfo(host, port, &hints, &ai) != 0)
+	snprintf(service, sizeof(service), "%u", port);
+	if (getaddrinfo(host, service, &hints, &ai) != 0)
 		return -EINVAL;
 	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
 	*len = ai->ai_addrlen;

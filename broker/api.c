@@ -21,6 +21,7 @@
 #include "lib/hostport.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/pem.h"
 #include "policy/lifecycle.h"
 #include "web/server.h"
 
@@ -1069,8 +1070,8 @@ struct api *api_start(struct broker *b, char *err, size_t errlen)
 	if (!b->b_gateway)
 		goto out_fail;
 	if (c->bc_cert[0]) {
-		cert = cert_read_pem(c->bc_cert, err, errlen);
-		key = cert ? cert_read_pem(c->bc_key, err, errlen) : NULL;
+		cert = pem_read(c->bc_cert, err, errlen);
+		key = cert ? pem_read(c->bc_key, err, errlen) : NULL;
 	} else if (cert_self_signed(c->bc_state_dir, &cert, &key, err, errlen) < 0) {
 		goto out_fail;
 	}
@@ -1090,9 +1091,9 @@ struct api *api_start(struct broker *b, char *err, size_t errlen)
 		free(cert);
 		explicit_bzero(key, strlen(key));
 		free(key);
-		cert = cert_read_pem(c->bc_host_cert, err, errlen);
-		key = cert ? cert_read_pem(c->bc_host_key, err, errlen) : NULL;
-		ca = key ? cert_read_pem(c->bc_host_ca, err, errlen) : NULL;
+		cert = pem_read(c->bc_host_cert, err, errlen);
+		key = cert ? pem_read(c->bc_host_key, err, errlen) : NULL;
+		ca = key ? pem_read(c->bc_host_ca, err, errlen) : NULL;
 		if (!ca)
 			goto out_fail;
 		wc.wc_listen = c->bc_heartbeat_listen;

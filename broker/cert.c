@@ -16,30 +16,7 @@
 #include <unistd.h>
 
 #include "lib/log.h"
-
-#define PEM_MAX 65536
-
-char *cert_read_pem(const char *path, char *err, size_t errlen)
-{
-	FILE *f = fopen(path, "re");
-	char *buf;
-	size_t n;
-
-	if (!f) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	buf = malloc(PEM_MAX);
-	n = buf ? fread(buf, 1, PEM_MAX - 1, f) : 0;
-	fclose(f);
-	if (!buf || n == 0 || n == PEM_MAX - 1) {
-		snprintf(err, errlen, "%s: empty or larger than %d bytes", path, PEM_MAX - 1);
-		free(buf);
-		return NULL;
-	}
-	buf[n] = '\0';
-	return buf;
-}
+#include "lib/pem.h"
 
 static int add_ext(X509 *x, int nid, const char *value)
 {
@@ -134,8 +111,8 @@ int cert_self_signed(const char *dir, char **cert, char **key, char *err, size_t
 	if (stat(crt_path, &st) < 0 && stat(key_path, &st) < 0 &&
 	    generate(crt_path, key_path, err, errlen) < 0)
 		return -EIO;
-	*cert = cert_read_pem(crt_path, err, errlen);
-	*key = *cert ? cert_read_pem(key_path, err, errlen) : NULL;
+	*cert = pem_read(crt_path, err, errlen);
+	*key = *cert ? pem_read(key_path, err, errlen) : NULL;
 	if (!*key) {
 		free(*cert);
 		*cert = NULL;

@@ -7,9 +7,6 @@
 
 #include <stddef.h>
 
-/* Reads a PEM file of at most 64 KiB. Returns a new string (free()) or NULL with err. */
-char *cert_read_pem(const char *path, char *err, size_t errlen);
-
 /* Loads dir/https.crt and dir/https.key, generating them first when both are absent.
  * Returns 0 with new strings in *cert and *key, or a negative errno with err set. */
 int cert_self_signed(const char *dir, char **cert, char **key, char *err, size_t errlen);

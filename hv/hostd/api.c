@@ -20,9 +20,9 @@
 
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/pem.h"
 
-#define PEM_MAX 65536
-#define PREFIX	"/api/v1/"
+#define PREFIX "/api/v1/"
 
 struct api {
 	const struct conf *a_conf;
@@ -39,26 +39,13 @@ struct request {
 
 static char *read_pem(const char *path)
 {
-	FILE *f = fopen(path, "re");
-	char *buf;
-	size_t n;
+	char err[512];
+	char *pem = pem_read(path, err, sizeof(err));
 
-	if (!f) {
-		log_warn("api: cannot open %s", path);
-		return NULL;
-	}
-	buf = malloc(PEM_MAX);
-	n = buf ? fread(buf, 1, PEM_MAX - 1, f) : 0;
-	fclose(f);
-	if (!buf || n == 0 || n == PEM_MAX - 1) {
-		log_warnx("api: %s is empty or larger than %d bytes", path, PEM_MAX - 1);
-		free(buf);
-		return NULL;
-	}
-	buf[n] = '\0';
-	return buf;
+	if (!pem)
+		log_warnx("api: %s", err);
+	return pem;
 }
-
 static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, json_t *body)
 {
 	char *text = body ? json_dump_line(body) : NULL;

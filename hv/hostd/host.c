@@ -328,19 +328,23 @@ static int recheck_templates(struct host *h, const struct desktop *d, char *err,
 	return 0;
 }
 
-static long long mem_available_mib(void)
+/* MemTotal and MemAvailable from /proc/meminfo in MiB; -1 for what cannot be read. */
+static void meminfo(long long *total_mib, long long *avail_mib)
 {
 	FILE *f = fopen("/proc/meminfo", "re");
 	char line[256];
-	long long kb = -1;
+	long long kb;
 
+	*total_mib = *avail_mib = -1;
 	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1)
-			break;
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "MemTotal: %lld kB", &kb) == 1)
+			*total_mib = kb / 1024;
+		else if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1)
+			*avail_mib = kb / 1024;
+	}
 	fclose(f);
-	return kb < 0 ? -1 : kb / 1024;
 }
 
 static int truncate_file(const char *path)
@@ -361,7 +365,7 @@ int host_start(struct host *h, const char *id, json_t **out, char *err, size_t e
 	struct vmm_proc p;
 	struct desktop *d;
 	const char *why;
-	long long avail;
+	long long total, avail;
 	int r;
 
 	pthread_mutex_lock(&h->h_lock);
@@ -388,7 +392,7 @@ int host_start(struct host *h, const char *id, json_t **out, char *err, size_t e
 		r = -ENODEV;
 		goto out_unlock;
 	}
-	avail = mem_available_mib();
+	meminfo(&total, &avail);
 	if (avail >= 0 && avail < d->d_memory_mib) {
 		snprintf(err, errlen, "not enough free memory: %lld MiB available, %d needed",
 			 avail, d->d_memory_mib);
@@ -674,24 +678,6 @@ int host_set_ticket(struct host *h, const char *id, const json_t *body, json_t *
 out_unlock:
 	pthread_mutex_unlock(&h->h_lock);
 	return r;
-}
-
-static void meminfo(long long *total_mib, long long *avail_mib)
-{
-	FILE *f = fopen("/proc/meminfo", "re");
-	char line[256];
-	long long kb;
-
-	*total_mib = *avail_mib = -1;
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "MemTotal: %lld kB", &kb) == 1)
-			*total_mib = kb / 1024;
-		else if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1)
-			*avail_mib = kb / 1024;
-	}
-	fclose(f);
 }
 
 static json_t *capacity_locked(struct host *h)

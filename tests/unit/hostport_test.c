@@ -29,9 +29,9 @@ static void accepts_names_addresses_and_ports(void **state)
 static void refuses_malformed_addresses(void **state)
 {
 	static const char *const bad[] = {
-	    "",		 "host",	":80",	      "host:",	   "host:65536", "host:-1",
-	    "host:+1",	 "host:8x",	"host: 80",   "::1:80",	   "[::1:80",	 "[]:80",
-	    "h]:80",	 "host:000080", NULL,
+	    "",	       "host",	  ":80",     "host:",	    "host:65536",
+	    "host:-1", "host:+1", "host:8x", "host: 80",    "::1:80",
+	    "[::1:80", "[]:80",	  "h]:80",   "host:000080", NULL,
 	};
 	char host[64];
 	unsigned port = 7;

@@ -279,6 +279,7 @@ static void *watchdog_main(void *arg)
 	struct login *lg = arg;
 	int rc = 0;
 
+	pthread_setname_np(pthread_self(), "ldap-watchdog");
 	pthread_mutex_lock(&lg->lg_wd_lock);
 	while (!lg->lg_wd_stop) {
 		rc = pthread_cond_timedwait(&lg->lg_wd_cond, &lg->lg_wd_lock, &lg->lg_wd_deadline);

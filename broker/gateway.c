@@ -665,6 +665,7 @@ static void *conn_run(void *arg)
 	int64_t start = monotonic_ms(), last_io = start, last_check = start, drain_until = 0;
 	enum end_reason why;
 
+	pthread_setname_np(pthread_self(), "gw-conn");
 	fcntl(c->c_desk, F_SETFL, fcntl(c->c_desk, F_GETFL) | O_NONBLOCK);
 	for (;;) {
 		struct pollfd pfd[2] = {{.fd = web_stream_fd(c->c_st)}, {.fd = c->c_desk}};

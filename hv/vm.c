@@ -328,6 +328,8 @@ static void *vcpu_thread(void *arg)
 	char why[128];
 	sigset_t set;
 
+	snprintf(why, sizeof(why), "vcpu%d", vc->vc_id);
+	pthread_setname_np(pthread_self(), why);
 	sigemptyset(&set);
 	sigaddset(&set, KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);

@@ -333,6 +333,7 @@ static void *conn_main(void *arg)
 	struct tls_front *f = c->fc_front;
 	int sv[2], r;
 
+	pthread_setname_np(pthread_self(), "tls-conn");
 	r = set_nonblocking(c->fc_net) < 0 ? GNUTLS_E_PUSH_ERROR : handshake(c);
 	if (r < 0) {
 		log_info("%s: TLS handshake with %s failed: %s", f->f_name, c->fc_addr,
@@ -421,6 +422,7 @@ static void *accept_main(void *arg)
 {
 	struct tls_front *f = arg;
 
+	pthread_setname_np(pthread_self(), "tls-accept");
 	for (;;) {
 		struct pollfd pfd[2] = {{.fd = f->f_listen, .events = POLLIN},
 					{.fd = f->f_stop, .events = POLLIN}};

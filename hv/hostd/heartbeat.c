@@ -66,6 +66,7 @@ static void *heartbeat_main(void *arg)
 	bool failing = false;
 	unsigned long sent = 0;
 
+	pthread_setname_np(pthread_self(), "heartbeat");
 	if (!curl || !headers) {
 		log_warnx("heartbeat: cannot set up libcurl; no heartbeats");
 		goto out;

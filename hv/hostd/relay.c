@@ -289,6 +289,7 @@ static void *session_main(void *arg)
 	long long t0 = monotonic_ms();
 	int r;
 
+	pthread_setname_np(pthread_self(), "relay-session");
 	s->s_ssl = SSL_new(rl->r_ctx);
 	if (!s->s_ssl || !SSL_set_fd(s->s_ssl, s->s_fd))
 		goto out;
@@ -389,6 +390,7 @@ static void *accept_main(void *arg)
 {
 	struct relay *rl = arg;
 
+	pthread_setname_np(pthread_self(), "relay-accept");
 	for (;;) {
 		struct pollfd pfd[2] = {{.fd = rl->r_listen, .events = POLLIN},
 					{.fd = rl->r_stop_pipe[0], .events = POLLIN}};

@@ -122,13 +122,3 @@ void fatal(const char *fmt, ...)
 	va_end(ap);
 	exit(1);
 }
-
-void fatalx(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vlog(LOG_LEVEL_ERR, 0, fmt, ap);
-	va_end(ap);
-	exit(1);
-}

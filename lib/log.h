@@ -21,9 +21,8 @@ void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Start-up only: log and exit(1). fatal appends strerror(errno), fatalx does not. */
+/* Start-up only: log with ": strerror(errno)" appended and exit(1). */
 void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 /* Where lines go when not on syslog; tests point it at a pipe or file. -1 restores stderr. */
 void log_set_fd(int fd);

@@ -371,12 +371,6 @@ bool web_client_verified(const struct web_request *req)
 	return req->rq_srv->ws_verify_clients;
 }
 
-const char *web_body(const struct web_request *req, size_t *len)
-{
-	*len = req->rq_len;
-	return req->rq_body ? req->rq_body : "";
-}
-
 bool web_origin_ok(const struct web_request *req, const char *origin)
 {
 	const char *sent = web_header(req, "Origin"), *host;

@@ -68,8 +68,6 @@ bool web_origin_ok(const struct web_request *req, const char *origin);
 /* The CSRF check of a state-changing request made with a session cookie: the header
  * X-CSRF-Token equals expected (compared in constant time) and web_origin_ok(). */
 bool web_csrf_ok(const struct web_request *req, const char *expected, const char *origin);
-/* The raw body (may hold NULs) and its length. */
-const char *web_body(const struct web_request *req, size_t *len);
 
 /* The body as a JSON object holding only known fields of the right types (fields NULL:
  * any; the caller checks them). On failure

@@ -612,11 +612,6 @@ const char *virtio_pci_name(const struct virtio_pci *vp)
 	return vp->name;
 }
 
-uint64_t virtio_pci_features(const struct virtio_pci *vp)
-{
-	return vp->driver_features;
-}
-
 void virtio_pci_queue_interrupt(struct virtio_pci *vp, unsigned queue)
 {
 	struct vp_queue *q;

@@ -77,9 +77,6 @@ void virtio_pci_free(struct virtio_pci *vp);
 /* "virtio-blk 00:01.0", for log lines. */
 const char *virtio_pci_name(const struct virtio_pci *vp);
 
-/* The negotiated features (valid once FEATURES_OK). Lock held (from callbacks). */
-uint64_t virtio_pci_features(const struct virtio_pci *vp);
-
 /* Signals used buffers on queue unless the driver set VIRTQ_AVAIL_F_NO_INTERRUPT: its
  * MSI-X vector when MSI-X is on, else ISR bit 0 and INTA#. From queue_notify only. */
 void virtio_pci_queue_interrupt(struct virtio_pci *vp, unsigned queue);

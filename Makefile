@@ -52,7 +52,7 @@ broker_SRCS := $(filter-out broker/main.c broker/vdictl.c,$(wildcard broker/*.c)
 web_SRCS := $(wildcard web/*.c)
 auth_SRCS := $(wildcard auth/*.c)
 policy_SRCS := $(wildcard policy/*.c)
-hostd_SRCS := $(filter-out hv/hostd/main.c,$(wildcard hv/hostd/*.c))
+hostd_SRCS := $(filter-out hostd/main.c,$(wildcard hostd/*.c))
 display_SRCS := $(wildcard display/*.c)
 hv_SRCS := $(filter-out hv/main.c,$(wildcard hv/*.c hv/dev/*.c))
 lib_SRCS := $(wildcard lib/*.c)
@@ -68,7 +68,7 @@ $(foreach c,$(COMPONENTS),$(eval $(call archive_rule,$(c))))
 # Programs: main file and the archives it needs. A program appears once its main does.
 vdi-hv_MAIN := hv/main.c
 vdi-hv_USES := hv display lib
-vdi-hostd_MAIN := hv/hostd/main.c
+vdi-hostd_MAIN := hostd/main.c
 vdi-hostd_USES := hostd lib
 vdi-broker_MAIN := broker/main.c
 vdi-broker_USES := broker web auth policy lib
@@ -86,14 +86,14 @@ $(foreach p,$(PROGRAM_NAMES),$(eval $(call program_rule,$(p))))
 
 # vdi-hostd checks API client certificates with GnuTLS (libmicrohttpd's TLS library), so it
 # and its unit tests link it directly. `make certs`: a test CA and certificates for hostd
-# and the broker in build/certs (hv/hostd/mkcerts.sh; existing files are kept).
+# and the broker in build/certs (hostd/mkcerts.sh; existing files are kept).
 HOSTD_LIBS := $(shell pkg-config --libs gnutls 2>/dev/null)
 # vdi-broker's web/ layer checks the hosts' heartbeat certificates the same way.
 $(BIN)/vdi-hostd $(BIN)/vdi-broker: LDLIBS += $(HOSTD_LIBS)
 $(BUILD)/tests/unit/hostd_% $(BUILD)/tests/unit/web_% $(BUILD)/tests/unit/broker_%: LDLIBS += $(HOSTD_LIBS)
 .PHONY: certs
 certs:
-	$(Q)hv/hostd/mkcerts.sh build/certs
+	$(Q)hostd/mkcerts.sh build/certs
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/*_test.c))
 # Tools the integration tests and benchmarks drive (tests/tools/*.c, one program each,

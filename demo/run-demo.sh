@@ -219,7 +219,7 @@ done
 rm -rf "$BROKER_STATE" "$HOSTD_STATE" "$LOGS" "$DEMO/home"
 mkdir -p "$TPL" "$LOGS" "$BROKER_STATE" "$HOSTD_STATE" "$DEMO/home"
 if [ ! -f "$CERTS/ca.crt" ] || [ ! -f "$CERTS/hostd.crt" ] || [ ! -f "$CERTS/broker.crt" ]; then
-	hv/hostd/mkcerts.sh "$CERTS" >/dev/null
+	hostd/mkcerts.sh "$CERTS" >/dev/null
 fi
 
 # templates: the Linux image (its home disk is a copy, the base of the desktops'

@@ -28,7 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "hv/hostd/kvmprobe.h"
+#include "hostd/kvmprobe.h"
 #include "kvmbox/proto.h"
 
 extern char **environ;

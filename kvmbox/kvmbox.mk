@@ -16,12 +16,12 @@ $(KVMBOX_AGENT): kvmbox/agent.c kvmbox/proto.c kvmbox/proto.h
 	$(Q)$(CC) -std=gnu11 -O2 $(WARNINGS) -D_GNU_SOURCE -I. -static -o $@ \
 		kvmbox/agent.c kvmbox/proto.c
 
-$(KVMBOX_RUNNER): kvmbox/kvmbox.c kvmbox/proto.c kvmbox/proto.h hv/hostd/kvmprobe.c \
-		hv/hostd/kvmprobe.h
+$(KVMBOX_RUNNER): kvmbox/kvmbox.c kvmbox/proto.c kvmbox/proto.h hostd/kvmprobe.c \
+		hostd/kvmprobe.h
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC+LD   $@")
 	$(Q)$(CC) -std=gnu11 -O2 -g $(WARNINGS) -D_GNU_SOURCE -I. -o $@ \
-		kvmbox/kvmbox.c kvmbox/proto.c hv/hostd/kvmprobe.c -lpthread
+		kvmbox/kvmbox.c kvmbox/proto.c hostd/kvmprobe.c -lpthread
 
 $(KVMBOX_OUT)/vmlinuz $(KVMBOX_OUT)/initrd.img &: kvmbox/build-box.sh kvmbox/init \
 		kvmbox/modules.list guest/modules.sh guest/mkcpio.py $(KVMBOX_AGENT) \

@@ -27,7 +27,7 @@ from daemon import Daemon
 
 HOSTD = os.path.join(BIN, "vdi-hostd")
 VDIHV = os.path.join(BIN, "vdi-hv")
-MKCERTS = os.path.join(TOP, "hv", "hostd", "mkcerts.sh")
+MKCERTS = os.path.join(TOP, "hostd", "mkcerts.sh")
 
 pytestmark = pytest.mark.skipif(not os.path.exists(HOSTD), reason="vdi-hostd not built")
 
@@ -37,7 +37,7 @@ pytestmark = pytest.mark.skipif(not os.path.exists(HOSTD), reason="vdi-hostd not
 @pytest.fixture(scope="session")
 def certs(tmp_path_factory):
     """A CA with hostd and broker certificates, and a second CA whose certificates hostd
-    must refuse (made with hv/hostd/mkcerts.sh, as `make certs` does)."""
+    must refuse (made with hostd/mkcerts.sh, as `make certs` does)."""
     good = tmp_path_factory.mktemp("certs")
     other = tmp_path_factory.mktemp("other-ca")
     for d in (good, other):

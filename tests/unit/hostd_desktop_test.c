@@ -1,4 +1,4 @@
-/* Unit tests for hv/hostd's desktop definitions, configuration, store and log tails:
+/* Unit tests for hostd's desktop definitions, configuration, store and log tails:
  * ids, template paths confined to the template directories (.., absolute paths,
  * symlinks), request validation, the stored form round trip, atomic files, config
  * errors with file:line, and serial tails without terminal escapes. */
@@ -15,10 +15,10 @@
 
 #include <cmocka.h>
 
-#include "hv/hostd/conf.h"
-#include "hv/hostd/desktop.h"
-#include "hv/hostd/store.h"
-#include "hv/hostd/vmm.h"
+#include "hostd/conf.h"
+#include "hostd/desktop.h"
+#include "hostd/definitions.h"
+#include "hostd/vmm.h"
 #include "lib/json.h"
 #include "lib/log.h"
 
@@ -207,25 +207,25 @@ static void test_store_round_trip(void **state)
 
 	(void)state;
 	assert_non_null(d);
-	assert_int_equal(store_init(&conf), 0);
+	assert_int_equal(definitions_init(&conf), 0);
 	d->d_state = DESKTOP_STOPPING; /* stored as running: a VMM exists */
-	assert_int_equal(store_save(&conf, d), 0);
+	assert_int_equal(definitions_save(&conf, d), 0);
 	/* Leftovers of an interrupted write and a damaged file are skipped. */
 	snprintf(path, sizeof(path), "%s/state/desktops/keep.json.tmp-1234", top);
 	write_file(path, "{");
 	snprintf(path, sizeof(path), "%s/state/desktops/broken.json", top);
 	write_file(path, "{\"id\":");
-	assert_int_equal(store_load(&conf, loaded, &back), 1);
+	assert_int_equal(definitions_load(&conf, loaded, &back), 1);
 	assert_non_null(back);
 	assert_string_equal(back->d_id, "keep");
 	assert_int_equal(back->d_state, DESKTOP_RUNNING);
 	assert_string_equal(back->d_kernel, d->d_kernel);
 	snprintf(path, sizeof(path), "%s/state/desktops/keep.json.tmp-1234", top);
 	assert_int_equal(access(path, F_OK), -1);
-	assert_int_equal(store_remove(&conf, back), 0);
+	assert_int_equal(definitions_remove(&conf, back), 0);
 	desktop_free(back);
 	back = NULL;
-	assert_int_equal(store_load(&conf, loaded, &back), 0);
+	assert_int_equal(definitions_load(&conf, loaded, &back), 0);
 	assert_int_equal(desktop_path(&conf, d, DESKTOP_FILE_VNC, path, sizeof(path)), 0);
 	assert_non_null(strstr(path, "/run/keep/vnc.sock"));
 	assert_int_equal(desktop_path(&conf, d, DESKTOP_FILE_DISK, path, sizeof(path)), 0);

@@ -1,4 +1,4 @@
-/* Unit tests for hv/hostd/tickets: format, single use, expiry, one live ticket per
+/* Unit tests for hostd/tickets: format, single use, expiry, one live ticket per
  * desktop, revocation, and the table's limit. */
 #include <errno.h>
 #include <setjmp.h>
@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "hv/hostd/tickets.h"
+#include "hostd/tickets.h"
 
 #define NOW 1700000000LL
 

@@ -1,7 +1,7 @@
 /* The ticket table: a small array under a mutex (a host has at most a few
  * hundred desktops and tickets live seconds), holding SHA-256 digests compared
  * in constant time. */
-#include "hv/hostd/tickets.h"
+#include "hostd/tickets.h"
 
 #include <errno.h>
 #include <openssl/crypto.h>

@@ -15,8 +15,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "hv/hostd/ctlsock.h"
-#include "hv/hostd/engine.h"
+#include "hostd/ctlsock.h"
+#include "hostd/engine.h"
 #include "lib/log.h"
 
 extern char **environ;

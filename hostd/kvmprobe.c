@@ -1,6 +1,6 @@
 /* The KVM speed probe: a VM with 64 KiB of RAM, one vCPU in real mode at 0x1000
  * running "mov ecx, N; 1: dec ecx; jnz 1b; hlt", timed with CLOCK_MONOTONIC. */
-#include "hv/hostd/kvmprobe.h"
+#include "hostd/kvmprobe.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -11,9 +11,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "hv/hostd/conf.h"
-#include "hv/hostd/desktop.h"
-#include "hv/hostd/vmm.h"
+#include "hostd/conf.h"
+#include "hostd/desktop.h"
+#include "hostd/vmm.h"
 
 /* How long hostd waits for one control-socket exchange. */
 #define ENGINE_CALL_TIMEOUT_MS 2000

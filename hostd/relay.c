@@ -2,7 +2,7 @@
  * handshake and reads the ticket line under one deadline, redeems the ticket,
  * connects the VNC unix socket and splices the two with non-blocking I/O and
  * poll(), 64 KiB each way. */
-#include "hv/hostd/relay.h"
+#include "hostd/relay.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "hv/hostd/rfbfilter.h"
+#include "hostd/rfbfilter.h"
 #include "lib/clock.h"
 #include "lib/log.h"
 

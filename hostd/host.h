@@ -11,9 +11,9 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "hv/hostd/conf.h"
-#include "hv/hostd/desktop.h"
-#include "hv/hostd/tickets.h"
+#include "hostd/conf.h"
+#include "hostd/desktop.h"
+#include "hostd/tickets.h"
 
 struct host;
 

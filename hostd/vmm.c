@@ -1,7 +1,7 @@
 /* VMM processes: posix_spawn of the monitor in a new session, the monitor
  * itself (fork, exec, wait, record), pid files, /proc start times, pidfds and
  * log tails. */
-#include "hv/hostd/vmm.h"
+#include "hostd/vmm.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "hv/hostd/store.h"
+#include "lib/file.h"
 #include "lib/log.h"
 
 #define PID_FD		 3
@@ -280,7 +280,7 @@ int vmm_spawn(const char *self, const struct vmm_args *a, const char *log_path,
 	}
 	snprintf(pidline, sizeof(pidline), "%d %llu %d %llu\n", (int)p->vp_vmm, p->vp_vmm_start,
 		 (int)p->vp_monitor, p->vp_monitor_start);
-	r = store_write_file(pid_path, pidline, strlen(pidline));
+	r = file_write_atomic(pid_path, pidline, strlen(pidline));
 	if (r < 0)
 		log_warnx("vmm: cannot write %s: %s", pid_path, strerror(-r));
 	return 0;
@@ -342,7 +342,7 @@ int vmm_monitor_main(int argc, char **argv)
 		}
 	}
 	snprintf(line, sizeof(line), "%d\n", status);
-	if (store_write_file(exit_path, line, strlen(line)) < 0)
+	if (file_write_atomic(exit_path, line, strlen(line)) < 0)
 		fprintf(stderr, "vdi-hostd monitor: cannot write %s\n", exit_path);
 	return 0;
 }

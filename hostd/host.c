@@ -2,7 +2,7 @@
  * lock for its whole length; VMM exchanges under it are bounded by
  * ENGINE_CALL_TIMEOUT_MS. State changes that a restart must see (created,
  * started, ended, destroyed) are stored at once. */
-#include "hv/hostd/host.h"
+#include "hostd/host.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,9 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "hv/hostd/engine.h"
-#include "hv/hostd/store.h"
-#include "hv/hostd/vmm.h"
+#include "hostd/engine.h"
+#include "hostd/definitions.h"
+#include "hostd/vmm.h"
 #include "lib/clock.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -155,7 +155,7 @@ static void vmm_gone(struct host *h, struct desktop *d)
 	d->d_vmm_pid = d->d_monitor_pid = 0;
 	clean_run_dir(h, d);
 	tickets_revoke(h->h_tickets, d->d_id);
-	store_save(h->h_conf, d);
+	definitions_save(h->h_conf, d);
 }
 
 /* Start-up: find the VMM a previous hostd left running for d. */
@@ -178,7 +178,7 @@ static void adopt(struct host *h, struct desktop *d)
 		    "unknown");
 		log_warnx("desktop=%s failed: no VMM found at start-up", d->d_id);
 		clean_run_dir(h, d);
-		store_save(h->h_conf, d);
+		definitions_save(h->h_conf, d);
 		return;
 	}
 	d->d_vmm_pid = p.vp_vmm;
@@ -206,7 +206,7 @@ static void add_loaded(void *arg, struct desktop *d)
 	struct host *h = arg;
 
 	if (h->h_count == (size_t)h->h_conf->max_desktops || find(h, d->d_id)) {
-		log_warnx("store: desktop=%s not loaded (limit reached or duplicate)", d->d_id);
+		log_warnx("definitions: desktop=%s not loaded (limit reached or duplicate)", d->d_id);
 		desktop_free(d);
 		return;
 	}
@@ -233,11 +233,11 @@ struct host *host_open(const struct conf *c, const char *self)
 		snprintf(h->h_id, sizeof(h->h_id), "%s", c->host_id);
 	else if (gethostname(h->h_id, sizeof(h->h_id) - 1) < 0)
 		snprintf(h->h_id, sizeof(h->h_id), "localhost");
-	if (store_init(c) < 0)
+	if (definitions_init(c) < 0)
 		goto out_free;
 	engine_qemu.en_init(c);
 	engine_vdihv.en_init(c);
-	if (store_load(c, add_loaded, h) < 0)
+	if (definitions_load(c, add_loaded, h) < 0)
 		goto out_free;
 	log_info("host %s: %zu desktop(s) defined", h->h_id, h->h_count);
 	return h;
@@ -289,7 +289,7 @@ int host_create(struct host *h, const json_t *body, json_t **out, char *err, siz
 		r = -EIO;
 		goto out_unlock;
 	}
-	r = store_save(h->h_conf, d);
+	r = definitions_save(h->h_conf, d);
 	if (r < 0) {
 		char disk[PATH_LEN];
 
@@ -436,7 +436,7 @@ int host_start(struct host *h, const char *id, json_t **out, char *err, size_t e
 	d->d_vnc = engine_of(d)->en_has_vnc();
 	d->d_watch_fd = vmm_watch(p.vp_monitor, p.vp_monitor_start);
 	log_info("desktop=%s starting: %s pid=%d", d->d_id, engine_of(d)->en_name, (int)p.vp_vmm);
-	store_save(h->h_conf, d);
+	definitions_save(h->h_conf, d);
 	if (d->d_watch_fd < 0)
 		vmm_gone(h, d); /* ended at once; the exit file says how */
 out_reply:
@@ -538,7 +538,7 @@ int host_destroy(struct host *h, const char *id, char *err, size_t errlen)
 		r = -EBUSY;
 		goto out_unlock;
 	}
-	r = store_remove(h->h_conf, d);
+	r = definitions_remove(h->h_conf, d);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot remove the desktop's definition: %s", strerror(-r));
 		r = -EIO;

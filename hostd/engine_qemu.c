@@ -15,9 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "hv/hostd/engine.h"
-#include "hv/hostd/kvmprobe.h"
-#include "hv/hostd/qmp.h"
+#include "hostd/engine.h"
+#include "hostd/kvmprobe.h"
+#include "hostd/qmp.h"
 #include "lib/log.h"
 
 #define TOOL_TIMEOUT_MS 60000

@@ -6,8 +6,8 @@
 #ifndef VDI_HOSTD_HEARTBEAT_H
 #define VDI_HOSTD_HEARTBEAT_H
 
-#include "hv/hostd/conf.h"
-#include "hv/hostd/host.h"
+#include "hostd/conf.h"
+#include "hostd/host.h"
 
 struct heartbeat;
 

@@ -6,14 +6,14 @@
 #ifndef VDI_HOSTD_API_H
 #define VDI_HOSTD_API_H
 
-#include "hv/hostd/conf.h"
-#include "hv/hostd/host.h"
+#include "hostd/conf.h"
+#include "hostd/host.h"
 
-struct api;
+struct host_api;
 
 /* Listens on [api] listen. Returns the API or NULL with a log line. */
-struct api *api_start(const struct conf *c, struct host *h);
+struct host_api *host_api_start(const struct conf *c, struct host *h);
 /* Stops serving (waits for requests in progress). NULL is ignored. */
-void api_stop(struct api *a);
+void host_api_stop(struct host_api *a);
 
 #endif

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "hv/hostd/desktop.h"
+#include "hostd/desktop.h"
 
 #define TICKET_MIN_LEN 16
 #define TICKET_MAX_LEN 128

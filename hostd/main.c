@@ -15,12 +15,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "hv/hostd/api.h"
-#include "hv/hostd/conf.h"
-#include "hv/hostd/heartbeat.h"
-#include "hv/hostd/host.h"
-#include "hv/hostd/relay.h"
-#include "hv/hostd/vmm.h"
+#include "hostd/api.h"
+#include "hostd/conf.h"
+#include "hostd/heartbeat.h"
+#include "hostd/host.h"
+#include "hostd/relay.h"
+#include "hostd/vmm.h"
 #include "lib/log.h"
 
 #define EXIT_USAGE 2
@@ -52,7 +52,7 @@ static int run(const struct conf *c, const char *self)
 {
 	struct heartbeat *hb = NULL;
 	struct relay *relay = NULL;
-	struct api *api = NULL;
+	struct host_api *api = NULL;
 	struct host *h;
 	sigset_t set;
 	int status = 1, sig = 0;
@@ -69,7 +69,7 @@ static int run(const struct conf *c, const char *self)
 	h = host_open(c, self);
 	if (!h)
 		return 1;
-	api = api_start(c, h);
+	api = host_api_start(c, h);
 	if (!api)
 		goto out;
 	listen_notice("the API", &c->api_addr, c->api_listen);
@@ -97,7 +97,7 @@ static int run(const struct conf *c, const char *self)
 out:
 	heartbeat_stop(hb);
 	relay_stop(relay);
-	api_stop(api);
+	host_api_stop(api);
 	host_close(h);
 	return status;
 }

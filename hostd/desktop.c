@@ -2,7 +2,7 @@
  * before any file is touched; template paths are resolved with realpath() and
  * must stay inside a configured template directory, so "../" or a symlink
  * cannot point a VM at host files. */
-#include "hv/hostd/desktop.h"
+#include "hostd/desktop.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -7,7 +7,7 @@
  *   GET    /api/v1/desktops/{id}              DELETE /api/v1/desktops/{id}
  *   POST   /api/v1/desktops/{id}/start        POST /api/v1/desktops/{id}/stop
  *   POST   /api/v1/desktops/{id}/ticket */
-#include "hv/hostd/api.h"
+#include "hostd/api.h"
 
 #include <errno.h>
 #include <gnutls/gnutls.h>
@@ -24,7 +24,7 @@
 
 #define PREFIX "/api/v1/"
 
-struct api {
+struct host_api {
 	const struct conf *a_conf;
 	struct host *a_host;
 	struct MHD_Daemon *a_daemon;
@@ -137,7 +137,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 
 /* Parses an optional body: NULL when empty, else an object or an error reply.
  */
-static int parse_body(struct api *a, const struct request *rq, bool required, json_t **out,
+static int parse_body(struct host_api *a, const struct request *rq, bool required, json_t **out,
 		      char *err, size_t errlen)
 {
 	*out = NULL;
@@ -174,8 +174,8 @@ static enum MHD_Result method_not_allowed(struct MHD_Connection *conn, const cha
 	return r;
 }
 
-static enum MHD_Result route_desktop(struct api *a, struct MHD_Connection *conn, const char *method,
-				     const char *rest, struct request *rq)
+static enum MHD_Result route_desktop(struct host_api *a, struct MHD_Connection *conn,
+				     const char *method, const char *rest, struct request *rq)
 {
 	const char *slash = strchr(rest, '/');
 	char id[DESKTOP_ID_MAX + 1], err[512] = "";
@@ -227,7 +227,7 @@ static enum MHD_Result route_desktop(struct api *a, struct MHD_Connection *conn,
 	return send_json(conn, !strcmp(action, "ticket") ? 200 : 202, out);
 }
 
-static enum MHD_Result route(struct api *a, struct MHD_Connection *conn, const char *method,
+static enum MHD_Result route(struct host_api *a, struct MHD_Connection *conn, const char *method,
 			     const char *url, struct request *rq)
 {
 	const char *path;
@@ -263,7 +263,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 			      const char *method, const char *version, const char *upload_data,
 			      size_t *upload_data_size, void **con_cls)
 {
-	struct api *a = cls;
+	struct host_api *a = cls;
 	struct request *rq = *con_cls;
 	size_t max = (size_t)a->a_conf->api_max_body;
 
@@ -350,9 +350,9 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	log_info("api: %s", msg);
 }
 
-struct api *api_start(const struct conf *c, struct host *h)
+struct host_api *host_api_start(const struct conf *c, struct host *h)
 {
-	struct api *a = calloc(1, sizeof(*a));
+	struct host_api *a = calloc(1, sizeof(*a));
 	unsigned flags =
 	    MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_AUTO;
 
@@ -386,11 +386,11 @@ struct api *api_start(const struct conf *c, struct host *h)
 	return a;
 
 out_free:
-	api_stop(a);
+	host_api_stop(a);
 	return NULL;
 }
 
-void api_stop(struct api *a)
+void host_api_stop(struct host_api *a)
 {
 	if (!a)
 		return;

@@ -1,7 +1,7 @@
 /* vdi-hostd's option table and the checks run after parsing. Defaults keep
  * everything on loopback; paths may be relative to the directory hostd is
  * started from. */
-#include "hv/hostd/conf.h"
+#include "hostd/conf.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

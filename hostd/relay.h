@@ -8,8 +8,8 @@
 #ifndef VDI_HOSTD_RELAY_H
 #define VDI_HOSTD_RELAY_H
 
-#include "hv/hostd/conf.h"
-#include "hv/hostd/host.h"
+#include "hostd/conf.h"
+#include "hostd/host.h"
 
 struct relay;
 

@@ -1,7 +1,7 @@
 /* The heartbeat thread: one reusable curl handle (keeps the TLS connection
  * alive), a condition variable to sleep on so stopping does not wait out an
  * interval. */
-#include "hv/hostd/heartbeat.h"
+#include "hostd/heartbeat.h"
 
 #include <curl/curl.h>
 #include <errno.h>

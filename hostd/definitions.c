@@ -1,18 +1,17 @@
-/* The desktop store: atomic file replacement and a directory scan on start-up.
- */
-#include "hv/hostd/store.h"
+/* Desktop definitions on disk: one JSON file each, written with file_write_atomic(), and
+ * a directory scan on start-up. */
+#include "hostd/definitions.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/file.h"
 #include "lib/json.h"
 #include "lib/log.h"
 
@@ -23,13 +22,13 @@ static int make_dir(const char *path)
 	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
 		int r = -errno;
 
-		log_warn("store: cannot create %s", path);
+		log_warn("definitions: cannot create %s", path);
 		return r;
 	}
 	return 0;
 }
 
-int store_init(const struct conf *c)
+int definitions_init(const struct conf *c)
 {
 	static const char *const subdirs[] = {"desktops", "disks", "logs"};
 	char path[4200];
@@ -45,60 +44,7 @@ int store_init(const struct conf *c)
 	return 0;
 }
 
-static int sync_dir_of(const char *path)
-{
-	char *copy = strdup(path);
-	int fd, r = 0;
-
-	if (!copy)
-		return -ENOMEM;
-	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) < 0)
-		r = -errno;
-	if (fd >= 0)
-		close(fd);
-	free(copy);
-	return r;
-}
-
-int store_write_file(const char *path, const void *data, size_t len)
-{
-	unsigned rnd = 0;
-	char tmp[4200];
-	int fd, r = 0;
-
-	if (getrandom(&rnd, sizeof(rnd), 0) < 0)
-		rnd = (unsigned)getpid();
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-%08x", path, rnd) >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	for (size_t off = 0; off < len;) {
-		ssize_t w = write(fd, (const char *)data + off, len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			r = w < 0 ? -errno : -EIO;
-			break;
-		}
-		off += (size_t)w;
-	}
-	if (!r && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && !r)
-		r = -errno;
-	if (!r && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0) {
-		unlink(tmp);
-		return r;
-	}
-	return sync_dir_of(path);
-}
-
-int store_save(const struct conf *c, const struct desktop *d)
+int definitions_save(const struct conf *c, const struct desktop *d)
 {
 	char path[4200], *text;
 	json_t *o = desktop_to_json(d, true);
@@ -112,14 +58,14 @@ int store_save(const struct conf *c, const struct desktop *d)
 		return -ENOMEM;
 	r = desktop_path(c, d, DESKTOP_FILE_JSON, path, sizeof(path));
 	if (!r)
-		r = store_write_file(path, text, strlen(text));
+		r = file_write_atomic(path, text, strlen(text));
 	free(text);
 	if (r < 0)
-		log_warnx("store: cannot save desktop=%s: %s", d->d_id, strerror(-r));
+		log_warnx("definitions: cannot save desktop=%s: %s", d->d_id, strerror(-r));
 	return r;
 }
 
-int store_remove(const struct conf *c, const struct desktop *d)
+int definitions_remove(const struct conf *c, const struct desktop *d)
 {
 	char path[4200];
 	int r = desktop_path(c, d, DESKTOP_FILE_JSON, path, sizeof(path));
@@ -128,7 +74,7 @@ int store_remove(const struct conf *c, const struct desktop *d)
 		return r;
 	if (unlink(path) < 0 && errno != ENOENT)
 		return -errno;
-	return sync_dir_of(path);
+	return file_sync_dir(path);
 }
 
 static int load_one(const char *path, const char *expect_id, struct desktop **out)
@@ -146,7 +92,7 @@ static int load_one(const char *path, const char *expect_id, struct desktop **ou
 	n = buf ? read(fd, buf, STORED_MAX) : -1;
 	close(fd);
 	if (n < 0 || n == STORED_MAX) {
-		log_warnx("store: %s: unreadable or larger than %d bytes, skipped", path,
+		log_warnx("definitions: %s: unreadable or larger than %d bytes, skipped", path,
 			  STORED_MAX - 1);
 		free(buf);
 		return -EINVAL;
@@ -162,7 +108,7 @@ static int load_one(const char *path, const char *expect_id, struct desktop **ou
 		d = NULL;
 	}
 	if (!d) {
-		log_warnx("store: %s: %s; skipped", path, err);
+		log_warnx("definitions: %s: %s; skipped", path, err);
 		return -EINVAL;
 	}
 	*out = d;
@@ -174,7 +120,7 @@ static int by_name(const struct dirent **a, const struct dirent **b)
 	return strcmp((*a)->d_name, (*b)->d_name);
 }
 
-int store_load(const struct conf *c, void (*fn)(void *arg, struct desktop *d), void *arg)
+int definitions_load(const struct conf *c, void (*fn)(void *arg, struct desktop *d), void *arg)
 {
 	char dir[4200], path[4400];
 	struct dirent **names;
@@ -185,7 +131,7 @@ int store_load(const struct conf *c, void (*fn)(void *arg, struct desktop *d), v
 	if (n < 0) {
 		int r = -errno;
 
-		log_warn("store: cannot read %s", dir);
+		log_warn("definitions: cannot read %s", dir);
 		return r;
 	}
 	for (int i = 0; i < n; i++) {

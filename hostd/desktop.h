@@ -12,7 +12,7 @@
 #include <sys/types.h>
 #include <time.h>
 
-#include "hv/hostd/conf.h"
+#include "hostd/conf.h"
 
 #define DESKTOP_ID_MAX	    40
 #define DESKTOP_CMDLINE_MAX 2048

@@ -1,6 +1,6 @@
 /* JSON lines over a unix stream socket with a deadline: non-blocking socket,
  * poll(). */
-#include "hv/hostd/ctlsock.h"
+#include "hostd/ctlsock.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,11 +1,11 @@
 /* QMP: the greeting and capability negotiation, then one command. */
-#include "hv/hostd/qmp.h"
+#include "hostd/qmp.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "hv/hostd/ctlsock.h"
+#include "hostd/ctlsock.h"
 
 /* Reads until the reply to the last command: {"return": ...} or {"error": ...}.
  */

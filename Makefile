@@ -47,7 +47,7 @@ obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 # Each component's sources go into one archive; the files holding main() stay out so
 # the unit tests can link the modules. Archives are listed users first (the order the
 # linker needs: a folder includes only folders after it).
-COMPONENTS := broker web auth policy hostd hv display lib
+COMPONENTS := broker hostd web auth policy hv display lib
 broker_SRCS := $(filter-out broker/main.c broker/vdictl.c,$(wildcard broker/*.c))
 web_SRCS := $(wildcard web/*.c)
 auth_SRCS := $(wildcard auth/*.c)
@@ -69,7 +69,7 @@ $(foreach c,$(COMPONENTS),$(eval $(call archive_rule,$(c))))
 vdi-hv_MAIN := hv/main.c
 vdi-hv_USES := hv display lib
 vdi-hostd_MAIN := hostd/main.c
-vdi-hostd_USES := hostd lib
+vdi-hostd_USES := hostd web lib
 vdi-broker_MAIN := broker/main.c
 vdi-broker_USES := broker web auth policy lib
 vdictl_MAIN := broker/vdictl.c
@@ -84,13 +84,13 @@ $(BIN)/$(1): $(call obj,$($(1)_MAIN)) $(foreach c,$($(1)_USES),$(call archive,$(
 endef
 $(foreach p,$(PROGRAM_NAMES),$(eval $(call program_rule,$(p))))
 
-# vdi-hostd checks API client certificates with GnuTLS (libmicrohttpd's TLS library), so it
-# and its unit tests link it directly. `make certs`: a test CA and certificates for hostd
-# and the broker in build/certs (hostd/mkcerts.sh; existing files are kept).
-HOSTD_LIBS := $(shell pkg-config --libs gnutls 2>/dev/null)
-# vdi-broker's web/ layer checks the hosts' heartbeat certificates the same way.
-$(BIN)/vdi-hostd $(BIN)/vdi-broker: LDLIBS += $(HOSTD_LIBS)
-$(BUILD)/tests/unit/hostd_% $(BUILD)/tests/unit/web_% $(BUILD)/tests/unit/broker_%: LDLIBS += $(HOSTD_LIBS)
+# web/'s TLS front (HTTPS of the broker and of hostd's API, client certificates included)
+# is on GnuTLS, so the programs and unit tests that use web/ link it directly.
+# `make certs`: a test CA and certificates for hostd and the broker in build/certs
+# (hostd/mkcerts.sh; existing files are kept).
+GNUTLS_LIBS := $(shell pkg-config --libs gnutls 2>/dev/null)
+$(BIN)/vdi-hostd $(BIN)/vdi-broker: LDLIBS += $(GNUTLS_LIBS)
+$(BUILD)/tests/unit/hostd_% $(BUILD)/tests/unit/web_% $(BUILD)/tests/unit/broker_%: LDLIBS += $(GNUTLS_LIBS)
 .PHONY: certs
 certs:
 	$(Q)hostd/mkcerts.sh build/certs

@@ -1,8 +1,7 @@
-/* hostd's JSON API over HTTPS with mutual TLS, on libmicrohttpd (GnuTLS): the
- * TLS handshake itself requires a client certificate signed by [api] ca,
- * checked again on every request. Routes under /api/v1/ map onto host.h; errors
- * are {"error", "code"} with a matching HTTP status; bodies are bounded by
- * [api] max_body. Not domain logic. */
+/* hostd's JSON API over HTTPS with mutual TLS, served by web/: the TLS handshake
+ * itself requires a client certificate signed by [api] ca. Routes under /api/v1/ map
+ * onto host.h; errors are {"error", "code"} with a matching HTTP status; bodies are
+ * bounded by [api] max_body. Not domain logic. */
 #ifndef VDI_HOSTD_API_H
 #define VDI_HOSTD_API_H
 

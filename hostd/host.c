@@ -206,7 +206,8 @@ static void add_loaded(void *arg, struct desktop *d)
 	struct host *h = arg;
 
 	if (h->h_count == (size_t)h->h_conf->max_desktops || find(h, d->d_id)) {
-		log_warnx("definitions: desktop=%s not loaded (limit reached or duplicate)", d->d_id);
+		log_warnx("definitions: desktop=%s not loaded (limit reached or duplicate)",
+			  d->d_id);
 		desktop_free(d);
 		return;
 	}

@@ -17,11 +17,11 @@ $(KVMBOX_AGENT): kvmbox/agent.c kvmbox/proto.c kvmbox/proto.h
 		kvmbox/agent.c kvmbox/proto.c
 
 $(KVMBOX_RUNNER): kvmbox/kvmbox.c kvmbox/proto.c kvmbox/proto.h hostd/kvmprobe.c \
-		hostd/kvmprobe.h
+		hostd/kvmprobe.h lib/clock.c lib/clock.h
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC+LD   $@")
 	$(Q)$(CC) -std=gnu11 -O2 -g $(WARNINGS) -D_GNU_SOURCE -I. -o $@ \
-		kvmbox/kvmbox.c kvmbox/proto.c hostd/kvmprobe.c -lpthread
+		kvmbox/kvmbox.c kvmbox/proto.c hostd/kvmprobe.c lib/clock.c -lpthread
 
 $(KVMBOX_OUT)/vmlinuz $(KVMBOX_OUT)/initrd.img &: kvmbox/build-box.sh kvmbox/init \
 		kvmbox/modules.list guest/modules.sh guest/mkcpio.py $(KVMBOX_AGENT) \

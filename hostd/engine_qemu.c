@@ -155,51 +155,34 @@ static int qemu_command(const struct conf *c, const struct desktop *d, struct vm
 	    desktop_path(c, d, DESKTOP_FILE_VNC, vnc, sizeof(vnc)) < 0)
 		return -ENAMETOOLONG;
 	vmm_args_add(a, "%s", c->qemu_binary);
-	vmm_args_add(a, "-name");
-	vmm_args_add(a, "guest=%s,debug-threads=on", d->d_id);
-	vmm_args_add(a, "-nodefaults");
-	vmm_args_add(a, "-no-user-config");
-	vmm_args_add(a, "-machine");
-	vmm_args_add(a, "%s", c->qemu_machine);
-	vmm_args_add(a, "-accel");
-	vmm_args_add(a, "%s", use_kvm ? "kvm" : "tcg");
+	vmm_args_opt(a, "-name", "guest=%s,debug-threads=on", d->d_id);
+	vmm_args_opt(a, "-nodefaults", "-no-user-config");
+	vmm_args_opt(a, "-machine", "%s", c->qemu_machine);
+	vmm_args_opt(a, "-accel", "%s", use_kvm ? "kvm" : "tcg");
 	if (use_kvm) {
-		vmm_args_add(a, "-cpu");
-		vmm_args_add(a, "host");
+		vmm_args_opt(a, "-cpu", "host");
 	}
-	vmm_args_add(a, "-m");
-	vmm_args_add(a, "%d", d->d_memory_mib);
-	vmm_args_add(a, "-smp");
-	vmm_args_add(a, "%d", d->d_vcpus);
-	vmm_args_add(a, "-display");
-	vmm_args_add(a, "none");
-	vmm_args_add(a, "-vga");
-	vmm_args_add(a, "std");
-	vmm_args_add(a, "-vnc");
-	vmm_args_add(a, "unix:%s,password=on", vnc);
-	vmm_args_add(a, "-qmp");
-	vmm_args_add(a, "unix:%s,server=on,wait=off", control);
-	vmm_args_add(a, "-chardev");
-	vmm_args_add(a, "file,id=serial0,path=%s", serial);
-	vmm_args_add(a, "-serial");
-	vmm_args_add(a, "chardev:serial0");
+	vmm_args_opt(a, "-m", "%d", d->d_memory_mib);
+	vmm_args_opt(a, "-smp", "%d", d->d_vcpus);
+	vmm_args_opt(a, "-display", "none");
+	vmm_args_opt(a, "-vga", "std");
+	vmm_args_opt(a, "-vnc", "unix:%s,password=on", vnc);
+	vmm_args_opt(a, "-qmp", "unix:%s,server=on,wait=off", control);
+	vmm_args_opt(a, "-chardev", "file,id=serial0,path=%s", serial);
+	vmm_args_opt(a, "-serial", "chardev:serial0");
 	if (d->d_kernel) {
-		vmm_args_add(a, "-kernel");
-		vmm_args_add(a, "%s", d->d_kernel);
+		vmm_args_opt(a, "-kernel", "%s", d->d_kernel);
 		if (d->d_initrd) {
-			vmm_args_add(a, "-initrd");
-			vmm_args_add(a, "%s", d->d_initrd);
+			vmm_args_opt(a, "-initrd", "%s", d->d_initrd);
 		}
 		if (d->d_cmdline) {
-			vmm_args_add(a, "-append");
-			vmm_args_add(a, "%s", d->d_cmdline);
+			vmm_args_opt(a, "-append", "%s", d->d_cmdline);
 		}
 	}
-	vmm_args_add(a, "-drive");
-	vmm_args_add(a, "file=%s,if=virtio,format=qcow2", disk);
-	vmm_args_add(a, "-sandbox");
-	vmm_args_add(a, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,"
-			"resourcecontrol=deny");
+	vmm_args_opt(a, "-drive", "file=%s,if=virtio,format=qcow2", disk);
+	vmm_args_opt(a, "-sandbox",
+		     "on,obsolete=deny,elevateprivileges=deny,spawn=deny,"
+		     "resourcecontrol=deny");
 	return a->va_overflow ? -E2BIG : 0;
 }
 

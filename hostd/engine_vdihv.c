@@ -184,29 +184,20 @@ static int vdihv_command(const struct conf *c, const struct desktop *d, struct v
 	if (!d->d_kernel)
 		return -EINVAL;
 	add_program(a, c);
-	vmm_args_add(a, "--kernel");
-	vmm_args_add(a, "%s", d->d_kernel);
+	vmm_args_opt(a, "--kernel", "%s", d->d_kernel);
 	if (d->d_initrd) {
-		vmm_args_add(a, "--initrd");
-		vmm_args_add(a, "%s", d->d_initrd);
+		vmm_args_opt(a, "--initrd", "%s", d->d_initrd);
 	}
 	if (d->d_cmdline) {
-		vmm_args_add(a, "--cmdline");
-		vmm_args_add(a, "%s", d->d_cmdline);
+		vmm_args_opt(a, "--cmdline", "%s", d->d_cmdline);
 	}
-	vmm_args_add(a, "--memory");
-	vmm_args_add(a, "%d", d->d_memory_mib);
-	vmm_args_add(a, "--cpus");
-	vmm_args_add(a, "%d", d->d_vcpus);
-	vmm_args_add(a, "--disk");
-	vmm_args_add(a, "%s,base=%s", disk, d->d_base);
-	vmm_args_add(a, "--serial");
-	vmm_args_add(a, "file:%s", serial);
-	vmm_args_add(a, "--control");
-	vmm_args_add(a, "unix:%s", control);
+	vmm_args_opt(a, "--memory", "%d", d->d_memory_mib);
+	vmm_args_opt(a, "--cpus", "%d", d->d_vcpus);
+	vmm_args_opt(a, "--disk", "%s,base=%s", disk, d->d_base);
+	vmm_args_opt(a, "--serial", "file:%s", serial);
+	vmm_args_opt(a, "--control", "unix:%s", control);
 	if (has_vnc) {
-		vmm_args_add(a, "--vnc");
-		vmm_args_add(a, "unix:%s", vnc);
+		vmm_args_opt(a, "--vnc", "unix:%s", vnc);
 	}
 	return a->va_overflow ? -E2BIG : 0;
 }

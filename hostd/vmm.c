@@ -28,23 +28,37 @@
 
 extern char **environ;
 
-void vmm_args_add(struct vmm_args *a, const char *fmt, ...)
+static void add_formatted(struct vmm_args *a, const char *fmt, va_list ap)
 {
-	va_list ap;
 	char *s;
 
 	if (a->va_count >= VMM_ARGS_MAX) {
 		a->va_overflow = true;
 		return;
 	}
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0) {
+	if (vasprintf(&s, fmt, ap) < 0)
 		a->va_overflow = true;
-		s = NULL;
-	}
-	va_end(ap);
-	if (s)
+	else
 		a->va_argv[a->va_count++] = s;
+}
+
+void vmm_args_add(struct vmm_args *a, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	add_formatted(a, fmt, ap);
+	va_end(ap);
+}
+
+void vmm_args_opt(struct vmm_args *a, const char *option, const char *fmt, ...)
+{
+	va_list ap;
+
+	vmm_args_add(a, "%s", option);
+	va_start(ap, fmt);
+	add_formatted(a, fmt, ap);
+	va_end(ap);
 }
 
 void vmm_args_free(struct vmm_args *a)

@@ -23,6 +23,9 @@ struct vmm_args {
 };
 
 void vmm_args_add(struct vmm_args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Adds option, then its value formatted from fmt: two words. */
+void vmm_args_opt(struct vmm_args *a, const char *option, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 void vmm_args_free(struct vmm_args *a);
 
 struct vmm_proc {

@@ -41,7 +41,7 @@ struct blk_overlay {
 	struct iovec ov_seg[MAX_SEGMENTS];
 };
 
-static const struct blk_overlay_io default_io = {pwrite, pwritev, fdatasync};
+static const struct blk_overlay_io default_io = {pwritev, fdatasync};
 static const struct blk_overlay_io *io = &default_io;
 
 void blk_overlay_set_io(const struct blk_overlay_io *new_io)
@@ -109,42 +109,6 @@ static const char *check_header(const uint8_t hdr[HEADER_SIZE], uint64_t base_si
 	return NULL;
 }
 
-static int full_pread(int fd, void *buf, size_t len, uint64_t off)
-{
-	while (len) {
-		ssize_t r = pread(fd, buf, len, (off_t)off);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			return -EIO;
-		buf = (uint8_t *)buf + r;
-		len -= (size_t)r;
-		off += (uint64_t)r;
-	}
-	return 0;
-}
-
-static int full_pwrite(int fd, const void *buf, size_t len, uint64_t off)
-{
-	while (len) {
-		ssize_t r = io->io_pwrite(fd, buf, len, (off_t)off);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			return -EIO;
-		buf = (const uint8_t *)buf + r;
-		len -= (size_t)r;
-		off += (uint64_t)r;
-	}
-	return 0;
-}
-
 /* preadv/pwritev over the whole of iov[0, cnt) (consumed as it goes). */
 static int full_iov(int fd, struct iovec *iov, unsigned cnt, uint64_t off, bool write)
 {
@@ -162,6 +126,20 @@ static int full_iov(int fd, struct iovec *iov, unsigned cnt, uint64_t off, bool 
 		virtq_iov_advance(&iov, &cnt, (size_t)r);
 	}
 	return 0;
+}
+
+static int full_pread(int fd, void *buf, size_t len, uint64_t off)
+{
+	struct iovec iov = {.iov_base = buf, .iov_len = len};
+
+	return full_iov(fd, &iov, 1, off, false);
+}
+
+static int full_pwrite(int fd, const void *buf, size_t len, uint64_t off)
+{
+	struct iovec iov = {.iov_base = (void *)(uintptr_t)buf, .iov_len = len};
+
+	return full_iov(fd, &iov, 1, off, true);
 }
 
 static int sync_file(int fd)

@@ -54,9 +54,8 @@ uint64_t blk_overlay_allocated(const struct blk_overlay *ov);
 int blk_image_size(int fd, uint64_t *size);
 
 /* Tests only: replaces the calls that change the overlay file, to record them, simulate
- * crashes or inject faults. NULL restores pwrite(2) and fdatasync(2). */
+ * crashes or inject faults. NULL restores pwritev(2) and fdatasync(2). */
 struct blk_overlay_io {
-	ssize_t (*io_pwrite)(int fd, const void *buf, size_t len, off_t off);
 	ssize_t (*io_pwritev)(int fd, const struct iovec *iov, int cnt, off_t off);
 	int (*io_fdatasync)(int fd);
 };

@@ -208,34 +208,39 @@ static bool find_bar_locked(struct pci_bus *bus, uint64_t gpa, unsigned len,
 	return false;
 }
 
-static void mmio_read(void *opaque, uint64_t offset, void *data, unsigned len)
+/* The BAR region that holds len bytes at offset into the MMIO window, and the offset
+ * into that region. */
+static bool mmio_lookup(struct pci_bus *bus, uint64_t offset, unsigned len, struct io_region *r,
+			uint64_t *region_offset)
 {
-	struct pci_bus *bus = opaque;
 	uint64_t gpa = VM_PCI_MMIO_START + offset, base = 0;
-	struct io_region r;
 	bool found;
 
 	pthread_mutex_lock(&bus->lock);
-	found = find_bar_locked(bus, gpa, len, &r, &base);
+	found = find_bar_locked(bus, gpa, len, r, &base);
 	pthread_mutex_unlock(&bus->lock);
-	if (found && r.io_read)
-		r.io_read(r.io_opaque, gpa - base, data, len);
+	*region_offset = gpa - base;
+	return found;
+}
+
+static void mmio_read(void *opaque, uint64_t offset, void *data, unsigned len)
+{
+	struct io_region r;
+	uint64_t off;
+
+	if (mmio_lookup(opaque, offset, len, &r, &off) && r.io_read)
+		r.io_read(r.io_opaque, off, data, len);
 	else
 		memset(data, 0xFF, len);
 }
 
 static void mmio_write(void *opaque, uint64_t offset, const void *data, unsigned len)
 {
-	struct pci_bus *bus = opaque;
-	uint64_t gpa = VM_PCI_MMIO_START + offset, base = 0;
 	struct io_region r;
-	bool found;
+	uint64_t off;
 
-	pthread_mutex_lock(&bus->lock);
-	found = find_bar_locked(bus, gpa, len, &r, &base);
-	pthread_mutex_unlock(&bus->lock);
-	if (found && r.io_write)
-		r.io_write(r.io_opaque, gpa - base, data, len);
+	if (mmio_lookup(opaque, offset, len, &r, &off) && r.io_write)
+		r.io_write(r.io_opaque, off, data, len);
 }
 
 static struct pci_device *new_device(struct pci_bus *bus, unsigned slot,

@@ -383,19 +383,6 @@ static void record(int fd, const void *buf, size_t len, off_t off)
 	memcpy(pw->pw_data, buf, len);
 }
 
-static ssize_t rec_pwrite(int fd, const void *buf, size_t len, off_t off)
-{
-	ssize_t r;
-
-	if (inject_fault())
-		return -1;
-	r = pwrite(fd, buf, len, off);
-	if (r > 0)
-		record(fd, buf, (size_t)r, off);
-	check_all_crash_states();
-	return r;
-}
-
 static ssize_t rec_pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
 {
 	size_t len = 0, at = 0;
@@ -434,7 +421,7 @@ static int rec_fdatasync(int fd)
 	return 0;
 }
 
-static const struct blk_overlay_io recording_io = {rec_pwrite, rec_pwritev, rec_fdatasync};
+static const struct blk_overlay_io recording_io = {rec_pwritev, rec_fdatasync};
 
 static void rec_reset(void)
 {

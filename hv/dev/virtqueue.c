@@ -185,43 +185,41 @@ bool virtq_want_interrupt(struct virtq *vq)
 	return !(flags & VIRTQ_AVAIL_F_NO_INTERRUPT);
 }
 
-uint64_t virtq_iov_read(const struct iovec *iov, unsigned n, uint64_t off, void *buf, uint64_t len)
+/* Copies between buf and the bytes of iov[0, n) from offset off: into iov when to_iov. */
+static uint64_t iov_copy(const struct iovec *iov, unsigned n, uint64_t off, uint8_t *buf,
+			 uint64_t len, bool to_iov)
 {
 	uint64_t done = 0;
 
 	for (unsigned k = 0; k < n && done < len; k++) {
 		uint64_t l = iov[k].iov_len, chunk;
+		uint8_t *at;
 
 		if (off >= l) {
 			off -= l;
 			continue;
 		}
+		at = (uint8_t *)iov[k].iov_base + off;
 		chunk = l - off < len - done ? l - off : len - done;
-		memcpy((uint8_t *)buf + done, (const uint8_t *)iov[k].iov_base + off, chunk);
+		if (to_iov)
+			memcpy(at, buf + done, chunk);
+		else
+			memcpy(buf + done, at, chunk);
 		done += chunk;
 		off = 0;
 	}
 	return done;
 }
 
+uint64_t virtq_iov_read(const struct iovec *iov, unsigned n, uint64_t off, void *buf, uint64_t len)
+{
+	return iov_copy(iov, n, off, buf, len, false);
+}
+
 uint64_t virtq_iov_write(const struct iovec *iov, unsigned n, uint64_t off, const void *buf,
 			 uint64_t len)
 {
-	uint64_t done = 0;
-
-	for (unsigned k = 0; k < n && done < len; k++) {
-		uint64_t l = iov[k].iov_len, chunk;
-
-		if (off >= l) {
-			off -= l;
-			continue;
-		}
-		chunk = l - off < len - done ? l - off : len - done;
-		memcpy((uint8_t *)iov[k].iov_base + off, (const uint8_t *)buf + done, chunk);
-		done += chunk;
-		off = 0;
-	}
-	return done;
+	return iov_copy(iov, n, off, (uint8_t *)(uintptr_t)buf, len, true);
 }
 
 void virtq_iov_advance(struct iovec **iov, unsigned *cnt, size_t n)

@@ -35,7 +35,7 @@ static int wait_for(struct ctlsock *cs, short events)
 	}
 }
 
-int ctlsock_open(struct ctlsock *cs, const char *path, int timeout_ms)
+static int open_socket(struct ctlsock *cs, const char *path, int timeout_ms)
 {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	int r;
@@ -66,11 +66,26 @@ int ctlsock_open(struct ctlsock *cs, const char *path, int timeout_ms)
 	return r;
 }
 
+struct ctlsock *ctlsock_connect(const char *path, int timeout_ms, char *err, size_t errlen)
+{
+	struct ctlsock *cs = malloc(sizeof(*cs));
+	int r = cs ? open_socket(cs, path, timeout_ms) : -ENOMEM;
+
+	if (r < 0) {
+		snprintf(err, errlen, "cannot connect to %s: %s", path, strerror(-r));
+		free(cs);
+		return NULL;
+	}
+	return cs;
+}
+
 void ctlsock_close(struct ctlsock *cs)
 {
+	if (!cs)
+		return;
 	if (cs->cs_fd >= 0)
 		close(cs->cs_fd);
-	cs->cs_fd = -1;
+	free(cs);
 }
 
 int ctlsock_send(struct ctlsock *cs, const json_t *msg)
@@ -146,19 +161,12 @@ json_t *ctlsock_recv(struct ctlsock *cs, char *err, size_t errlen)
 json_t *ctlsock_call(const char *path, const json_t *request, int timeout_ms, char *err,
 		     size_t errlen)
 {
-	struct ctlsock *cs = malloc(sizeof(*cs));
+	struct ctlsock *cs = ctlsock_connect(path, timeout_ms, err, errlen);
 	json_t *reply = NULL;
 	int r;
 
-	if (!cs) {
-		snprintf(err, errlen, "out of memory");
+	if (!cs)
 		return NULL;
-	}
-	r = ctlsock_open(cs, path, timeout_ms);
-	if (r < 0) {
-		snprintf(err, errlen, "cannot connect to %s: %s", path, strerror(-r));
-		goto out_free;
-	}
 	r = ctlsock_send(cs, request);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot send: %s", strerror(-r));
@@ -174,7 +182,5 @@ json_t *ctlsock_call(const char *path, const json_t *request, int timeout_ms, ch
 	}
 out_close:
 	ctlsock_close(cs);
-out_free:
-	free(cs);
 	return reply;
 }

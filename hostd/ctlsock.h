@@ -17,8 +17,10 @@ struct ctlsock {
 };
 
 /* Connects to the unix socket at path; every later call must finish within
- * timeout_ms from now. 0 or -errno. */
-int ctlsock_open(struct ctlsock *cs, const char *path, int timeout_ms);
+ * timeout_ms from now. Returns the connection (ctlsock_close()) or NULL with
+ * "cannot connect to PATH: reason" in err. */
+struct ctlsock *ctlsock_connect(const char *path, int timeout_ms, char *err, size_t errlen);
+/* Closes and frees. NULL is a no-op. */
 void ctlsock_close(struct ctlsock *cs);
 /* Sends msg as one line. 0 or -errno (-ETIMEDOUT past the deadline). */
 int ctlsock_send(struct ctlsock *cs, const json_t *msg);

@@ -37,20 +37,12 @@ static json_t *read_reply(struct ctlsock *cs, char *err, size_t errlen)
 json_t *qmp_execute(const char *path, const char *cmd, json_t *args, int timeout_ms, char *err,
 		    size_t errlen)
 {
-	struct ctlsock *cs = malloc(sizeof(*cs));
+	struct ctlsock *cs = ctlsock_connect(path, timeout_ms, err, errlen);
 	json_t *greeting, *req, *ret = NULL;
 	int r;
 
-	if (!cs) {
-		snprintf(err, errlen, "out of memory");
+	if (!cs)
 		return NULL;
-	}
-	r = ctlsock_open(cs, path, timeout_ms);
-	if (r < 0) {
-		snprintf(err, errlen, "cannot connect to QMP: %s", strerror(-r));
-		free(cs);
-		return NULL;
-	}
 	greeting = ctlsock_recv(cs, err, errlen);
 	if (!greeting)
 		goto out_close;
@@ -76,6 +68,5 @@ json_t *qmp_execute(const char *path, const char *cmd, json_t *args, int timeout
 		snprintf(err, errlen, "cannot send the QMP command");
 out_close:
 	ctlsock_close(cs);
-	free(cs);
 	return ret;
 }

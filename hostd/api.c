@@ -105,9 +105,12 @@ static void get_desktop(void *ctx, struct web_request *req)
 	const char *id = desktop_id(req);
 	json_t *out = NULL;
 	char err[512] = "";
+	int r;
 
-	if (id)
-		reply(req, host_get(a->a_host, id, &out, err, sizeof(err)), 200, out, err);
+	if (!id)
+		return;
+	r = host_get(a->a_host, id, &out, err, sizeof(err)); /* before out is read */
+	reply(req, r, 200, out, err);
 }
 
 static void destroy_desktop(void *ctx, struct web_request *req)
@@ -115,10 +118,12 @@ static void destroy_desktop(void *ctx, struct web_request *req)
 	struct host_api *a = ctx;
 	const char *id = desktop_id(req);
 	char err[512] = "";
+	int r;
 
-	if (id)
-		reply(req, host_destroy(a->a_host, id, err, sizeof(err)), 200,
-		      json_pack("{s:s}", "deleted", id), err);
+	if (!id)
+		return;
+	r = host_destroy(a->a_host, id, err, sizeof(err));
+	reply(req, r, 200, r < 0 ? NULL : json_pack("{s:s}", "deleted", id), err);
 }
 
 static void start_desktop(void *ctx, struct web_request *req)

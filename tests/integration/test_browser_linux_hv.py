@@ -20,7 +20,7 @@ import pytest
 from broker_fixture import Broker, free_port
 from conftest import BUILD, TOP
 from test_browser_portal import ARTIFACTS, CHROMIUM, host_state, missing, run_node, stage_static, wait_for
-from test_hostd import HOSTD, Hostd, certs  # noqa: F401 (certs: a fixture)
+from hostd_fixture import HOSTD, Hostd
 
 sys.path.insert(0, os.path.join(TOP, "tests", "guest"))
 import mkfont  # noqa: E402
@@ -103,7 +103,7 @@ def tail(path, n=4000):
 
 
 @pytest.fixture(scope="module")
-def linux_stack(tmp_path_factory, certs):  # noqa: F811 (the fixture imported above)
+def linux_stack(tmp_path_factory, certs):
     work = str(tmp_path_factory.mktemp("linux"))
     static = os.path.join(work, "static")
     stage_static(static)

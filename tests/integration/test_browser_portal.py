@@ -19,7 +19,7 @@ import pytest
 
 from broker_fixture import BROKER, Broker, free_port
 from conftest import BIN, BUILD, TOP, guest_path, hv_argv
-from test_hostd import HOSTD, Hostd, certs  # noqa: F401 (certs: a fixture)
+from hostd_fixture import HOSTD, Hostd
 
 NODE = shutil.which("node")
 CHROMIUM = os.environ.get("VDI_CHROMIUM", "/usr/bin/chromium")

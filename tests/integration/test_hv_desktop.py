@@ -15,7 +15,7 @@ import time
 import pytest
 
 from conftest import GUESTS, TOP, HvProcess, guest_path
-from test_hv_framebuffer import decode_png
+from pictures import decode_png
 
 sys.path.insert(0, os.path.join(TOP, "tests", "guest"))
 import mkfont  # noqa: E402

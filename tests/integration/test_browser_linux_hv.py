@@ -18,8 +18,8 @@ from types import SimpleNamespace
 import pytest
 
 from broker_fixture import Broker, free_port
+from browser_fixture import ARTIFACTS, CHROMIUM, host_state, missing, run_node, stage_static, wait_for
 from conftest import BUILD, TOP
-from test_browser_portal import ARTIFACTS, CHROMIUM, host_state, missing, run_node, stage_static, wait_for
 from hostd_fixture import HOSTD, Hostd
 
 sys.path.insert(0, os.path.join(TOP, "tests", "guest"))

@@ -24,6 +24,9 @@ TOP = os.environ.get("VDI_TOP", os.path.abspath(os.path.join(os.path.dirname(__f
 BUILD = os.environ.get("VDI_BUILD", os.path.join(TOP, "build"))
 BIN = os.path.join(BUILD, "bin")
 GUESTS = os.path.join(BUILD, "guests")
+# tests/guest/mkfont.py, which makes the guests' console font, reads fonts for the tests
+# that read text back from a screen: they `import mkfont`.
+sys.path.insert(0, os.path.join(TOP, "tests", "guest"))
 SANITIZED = os.environ.get("SAN") == "1"
 # The box runner and its images are built into build/ whatever SAN says, like the guest.
 KVMBOX = os.path.join(TOP, "build", "bin", "kvmbox")

@@ -11,19 +11,16 @@ import json
 import os
 import pathlib
 import shutil
-import sys
 import time
 from types import SimpleNamespace
 
 import pytest
 
+import mkfont
 from broker_fixture import Broker, free_port
 from browser_fixture import ARTIFACTS, CHROMIUM, host_state, missing, run_node, stage_static, wait_for
-from conftest import BUILD, TOP
+from conftest import BUILD
 from hostd_fixture import HOSTD, Hostd
-
-sys.path.insert(0, os.path.join(TOP, "tests", "guest"))
-import mkfont  # noqa: E402
 
 GUEST = os.path.join(BUILD, "guest")
 IMAGE = ("vmlinuz", "initrd.img", "home.img")

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from broker_fixture import BROKER, Broker, free_port
-from conftest import BIN, GUESTS, HvProcess, hv_argv
+from conftest import GUESTS, HvProcess, hv_argv
 from gw_client import Refused, Tunnel, WebSocket
 from rfb_client import AuthRefused, Rfb
 

@@ -5,7 +5,6 @@ Python: the decoder and the pattern are in pictures.py (keep pattern() in step w
 tests/guest/framebuffer.c); the decoder is tested here."""
 
 import os
-import re
 import struct
 import zlib
 

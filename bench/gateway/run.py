@@ -25,9 +25,10 @@ TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
 
 from broker_fixture import Broker, free_port  # noqa: E402
-from conftest import BIN, GUESTS, HvProcess  # noqa: E402
+from conftest import BIN, GUESTS, MKCERTS, HvProcess  # noqa: E402
 from gw_client import Tunnel, WebSocket  # noqa: E402
-from test_hostd import MKCERTS, Hostd, Rfb  # noqa: E402
+from hostd_fixture import Hostd  # noqa: E402
+from rfb_client import Rfb  # noqa: E402
 
 PASSWORD = "bench-desktop-pw"
 

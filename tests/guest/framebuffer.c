@@ -2,7 +2,7 @@
  * 32 bpp, stride width * 4 at 0xC0000000, or the size "fb=WxH" on the command line
  * says), prints "framebuffer: drawn WxH", and waits for "done" on COM1. The host test
  * takes a screendump meanwhile and compares it with the same pattern computed in
- * Python (tests/integration/test_hv_framebuffer.py): keep the two in step.
+ * Python (pattern() in tests/integration/pictures.py): keep the two in step.
  *
  * Pattern, in drawing order, colours XRGB8888 (the X byte is deliberately not zero in
  * some, the screendump must ignore it):

@@ -2,7 +2,9 @@
 (this machine's KVM when it runs at hardware speed, otherwise the KVM host in a box that
 the session starts once: `kvmbox probe` decides, VDI_KVM=direct|box forces), and `hv`, a
 factory that boots a guest under a real vdi-hv on a temporary control socket and always
-stops it. Tests talk to it as a user would: serial console, control socket, exit status."""
+stops it. Tests talk to it as a user would: serial console, control socket, exit status.
+Also `certs`, the certificates vdi-hostd and the broker's host client use, for every test
+module that runs a vdi-hostd."""
 import json
 import os
 import re
@@ -14,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -21,12 +24,16 @@ TOP = os.environ.get("VDI_TOP", os.path.abspath(os.path.join(os.path.dirname(__f
 BUILD = os.environ.get("VDI_BUILD", os.path.join(TOP, "build"))
 BIN = os.path.join(BUILD, "bin")
 GUESTS = os.path.join(BUILD, "guests")
+# tests/guest/mkfont.py, which makes the guests' console font, reads fonts for the tests
+# that read text back from a screen: they `import mkfont`.
+sys.path.insert(0, os.path.join(TOP, "tests", "guest"))
 SANITIZED = os.environ.get("SAN") == "1"
 # The box runner and its images are built into build/ whatever SAN says, like the guest.
 KVMBOX = os.path.join(TOP, "build", "bin", "kvmbox")
 # Memory of the session's box: room for the largest test (a 512 MiB Linux desktop next
 # to smaller guests) with the box's own kernel.
 KVMBOX_MEMORY_MIB = 3072
+MKCERTS = os.path.join(TOP, "hostd", "mkcerts.sh")
 
 
 class Kvm:
@@ -282,3 +289,16 @@ def hv(tmp_path):
     yield start
     for p in procs:
         p.stop()
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory):
+    """A CA with hostd and broker certificates, and a second CA whose certificates hostd
+    must refuse (made with hostd/mkcerts.sh, as `make certs` does)."""
+    good = tmp_path_factory.mktemp("certs")
+    other = tmp_path_factory.mktemp("other-ca")
+    for d in (good, other):
+        subprocess.run([MKCERTS, str(d)], check=True, capture_output=True)
+    return SimpleNamespace(dir=good, ca=good / "ca.crt", hostd_crt=good / "hostd.crt",
+                           hostd_key=good / "hostd.key", broker_crt=good / "broker.crt",
+                           broker_key=good / "broker.key", other=other)

@@ -1,7 +1,7 @@
 """One of our daemons under test (vdi-broker, vdi-hostd): started with its configuration
 file and its output appended to a log, ready once the log says " ready", stopped with
 SIGTERM (start() and stop() return what the tests check), the log's tail for assertion
-messages. broker_fixture.Broker and test_hostd.Hostd build on it."""
+messages. broker_fixture.Broker and hostd_fixture.Hostd build on it."""
 import os
 import signal
 import subprocess

@@ -1,6 +1,6 @@
 """Clients of vdi-broker's display gateway for tests and bench/gateway: a WebSocket
 client (RFC 6455, stdlib only, masked binary frames) and the vdi-tunnel/1 upgrade, each
-giving a socket-like object (sendall/recv/close) that test_hostd.Rfb can drive."""
+giving a socket-like object (sendall/recv/close) that rfb_client.Rfb can drive."""
 import base64
 import hashlib
 import os

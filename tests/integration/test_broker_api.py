@@ -22,7 +22,7 @@ import pytest
 from broker_fixture import BROKER, Broker, free_port
 from conftest import GUESTS, TOP
 from ldap_fixture import BASE, SLAPD, Slapd
-from test_hostd import Rfb
+from rfb_client import Rfb
 
 pytestmark = pytest.mark.skipif(
     not os.path.exists(BROKER) or not os.path.exists(SLAPD) or not shutil.which("ldapmodify"),

@@ -15,7 +15,8 @@ import pytest
 
 from broker_fixture import BROKER, Broker, free_port
 from conftest import GUESTS
-from test_hostd import HOSTD, Hostd, Rfb, certs  # noqa: F401 (certs: a fixture)
+from hostd_fixture import HOSTD, Hostd
+from rfb_client import Rfb
 
 pytestmark = [
     pytest.mark.skipif(not os.path.exists(BROKER), reason="vdi-broker not built"),
@@ -26,7 +27,7 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, certs):  # noqa: F811
+def stack(tmp_path_factory, certs):
     work = tmp_path_factory.mktemp("broker-hosts")
     tpl = work / "tpl"
     tpl.mkdir()

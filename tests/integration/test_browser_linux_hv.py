@@ -11,19 +11,16 @@ import json
 import os
 import pathlib
 import shutil
-import sys
 import time
 from types import SimpleNamespace
 
 import pytest
 
+import mkfont
 from broker_fixture import Broker, free_port
-from conftest import BUILD, TOP
-from test_browser_portal import ARTIFACTS, CHROMIUM, host_state, missing, run_node, stage_static, wait_for
-from test_hostd import HOSTD, Hostd, certs  # noqa: F401 (certs: a fixture)
-
-sys.path.insert(0, os.path.join(TOP, "tests", "guest"))
-import mkfont  # noqa: E402
+from browser_fixture import ARTIFACTS, CHROMIUM, host_state, missing, run_node, stage_static, wait_for
+from conftest import BUILD
+from hostd_fixture import HOSTD, Hostd
 
 GUEST = os.path.join(BUILD, "guest")
 IMAGE = ("vmlinuz", "initrd.img", "home.img")
@@ -103,7 +100,7 @@ def tail(path, n=4000):
 
 
 @pytest.fixture(scope="module")
-def linux_stack(tmp_path_factory, certs):  # noqa: F811 (the fixture imported above)
+def linux_stack(tmp_path_factory, certs):
     work = str(tmp_path_factory.mktemp("linux"))
     static = os.path.join(work, "static")
     stage_static(static)

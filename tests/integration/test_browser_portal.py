@@ -17,33 +17,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from broker_fixture import BROKER, Broker, free_port
-from conftest import BIN, BUILD, TOP, guest_path, hv_argv
-from test_hostd import HOSTD, Hostd, certs  # noqa: F401 (certs: a fixture)
+from broker_fixture import Broker, free_port
+from browser_fixture import ARTIFACTS, CHROMIUM, host_state, missing, run_node, stage_static, wait_for
+from conftest import BUILD, guest_path, hv_argv
+from hostd_fixture import HOSTD, Hostd
 
-NODE = shutil.which("node")
-CHROMIUM = os.environ.get("VDI_CHROMIUM", "/usr/bin/chromium")
-NODE_MODULES = os.path.join(TOP, "node_modules")
-NOVNC = os.path.join(NODE_MODULES, "@novnc", "novnc")
 FONT = os.path.join(BUILD, "guests", "desktop_font.h")
-ARTIFACTS = os.path.join(BUILD, "artifacts", "browser")
 VNC_PASSWORD = "desk-ticket-7f3a"
-
-
-def missing():
-    """Why these tests cannot run here, or None."""
-    if not os.path.exists(BROKER):
-        return "vdi-broker is not built yet (%s)" % BROKER
-    if not os.path.exists(os.path.join(BIN, "vdi-hv")) or not os.path.exists(guest_path("desktop")):
-        return "vdi-hv or the demo desktop guest (build/guests/desktop.elf) is not built"
-    if not NODE:
-        return "node is not installed"
-    if not os.path.exists(os.path.join(NODE_MODULES, "playwright-core")) or not os.path.exists(NOVNC):
-        return "npm packages missing: run `make web-deps` (npm ci)"
-    if not os.access(CHROMIUM, os.X_OK):
-        return "%s is missing: install the Debian package chromium" % CHROMIUM
-    return None
-
 
 pytestmark = pytest.mark.skipif(missing() is not None, reason=missing() or "")
 
@@ -53,14 +33,6 @@ USERS = {"alice": ("alice-pw", "staff", "Alice Example"), "bob": ("bob-pw", "sal
          "carol": ("carol-pw", "", "Carol Admin"), "zed": ("zed-pw", "", None),
          "pat": ("pat-pw", "", None)}
 MAX_FAILURES = 3
-
-
-def stage_static(dest):
-    """The portal as the broker serves it: web/static with noVNC under novnc/ (what
-    `make web-static` stages for a broker without a /novnc/ route)."""
-    shutil.copytree(os.path.join(TOP, "web", "static"), dest)
-    for part in ("core", "vendor"):
-        shutil.copytree(os.path.join(NOVNC, part), os.path.join(dest, "novnc", part))
 
 
 def start_hostd(request, work, hb_port):
@@ -174,17 +146,6 @@ lockout = 60s
     assert hostd_status in (0, None), hostd.log()
 
 
-def host_state(admin, host_id):
-    return {h["id"]: h for h in admin.ok("GET", "/api/v1/admin/hosts")["hosts"]}[host_id]["state"]
-
-
-def wait_for(check, what, log, timeout=30):
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out waiting for %s:\n%s" % (what, log())
-        time.sleep(0.2)
-
-
 def logoff_everyone(stack):
     for s in stack.admin.ok("GET", "/api/v1/admin/sessions")["sessions"]:
         stack.admin.ok("POST", "/api/v1/admin/sessions/%s/logoff" % s["id"], expect=(204, 409))
@@ -249,28 +210,6 @@ def desktop(stack, tmp_path):
         yield d
     finally:
         d.stop()
-
-
-def run_node(stack, test_file, suite, extra_env=None, timeout=120):
-    """Runs one tests/browser file with node's test runner; fails with its report."""
-    os.makedirs(ARTIFACTS, exist_ok=True)
-    tap = os.path.join(ARTIFACTS, suite + ".tap")
-    env = dict(stack.env, **(extra_env or {}))
-    start = time.monotonic()
-    p = subprocess.run([NODE, "--test", "--test-reporter=spec", "--test-reporter-destination=stdout",
-                        "--test-reporter=tap", "--test-reporter-destination=" + tap,
-                        os.path.join(TOP, "tests", "browser", test_file)],
-                       cwd=TOP, env=env, capture_output=True, timeout=timeout)
-    out = p.stdout.decode("utf-8", "replace") + p.stderr.decode("utf-8", "replace")
-    print(out)
-    print("%s: %.1f s" % (test_file, time.monotonic() - start))
-    with open(tap) as f:
-        summary = {k: int(v) for k, v in (line[2:].split() for line in f
-                                          if line.startswith(("# pass ", "# fail ")))}
-    assert p.returncode == 0 and summary.get("fail") == 0, (
-        "browser tests failed (%s):\n%s\n--- broker log ---\n%s" % (test_file, out[-12000:],
-                                                                  stack.broker.log()[-4000:]))
-    assert summary.get("pass", 0) > 0, "no browser test ran:\n" + out
 
 
 def test_gateway_refuses_unreachable_desktop(stack):

@@ -8,7 +8,7 @@ import subprocess
 import time
 
 from conftest import guest_path, hv_argv
-from test_display_vnc import PASSWORD, TOOL, ok, set_ticket, vnc, vnc_vm, wait_log
+from vnc_fixture import PASSWORD, TOOL, ok, set_ticket, vnc, vnc_vm, wait_log
 
 BOOT_TIMEOUT = 90
 

@@ -8,7 +8,7 @@ import random
 import socket
 import struct
 
-from test_display_vnc import TOOL, ok, vnc, vnc_vm, wait_log  # noqa: F401 (TOOL: built)
+from vnc_fixture import ok, vnc, vnc_vm, wait_log
 
 
 def connect(addr):

@@ -12,9 +12,9 @@ from types import SimpleNamespace
 import pytest
 
 from broker_fixture import BROKER, Broker, free_port
-from conftest import BIN, GUESTS, HvProcess, hv_argv
+from conftest import GUESTS, HvProcess, hv_argv
 from gw_client import Refused, Tunnel, WebSocket
-from test_hostd import AuthRefused, Rfb
+from rfb_client import AuthRefused, Rfb
 
 pytestmark = [
     pytest.mark.skipif(not os.path.exists(BROKER), reason="vdi-broker not built"),

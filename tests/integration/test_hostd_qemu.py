@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from conftest import TOP
-from test_hostd import HOSTD, AuthRefused, Hostd, Rfb, certs, closed_without_data  # noqa: F401
+from hostd_fixture import HOSTD, Hostd, closed_without_data
+from rfb_client import AuthRefused, Rfb
 
 GUEST = Path(os.environ.get("VDI_GUEST_DIR", Path(TOP) / "build" / "guest"))
 QEMU = "/usr/bin/qemu-system-x86_64"

@@ -1,7 +1,6 @@
 """vdi-hv boots the freestanding test guests: serial console both ways, PVH and plain
 64-bit entry, command line, PIT interrupts and CMOS, a second vCPU started by the guest,
 exit codes for reset and crash, and command-line errors."""
-import os
 import subprocess
 
 from conftest import guest_path, hv_argv

@@ -9,16 +9,13 @@ import os
 import re
 import shutil
 import socket
-import sys
 import time
 
 import pytest
 
-from conftest import GUESTS, TOP, HvProcess, guest_path
-from test_hv_framebuffer import decode_png
-
-sys.path.insert(0, os.path.join(TOP, "tests", "guest"))
-import mkfont  # noqa: E402
+import mkfont
+from conftest import GUESTS, HvProcess, guest_path
+from pictures import decode_png
 
 BOOT_TIMEOUT = 60
 KEY_TIMEOUT = 60

@@ -5,8 +5,6 @@ guest decoded comes back on its serial console. The mouse guest checks the PS/2 
 bring-up (reset, IntelliMouse id) and its IRQ 12 path."""
 import re
 
-import pytest
-
 BOOT_TIMEOUT = 120
 KEY_TIMEOUT = 120
 

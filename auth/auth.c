@@ -91,6 +91,22 @@ void auth_close(struct auth *a)
 	free(a);
 }
 
+/* Replaces a user's stored hash, weaker than today's cost, with a fresh one. */
+static void upgrade_hash(struct auth *a, const char *username, const char *password)
+{
+	char fresh[PASSWORD_HASH_MAX];
+	int r = password_hash(password, fresh, sizeof(fresh));
+
+	if (r == 0)
+		r = a->a_source.aus_set_hash(a->a_source.aus_ctx, username, fresh);
+	if (r < 0)
+		log_warnx("auth: the password hash of '%s' could not be upgraded: %s", username,
+			  strerror(-r));
+	else
+		log_info("auth: the password hash of '%s' upgraded to today's cost", username);
+	explicit_bzero(fresh, sizeof(fresh));
+}
+
 static int login_local(struct auth *a, const char *username, const char *password,
 		       struct identity **out, char *err, size_t errlen)
 {
@@ -109,6 +125,8 @@ static int login_local(struct auth *a, const char *username, const char *passwor
 		return r;
 	}
 	r = password_verify(password, hash);
+	if (r == 0 && a->a_source.aus_set_hash && password_needs_rehash(hash))
+		upgrade_hash(a, username, password);
 	free(hash);
 	if (r == -EACCES) {
 		snprintf(err, errlen, "wrong password");

@@ -73,10 +73,14 @@ int auth_config_finish(struct auth_config *cfg, const char *file, char *err, siz
 
 /* Local users kept elsewhere (the broker's store). lookup returns 0 with a new identity
  * and a malloc'd password hash (password_hash() format), -ENOENT for an unknown user,
- * or another negative errno. It may be called from several threads at once. */
+ * or another negative errno. set_hash (may be NULL) stores a fresh hash of the password
+ * a user just logged in with when the stored one is weaker than today's cost
+ * (password_needs_rehash()); its failure is logged and the login still succeeds. Both
+ * may be called from several threads at once. */
 struct auth_user_source {
 	int (*aus_lookup)(void *ctx, const char *username, struct identity **id,
 			  char **password_hash);
+	int (*aus_set_hash)(void *ctx, const char *username, const char *password_hash);
 	void *aus_ctx;
 };
 

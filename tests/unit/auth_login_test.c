@@ -260,13 +260,25 @@ static int store_lookup(void *ctx, const char *username, struct identity **id, c
 	return 0;
 }
 
+/* What the store was asked to keep: the upgraded hash of a weak one. */
+static char stored_hash[PASSWORD_HASH_MAX];
+
+static int store_set_hash(void *ctx, const char *username, const char *hash)
+{
+	(void)ctx;
+	assert_string_equal(username, "dora");
+	snprintf(stored_hash, sizeof(stored_hash), "%s", hash);
+	return 0;
+}
+
 static void test_user_source(void **state)
 {
 	struct auth_config cfg;
 	struct identity *id = NULL;
 	char err[256];
 	int calls = 0, retry;
-	struct auth_user_source src = {.aus_lookup = store_lookup, .aus_ctx = &calls};
+	struct auth_user_source src = {
+	    .aus_lookup = store_lookup, .aus_set_hash = store_set_hash, .aus_ctx = &calls};
 	struct auth *a;
 
 	(void)state;
@@ -276,10 +288,16 @@ static void test_user_source(void **state)
 	assert_string_equal(err, "[auth] backend = local needs users_file");
 	a = auth_open(&cfg, &src, err, sizeof(err));
 	assert_non_null(a);
+	assert_true(password_needs_rehash(alice_hash)); /* a cheap test hash */
 	assert_int_equal(LOGIN(a, "dora", "alice-pw", NULL, 1), 0);
 	assert_true(identity_has_group(id, "sales"));
 	identity_free(id);
+	/* the login upgraded the weak hash to one of today's cost for the same password */
+	assert_false(password_needs_rehash(stored_hash));
+	assert_int_equal(password_verify("alice-pw", stored_hash), 0);
+	stored_hash[0] = '\0';
 	assert_int_equal(LOGIN(a, "dora", "nope", NULL, 1), -EACCES);
+	assert_string_equal(stored_hash, ""); /* not after a wrong password */
 	assert_int_equal(LOGIN(a, "eve", "nope", NULL, 1), -EACCES);
 	/* a store failure is an error of the service, not a failed login */
 	assert_int_equal(LOGIN(a, "broken", "nope", NULL, 1), -EIO);

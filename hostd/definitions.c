@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,40 @@
 
 #define STORED_MAX (1 << 20)
 
+/* Refuses a directory another local user could change under hostd: it must be a real
+ * directory (not a symlink) owned by hostd's user and writable by nobody else, and its
+ * parent must not let others rename it away (writable by others only with the sticky
+ * bit, as /tmp). Returns 0 or -EPERM with a log line that says what to fix. */
+static int check_private_dir(const char *path)
+{
+	char *copy = strdup(path), *parent;
+	struct stat st;
+	int r = -EPERM;
+
+	if (!copy)
+		return -ENOMEM;
+	parent = dirname(copy);
+	if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+		log_warnx("definitions: %s is not a directory (a symlink?): refused", path);
+	else if (st.st_uid != geteuid())
+		log_warnx("definitions: %s belongs to uid %u, not to vdi-hostd's uid %u: refused",
+			  path, (unsigned)st.st_uid, (unsigned)geteuid());
+	else if (st.st_mode & (S_IWGRP | S_IWOTH))
+		log_warnx("definitions: %s is writable by others (mode %04o): refused; "
+			  "chmod go-w it",
+			  path, (unsigned)(st.st_mode & 07777));
+	else if (stat(parent, &st) < 0)
+		log_warn("definitions: cannot check %s", parent);
+	else if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
+		log_warnx("definitions: %s is in %s, which others can write without the sticky "
+			  "bit: refused",
+			  path, parent);
+	else
+		r = 0;
+	free(copy);
+	return r;
+}
+
 static int make_dir(const char *path)
 {
 	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
@@ -25,7 +60,7 @@ static int make_dir(const char *path)
 		log_warn("definitions: cannot create %s", path);
 		return r;
 	}
-	return 0;
+	return check_private_dir(path);
 }
 
 int definitions_init(const struct conf *c)

@@ -9,10 +9,12 @@ import hashlib
 import http.client
 import json
 import os
+import pathlib
 import shutil
 import ssl
 import struct
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -62,6 +64,43 @@ def test_config_check(tmp_path, certs):
     r = subprocess.run([HOSTD, "-n", "-c", str(bad)], capture_output=True, text=True)
     assert r.returncode == 2 and "[api] listen" in r.stderr, r.stderr
     shutil.rmtree(h.run, ignore_errors=True)
+
+
+def test_directories_others_can_change_are_refused(tmp_path, certs):
+    """hostd keeps sockets, pid files and desktop definitions in its run and state
+    directories: one another local user could write to, replace or own is refused at
+    start, with the reason in the log."""
+    h = Hostd(tmp_path, certs, str(tmp_path))
+    run = pathlib.Path(h.run)
+    state = pathlib.Path(h.state)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    def refused(why):
+        r = subprocess.run([HOSTD, "-c", str(h.conf)], capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode != 0 and why in r.stderr, (why, r.returncode, r.stderr)
+
+    try:
+        os.chmod(run, 0o777)
+        refused("is writable by others (mode 0777)")
+        os.chmod(run, 0o700)
+        os.chown(run, 65534, 65534)
+        refused("belongs to uid 65534")
+        os.chown(run, os.geteuid(), os.getegid())
+        shutil.rmtree(state, ignore_errors=True)
+        state.symlink_to(elsewhere)
+        refused("is not a directory (a symlink?)")
+        state.unlink()
+        loose = pathlib.Path(tempfile.mkdtemp(prefix="vh-", dir="/tmp"))  # short: sockets
+        os.chmod(loose, 0o777)  # others could rename the run directory away
+        (loose / "run").mkdir(mode=0o700)
+        h.conf.write_text(h.conf.read_text().replace(f"run_dir = {run}", f"run_dir = {loose}/run"))
+        refused("which others can write without the sticky bit")
+    finally:
+        shutil.rmtree(h.run, ignore_errors=True)
+        if "loose" in locals():
+            shutil.rmtree(loose, ignore_errors=True)
 
 
 def test_mutual_tls_refuses_clients_without_a_ca_signed_certificate(hostd_factory, certs, tmp_path):

@@ -120,7 +120,7 @@ out_nomem:
 struct broker *broker_open(const struct broker_config *cfg, char *err, size_t errlen)
 {
 	struct broker *b = calloc(1, sizeof(*b));
-	struct auth_user_source source;
+	struct auth_user_source source = {0};
 	char path[4200];
 
 	if (!b) {

@@ -69,7 +69,7 @@ $(foreach c,$(COMPONENTS),$(eval $(call archive_rule,$(c))))
 vdi-hv_MAIN := hv/main.c
 vdi-hv_USES := hv display lib
 vdi-hostd_MAIN := hostd/main.c
-vdi-hostd_USES := hostd web lib
+vdi-hostd_USES := hostd web display lib
 vdi-broker_MAIN := broker/main.c
 vdi-broker_USES := broker web auth policy lib
 vdictl_MAIN := broker/vdictl.c

@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "hostd/rfbfilter.h"
+#include "display/rfbfilter.h"
 #include "lib/clock.h"
 #include "lib/log.h"
 

@@ -21,7 +21,6 @@
 #include <openssl/x509v3.h>
 #include <poll.h>
 #include <pthread.h>
-#include <rfb/rfb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +30,7 @@
 #include <unistd.h>
 
 #include "broker/internal.h"
+#include "display/vnc_auth.h"
 #include "lib/clock.h"
 #include "lib/hostport.h"
 #include "lib/log.h"
@@ -153,64 +153,6 @@ static int tcp_connect(const char *address, char *host, size_t hostlen)
 	return fd;
 }
 
-static int recv_all(int fd, void *buf, size_t n)
-{
-	for (size_t got = 0; got < n;) {
-		ssize_t r = recv(fd, (char *)buf + got, n - got, 0);
-
-		if (r == 0)
-			return -ECONNRESET;
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		got += (size_t)r;
-	}
-	return 0;
-}
-
-static int send_all(int fd, const void *buf, size_t n)
-{
-	return send(fd, buf, n, MSG_NOSIGNAL) == (ssize_t)n ? 0 : -EIO;
-}
-
-/* RFB 3.8 handshake with a manual desktop up to a successful SecurityResult, with its
- * stored password. The client then gets the same handshake from the gateway. */
-static int vnc_login(int fd, const char *password)
-{
-	uint8_t version[12], n, types[255], challenge[16], result[4];
-	char key[9] = "";
-	bool vnc_auth = false, none = false;
-
-	if (recv_all(fd, version, 12) < 0 || memcmp(version, "RFB 003.", 8))
-		return -EPROTO;
-	if (send_all(fd, "RFB 003.008\n", 12) < 0 || recv_all(fd, &n, 1) < 0 || n == 0 ||
-	    recv_all(fd, types, n) < 0)
-		return -EPROTO;
-	for (unsigned i = 0; i < n; i++) {
-		vnc_auth |= types[i] == 2;
-		none |= types[i] == 1;
-	}
-	if (vnc_auth && password) {
-		if (send_all(fd, "\x02", 1) < 0 || recv_all(fd, challenge, 16) < 0)
-			return -EPROTO;
-		snprintf(key, sizeof(key), "%s", password);
-		rfbEncryptBytes(challenge, key);
-		explicit_bzero(key, sizeof(key));
-		if (send_all(fd, challenge, 16) < 0)
-			return -EPROTO;
-	} else if (none) {
-		if (send_all(fd, "\x01", 1) < 0)
-			return -EPROTO;
-	} else {
-		return -EPROTO;
-	}
-	if (recv_all(fd, result, 4) < 0)
-		return -EPROTO;
-	return memcmp(result, "\0\0\0\0", 4) ? -EACCES : 0;
-}
-
 static int relay_connect(struct gateway *gw, struct gw_conn *c, const char *relay,
 			 const char *ticket)
 {
@@ -263,7 +205,7 @@ static int manual_connect(struct gw_conn *c, const char *address, const char *pa
 
 	if (fd < 0)
 		return fd;
-	r = vnc_login(fd, password);
+	r = vnc_auth_login(fd, password);
 	if (r < 0) {
 		close(fd);
 		return r;
@@ -357,18 +299,13 @@ static size_t shim_take(struct gw_conn *c, const uint8_t *p, size_t n)
 		queue_client(c, c->c_challenge, 16);
 	}
 	if (c->c_shim_got == SHIM_LEN) {
-		char key[9];
 		uint8_t expected[16];
 		static const char reason[] = "\0\0\0\1\0\0\0\x16wrong or expired ticket";
+		int r = vnc_auth_response(expected, c->c_challenge, c->c_ticket);
 
-		memcpy(expected, c->c_challenge, 16);
-		memcpy(key, c->c_ticket, 8);
-		key[8] = '\0';
-		rfbEncryptBytes(expected, key);
-		explicit_bzero(key, sizeof(key));
 		explicit_bzero(c->c_ticket, sizeof(c->c_ticket));
 		c->c_shim = false;
-		if (CRYPTO_memcmp(expected, c->c_shim_buf + 13, 16)) {
+		if (r < 0 || CRYPTO_memcmp(expected, c->c_shim_buf + 13, 16)) {
 			queue_client(c, reason, sizeof(reason) - 1);
 			c->c_closing = true;
 			conn_end(c, END_AUTH);

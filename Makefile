@@ -85,13 +85,8 @@ $(BIN)/$(1): $(call obj,$($(1)_MAIN)) $(foreach c,$($(1)_USES),$(call archive,$(
 endef
 $(foreach p,$(PROGRAM_NAMES),$(eval $(call program_rule,$(p))))
 
-# web/'s TLS front (HTTPS of the broker and of hostd's API, client certificates included)
-# is on GnuTLS, so the programs and unit tests that use web/ link it directly.
 # `make certs`: a test CA and certificates for hostd and the broker in build/certs
 # (hostd/mkcerts.sh; existing files are kept).
-GNUTLS_LIBS := $(shell pkg-config --libs gnutls 2>/dev/null)
-$(BIN)/vdi-hostd $(BIN)/vdi-broker: LDLIBS += $(GNUTLS_LIBS)
-$(BUILD)/tests/unit/hostd_% $(BUILD)/tests/unit/web_% $(BUILD)/tests/unit/broker_%: LDLIBS += $(GNUTLS_LIBS)
 .PHONY: certs
 certs:
 	$(Q)hostd/mkcerts.sh build/certs

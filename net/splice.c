@@ -228,8 +228,10 @@ static void wait_io(struct splice *sp, int64_t now, int64_t start, int64_t last_
 			splice_end(sp, SPLICE_ERROR, -1);
 		return;
 	}
-	if (pfd[2].revents)
-		splice_end(sp, SPLICE_STOP, -1);
+	if (pfd[2].revents) { /* the owner stops: whatever ended before, nothing waits now */
+		sp->sp_end = SPLICE_STOP;
+		sp->sp_end_side = -1;
+	}
 	/* a hang-up with nothing left to read is that side's end */
 	for (int i = 0; i < 2; i++)
 		if ((pfd[i].revents & (POLLHUP | POLLERR)) && !(pfd[i].revents & POLLIN) &&

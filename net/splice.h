@@ -34,7 +34,7 @@ enum splice_end {
 	SPLICE_ERROR,  /* a write to a side failed (sp_end_side), or poll() */
 	SPLICE_IDLE,   /* nothing moved for sp_idle_ms */
 	SPLICE_AGE,    /* sp_age_ms since the start */
-	SPLICE_STOP,   /* sp_stop_fd became readable: no drain */
+	SPLICE_STOP,   /* sp_stop_fd became readable: no drain, even one under way */
 	SPLICE_FILTER, /* the filter refused what a side sent (sp_end_side) */
 	SPLICE_OWNER
 };

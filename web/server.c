@@ -214,29 +214,9 @@ int web_reply_upgrade(struct web_request *req,
 	return 0;
 }
 
-int web_stream_fd(const struct web_stream *st)
+struct stream *web_stream_get(struct web_stream *st)
 {
-	return stream_fd(st->st_tls);
-}
-
-bool web_stream_pending(const struct web_stream *st)
-{
-	return stream_pending(st->st_tls);
-}
-
-bool web_stream_wants_write(const struct web_stream *st)
-{
-	return stream_wants_write(st->st_tls);
-}
-
-ssize_t web_stream_read(struct web_stream *st, void *buf, size_t n)
-{
-	return stream_read(st->st_tls, buf, n);
-}
-
-ssize_t web_stream_write(struct web_stream *st, const void *buf, size_t n)
-{
-	return stream_write(st->st_tls, buf, n);
+	return st->st_tls;
 }
 
 void web_stream_close(struct web_stream *st)

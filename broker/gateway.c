@@ -13,9 +13,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <openssl/crypto.h>
 #include <openssl/err.h>
-#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <pthread.h>
@@ -39,7 +37,6 @@
 #define DESK_READ	  (256 * 1024) /* one screen update in few pieces */
 #define MAX_FRAME	  (1u << 20)
 #define CONNECT_TIMEOUT_S 10
-#define SHIM_LEN	  29 /* client version (12), security type (1), DES response (16) */
 #define TUNNEL_PROTOCOL	  "vdi-tunnel/1"
 #define CTL_ROOM	  512 /* control frames queued behind a data frame */
 #define DRAIN_MS	  2000
@@ -89,10 +86,8 @@ struct gw_conn {
 	bool c_ws;
 	enum end_reason c_stop; /* set by others under g_lock */
 	char c_session[64], c_desktop[64], c_user[128], c_addr[64];
-	char c_ticket[BROKER_TICKET_LEN + 1]; /* manual desktops: until the client's VNC auth */
-	bool c_shim;
-	size_t c_shim_got;
-	uint8_t c_shim_buf[SHIM_LEN], c_challenge[16];
+	bool c_shim; /* manual desktops: the client's VNC handshake with the ticket first */
+	struct vnc_auth_server c_auth;
 	bool c_closing; /* no more from the client: a close frame is queued or it is gone */
 	int64_t c_last_check;
 	/* WebSocket input */
@@ -292,41 +287,29 @@ static unsigned close_code(enum end_reason why)
 }
 
 /* The client's VNC handshake with the gateway (manual desktops): security type 2 with
- * the ticket as password. Consumes bytes; returns how many it took. */
+ * the ticket as password (display/vnc_auth.h), one step at a time, each answer its own
+ * frame. Consumes bytes; returns how many it took. */
 static size_t shim_take(struct gw_conn *c, const uint8_t *p, size_t n)
 {
-	size_t take = SHIM_LEN - c->c_shim_got;
+	uint8_t out[VNC_AUTH_SERVER_OUT];
+	enum vnc_auth_step step;
+	size_t len, took = vnc_auth_server_feed(&c->c_auth, p, n, out, &len, &step);
 
-	if (take > n)
-		take = n;
-	memcpy(c->c_shim_buf + c->c_shim_got, p, take);
-	c->c_shim_got += take;
-	/* RFB 3.8: the security types follow the client's ProtocolVersion, not ours. */
-	if (c->c_shim_got >= 12 && c->c_shim_got - take < 12)
-		queue_client(c, "\x01\x02", 2);
-	if (c->c_shim_got == 13 && take) {
-		if (memcmp(c->c_shim_buf, "RFB 003.", 8) || c->c_shim_buf[12] != 2) {
-			ws_close(c, 1002, END_PROTOCOL);
-			return n;
-		}
-		queue_client(c, c->c_challenge, 16);
+	if (step == VNC_AUTH_BROKEN) {
+		ws_close(c, 1002, END_PROTOCOL);
+		return n;
 	}
-	if (c->c_shim_got == SHIM_LEN) {
-		uint8_t expected[16];
-		static const char reason[] = "\0\0\0\1\0\0\0\x16wrong or expired ticket";
-		int r = vnc_auth_response(expected, c->c_challenge, c->c_ticket);
-
-		explicit_bzero(c->c_ticket, sizeof(c->c_ticket));
-		c->c_shim = false;
-		c->c_sp.sp_side[1].sd_paused = false; /* the desktop's bytes may flow now */
-		if (r < 0 || CRYPTO_memcmp(expected, c->c_shim_buf + 13, 16)) {
-			queue_client(c, reason, sizeof(reason) - 1);
-			conn_stop(c, END_AUTH);
-			return n;
-		}
-		queue_client(c, "\0\0\0\0", 4);
+	if (len)
+		queue_client(c, out, len);
+	if (step == VNC_AUTH_MORE)
+		return took;
+	c->c_shim = false;
+	c->c_sp.sp_side[1].sd_paused = false; /* the desktop's bytes may flow now */
+	if (step == VNC_AUTH_REFUSED) {
+		conn_stop(c, END_AUTH);
+		return n;
 	}
-	return take;
+	return took;
 }
 
 /* Client payload bytes (unframed) toward the desktop, as far as they fit. Returns how
@@ -518,7 +501,7 @@ static void conn_finish(struct gw_conn *c)
 			log_warnx("gateway: session=%s: cannot mark it disconnected (%s)",
 				  c->c_session, strerror(-r));
 	}
-	explicit_bzero(c->c_ticket, sizeof(c->c_ticket));
+	explicit_bzero(&c->c_auth, sizeof(c->c_auth));
 	free(c);
 	pthread_mutex_lock(&gw->g_lock);
 	gw->g_count--;
@@ -691,8 +674,7 @@ void gateway_handle(struct gateway *gw, struct web_request *req, const char *ori
 			? manual_connect(c, jstr(target, "address"), jstr(target, "vnc_password"))
 			: -EINVAL;
 		c->c_shim = true;
-		memcpy(c->c_ticket, ticket, BROKER_TICKET_LEN); /* redeemed: 32 characters */
-		if (RAND_bytes(c->c_challenge, sizeof(c->c_challenge)) != 1)
+		if (vnc_auth_server_init(&c->c_auth, ticket) < 0)
 			r = -EIO;
 	}
 	explicit_bzero(ticket, sizeof(ticket));
@@ -714,13 +696,13 @@ void gateway_handle(struct gateway *gw, struct web_request *req, const char *ori
 		}
 		refuse_after_redeem(gw, req, c->c_session, 502, "desktop_unreachable",
 				    "the desktop's display cannot be reached");
-		explicit_bzero(c->c_ticket, sizeof(c->c_ticket));
+		explicit_bzero(&c->c_auth, sizeof(c->c_auth));
 		free(c);
 		return;
 	}
 	conn_splice_init(c);
 	if (c->c_shim)
-		queue_client(c, "RFB 003.008\n", 12);
+		queue_client(c, VNC_AUTH_GREETING, VNC_AUTH_GREETING_LEN);
 	if (ws) {
 		web_add_header(req, "Upgrade", "websocket");
 		web_add_header(req, "Sec-WebSocket-Accept", accept);

@@ -4,8 +4,11 @@
 #include "display/vnc_auth.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -97,4 +100,63 @@ int vnc_auth_login(int fd, const char *password)
 	if (recv_all(fd, result, 4) < 0)
 		return -EPROTO;
 	return memcmp(result, "\0\0\0\0", 4) ? -EACCES : 0;
+}
+
+/* ---- the server side ---- */
+
+int vnc_auth_server_init(struct vnc_auth_server *vs, const char *password)
+{
+	memset(vs, 0, sizeof(*vs));
+	snprintf(vs->vs_password, sizeof(vs->vs_password), "%s", password);
+	return RAND_bytes(vs->vs_challenge, sizeof(vs->vs_challenge)) == 1 ? 0 : -EIO;
+}
+
+/* The client's VNC response, checked: SecurityResult OK, or failed with a reason. */
+static enum vnc_auth_step check_response(struct vnc_auth_server *vs, uint8_t *out, size_t *out_len)
+{
+	static const char refused[] = "\0\0\0\1\0\0\0\x16wrong or expired ticket";
+	uint8_t expected[VNC_AUTH_CHALLENGE_SIZE];
+	int r = vnc_auth_response(expected, vs->vs_challenge, vs->vs_password);
+	bool ok = r == 0 && !CRYPTO_memcmp(expected, vs->vs_in + 13, sizeof(expected));
+
+	explicit_bzero(vs->vs_password, sizeof(vs->vs_password));
+	explicit_bzero(expected, sizeof(expected));
+	if (!ok) {
+		memcpy(out, refused, sizeof(refused) - 1);
+		*out_len = sizeof(refused) - 1;
+		return VNC_AUTH_REFUSED;
+	}
+	memcpy(out, "\0\0\0\0", 4);
+	*out_len = 4;
+	return VNC_AUTH_OK;
+}
+
+size_t vnc_auth_server_feed(struct vnc_auth_server *vs, const uint8_t *in, size_t n, uint8_t *out,
+			    size_t *out_len, enum vnc_auth_step *step)
+{
+	/* steps end after the ProtocolVersion, the security type and the response */
+	size_t next = vs->vs_got < 12 ? 12 : vs->vs_got < 13 ? 13 : VNC_AUTH_SERVER_IN;
+	size_t take = next - vs->vs_got < n ? next - vs->vs_got : n;
+
+	*out_len = 0;
+	*step = VNC_AUTH_MORE;
+	memcpy(vs->vs_in + vs->vs_got, in, take);
+	vs->vs_got += take;
+	if (vs->vs_got != next)
+		return take;
+	if (next == 12) {
+		/* RFB 3.8: the security types follow the client's ProtocolVersion, not ours */
+		memcpy(out, "\x01\x02", 2);
+		*out_len = 2;
+	} else if (next == 13) {
+		if (memcmp(vs->vs_in, "RFB 003.", 8) || vs->vs_in[12] != 2) {
+			*step = VNC_AUTH_BROKEN;
+			return take;
+		}
+		memcpy(out, vs->vs_challenge, sizeof(vs->vs_challenge));
+		*out_len = sizeof(vs->vs_challenge);
+	} else {
+		*step = check_response(vs, out, out_len);
+	}
+	return take;
 }

@@ -2,7 +2,9 @@
  * rfbEncryptBytes (the reference every VNC viewer agrees with) for short, long and
  * non-ASCII passwords, and a published DES vector for the empty one; the client
  * handshake logs in to a fake RFB 3.8 server with VNC authentication or None, and
- * reports a refused password. */
+ * reports a refused password; the server side, fed whole or a byte at a time, lets in
+ * the right password, refuses a wrong one with a reason, and stops at a client that is
+ * not RFB 3.x or asks for another security type. */
 #include <errno.h>
 #include <pthread.h>
 #include <rfb/rfb.h>
@@ -104,11 +106,59 @@ static void test_login(void **state)
 	assert_int_equal(login("\x01\x10", "secret"), -EPROTO);
 }
 
+/* Plays a client against the server side for password, typing typed; feeds step bytes at
+ * a time. Returns the last step. */
+static enum vnc_auth_step serve(const char *password, const char *typed, const char *version,
+				uint8_t type, size_t step)
+{
+	struct vnc_auth_server vs;
+	uint8_t in[VNC_AUTH_SERVER_IN], out[VNC_AUTH_SERVER_OUT], challenge[16] = {0};
+	enum vnc_auth_step st = VNC_AUTH_MORE;
+	size_t pos = 0, len;
+
+	assert_int_equal(vnc_auth_server_init(&vs, password), 0);
+	memcpy(in, version, 12);
+	in[12] = type;
+	while (pos < sizeof(in) && st == VNC_AUTH_MORE) {
+		size_t n = sizeof(in) - pos < step ? sizeof(in) - pos : step;
+
+		if (pos == 13) /* the response, to the challenge the server sent */
+			reference(typed, challenge, in + 13);
+		pos += vnc_auth_server_feed(&vs, in + pos, n, out, &len, &st);
+		if (pos == 12 && st == VNC_AUTH_MORE)
+			assert_memory_equal(out, "\x01\x02", 2);
+		if (pos == 13 && st == VNC_AUTH_MORE) {
+			assert_int_equal(len, 16);
+			memcpy(challenge, out, 16);
+		}
+	}
+	if (st == VNC_AUTH_OK)
+		assert_memory_equal(out, "\0\0\0\0", len);
+	if (st == VNC_AUTH_REFUSED)
+		assert_memory_equal(out, "\0\0\0\1", 4);
+	return st;
+}
+
+static void test_server(void **state)
+{
+	static const char *const v38 = "RFB 003.008\n";
+
+	(void)state;
+	for (size_t step = 1; step <= VNC_AUTH_SERVER_IN; step += 28) {
+		assert_int_equal(serve("ticket1234", "ticket12", v38, 2, step), VNC_AUTH_OK);
+		assert_int_equal(serve("ticket1234", "ticket13", v38, 2, step), VNC_AUTH_REFUSED);
+		assert_int_equal(serve("ticket1234", "ticket12", "GET / HTTP/1", 2, step),
+				 VNC_AUTH_BROKEN);
+		assert_int_equal(serve("ticket1234", "ticket12", v38, 1, step), VNC_AUTH_BROKEN);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_response),
 	    cmocka_unit_test(test_login),
+	    cmocka_unit_test(test_server),
 	};
 	return cmocka_run_group_tests_name("vnc_auth", tests, NULL, NULL);
 }

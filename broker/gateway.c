@@ -459,7 +459,7 @@ static void gw_ending(struct splice *sp)
 		break;
 	}
 	}
-	if (c->c_stop == END_CLIENT)
+	if (__atomic_load_n(&c->c_stop, __ATOMIC_SEQ_CST) == END_CLIENT)
 		sp->sp_side[0].sd_shut = true; /* the client left: nothing is drained to it */
 }
 

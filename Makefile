@@ -47,7 +47,7 @@ obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 # Each component's sources go into one archive; the files holding main() stay out so
 # the unit tests can link the modules. Archives are listed users first (the order the
 # linker needs: a folder includes only folders after it).
-COMPONENTS := broker hostd web auth policy hv display lib
+COMPONENTS := broker hostd web auth policy hv display net lib
 broker_SRCS := $(filter-out broker/main.c broker/vdictl.c,$(wildcard broker/*.c))
 web_SRCS := $(wildcard web/*.c)
 auth_SRCS := $(wildcard auth/*.c)
@@ -55,6 +55,7 @@ policy_SRCS := $(wildcard policy/*.c)
 hostd_SRCS := $(filter-out hostd/main.c,$(wildcard hostd/*.c))
 display_SRCS := $(wildcard display/*.c)
 hv_SRCS := $(filter-out hv/main.c,$(wildcard hv/*.c hv/dev/*.c))
+net_SRCS := $(wildcard net/*.c)
 lib_SRCS := $(wildcard lib/*.c)
 archive = $(BUILD)/ar/lib$(1).a
 ARCHIVES := $(foreach c,$(COMPONENTS),$(call archive,$(c)))
@@ -69,9 +70,9 @@ $(foreach c,$(COMPONENTS),$(eval $(call archive_rule,$(c))))
 vdi-hv_MAIN := hv/main.c
 vdi-hv_USES := hv display lib
 vdi-hostd_MAIN := hostd/main.c
-vdi-hostd_USES := hostd web lib
+vdi-hostd_USES := hostd web display net lib
 vdi-broker_MAIN := broker/main.c
-vdi-broker_USES := broker web auth policy lib
+vdi-broker_USES := broker web auth policy display net lib
 vdictl_MAIN := broker/vdictl.c
 vdictl_USES := broker lib
 PROGRAM_NAMES := $(foreach p,vdi-hv vdi-hostd vdi-broker vdictl,$(if $(wildcard $($(p)_MAIN)),$(p)))
@@ -84,13 +85,8 @@ $(BIN)/$(1): $(call obj,$($(1)_MAIN)) $(foreach c,$($(1)_USES),$(call archive,$(
 endef
 $(foreach p,$(PROGRAM_NAMES),$(eval $(call program_rule,$(p))))
 
-# web/'s TLS front (HTTPS of the broker and of hostd's API, client certificates included)
-# is on GnuTLS, so the programs and unit tests that use web/ link it directly.
 # `make certs`: a test CA and certificates for hostd and the broker in build/certs
 # (hostd/mkcerts.sh; existing files are kept).
-GNUTLS_LIBS := $(shell pkg-config --libs gnutls 2>/dev/null)
-$(BIN)/vdi-hostd $(BIN)/vdi-broker: LDLIBS += $(GNUTLS_LIBS)
-$(BUILD)/tests/unit/hostd_% $(BUILD)/tests/unit/web_% $(BUILD)/tests/unit/broker_%: LDLIBS += $(GNUTLS_LIBS)
 .PHONY: certs
 certs:
 	$(Q)hostd/mkcerts.sh build/certs

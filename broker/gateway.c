@@ -1,27 +1,22 @@
 /* The display gateway: checks a /gateway request (upgrade kind, Origin, ticket), connects
  * the desktop (a host's display relay over TLS with its "VDI-TICKET" line, or a manual
  * desktop's VNC endpoint, authenticated here with its stored password while the client
- * authenticates with its ticket), answers 101 and splices client and desktop in a thread
- * per connection with poll() and bounded buffers, WebSocket framed or raw (the client's
- * TLS runs in this thread too, on the client's own socket: web_stream). It ends a
- * connection on idle or age limits and when its session is disconnected or logged off,
- * and its close frame says why. */
+ * authenticates with its ticket: display/vnc_auth.h), answers 101 and splices client and
+ * desktop in a thread per connection on net/splice.h with bounded buffers, WebSocket
+ * framed or raw as the splice's filter (the client's TLS runs in this thread too, on the
+ * client's own socket: web_stream). It ends a connection on idle or age limits and when
+ * its session is disconnected or logged off, and its close frame says why. */
 #include "broker/gateway.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <openssl/crypto.h>
 #include <openssl/err.h>
-#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
-#include <poll.h>
 #include <pthread.h>
-#include <rfb/rfb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,18 +26,21 @@
 #include <unistd.h>
 
 #include "broker/internal.h"
+#include "display/vnc_auth.h"
 #include "lib/clock.h"
 #include "lib/hostport.h"
 #include "lib/log.h"
+#include "net/splice.h"
 #include "web/websocket.h"
 
 #define BUF_SIZE	  65536
 #define DESK_READ	  (256 * 1024) /* one screen update in few pieces */
 #define MAX_FRAME	  (1u << 20)
 #define CONNECT_TIMEOUT_S 10
-#define SHIM_LEN	  29 /* client version (12), security type (1), DES response (16) */
 #define TUNNEL_PROTOCOL	  "vdi-tunnel/1"
-#define PUMP_BURST	  16
+#define CTL_ROOM	  512 /* control frames queued behind a data frame */
+#define DRAIN_MS	  2000
+#define TICK_MS		  500
 
 enum end_reason {
 	END_NONE,
@@ -81,33 +79,28 @@ struct gateway {
 struct gw_conn {
 	struct gateway *c_gw;
 	struct gw_conn *c_next;
-	struct web_stream *c_st; /* the client (the web layer does the TLS) */
+	struct web_stream *c_st; /* the client (the web layer did the TLS) */
 	int c_desk;
 	SSL *c_ssl;
-	bool c_ssl_wants_write;
+	struct stream *c_desk_st; /* from when the desktop is connected */
 	bool c_ws;
 	enum end_reason c_stop; /* set by others under g_lock */
 	char c_session[64], c_desktop[64], c_user[128], c_addr[64];
-	char c_ticket[BROKER_TICKET_LEN + 1]; /* manual desktops: until the client's VNC auth */
-	bool c_shim;
-	size_t c_shim_got;
-	uint8_t c_shim_buf[SHIM_LEN], c_challenge[16];
+	bool c_shim; /* manual desktops: the client's VNC handshake with the ticket first */
+	struct vnc_auth_server c_auth;
+	bool c_closing; /* no more from the client: a close frame is queued or it is gone */
+	int64_t c_last_check;
 	/* WebSocket input */
-	uint8_t c_cin[BUF_SIZE + WEBSOCKET_HEADER_MAX + 125];
-	size_t c_cin_len;
-	bool c_in_frame, c_fragmented, c_closing;
+	bool c_in_frame, c_fragmented;
 	struct websocket_frame c_frame;
 	uint64_t c_frame_done;
-	/* toward the desktop */
+	/* the splice: side 0 the client, side 1 the desktop */
+	struct splice c_sp;
+	uint8_t c_cin[BUF_SIZE + WEBSOCKET_HEADER_MAX + 125]; /* raw from the client */
 	uint8_t c_todesk[BUF_SIZE];
-	size_t c_todesk_len;
-	/* toward the client: data (framed) and control frames between them */
-	uint8_t c_tocli[DESK_READ + WEBSOCKET_HEADER_MAX];
-	size_t c_tocli_off, c_tocli_len;
-	uint8_t c_ctl[512];
-	size_t c_ctl_len;
-	bool c_ctl_in_flight; /* a write of c_ctl must be repeated: it goes first */
-	uint64_t c_in_bytes, c_out_bytes;
+	uint8_t c_fromdesk[DESK_READ];
+	/* toward the client: data frames, control frames between them */
+	uint8_t c_tocli[DESK_READ + WEBSOCKET_HEADER_MAX + CTL_ROOM];
 };
 
 /* ---- connecting the desktop ---- */
@@ -151,64 +144,6 @@ static int tcp_connect(const char *address, char *host, size_t hostlen)
 	if (fd >= 0)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return fd;
-}
-
-static int recv_all(int fd, void *buf, size_t n)
-{
-	for (size_t got = 0; got < n;) {
-		ssize_t r = recv(fd, (char *)buf + got, n - got, 0);
-
-		if (r == 0)
-			return -ECONNRESET;
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		got += (size_t)r;
-	}
-	return 0;
-}
-
-static int send_all(int fd, const void *buf, size_t n)
-{
-	return send(fd, buf, n, MSG_NOSIGNAL) == (ssize_t)n ? 0 : -EIO;
-}
-
-/* RFB 3.8 handshake with a manual desktop up to a successful SecurityResult, with its
- * stored password. The client then gets the same handshake from the gateway. */
-static int vnc_login(int fd, const char *password)
-{
-	uint8_t version[12], n, types[255], challenge[16], result[4];
-	char key[9] = "";
-	bool vnc_auth = false, none = false;
-
-	if (recv_all(fd, version, 12) < 0 || memcmp(version, "RFB 003.", 8))
-		return -EPROTO;
-	if (send_all(fd, "RFB 003.008\n", 12) < 0 || recv_all(fd, &n, 1) < 0 || n == 0 ||
-	    recv_all(fd, types, n) < 0)
-		return -EPROTO;
-	for (unsigned i = 0; i < n; i++) {
-		vnc_auth |= types[i] == 2;
-		none |= types[i] == 1;
-	}
-	if (vnc_auth && password) {
-		if (send_all(fd, "\x02", 1) < 0 || recv_all(fd, challenge, 16) < 0)
-			return -EPROTO;
-		snprintf(key, sizeof(key), "%s", password);
-		rfbEncryptBytes(challenge, key);
-		explicit_bzero(key, sizeof(key));
-		if (send_all(fd, challenge, 16) < 0)
-			return -EPROTO;
-	} else if (none) {
-		if (send_all(fd, "\x01", 1) < 0)
-			return -EPROTO;
-	} else {
-		return -EPROTO;
-	}
-	if (recv_all(fd, result, 4) < 0)
-		return -EPROTO;
-	return memcmp(result, "\0\0\0\0", 4) ? -EACCES : 0;
 }
 
 static int relay_connect(struct gateway *gw, struct gw_conn *c, const char *relay,
@@ -263,7 +198,7 @@ static int manual_connect(struct gw_conn *c, const char *address, const char *pa
 
 	if (fd < 0)
 		return fd;
-	r = vnc_login(fd, password);
+	r = vnc_auth_login(fd, password);
 	if (r < 0) {
 		close(fd);
 		return r;
@@ -274,6 +209,18 @@ static int manual_connect(struct gw_conn *c, const char *address, const char *pa
 
 /* ---- the splice ---- */
 
+static bool session_live(struct broker *b, const char *id)
+{
+	json_t *s = store_session_get(b->b_store, id);
+	bool live = !s || !strcmp(jstr(s, "state") ? jstr(s, "state") : "", "connected");
+
+	/* A store that cannot answer does not end a display connection. */
+	if (s && !jstr(s, "state"))
+		live = true;
+	json_decref(s);
+	return live;
+}
+
 /* The first reason to end wins; others (takeover, shutdown) set it too. */
 static void conn_end(struct gw_conn *c, enum end_reason why)
 {
@@ -283,18 +230,23 @@ static void conn_end(struct gw_conn *c, enum end_reason why)
 				    __ATOMIC_SEQ_CST);
 }
 
+/* Ends the splice for why: it stops reading and drains toward the client. */
+static void conn_stop(struct gw_conn *c, enum end_reason why)
+{
+	conn_end(c, why);
+	c->c_closing = true;
+	splice_end(&c->c_sp, SPLICE_OWNER + (int)why, -1);
+}
+
 /* Appends bytes for the client: a binary frame, or raw in a tunnel. */
 static bool queue_client(struct gw_conn *c, const void *p, size_t n)
 {
 	uint8_t h[WEBSOCKET_HEADER_MAX];
 	size_t hl = c->c_ws ? websocket_header(h, WEBSOCKET_OP_BINARY, n) : 0;
 
-	if (c->c_tocli_off + c->c_tocli_len + hl + n > sizeof(c->c_tocli))
+	if (hl + n > splice_room(&c->c_sp, 0))
 		return false;
-	memcpy(c->c_tocli + c->c_tocli_off + c->c_tocli_len, h, hl);
-	memcpy(c->c_tocli + c->c_tocli_off + c->c_tocli_len + hl, p, n);
-	c->c_tocli_len += hl + n;
-	return true;
+	return splice_put(&c->c_sp, 0, h, hl) && splice_put(&c->c_sp, 0, p, n);
 }
 
 static void queue_control(struct gw_conn *c, unsigned op, const void *p, size_t n)
@@ -302,11 +254,10 @@ static void queue_control(struct gw_conn *c, unsigned op, const void *p, size_t 
 	uint8_t h[WEBSOCKET_HEADER_MAX];
 	size_t hl = websocket_header(h, op, n);
 
-	if (c->c_ctl_len + hl + n > sizeof(c->c_ctl))
+	if (hl + n > splice_room(&c->c_sp, 0))
 		return; /* a client flooding pings loses pongs, nothing else */
-	memcpy(c->c_ctl + c->c_ctl_len, h, hl);
-	memcpy(c->c_ctl + c->c_ctl_len + hl, p, n);
-	c->c_ctl_len += hl + n;
+	splice_put(&c->c_sp, 0, h, hl);
+	splice_put(&c->c_sp, 0, p, n);
 }
 
 /* The close frame says why, for clients that show it: code and end_names[why]. */
@@ -320,8 +271,7 @@ static void ws_close(struct gw_conn *c, unsigned code, enum end_reason why)
 	memcpy(body + 2, end_names[why], n);
 	if (c->c_ws && !c->c_closing)
 		queue_control(c, WEBSOCKET_OP_CLOSE, body, 2 + n);
-	c->c_closing = true;
-	conn_end(c, why);
+	conn_stop(c, why);
 }
 
 /* Close codes of the server's own ends (docs/api.md): 4000 + the reason. */
@@ -337,50 +287,33 @@ static unsigned close_code(enum end_reason why)
 }
 
 /* The client's VNC handshake with the gateway (manual desktops): security type 2 with
- * the ticket as password. Consumes bytes; returns how many it took. */
+ * the ticket as password (display/vnc_auth.h), one step at a time, each answer its own
+ * frame. Consumes bytes; returns how many it took. */
 static size_t shim_take(struct gw_conn *c, const uint8_t *p, size_t n)
 {
-	size_t take = SHIM_LEN - c->c_shim_got;
+	uint8_t out[VNC_AUTH_SERVER_OUT];
+	enum vnc_auth_step step;
+	size_t len, took = vnc_auth_server_feed(&c->c_auth, p, n, out, &len, &step);
 
-	if (take > n)
-		take = n;
-	memcpy(c->c_shim_buf + c->c_shim_got, p, take);
-	c->c_shim_got += take;
-	/* RFB 3.8: the security types follow the client's ProtocolVersion, not ours. */
-	if (c->c_shim_got >= 12 && c->c_shim_got - take < 12)
-		queue_client(c, "\x01\x02", 2);
-	if (c->c_shim_got == 13 && take) {
-		if (memcmp(c->c_shim_buf, "RFB 003.", 8) || c->c_shim_buf[12] != 2) {
-			ws_close(c, 1002, END_PROTOCOL);
-			return n;
-		}
-		queue_client(c, c->c_challenge, 16);
+	if (step == VNC_AUTH_BROKEN) {
+		ws_close(c, 1002, END_PROTOCOL);
+		return n;
 	}
-	if (c->c_shim_got == SHIM_LEN) {
-		char key[9];
-		uint8_t expected[16];
-		static const char reason[] = "\0\0\0\1\0\0\0\x16wrong or expired ticket";
-
-		memcpy(expected, c->c_challenge, 16);
-		memcpy(key, c->c_ticket, 8);
-		key[8] = '\0';
-		rfbEncryptBytes(expected, key);
-		explicit_bzero(key, sizeof(key));
-		explicit_bzero(c->c_ticket, sizeof(c->c_ticket));
-		c->c_shim = false;
-		if (CRYPTO_memcmp(expected, c->c_shim_buf + 13, 16)) {
-			queue_client(c, reason, sizeof(reason) - 1);
-			c->c_closing = true;
-			conn_end(c, END_AUTH);
-			return n;
-		}
-		queue_client(c, "\0\0\0\0", 4);
+	if (len)
+		queue_client(c, out, len);
+	if (step == VNC_AUTH_MORE)
+		return took;
+	c->c_shim = false;
+	c->c_sp.sp_side[1].sd_paused = false; /* the desktop's bytes may flow now */
+	if (step == VNC_AUTH_REFUSED) {
+		conn_stop(c, END_AUTH);
+		return n;
 	}
-	return take;
+	return took;
 }
 
-/* Client payload bytes (unframed) toward the desktop. Returns false when they do not
- * fit (the caller keeps them). */
+/* Client payload bytes (unframed) toward the desktop, as far as they fit. Returns how
+ * many it took. */
 static size_t client_payload(struct gw_conn *c, const uint8_t *p, size_t n)
 {
 	size_t done = 0, room;
@@ -389,23 +322,22 @@ static size_t client_payload(struct gw_conn *c, const uint8_t *p, size_t n)
 		done += shim_take(c, p + done, n - done);
 	if (c->c_closing)
 		return n;
-	room = sizeof(c->c_todesk) - c->c_todesk_len;
+	room = splice_room(&c->c_sp, 1);
 	if (room > n - done)
 		room = n - done;
-	memcpy(c->c_todesk + c->c_todesk_len, p + done, room);
-	c->c_todesk_len += room;
+	splice_put(&c->c_sp, 1, p + done, room);
 	return done + room;
 }
 
-/* Decodes buffered WebSocket input as far as the desktop buffer allows. */
-static void ws_decode(struct gw_conn *c)
+/* Decodes WebSocket input as far as the desktop's buffer allows. Returns the bytes
+ * taken. */
+static size_t ws_decode(struct gw_conn *c, uint8_t *in, size_t len)
 {
 	size_t pos = 0;
 
 	while (!c->c_closing) {
 		if (!c->c_in_frame) {
-			int r = websocket_parse(c->c_cin + pos, c->c_cin_len - pos, MAX_FRAME,
-						&c->c_frame);
+			int r = websocket_parse(in + pos, len - pos, MAX_FRAME, &c->c_frame);
 
 			if (r == 0)
 				break;
@@ -417,9 +349,9 @@ static void ws_decode(struct gw_conn *c)
 			}
 			if (c->c_frame.wf_opcode >= WEBSOCKET_OP_CLOSE) {
 				size_t total = c->c_frame.wf_header_len + (size_t)c->c_frame.wf_len;
-				uint8_t *body = c->c_cin + pos + c->c_frame.wf_header_len;
+				uint8_t *body = in + pos + c->c_frame.wf_header_len;
 
-				if (c->c_cin_len - pos < total)
+				if (len - pos < total)
 					break;
 				websocket_unmask(body, (size_t)c->c_frame.wf_len,
 						 c->c_frame.wf_mask, 0);
@@ -445,14 +377,14 @@ static void ws_decode(struct gw_conn *c)
 			c->c_frame_done = 0;
 		}
 		{
-			size_t avail = c->c_cin_len - pos, want;
+			size_t avail = len - pos, want;
 			uint64_t left = c->c_frame.wf_len - c->c_frame_done;
 
 			want = left < avail ? (size_t)left : avail;
-			websocket_unmask(c->c_cin + pos, want, c->c_frame.wf_mask, c->c_frame_done);
-			want = client_payload(c, c->c_cin + pos, want);
+			websocket_unmask(in + pos, want, c->c_frame.wf_mask, c->c_frame_done);
+			want = client_payload(c, in + pos, want);
 			/* bytes not taken stay: re-mask them so the next pass unmasks alike */
-			websocket_unmask(c->c_cin + pos + want,
+			websocket_unmask(in + pos + want,
 					 (left < avail ? (size_t)left : avail) - want,
 					 c->c_frame.wf_mask, c->c_frame_done + want);
 			pos += want;
@@ -463,150 +395,72 @@ static void ws_decode(struct gw_conn *c)
 				break;
 		}
 	}
-	memmove(c->c_cin, c->c_cin + pos, c->c_cin_len - pos);
-	c->c_cin_len -= pos;
+	return c->c_closing ? len : pos;
 }
 
-/* A non-blocking call's answer r as bytes, 0 (the desktop's end), -EAGAIN or -EIO. */
-static ssize_t desk_result(struct gw_conn *c, ssize_t r)
+/* The splice's filter. From the client: WebSocket frames decoded (or the tunnel's raw
+ * bytes), the VNC handshake with the ticket first for manual desktops. From the
+ * desktop: what was read in one batch, as one binary frame (fewer, larger messages). */
+static ssize_t gw_filter(struct splice *sp, int from, uint8_t *in, size_t n)
 {
-	if (!c->c_ssl)
-		return r >= 0 ? r : errno == EAGAIN || errno == EINTR ? -EAGAIN : -EIO;
-	if (r > 0)
-		return r;
-	switch (SSL_get_error(c->c_ssl, (int)r)) {
-	case SSL_ERROR_WANT_WRITE:
-		c->c_ssl_wants_write = true;
-		/* fall through */
-	case SSL_ERROR_WANT_READ: return -EAGAIN;
-	case SSL_ERROR_ZERO_RETURN: return 0;
-	default: ERR_clear_error(); return -EIO;
-	}
+	struct gw_conn *c = sp->sp_arg;
+
+	if (from == 0)
+		return (ssize_t)(c->c_ws ? ws_decode(c, in, n) : client_payload(c, in, n));
+	return queue_client(c, in, n) ? (ssize_t)n : 0;
 }
 
-static ssize_t desk_read(struct gw_conn *c, void *buf, size_t n)
+/* Others' reasons (takeover, shutdown), and the session's state once a second. */
+static int gw_tick(struct splice *sp, int64_t now)
 {
-	return desk_result(c,
-			   c->c_ssl ? SSL_read(c->c_ssl, buf, (int)n) : recv(c->c_desk, buf, n, 0));
+	struct gw_conn *c = sp->sp_arg;
+	struct gateway *gw = c->c_gw;
+	enum end_reason why;
+
+	pthread_mutex_lock(&gw->g_lock);
+	why = c->c_stop;
+	pthread_mutex_unlock(&gw->g_lock);
+	if (why != END_NONE)
+		return SPLICE_OWNER + (int)why;
+	if (now - c->c_last_check >= 1000) {
+		c->c_last_check = now;
+		if (!session_live(gw->g_broker, c->c_session)) {
+			pthread_mutex_lock(&gw->g_lock);
+			conn_end(c, END_SESSION);
+			pthread_mutex_unlock(&gw->g_lock);
+			return SPLICE_OWNER + END_SESSION;
+		}
+	}
+	return SPLICE_RUNNING;
 }
 
-static ssize_t desk_write(struct gw_conn *c, const void *buf, size_t n)
+/* The end is decided: the reason recorded, and the close frame queued for the drain. */
+static void gw_ending(struct splice *sp)
 {
-	ssize_t r;
+	struct gw_conn *c = sp->sp_arg;
+	bool client = sp->sp_end_side == 0 || sp->sp_end_side < 0;
 
-	c->c_ssl_wants_write = false;
-	r = desk_result(c, c->c_ssl ? SSL_write(c->c_ssl, buf, (int)n)
-				    : send(c->c_desk, buf, n, MSG_NOSIGNAL));
-	return r == 0 ? -EIO : r; /* nothing written is the end, not progress */
-}
-
-/* One round of non-blocking I/O both ways. Returns true when anything moved. */
-static bool pump(struct gw_conn *c)
-{
-	bool moved = false;
-	ssize_t r;
-
-	/* client -> gateway: raw bytes into c_cin, then decoded (WebSocket) or passed */
-	if (!c->c_closing && c->c_cin_len < sizeof(c->c_cin)) {
-		r = web_stream_read(c->c_st, c->c_cin + c->c_cin_len,
-				    sizeof(c->c_cin) - c->c_cin_len);
-		if (r == 0 || r == -EIO) {
-			conn_end(c, END_CLIENT);
-			c->c_closing = true;
-		} else if (r > 0) {
-			moved = true;
-			c->c_in_bytes += (uint64_t)r;
-			c->c_cin_len += (size_t)r;
+	switch (sp->sp_end) {
+	case SPLICE_EOF:
+	case SPLICE_ERROR:
+		if (client) {
+			conn_stop(c, END_CLIENT);
+			break;
 		}
-	}
-	if (!c->c_closing && c->c_cin_len) {
-		if (c->c_ws) {
-			ws_decode(c);
-		} else {
-			size_t took = client_payload(c, c->c_cin, c->c_cin_len);
+		ws_close(c, sp->sp_end == SPLICE_EOF ? 1000 : 1011, END_DESKTOP);
+		break;
+	case SPLICE_IDLE: ws_close(c, close_code(END_IDLE), END_IDLE); break;
+	case SPLICE_AGE: ws_close(c, close_code(END_AGE), END_AGE); break;
+	default: {
+		enum end_reason why = (enum end_reason)(sp->sp_end - SPLICE_OWNER);
 
-			memmove(c->c_cin, c->c_cin + took, c->c_cin_len - took);
-			c->c_cin_len -= took;
-		}
+		if (why == END_SESSION || why == END_TAKEOVER || why == END_SHUTDOWN)
+			ws_close(c, close_code(why), why);
+		break;
 	}
-	/* gateway -> desktop */
-	if (c->c_todesk_len && !c->c_closing) {
-		r = desk_write(c, c->c_todesk, c->c_todesk_len);
-		if (r > 0) {
-			memmove(c->c_todesk, c->c_todesk + r, c->c_todesk_len - (size_t)r);
-			c->c_todesk_len -= (size_t)r;
-			moved = true;
-		} else if (r == -EIO) {
-			ws_close(c, 1011, END_DESKTOP);
-		}
 	}
-	/* desktop -> gateway, only when what was read before is out; what is there is read
-	 * as one frame (fewer, larger messages for the client) */
-	if (!c->c_closing && c->c_tocli_len == 0 && c->c_ctl_len == 0 && !c->c_shim) {
-		uint8_t *payload = c->c_tocli + WEBSOCKET_HEADER_MAX;
-		size_t got = 0;
-
-		do {
-			r = desk_read(c, payload + got, DESK_READ - got);
-			if (r > 0)
-				got += (size_t)r;
-		} while (r > 0 && got < DESK_READ);
-		if (got) {
-			uint8_t h[WEBSOCKET_HEADER_MAX];
-			size_t hl = c->c_ws ? websocket_header(h, WEBSOCKET_OP_BINARY, got) : 0;
-
-			c->c_tocli_off = WEBSOCKET_HEADER_MAX - hl;
-			memcpy(c->c_tocli + c->c_tocli_off, h, hl);
-			c->c_tocli_len = hl + got;
-			c->c_out_bytes += got;
-			moved = true;
-		}
-		if (r == 0 || r == -EIO)
-			ws_close(c, 1000, END_DESKTOP);
-	}
-	/* gateway -> client: control frames between data frames; a write to repeat (a TLS
-	 * record half sent) goes on with the same buffer */
-	if (c->c_ctl_len && (c->c_tocli_len == 0 || c->c_ctl_in_flight)) {
-		r = web_stream_write(c->c_st, c->c_ctl, c->c_ctl_len);
-		c->c_ctl_in_flight = r == -EAGAIN;
-		if (r > 0) {
-			memmove(c->c_ctl, c->c_ctl + r, c->c_ctl_len - (size_t)r);
-			c->c_ctl_len -= (size_t)r;
-			moved = true;
-		} else if (r == -EIO) {
-			c->c_ctl_len = 0;
-			conn_end(c, END_CLIENT);
-			c->c_closing = true;
-		}
-	}
-	if (c->c_tocli_len && !c->c_ctl_in_flight) {
-		r = web_stream_write(c->c_st, c->c_tocli + c->c_tocli_off, c->c_tocli_len);
-		if (r > 0) {
-			c->c_tocli_off += (size_t)r;
-			c->c_tocli_len -= (size_t)r;
-			if (!c->c_tocli_len)
-				c->c_tocli_off = 0;
-			moved = true;
-		} else if (r == -EIO) {
-			c->c_tocli_len = 0;
-			c->c_ctl_len = 0;
-			conn_end(c, END_CLIENT);
-			c->c_closing = true;
-		}
-	}
-	return moved;
-}
-
-static bool session_live(struct broker *b, const char *id)
-{
-	json_t *s = store_session_get(b->b_store, id);
-	bool live = !s || !strcmp(jstr(s, "state") ? jstr(s, "state") : "", "connected");
-
-	/* A store that cannot answer does not end a display connection. */
-	if (s && !jstr(s, "state"))
-		live = true;
-	json_decref(s);
-	return live;
+	if (__atomic_load_n(&c->c_stop, __ATOMIC_SEQ_CST) == END_CLIENT)
+		sp->sp_side[0].sd_shut = true; /* the client left: nothing is drained to it */
 }
 
 static void conn_unlink(struct gw_conn *c)
@@ -636,11 +490,9 @@ static void conn_finish(struct gw_conn *c)
 	pthread_mutex_unlock(&gw->g_lock);
 	log_info("gateway: session=%s desktop=%s user=%s: closed (%s), %llu bytes in, %llu out",
 		 c->c_session, c->c_desktop, c->c_user, end_names[why],
-		 (unsigned long long)c->c_in_bytes, (unsigned long long)c->c_out_bytes);
-	if (c->c_ssl) {
-		SSL_free(c->c_ssl);
-	}
-	close(c->c_desk);
+		 (unsigned long long)c->c_sp.sp_side[0].sd_read,
+		 (unsigned long long)c->c_sp.sp_side[1].sd_read);
+	stream_close(c->c_desk_st); /* the desktop's socket and TLS */
 	web_stream_close(c->c_st);
 	conn_unlink(c);
 	if (why != END_SESSION && why != END_TAKEOVER) {
@@ -649,7 +501,7 @@ static void conn_finish(struct gw_conn *c)
 			log_warnx("gateway: session=%s: cannot mark it disconnected (%s)",
 				  c->c_session, strerror(-r));
 	}
-	explicit_bzero(c->c_ticket, sizeof(c->c_ticket));
+	explicit_bzero(&c->c_auth, sizeof(c->c_auth));
 	free(c);
 	pthread_mutex_lock(&gw->g_lock);
 	gw->g_count--;
@@ -660,76 +512,10 @@ static void conn_finish(struct gw_conn *c)
 static void *conn_run(void *arg)
 {
 	struct gw_conn *c = arg;
-	struct gateway *gw = c->c_gw;
-	struct broker *b = gw->g_broker;
-	int64_t start = monotonic_ms(), last_io = start, last_check = start, drain_until = 0;
-	enum end_reason why;
 
 	pthread_setname_np(pthread_self(), "gw-conn");
-	fcntl(c->c_desk, F_SETFL, fcntl(c->c_desk, F_GETFL) | O_NONBLOCK);
-	for (;;) {
-		struct pollfd pfd[2] = {{.fd = web_stream_fd(c->c_st)}, {.fd = c->c_desk}};
-		int64_t now;
-		int timeout = 500;
-		bool moved = false;
-
-		/* a burst (a 3 MiB screen update) moves without a poll per TLS record */
-		for (int i = 0; i < PUMP_BURST && pump(c); i++)
-			moved = true;
-		if (moved)
-			last_io = monotonic_ms();
-		pthread_mutex_lock(&gw->g_lock);
-		why = c->c_stop;
-		pthread_mutex_unlock(&gw->g_lock);
-		now = monotonic_ms();
-		if (why != END_NONE) {
-			if (!c->c_closing &&
-			    (why == END_SESSION || why == END_TAKEOVER || why == END_SHUTDOWN))
-				ws_close(c, close_code(why), why);
-			if (!drain_until)
-				drain_until = now + 2000;
-			if ((c->c_tocli_len == 0 && c->c_ctl_len == 0) || now >= drain_until ||
-			    why == END_CLIENT)
-				break;
-		}
-		if (now - last_io >= b->b_cfg->bc_gateway_idle * 1000LL) {
-			ws_close(c, close_code(END_IDLE), END_IDLE);
-			continue;
-		}
-		if (now - start >= b->b_cfg->bc_gateway_lifetime * 1000LL) {
-			ws_close(c, close_code(END_AGE), END_AGE);
-			continue;
-		}
-		if (now - last_check >= 1000) { /* the session's state, once a second */
-			last_check = now;
-			if (!session_live(b, c->c_session)) {
-				pthread_mutex_lock(&gw->g_lock);
-				conn_end(c, END_SESSION);
-				pthread_mutex_unlock(&gw->g_lock);
-				continue;
-			}
-		}
-		if (!c->c_closing) {
-			if (c->c_cin_len < sizeof(c->c_cin)) {
-				pfd[0].events |= POLLIN;
-				if (web_stream_pending(c->c_st))
-					timeout = 0;
-			}
-			if (c->c_tocli_len == 0 && c->c_ctl_len == 0 && !c->c_shim)
-				pfd[1].events |= POLLIN;
-			if (c->c_ssl && SSL_pending(c->c_ssl) && !(c->c_tocli_len || c->c_ctl_len))
-				timeout = 0;
-		}
-		if (c->c_tocli_len || c->c_ctl_len || web_stream_wants_write(c->c_st))
-			pfd[0].events |= POLLOUT;
-		if (c->c_todesk_len || c->c_ssl_wants_write)
-			pfd[1].events |= POLLOUT;
-		poll(pfd, 2, timeout);
-		if ((pfd[0].revents & (POLLHUP | POLLERR)) && !(pfd[0].revents & POLLIN)) {
-			conn_end(c, END_CLIENT);
-			c->c_closing = true;
-		}
-	}
+	c->c_last_check = monotonic_ms();
+	splice_run(&c->c_sp);
 	conn_finish(c);
 	return NULL;
 }
@@ -746,12 +532,13 @@ static void on_upgrade(void *arg, struct web_stream *st, const uint8_t *early, s
 		conn_finish(c);
 		return;
 	}
+	c->c_sp.sp_side[0].sd_stream = web_stream_get(st);
 	if (n > sizeof(c->c_cin)) {
 		n = 0;
 		conn_end(c, END_PROTOCOL);
 	}
 	memcpy(c->c_cin, early, n);
-	c->c_cin_len = n;
+	c->c_sp.sp_side[0].sd_in_len = n;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	if (pthread_create(&t, &attr, conn_run, c) != 0) {
@@ -762,6 +549,38 @@ static void on_upgrade(void *arg, struct web_stream *st, const uint8_t *early, s
 		return;
 	}
 	pthread_attr_destroy(&attr);
+}
+
+/* The client's side (its stream comes with the upgrade) and the desktop's: drained
+ * toward the client only, for DRAIN_MS at most; the desktop read in batches, and not
+ * before the client's VNC handshake with the gateway is done. */
+static void conn_splice_init(struct gw_conn *c)
+{
+	const struct broker_config *cfg = c->c_gw->g_broker->b_cfg;
+
+	c->c_sp = (struct splice){
+	    .sp_side = {{.sd_flags = SPLICE_DRAIN,
+			 .sd_out = c->c_tocli,
+			 .sd_out_size = sizeof(c->c_tocli),
+			 .sd_in = c->c_cin,
+			 .sd_in_size = sizeof(c->c_cin)},
+			{.sd_stream = c->c_desk_st,
+			 .sd_flags = SPLICE_BATCH,
+			 .sd_out = c->c_todesk,
+			 .sd_out_size = sizeof(c->c_todesk),
+			 .sd_in = c->c_fromdesk,
+			 .sd_in_size = sizeof(c->c_fromdesk),
+			 .sd_paused = c->c_shim}},
+	    .sp_filter = gw_filter,
+	    .sp_tick = gw_tick,
+	    .sp_ending = gw_ending,
+	    .sp_arg = c,
+	    .sp_stop_fd = -1,
+	    .sp_tick_ms = TICK_MS,
+	    .sp_idle_ms = cfg->bc_gateway_idle * 1000LL,
+	    .sp_age_ms = cfg->bc_gateway_lifetime * 1000LL,
+	    .sp_drain_ms = DRAIN_MS,
+	};
 }
 
 /* ---- the request ---- */
@@ -855,26 +674,35 @@ void gateway_handle(struct gateway *gw, struct web_request *req, const char *ori
 			? manual_connect(c, jstr(target, "address"), jstr(target, "vnc_password"))
 			: -EINVAL;
 		c->c_shim = true;
-		memcpy(c->c_ticket, ticket, BROKER_TICKET_LEN); /* redeemed: 32 characters */
-		if (RAND_bytes(c->c_challenge, sizeof(c->c_challenge)) != 1)
+		if (vnc_auth_server_init(&c->c_auth, ticket) < 0)
 			r = -EIO;
 	}
 	explicit_bzero(ticket, sizeof(ticket));
 	json_decref(target);
+	if (r == 0) {
+		set_timeouts(c->c_desk, 0);
+		c->c_desk_st = stream_new(c->c_desk, c->c_ssl);
+		if (!c->c_desk_st)
+			r = -ENOMEM;
+	}
 	if (r < 0) {
 		log_warnx("gateway: session=%s desktop=%s: cannot reach the desktop (%s)",
 			  c->c_session, c->c_desktop, strerror(-r));
-		if (c->c_desk >= 0)
+		if (c->c_desk_st) {
+			stream_close(c->c_desk_st);
+		} else if (c->c_desk >= 0) {
+			SSL_free(c->c_ssl);
 			close(c->c_desk);
+		}
 		refuse_after_redeem(gw, req, c->c_session, 502, "desktop_unreachable",
 				    "the desktop's display cannot be reached");
-		explicit_bzero(c->c_ticket, sizeof(c->c_ticket));
+		explicit_bzero(&c->c_auth, sizeof(c->c_auth));
 		free(c);
 		return;
 	}
-	set_timeouts(c->c_desk, 0);
+	conn_splice_init(c);
 	if (c->c_shim)
-		queue_client(c, "RFB 003.008\n", 12);
+		queue_client(c, VNC_AUTH_GREETING, VNC_AUTH_GREETING_LEN);
 	if (ws) {
 		web_add_header(req, "Upgrade", "websocket");
 		web_add_header(req, "Sec-WebSocket-Accept", accept);
@@ -895,9 +723,7 @@ void gateway_handle(struct gateway *gw, struct web_request *req, const char *ori
 		 c->c_desktop, c->c_user, c->c_addr, ws ? "WebSocket" : "tunnel");
 	if (web_reply_upgrade(req, on_upgrade, c) < 0) {
 		conn_unlink(c);
-		if (c->c_ssl)
-			SSL_free(c->c_ssl);
-		close(c->c_desk);
+		stream_close(c->c_desk_st);
 		broker_session_closed(gw->g_broker, c->c_session, c->c_addr);
 		free(c);
 		pthread_mutex_lock(&gw->g_lock);

@@ -1,18 +1,19 @@
 /* Ticket store and authentication throttle for the VNC server (see vnc_ticket.h). Passwords
  * are kept as their first 8 bytes only, wiped when replaced, and compared through RFB's
- * DES challenge-response (libvncserver's rfbEncryptBytes). */
+ * DES challenge-response (display/vnc_auth.h). */
 #include "display/vnc_ticket.h"
 
 #include <errno.h>
 #include <pthread.h>
-#include <rfb/rfb.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "display/vnc_auth.h"
 
 struct vnc_ticket {
 	bool tk_set;
 	int64_t tk_expires;
-	char tk_key[VNC_TICKET_LEN + 1]; /* NUL-terminated for rfbEncryptBytes() */
+	char tk_key[VNC_TICKET_LEN + 1]; /* NUL-terminated for vnc_auth_response() */
 };
 
 struct vnc_tickets {
@@ -127,18 +128,14 @@ bool vnc_tickets_any(struct vnc_tickets *t, int64_t now)
 static bool response_matches(const struct vnc_ticket *tk, const uint8_t *challenge,
 			     const uint8_t *response)
 {
-	unsigned char expected[VNC_TICKET_CHALLENGE_SIZE];
-	char key[VNC_TICKET_LEN + 1];
+	uint8_t expected[VNC_TICKET_CHALLENGE_SIZE];
 	unsigned diff = 0;
+	int r = vnc_auth_response(expected, challenge, tk->tk_key);
 
-	memcpy(expected, challenge, sizeof(expected));
-	memcpy(key, tk->tk_key, sizeof(key));
-	rfbEncryptBytes(expected, key);
 	for (size_t i = 0; i < sizeof(expected); i++)
 		diff |= expected[i] ^ response[i];
-	wipe(key, sizeof(key));
 	wipe(expected, sizeof(expected));
-	return diff == 0;
+	return r == 0 && diff == 0;
 }
 
 enum vnc_ticket_access vnc_tickets_check(struct vnc_tickets *t, const uint8_t *challenge,

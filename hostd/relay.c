@@ -1,7 +1,7 @@
 /* Display relay: an accept thread, then per session a thread that does the TLS
  * handshake and reads the ticket line under one deadline, redeems the ticket,
- * connects the VNC unix socket and splices the two with non-blocking I/O and
- * poll(), 64 KiB each way. */
+ * connects the VNC unix socket and splices the two on net/splice.h, 64 KiB each
+ * way, what the client sends through display/rfbfilter.h when view only. */
 #include "hostd/relay.h"
 
 #include <arpa/inet.h>
@@ -21,9 +21,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "hostd/rfbfilter.h"
+#include "display/rfbfilter.h"
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "net/splice.h"
 
 #define BUF_SIZE    65536
 #define LINE_MAX_   (11 + TICKET_MAX_LEN + 2)
@@ -39,9 +40,10 @@ struct session {
 	char s_desktop[DESKTOP_ID_MAX + 1];
 	bool s_view_only;
 	struct rfb_filter s_filter;
+	struct splice s_splice; /* side 0 the client's TLS, side 1 the VNC socket */
 	uint8_t s_c2v[BUF_SIZE + RFB_FILTER_SLACK], s_v2c[BUF_SIZE];
-	size_t s_c2v_len, s_v2c_len;
-	uint64_t s_in, s_out;
+	uint8_t s_from_client[BUF_SIZE]; /* view only: what waits for the filter */
+	size_t s_early;			 /* bytes after the ticket line, in s_c2v */
 };
 
 struct relay {
@@ -128,8 +130,8 @@ static int greet(struct session *s, char *ticket, size_t ticket_len)
 		return -1;
 	}
 	strcpy(ticket, line + strlen(PREFIX));
-	s->s_c2v_len = len - (size_t)(nl + 1 - line);
-	memcpy(s->s_c2v, nl + 1, s->s_c2v_len);
+	s->s_early = len - (size_t)(nl + 1 - line);
+	memcpy(s->s_c2v, nl + 1, s->s_early);
 	OPENSSL_cleanse(line, sizeof(line));
 	return 0;
 }
@@ -153,119 +155,68 @@ static int connect_vnc(struct session *s)
 	return 0;
 }
 
-/* Moves client bytes through the view-only filter when the session needs one.
- */
-static int filter_in_place(struct session *s, size_t from)
+/* The splice's filter for view-only sessions: what the client sends, through the RFB
+ * filter, as far as the VNC side has room. */
+static ssize_t view_only_filter(struct splice *sp, int from, uint8_t *in, size_t n)
 {
-	uint8_t tmp[BUF_SIZE];
-	size_t n = s->s_c2v_len - from;
-	ssize_t out;
+	struct session *s = sp->sp_arg;
+	uint8_t out[BUF_SIZE + RFB_FILTER_SLACK];
+	size_t room = splice_room(sp, 1 - from);
+	ssize_t len;
 
-	if (!s->s_view_only || !n)
+	if (room <= RFB_FILTER_SLACK)
 		return 0;
-	memcpy(tmp, s->s_c2v + from, n);
-	out = rfb_filter_client(&s->s_filter, tmp, n, s->s_c2v + from);
-	if (out < 0) {
+	if (n > room - RFB_FILTER_SLACK)
+		n = room - RFB_FILTER_SLACK;
+	len = rfb_filter_client(&s->s_filter, in, n, out);
+	if (len < 0)
+		return -1;
+	splice_put(sp, 1 - from, out, (size_t)len); /* fits: room was checked */
+	return (ssize_t)n;
+}
+
+static int relay_tick(struct splice *sp, int64_t now)
+{
+	struct session *s = sp->sp_arg;
+
+	(void)now;
+	return __atomic_load_n(&s->s_relay->r_stopping, __ATOMIC_RELAXED) ? SPLICE_STOP
+									  : SPLICE_RUNNING;
+}
+
+/* The splice: returns when either side closes or fails (what the other sent before
+ * is delivered first), the client breaks view only, or the relay stops. */
+static void splice_session(struct session *s, struct stream *tls, struct stream *vnc)
+{
+	struct splice *sp = &s->s_splice;
+
+	*sp = (struct splice){
+	    .sp_side = {{.sd_stream = tls,
+			 .sd_flags = SPLICE_DRAIN,
+			 .sd_out = s->s_v2c,
+			 .sd_out_size = sizeof(s->s_v2c)},
+			{.sd_stream = vnc,
+			 .sd_flags = SPLICE_DRAIN,
+			 .sd_out = s->s_c2v,
+			 .sd_out_size = sizeof(s->s_c2v)}},
+	    .sp_tick = relay_tick,
+	    .sp_arg = s,
+	    .sp_stop_fd = -1,
+	    .sp_tick_ms = -1,
+	};
+	if (s->s_view_only) {
+		sp->sp_filter = view_only_filter;
+		sp->sp_side[0].sd_in = s->s_from_client;
+		sp->sp_side[0].sd_in_size = sizeof(s->s_from_client);
+		memcpy(s->s_from_client, s->s_c2v, s->s_early);
+		sp->sp_side[0].sd_in_len = s->s_early;
+	} else {
+		sp->sp_side[1].sd_out_len = s->s_early;
+	}
+	if (splice_run(sp) == SPLICE_FILTER)
 		log_info("relay: desktop=%s: view-only session from %s sent what it may not; "
 			 "closed",
 			 s->s_desktop, s->s_peer);
-		return -1;
-	}
-	s->s_c2v_len = from + (size_t)out;
-	return 0;
-}
-
-/* The splice: returns when either side closes or fails, or the relay stops. */
-static void splice_loop(struct session *s)
-{
-	bool tls_eof = false, vnc_eof = false, read_wants_write = false, write_wants_read = false;
-	bool moved = false;
-
-	if (filter_in_place(s, 0) < 0)
-		return;
-	while (!__atomic_load_n(&s->s_relay->r_stopping, __ATOMIC_RELAXED)) {
-		struct pollfd pfd[2] = {{.fd = s->s_fd}, {.fd = vnc_eof ? -1 : s->s_vnc}};
-		/* while bytes move (a screen update), go round again without sleeping */
-		int timeout = moved ? 0 : -1, r;
-
-		if (!tls_eof && s->s_c2v_len < BUF_SIZE)
-			pfd[0].events |= read_wants_write ? POLLOUT : POLLIN;
-		if (s->s_v2c_len)
-			pfd[0].events |= write_wants_read ? POLLIN : POLLOUT;
-		if (!vnc_eof && s->s_v2c_len < BUF_SIZE)
-			pfd[1].events |= POLLIN;
-		if (s->s_c2v_len)
-			pfd[1].events |= POLLOUT;
-		if (!tls_eof && s->s_c2v_len < BUF_SIZE && SSL_pending(s->s_ssl) > 0)
-			timeout = 0;
-		if ((tls_eof && !s->s_c2v_len) || (vnc_eof && !s->s_v2c_len))
-			return;
-		if (poll(pfd, 2, timeout) < 0 && errno != EINTR)
-			return;
-		moved = false;
-
-		/* client -> VNC */
-		if (!tls_eof && s->s_c2v_len < BUF_SIZE) {
-			size_t before = s->s_c2v_len;
-
-			r = SSL_read(s->s_ssl, s->s_c2v + s->s_c2v_len,
-				     (int)(BUF_SIZE - s->s_c2v_len));
-			read_wants_write = false;
-			if (r > 0) {
-				s->s_c2v_len += (size_t)r;
-				s->s_in += (uint64_t)r;
-				moved = true;
-				if (filter_in_place(s, before) < 0)
-					return;
-			} else {
-				int e = SSL_get_error(s->s_ssl, r);
-
-				if (e == SSL_ERROR_WANT_WRITE)
-					read_wants_write = true;
-				else if (e != SSL_ERROR_WANT_READ)
-					tls_eof = true;
-			}
-		}
-		if (s->s_c2v_len) {
-			ssize_t n = send(s->s_vnc, s->s_c2v, s->s_c2v_len, MSG_NOSIGNAL);
-
-			if (n > 0) {
-				memmove(s->s_c2v, s->s_c2v + n, s->s_c2v_len - (size_t)n);
-				s->s_c2v_len -= (size_t)n;
-				moved = true;
-			} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-				return;
-			}
-		}
-		/* VNC -> client */
-		if (!vnc_eof && s->s_v2c_len < BUF_SIZE) {
-			ssize_t n =
-			    recv(s->s_vnc, s->s_v2c + s->s_v2c_len, BUF_SIZE - s->s_v2c_len, 0);
-
-			if (n > 0) {
-				s->s_v2c_len += (size_t)n;
-				moved = true;
-			} else if (n == 0 || (errno != EAGAIN && errno != EINTR))
-				vnc_eof = true;
-		}
-		if (s->s_v2c_len) {
-			r = SSL_write(s->s_ssl, s->s_v2c, (int)s->s_v2c_len);
-			write_wants_read = false;
-			if (r > 0) {
-				memmove(s->s_v2c, s->s_v2c + r, s->s_v2c_len - (size_t)r);
-				s->s_v2c_len -= (size_t)r;
-				s->s_out += (uint64_t)r;
-				moved = true;
-			} else {
-				int e = SSL_get_error(s->s_ssl, r);
-
-				if (e == SSL_ERROR_WANT_READ)
-					write_wants_read = true;
-				else if (e != SSL_ERROR_WANT_WRITE)
-					return;
-			}
-		}
-	}
 }
 
 static void unregister(struct session *s)
@@ -285,6 +236,7 @@ static void *session_main(void *arg)
 {
 	struct session *s = arg;
 	struct relay *rl = s->s_relay;
+	struct stream *tls = NULL, *vnc = NULL;
 	char ticket[TICKET_MAX_LEN + 2];
 	long long t0 = monotonic_ms();
 	int r;
@@ -306,24 +258,34 @@ static void *session_main(void *arg)
 	}
 	if (connect_vnc(s) < 0)
 		goto out;
+	tls = stream_new(s->s_fd, s->s_ssl);
+	vnc = tls ? stream_new(s->s_vnc, NULL) : NULL;
+	if (!vnc)
+		goto out;
 	rfb_filter_init(&s->s_filter);
 	log_info("relay: desktop=%s: session from %s%s", s->s_desktop, s->s_peer,
 		 s->s_view_only ? " (view only)" : "");
-	splice_loop(s);
+	splice_session(s, tls, vnc);
 	log_info("relay: desktop=%s: session from %s ended after %.1f s (%llu bytes "
 		 "in, %llu "
 		 "out%s)",
 		 s->s_desktop, s->s_peer, (double)(monotonic_ms() - t0) / 1000,
-		 (unsigned long long)s->s_in, (unsigned long long)s->s_out,
+		 (unsigned long long)s->s_splice.sp_side[0].sd_read,
+		 (unsigned long long)s->s_splice.sp_side[0].sd_written,
 		 s->s_filter.rf_dropped ? ", input dropped: view only" : "");
-	SSL_shutdown(s->s_ssl);
 out:
 	ERR_clear_error();
 	unregister(s);
-	SSL_free(s->s_ssl);
-	if (s->s_vnc >= 0)
+	if (tls) { /* owns the socket and the TLS session: close_notify, then closed */
+		stream_close(tls);
+	} else {
+		SSL_free(s->s_ssl);
+		close(s->s_fd);
+	}
+	if (vnc)
+		stream_close(vnc);
+	else if (s->s_vnc >= 0)
 		close(s->s_vnc);
-	close(s->s_fd);
 	free(s);
 	return NULL;
 }

@@ -4,7 +4,8 @@
  * <ticket>\n"; a ticket the broker registered for a running desktop, unexpired
  * and unused, gets the connection spliced to that desktop's VNC unix socket.
  * Anything else is closed without a word. One thread per session with bounded
- * buffers; view-only tickets on QEMU pass through rfbfilter. */
+ * buffers (net/splice.h); view-only tickets on QEMU pass through
+ * display/rfbfilter.h. */
 #ifndef VDI_HOSTD_RELAY_H
 #define VDI_HOSTD_RELAY_H
 

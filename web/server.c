@@ -29,7 +29,6 @@
 
 #define MAX_HEADERS	    8
 #define URI_MAX		    8192
-#define TLS_PRIORITIES	    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 #define HANDSHAKE_TIMEOUT_S 10
 
 struct web_server {
@@ -143,7 +142,7 @@ void web_reply_empty(struct web_request *req, unsigned status)
 }
 
 struct web_stream {
-	struct tls_stream *st_tls;
+	struct stream *st_tls;
 	struct MHD_UpgradeResponseHandle *st_urh;
 };
 
@@ -172,7 +171,7 @@ static void upgraded(void *cls, struct MHD_Connection *conn, void *con_cls, cons
 	}
 	if (!early) {
 		if (st)
-			tls_stream_close(st->st_tls);
+			stream_close(st->st_tls);
 		free(st);
 		st = NULL;
 		n = 0;
@@ -215,36 +214,16 @@ int web_reply_upgrade(struct web_request *req,
 	return 0;
 }
 
-int web_stream_fd(const struct web_stream *st)
+struct stream *web_stream_get(struct web_stream *st)
 {
-	return tls_stream_fd(st->st_tls);
-}
-
-bool web_stream_pending(const struct web_stream *st)
-{
-	return tls_stream_pending(st->st_tls);
-}
-
-bool web_stream_wants_write(const struct web_stream *st)
-{
-	return tls_stream_wants_write(st->st_tls);
-}
-
-ssize_t web_stream_read(struct web_stream *st, void *buf, size_t n)
-{
-	return tls_stream_read(st->st_tls, buf, n);
-}
-
-ssize_t web_stream_write(struct web_stream *st, const void *buf, size_t n)
-{
-	return tls_stream_write(st->st_tls, buf, n);
+	return st->st_tls;
 }
 
 void web_stream_close(struct web_stream *st)
 {
 	if (!st)
 		return;
-	tls_stream_close(st->st_tls);
+	stream_close(st->st_tls);
 	MHD_upgrade_action(st->st_urh, MHD_UPGRADE_ACTION_CLOSE);
 	free(st);
 }
@@ -704,7 +683,6 @@ struct web_server *web_start(const struct web_config *cfg, const struct web_rout
 	    .tf_cert_pem = cfg->wc_cert_pem,
 	    .tf_key_pem = cfg->wc_key_pem,
 	    .tf_trust_pem = cfg->wc_trust_pem,
-	    .tf_priorities = TLS_PRIORITIES,
 	    .tf_max_connections = cfg->wc_max_connections,
 	    .tf_handshake_timeout = cfg->wc_timeout && cfg->wc_timeout < HANDSHAKE_TIMEOUT_S
 					? cfg->wc_timeout

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "lib/json.h"
+#include "net/stream.h"
 
 #define WEB_MAX_PARAMS 4
 
@@ -101,17 +102,10 @@ int web_reply_upgrade(struct web_request *req,
 		      void (*on_upgrade)(void *arg, struct web_stream *st, const uint8_t *early,
 					 size_t n),
 		      void *arg);
-/* The stream's socket, for poll(): POLLIN, POLLOUT, hang-ups. */
-int web_stream_fd(const struct web_stream *st);
-/* True when bytes wait inside TLS: read them without waiting for the socket. */
-bool web_stream_pending(const struct web_stream *st);
-/* Non-blocking. Returns the bytes read, 0 at the client's end, -EAGAIN or -EIO. */
-ssize_t web_stream_read(struct web_stream *st, void *buf, size_t n);
-/* Non-blocking. Returns the bytes written, -EAGAIN or -EIO. After -EAGAIN, wait for
- * POLLOUT and call again with the same bytes first in buf: a record is half sent. */
-ssize_t web_stream_write(struct web_stream *st, const void *buf, size_t n);
-/* True from a write's -EAGAIN until a write goes through. */
-bool web_stream_wants_write(const struct web_stream *st);
+/* The client's TLS stream (net/stream.h: read, write, pending, poll events), for the
+ * upgraded protocol's copy loop; it stays the web stream's: close with
+ * web_stream_close(). */
+struct stream *web_stream_get(struct web_stream *st);
 /* Ends TLS and closes the connection. NULL is a no-op. */
 void web_stream_close(struct web_stream *st);
 /* Answers 405 with an Allow header. */

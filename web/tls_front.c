@@ -1,14 +1,18 @@
 /* TLS in front of the HTTP layer (see tls_front.h): an accept thread, then per connection
- * a thread that does the handshake with a deadline, hands the plain end of a socketpair
- * to the HTTP layer and forwards both ways until either side ends or the front stops. */
+ * a thread that does the handshake (OpenSSL, non-blocking) with a deadline, hands the
+ * plain end of a socketpair to the HTTP layer and forwards both ways on net/splice.h
+ * until either side ends or the front stops. */
 #include "web/tls_front.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <gnutls/gnutls.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -21,7 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "lib/log.h"
+#include "net/splice.h"
 
 #define FORWARD_BUF    (64 * 1024)
 #define LINGER_MS      2000
@@ -33,8 +39,7 @@ struct tls_front {
 	struct tls_front_config f_cfg; /* its strings are not kept */
 	char f_name[32];
 	bool f_verify_clients;
-	gnutls_certificate_credentials_t f_creds;
-	gnutls_priority_t f_prio;
+	SSL_CTX *f_ctx;
 	int f_listen, f_stop; /* f_stop: an eventfd, readable once the front stops */
 	pthread_t f_acceptor;
 	bool f_acceptor_started;
@@ -47,27 +52,19 @@ struct tls_front {
 struct front_conn {
 	struct tls_front *fc_front;
 	int fc_net, fc_app; /* the client's TCP socket; our end of the socketpair */
-	gnutls_session_t fc_tls;
+	SSL *fc_tls;	    /* until the handshake is done; then fc_net_st owns it */
+	struct stream *fc_net_st, *fc_app_st;
+	struct splice fc_splice; /* side 0 the client, side 1 the HTTP layer */
 	char fc_addr[INET6_ADDRSTRLEN];
 	struct sockaddr_storage fc_peer;
 	socklen_t fc_peer_len;
 	/* client -> HTTP layer (decrypted), HTTP layer -> client (to encrypt) */
 	uint8_t fc_up[FORWARD_BUF], fc_down[FORWARD_BUF];
-	size_t fc_up_len, fc_down_off, fc_down_len;
-	bool fc_net_eof, fc_app_eof;
-	bool fc_app_shut; /* the HTTP layer takes no more bytes */
 	/* taking the connection over after an upgrade (tls_front_take()), under f_lock */
 	struct front_conn *fc_next;
 	int fc_http_fd; /* the HTTP layer's end of the socketpair */
 	int fc_refs;	/* the thread's, and a taker's */
 	bool fc_take_wanted, fc_take_abandoned, fc_handed, fc_ended;
-};
-
-struct tls_stream {
-	struct tls_front *ts_front;
-	gnutls_session_t ts_tls;
-	int ts_fd;
-	bool ts_again; /* a record is buffered in GnuTLS after GNUTLS_E_AGAIN */
 };
 
 static int set_nonblocking(int fd)
@@ -87,53 +84,52 @@ static void peer_name(const struct sockaddr_storage *ss, char *out, size_t len)
 		snprintf(out, len, "?");
 }
 
-/* The handshake, non-blocking, until the front's deadline or its stop. Returns 0 or a
- * GnuTLS error. */
-static int handshake(struct front_conn *c)
+/* The handshake, non-blocking, until the front's deadline or its stop. Returns 0, or -1
+ * with the reason in why. */
+static int handshake(struct front_conn *c, char *why, size_t whylen)
 {
 	const struct tls_front_config *cfg = &c->fc_front->f_cfg;
-	struct timespec now, deadline;
-	unsigned status = 1, n = 0;
-	int r;
+	int64_t deadline = monotonic_ms() + 1000LL * cfg->tf_handshake_timeout;
+	int r, e;
 
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += cfg->tf_handshake_timeout;
-	r = gnutls_init(&c->fc_tls, GNUTLS_SERVER | GNUTLS_NONBLOCK);
-	if (r < 0)
-		return r;
-	if ((r = gnutls_priority_set(c->fc_tls, c->fc_front->f_prio)) < 0 ||
-	    (r = gnutls_credentials_set(c->fc_tls, GNUTLS_CRD_CERTIFICATE, c->fc_front->f_creds)) <
-		0)
-		return r;
-	if (c->fc_front->f_verify_clients) {
-		gnutls_certificate_server_set_request(c->fc_tls, GNUTLS_CERT_REQUIRE);
-		gnutls_session_set_verify_cert(c->fc_tls, NULL, 0);
+	c->fc_tls = SSL_new(c->fc_front->f_ctx);
+	if (!c->fc_tls || SSL_set_fd(c->fc_tls, c->fc_net) != 1) {
+		snprintf(why, whylen, "out of memory");
+		return -1;
 	}
-	gnutls_transport_set_int(c->fc_tls, c->fc_net);
-	while ((r = gnutls_handshake(c->fc_tls)) < 0 && !gnutls_error_is_fatal(r)) {
-		struct pollfd pfd[2] = {
-		    {.fd = c->fc_net,
-		     .events = gnutls_record_get_direction(c->fc_tls) ? POLLOUT : POLLIN},
-		    {.fd = c->fc_front->f_stop, .events = POLLIN}};
-		long ms;
+	while ((r = SSL_accept(c->fc_tls)) != 1) {
+		struct pollfd pfd[2] = {{.fd = c->fc_net},
+					{.fd = c->fc_front->f_stop, .events = POLLIN}};
+		int64_t ms = deadline - monotonic_ms();
 
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		ms = (deadline.tv_sec - now.tv_sec) * 1000 +
-		     (deadline.tv_nsec - now.tv_nsec) / 1000000;
-		if (ms <= 0)
-			return GNUTLS_E_TIMEDOUT;
-		if (poll(pfd, 2, (int)ms) < 0 && errno != EINTR)
-			return GNUTLS_E_PUSH_ERROR;
-		if (pfd[1].revents)
-			return GNUTLS_E_INTERRUPTED;
+		e = SSL_get_error(c->fc_tls, r);
+		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+			const char *reason = ERR_reason_error_string(ERR_peek_last_error());
+
+			snprintf(why, whylen, "%s", reason ? reason : "connection closed");
+			ERR_clear_error();
+			return -1;
+		}
+		pfd[0].events = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+		if (ms <= 0) {
+			snprintf(why, whylen, "timed out");
+			return -1;
+		}
+		if (poll(pfd, 2, (int)ms) < 0 && errno != EINTR) {
+			snprintf(why, whylen, "%s", strerror(errno));
+			return -1;
+		}
+		if (pfd[1].revents) {
+			snprintf(why, whylen, "the server is stopping");
+			return -1;
+		}
 	}
-	if (r < 0)
-		return r;
 	/* The handshake verified the chain; check again that there was one. */
-	if (c->fc_front->f_verify_clients &&
-	    (!gnutls_certificate_get_peers(c->fc_tls, &n) || n == 0 ||
-	     gnutls_certificate_verify_peers2(c->fc_tls, &status) < 0 || status != 0))
-		return GNUTLS_E_CERTIFICATE_ERROR;
+	if (c->fc_front->f_verify_clients && (!SSL_get0_peer_certificate(c->fc_tls) ||
+					      SSL_get_verify_result(c->fc_tls) != X509_V_OK)) {
+		snprintf(why, whylen, "no verified client certificate");
+		return -1;
+	}
 	return 0;
 }
 
@@ -165,119 +161,41 @@ static void linger_close(struct front_conn *c)
 	}
 }
 
-/* One round of non-blocking forwarding. Returns 1 when bytes moved, 0 when nothing
- * could, -1 when the connection is over. */
-static int forward(struct front_conn *c)
-{
-	bool moved = false;
-	ssize_t r;
-
-	while (!c->fc_net_eof && c->fc_up_len < sizeof(c->fc_up)) {
-		r = gnutls_record_recv(c->fc_tls, c->fc_up + c->fc_up_len,
-				       sizeof(c->fc_up) - c->fc_up_len);
-		if (r > 0) {
-			if (!c->fc_app_shut) /* else nobody reads it */
-				c->fc_up_len += (size_t)r;
-			moved = true;
-		} else if (r == 0) {
-			c->fc_net_eof = true;
-		} else if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) {
-			break;
-		} else if (gnutls_error_is_fatal((int)r)) {
-			c->fc_net_eof = true; /* includes a close without close_notify */
-		}
-	}
-	while (c->fc_up_len) {
-		r = send(c->fc_app, c->fc_up, c->fc_up_len, MSG_NOSIGNAL);
-		if (r < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				break;
-			/* The HTTP layer stopped reading (an early 413, say): drop what the
-			 * client sends, but deliver what the layer answered. */
-			c->fc_up_len = 0;
-			c->fc_app_shut = true;
-			break;
-		}
-		memmove(c->fc_up, c->fc_up + r, c->fc_up_len - (size_t)r);
-		c->fc_up_len -= (size_t)r;
-		moved = true;
-	}
-	if (c->fc_net_eof && !c->fc_up_len && !c->fc_app_shut) {
-		shutdown(c->fc_app, SHUT_WR); /* the HTTP layer sees the client's end */
-		c->fc_app_shut = true;
-	}
-	for (;;) {
-		if (!c->fc_down_len && !c->fc_app_eof) {
-			r = recv(c->fc_app, c->fc_down, sizeof(c->fc_down), 0);
-			if (r > 0) {
-				c->fc_down_off = 0;
-				c->fc_down_len = (size_t)r;
-			} else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
-				c->fc_app_eof = true;
-			}
-		}
-		if (!c->fc_down_len)
-			break;
-		/* After GNUTLS_E_AGAIN the same pointer and length are passed again. */
-		r = gnutls_record_send(c->fc_tls, c->fc_down + c->fc_down_off, c->fc_down_len);
-		if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
-			break;
-		if (r < 0)
-			return -1; /* the client is gone */
-		c->fc_down_off += (size_t)r;
-		c->fc_down_len -= (size_t)r;
-		moved = true;
-	}
-	if (c->fc_app_eof && !c->fc_down_len) {
-		bool hand_over;
-
-		pthread_mutex_lock(&c->fc_front->f_lock);
-		hand_over = c->fc_take_wanted && !c->fc_take_abandoned;
-		c->fc_handed = hand_over;
-		pthread_mutex_unlock(&c->fc_front->f_lock);
-		if (hand_over)
-			return -1;
-		gnutls_bye(c->fc_tls, GNUTLS_SHUT_WR); /* best effort */
-		linger_close(c);
-		return -1;
-	}
-	if (c->fc_net_eof && c->fc_app_eof)
-		return -1;
-	return moved;
-}
-
+/* Forwards both ways until the HTTP layer's end (its bytes delivered to the client), the
+ * client's failure or the front's stop. The client's end half-closes the HTTP layer's
+ * side and forwarding goes on (the answer still comes); once the HTTP layer takes no
+ * more (an early 413, say), what the client sends is dropped but what the layer answered
+ * is delivered. At the HTTP layer's end the connection is handed over to a taker
+ * (tls_front_take()) or closed: close_notify, then the linger. */
 static void run_forwarding(struct front_conn *c)
 {
 	struct tls_front *f = c->fc_front;
+	struct splice *sp = &c->fc_splice;
+	bool hand_over;
 
-	if (set_nonblocking(c->fc_app) < 0)
+	*sp = (struct splice){
+	    .sp_side = {{.sd_stream = c->fc_net_st,
+			 .sd_flags = SPLICE_HALF_CLOSE | SPLICE_DRAIN,
+			 .sd_out = c->fc_down,
+			 .sd_out_size = sizeof(c->fc_down)},
+			{.sd_stream = c->fc_app_st,
+			 .sd_flags = SPLICE_WRITE_DROPS,
+			 .sd_out = c->fc_up,
+			 .sd_out_size = sizeof(c->fc_up)}},
+	    .sp_stop_fd = f->f_stop,
+	    .sp_tick_ms = -1,
+	};
+	if (splice_run(sp) != SPLICE_EOF || sp->sp_end_side != 1)
 		return;
-	for (;;) {
-		struct pollfd pfd[3] = {{.fd = c->fc_net}, {.fd = c->fc_app}, {.fd = f->f_stop}};
-		int r = forward(c), timeout = -1;
-
-		if (r < 0)
-			return;
-		if (r > 0)
-			continue;
-		pfd[2].events = POLLIN;
-		if (!c->fc_net_eof && c->fc_up_len < sizeof(c->fc_up)) {
-			if (gnutls_record_check_pending(c->fc_tls))
-				timeout = 0;
-			pfd[0].events |= POLLIN;
-		}
-		if (c->fc_down_len)
-			pfd[0].events |= POLLOUT;
-		if (c->fc_up_len)
-			pfd[1].events |= POLLOUT;
-		if (!c->fc_down_len && !c->fc_app_eof)
-			pfd[1].events |= POLLIN;
-		if (poll(pfd, 3, timeout) < 0 && errno != EINTR)
-			return;
-		if (pfd[2].revents)
-			return;
-		/* A hang-up with nothing left to read ends that side (forward() sees it). */
-	}
+	pthread_mutex_lock(&f->f_lock);
+	hand_over = c->fc_take_wanted && !c->fc_take_abandoned;
+	c->fc_handed = hand_over;
+	pthread_mutex_unlock(&f->f_lock);
+	if (hand_over)
+		return;
+	SSL_shutdown(stream_ssl(c->fc_net_st)); /* best effort */
+	ERR_clear_error();
+	linger_close(c);
 }
 
 static void conn_done(struct tls_front *f)
@@ -319,9 +237,12 @@ static void conn_end(struct front_conn *c)
 	pthread_cond_broadcast(&f->f_handed);
 	pthread_mutex_unlock(&f->f_lock);
 	if (!handed) {
-		if (c->fc_tls)
-			gnutls_deinit(c->fc_tls);
-		close(c->fc_net);
+		if (c->fc_net_st) {
+			stream_close(c->fc_net_st);
+		} else {
+			SSL_free(c->fc_tls);
+			close(c->fc_net);
+		}
 		conn_done(f); /* a taken stream keeps its place in the count */
 	}
 	conn_unref(c);
@@ -331,13 +252,15 @@ static void *conn_main(void *arg)
 {
 	struct front_conn *c = arg;
 	struct tls_front *f = c->fc_front;
-	int sv[2], r;
+	char why[128] = "";
+	int sv[2];
 
 	pthread_setname_np(pthread_self(), "tls-conn");
-	r = set_nonblocking(c->fc_net) < 0 ? GNUTLS_E_PUSH_ERROR : handshake(c);
-	if (r < 0) {
+	if (set_nonblocking(c->fc_net) < 0 || handshake(c, why, sizeof(why)) < 0) {
 		log_info("%s: TLS handshake with %s failed: %s", f->f_name, c->fc_addr,
-			 gnutls_strerror(r));
+			 why[0] ? why : strerror(errno));
+	} else if (!(c->fc_net_st = stream_new(c->fc_net, c->fc_tls))) {
+		log_warnx("%s: connection from %s dropped: out of memory", f->f_name, c->fc_addr);
 	} else if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		log_warn("%s: connection from %s dropped: socketpair", f->f_name, c->fc_addr);
 	} else {
@@ -354,9 +277,13 @@ static void *conn_main(void *arg)
 		/* The HTTP layer owns sv[1] from here, on failure too. */
 		if (f->f_cfg.tf_hand_over(f->f_cfg.tf_arg, sv[1],
 					  (const struct sockaddr *)&c->fc_peer,
-					  c->fc_peer_len) == 0)
+					  c->fc_peer_len) == 0 &&
+		    (c->fc_app_st = stream_new(c->fc_app, NULL)))
 			run_forwarding(c);
-		close(c->fc_app);
+		if (c->fc_app_st)
+			stream_close(c->fc_app_st);
+		else
+			close(c->fc_app);
 	}
 	conn_end(c);
 	return NULL;
@@ -437,10 +364,58 @@ static void *accept_main(void *arg)
 	return NULL;
 }
 
+/* The certificate chain (the first one ours) and key, or the trusted certificates, from
+ * PEM text. Returns 0 or -1 with err set. */
+static int load_pem(struct tls_front *f, const struct tls_front_config *cfg, char *err,
+		    size_t errlen)
+{
+	BIO *bio = BIO_new_mem_buf(cfg->tf_cert_pem, -1);
+	X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+	EVP_PKEY *key = NULL;
+	bool ok = x && SSL_CTX_use_certificate(f->f_ctx, x) == 1;
+	int n = 0;
+
+	X509_free(x);
+	while (ok && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)))
+		ok = SSL_CTX_add0_chain_cert(f->f_ctx, x) == 1;
+	BIO_free(bio);
+	bio = ok ? BIO_new_mem_buf(cfg->tf_key_pem, -1) : NULL;
+	key = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+	ok = key && SSL_CTX_use_PrivateKey(f->f_ctx, key) == 1 &&
+	     SSL_CTX_check_private_key(f->f_ctx) == 1;
+	EVP_PKEY_free(key);
+	BIO_free(bio);
+	if (!ok) {
+		snprintf(err, errlen, "bad certificate or key: %s",
+			 ERR_peek_last_error() ? ERR_reason_error_string(ERR_peek_last_error())
+					       : "no PEM data");
+		return -1;
+	}
+	if (!cfg->tf_trust_pem)
+		return 0;
+	/* Clients must present a certificate the trust list signed. */
+	bio = BIO_new_mem_buf(cfg->tf_trust_pem, -1);
+	while (bio && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+		ok = X509_STORE_add_cert(SSL_CTX_get_cert_store(f->f_ctx), x) == 1 &&
+		     SSL_CTX_add_client_CA(f->f_ctx, x) == 1;
+		X509_free(x);
+		if (!ok)
+			break;
+		n++;
+	}
+	BIO_free(bio);
+	if (!ok || n == 0) {
+		snprintf(err, errlen, "bad trusted certificates: %s",
+			 n ? ERR_reason_error_string(ERR_peek_last_error()) : "none found");
+		return -1;
+	}
+	SSL_CTX_set_verify(f->f_ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	return 0;
+}
+
 struct tls_front *tls_front_start(const struct tls_front_config *cfg, char *err, size_t errlen)
 {
 	struct tls_front *f = calloc(1, sizeof(*f));
-	gnutls_datum_t cert, key, trust;
 	int r;
 
 	if (!f) {
@@ -451,41 +426,29 @@ struct tls_front *tls_front_start(const struct tls_front_config *cfg, char *err,
 	f->f_cfg = *cfg;
 	f->f_verify_clients = cfg->tf_trust_pem != NULL;
 	f->f_cfg.tf_cert_pem = f->f_cfg.tf_key_pem = f->f_cfg.tf_trust_pem = NULL;
-	f->f_cfg.tf_priorities = f->f_cfg.tf_name = NULL;
+	f->f_cfg.tf_name = NULL;
 	snprintf(f->f_name, sizeof(f->f_name), "%s", cfg->tf_name);
 	f->f_listen = cfg->tf_listen_fd;
 	f->f_stop = eventfd(0, EFD_CLOEXEC);
 	pthread_mutex_init(&f->f_lock, NULL);
 	pthread_cond_init(&f->f_idle, NULL);
 	pthread_cond_init(&f->f_handed, NULL);
-	cert.data = (unsigned char *)(uintptr_t)cfg->tf_cert_pem;
-	cert.size = (unsigned)strlen(cfg->tf_cert_pem);
-	key.data = (unsigned char *)(uintptr_t)cfg->tf_key_pem;
-	key.size = (unsigned)strlen(cfg->tf_key_pem);
 	if (f->f_stop < 0 || set_nonblocking(f->f_listen) < 0) {
 		snprintf(err, errlen, "%s", strerror(errno));
 		goto fail;
 	}
-	if ((r = gnutls_certificate_allocate_credentials(&f->f_creds)) < 0 ||
-	    (r = gnutls_certificate_set_x509_key_mem(f->f_creds, &cert, &key,
-						     GNUTLS_X509_FMT_PEM)) < 0) {
-		snprintf(err, errlen, "bad certificate or key: %s", gnutls_strerror(r));
+	/* TLS 1.2 and 1.3 only; no session tickets: every connection does a full handshake,
+	 * so a client certificate is checked every time. */
+	f->f_ctx = SSL_CTX_new(TLS_server_method());
+	if (!f->f_ctx || SSL_CTX_set_min_proto_version(f->f_ctx, TLS1_2_VERSION) != 1) {
+		snprintf(err, errlen, "no TLS context");
 		goto fail;
 	}
-	if (cfg->tf_trust_pem) {
-		trust.data = (unsigned char *)(uintptr_t)cfg->tf_trust_pem;
-		trust.size = (unsigned)strlen(cfg->tf_trust_pem);
-		r = gnutls_certificate_set_x509_trust_mem(f->f_creds, &trust, GNUTLS_X509_FMT_PEM);
-		if (r <= 0) {
-			snprintf(err, errlen, "bad trusted certificates: %s",
-				 r ? gnutls_strerror(r) : "none found");
-			goto fail;
-		}
-	}
-	if ((r = gnutls_priority_init(&f->f_prio, cfg->tf_priorities, NULL)) < 0) {
-		snprintf(err, errlen, "bad TLS priorities: %s", gnutls_strerror(r));
+	SSL_CTX_set_options(f->f_ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION);
+	SSL_CTX_set_num_tickets(f->f_ctx, 0);
+	SSL_CTX_set_session_cache_mode(f->f_ctx, SSL_SESS_CACHE_OFF);
+	if (load_pem(f, cfg, err, errlen) < 0)
 		goto fail;
-	}
 	r = pthread_create(&f->f_acceptor, NULL, accept_main, f);
 	if (r) {
 		snprintf(err, errlen, "no accept thread: %s", strerror(r));
@@ -495,6 +458,7 @@ struct tls_front *tls_front_start(const struct tls_front_config *cfg, char *err,
 	return f;
 
 fail:
+	ERR_clear_error();
 	tls_front_stop(f);
 	return NULL;
 }
@@ -514,10 +478,7 @@ void tls_front_stop(struct tls_front *f)
 	while (f->f_count)
 		pthread_cond_wait(&f->f_idle, &f->f_lock);
 	pthread_mutex_unlock(&f->f_lock);
-	if (f->f_prio)
-		gnutls_priority_deinit(f->f_prio);
-	if (f->f_creds)
-		gnutls_certificate_free_credentials(f->f_creds);
+	SSL_CTX_free(f->f_ctx);
 	if (f->f_stop >= 0)
 		close(f->f_stop);
 	pthread_mutex_destroy(&f->f_lock);
@@ -528,13 +489,19 @@ void tls_front_stop(struct tls_front *f)
 
 /* ---- taking a connection over after an upgrade ---- */
 
-struct tls_stream *tls_front_take(struct tls_front *f, int http_fd, uint8_t **early, size_t *n)
+/* A taken stream's close gives its place in the count back. */
+static void taken_closed(void *arg)
+{
+	conn_done(arg);
+}
+
+struct stream *tls_front_take(struct tls_front *f, int http_fd, uint8_t **early, size_t *n)
 {
 	struct front_conn *c;
-	struct tls_stream *ts = NULL;
+	struct stream *ts = NULL;
 	struct timespec deadline;
 	uint8_t *buf = NULL;
-	size_t len = 0;
+	size_t len = 0, up_len;
 	bool handed;
 
 	*early = NULL;
@@ -565,79 +532,28 @@ struct tls_stream *tls_front_take(struct tls_front *f, int http_fd, uint8_t **ea
 	if (handed) {
 		/* What the client sent after its request, in order: what the HTTP layer did
 		 * not read from its end, then what the thread had not passed on yet. */
+		const struct splice_side *up = &c->fc_splice.sp_side[1];
+
+		up_len = up->sd_out_len;
 		buf = malloc(TAKE_EARLY_MAX);
-		ts = calloc(1, sizeof(*ts));
 		for (ssize_t r = 1; buf && r > 0 && len<TAKE_EARLY_MAX; len += r> 0 ? (size_t)r : 0)
 			r = recv(http_fd, buf + len, TAKE_EARLY_MAX - len, MSG_DONTWAIT);
-		if (!buf || !ts || len + c->fc_up_len > TAKE_EARLY_MAX) {
+		if (!buf || len + up_len > TAKE_EARLY_MAX) {
 			log_warnx("%s: connection from %s dropped at its upgrade: %s", f->f_name,
-				  c->fc_addr, buf && ts ? "too many early bytes" : "out of memory");
-			gnutls_deinit(c->fc_tls);
-			close(c->fc_net);
+				  c->fc_addr, buf ? "too many early bytes" : "out of memory");
+			stream_close(c->fc_net_st);
 			conn_done(f);
 			free(buf);
-			free(ts);
 			buf = NULL;
-			ts = NULL;
 		} else {
-			memcpy(buf + len, c->fc_up, c->fc_up_len);
-			len += c->fc_up_len;
-			ts->ts_front = f;
-			ts->ts_tls = c->fc_tls;
-			ts->ts_fd = c->fc_net;
+			memcpy(buf + len, up->sd_out + up->sd_out_off, up_len);
+			len += up_len;
+			ts = c->fc_net_st;
+			stream_on_close(ts, taken_closed, f);
 			*early = buf;
 			*n = len;
 		}
 	}
 	conn_unref(c);
 	return ts;
-}
-
-int tls_stream_fd(const struct tls_stream *ts)
-{
-	return ts->ts_fd;
-}
-
-bool tls_stream_pending(const struct tls_stream *ts)
-{
-	return gnutls_record_check_pending(ts->ts_tls) > 0;
-}
-
-ssize_t tls_stream_read(struct tls_stream *ts, void *buf, size_t n)
-{
-	ssize_t r = gnutls_record_recv(ts->ts_tls, buf, n);
-
-	if (r >= 0)
-		return r;
-	if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED || !gnutls_error_is_fatal((int)r))
-		return -EAGAIN;
-	return r == GNUTLS_E_PREMATURE_TERMINATION ? 0 : -EIO;
-}
-
-ssize_t tls_stream_write(struct tls_stream *ts, const void *buf, size_t n)
-{
-	/* After GNUTLS_E_AGAIN the record is already sealed: NULL, 0 sends it on. */
-	ssize_t r = ts->ts_again ? gnutls_record_send(ts->ts_tls, NULL, 0)
-				 : gnutls_record_send(ts->ts_tls, buf, n);
-
-	ts->ts_again = r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED;
-	if (ts->ts_again)
-		return -EAGAIN;
-	return r < 0 ? -EIO : r;
-}
-
-bool tls_stream_wants_write(const struct tls_stream *ts)
-{
-	return ts->ts_again;
-}
-
-void tls_stream_close(struct tls_stream *ts)
-{
-	if (!ts)
-		return;
-	gnutls_bye(ts->ts_tls, GNUTLS_SHUT_WR); /* best effort, non-blocking */
-	gnutls_deinit(ts->ts_tls);
-	close(ts->ts_fd);
-	conn_done(ts->ts_front);
-	free(ts);
 }

@@ -1,9 +1,10 @@
 /* TLS in front of the HTTP layer: accepts TCP connections on a listening socket, does the
- * TLS handshake (GnuTLS; a client certificate required and verified when a trust list is
- * given) in a thread per connection, then hands the plain side over as one end of a
- * socketpair and forwards bytes both ways with 64 KiB buffers. An upgraded connection
- * (WebSocket, vdi-tunnel) is taken over: its TLS session and socket go to the code that
- * speaks the new protocol, with no thread or copy between. libmicrohttpd 0.9.75 does TLS
+ * TLS handshake (OpenSSL, TLS 1.2 or 1.3; a client certificate required and verified
+ * when a trust list is given) in a thread per connection, then hands the plain side over
+ * as one end of a socketpair and forwards bytes both ways with 64 KiB buffers
+ * (net/splice.h). An upgraded connection (WebSocket, vdi-tunnel) is taken over: its TLS
+ * stream (net/stream.h) goes to the code that speaks the new protocol, with no thread or
+ * copy between. libmicrohttpd 0.9.75 does TLS
  * itself too, but forwards upgraded TLS connections through an 8-byte buffer (its memory
  * pool is spent on the response header by then), which crawls at 1 MB/s. */
 #ifndef VDI_WEB_TLS_FRONT_H
@@ -15,14 +16,14 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "net/stream.h"
+
 struct tls_front;
-struct tls_stream;
 
 struct tls_front_config {
 	int tf_listen_fd; /* bound and listening; the front owns it from now on */
 	const char *tf_cert_pem, *tf_key_pem;
 	const char *tf_trust_pem; /* non-NULL: clients must present a certificate it signed */
-	const char *tf_priorities;
 	unsigned tf_max_connections;
 	unsigned tf_handshake_timeout; /* seconds */
 	const char *tf_name;	       /* for log lines */
@@ -42,23 +43,11 @@ void tls_front_stop(struct tls_front *f);
 
 /* After the HTTP layer answered an upgrade on http_fd (its end of the socketpair), takes
  * the connection over: the forwarding thread sends the answer, stops and hands over its
- * TLS session and socket, so that the upgraded protocol runs on the client's socket with
- * no thread or copy between. *early gets what the client sent after its request that the
- * HTTP layer did not read (malloc'd, *n bytes). Returns the stream, or NULL (the
- * connection is gone or did not hand over within 5 s; then it is closed). */
-struct tls_stream *tls_front_take(struct tls_front *f, int http_fd, uint8_t **early, size_t *n);
-/* The stream's socket, for poll(). */
-int tls_stream_fd(const struct tls_stream *ts);
-/* True when bytes are buffered inside TLS: read without waiting for the socket. */
-bool tls_stream_pending(const struct tls_stream *ts);
-/* Non-blocking. Returns the bytes read, 0 at the client's end, -EAGAIN or -EIO. */
-ssize_t tls_stream_read(struct tls_stream *ts, void *buf, size_t n);
-/* Non-blocking. Returns the bytes written, -EAGAIN (then wait for POLLOUT and call again
- * with the same bytes at the front) or -EIO. */
-ssize_t tls_stream_write(struct tls_stream *ts, const void *buf, size_t n);
-/* True after a write returned -EAGAIN and until one goes through. */
-bool tls_stream_wants_write(const struct tls_stream *ts);
-/* Ends TLS (close_notify, best effort) and closes the socket. NULL is a no-op. */
-void tls_stream_close(struct tls_stream *ts);
+ * TLS stream, so that the upgraded protocol runs on the client's socket with no thread
+ * or copy between. *early gets what the client sent after its request that the HTTP
+ * layer did not read (malloc'd, *n bytes). Returns the stream (stream_close() ends TLS
+ * with close_notify and gives the connection's place back), or NULL (the connection is
+ * gone or did not hand over within 5 s; then it is closed). */
+struct stream *tls_front_take(struct tls_front *f, int http_fd, uint8_t **early, size_t *n);
 
 #endif

@@ -4,8 +4,8 @@
  * clipboard and power (xvp) messages, passing the rest. Anything it cannot
  * parse ends the session. Not a VNC implementation: server-to-client bytes are
  * never looked at. */
-#ifndef VDI_HOSTD_RFBFILTER_H
-#define VDI_HOSTD_RFBFILTER_H
+#ifndef VDI_DISPLAY_RFBFILTER_H
+#define VDI_DISPLAY_RFBFILTER_H
 
 #include <stddef.h>
 #include <stdint.h>

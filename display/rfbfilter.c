@@ -2,7 +2,7 @@
  * message's length is known, then its body passes or is skipped in bulk, so
  * nothing the client says sizes a buffer. Message lengths from RFC 6143
  * section 7.5 and QEMU's extensions. */
-#include "hostd/rfbfilter.h"
+#include "display/rfbfilter.h"
 
 #include <errno.h>
 #include <string.h>

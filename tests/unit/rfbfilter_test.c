@@ -1,4 +1,4 @@
-/* Unit tests for hostd/rfbfilter: the handshake passes, viewing messages pass, input
+/* Unit tests for display/rfbfilter: the handshake passes, viewing messages pass, input
  * (keys, pointer, clipboard, QEMU key events, xvp) is dropped whatever way the bytes are
  * split, and a stream it cannot follow is refused. */
 #include <errno.h>
@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "hostd/rfbfilter.h"
+#include "display/rfbfilter.h"
 
 static const uint8_t handshake[] = "RFB 003.008\n"
 				   "\x02"

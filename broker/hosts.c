@@ -1,0 +1,172 @@
+/* Hosts: their heartbeats (capacity, the desktops they run), hosts that went silent
+ * (their desktops lost), and what placement sees of them. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker/internal.h"
+#include "lib/json.h"
+#include "lib/log.h"
+#include "policy/placement.h"
+
+/* The host a new desktop of pool goes to, or NULL with *why. Returns a new string. */
+char *hosts_place(struct broker *b, struct pool_view *pv, enum policy_reason *why)
+{
+	json_t *hosts = store_hosts_list(b->b_store), *h;
+	struct policy_host *ph;
+	struct policy_placement pl;
+	char *id = NULL;
+	size_t i;
+
+	*why = POLICY_NO_HOST;
+	if (!hosts)
+		return NULL;
+	ph = calloc(json_array_size(hosts) + 1, sizeof(*ph));
+	if (ph) {
+		json_array_foreach (hosts, i, h)
+			ph[i] = host_view(h);
+		pl = policy_place(&pv->pv_pool, ph, json_array_size(hosts));
+		*why = pl.pl_reason;
+		if (pl.pl_host)
+			id = strdup(pl.pl_host->host_id);
+	}
+	free(ph);
+	json_decref(hosts);
+	return id;
+}
+
+struct policy_host host_view(const json_t *h)
+{
+	return (struct policy_host){
+	    .host_id = jstr(h, "id"),
+	    .host_up = json_is_true(json_object_get(h, "up")),
+	    .host_enabled = json_is_true(json_object_get(h, "enabled")),
+	    .host_mem_free_mb = jint(h, "mem_free_mib"),
+	    .host_vcpus_free = (int)jint(h, "vcpus_free"),
+	    .host_desktops = (int)jint(h, "desktops"),
+	    .host_max_desktops = (int)jint(h, "max_desktops"),
+	};
+}
+
+static void host_lost(struct broker *b, const char *host, int64_t now)
+{
+	json_t *desktops, *d, *sessions, *s, *pool;
+	struct pool_view pv;
+	size_t i, j;
+
+	log_warnx("host=%s down: no heartbeat for %ds; its desktops are lost", host,
+		  b->b_cfg->bc_host_timeout);
+	if (store_begin(b->b_store) < 0)
+		return;
+	broker_audit(b, NULL, "host_down", host, "success", NULL, "no heartbeat for %ds",
+		     b->b_cfg->bc_host_timeout);
+	desktops = store_desktops_list(b->b_store, NULL, host);
+	json_array_foreach (desktops, i, d) {
+		if (!strcmp(jstr(d, "state"), "deleting"))
+			continue;
+		pool = store_pool_get(b->b_store, jstr(d, "pool_id"));
+		if (pool && pool_view_init(&pv, pool) != -ENOMEM) {
+			sessions = store_sessions_list(b->b_store, NULL, jstr(d, "pool_id"), true);
+			json_array_foreach (sessions, j, s) {
+				struct policy_session ps = {
+				    .sess_id = jstr(s, "id"),
+				    .sess_state = pool_session_state(jstr(s, "state")),
+				    .sess_since = jint(s, "since"),
+				};
+				struct policy_transition t;
+
+				if (strcmp(jstr(s, "desktop_id"), jstr(d, "id")))
+					continue;
+				t = policy_session_event(&pv.pv_pool, &ps,
+							 POLICY_EVENT_DESKTOP_LOST, now);
+				t.pt_desktop =
+				    POLICY_DESKTOP_KEEP; /* decided when the host returns */
+				session_apply_transition(b, s, &pv, &t, now);
+				broker_audit(b, jstr(s, "username"), "session_lost", jstr(s, "id"),
+					     "success", NULL, "desktop=%s host=%s down",
+					     jstr(d, "id"), host);
+			}
+			json_decref(sessions);
+			pool_view_free(&pv);
+		}
+		json_decref(pool);
+		store_desktop_set_state(b->b_store, jstr(d, "id"), NULL, "lost", now);
+		log_warnx("desktop=%s host=%s: lost", jstr(d, "id"), host);
+	}
+	json_decref(desktops);
+	if (store_commit(b->b_store) < 0)
+		log_warnx("host=%s: cannot record it down", host);
+}
+
+void hosts_expire(struct broker *b, int64_t now)
+{
+	json_t *down = store_hosts_expire(b->b_store, now - b->b_cfg->bc_host_timeout), *h;
+	size_t i;
+
+	json_array_foreach (down, i, h)
+		host_lost(b, json_string_value(h), now);
+	json_decref(down);
+}
+
+static const struct json_field heartbeat_fields[] = {
+    {"host_id", JSON_FIELD_STRING, true},
+    {"time", JSON_FIELD_INT, false},
+    {"capacity", JSON_FIELD_ANY, false},
+    {"desktops", JSON_FIELD_ANY, false},
+    JSON_FIELDS_END,
+};
+
+int broker_heartbeat(struct broker *b, const json_t *body, char *err, size_t errlen)
+{
+	const char *host = jstr(body, "host_id");
+	json_t *cap = json_object_get(body, "capacity"),
+	       *listed = json_object_get(body, "desktops");
+	json_t *ours, *d, *item;
+	int64_t now = (int64_t)time(NULL);
+	int cpus, running, r;
+	bool changed = false;
+	size_t i, j;
+
+	if (json_check_fields(body, heartbeat_fields, err, errlen) < 0)
+		return -EINVAL;
+	if ((cap && !json_is_object(cap)) || (listed && !json_is_array(listed))) {
+		snprintf(err, errlen, "capacity must be an object and desktops an array");
+		return -EINVAL;
+	}
+	cpus = (int)jint(cap, "cpus");
+	running = (int)jint(cap, "desktops_running");
+	r = store_host_heartbeat(b->b_store, host, now, jint(cap, "memory_available_mib"),
+				 cpus * HOST_VCPU_OVERCOMMIT - running,
+				 (int)jint(cap, "desktops_defined"), (int)jint(cap, "max_desktops"),
+				 cap);
+	if (r < 0) {
+		snprintf(err, errlen, "host '%.64s' is not registered", host);
+		return r;
+	}
+	if (r == 1) {
+		log_info("host=%s up", host);
+		broker_audit(b, NULL, "host_up", host, "success", NULL, NULL);
+		changed = true;
+	}
+	ours = store_desktops_list(b->b_store, NULL, host);
+	json_array_foreach (ours, i, d) {
+		const char *state = "missing";
+
+		json_array_foreach (listed, j, item)
+			if (jstr(item, "id") && !strcmp(jstr(item, "id"), jstr(d, "id")) &&
+			    jstr(item, "state"))
+				state = jstr(item, "state");
+		if (!json_is_true(json_object_get(d, "on_host")) && !strcmp(state, "missing"))
+			continue;
+		if (!jstr(d, "host_state") || strcmp(jstr(d, "host_state"), state)) {
+			store_desktop_set_host_state(b->b_store, jstr(d, "id"), state);
+			changed = true;
+		}
+	}
+	json_decref(ours);
+	if (changed)
+		broker_kick(b);
+	return 0;
+}

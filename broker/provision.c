@@ -1,0 +1,201 @@
+/* Desktops driven towards their state on their hosts through vdi-hostd's API:
+ * provisioning = created and running, refreshing = stopped, deleted and created anew,
+ * deleting = stopped and deleted; a ready desktop its host no longer runs ends its
+ * sessions. Host calls happen outside store transactions; each write afterwards checks
+ * the desktop is still in the state the call was made for. Runs in the maintenance
+ * pass. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "broker/hostclient.h"
+#include "broker/internal.h"
+#include "lib/log.h"
+
+static bool one_of(const char *v, const char *const *list)
+{
+	for (; v && *list; list++)
+		if (!strcmp(v, *list))
+			return true;
+	return false;
+}
+
+/* Calls the host; returns the status or a negative errno (logged). */
+static int call(struct broker *b, const json_t *host, const char *method, const char *did,
+		const char *action, const json_t *body, json_t **reply)
+{
+	char path[160], err[512];
+	int r;
+
+	*reply = NULL;
+	if (!b->b_hosts)
+		return -ENOTCONN;
+	snprintf(path, sizeof(path), "/api/v1/desktops%s%s%s%s", did ? "/" : "", did ? did : "",
+		 action ? "/" : "", action ? action : "");
+	r = hostclient_call(b->b_hosts, jstr(host, "url"), method, path, body, reply, err,
+			    sizeof(err));
+	if (r < 0 || r >= 400)
+		log_warnx("desktop=%s host=%s: %s", did ? did : "-", jstr(host, "id"), err);
+	return r;
+}
+
+static void set_host_state(struct broker *b, const char *id, const json_t *reply)
+{
+	const char *st = jstr(reply, "state");
+
+	if (st)
+		store_desktop_set_host_state(b->b_store, id, st);
+}
+
+static json_t *create_request(const json_t *d, const json_t *pool)
+{
+	json_t *req = json_deep_copy(json_object_get(pool, "template"));
+
+	if (!req)
+		return NULL;
+	json_object_set(req, "id", json_object_get(d, "id"));
+	json_object_set(req, "memory_mib", json_object_get(pool, "memory_mib"));
+	json_object_set(req, "vcpus", json_object_get(pool, "vcpus"));
+	return req;
+}
+
+/* A ready desktop its host no longer runs: sessions on it end; floating and unowned
+ * desktops go, an owner's is started again. */
+static void desktop_gone(struct broker *b, const json_t *d, const json_t *pool, int64_t now)
+{
+	json_t *sessions, *s;
+	struct pool_view pv;
+	size_t i;
+
+	if (store_begin(b->b_store) < 0)
+		return;
+	if (pool_view_init(&pv, (json_t *)pool) == -ENOMEM) {
+		store_rollback(b->b_store);
+		return;
+	}
+	sessions = store_sessions_list(b->b_store, NULL, jstr(d, "pool_id"), true);
+	json_array_foreach (sessions, i, s) {
+		struct policy_session ps = {
+		    .sess_id = jstr(s, "id"),
+		    .sess_state = pool_session_state(jstr(s, "state")),
+		    .sess_since = jint(s, "since"),
+		};
+		struct policy_transition t;
+
+		if (strcmp(jstr(s, "desktop_id"), jstr(d, "id")))
+			continue;
+		t = policy_session_event(&pv.pv_pool, &ps, POLICY_EVENT_DESKTOP_LOST, now);
+		t.pt_desktop = POLICY_DESKTOP_KEEP;
+		session_apply_transition(b, s, &pv, &t, now);
+		broker_audit(b, jstr(s, "username"), "session_lost", jstr(s, "id"), "success", NULL,
+			     "desktop=%s %s on its host", jstr(d, "id"), jstr(d, "host_state"));
+	}
+	json_decref(sessions);
+	store_desktop_set_state(b->b_store, jstr(d, "id"), jstr(d, "state"),
+				jstr(d, "owner") ? "provisioning" : "deleting", now);
+	log_warnx("desktop=%s is %s on host=%s: %s", jstr(d, "id"), jstr(d, "host_state"),
+		  jstr(d, "host_id"), jstr(d, "owner") ? "starting it again" : "replacing it");
+	if (store_commit(b->b_store) < 0)
+		log_warnx("desktop=%s: cannot record its loss", jstr(d, "id"));
+	pool_view_free(&pv);
+}
+
+static void reconcile(struct broker *b, json_t *d, const json_t *host, const json_t *pool,
+		      int64_t now)
+{
+	static const char *const down[] = {"stopped", "failed", "missing", NULL};
+	static const char *const live[] = {"running", "starting", NULL};
+	const char *id = jstr(d, "id"), *state = jstr(d, "state"), *hs = jstr(d, "host_state");
+	bool on = json_is_true(json_object_get(d, "on_host"));
+	json_t *reply = NULL, *req;
+	int r;
+
+	if (!strcmp(state, "provisioning")) {
+		if (now - jint(d, "since") > b->b_cfg->bc_provision_timeout) {
+			if (store_desktop_set_state(b->b_store, id, "provisioning", "error", now) >
+			    0) {
+				log_warnx("desktop=%s: not running after %ds; in error", id,
+					  b->b_cfg->bc_provision_timeout);
+				broker_audit(b, NULL, "desktop_error", id, "failure", NULL,
+					     "not running after provision_timeout");
+			}
+		} else if (!on) {
+			/* on the host until it says otherwise: a create whose answer is lost
+			 * must not leave an orphan there (a later start or delete finds out) */
+			store_desktop_set_on_host(b->b_store, id, true);
+			req = create_request(d, pool);
+			r = req ? call(b, host, "POST", NULL, NULL, req, &reply) : -ENOMEM;
+			json_decref(req);
+			if (r >= 400 && r != 409)
+				store_desktop_set_on_host(b->b_store, id, false);
+			if (r == 201 || r == 409) {
+				store_desktop_set_on_host(b->b_store, id, true);
+				store_desktop_set_host_state(b->b_store, id, "stopped");
+				json_decref(reply);
+				r = call(b, host, "POST", id, "start", NULL, &reply);
+				if (r == 202)
+					set_host_state(b, id, reply);
+			}
+		} else if (!hs || one_of(hs, down)) {
+			r = call(b, host, "POST", id, "start", NULL, &reply);
+			if (r == 202)
+				set_host_state(b, id, reply);
+			else if (r == 404)
+				store_desktop_set_on_host(b->b_store, id, false);
+		} else if (!strcmp(hs, "running")) {
+			if (store_desktop_set_state(b->b_store, id, "provisioning", "ready", now) >
+			    0)
+				log_info("desktop=%s ready on host=%s", id, jstr(host, "id"));
+		}
+	} else if (!strcmp(state, "refreshing") || !strcmp(state, "deleting")) {
+		if (on && one_of(hs, live)) {
+			req = json_pack("{s:b}", "force", 1);
+			r = req ? call(b, host, "POST", id, "stop", req, &reply) : -ENOMEM;
+			json_decref(req);
+			if (r == 202)
+				set_host_state(b, id, reply);
+		} else if (on && (!hs || one_of(hs, down))) {
+			r = call(b, host, "DELETE", id, NULL, NULL, &reply);
+			if (r == 200 || r == 404) {
+				store_desktop_set_on_host(b->b_store, id, false);
+				store_desktop_set_host_state(b->b_store, id, NULL);
+			}
+		} else if (!on && !strcmp(state, "refreshing")) {
+			store_desktop_set_state(b->b_store, id, "refreshing", "provisioning", now);
+		} else if (!on && !json_is_true(json_object_get(d, "in_use"))) {
+			store_desktop_delete(b->b_store, id);
+			log_info("desktop=%s deleted", id);
+			if (json_is_true(json_object_get(pool, "deleting")))
+				pool_retire(b, jstr(pool, "id"), now);
+		}
+	} else if (!strcmp(state, "ready") && on && one_of(hs, down)) {
+		desktop_gone(b, d, pool, now);
+	} else if (!strcmp(state, "lost")) {
+		/* its host is back */
+		store_desktop_set_state(b->b_store, id, "lost",
+					jstr(d, "owner") ? "provisioning" : "deleting", now);
+	}
+	json_decref(reply);
+}
+
+void desktops_tick(struct broker *b, int64_t now)
+{
+	json_t *desktops = store_desktops_list(b->b_store, NULL, NULL), *d;
+	size_t i;
+
+	json_array_foreach (desktops, i, d) {
+		json_t *host, *pool;
+
+		if (!jstr(d, "host_id"))
+			continue; /* manual */
+		host = store_host_get(b->b_store, jstr(d, "host_id"));
+		pool = store_pool_get(b->b_store, jstr(d, "pool_id"));
+		if (host && pool && json_is_true(json_object_get(host, "up")))
+			reconcile(b, d, host, pool, now);
+		else if (!host && !strcmp(jstr(d, "state"), "deleting"))
+			store_desktop_delete(b->b_store, jstr(d, "id")); /* its host was removed */
+		json_decref(host);
+		json_decref(pool);
+	}
+	json_decref(desktops);
+}

@@ -1,0 +1,163 @@
+/* Session life cycle: disconnect and logoff asked for by users, admins and the gateway,
+ * each in one transaction with policy_session_event(), and the session timers the
+ * maintenance pass runs (disconnect timeouts, sessions whose ticket was never used). */
+#include <errno.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "broker/internal.h"
+#include "lib/log.h"
+
+int session_apply_transition(struct broker *b, const json_t *session, const struct pool_view *pv,
+			     const struct policy_transition *t, int64_t now)
+{
+	const char *id = jstr(session, "id"), *desktop = jstr(session, "desktop_id");
+	int r = 0;
+
+	if (t->pt_changed)
+		r = store_session_set_state(b->b_store, id, pool_session_state_name(t->pt_state),
+					    now);
+	if (r == 0 && t->pt_state == POLICY_SESSION_LOGGED_OFF)
+		r = store_session_set_attached(b->b_store, id, false);
+	if (r < 0 || pv->pv_pool.pool_provisioning == POLICY_MANUAL)
+		return r;
+	if (t->pt_desktop == POLICY_DESKTOP_REFRESH)
+		r = store_desktop_set_state(b->b_store, desktop, NULL, "refreshing", now);
+	else if (t->pt_desktop == POLICY_DESKTOP_DESTROY)
+		r = store_desktop_set_state(b->b_store, desktop, NULL, "deleting", now);
+	return r < 0 ? r : 0;
+}
+
+int broker_session_event(struct broker *b, const struct broker_user *u, const char *id, int event,
+			 const char *addr)
+{
+	int64_t now = (int64_t)time(NULL);
+	const char *what = event == POLICY_EVENT_LOGOFF ? "logoff" : "disconnect";
+	struct policy_transition t;
+	struct policy_session ps;
+	struct pool_view pv;
+	json_t *s, *pool = NULL;
+	int r;
+
+	if (store_begin(b->b_store) < 0)
+		return -EIO;
+	s = store_session_get(b->b_store, id);
+	if (!s || (!u->bu_admin && strcasecmp(jstr(s, "username"), u->bu_name))) {
+		store_rollback(b->b_store);
+		json_decref(s);
+		return -ENOENT;
+	}
+	pool = store_pool_get(b->b_store, jstr(s, "pool_id"));
+	if (!pool || pool_view_init(&pv, pool) == -ENOMEM) {
+		if (pool)
+			pool_view_free(&pv);
+		store_rollback(b->b_store);
+		json_decref(s);
+		json_decref(pool);
+		return -EIO;
+	}
+	ps = (struct policy_session){
+	    .sess_id = jstr(s, "id"),
+	    .sess_user = jstr(s, "username"),
+	    .sess_pool = jstr(s, "pool_id"),
+	    .sess_desktop = jstr(s, "desktop_id"),
+	    .sess_state = pool_session_state(jstr(s, "state")),
+	    .sess_since = jint(s, "since"),
+	};
+	t = policy_session_event(&pv.pv_pool, &ps, (enum policy_session_event)event, now);
+	if (t.pt_reason == POLICY_INVALID_TRANSITION) {
+		r = -EINVAL;
+		store_rollback(b->b_store);
+		goto out;
+	}
+	r = session_apply_transition(b, s, &pv, &t, now);
+	broker_audit(b, u->bu_name, what, id, r == 0 ? "success" : "failure", addr,
+		     "user=%s desktop=%s -> %s", jstr(s, "username"), jstr(s, "desktop_id"),
+		     pool_session_state_name(t.pt_state));
+	if (r < 0) {
+		store_rollback(b->b_store);
+	} else if (store_commit(b->b_store) < 0) {
+		r = -EIO;
+	} else {
+		log_info("session=%s user=%s: %s by %s", id, jstr(s, "username"), what, u->bu_name);
+		broker_kick(b);
+	}
+out:
+	pool_view_free(&pv);
+	json_decref(pool);
+	json_decref(s);
+	return r;
+}
+
+int broker_session_closed(struct broker *b, const char *session_id, const char *addr)
+{
+	struct broker_user gateway = {.bu_name = "gateway", .bu_admin = true};
+
+	return broker_session_event(b, &gateway, session_id, POLICY_EVENT_DISCONNECT, addr);
+}
+
+void sessions_tick(struct broker *b, int64_t now)
+{
+	json_t *sessions = store_sessions_list(b->b_store, NULL, NULL, true), *s;
+	size_t i;
+
+	json_array_foreach (sessions, i, s) {
+		const char *id = jstr(s, "id");
+		enum policy_session_event ev = POLICY_EVENT_TICK;
+		struct policy_transition t;
+		struct policy_session ps;
+		struct pool_view pv;
+		json_t *cur, *pool, *d;
+
+		if (!strcmp(jstr(s, "state"), "connected")) {
+			/* Handed out but never opened: once its tickets are gone it is a
+			 * disconnected session. */
+			if (json_is_true(json_object_get(s, "attached")) ||
+			    jint(s, "since") + b->b_cfg->bc_ticket_lifetime > now ||
+			    store_tickets_live(b->b_store, id, now) != 0)
+				continue;
+			d = store_desktop_get(b->b_store, jstr(s, "desktop_id"));
+			if (!d || strcmp(jstr(d, "state"), "ready") ||
+			    jint(d, "since") + b->b_cfg->bc_ticket_lifetime > now) {
+				json_decref(d);
+				continue;
+			}
+			json_decref(d);
+			ev = POLICY_EVENT_DISCONNECT;
+		}
+		if (store_begin(b->b_store) < 0)
+			break;
+		cur = store_session_get(b->b_store, id);
+		pool = cur ? store_pool_get(b->b_store, jstr(cur, "pool_id")) : NULL;
+		if (!cur || !pool || strcmp(jstr(cur, "state"), jstr(s, "state")) ||
+		    pool_view_init(&pv, pool) == -ENOMEM) {
+			store_rollback(b->b_store);
+			json_decref(cur);
+			json_decref(pool);
+			continue;
+		}
+		ps = (struct policy_session){
+		    .sess_id = id,
+		    .sess_state = pool_session_state(jstr(cur, "state")),
+		    .sess_since = jint(cur, "since"),
+		};
+		t = policy_session_event(&pv.pv_pool, &ps, ev, now);
+		if (t.pt_changed) {
+			session_apply_transition(b, cur, &pv, &t, now);
+			broker_audit(b, jstr(cur, "username"),
+				     ev == POLICY_EVENT_TICK ? "logoff" : "disconnect", id,
+				     "success", NULL, "%s, desktop=%s",
+				     policy_reason_name(t.pt_reason), jstr(cur, "desktop_id"));
+			log_info("session=%s user=%s: %s (%s)", id, jstr(cur, "username"),
+				 pool_session_state_name(t.pt_state),
+				 policy_reason_name(t.pt_reason));
+		}
+		if (store_commit(b->b_store) < 0)
+			log_warnx("session=%s: cannot record its timeout", id);
+		pool_view_free(&pv);
+		json_decref(pool);
+		json_decref(cur);
+	}
+	json_decref(sessions);
+}

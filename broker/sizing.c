@@ -1,0 +1,137 @@
+/* Pools kept at their size (policy_maintain() and placement create or delete desktops)
+ * and pools being deleted retired once their desktops are gone. Runs in the
+ * maintenance pass. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/internal.h"
+#include "lib/log.h"
+#include "policy/maintain.h"
+#include "policy/placement.h"
+
+static void size_pool(struct broker *b, json_t *pool, int64_t now)
+{
+	const char *pid = jstr(pool, "id");
+	struct policy_desktop *pd = NULL;
+	const struct policy_host **where = NULL;
+	struct policy_host *ph = NULL;
+	struct policy_pool_counts c;
+	struct policy_maintenance m;
+	enum policy_reason why;
+	struct pool_view pv;
+	json_t *desktops = NULL, *hosts = NULL, *h, *d;
+	size_t i, n, placed;
+
+	if (store_begin(b->b_store) < 0)
+		return;
+	if (pool_view_init(&pv, pool) < 0)
+		goto out;
+	desktops = store_desktops_list(b->b_store, pid, NULL);
+	hosts = store_hosts_list(b->b_store);
+	if (!desktops || !hosts)
+		goto out;
+	n = json_array_size(desktops);
+	pd = calloc(n + 1, sizeof(*pd));
+	if (!pd)
+		goto out;
+	pool_desktops_view(desktops, pd);
+	c = policy_count_desktops(pd, n);
+	m = policy_maintain(&pv.pv_pool, &c);
+	if (m.pm_create > 0) {
+		ph = calloc(json_array_size(hosts) + 1, sizeof(*ph));
+		where = calloc((size_t)m.pm_create, sizeof(*where));
+		if (!ph || !where)
+			goto out;
+		json_array_foreach (hosts, i, h)
+			ph[i] = host_view(h);
+		placed = policy_place_many(&pv.pv_pool, ph, json_array_size(hosts),
+					   (size_t)m.pm_create, where, &why);
+		for (i = 0; i < placed; i++) {
+			char id[48];
+
+			snprintf(id, sizeof(id), "%s-", pid);
+			if (random_hex(id + strlen(id), 4) < 0 ||
+			    store_desktop_add(b->b_store, id, pid, where[i]->host_id, NULL, NULL,
+					      NULL, "provisioning", now) < 0)
+				break;
+			log_info("pool=%s: desktop=%s to be created on host=%s (%s)", pid, id,
+				 where[i]->host_id, policy_reason_name(m.pm_reason));
+		}
+		if (placed < (size_t)m.pm_create)
+			log_debug("pool=%s: %d desktop(s) wanted, %zu placed: %s", pid, m.pm_create,
+				  placed, policy_reason_name(why));
+	}
+	for (int k = 0; k < m.pm_destroy; k++) {
+		json_array_foreach (desktops, i, d) {
+			if (!strcmp(jstr(d, "state"), "ready") &&
+			    !json_is_true(json_object_get(d, "in_use")) && !jstr(d, "owner")) {
+				store_desktop_set_state(b->b_store, jstr(d, "id"), "ready",
+							"deleting", now);
+				json_object_set_new(d, "state", json_string("deleting"));
+				log_info("pool=%s: desktop=%s to be deleted (%s)", pid,
+					 jstr(d, "id"), policy_reason_name(m.pm_reason));
+				break;
+			}
+		}
+	}
+out:
+	if (store_commit(b->b_store) < 0)
+		log_warnx("pool=%s: cannot record its maintenance", pid);
+	free(pd);
+	free(ph);
+	free((void *)where);
+	json_decref(desktops);
+	json_decref(hosts);
+	pool_view_free(&pv);
+}
+
+/* A deleting pool: its desktops go; once none is left, the pool. */
+void pool_retire(struct broker *b, const char *pid, int64_t now)
+{
+	json_t *desktops;
+	json_t *d;
+	size_t i;
+
+	if (store_begin(b->b_store) < 0)
+		return;
+	desktops = store_desktops_list(b->b_store, pid, NULL);
+	json_array_foreach (desktops, i, d) {
+		if (!jstr(d, "host_id") || (!json_is_true(json_object_get(d, "on_host")) &&
+					    strcmp(jstr(d, "state"), "deleting")))
+			store_desktop_delete(b->b_store, jstr(d, "id"));
+		else if (strcmp(jstr(d, "state"), "deleting"))
+			store_desktop_set_state(b->b_store, jstr(d, "id"), NULL, "deleting", now);
+	}
+	json_decref(desktops);
+	desktops = store_desktops_list(b->b_store, pid, NULL);
+	if (desktops && json_array_size(desktops) == 0) {
+		store_pool_delete(b->b_store, pid);
+		log_info("pool=%s deleted", pid);
+	}
+	json_decref(desktops);
+	if (store_commit(b->b_store) < 0)
+		log_warnx("pool=%s: cannot record its deletion", pid);
+}
+
+void pools_tick(struct broker *b, int64_t now)
+{
+	json_t *pools = store_pools_list(b->b_store), *p;
+	json_t *all = store_desktops_list(b->b_store, NULL, NULL), *d;
+	size_t i;
+
+	json_array_foreach (pools, i, p)
+		if (!pool_is_manual(p))
+			size_pool(b, p, now);
+	/* pools being deleted are not listed: find them through their desktops */
+	json_array_foreach (all, i, d) {
+		json_t *pool = store_pool_get(b->b_store, jstr(d, "pool_id"));
+
+		if (pool && json_is_true(json_object_get(pool, "deleting")))
+			pool_retire(b, jstr(pool, "id"), now);
+		json_decref(pool);
+	}
+	json_decref(all);
+	json_decref(pools);
+}

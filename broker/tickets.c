@@ -1,0 +1,103 @@
+/* One-time display tickets: issued (only their SHA-256 is stored) and redeemed for the
+ * gateway, once and before they expire, marking the session connected. */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker/internal.h"
+#include "lib/log.h"
+
+int ticket_issue(struct broker *b, const char *session, const char *user, const char *desktop,
+		 int64_t now, char *ticket, int64_t *expires)
+{
+	char hash[65];
+
+	*expires = now + b->b_cfg->bc_ticket_lifetime;
+	if (random_hex(ticket, BROKER_TICKET_LEN / 2) < 0 || ticket_hash(ticket, hash) < 0)
+		return -EIO;
+	return store_ticket_add(b->b_store, hash, session, user, desktop, now, *expires);
+}
+
+json_t *broker_ticket_redeem(struct broker *b, const char *ticket, const char *addr)
+{
+	int64_t now = (int64_t)time(NULL);
+	json_t *t = NULL, *s = NULL, *d = NULL, *h = NULL, *pool = NULL, *out = NULL;
+	struct policy_transition tr;
+	struct policy_session ps;
+	struct pool_view pv;
+	char hash[65];
+	bool have_view = false;
+
+	if (!ticket_well_formed(ticket) || ticket_hash(ticket, hash) < 0) {
+		errno = EACCES;
+		return NULL;
+	}
+	if (store_begin(b->b_store) < 0) {
+		errno = EIO;
+		return NULL;
+	}
+	t = store_ticket_redeem(b->b_store, hash, now);
+	if (!t)
+		goto out_refused;
+	s = store_session_get(b->b_store, jstr(t, "session_id"));
+	d = store_desktop_get(b->b_store, jstr(t, "desktop_id"));
+	pool = s ? store_pool_get(b->b_store, jstr(s, "pool_id")) : NULL;
+	if (!s || !d || !pool || !strcmp(jstr(s, "state"), "logged_off") ||
+	    strcmp(jstr(d, "state"), "ready"))
+		goto out_refused;
+	if (pool_view_init(&pv, pool) == -ENOMEM)
+		goto out_refused;
+	have_view = true;
+	ps = (struct policy_session){
+	    .sess_id = jstr(s, "id"),
+	    .sess_state = pool_session_state(jstr(s, "state")),
+	    .sess_since = jint(s, "since"),
+	};
+	tr = policy_session_event(&pv.pv_pool, &ps, POLICY_EVENT_CONNECT, now);
+	if (session_apply_transition(b, s, &pv, &tr, now) < 0 ||
+	    store_session_set_attached(b->b_store, jstr(s, "id"), true) < 0)
+		goto out_refused;
+	if (jstr(d, "host_id"))
+		h = store_host_get(b->b_store, jstr(d, "host_id"));
+	out = json_pack("{s:s, s:s, s:s, s:s, s:s}", "session", jstr(s, "id"), "username",
+			jstr(s, "username"), "pool", jstr(s, "pool_id"), "desktop", jstr(d, "id"),
+			"kind", h ? "host" : "manual");
+	if (out && h) {
+		json_object_set(out, "host", json_object_get(h, "id"));
+		json_object_set(out, "relay", json_object_get(h, "relay"));
+	} else if (out) {
+		json_object_set(out, "address", json_object_get(d, "address"));
+		json_object_set(out, "vnc_password", json_object_get(d, "vnc_password"));
+	}
+	broker_audit(b, jstr(s, "username"), "ticket", jstr(d, "id"), "success", addr,
+		     "session=%s redeemed%s", jstr(s, "id"),
+		     tr.pt_reason == POLICY_TAKEOVER && json_is_true(json_object_get(s, "attached"))
+			 ? " (takeover)"
+			 : "");
+	if (!out || store_commit(b->b_store) < 0) {
+		if (!out)
+			store_rollback(b->b_store);
+		json_decref(out);
+		out = NULL;
+		errno = EIO;
+	}
+	goto out;
+
+out_refused:
+	broker_audit(b, t ? jstr(t, "username") : NULL, "ticket", t ? jstr(t, "desktop_id") : NULL,
+		     "failure", addr,
+		     t ? "session over or desktop not ready" : "unknown, used or expired ticket");
+	/* The redemption itself stays: a ticket is spent even when refused afterwards. */
+	if (store_commit(b->b_store) < 0)
+		log_warnx("ticket: cannot record a refused redemption");
+	errno = EACCES;
+out:
+	if (have_view)
+		pool_view_free(&pv);
+	json_decref(t);
+	json_decref(s);
+	json_decref(d);
+	json_decref(h);
+	json_decref(pool);
+	return out;
+}

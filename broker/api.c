@@ -30,6 +30,63 @@ struct api {
 	struct web_server *a_http, *a_heartbeat;
 };
 
+/* ---- domain outcomes as HTTP: the one table ---- */
+
+static const struct outcome_http {
+	unsigned oh_status;
+	const char *oh_code; /* NULL: the result's policy reason */
+} outcome_http[BROKER_OUTCOMES] = {
+    [BROKER_OK] = {200, NULL},
+    [BROKER_STARTING] = {202, NULL},
+    [BROKER_BAD_REQUEST] = {400, "bad_request"},
+    [BROKER_BAD_CREDENTIALS] = {401, "bad_credentials"},
+    [BROKER_DENIED] = {403, NULL},
+    [BROKER_NOT_FOUND] = {404, "not_found"},
+    [BROKER_UNKNOWN_HOST] = {404, "unknown_host"},
+    [BROKER_EXISTS] = {409, "exists"},
+    [BROKER_BUSY] = {409, "busy"},
+    [BROKER_LOGGED_OFF] = {409, "logged_off"},
+    [BROKER_AUTOMATED_POOL] = {409, "automated_pool"},
+    [BROKER_LIMIT] = {409, NULL},
+    [BROKER_THROTTLED] = {429, "throttled"},
+    [BROKER_INTERNAL] = {500, "internal"},
+    [BROKER_UNAVAILABLE] = {503, "unavailable"},
+    [BROKER_NO_CAPACITY] = {503, NULL},
+    [BROKER_HOST_UNAVAILABLE] = {503, "host_unavailable"},
+    [BROKER_DIRECTORY_UNAVAILABLE] = {503, "directory_unavailable"},
+};
+
+static unsigned outcome_status(enum broker_outcome o)
+{
+	return o < BROKER_OUTCOMES ? outcome_http[o].oh_status : 500;
+}
+
+/* Retry-After for answers that say when to try again. */
+static void add_retry_after(struct web_request *req, int seconds)
+{
+	char ra[16];
+
+	if (seconds <= 0)
+		return;
+	snprintf(ra, sizeof(ra), "%d", seconds);
+	web_add_header(req, "Retry-After", ra);
+}
+
+/* Answers a failed operation: {"error": message, "code"[, "retry_after"]}. */
+static void reply_result(struct web_request *req, const struct broker_result *res)
+{
+	enum broker_outcome o =
+	    res->br_outcome < BROKER_OUTCOMES ? res->br_outcome : BROKER_INTERNAL;
+	const char *code = res->br_reason ? res->br_reason : outcome_http[o].oh_code;
+	json_t *body =
+	    json_pack("{s:s, s:s}", "error", res->br_message, "code", code ? code : "internal");
+
+	if (body && res->br_retry_after > 0)
+		json_object_set_new(body, "retry_after", json_integer(res->br_retry_after));
+	add_retry_after(req, res->br_retry_after);
+	web_reply_json(req, outcome_status(o), body);
+}
+
 /* ---- who is asking ---- */
 
 /* The broker's own origin: [http] public_url, or NULL for the request's Host. */
@@ -120,11 +177,11 @@ static const struct json_field login_fields[] = {
 static void login(void *ctx, struct web_request *req)
 {
 	struct broker *b = ctx;
-	char token[TOKEN_LEN + 1], ra[16];
+	char token[TOKEN_LEN + 1];
+	struct broker_result res;
 	json_t *body, *out = NULL;
 	const char *user, *pw;
 	bool bearer;
-	int r, retry_after = 0;
 
 	if (!web_origin_ok(req, own_origin(b))) {
 		web_reply_error(req, 403, "csrf", "cross-origin login refused");
@@ -136,34 +193,17 @@ static void login(void *ctx, struct web_request *req)
 	user = json_string_value(json_object_get(body, "username"));
 	pw = json_string_value(json_object_get(body, "password"));
 	bearer = json_is_true(json_object_get(body, "bearer"));
-	r = broker_login(b, user, json_string_length(json_object_get(body, "username")), pw,
-			 json_string_length(json_object_get(body, "password")),
-			 web_client_addr(req), bearer, &out, token, &retry_after);
+	broker_login(b, user, json_string_length(json_object_get(body, "username")), pw,
+		     json_string_length(json_object_get(body, "password")), web_client_addr(req),
+		     bearer, &out, token, &res);
 	json_decref(body);
-	switch (r) {
-	case 0:
-		if (!bearer &&
-		    web_set_cookie(req, COOKIE, token, b->b_cfg->bc_session_lifetime) < 0) {
-			json_decref(out);
-			web_reply_error(req, 500, "internal", "internal error");
-			break;
-		}
+	if (res.br_outcome != BROKER_OK)
+		reply_result(req, &res);
+	else if (!bearer && web_set_cookie(req, COOKIE, token, b->b_cfg->bc_session_lifetime) < 0) {
+		json_decref(out);
+		web_reply_error(req, 500, "internal", "internal error");
+	} else {
 		web_reply_json(req, 200, out);
-		break;
-	case -EAGAIN:
-		snprintf(ra, sizeof(ra), "%d", retry_after);
-		web_add_header(req, "Retry-After", ra);
-		web_reply_json(req, 429,
-			       json_pack("{s:s, s:s, s:i}", "error", "too many failed logins; wait",
-					 "code", "throttled", "retry_after", retry_after));
-		break;
-	case -EACCES:
-		web_reply_error(req, 401, "bad_credentials", "invalid username or password");
-		break;
-	case -EINVAL: web_reply_error(req, 400, "bad_request", "invalid username"); break;
-	default:
-		web_reply_error(req, 503, "directory_unavailable",
-				"the user directory is not answering; try again later");
 	}
 	explicit_bzero(token, sizeof(token));
 }
@@ -214,13 +254,36 @@ static void desktops(void *ctx, struct web_request *req)
 
 static const struct json_field no_fields[] = {JSON_FIELDS_END};
 
+/* A connect's answer: 200 with the ticket and the gateway's URL, 202 while starting. */
+static void reply_connection(struct web_request *req, const struct broker_connection *cn,
+			     const struct broker_result *res, const char *gateway_host)
+{
+	char url[1024];
+
+	if (res->br_outcome == BROKER_STARTING) {
+		add_retry_after(req, res->br_retry_after);
+		web_reply_json(req, 202,
+			       json_pack("{s:s, s:i, s:s, s:s}", "state", "starting", "retry_after",
+					 res->br_retry_after, "session", cn->cn_session, "desktop",
+					 cn->cn_desktop));
+		return;
+	}
+	snprintf(url, sizeof(url), "wss://%s/gateway?ticket=%s", gateway_host, cn->cn_ticket);
+	web_reply_json(req, 200,
+		       json_pack("{s:s, s:I, s:s, s:s, s:s}", "ticket", cn->cn_ticket, "expires",
+				 (json_int_t)cn->cn_expires, "gateway_url", url, "session",
+				 cn->cn_session, "desktop", cn->cn_desktop));
+	explicit_bzero(url, sizeof(url));
+}
+
 static void connect(void *ctx, struct web_request *req)
 {
 	struct broker *b = ctx;
+	struct broker_connection cn;
+	struct broker_result res;
 	struct broker_user u;
 	char host[300];
-	json_t *body, *out = NULL;
-	int status;
+	json_t *body;
 
 	if (!authenticate(b, req, &u, false, NULL))
 		return;
@@ -236,27 +299,24 @@ static void connect(void *ctx, struct web_request *req)
 		return;
 	}
 	gateway_host(b, req, host, sizeof(host));
-	status = broker_connect(b, &u, web_param(req, 0), web_client_addr(req), host, &out);
-	if (json_object_get(out, "retry_after")) {
-		char ra[16];
-
-		snprintf(ra, sizeof(ra), "%lld",
-			 (long long)json_integer_value(json_object_get(out, "retry_after")));
-		web_add_header(req, "Retry-After", ra);
-	}
-	web_reply_json(req, (unsigned)status, out);
+	broker_connect(b, &u, web_param(req, 0), web_client_addr(req), &cn, &res);
+	if (res.br_outcome == BROKER_OK || res.br_outcome == BROKER_STARTING)
+		reply_connection(req, &cn, &res, host);
+	else
+		reply_result(req, &res);
+	explicit_bzero(&cn, sizeof(cn));
 	broker_user_free(&u);
 }
 
 static void session_event(struct broker *b, struct web_request *req, bool admin, int event)
 {
+	struct broker_result res = {0};
 	struct broker_user u;
-	int r;
 
 	if (!authenticate(b, req, &u, admin, NULL))
 		return;
 	if (strlen(web_param(req, 0)) > 64) {
-		r = -ENOENT;
+		broker_result_set(&res, BROKER_NOT_FOUND, NULL, "no such session");
 	} else {
 		json_t *body = web_json_body(req, no_fields, true);
 
@@ -265,17 +325,13 @@ static void session_event(struct broker *b, struct web_request *req, bool admin,
 			return;
 		}
 		json_decref(body);
-		r = broker_session_event(b, &u, web_param(req, 0), event, web_client_addr(req));
+		broker_session_event(b, &u, web_param(req, 0), event, web_client_addr(req), &res);
 	}
 	broker_user_free(&u);
-	if (r == 0)
+	if (res.br_outcome == BROKER_OK)
 		web_reply_empty(req, 204);
-	else if (r == -ENOENT)
-		web_reply_error(req, 404, "not_found", "no such session");
-	else if (r == -EINVAL)
-		web_reply_error(req, 409, "logged_off", "the session has ended already");
 	else
-		web_reply_error(req, 503, "unavailable", "the broker's store is unavailable");
+		reply_result(req, &res);
 }
 
 static void disconnect(void *ctx, struct web_request *req)
@@ -995,9 +1051,8 @@ static void admin_audit(void *ctx, struct web_request *req)
 static void heartbeat(void *ctx, struct web_request *req)
 {
 	struct broker *b = ctx;
-	char err[256];
+	struct broker_result res;
 	json_t *body;
-	int r;
 
 	if (!web_client_verified(req)) {
 		web_reply_error(req, 403, "forbidden", "a host certificate is required");
@@ -1006,14 +1061,12 @@ static void heartbeat(void *ctx, struct web_request *req)
 	body = web_json_body(req, NULL, false);
 	if (!body)
 		return;
-	r = broker_heartbeat(b, body, err, sizeof(err));
+	broker_heartbeat(b, body, &res);
 	json_decref(body);
-	if (r == 0)
+	if (res.br_outcome == BROKER_OK)
 		web_reply_empty(req, 204);
-	else if (r == -ENOENT)
-		web_reply_error(req, 404, "unknown_host", "%s", err);
 	else
-		web_reply_error(req, 400, "bad_request", "%s", err);
+		reply_result(req, &res);
 }
 
 static const struct web_route routes[] = {

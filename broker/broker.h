@@ -34,6 +34,50 @@ struct broker {
 	int64_t b_last_purge;
 };
 
+/* What a broker operation came to. broker/api.c maps each outcome to one HTTP status
+ * and error code (its outcome table); the broker itself knows nothing of HTTP. */
+enum broker_outcome {
+	BROKER_OK,
+	BROKER_STARTING,	      /* accepted: the desktop is being prepared; retry */
+	BROKER_BAD_REQUEST,	      /* the request is invalid (message says how) */
+	BROKER_BAD_CREDENTIALS,	      /* wrong user name or password */
+	BROKER_DENIED,		      /* policy refuses (br_reason says why) */
+	BROKER_NOT_FOUND,	      /* no such pool, session, host, user... */
+	BROKER_UNKNOWN_HOST,	      /* a heartbeat from a host not registered */
+	BROKER_EXISTS,		      /* it exists already */
+	BROKER_BUSY,		      /* it is in use */
+	BROKER_LOGGED_OFF,	      /* the session has ended already */
+	BROKER_AUTOMATED_POOL,	      /* manual desktops asked of an automated pool */
+	BROKER_LIMIT,		      /* the user has as many sessions as allowed (br_reason) */
+	BROKER_THROTTLED,	      /* too many failed logins: wait br_retry_after */
+	BROKER_INTERNAL,	      /* out of memory and the like */
+	BROKER_UNAVAILABLE,	      /* the store failed: retry later */
+	BROKER_NO_CAPACITY,	      /* no desktop or host for it now (br_reason) */
+	BROKER_HOST_UNAVAILABLE,      /* the desktop's host is not answering */
+	BROKER_DIRECTORY_UNAVAILABLE, /* the user directory is not answering */
+	BROKER_OUTCOMES
+};
+
+/* An operation's outcome with what the client is told. */
+struct broker_result {
+	enum broker_outcome br_outcome;
+	const char *br_reason; /* policy/'s reason name (the error code), or NULL */
+	char br_message[256];  /* for the client, never a secret */
+	int br_retry_after;    /* seconds after which a retry may succeed; 0: none */
+};
+
+/* Fills res (message printf-formatted) and returns outcome. */
+enum broker_outcome broker_result_set(struct broker_result *res, enum broker_outcome outcome,
+				      const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* A connect's answer: the session and desktop, and once the desktop is ready a one-time
+ * ticket for the gateway (BROKER_TICKET_LEN hex characters) and when it expires. */
+struct broker_connection {
+	char cn_session[24], cn_desktop[48], cn_ticket[BROKER_TICKET_LEN + 1];
+	int64_t cn_expires;
+};
+
 /* The caller of a request, from their web session. */
 struct broker_user {
 	json_t *bu_record; /* the web session record */
@@ -60,13 +104,15 @@ void broker_audit(struct broker *b, const char *actor, const char *action, const
 		  const char *result, const char *addr, const char *fmt, ...)
     __attribute__((format(printf, 7, 8)));
 
-/* POST /login. Returns 0 with the answer body in *out and a new session token in token
- * (a cookie, or for bearer sessions also in the body), or auth_login()'s errors
- * (-EAGAIN with *retry_after, -EACCES, -EINVAL, others: the directory failed). The
- * attempt is audited either way, never with the password. */
-int broker_login(struct broker *b, const char *user, size_t user_len, const char *password,
-		 size_t password_len, const char *addr, bool bearer, json_t **out,
-		 char token[TOKEN_LEN + 1], int *retry_after);
+/* POST /login. Returns BROKER_OK with the answer body in *out and a new session token
+ * in token (a cookie, or for bearer sessions also in the body), or why not in res:
+ * THROTTLED (with br_retry_after), BAD_CREDENTIALS, BAD_REQUEST, DIRECTORY_UNAVAILABLE
+ * (the directory, or the broker, failed). The attempt is audited either way, never
+ * with the password. */
+enum broker_outcome broker_login(struct broker *b, const char *user, size_t user_len,
+				 const char *password, size_t password_len, const char *addr,
+				 bool bearer, json_t **out, char token[TOKEN_LEN + 1],
+				 struct broker_result *res);
 /* The web session of token (a cookie's or a bearer's, as bearer says). Returns 0 with
  * u filled (broker_user_free()), or -EACCES for no, an expired or another kind of
  * session. */
@@ -80,17 +126,21 @@ int broker_logout(struct broker *b, const char *token, const struct broker_user 
 /* GET /desktops: the pools u may use from addr now, with their state. */
 json_t *broker_desktops(struct broker *b, const struct broker_user *u, const char *addr);
 
-/* POST /desktops/{pool}/connect. Returns the HTTP status with its body in *out
- * (200 ticket, 202 starting, 403/404/409/503 {"error","code"}). gateway_host names the
- * broker in gateway URLs ("name:port"). */
-int broker_connect(struct broker *b, const struct broker_user *u, const char *pool_id,
-		   const char *addr, const char *gateway_host, json_t **out);
+/* POST /desktops/{pool}/connect: reconnect u's session in pool_id, or let policy
+ * assign, start or create a desktop. Returns BROKER_OK with a one-time ticket for the
+ * gateway in cn, BROKER_STARTING (the desktop is being prepared; cn names session and
+ * desktop, res the retry delay), or why not in res: NOT_FOUND, DENIED, LIMIT,
+ * NO_CAPACITY, HOST_UNAVAILABLE, UNAVAILABLE. The caller wipes cn's ticket. */
+enum broker_outcome broker_connect(struct broker *b, const struct broker_user *u,
+				   const char *pool_id, const char *addr,
+				   struct broker_connection *cn, struct broker_result *res);
 
 /* Disconnect (POLICY_EVENT_DISCONNECT) or log off (POLICY_EVENT_LOGOFF) session id on
- * behalf of u (an admin may end anyone's). Returns 0, -ENOENT (no such session of
- * theirs), -EINVAL (already logged off), -EIO. */
-int broker_session_event(struct broker *b, const struct broker_user *u, const char *id, int event,
-			 const char *addr);
+ * behalf of u (an admin may end anyone's). Returns BROKER_OK, or in res NOT_FOUND (no
+ * such session of theirs), LOGGED_OFF (ended already), UNAVAILABLE. */
+enum broker_outcome broker_session_event(struct broker *b, const struct broker_user *u,
+					 const char *id, int event, const char *addr,
+					 struct broker_result *res);
 
 /* The gateway's call: redeems ticket atomically (once, before it expires) and marks its
  * session connected. Returns where to connect: {"session", "username", "pool",
@@ -105,8 +155,10 @@ json_t *broker_ticket_redeem(struct broker *b, const char *ticket, const char *a
 int broker_session_closed(struct broker *b, const char *session_id, const char *addr);
 
 /* POST /hosts/heartbeat from a host's agent (its client certificate already checked).
- * Returns 0, -ENOENT (host not registered), -EINVAL (malformed, err says why). */
-int broker_heartbeat(struct broker *b, const json_t *body, char *err, size_t errlen);
+ * Returns BROKER_OK, or in res UNKNOWN_HOST (not registered) or BAD_REQUEST (malformed,
+ * the message says why). */
+enum broker_outcome broker_heartbeat(struct broker *b, const json_t *body,
+				     struct broker_result *res);
 
 /* Admin: registers a local user with a password hashed here. Returns 0, -EEXIST,
  * -EINVAL (err), -EIO. */

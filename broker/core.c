@@ -30,3 +30,16 @@ void broker_kick(struct broker *b)
 	pthread_cond_signal(&b->b_wake);
 	pthread_mutex_unlock(&b->b_lock);
 }
+
+enum broker_outcome broker_result_set(struct broker_result *res, enum broker_outcome outcome,
+				      const char *reason, const char *fmt, ...)
+{
+	va_list ap;
+
+	res->br_outcome = outcome;
+	res->br_reason = reason;
+	va_start(ap, fmt);
+	vsnprintf(res->br_message, sizeof(res->br_message), fmt, ap);
+	va_end(ap);
+	return outcome;
+}

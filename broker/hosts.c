@@ -118,7 +118,8 @@ static const struct json_field heartbeat_fields[] = {
     JSON_FIELDS_END,
 };
 
-int broker_heartbeat(struct broker *b, const json_t *body, char *err, size_t errlen)
+enum broker_outcome broker_heartbeat(struct broker *b, const json_t *body,
+				     struct broker_result *res)
 {
 	const char *host = jstr(body, "host_id");
 	json_t *cap = json_object_get(body, "capacity"),
@@ -129,22 +130,25 @@ int broker_heartbeat(struct broker *b, const json_t *body, char *err, size_t err
 	bool changed = false;
 	size_t i, j;
 
-	if (json_check_fields(body, heartbeat_fields, err, errlen) < 0)
-		return -EINVAL;
-	if ((cap && !json_is_object(cap)) || (listed && !json_is_array(listed))) {
-		snprintf(err, errlen, "capacity must be an object and desktops an array");
-		return -EINVAL;
+	memset(res, 0, sizeof(*res));
+	if (json_check_fields(body, heartbeat_fields, res->br_message, sizeof(res->br_message)) <
+	    0) {
+		res->br_outcome = BROKER_BAD_REQUEST;
+		return res->br_outcome;
 	}
+	if ((cap && !json_is_object(cap)) || (listed && !json_is_array(listed)))
+		return broker_result_set(res, BROKER_BAD_REQUEST, NULL,
+					 "capacity must be an object and desktops an array");
 	cpus = (int)jint(cap, "cpus");
 	running = (int)jint(cap, "desktops_running");
 	r = store_host_heartbeat(b->b_store, host, now, jint(cap, "memory_available_mib"),
 				 cpus * HOST_VCPU_OVERCOMMIT - running,
 				 (int)jint(cap, "desktops_defined"), (int)jint(cap, "max_desktops"),
 				 cap);
-	if (r < 0) {
-		snprintf(err, errlen, "host '%.64s' is not registered", host);
-		return r;
-	}
+	if (r < 0) /* (a store failure is answered the same way: the host retries) */
+		return broker_result_set(res,
+					 r == -ENOENT ? BROKER_UNKNOWN_HOST : BROKER_BAD_REQUEST,
+					 NULL, "host '%.64s' is not registered", host);
 	if (r == 1) {
 		log_info("host=%s up", host);
 		broker_audit(b, NULL, "host_up", host, "success", NULL, NULL);
@@ -168,5 +172,5 @@ int broker_heartbeat(struct broker *b, const json_t *body, char *err, size_t err
 	json_decref(ours);
 	if (changed)
 		broker_kick(b);
-	return 0;
+	return broker_result_set(res, BROKER_OK, NULL, "recorded");
 }

@@ -29,7 +29,9 @@ int session_apply_transition(struct broker *b, const json_t *session, const stru
 	return r < 0 ? r : 0;
 }
 
-int broker_session_event(struct broker *b, const struct broker_user *u, const char *id, int event,
+/* Disconnect or logoff of session id for u, in one transaction. Returns 0, -ENOENT (no
+ * such session of theirs), -EINVAL (logged off already) or -EIO. */
+static int session_event(struct broker *b, const struct broker_user *u, const char *id, int event,
 			 const char *addr)
 {
 	int64_t now = (int64_t)time(NULL);
@@ -90,11 +92,29 @@ out:
 	return r;
 }
 
+enum broker_outcome broker_session_event(struct broker *b, const struct broker_user *u,
+					 const char *id, int event, const char *addr,
+					 struct broker_result *res)
+{
+	int r = session_event(b, u, id, event, addr);
+
+	memset(res, 0, sizeof(*res));
+	if (r == 0)
+		return broker_result_set(res, BROKER_OK, NULL, "done");
+	if (r == -ENOENT)
+		return broker_result_set(res, BROKER_NOT_FOUND, NULL, "no such session");
+	if (r == -EINVAL)
+		return broker_result_set(res, BROKER_LOGGED_OFF, NULL,
+					 "the session has ended already");
+	return broker_result_set(res, BROKER_UNAVAILABLE, NULL,
+				 "the broker's store is unavailable");
+}
+
 int broker_session_closed(struct broker *b, const char *session_id, const char *addr)
 {
 	struct broker_user gateway = {.bu_name = "gateway", .bu_admin = true};
 
-	return broker_session_event(b, &gateway, session_id, POLICY_EVENT_DISCONNECT, addr);
+	return session_event(b, &gateway, session_id, POLICY_EVENT_DISCONNECT, addr);
 }
 
 void sessions_tick(struct broker *b, int64_t now)

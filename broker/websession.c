@@ -70,34 +70,35 @@ json_t *broker_user_json(const struct broker_user *u)
 			 "csrf_token", u->bu_csrf);
 }
 
-int broker_login(struct broker *b, const char *user, size_t user_len, const char *password,
-		 size_t password_len, const char *addr, bool bearer, json_t **out,
-		 char token[TOKEN_LEN + 1], int *retry_after)
+/* What a login's errno means for the client. */
+static enum broker_outcome login_outcome(int r, int retry_after, struct broker_result *res)
 {
-	int64_t now = (int64_t)time(NULL);
-	char err[512] = "", shown[300], hash[TOKEN_HASH_LEN + 1], csrf[TOKEN_LEN + 1];
-	struct auth_request req = {
-	    .ar_username = user,
-	    .ar_username_len = user_len,
-	    .ar_password = password,
-	    .ar_password_len = password_len,
-	    .ar_client_addr = addr,
-	    .ar_now = now,
-	};
-	struct identity *id = NULL;
-	json_t *groups;
-	bool admin;
+	switch (r) {
+	case 0: return broker_result_set(res, BROKER_OK, NULL, "logged in");
+	case -EAGAIN:
+		res->br_retry_after = retry_after;
+		return broker_result_set(res, BROKER_THROTTLED, NULL,
+					 "too many failed logins; wait");
+	case -EACCES:
+		return broker_result_set(res, BROKER_BAD_CREDENTIALS, NULL,
+					 "invalid username or password");
+	case -EINVAL: return broker_result_set(res, BROKER_BAD_REQUEST, NULL, "invalid username");
+	default:
+		return broker_result_set(res, BROKER_DIRECTORY_UNAVAILABLE, NULL,
+					 "the user directory is not answering; try again later");
+	}
+}
+
+/* A new web session for id; its token in token, the login's answer in *out. Returns 0
+ * or -errno. */
+static int websession_open(struct broker *b, const struct identity *id, bool admin,
+			   const char *addr, bool bearer, int64_t now, json_t **out,
+			   char token[TOKEN_LEN + 1])
+{
+	char hash[TOKEN_HASH_LEN + 1], csrf[TOKEN_LEN + 1];
+	json_t *groups = json_array();
 	int r;
 
-	*out = NULL;
-	printable_name(user, user_len < 256 ? user_len : 256, shown, sizeof(shown));
-	r = auth_login(b->b_auth, &req, &id, retry_after, err, sizeof(err));
-	if (r < 0) {
-		broker_audit(b, shown, "login", shown, "failure", addr, "%s", err);
-		return r;
-	}
-	admin = is_admin(b->b_cfg, id);
-	groups = json_array();
 	for (size_t i = 0; groups && i < id->id_ngroups; i++)
 		json_array_append_new(groups, json_string(id->id_groups[i]));
 	if (!groups || token_generate(token) < 0 || token_generate(csrf) < 0 ||
@@ -119,16 +120,48 @@ int broker_login(struct broker *b, const char *user, size_t user_len, const char
 	if (!*out) {
 		store_websession_delete(b->b_store, hash);
 		r = -ENOMEM;
-		goto out;
 	}
-	broker_audit(b, id->id_username, "login", id->id_username, "success", addr,
-		     "%s session%s, %zu group(s)", bearer ? "bearer" : "cookie",
-		     admin ? ", admin" : "", id->id_ngroups);
 out:
 	explicit_bzero(csrf, sizeof(csrf));
 	json_decref(groups);
-	identity_free(id);
 	return r;
+}
+
+enum broker_outcome broker_login(struct broker *b, const char *user, size_t user_len,
+				 const char *password, size_t password_len, const char *addr,
+				 bool bearer, json_t **out, char token[TOKEN_LEN + 1],
+				 struct broker_result *res)
+{
+	int64_t now = (int64_t)time(NULL);
+	char err[512] = "", shown[300];
+	struct auth_request req = {
+	    .ar_username = user,
+	    .ar_username_len = user_len,
+	    .ar_password = password,
+	    .ar_password_len = password_len,
+	    .ar_client_addr = addr,
+	    .ar_now = now,
+	};
+	struct identity *id = NULL;
+	int r, retry_after = 0;
+	bool admin;
+
+	*out = NULL;
+	memset(res, 0, sizeof(*res));
+	printable_name(user, user_len < 256 ? user_len : 256, shown, sizeof(shown));
+	r = auth_login(b->b_auth, &req, &id, &retry_after, err, sizeof(err));
+	if (r < 0) {
+		broker_audit(b, shown, "login", shown, "failure", addr, "%s", err);
+		return login_outcome(r, retry_after, res);
+	}
+	admin = is_admin(b->b_cfg, id);
+	r = websession_open(b, id, admin, addr, bearer, now, out, token);
+	if (r == 0)
+		broker_audit(b, id->id_username, "login", id->id_username, "success", addr,
+			     "%s session%s, %zu group(s)", bearer ? "bearer" : "cookie",
+			     admin ? ", admin" : "", id->id_ngroups);
+	identity_free(id);
+	return login_outcome(r, 0, res);
 }
 
 int broker_user_load(struct broker *b, const char *token, bool bearer, struct broker_user *u)

@@ -166,4 +166,55 @@ int broker_user_add(struct broker *b, const char *username, const char *password
 		    const char *display_name, const char *mail, const json_t *groups, char *err,
 		    size_t errlen);
 
+/* ---- administration (admin.c): writes are checked and audited under u's name ---- */
+
+/* The hosts with their "state" (up, down) and "desktop_ids"; NULL: the store failed. */
+json_t *broker_admin_hosts(struct broker *b);
+/* Registers host req {id, url, relay?}; its record in *out. BAD_REQUEST, EXISTS. */
+enum broker_outcome broker_admin_host_add(struct broker *b, const struct broker_user *u,
+					  const char *addr, const json_t *req, json_t **out,
+					  struct broker_result *res);
+/* Removes a host without desktops. NOT_FOUND, BUSY. */
+enum broker_outcome broker_admin_host_remove(struct broker *b, const struct broker_user *u,
+					     const char *addr, const char *id,
+					     struct broker_result *res);
+/* The pools with their desktops (no VNC passwords); NULL: the store failed. */
+json_t *broker_admin_pools(struct broker *b);
+enum broker_outcome broker_admin_pool_get(struct broker *b, const char *id, json_t **out,
+					  struct broker_result *res);
+/* Creates (id NULL) or updates pool id from request body (pool_from_request()), a
+ * create with its entitlements and manual desktops; the stored pool in *out.
+ * NOT_FOUND, BAD_REQUEST, EXISTS. */
+enum broker_outcome broker_admin_pool_write(struct broker *b, const struct broker_user *u,
+					    const char *addr, const char *id, const json_t *body,
+					    json_t **out, struct broker_result *res);
+/* Deletes a pool without live sessions: at once, or once the maintenance pass has
+ * removed its desktops from their hosts. NOT_FOUND, BUSY. */
+enum broker_outcome broker_admin_pool_delete(struct broker *b, const struct broker_user *u,
+					     const char *addr, const char *id,
+					     struct broker_result *res);
+/* Entitles (kind "user" or "group") name to pool, or takes it back. */
+enum broker_outcome broker_admin_entitle(struct broker *b, const struct broker_user *u,
+					 const char *addr, const char *pool, const char *kind,
+					 const char *name, struct broker_result *res);
+enum broker_outcome broker_admin_unentitle(struct broker *b, const struct broker_user *u,
+					   const char *addr, const char *pool, const char *kind,
+					   const char *name, struct broker_result *res);
+/* Adds desktop {id?, address, password?} to a manual pool. AUTOMATED_POOL, EXISTS. */
+enum broker_outcome broker_admin_desktop_add(struct broker *b, const struct broker_user *u,
+					     const char *addr, const char *pool,
+					     const json_t *desktop, struct broker_result *res);
+/* Live sessions, or all with all; local users; audit entries (newest first, at most
+ * limit, before an id when before > 0). NULL: the store failed. */
+json_t *broker_admin_sessions(struct broker *b, bool all);
+json_t *broker_admin_users(struct broker *b);
+json_t *broker_admin_audit(struct broker *b, int limit, int64_t before);
+/* Adds local user req {username, password, display_name?, mail?, groups?}. */
+enum broker_outcome broker_admin_user_add(struct broker *b, const struct broker_user *u,
+					  const char *addr, const json_t *req,
+					  struct broker_result *res);
+enum broker_outcome broker_admin_user_delete(struct broker *b, const struct broker_user *u,
+					     const char *addr, const char *name,
+					     struct broker_result *res);
+
 #endif

@@ -16,7 +16,7 @@
 #include "auth/token.h"
 #include "broker/cert.h"
 #include "broker/gateway.h"
-#include "broker/internal.h"
+#include "broker/util.h"
 #include "broker/pool.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -92,7 +92,7 @@ static void reply_result(struct web_request *req, const struct broker_result *re
 /* The broker's own origin: [http] public_url, or NULL for the request's Host. */
 static const char *own_origin(const struct broker *b)
 {
-	return b->b_cfg->bc_public_url[0] ? b->b_cfg->bc_public_url : NULL;
+	return broker_config(b)->bc_public_url[0] ? broker_config(b)->bc_public_url : NULL;
 }
 
 static bool host_header_sane(const char *h)
@@ -107,12 +107,12 @@ static void gateway_host(struct broker *b, struct web_request *req, char *out, s
 {
 	const char *h = web_header(req, "Host");
 
-	if (b->b_cfg->bc_public_url[0])
-		snprintf(out, len, "%s", b->b_cfg->bc_public_url + strlen("https://"));
+	if (broker_config(b)->bc_public_url[0])
+		snprintf(out, len, "%s", broker_config(b)->bc_public_url + strlen("https://"));
 	else if (host_header_sane(h))
 		snprintf(out, len, "%s", h);
 	else
-		snprintf(out, len, "%s", b->b_cfg->bc_listen);
+		snprintf(out, len, "%s", broker_config(b)->bc_listen);
 	out[strcspn(out, "/")] = '\0';
 }
 
@@ -199,7 +199,8 @@ static void login(void *ctx, struct web_request *req)
 	json_decref(body);
 	if (res.br_outcome != BROKER_OK)
 		reply_result(req, &res);
-	else if (!bearer && web_set_cookie(req, COOKIE, token, b->b_cfg->bc_session_lifetime) < 0) {
+	else if (!bearer &&
+		 web_set_cookie(req, COOKIE, token, broker_config(b)->bc_session_lifetime) < 0) {
 		json_decref(out);
 		web_reply_error(req, 500, "internal", "internal error");
 	} else {
@@ -359,7 +360,7 @@ static void gateway(void *ctx, struct web_request *req)
 {
 	struct broker *b = ctx;
 
-	gateway_handle(b->b_gateway, req, own_origin(b));
+	gateway_handle(broker_gateway(b), req, own_origin(b));
 }
 
 /* ---- administration (admin.c) ---- */
@@ -719,9 +720,10 @@ static const struct web_route heartbeat_routes[] = {
 
 struct api *api_start(struct broker *b, char *err, size_t errlen)
 {
-	const struct broker_config *c = b->b_cfg;
+	const struct broker_config *c = broker_config(b);
 	struct api *a = calloc(1, sizeof(*a));
 	char *cert = NULL, *key = NULL, *ca = NULL;
+	struct gateway *gw;
 	struct web_config wc = {
 	    .wc_max_body = (size_t)c->bc_max_body,
 	    .wc_max_connections = (unsigned)c->bc_max_connections,
@@ -733,9 +735,10 @@ struct api *api_start(struct broker *b, char *err, size_t errlen)
 		return NULL;
 	}
 	a->a_broker = b;
-	b->b_gateway = gateway_new(b, err, errlen);
-	if (!b->b_gateway)
+	gw = gateway_new(b, err, errlen);
+	if (!gw)
 		goto out_fail;
+	broker_set_gateway(b, gw);
 	if (c->bc_cert[0]) {
 		cert = cert_read_pem(c->bc_cert, err, errlen);
 		key = cert ? cert_read_pem(c->bc_key, err, errlen) : NULL;
@@ -800,8 +803,8 @@ void api_stop(struct api *a)
 		return;
 	web_stop(a->a_heartbeat);
 	/* upgraded connections first: the server waits for them */
-	gateway_free(a->a_broker->b_gateway);
-	a->a_broker->b_gateway = NULL;
+	gateway_free(broker_gateway(a->a_broker));
+	broker_set_gateway(a->a_broker, NULL);
 	web_stop(a->a_http);
 	free(a);
 }

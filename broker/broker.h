@@ -8,7 +8,6 @@
 #define VDI_BROKER_BROKER_H
 
 #include <jansson.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,19 +19,9 @@
 /* Display tickets: 128 random bits as 32 lowercase hex characters. */
 #define BROKER_TICKET_LEN 32
 
-struct broker {
-	const struct broker_config *b_cfg;
-	struct store *b_store;
-	struct auth *b_auth;
-	struct hostclient *b_hosts; /* NULL without [hosts] cert/key/ca */
-	struct gateway *b_gateway;  /* the display gateway, while the API runs */
-	pthread_t b_thread;
-	bool b_thread_running;
-	pthread_mutex_t b_lock;
-	pthread_cond_t b_wake;
-	bool b_stop, b_kicked;
-	int64_t b_last_purge;
-};
+/* The broker: opaque outside its own files (its definition is in internal.h). */
+struct broker;
+struct gateway;
 
 /* What a broker operation came to. broker/api.c maps each outcome to one HTTP status
  * and error code (its outcome table); the broker itself knows nothing of HTTP. */
@@ -91,6 +80,11 @@ struct broker_user {
  * (broker_close()) or NULL with err set. cfg must outlive it. */
 struct broker *broker_open(const struct broker_config *cfg, char *err, size_t errlen);
 void broker_close(struct broker *b);
+/* The configuration b was opened with. */
+const struct broker_config *broker_config(const struct broker *b);
+/* The display gateway the HTTP layer runs for b (NULL: none), set while its API runs. */
+void broker_set_gateway(struct broker *b, struct gateway *gw);
+struct gateway *broker_gateway(const struct broker *b);
 /* Starts / stops the maintenance thread. */
 int broker_start(struct broker *b);
 void broker_stop(struct broker *b);

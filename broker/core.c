@@ -1,5 +1,6 @@
-/* What every broker module shares and nothing in it calls back: the audit log and the
- * maintenance thread's wake-up. */
+/* What every broker module shares and nothing in it calls back: the audit log, the
+ * maintenance thread's wake-up, domain results, and the accessors of the opaque
+ * broker object for the HTTP layer. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
@@ -42,4 +43,19 @@ enum broker_outcome broker_result_set(struct broker_result *res, enum broker_out
 	vsnprintf(res->br_message, sizeof(res->br_message), fmt, ap);
 	va_end(ap);
 	return outcome;
+}
+
+const struct broker_config *broker_config(const struct broker *b)
+{
+	return b->b_cfg;
+}
+
+void broker_set_gateway(struct broker *b, struct gateway *gw)
+{
+	b->b_gateway = gw;
+}
+
+struct gateway *broker_gateway(const struct broker *b)
+{
+	return b->b_gateway;
 }

@@ -1,12 +1,14 @@
-/* The broker core's private header: what its files (broker/README.md) call of each
- * other, listed by the file that defines it. Files lower in this list never call files
- * above them: util, core, sessions, tickets, hosts, snapshot, sizing, provision, then
- * the jobs on top (websession, desktops, connect, maintain, broker). Not for other
- * folders: their interface is broker.h and store.h. */
+/* The broker core's private header: the broker object, and what its files
+ * (broker/README.md) call of each other, listed by the file that defines it. Files lower in this
+ * list never call files above them: util, core, sessions, tickets, hosts, snapshot, sizing,
+ * provision, then the jobs on top (websession, desktops, connect, admin, maintain, broker). api.c
+ * and other folders use broker.h only; gateway.c still reads b_store and b_cfg here (to be moved to
+ * broker_config() and the tickets' interface when gateway.c is next changed). */
 #ifndef VDI_BROKER_INTERNAL_H
 #define VDI_BROKER_INTERNAL_H
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,6 +20,21 @@
 #include "policy/assign.h"
 #include "policy/lifecycle.h"
 #include "policy/rules.h"
+
+/* The broker object, opaque outside the broker's own files. */
+struct broker {
+	const struct broker_config *b_cfg;
+	struct store *b_store;
+	struct auth *b_auth;
+	struct hostclient *b_hosts; /* NULL without [hosts] cert/key/ca */
+	struct gateway *b_gateway;  /* the display gateway, while the API runs */
+	pthread_t b_thread;
+	bool b_thread_running;
+	pthread_mutex_t b_lock;
+	pthread_cond_t b_wake;
+	bool b_stop, b_kicked;
+	int64_t b_last_purge;
+};
 
 /* vCPUs a host offers per CPU it has (placement's "vcpus free"). */
 #define HOST_VCPU_OVERCOMMIT 4

@@ -1,9 +1,10 @@
-/* The connection broker's domain logic: logins into web sessions, the pools a user may
- * see, connect (reconnect first, else policy_assign() inside the store transaction
- * that claims the desktop) with a one-time display ticket, session disconnect and
- * logoff, ticket redemption for the gateway, host heartbeats, and the maintenance
- * thread (host timeouts, session timeouts, pool sizing, desktops driven on hosts).
- * HTTP is web/'s and broker/api.c's; decisions are policy/'s; state is the store's. */
+/* The connection broker's domain: logins into web sessions, the pools a user may see,
+ * connect (reconnect first, else policy_assign() inside the store transaction that
+ * claims the desktop) with a one-time display ticket, session disconnect and logoff,
+ * ticket redemption for the gateway, host heartbeats, the maintenance thread, and the
+ * administrators' operations. Operations answer with an enum broker_outcome and a
+ * struct broker_result, never an HTTP status: HTTP is web/'s and broker/api.c's;
+ * decisions are policy/'s; state is the store's. One file per job (broker/README.md). */
 #ifndef VDI_BROKER_BROKER_H
 #define VDI_BROKER_BROKER_H
 

@@ -50,11 +50,28 @@ struct policy_host host_view(const json_t *h)
 	};
 }
 
+/* Desktop d of a host gone silent: its sessions end, it is lost (what becomes of it is
+ * decided when the host returns). Inside a transaction. */
+static void desktop_lost(struct broker *b, const json_t *d, const char *host, int64_t now)
+{
+	json_t *pool = store_pool_get(b->b_store, jstr(d, "pool_id"));
+	struct pool_view pv;
+	char detail[200];
+
+	if (pool && pool_view_init(&pv, pool) != -ENOMEM) {
+		snprintf(detail, sizeof(detail), "desktop=%s host=%s down", jstr(d, "id"), host);
+		sessions_desktop_lost(b, d, &pv, now, detail);
+		pool_view_free(&pv);
+	}
+	json_decref(pool);
+	store_desktop_set_state(b->b_store, jstr(d, "id"), NULL, "lost", now);
+	log_warnx("desktop=%s host=%s: lost", jstr(d, "id"), host);
+}
+
 static void host_lost(struct broker *b, const char *host, int64_t now)
 {
-	json_t *desktops, *d, *sessions, *s, *pool;
-	struct pool_view pv;
-	size_t i, j;
+	json_t *desktops, *d;
+	size_t i;
 
 	log_warnx("host=%s down: no heartbeat for %ds; its desktops are lost", host,
 		  b->b_cfg->bc_host_timeout);
@@ -63,38 +80,9 @@ static void host_lost(struct broker *b, const char *host, int64_t now)
 	broker_audit(b, NULL, "host_down", host, "success", NULL, "no heartbeat for %ds",
 		     b->b_cfg->bc_host_timeout);
 	desktops = store_desktops_list(b->b_store, NULL, host);
-	json_array_foreach (desktops, i, d) {
-		if (!strcmp(jstr(d, "state"), "deleting"))
-			continue;
-		pool = store_pool_get(b->b_store, jstr(d, "pool_id"));
-		if (pool && pool_view_init(&pv, pool) != -ENOMEM) {
-			sessions = store_sessions_list(b->b_store, NULL, jstr(d, "pool_id"), true);
-			json_array_foreach (sessions, j, s) {
-				struct policy_session ps = {
-				    .sess_id = jstr(s, "id"),
-				    .sess_state = pool_session_state(jstr(s, "state")),
-				    .sess_since = jint(s, "since"),
-				};
-				struct policy_transition t;
-
-				if (strcmp(jstr(s, "desktop_id"), jstr(d, "id")))
-					continue;
-				t = policy_session_event(&pv.pv_pool, &ps,
-							 POLICY_EVENT_DESKTOP_LOST, now);
-				t.pt_desktop =
-				    POLICY_DESKTOP_KEEP; /* decided when the host returns */
-				session_apply_transition(b, s, &pv, &t, now);
-				broker_audit(b, jstr(s, "username"), "session_lost", jstr(s, "id"),
-					     "success", NULL, "desktop=%s host=%s down",
-					     jstr(d, "id"), host);
-			}
-			json_decref(sessions);
-			pool_view_free(&pv);
-		}
-		json_decref(pool);
-		store_desktop_set_state(b->b_store, jstr(d, "id"), NULL, "lost", now);
-		log_warnx("desktop=%s host=%s: lost", jstr(d, "id"), host);
-	}
+	json_array_foreach (desktops, i, d)
+		if (strcmp(jstr(d, "state"), "deleting"))
+			desktop_lost(b, d, host, now);
 	json_decref(desktops);
 	if (store_commit(b->b_store) < 0)
 		log_warnx("host=%s: cannot record it down", host);

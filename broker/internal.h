@@ -44,6 +44,11 @@ struct broker {
  * destroy an automated pool's desktop). Inside a transaction. Returns 0 or -errno. */
 int session_apply_transition(struct broker *b, const json_t *session, const struct pool_view *pv,
 			     const struct policy_transition *t, int64_t now);
+/* The live sessions on desktop d (of pool pv) end as its desktop is lost, each audited
+ * as session_lost with detail; the desktop's own state is the caller's. Inside a
+ * transaction. */
+void sessions_desktop_lost(struct broker *b, const json_t *d, const struct pool_view *pv,
+			   int64_t now, const char *detail);
 /* Maintenance: disconnect timeouts, and sessions whose ticket was never used. */
 void sessions_tick(struct broker *b, int64_t now);
 

@@ -63,9 +63,8 @@ static json_t *create_request(const json_t *d, const json_t *pool)
  * desktops go, an owner's is started again. */
 static void desktop_gone(struct broker *b, const json_t *d, const json_t *pool, int64_t now)
 {
-	json_t *sessions, *s;
 	struct pool_view pv;
-	size_t i;
+	char detail[200];
 
 	if (store_begin(b->b_store) < 0)
 		return;
@@ -73,24 +72,9 @@ static void desktop_gone(struct broker *b, const json_t *d, const json_t *pool, 
 		store_rollback(b->b_store);
 		return;
 	}
-	sessions = store_sessions_list(b->b_store, NULL, jstr(d, "pool_id"), true);
-	json_array_foreach (sessions, i, s) {
-		struct policy_session ps = {
-		    .sess_id = jstr(s, "id"),
-		    .sess_state = pool_session_state(jstr(s, "state")),
-		    .sess_since = jint(s, "since"),
-		};
-		struct policy_transition t;
-
-		if (strcmp(jstr(s, "desktop_id"), jstr(d, "id")))
-			continue;
-		t = policy_session_event(&pv.pv_pool, &ps, POLICY_EVENT_DESKTOP_LOST, now);
-		t.pt_desktop = POLICY_DESKTOP_KEEP;
-		session_apply_transition(b, s, &pv, &t, now);
-		broker_audit(b, jstr(s, "username"), "session_lost", jstr(s, "id"), "success", NULL,
-			     "desktop=%s %s on its host", jstr(d, "id"), jstr(d, "host_state"));
-	}
-	json_decref(sessions);
+	snprintf(detail, sizeof(detail), "desktop=%s %s on its host", jstr(d, "id"),
+		 jstr(d, "host_state"));
+	sessions_desktop_lost(b, d, &pv, now, detail);
 	store_desktop_set_state(b->b_store, jstr(d, "id"), jstr(d, "state"),
 				jstr(d, "owner") ? "provisioning" : "deleting", now);
 	log_warnx("desktop=%s is %s on host=%s: %s", jstr(d, "id"), jstr(d, "host_state"),
@@ -100,82 +84,118 @@ static void desktop_gone(struct broker *b, const json_t *d, const json_t *pool, 
 	pool_view_free(&pv);
 }
 
+static const char *const down[] = {"stopped", "failed", "missing", NULL};
+static const char *const live[] = {"running", "starting", NULL};
+
+/* Starts desktop id on host; its host state from the answer. Returns the status. */
+static int start(struct broker *b, const json_t *host, const char *id)
+{
+	json_t *reply = NULL;
+	int r = call(b, host, "POST", id, "start", NULL, &reply);
+
+	if (r == 202)
+		set_host_state(b, id, reply);
+	json_decref(reply);
+	return r;
+}
+
+/* Creates desktop d on host from pool's template, then starts it. */
+static void create(struct broker *b, const json_t *d, const json_t *host, const json_t *pool)
+{
+	const char *id = jstr(d, "id");
+	json_t *req, *reply = NULL;
+	int r;
+
+	/* on the host until it says otherwise: a create whose answer is lost must not leave
+	 * an orphan there (a later start or delete finds out) */
+	store_desktop_set_on_host(b->b_store, id, true);
+	req = create_request(d, pool);
+	r = req ? call(b, host, "POST", NULL, NULL, req, &reply) : -ENOMEM;
+	json_decref(req);
+	json_decref(reply);
+	if (r >= 400 && r != 409)
+		store_desktop_set_on_host(b->b_store, id, false);
+	if (r == 201 || r == 409) {
+		store_desktop_set_on_host(b->b_store, id, true);
+		store_desktop_set_host_state(b->b_store, id, "stopped");
+		start(b, host, id);
+	}
+}
+
+/* A provisioning desktop: in error after provision_timeout, else created, started, and
+ * ready once its host runs it. */
+static void provision(struct broker *b, const json_t *d, const json_t *host, const json_t *pool,
+		      int64_t now)
+{
+	const char *id = jstr(d, "id"), *hs = jstr(d, "host_state");
+
+	if (now - jint(d, "since") > b->b_cfg->bc_provision_timeout) {
+		if (store_desktop_set_state(b->b_store, id, "provisioning", "error", now) > 0) {
+			log_warnx("desktop=%s: not running after %ds; in error", id,
+				  b->b_cfg->bc_provision_timeout);
+			broker_audit(b, NULL, "desktop_error", id, "failure", NULL,
+				     "not running after provision_timeout");
+		}
+	} else if (!json_is_true(json_object_get(d, "on_host"))) {
+		create(b, d, host, pool);
+	} else if (!hs || one_of(hs, down)) {
+		if (start(b, host, id) == 404)
+			store_desktop_set_on_host(b->b_store, id, false);
+	} else if (!strcmp(hs, "running")) {
+		if (store_desktop_set_state(b->b_store, id, "provisioning", "ready", now) > 0)
+			log_info("desktop=%s ready on host=%s", id, jstr(host, "id"));
+	}
+}
+
+/* A refreshing or deleting desktop: stopped, deleted from its host, then provisioned
+ * again (refreshing) or removed once no session is on it (deleting). */
+static void remove_from_host(struct broker *b, const json_t *d, const json_t *host,
+			     const json_t *pool, int64_t now)
+{
+	const char *id = jstr(d, "id"), *hs = jstr(d, "host_state");
+	bool on = json_is_true(json_object_get(d, "on_host"));
+	json_t *req, *reply = NULL;
+	int r;
+
+	if (on && one_of(hs, live)) {
+		req = json_pack("{s:b}", "force", 1);
+		r = req ? call(b, host, "POST", id, "stop", req, &reply) : -ENOMEM;
+		json_decref(req);
+		if (r == 202)
+			set_host_state(b, id, reply);
+	} else if (on && (!hs || one_of(hs, down))) {
+		r = call(b, host, "DELETE", id, NULL, NULL, &reply);
+		if (r == 200 || r == 404) {
+			store_desktop_set_on_host(b->b_store, id, false);
+			store_desktop_set_host_state(b->b_store, id, NULL);
+		}
+	} else if (!on && !strcmp(jstr(d, "state"), "refreshing")) {
+		store_desktop_set_state(b->b_store, id, "refreshing", "provisioning", now);
+	} else if (!on && !json_is_true(json_object_get(d, "in_use"))) {
+		store_desktop_delete(b->b_store, id);
+		log_info("desktop=%s deleted", id);
+		if (json_is_true(json_object_get(pool, "deleting")))
+			pool_retire(b, jstr(pool, "id"), now);
+	}
+	json_decref(reply);
+}
+
+/* Moves desktop d one step towards its state on its host. */
 static void reconcile(struct broker *b, json_t *d, const json_t *host, const json_t *pool,
 		      int64_t now)
 {
-	static const char *const down[] = {"stopped", "failed", "missing", NULL};
-	static const char *const live[] = {"running", "starting", NULL};
-	const char *id = jstr(d, "id"), *state = jstr(d, "state"), *hs = jstr(d, "host_state");
-	bool on = json_is_true(json_object_get(d, "on_host"));
-	json_t *reply = NULL, *req;
-	int r;
+	const char *state = jstr(d, "state");
 
-	if (!strcmp(state, "provisioning")) {
-		if (now - jint(d, "since") > b->b_cfg->bc_provision_timeout) {
-			if (store_desktop_set_state(b->b_store, id, "provisioning", "error", now) >
-			    0) {
-				log_warnx("desktop=%s: not running after %ds; in error", id,
-					  b->b_cfg->bc_provision_timeout);
-				broker_audit(b, NULL, "desktop_error", id, "failure", NULL,
-					     "not running after provision_timeout");
-			}
-		} else if (!on) {
-			/* on the host until it says otherwise: a create whose answer is lost
-			 * must not leave an orphan there (a later start or delete finds out) */
-			store_desktop_set_on_host(b->b_store, id, true);
-			req = create_request(d, pool);
-			r = req ? call(b, host, "POST", NULL, NULL, req, &reply) : -ENOMEM;
-			json_decref(req);
-			if (r >= 400 && r != 409)
-				store_desktop_set_on_host(b->b_store, id, false);
-			if (r == 201 || r == 409) {
-				store_desktop_set_on_host(b->b_store, id, true);
-				store_desktop_set_host_state(b->b_store, id, "stopped");
-				json_decref(reply);
-				r = call(b, host, "POST", id, "start", NULL, &reply);
-				if (r == 202)
-					set_host_state(b, id, reply);
-			}
-		} else if (!hs || one_of(hs, down)) {
-			r = call(b, host, "POST", id, "start", NULL, &reply);
-			if (r == 202)
-				set_host_state(b, id, reply);
-			else if (r == 404)
-				store_desktop_set_on_host(b->b_store, id, false);
-		} else if (!strcmp(hs, "running")) {
-			if (store_desktop_set_state(b->b_store, id, "provisioning", "ready", now) >
-			    0)
-				log_info("desktop=%s ready on host=%s", id, jstr(host, "id"));
-		}
-	} else if (!strcmp(state, "refreshing") || !strcmp(state, "deleting")) {
-		if (on && one_of(hs, live)) {
-			req = json_pack("{s:b}", "force", 1);
-			r = req ? call(b, host, "POST", id, "stop", req, &reply) : -ENOMEM;
-			json_decref(req);
-			if (r == 202)
-				set_host_state(b, id, reply);
-		} else if (on && (!hs || one_of(hs, down))) {
-			r = call(b, host, "DELETE", id, NULL, NULL, &reply);
-			if (r == 200 || r == 404) {
-				store_desktop_set_on_host(b->b_store, id, false);
-				store_desktop_set_host_state(b->b_store, id, NULL);
-			}
-		} else if (!on && !strcmp(state, "refreshing")) {
-			store_desktop_set_state(b->b_store, id, "refreshing", "provisioning", now);
-		} else if (!on && !json_is_true(json_object_get(d, "in_use"))) {
-			store_desktop_delete(b->b_store, id);
-			log_info("desktop=%s deleted", id);
-			if (json_is_true(json_object_get(pool, "deleting")))
-				pool_retire(b, jstr(pool, "id"), now);
-		}
-	} else if (!strcmp(state, "ready") && on && one_of(hs, down)) {
+	if (!strcmp(state, "provisioning"))
+		provision(b, d, host, pool, now);
+	else if (!strcmp(state, "refreshing") || !strcmp(state, "deleting"))
+		remove_from_host(b, d, host, pool, now);
+	else if (!strcmp(state, "ready") && json_is_true(json_object_get(d, "on_host")) &&
+		 one_of(jstr(d, "host_state"), down))
 		desktop_gone(b, d, pool, now);
-	} else if (!strcmp(state, "lost")) {
-		/* its host is back */
-		store_desktop_set_state(b->b_store, id, "lost",
+	else if (!strcmp(state, "lost")) /* its host is back */
+		store_desktop_set_state(b->b_store, jstr(d, "id"), "lost",
 					jstr(d, "owner") ? "provisioning" : "deleting", now);
-	}
-	json_decref(reply);
 }
 
 void desktops_tick(struct broker *b, int64_t now)

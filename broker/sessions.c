@@ -29,6 +29,31 @@ int session_apply_transition(struct broker *b, const json_t *session, const stru
 	return r < 0 ? r : 0;
 }
 
+void sessions_desktop_lost(struct broker *b, const json_t *d, const struct pool_view *pv,
+			   int64_t now, const char *detail)
+{
+	json_t *sessions = store_sessions_list(b->b_store, NULL, jstr(d, "pool_id"), true), *s;
+	size_t i;
+
+	json_array_foreach (sessions, i, s) {
+		struct policy_session ps = {
+		    .sess_id = jstr(s, "id"),
+		    .sess_state = pool_session_state(jstr(s, "state")),
+		    .sess_since = jint(s, "since"),
+		};
+		struct policy_transition t;
+
+		if (strcmp(jstr(s, "desktop_id"), jstr(d, "id")))
+			continue;
+		t = policy_session_event(&pv->pv_pool, &ps, POLICY_EVENT_DESKTOP_LOST, now);
+		t.pt_desktop = POLICY_DESKTOP_KEEP; /* the desktop's fate is its caller's */
+		session_apply_transition(b, s, pv, &t, now);
+		broker_audit(b, jstr(s, "username"), "session_lost", jstr(s, "id"), "success", NULL,
+			     "%s", detail);
+	}
+	json_decref(sessions);
+}
+
 /* Disconnect or logoff of session id for u, in one transaction. Returns 0, -ENOENT (no
  * such session of theirs), -EINVAL (logged off already) or -EIO. */
 static int session_event(struct broker *b, const struct broker_user *u, const char *id, int event,

@@ -11,59 +11,56 @@
 #include "policy/maintain.h"
 #include "policy/placement.h"
 
-static void size_pool(struct broker *b, json_t *pool, int64_t now)
+/* Creates m->pm_create desktops of pool pv on the hosts placement picks (fewer when
+ * they are full). Inside the transaction. Returns 0, or -errno when nothing could be
+ * placed (the hosts could not be read). */
+static int pool_grow(struct broker *b, struct pool_view *pv, const char *pid,
+		     const struct policy_maintenance *m, int64_t now)
 {
-	const char *pid = jstr(pool, "id");
-	struct policy_desktop *pd = NULL;
-	const struct policy_host **where = NULL;
-	struct policy_host *ph = NULL;
-	struct policy_pool_counts c;
-	struct policy_maintenance m;
+	json_t *hosts = store_hosts_list(b->b_store), *h;
+	struct policy_host *ph = calloc(json_array_size(hosts) + 1, sizeof(*ph));
+	const struct policy_host **where = calloc((size_t)m->pm_create, sizeof(*where));
 	enum policy_reason why;
-	struct pool_view pv;
-	json_t *desktops = NULL, *hosts = NULL, *h, *d;
-	size_t i, n, placed;
+	size_t i, placed;
+	int r = -ENOMEM;
 
-	if (store_begin(b->b_store) < 0)
-		return;
-	if (pool_view_init(&pv, pool) < 0)
+	if (!hosts || !ph || !where)
 		goto out;
-	desktops = store_desktops_list(b->b_store, pid, NULL);
-	hosts = store_hosts_list(b->b_store);
-	if (!desktops || !hosts)
-		goto out;
-	n = json_array_size(desktops);
-	pd = calloc(n + 1, sizeof(*pd));
-	if (!pd)
-		goto out;
-	pool_desktops_view(desktops, pd);
-	c = policy_count_desktops(pd, n);
-	m = policy_maintain(&pv.pv_pool, &c);
-	if (m.pm_create > 0) {
-		ph = calloc(json_array_size(hosts) + 1, sizeof(*ph));
-		where = calloc((size_t)m.pm_create, sizeof(*where));
-		if (!ph || !where)
-			goto out;
-		json_array_foreach (hosts, i, h)
-			ph[i] = host_view(h);
-		placed = policy_place_many(&pv.pv_pool, ph, json_array_size(hosts),
-					   (size_t)m.pm_create, where, &why);
-		for (i = 0; i < placed; i++) {
-			char id[48];
+	r = 0;
+	json_array_foreach (hosts, i, h)
+		ph[i] = host_view(h);
+	placed = policy_place_many(&pv->pv_pool, ph, json_array_size(hosts), (size_t)m->pm_create,
+				   where, &why);
+	for (i = 0; i < placed; i++) {
+		char id[48];
 
-			snprintf(id, sizeof(id), "%s-", pid);
-			if (random_hex(id + strlen(id), 4) < 0 ||
-			    store_desktop_add(b->b_store, id, pid, where[i]->host_id, NULL, NULL,
-					      NULL, "provisioning", now) < 0)
-				break;
-			log_info("pool=%s: desktop=%s to be created on host=%s (%s)", pid, id,
-				 where[i]->host_id, policy_reason_name(m.pm_reason));
-		}
-		if (placed < (size_t)m.pm_create)
-			log_debug("pool=%s: %d desktop(s) wanted, %zu placed: %s", pid, m.pm_create,
-				  placed, policy_reason_name(why));
+		snprintf(id, sizeof(id), "%s-", pid);
+		if (random_hex(id + strlen(id), 4) < 0 ||
+		    store_desktop_add(b->b_store, id, pid, where[i]->host_id, NULL, NULL, NULL,
+				      "provisioning", now) < 0)
+			break;
+		log_info("pool=%s: desktop=%s to be created on host=%s (%s)", pid, id,
+			 where[i]->host_id, policy_reason_name(m->pm_reason));
 	}
-	for (int k = 0; k < m.pm_destroy; k++) {
+	if (placed < (size_t)m->pm_create)
+		log_debug("pool=%s: %d desktop(s) wanted, %zu placed: %s", pid, m->pm_create,
+			  placed, policy_reason_name(why));
+out:
+	free(ph);
+	free((void *)where);
+	json_decref(hosts);
+	return r;
+}
+
+/* Marks m->pm_destroy ready, unused, unowned desktops of pool pid for deletion. Inside
+ * the transaction. */
+static void pool_shrink(struct broker *b, json_t *desktops, const char *pid,
+			const struct policy_maintenance *m, int64_t now)
+{
+	json_t *d;
+	size_t i;
+
+	for (int k = 0; k < m->pm_destroy; k++) {
 		json_array_foreach (desktops, i, d) {
 			if (!strcmp(jstr(d, "state"), "ready") &&
 			    !json_is_true(json_object_get(d, "in_use")) && !jstr(d, "owner")) {
@@ -71,19 +68,43 @@ static void size_pool(struct broker *b, json_t *pool, int64_t now)
 							"deleting", now);
 				json_object_set_new(d, "state", json_string("deleting"));
 				log_info("pool=%s: desktop=%s to be deleted (%s)", pid,
-					 jstr(d, "id"), policy_reason_name(m.pm_reason));
+					 jstr(d, "id"), policy_reason_name(m->pm_reason));
 				break;
 			}
 		}
 	}
+}
+
+/* An automated pool brought to the size policy_maintain() asks for, in a transaction. */
+static void size_pool(struct broker *b, json_t *pool, int64_t now)
+{
+	const char *pid = jstr(pool, "id");
+	struct policy_desktop *pd = NULL;
+	struct policy_pool_counts c;
+	struct policy_maintenance m;
+	struct pool_view pv;
+	json_t *desktops = NULL;
+	size_t n;
+
+	if (store_begin(b->b_store) < 0)
+		return;
+	if (pool_view_init(&pv, pool) < 0)
+		goto out;
+	desktops = store_desktops_list(b->b_store, pid, NULL);
+	n = json_array_size(desktops);
+	pd = desktops ? calloc(n + 1, sizeof(*pd)) : NULL;
+	if (!pd)
+		goto out;
+	pool_desktops_view(desktops, pd);
+	c = policy_count_desktops(pd, n);
+	m = policy_maintain(&pv.pv_pool, &c);
+	if (m.pm_create <= 0 || pool_grow(b, &pv, pid, &m, now) == 0)
+		pool_shrink(b, desktops, pid, &m, now);
 out:
 	if (store_commit(b->b_store) < 0)
 		log_warnx("pool=%s: cannot record its maintenance", pid);
 	free(pd);
-	free(ph);
-	free((void *)where);
 	json_decref(desktops);
-	json_decref(hosts);
 	pool_view_free(&pv);
 }
 

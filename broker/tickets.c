@@ -18,15 +18,71 @@ int ticket_issue(struct broker *b, const char *session, const char *user, const 
 	return store_ticket_add(b->b_store, hash, session, user, desktop, now, *expires);
 }
 
+/* Connects session s of a redeemed ticket (policy's CONNECT event: a takeover when it
+ * was attached already) and marks it attached. Inside the transaction. Returns 0 with
+ * *takeover, or -errno. */
+static int redeem_connect(struct broker *b, const json_t *s, json_t *pool, int64_t now,
+			  bool *takeover)
+{
+	struct policy_session ps = {
+	    .sess_id = jstr(s, "id"),
+	    .sess_state = pool_session_state(jstr(s, "state")),
+	    .sess_since = jint(s, "since"),
+	};
+	struct policy_transition tr;
+	struct pool_view pv;
+	int r;
+
+	if (pool_view_init(&pv, pool) == -ENOMEM)
+		return -ENOMEM;
+	tr = policy_session_event(&pv.pv_pool, &ps, POLICY_EVENT_CONNECT, now);
+	*takeover = tr.pt_reason == POLICY_TAKEOVER && json_is_true(json_object_get(s, "attached"));
+	r = session_apply_transition(b, s, &pv, &tr, now);
+	if (r == 0)
+		r = store_session_set_attached(b->b_store, jstr(s, "id"), true);
+	pool_view_free(&pv);
+	return r < 0 ? r : 0;
+}
+
+/* Where the gateway connects for session s on desktop d: a host's display relay, or a
+ * manual desktop's address and VNC password. */
+static json_t *redeem_target(struct broker *b, const json_t *s, const json_t *d)
+{
+	json_t *h = jstr(d, "host_id") ? store_host_get(b->b_store, jstr(d, "host_id")) : NULL;
+	json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:s}", "session", jstr(s, "id"), "username",
+				jstr(s, "username"), "pool", jstr(s, "pool_id"), "desktop",
+				jstr(d, "id"), "kind", h ? "host" : "manual");
+
+	if (out && h) {
+		json_object_set(out, "host", json_object_get(h, "id"));
+		json_object_set(out, "relay", json_object_get(h, "relay"));
+	} else if (out) {
+		json_object_set(out, "address", json_object_get(d, "address"));
+		json_object_set(out, "vnc_password", json_object_get(d, "vnc_password"));
+	}
+	json_decref(h);
+	return out;
+}
+
+/* A refusal (ticket t, or none that could be redeemed), audited. Ends the
+ * transaction: the redemption itself stays, a ticket is spent even when refused
+ * afterwards. */
+static void redeem_refused(struct broker *b, const json_t *t, const char *addr)
+{
+	broker_audit(b, t ? jstr(t, "username") : NULL, "ticket", t ? jstr(t, "desktop_id") : NULL,
+		     "failure", addr,
+		     t ? "session over or desktop not ready" : "unknown, used or expired ticket");
+	if (store_commit(b->b_store) < 0)
+		log_warnx("ticket: cannot record a refused redemption");
+	errno = EACCES;
+}
+
 json_t *broker_ticket_redeem(struct broker *b, const char *ticket, const char *addr)
 {
 	int64_t now = (int64_t)time(NULL);
-	json_t *t = NULL, *s = NULL, *d = NULL, *h = NULL, *pool = NULL, *out = NULL;
-	struct policy_transition tr;
-	struct policy_session ps;
-	struct pool_view pv;
+	json_t *t, *s = NULL, *d = NULL, *pool = NULL, *out = NULL;
+	bool takeover = false;
 	char hash[65];
-	bool have_view = false;
 
 	if (!ticket_well_formed(ticket) || ticket_hash(ticket, hash) < 0) {
 		errno = EACCES;
@@ -37,43 +93,19 @@ json_t *broker_ticket_redeem(struct broker *b, const char *ticket, const char *a
 		return NULL;
 	}
 	t = store_ticket_redeem(b->b_store, hash, now);
-	if (!t)
-		goto out_refused;
-	s = store_session_get(b->b_store, jstr(t, "session_id"));
-	d = store_desktop_get(b->b_store, jstr(t, "desktop_id"));
-	pool = s ? store_pool_get(b->b_store, jstr(s, "pool_id")) : NULL;
-	if (!s || !d || !pool || !strcmp(jstr(s, "state"), "logged_off") ||
-	    strcmp(jstr(d, "state"), "ready"))
-		goto out_refused;
-	if (pool_view_init(&pv, pool) == -ENOMEM)
-		goto out_refused;
-	have_view = true;
-	ps = (struct policy_session){
-	    .sess_id = jstr(s, "id"),
-	    .sess_state = pool_session_state(jstr(s, "state")),
-	    .sess_since = jint(s, "since"),
-	};
-	tr = policy_session_event(&pv.pv_pool, &ps, POLICY_EVENT_CONNECT, now);
-	if (session_apply_transition(b, s, &pv, &tr, now) < 0 ||
-	    store_session_set_attached(b->b_store, jstr(s, "id"), true) < 0)
-		goto out_refused;
-	if (jstr(d, "host_id"))
-		h = store_host_get(b->b_store, jstr(d, "host_id"));
-	out = json_pack("{s:s, s:s, s:s, s:s, s:s}", "session", jstr(s, "id"), "username",
-			jstr(s, "username"), "pool", jstr(s, "pool_id"), "desktop", jstr(d, "id"),
-			"kind", h ? "host" : "manual");
-	if (out && h) {
-		json_object_set(out, "host", json_object_get(h, "id"));
-		json_object_set(out, "relay", json_object_get(h, "relay"));
-	} else if (out) {
-		json_object_set(out, "address", json_object_get(d, "address"));
-		json_object_set(out, "vnc_password", json_object_get(d, "vnc_password"));
+	if (t) {
+		s = store_session_get(b->b_store, jstr(t, "session_id"));
+		d = store_desktop_get(b->b_store, jstr(t, "desktop_id"));
+		pool = s ? store_pool_get(b->b_store, jstr(s, "pool_id")) : NULL;
 	}
+	if (!s || !d || !pool || !strcmp(jstr(s, "state"), "logged_off") ||
+	    strcmp(jstr(d, "state"), "ready") || redeem_connect(b, s, pool, now, &takeover) < 0) {
+		redeem_refused(b, t, addr);
+		goto out;
+	}
+	out = redeem_target(b, s, d);
 	broker_audit(b, jstr(s, "username"), "ticket", jstr(d, "id"), "success", addr,
-		     "session=%s redeemed%s", jstr(s, "id"),
-		     tr.pt_reason == POLICY_TAKEOVER && json_is_true(json_object_get(s, "attached"))
-			 ? " (takeover)"
-			 : "");
+		     "session=%s redeemed%s", jstr(s, "id"), takeover ? " (takeover)" : "");
 	if (!out || store_commit(b->b_store) < 0) {
 		if (!out)
 			store_rollback(b->b_store);
@@ -81,23 +113,10 @@ json_t *broker_ticket_redeem(struct broker *b, const char *ticket, const char *a
 		out = NULL;
 		errno = EIO;
 	}
-	goto out;
-
-out_refused:
-	broker_audit(b, t ? jstr(t, "username") : NULL, "ticket", t ? jstr(t, "desktop_id") : NULL,
-		     "failure", addr,
-		     t ? "session over or desktop not ready" : "unknown, used or expired ticket");
-	/* The redemption itself stays: a ticket is spent even when refused afterwards. */
-	if (store_commit(b->b_store) < 0)
-		log_warnx("ticket: cannot record a refused redemption");
-	errno = EACCES;
 out:
-	if (have_view)
-		pool_view_free(&pv);
 	json_decref(t);
 	json_decref(s);
 	json_decref(d);
-	json_decref(h);
 	json_decref(pool);
 	return out;
 }

@@ -1,7 +1,8 @@
 /* The broker's HTTP API (docs/api.md) on web/: the route tables, authentication of each
  * request (bearer token, or session cookie plus CSRF token and Origin for anything that
- * changes state), the admin role, input checks at the edge, and the mapping of domain
- * results to statuses and {"error","code"} bodies. Domain work is broker.c's. */
+ * changes state), the admin role, input checks at the edge, and the one table mapping
+ * domain outcomes (enum broker_outcome) to statuses and {"error","code"} bodies. Domain
+ * work is in the broker's files by job (broker/README.md); api.c sees only broker.h. */
 #include "broker/api.h"
 
 #include <errno.h>

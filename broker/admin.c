@@ -90,16 +90,17 @@ json_t *broker_admin_hosts(struct broker *b)
 	size_t i;
 
 	json_array_foreach (hosts, i, h) {
-		json_t *ds = store_desktops_list(b->b_store, NULL, jstr(h, "id"));
+		struct desktop_list ds;
+		json_t *ids = json_array();
 
 		json_object_set_new(
 		    h, "state",
 		    json_string(json_is_true(json_object_get(h, "up")) ? "up" : "down"));
-		json_object_set_new(h, "desktop_ids", json_array());
-		for (size_t j = 0; j < json_array_size(ds); j++)
-			json_array_append(json_object_get(h, "desktop_ids"),
-					  json_object_get(json_array_get(ds, j), "id"));
-		json_decref(ds);
+		store_desktops_list(b->b_store, NULL, jstr(h, "id"), &ds);
+		for (size_t j = 0; ids && j < ds.dl_n; j++)
+			json_array_append_new(ids, json_string(ds.dl_recs[j].dr_id));
+		json_object_set_new(h, "desktop_ids", ids);
+		desktop_list_free(&ds);
 	}
 	return hosts;
 }
@@ -130,14 +131,14 @@ enum broker_outcome broker_admin_host_remove(struct broker *b, const struct brok
 					     const char *addr, const char *id,
 					     struct broker_result *res)
 {
-	json_t *ds = store_desktops_list(b->b_store, NULL, id);
-	int r;
+	struct desktop_list ds;
+	int r = store_desktops_list(b->b_store, NULL, id, &ds);
 
-	if (ds && json_array_size(ds)) {
+	if (r == 0 && ds.dl_n) {
 		broker_result_set(res, BROKER_BUSY, NULL, "the host still has %zu desktop(s)",
-				  json_array_size(ds));
+				  ds.dl_n);
 	} else {
-		r = ds ? store_host_delete(b->b_store, id) : -EIO;
+		r = r == 0 ? store_host_delete(b->b_store, id) : -EIO;
 		broker_audit(b, u->bu_name, "host_remove", id, r == 0 ? "success" : "failure", addr,
 			     NULL);
 		if (r < 0)
@@ -145,7 +146,7 @@ enum broker_outcome broker_admin_host_remove(struct broker *b, const struct brok
 		else
 			done(res);
 	}
-	json_decref(ds);
+	desktop_list_free(&ds);
 	return res->br_outcome;
 }
 
@@ -154,12 +155,18 @@ enum broker_outcome broker_admin_host_remove(struct broker *b, const struct brok
 /* A pool record for the API: its desktops listed, no VNC passwords. */
 static json_t *pool_out(struct broker *b, json_t *pool)
 {
-	json_t *ds = store_desktops_list(b->b_store, jstr(pool, "id"), NULL), *d;
-	size_t i;
+	json_t *out = json_array();
+	struct desktop_list ds;
 
-	json_array_foreach (ds, i, d)
+	store_desktops_list(b->b_store, jstr(pool, "id"), NULL, &ds);
+	for (size_t i = 0; out && i < ds.dl_n; i++) {
+		json_t *d = desktop_rec_json(&ds.dl_recs[i]);
+
 		json_object_del(d, "vnc_password");
-	json_object_set_new(pool, "desktops", ds ? ds : json_array());
+		json_array_append_new(out, d);
+	}
+	desktop_list_free(&ds);
+	json_object_set_new(pool, "desktops", out);
 	json_object_del(pool, "deleting");
 	return pool;
 }
@@ -229,7 +236,7 @@ static int add_manual_desktops(struct broker *b, const char *pool, const json_t 
 				return -EIO;
 		}
 		r = store_desktop_add(b->b_store, id, pool, NULL, jstr(d, "address"),
-				      jstr(d, "password"), NULL, "ready", now);
+				      jstr(d, "password"), NULL, DESKTOP_READY, now);
 		if (r < 0) {
 			snprintf(err, errlen,
 				 r == -EEXIST ? "desktop '%s' exists already"
@@ -372,8 +379,8 @@ enum broker_outcome broker_admin_pool_delete(struct broker *b, const struct brok
 					     const char *addr, const char *id,
 					     struct broker_result *res)
 {
+	struct desktop_list ds;
 	bool on_hosts = false;
-	json_t *ds;
 	int r;
 
 	if (store_begin(b->b_store) < 0)
@@ -384,12 +391,12 @@ enum broker_outcome broker_admin_pool_delete(struct broker *b, const struct brok
 	}
 	/* Desktops on hosts go in the background (sizing.c, provision.c), then the pool; a
 	 * pool without any (manual ones) goes at once, with its entitlements and desktops. */
-	ds = store_desktops_list(b->b_store, id, NULL);
-	for (size_t i = 0; ds && i < json_array_size(ds); i++)
-		if (jstr(json_array_get(ds, i), "host_id"))
+	r = store_desktops_list(b->b_store, id, NULL, &ds);
+	for (size_t i = 0; i < ds.dl_n; i++)
+		if (ds.dl_recs[i].dr_host)
 			on_hosts = true;
-	json_decref(ds);
-	r = !ds	       ? -EIO
+	desktop_list_free(&ds);
+	r = r < 0      ? -EIO
 	    : on_hosts ? store_pool_mark_deleting(b->b_store, id)
 		       : store_pool_delete(b->b_store, id);
 	broker_audit(b, u->bu_name, "pool_delete", id, r == 0 ? "success" : "failure", addr, NULL);

@@ -86,7 +86,7 @@ static int create_desktop(struct broker *b, const struct broker_user *u, const c
 	r = random_hex(cn->cn_desktop + strlen(cn->cn_desktop), 4);
 	if (r == 0)
 		r = store_desktop_add(b->b_store, cn->cn_desktop, pool_id, host, NULL, NULL,
-				      claim ? u->bu_name : NULL, "provisioning", now);
+				      claim ? u->bu_name : NULL, DESKTOP_PROVISIONING, now);
 	free(host);
 	if (r == 0)
 		r = new_session(b, u, pool_id, cn->cn_desktop, addr, now, cn->cn_session);
@@ -117,8 +117,8 @@ static int record_assignment(struct broker *b, const struct broker_user *u, cons
 		if (r == 0 && a->as_claim)
 			r = store_desktop_set_owner(b->b_store, cn->cn_desktop, u->bu_name);
 		if (r == 0 && a->as_action == POLICY_ASSIGN_START)
-			r = store_desktop_set_state(b->b_store, cn->cn_desktop, "stopped",
-						    "provisioning", now) < 0
+			r = store_desktop_set_state(b->b_store, cn->cn_desktop, DESKTOP_STOPPED,
+						    DESKTOP_PROVISIONING, now) < 0
 				? -EIO
 				: 0;
 		return r;
@@ -134,15 +134,17 @@ static int ticket_if_ready(struct broker *b, const struct broker_user *u, const 
 			   const char *addr, int64_t now, struct broker_connection *cn,
 			   char **host_url, bool *ready)
 {
-	json_t *d = store_desktop_get(b->b_store, cn->cn_desktop), *h;
+	struct desktop_rec d;
+	json_t *h;
 	int r = 0;
 
-	*ready = d && !strcmp(jstr(d, "state"), "ready");
+	*ready =
+	    store_desktop_get(b->b_store, cn->cn_desktop, &d) == 0 && d.dr_state == DESKTOP_READY;
 	if (*ready) {
 		r = ticket_issue(b, cn->cn_session, u->bu_name, cn->cn_desktop, now, cn->cn_ticket,
 				 &cn->cn_expires);
-		if (jstr(d, "host_id")) {
-			h = store_host_get(b->b_store, jstr(d, "host_id"));
+		if (d.dr_host) {
+			h = store_host_get(b->b_store, d.dr_host);
 			*host_url = h ? strdup(jstr(h, "url")) : NULL;
 			json_decref(h);
 		}
@@ -150,7 +152,7 @@ static int ticket_if_ready(struct broker *b, const struct broker_user *u, const 
 			     r == 0 ? "success" : "failure", addr,
 			     "session=%s pool=%s ticket issued", cn->cn_session, pool_id);
 	}
-	json_decref(d);
+	desktop_rec_release(&d);
 	return r;
 }
 

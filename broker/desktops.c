@@ -42,8 +42,9 @@ json_t *broker_desktops(struct broker *b, const struct broker_user *u, const cha
 		}
 		a = snapshot_assign(b, &pv, u, &pc, &sn);
 		if (a.as_action == POLICY_ASSIGN_RECONNECT) {
-			json_t *d = snapshot_desktop(&sn, a.as_session->sess_desktop);
-			bool ready = d && !strcmp(jstr(d, "state"), "ready");
+			const struct desktop_rec *d =
+			    snapshot_desktop(&sn, a.as_session->sess_desktop);
+			bool ready = d && d->dr_state == DESKTOP_READY;
 
 			state = !ready ? "starting"
 				: a.as_session->sess_state == POLICY_SESSION_CONNECTED

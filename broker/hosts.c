@@ -52,26 +52,26 @@ struct policy_host host_view(const json_t *h)
 
 /* Desktop d of a host gone silent: its sessions end, it is lost (what becomes of it is
  * decided when the host returns). Inside a transaction. */
-static void desktop_lost(struct broker *b, const json_t *d, const char *host, int64_t now)
+static void desktop_lost(struct broker *b, const struct desktop_rec *d, const char *host,
+			 int64_t now)
 {
-	json_t *pool = store_pool_get(b->b_store, jstr(d, "pool_id"));
+	json_t *pool = store_pool_get(b->b_store, d->dr_pool);
 	struct pool_view pv;
 	char detail[200];
 
 	if (pool && pool_view_init(&pv, pool) != -ENOMEM) {
-		snprintf(detail, sizeof(detail), "desktop=%s host=%s down", jstr(d, "id"), host);
+		snprintf(detail, sizeof(detail), "desktop=%s host=%s down", d->dr_id, host);
 		sessions_desktop_lost(b, d, &pv, now, detail);
 		pool_view_free(&pv);
 	}
 	json_decref(pool);
-	store_desktop_set_state(b->b_store, jstr(d, "id"), NULL, "lost", now);
-	log_warnx("desktop=%s host=%s: lost", jstr(d, "id"), host);
+	store_desktop_set_state(b->b_store, d->dr_id, DESKTOP_ANY, DESKTOP_LOST, now);
+	log_warnx("desktop=%s host=%s: lost", d->dr_id, host);
 }
 
 static void host_lost(struct broker *b, const char *host, int64_t now)
 {
-	json_t *desktops, *d;
-	size_t i;
+	struct desktop_list desktops = {0};
 
 	log_warnx("host=%s down: no heartbeat for %ds; its desktops are lost", host,
 		  b->b_cfg->bc_host_timeout);
@@ -79,11 +79,11 @@ static void host_lost(struct broker *b, const char *host, int64_t now)
 		return;
 	broker_audit(b, NULL, "host_down", host, "success", NULL, "no heartbeat for %ds",
 		     b->b_cfg->bc_host_timeout);
-	desktops = store_desktops_list(b->b_store, NULL, host);
-	json_array_foreach (desktops, i, d)
-		if (strcmp(jstr(d, "state"), "deleting"))
-			desktop_lost(b, d, host, now);
-	json_decref(desktops);
+	store_desktops_list(b->b_store, NULL, host, &desktops);
+	for (size_t i = 0; i < desktops.dl_n; i++)
+		if (desktops.dl_recs[i].dr_state != DESKTOP_DELETING)
+			desktop_lost(b, &desktops.dl_recs[i], host, now);
+	desktop_list_free(&desktops);
 	if (store_commit(b->b_store) < 0)
 		log_warnx("host=%s: cannot record it down", host);
 }
@@ -106,17 +106,45 @@ static const struct json_field heartbeat_fields[] = {
     JSON_FIELDS_END,
 };
 
+/* What the host says of each of its desktops ("missing" when it does not list one the
+ * broker put there), recorded where it changed. Returns whether anything did. */
+static bool record_desktop_states(struct broker *b, const char *host, const json_t *listed)
+{
+	struct desktop_list ours;
+	bool changed = false;
+	json_t *item;
+	size_t j;
+
+	if (store_desktops_list(b->b_store, NULL, host, &ours) < 0)
+		return false;
+	for (size_t i = 0; i < ours.dl_n; i++) {
+		const struct desktop_rec *d = &ours.dl_recs[i];
+		const char *state = "missing";
+
+		json_array_foreach ((json_t *)listed, j, item)
+			if (jstr(item, "id") && !strcmp(jstr(item, "id"), d->dr_id) &&
+			    jstr(item, "state"))
+				state = jstr(item, "state");
+		if (!d->dr_on_host && !strcmp(state, "missing"))
+			continue;
+		if (!d->dr_host_state || strcmp(d->dr_host_state, state)) {
+			store_desktop_set_host_state(b->b_store, d->dr_id, state);
+			changed = true;
+		}
+	}
+	desktop_list_free(&ours);
+	return changed;
+}
+
 enum broker_outcome broker_heartbeat(struct broker *b, const json_t *body,
 				     struct broker_result *res)
 {
 	const char *host = jstr(body, "host_id");
 	json_t *cap = json_object_get(body, "capacity"),
 	       *listed = json_object_get(body, "desktops");
-	json_t *ours, *d, *item;
 	int64_t now = (int64_t)time(NULL);
 	int cpus, running, r;
 	bool changed = false;
-	size_t i, j;
 
 	memset(res, 0, sizeof(*res));
 	if (json_check_fields(body, heartbeat_fields, res->br_message, sizeof(res->br_message)) <
@@ -142,22 +170,8 @@ enum broker_outcome broker_heartbeat(struct broker *b, const json_t *body,
 		broker_audit(b, NULL, "host_up", host, "success", NULL, NULL);
 		changed = true;
 	}
-	ours = store_desktops_list(b->b_store, NULL, host);
-	json_array_foreach (ours, i, d) {
-		const char *state = "missing";
-
-		json_array_foreach (listed, j, item)
-			if (jstr(item, "id") && !strcmp(jstr(item, "id"), jstr(d, "id")) &&
-			    jstr(item, "state"))
-				state = jstr(item, "state");
-		if (!json_is_true(json_object_get(d, "on_host")) && !strcmp(state, "missing"))
-			continue;
-		if (!jstr(d, "host_state") || strcmp(jstr(d, "host_state"), state)) {
-			store_desktop_set_host_state(b->b_store, jstr(d, "id"), state);
-			changed = true;
-		}
-	}
-	json_decref(ours);
+	if (record_desktop_states(b, host, listed))
+		changed = true;
 	if (changed)
 		broker_kick(b);
 	return broker_result_set(res, BROKER_OK, NULL, "recorded");

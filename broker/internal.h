@@ -47,8 +47,8 @@ int session_apply_transition(struct broker *b, const json_t *session, const stru
 /* The live sessions on desktop d (of pool pv) end as its desktop is lost, each audited
  * as session_lost with detail; the desktop's own state is the caller's. Inside a
  * transaction. */
-void sessions_desktop_lost(struct broker *b, const json_t *d, const struct pool_view *pv,
-			   int64_t now, const char *detail);
+void sessions_desktop_lost(struct broker *b, const struct desktop_rec *d,
+			   const struct pool_view *pv, int64_t now, const char *detail);
 /* Maintenance: disconnect timeouts, and sessions whose ticket was never used. */
 void sessions_tick(struct broker *b, int64_t now);
 
@@ -68,7 +68,8 @@ void hosts_expire(struct broker *b, int64_t now);
 /* ---- snapshot.c ---- */
 /* Arrays of policy views over the store's records, for policy_assign(). */
 struct snapshot {
-	json_t *sn_desktops, *sn_sessions;
+	struct desktop_list sn_desktops;
+	json_t *sn_sessions;
 	struct policy_desktop *sn_pd;
 	struct policy_session *sn_ps;
 };
@@ -84,8 +85,8 @@ void snapshot_free(struct snapshot *sn);
 struct policy_assignment snapshot_assign(struct broker *b, struct pool_view *pv,
 					 const struct broker_user *u,
 					 const struct policy_client *pc, struct snapshot *sn);
-/* The desktop record id of sn, or NULL (borrowed). */
-json_t *snapshot_desktop(struct snapshot *sn, const char *id);
+/* The desktop id of sn, or NULL (borrowed). */
+const struct desktop_rec *snapshot_desktop(const struct snapshot *sn, const char *id);
 
 /* ---- sizing.c ---- */
 /* A deleting pool: its desktops go; once none is left, the pool. */

@@ -47,13 +47,13 @@ static void set_host_state(struct broker *b, const char *id, const json_t *reply
 		store_desktop_set_host_state(b->b_store, id, st);
 }
 
-static json_t *create_request(const json_t *d, const json_t *pool)
+static json_t *create_request(const struct desktop_rec *d, const json_t *pool)
 {
 	json_t *req = json_deep_copy(json_object_get(pool, "template"));
 
 	if (!req)
 		return NULL;
-	json_object_set(req, "id", json_object_get(d, "id"));
+	json_object_set_new(req, "id", json_string(d->dr_id));
 	json_object_set(req, "memory_mib", json_object_get(pool, "memory_mib"));
 	json_object_set(req, "vcpus", json_object_get(pool, "vcpus"));
 	return req;
@@ -61,7 +61,8 @@ static json_t *create_request(const json_t *d, const json_t *pool)
 
 /* A ready desktop its host no longer runs: sessions on it end; floating and unowned
  * desktops go, an owner's is started again. */
-static void desktop_gone(struct broker *b, const json_t *d, const json_t *pool, int64_t now)
+static void desktop_gone(struct broker *b, const struct desktop_rec *d, const json_t *pool,
+			 int64_t now)
 {
 	struct pool_view pv;
 	char detail[200];
@@ -72,15 +73,14 @@ static void desktop_gone(struct broker *b, const json_t *d, const json_t *pool, 
 		store_rollback(b->b_store);
 		return;
 	}
-	snprintf(detail, sizeof(detail), "desktop=%s %s on its host", jstr(d, "id"),
-		 jstr(d, "host_state"));
+	snprintf(detail, sizeof(detail), "desktop=%s %s on its host", d->dr_id, d->dr_host_state);
 	sessions_desktop_lost(b, d, &pv, now, detail);
-	store_desktop_set_state(b->b_store, jstr(d, "id"), jstr(d, "state"),
-				jstr(d, "owner") ? "provisioning" : "deleting", now);
-	log_warnx("desktop=%s is %s on host=%s: %s", jstr(d, "id"), jstr(d, "host_state"),
-		  jstr(d, "host_id"), jstr(d, "owner") ? "starting it again" : "replacing it");
+	store_desktop_set_state(b->b_store, d->dr_id, d->dr_state,
+				d->dr_owner ? DESKTOP_PROVISIONING : DESKTOP_DELETING, now);
+	log_warnx("desktop=%s is %s on host=%s: %s", d->dr_id, d->dr_host_state, d->dr_host,
+		  d->dr_owner ? "starting it again" : "replacing it");
 	if (store_commit(b->b_store) < 0)
-		log_warnx("desktop=%s: cannot record its loss", jstr(d, "id"));
+		log_warnx("desktop=%s: cannot record its loss", d->dr_id);
 	pool_view_free(&pv);
 }
 
@@ -100,9 +100,10 @@ static int start(struct broker *b, const json_t *host, const char *id)
 }
 
 /* Creates desktop d on host from pool's template, then starts it. */
-static void create(struct broker *b, const json_t *d, const json_t *host, const json_t *pool)
+static void create(struct broker *b, const struct desktop_rec *d, const json_t *host,
+		   const json_t *pool)
 {
-	const char *id = jstr(d, "id");
+	const char *id = d->dr_id;
 	json_t *req, *reply = NULL;
 	int r;
 
@@ -124,36 +125,38 @@ static void create(struct broker *b, const json_t *d, const json_t *host, const 
 
 /* A provisioning desktop: in error after provision_timeout, else created, started, and
  * ready once its host runs it. */
-static void provision(struct broker *b, const json_t *d, const json_t *host, const json_t *pool,
-		      int64_t now)
+static void provision(struct broker *b, const struct desktop_rec *d, const json_t *host,
+		      const json_t *pool, int64_t now)
 {
-	const char *id = jstr(d, "id"), *hs = jstr(d, "host_state");
+	const char *id = d->dr_id, *hs = d->dr_host_state;
 
-	if (now - jint(d, "since") > b->b_cfg->bc_provision_timeout) {
-		if (store_desktop_set_state(b->b_store, id, "provisioning", "error", now) > 0) {
+	if (now - d->dr_since > b->b_cfg->bc_provision_timeout) {
+		if (store_desktop_set_state(b->b_store, id, DESKTOP_PROVISIONING, DESKTOP_ERROR,
+					    now) > 0) {
 			log_warnx("desktop=%s: not running after %ds; in error", id,
 				  b->b_cfg->bc_provision_timeout);
 			broker_audit(b, NULL, "desktop_error", id, "failure", NULL,
 				     "not running after provision_timeout");
 		}
-	} else if (!json_is_true(json_object_get(d, "on_host"))) {
+	} else if (!d->dr_on_host) {
 		create(b, d, host, pool);
 	} else if (!hs || one_of(hs, down)) {
 		if (start(b, host, id) == 404)
 			store_desktop_set_on_host(b->b_store, id, false);
 	} else if (!strcmp(hs, "running")) {
-		if (store_desktop_set_state(b->b_store, id, "provisioning", "ready", now) > 0)
+		if (store_desktop_set_state(b->b_store, id, DESKTOP_PROVISIONING, DESKTOP_READY,
+					    now) > 0)
 			log_info("desktop=%s ready on host=%s", id, jstr(host, "id"));
 	}
 }
 
 /* A refreshing or deleting desktop: stopped, deleted from its host, then provisioned
  * again (refreshing) or removed once no session is on it (deleting). */
-static void remove_from_host(struct broker *b, const json_t *d, const json_t *host,
+static void remove_from_host(struct broker *b, const struct desktop_rec *d, const json_t *host,
 			     const json_t *pool, int64_t now)
 {
-	const char *id = jstr(d, "id"), *hs = jstr(d, "host_state");
-	bool on = json_is_true(json_object_get(d, "on_host"));
+	const char *id = d->dr_id, *hs = d->dr_host_state;
+	bool on = d->dr_on_host;
 	json_t *req, *reply = NULL;
 	int r;
 
@@ -169,9 +172,10 @@ static void remove_from_host(struct broker *b, const json_t *d, const json_t *ho
 			store_desktop_set_on_host(b->b_store, id, false);
 			store_desktop_set_host_state(b->b_store, id, NULL);
 		}
-	} else if (!on && !strcmp(jstr(d, "state"), "refreshing")) {
-		store_desktop_set_state(b->b_store, id, "refreshing", "provisioning", now);
-	} else if (!on && !json_is_true(json_object_get(d, "in_use"))) {
+	} else if (!on && d->dr_state == DESKTOP_REFRESHING) {
+		store_desktop_set_state(b->b_store, id, DESKTOP_REFRESHING, DESKTOP_PROVISIONING,
+					now);
+	} else if (!on && !d->dr_in_use) {
 		store_desktop_delete(b->b_store, id);
 		log_info("desktop=%s deleted", id);
 		if (json_is_true(json_object_get(pool, "deleting")))
@@ -181,41 +185,44 @@ static void remove_from_host(struct broker *b, const json_t *d, const json_t *ho
 }
 
 /* Moves desktop d one step towards its state on its host. */
-static void reconcile(struct broker *b, json_t *d, const json_t *host, const json_t *pool,
-		      int64_t now)
+static void reconcile(struct broker *b, const struct desktop_rec *d, const json_t *host,
+		      const json_t *pool, int64_t now)
 {
-	const char *state = jstr(d, "state");
-
-	if (!strcmp(state, "provisioning"))
-		provision(b, d, host, pool, now);
-	else if (!strcmp(state, "refreshing") || !strcmp(state, "deleting"))
-		remove_from_host(b, d, host, pool, now);
-	else if (!strcmp(state, "ready") && json_is_true(json_object_get(d, "on_host")) &&
-		 one_of(jstr(d, "host_state"), down))
-		desktop_gone(b, d, pool, now);
-	else if (!strcmp(state, "lost")) /* its host is back */
-		store_desktop_set_state(b->b_store, jstr(d, "id"), "lost",
-					jstr(d, "owner") ? "provisioning" : "deleting", now);
+	switch (d->dr_state) {
+	case DESKTOP_PROVISIONING: provision(b, d, host, pool, now); break;
+	case DESKTOP_REFRESHING:
+	case DESKTOP_DELETING: remove_from_host(b, d, host, pool, now); break;
+	case DESKTOP_READY:
+		if (d->dr_on_host && one_of(d->dr_host_state, down))
+			desktop_gone(b, d, pool, now);
+		break;
+	case DESKTOP_LOST: /* its host is back */
+		store_desktop_set_state(b->b_store, d->dr_id, DESKTOP_LOST,
+					d->dr_owner ? DESKTOP_PROVISIONING : DESKTOP_DELETING, now);
+		break;
+	default: break;
+	}
 }
 
 void desktops_tick(struct broker *b, int64_t now)
 {
-	json_t *desktops = store_desktops_list(b->b_store, NULL, NULL), *d;
-	size_t i;
+	struct desktop_list desktops;
 
-	json_array_foreach (desktops, i, d) {
+	store_desktops_list(b->b_store, NULL, NULL, &desktops);
+	for (size_t i = 0; i < desktops.dl_n; i++) {
+		const struct desktop_rec *d = &desktops.dl_recs[i];
 		json_t *host, *pool;
 
-		if (!jstr(d, "host_id"))
+		if (!d->dr_host)
 			continue; /* manual */
-		host = store_host_get(b->b_store, jstr(d, "host_id"));
-		pool = store_pool_get(b->b_store, jstr(d, "pool_id"));
+		host = store_host_get(b->b_store, d->dr_host);
+		pool = store_pool_get(b->b_store, d->dr_pool);
 		if (host && pool && json_is_true(json_object_get(host, "up")))
 			reconcile(b, d, host, pool, now);
-		else if (!host && !strcmp(jstr(d, "state"), "deleting"))
-			store_desktop_delete(b->b_store, jstr(d, "id")); /* its host was removed */
+		else if (!host && d->dr_state == DESKTOP_DELETING)
+			store_desktop_delete(b->b_store, d->dr_id); /* its host was removed */
 		json_decref(host);
 		json_decref(pool);
 	}
-	json_decref(desktops);
+	desktop_list_free(&desktops);
 }

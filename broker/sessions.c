@@ -23,16 +23,18 @@ int session_apply_transition(struct broker *b, const json_t *session, const stru
 	if (r < 0 || pv->pv_pool.pool_provisioning == POLICY_MANUAL)
 		return r;
 	if (t->pt_desktop == POLICY_DESKTOP_REFRESH)
-		r = store_desktop_set_state(b->b_store, desktop, NULL, "refreshing", now);
+		r = store_desktop_set_state(b->b_store, desktop, DESKTOP_ANY, DESKTOP_REFRESHING,
+					    now);
 	else if (t->pt_desktop == POLICY_DESKTOP_DESTROY)
-		r = store_desktop_set_state(b->b_store, desktop, NULL, "deleting", now);
+		r = store_desktop_set_state(b->b_store, desktop, DESKTOP_ANY, DESKTOP_DELETING,
+					    now);
 	return r < 0 ? r : 0;
 }
 
-void sessions_desktop_lost(struct broker *b, const json_t *d, const struct pool_view *pv,
-			   int64_t now, const char *detail)
+void sessions_desktop_lost(struct broker *b, const struct desktop_rec *d,
+			   const struct pool_view *pv, int64_t now, const char *detail)
 {
-	json_t *sessions = store_sessions_list(b->b_store, NULL, jstr(d, "pool_id"), true), *s;
+	json_t *sessions = store_sessions_list(b->b_store, NULL, d->dr_pool, true), *s;
 	size_t i;
 
 	json_array_foreach (sessions, i, s) {
@@ -43,7 +45,7 @@ void sessions_desktop_lost(struct broker *b, const json_t *d, const struct pool_
 		};
 		struct policy_transition t;
 
-		if (strcmp(jstr(s, "desktop_id"), jstr(d, "id")))
+		if (strcmp(jstr(s, "desktop_id"), d->dr_id))
 			continue;
 		t = policy_session_event(&pv->pv_pool, &ps, POLICY_EVENT_DESKTOP_LOST, now);
 		t.pt_desktop = POLICY_DESKTOP_KEEP; /* the desktop's fate is its caller's */
@@ -142,6 +144,24 @@ int broker_session_closed(struct broker *b, const char *session_id, const char *
 	return session_event(b, &gateway, session_id, POLICY_EVENT_DISCONNECT, addr);
 }
 
+/* A connected session handed out but never opened: no client used a ticket, and none is
+ * left (the desktop has been ready for a ticket's lifetime). It is then disconnected. */
+static bool never_opened(struct broker *b, const json_t *s, int64_t now)
+{
+	int lifetime = b->b_cfg->bc_ticket_lifetime;
+	struct desktop_rec d;
+	bool r;
+
+	if (json_is_true(json_object_get(s, "attached")) || jint(s, "since") + lifetime > now ||
+	    store_tickets_live(b->b_store, jstr(s, "id"), now) != 0)
+		return false;
+	if (store_desktop_get(b->b_store, jstr(s, "desktop_id"), &d) < 0)
+		return false;
+	r = d.dr_state == DESKTOP_READY && d.dr_since + lifetime <= now;
+	desktop_rec_release(&d);
+	return r;
+}
+
 void sessions_tick(struct broker *b, int64_t now)
 {
 	json_t *sessions = store_sessions_list(b->b_store, NULL, NULL, true), *s;
@@ -153,22 +173,11 @@ void sessions_tick(struct broker *b, int64_t now)
 		struct policy_transition t;
 		struct policy_session ps;
 		struct pool_view pv;
-		json_t *cur, *pool, *d;
+		json_t *cur, *pool;
 
 		if (!strcmp(jstr(s, "state"), "connected")) {
-			/* Handed out but never opened: once its tickets are gone it is a
-			 * disconnected session. */
-			if (json_is_true(json_object_get(s, "attached")) ||
-			    jint(s, "since") + b->b_cfg->bc_ticket_lifetime > now ||
-			    store_tickets_live(b->b_store, id, now) != 0)
+			if (!never_opened(b, s, now))
 				continue;
-			d = store_desktop_get(b->b_store, jstr(s, "desktop_id"));
-			if (!d || strcmp(jstr(d, "state"), "ready") ||
-			    jint(d, "since") + b->b_cfg->bc_ticket_lifetime > now) {
-				json_decref(d);
-				continue;
-			}
-			json_decref(d);
 			ev = POLICY_EVENT_DISCONNECT;
 		}
 		if (store_begin(b->b_store) < 0)

@@ -37,7 +37,7 @@ static int pool_grow(struct broker *b, struct pool_view *pv, const char *pid,
 		snprintf(id, sizeof(id), "%s-", pid);
 		if (random_hex(id + strlen(id), 4) < 0 ||
 		    store_desktop_add(b->b_store, id, pid, where[i]->host_id, NULL, NULL, NULL,
-				      "provisioning", now) < 0)
+				      DESKTOP_PROVISIONING, now) < 0)
 			break;
 		log_info("pool=%s: desktop=%s to be created on host=%s (%s)", pid, id,
 			 where[i]->host_id, policy_reason_name(m->pm_reason));
@@ -54,21 +54,19 @@ out:
 
 /* Marks m->pm_destroy ready, unused, unowned desktops of pool pid for deletion. Inside
  * the transaction. */
-static void pool_shrink(struct broker *b, json_t *desktops, const char *pid,
+static void pool_shrink(struct broker *b, struct desktop_list *desktops, const char *pid,
 			const struct policy_maintenance *m, int64_t now)
 {
-	json_t *d;
-	size_t i;
-
 	for (int k = 0; k < m->pm_destroy; k++) {
-		json_array_foreach (desktops, i, d) {
-			if (!strcmp(jstr(d, "state"), "ready") &&
-			    !json_is_true(json_object_get(d, "in_use")) && !jstr(d, "owner")) {
-				store_desktop_set_state(b->b_store, jstr(d, "id"), "ready",
-							"deleting", now);
-				json_object_set_new(d, "state", json_string("deleting"));
-				log_info("pool=%s: desktop=%s to be deleted (%s)", pid,
-					 jstr(d, "id"), policy_reason_name(m->pm_reason));
+		for (size_t i = 0; i < desktops->dl_n; i++) {
+			struct desktop_rec *d = &desktops->dl_recs[i];
+
+			if (d->dr_state == DESKTOP_READY && !d->dr_in_use && !d->dr_owner) {
+				store_desktop_set_state(b->b_store, d->dr_id, DESKTOP_READY,
+							DESKTOP_DELETING, now);
+				d->dr_state = DESKTOP_DELETING;
+				log_info("pool=%s: desktop=%s to be deleted (%s)", pid, d->dr_id,
+					 policy_reason_name(m->pm_reason));
 				break;
 			}
 		}
@@ -82,56 +80,54 @@ static void size_pool(struct broker *b, json_t *pool, int64_t now)
 	struct policy_desktop *pd = NULL;
 	struct policy_pool_counts c;
 	struct policy_maintenance m;
+	struct desktop_list desktops = {0};
 	struct pool_view pv;
-	json_t *desktops = NULL;
-	size_t n;
 
 	if (store_begin(b->b_store) < 0)
 		return;
 	if (pool_view_init(&pv, pool) < 0)
 		goto out;
-	desktops = store_desktops_list(b->b_store, pid, NULL);
-	n = json_array_size(desktops);
-	pd = desktops ? calloc(n + 1, sizeof(*pd)) : NULL;
+	if (store_desktops_list(b->b_store, pid, NULL, &desktops) < 0)
+		goto out;
+	pd = calloc(desktops.dl_n + 1, sizeof(*pd));
 	if (!pd)
 		goto out;
-	pool_desktops_view(desktops, pd);
-	c = policy_count_desktops(pd, n);
+	pool_desktops_view(&desktops, pd);
+	c = policy_count_desktops(pd, desktops.dl_n);
 	m = policy_maintain(&pv.pv_pool, &c);
 	if (m.pm_create <= 0 || pool_grow(b, &pv, pid, &m, now) == 0)
-		pool_shrink(b, desktops, pid, &m, now);
+		pool_shrink(b, &desktops, pid, &m, now);
 out:
 	if (store_commit(b->b_store) < 0)
 		log_warnx("pool=%s: cannot record its maintenance", pid);
 	free(pd);
-	json_decref(desktops);
+	desktop_list_free(&desktops);
 	pool_view_free(&pv);
 }
 
 /* A deleting pool: its desktops go; once none is left, the pool. */
 void pool_retire(struct broker *b, const char *pid, int64_t now)
 {
-	json_t *desktops;
-	json_t *d;
-	size_t i;
+	struct desktop_list desktops;
 
 	if (store_begin(b->b_store) < 0)
 		return;
-	desktops = store_desktops_list(b->b_store, pid, NULL);
-	json_array_foreach (desktops, i, d) {
-		if (!jstr(d, "host_id") || (!json_is_true(json_object_get(d, "on_host")) &&
-					    strcmp(jstr(d, "state"), "deleting")))
-			store_desktop_delete(b->b_store, jstr(d, "id"));
-		else if (strcmp(jstr(d, "state"), "deleting"))
-			store_desktop_set_state(b->b_store, jstr(d, "id"), NULL, "deleting", now);
+	store_desktops_list(b->b_store, pid, NULL, &desktops);
+	for (size_t i = 0; i < desktops.dl_n; i++) {
+		const struct desktop_rec *d = &desktops.dl_recs[i];
+
+		if (!d->dr_host || (!d->dr_on_host && d->dr_state != DESKTOP_DELETING))
+			store_desktop_delete(b->b_store, d->dr_id);
+		else if (d->dr_state != DESKTOP_DELETING)
+			store_desktop_set_state(b->b_store, d->dr_id, DESKTOP_ANY, DESKTOP_DELETING,
+						now);
 	}
-	json_decref(desktops);
-	desktops = store_desktops_list(b->b_store, pid, NULL);
-	if (desktops && json_array_size(desktops) == 0) {
+	desktop_list_free(&desktops);
+	if (store_desktops_list(b->b_store, pid, NULL, &desktops) == 0 && desktops.dl_n == 0) {
 		store_pool_delete(b->b_store, pid);
 		log_info("pool=%s deleted", pid);
 	}
-	json_decref(desktops);
+	desktop_list_free(&desktops);
 	if (store_commit(b->b_store) < 0)
 		log_warnx("pool=%s: cannot record its deletion", pid);
 }
@@ -139,20 +135,21 @@ void pool_retire(struct broker *b, const char *pid, int64_t now)
 void pools_tick(struct broker *b, int64_t now)
 {
 	json_t *pools = store_pools_list(b->b_store), *p;
-	json_t *all = store_desktops_list(b->b_store, NULL, NULL), *d;
+	struct desktop_list all;
 	size_t i;
 
+	store_desktops_list(b->b_store, NULL, NULL, &all);
 	json_array_foreach (pools, i, p)
 		if (!pool_is_manual(p))
 			size_pool(b, p, now);
 	/* pools being deleted are not listed: find them through their desktops */
-	json_array_foreach (all, i, d) {
-		json_t *pool = store_pool_get(b->b_store, jstr(d, "pool_id"));
+	for (i = 0; i < all.dl_n; i++) {
+		json_t *pool = store_pool_get(b->b_store, all.dl_recs[i].dr_pool);
 
 		if (pool && json_is_true(json_object_get(pool, "deleting")))
 			pool_retire(b, jstr(pool, "id"), now);
 		json_decref(pool);
 	}
-	json_decref(all);
+	desktop_list_free(&all);
 	json_decref(pools);
 }

@@ -24,22 +24,23 @@ void snapshot_client(const char *addr, int64_t now, struct policy_addr *pa,
 int snapshot_load(struct broker *b, const char *pool, const char *user, struct snapshot *sn)
 {
 	memset(sn, 0, sizeof(*sn));
-	sn->sn_desktops = store_desktops_list(b->b_store, pool, NULL);
-	sn->sn_sessions = store_sessions_list(b->b_store, user, NULL, true);
-	if (!sn->sn_desktops || !sn->sn_sessions)
+	if (store_desktops_list(b->b_store, pool, NULL, &sn->sn_desktops) < 0)
 		return -EIO;
-	sn->sn_pd = calloc(json_array_size(sn->sn_desktops) + 1, sizeof(*sn->sn_pd));
+	sn->sn_sessions = store_sessions_list(b->b_store, user, NULL, true);
+	if (!sn->sn_sessions)
+		return -EIO;
+	sn->sn_pd = calloc(sn->sn_desktops.dl_n + 1, sizeof(*sn->sn_pd));
 	sn->sn_ps = calloc(json_array_size(sn->sn_sessions) + 1, sizeof(*sn->sn_ps));
 	if (!sn->sn_pd || !sn->sn_ps)
 		return -ENOMEM;
-	pool_desktops_view(sn->sn_desktops, sn->sn_pd);
+	pool_desktops_view(&sn->sn_desktops, sn->sn_pd);
 	pool_sessions_view(sn->sn_sessions, sn->sn_ps);
 	return 0;
 }
 
 void snapshot_free(struct snapshot *sn)
 {
-	json_decref(sn->sn_desktops);
+	desktop_list_free(&sn->sn_desktops);
 	json_decref(sn->sn_sessions);
 	free(sn->sn_pd);
 	free(sn->sn_ps);
@@ -57,20 +58,17 @@ struct policy_assignment snapshot_assign(struct broker *b, struct pool_view *pv,
 	    .ar_user = &pu,
 	    .ar_client = pc,
 	    .ar_desktops = sn->sn_pd,
-	    .ar_ndesktops = json_array_size(sn->sn_desktops),
+	    .ar_ndesktops = sn->sn_desktops.dl_n,
 	    .ar_sessions = sn->sn_ps,
 	    .ar_nsessions = json_array_size(sn->sn_sessions),
 	    .ar_max_sessions = b->b_cfg->bc_max_sessions,
 	});
 }
 
-json_t *snapshot_desktop(struct snapshot *sn, const char *id)
+const struct desktop_rec *snapshot_desktop(const struct snapshot *sn, const char *id)
 {
-	size_t i;
-	json_t *d;
-
-	json_array_foreach (sn->sn_desktops, i, d)
-		if (id && !strcmp(jstr(d, "id"), id))
-			return d;
+	for (size_t i = 0; id && i < sn->sn_desktops.dl_n; i++)
+		if (!strcmp(sn->sn_desktops.dl_recs[i].dr_id, id))
+			return &sn->sn_desktops.dl_recs[i];
 	return NULL;
 }

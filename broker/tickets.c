@@ -46,19 +46,22 @@ static int redeem_connect(struct broker *b, const json_t *s, json_t *pool, int64
 
 /* Where the gateway connects for session s on desktop d: a host's display relay, or a
  * manual desktop's address and VNC password. */
-static json_t *redeem_target(struct broker *b, const json_t *s, const json_t *d)
+static json_t *redeem_target(struct broker *b, const json_t *s, const struct desktop_rec *d)
 {
-	json_t *h = jstr(d, "host_id") ? store_host_get(b->b_store, jstr(d, "host_id")) : NULL;
+	json_t *h = d->dr_host ? store_host_get(b->b_store, d->dr_host) : NULL;
 	json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:s}", "session", jstr(s, "id"), "username",
 				jstr(s, "username"), "pool", jstr(s, "pool_id"), "desktop",
-				jstr(d, "id"), "kind", h ? "host" : "manual");
+				d->dr_id, "kind", h ? "host" : "manual");
 
 	if (out && h) {
 		json_object_set(out, "host", json_object_get(h, "id"));
 		json_object_set(out, "relay", json_object_get(h, "relay"));
 	} else if (out) {
-		json_object_set(out, "address", json_object_get(d, "address"));
-		json_object_set(out, "vnc_password", json_object_get(d, "vnc_password"));
+		json_object_set_new(out, "address",
+				    d->dr_address ? json_string(d->dr_address) : json_null());
+		json_object_set_new(out, "vnc_password",
+				    d->dr_vnc_password ? json_string(d->dr_vnc_password)
+						       : json_null());
 	}
 	json_decref(h);
 	return out;
@@ -80,8 +83,9 @@ static void redeem_refused(struct broker *b, const json_t *t, const char *addr)
 json_t *broker_ticket_redeem(struct broker *b, const char *ticket, const char *addr)
 {
 	int64_t now = (int64_t)time(NULL);
-	json_t *t, *s = NULL, *d = NULL, *pool = NULL, *out = NULL;
-	bool takeover = false;
+	json_t *t, *s = NULL, *pool = NULL, *out = NULL;
+	struct desktop_rec d = {0};
+	bool have_d = false, takeover = false;
 	char hash[65];
 
 	if (!ticket_well_formed(ticket) || ticket_hash(ticket, hash) < 0) {
@@ -95,16 +99,16 @@ json_t *broker_ticket_redeem(struct broker *b, const char *ticket, const char *a
 	t = store_ticket_redeem(b->b_store, hash, now);
 	if (t) {
 		s = store_session_get(b->b_store, jstr(t, "session_id"));
-		d = store_desktop_get(b->b_store, jstr(t, "desktop_id"));
+		have_d = store_desktop_get(b->b_store, jstr(t, "desktop_id"), &d) == 0;
 		pool = s ? store_pool_get(b->b_store, jstr(s, "pool_id")) : NULL;
 	}
-	if (!s || !d || !pool || !strcmp(jstr(s, "state"), "logged_off") ||
-	    strcmp(jstr(d, "state"), "ready") || redeem_connect(b, s, pool, now, &takeover) < 0) {
+	if (!s || !have_d || !pool || !strcmp(jstr(s, "state"), "logged_off") ||
+	    d.dr_state != DESKTOP_READY || redeem_connect(b, s, pool, now, &takeover) < 0) {
 		redeem_refused(b, t, addr);
 		goto out;
 	}
-	out = redeem_target(b, s, d);
-	broker_audit(b, jstr(s, "username"), "ticket", jstr(d, "id"), "success", addr,
+	out = redeem_target(b, s, &d);
+	broker_audit(b, jstr(s, "username"), "ticket", d.dr_id, "success", addr,
 		     "session=%s redeemed%s", jstr(s, "id"), takeover ? " (takeover)" : "");
 	if (!out || store_commit(b->b_store) < 0) {
 		if (!out)
@@ -116,7 +120,7 @@ json_t *broker_ticket_redeem(struct broker *b, const char *ticket, const char *a
 out:
 	json_decref(t);
 	json_decref(s);
-	json_decref(d);
+	desktop_rec_release(&d);
 	json_decref(pool);
 	return out;
 }

@@ -1,7 +1,8 @@
 /* The broker's HTTP API (docs/api.md) on web/: the route tables, authentication of each
  * request (bearer token, or session cookie plus CSRF token and Origin for anything that
- * changes state), the admin role, input checks at the edge, and the mapping of domain
- * results to statuses and {"error","code"} bodies. Domain work is broker.c's. */
+ * changes state), the admin role, input checks at the edge, and the one table mapping
+ * domain outcomes (enum broker_outcome) to statuses and {"error","code"} bodies. Domain
+ * work is in the broker's files by job (broker/README.md); api.c sees only broker.h. */
 #include "broker/api.h"
 
 #include <errno.h>
@@ -16,9 +17,8 @@
 #include "auth/token.h"
 #include "broker/cert.h"
 #include "broker/gateway.h"
-#include "broker/internal.h"
+#include "broker/util.h"
 #include "broker/pool.h"
-#include "lib/hostport.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "lib/pem.h"
@@ -32,12 +32,69 @@ struct api {
 	struct web_server *a_http, *a_heartbeat;
 };
 
+/* ---- domain outcomes as HTTP: the one table ---- */
+
+static const struct outcome_http {
+	unsigned oh_status;
+	const char *oh_code; /* NULL: the result's policy reason */
+} outcome_http[BROKER_OUTCOMES] = {
+    [BROKER_OK] = {200, NULL},
+    [BROKER_STARTING] = {202, NULL},
+    [BROKER_BAD_REQUEST] = {400, "bad_request"},
+    [BROKER_BAD_CREDENTIALS] = {401, "bad_credentials"},
+    [BROKER_DENIED] = {403, NULL},
+    [BROKER_NOT_FOUND] = {404, "not_found"},
+    [BROKER_UNKNOWN_HOST] = {404, "unknown_host"},
+    [BROKER_EXISTS] = {409, "exists"},
+    [BROKER_BUSY] = {409, "busy"},
+    [BROKER_LOGGED_OFF] = {409, "logged_off"},
+    [BROKER_AUTOMATED_POOL] = {409, "automated_pool"},
+    [BROKER_LIMIT] = {409, NULL},
+    [BROKER_THROTTLED] = {429, "throttled"},
+    [BROKER_INTERNAL] = {500, "internal"},
+    [BROKER_UNAVAILABLE] = {503, "unavailable"},
+    [BROKER_NO_CAPACITY] = {503, NULL},
+    [BROKER_HOST_UNAVAILABLE] = {503, "host_unavailable"},
+    [BROKER_DIRECTORY_UNAVAILABLE] = {503, "directory_unavailable"},
+};
+
+static unsigned outcome_status(enum broker_outcome o)
+{
+	return o < BROKER_OUTCOMES ? outcome_http[o].oh_status : 500;
+}
+
+/* Retry-After for answers that say when to try again. */
+static void add_retry_after(struct web_request *req, int seconds)
+{
+	char ra[16];
+
+	if (seconds <= 0)
+		return;
+	snprintf(ra, sizeof(ra), "%d", seconds);
+	web_add_header(req, "Retry-After", ra);
+}
+
+/* Answers a failed operation: {"error": message, "code"[, "retry_after"]}. */
+static void reply_result(struct web_request *req, const struct broker_result *res)
+{
+	enum broker_outcome o =
+	    res->br_outcome < BROKER_OUTCOMES ? res->br_outcome : BROKER_INTERNAL;
+	const char *code = res->br_reason ? res->br_reason : outcome_http[o].oh_code;
+	json_t *body =
+	    json_pack("{s:s, s:s}", "error", res->br_message, "code", code ? code : "internal");
+
+	if (body && res->br_retry_after > 0)
+		json_object_set_new(body, "retry_after", json_integer(res->br_retry_after));
+	add_retry_after(req, res->br_retry_after);
+	web_reply_json(req, outcome_status(o), body);
+}
+
 /* ---- who is asking ---- */
 
 /* The broker's own origin: [http] public_url, or NULL for the request's Host. */
 static const char *own_origin(const struct broker *b)
 {
-	return b->b_cfg->bc_public_url[0] ? b->b_cfg->bc_public_url : NULL;
+	return broker_config(b)->bc_public_url[0] ? broker_config(b)->bc_public_url : NULL;
 }
 
 static bool host_header_sane(const char *h)
@@ -52,12 +109,12 @@ static void gateway_host(struct broker *b, struct web_request *req, char *out, s
 {
 	const char *h = web_header(req, "Host");
 
-	if (b->b_cfg->bc_public_url[0])
-		snprintf(out, len, "%s", b->b_cfg->bc_public_url + strlen("https://"));
+	if (broker_config(b)->bc_public_url[0])
+		snprintf(out, len, "%s", broker_config(b)->bc_public_url + strlen("https://"));
 	else if (host_header_sane(h))
 		snprintf(out, len, "%s", h);
 	else
-		snprintf(out, len, "%s", b->b_cfg->bc_listen);
+		snprintf(out, len, "%s", broker_config(b)->bc_listen);
 	out[strcspn(out, "/")] = '\0';
 }
 
@@ -122,11 +179,11 @@ static const struct json_field login_fields[] = {
 static void login(void *ctx, struct web_request *req)
 {
 	struct broker *b = ctx;
-	char token[TOKEN_LEN + 1], ra[16];
+	char token[TOKEN_LEN + 1];
+	struct broker_result res;
 	json_t *body, *out = NULL;
 	const char *user, *pw;
 	bool bearer;
-	int r, retry_after = 0;
 
 	if (!web_origin_ok(req, own_origin(b))) {
 		web_reply_error(req, 403, "csrf", "cross-origin login refused");
@@ -138,34 +195,18 @@ static void login(void *ctx, struct web_request *req)
 	user = json_string_value(json_object_get(body, "username"));
 	pw = json_string_value(json_object_get(body, "password"));
 	bearer = json_is_true(json_object_get(body, "bearer"));
-	r = broker_login(b, user, json_string_length(json_object_get(body, "username")), pw,
-			 json_string_length(json_object_get(body, "password")),
-			 web_client_addr(req), bearer, &out, token, &retry_after);
+	broker_login(b, user, json_string_length(json_object_get(body, "username")), pw,
+		     json_string_length(json_object_get(body, "password")), web_client_addr(req),
+		     bearer, &out, token, &res);
 	json_decref(body);
-	switch (r) {
-	case 0:
-		if (!bearer &&
-		    web_set_cookie(req, COOKIE, token, b->b_cfg->bc_session_lifetime) < 0) {
-			json_decref(out);
-			web_reply_error(req, 500, "internal", "internal error");
-			break;
-		}
+	if (res.br_outcome != BROKER_OK)
+		reply_result(req, &res);
+	else if (!bearer &&
+		 web_set_cookie(req, COOKIE, token, broker_config(b)->bc_session_lifetime) < 0) {
+		json_decref(out);
+		web_reply_error(req, 500, "internal", "internal error");
+	} else {
 		web_reply_json(req, 200, out);
-		break;
-	case -EAGAIN:
-		snprintf(ra, sizeof(ra), "%d", retry_after);
-		web_add_header(req, "Retry-After", ra);
-		web_reply_json(req, 429,
-			       json_pack("{s:s, s:s, s:i}", "error", "too many failed logins; wait",
-					 "code", "throttled", "retry_after", retry_after));
-		break;
-	case -EACCES:
-		web_reply_error(req, 401, "bad_credentials", "invalid username or password");
-		break;
-	case -EINVAL: web_reply_error(req, 400, "bad_request", "invalid username"); break;
-	default:
-		web_reply_error(req, 503, "directory_unavailable",
-				"the user directory is not answering; try again later");
 	}
 	explicit_bzero(token, sizeof(token));
 }
@@ -216,13 +257,36 @@ static void desktops(void *ctx, struct web_request *req)
 
 static const struct json_field no_fields[] = {JSON_FIELDS_END};
 
+/* A connect's answer: 200 with the ticket and the gateway's URL, 202 while starting. */
+static void reply_connection(struct web_request *req, const struct broker_connection *cn,
+			     const struct broker_result *res, const char *gateway_host)
+{
+	char url[1024];
+
+	if (res->br_outcome == BROKER_STARTING) {
+		add_retry_after(req, res->br_retry_after);
+		web_reply_json(req, 202,
+			       json_pack("{s:s, s:i, s:s, s:s}", "state", "starting", "retry_after",
+					 res->br_retry_after, "session", cn->cn_session, "desktop",
+					 cn->cn_desktop));
+		return;
+	}
+	snprintf(url, sizeof(url), "wss://%s/gateway?ticket=%s", gateway_host, cn->cn_ticket);
+	web_reply_json(req, 200,
+		       json_pack("{s:s, s:I, s:s, s:s, s:s}", "ticket", cn->cn_ticket, "expires",
+				 (json_int_t)cn->cn_expires, "gateway_url", url, "session",
+				 cn->cn_session, "desktop", cn->cn_desktop));
+	explicit_bzero(url, sizeof(url));
+}
+
 static void connect(void *ctx, struct web_request *req)
 {
 	struct broker *b = ctx;
+	struct broker_connection cn;
+	struct broker_result res;
 	struct broker_user u;
 	char host[300];
-	json_t *body, *out = NULL;
-	int status;
+	json_t *body;
 
 	if (!authenticate(b, req, &u, false, NULL))
 		return;
@@ -238,27 +302,24 @@ static void connect(void *ctx, struct web_request *req)
 		return;
 	}
 	gateway_host(b, req, host, sizeof(host));
-	status = broker_connect(b, &u, web_param(req, 0), web_client_addr(req), host, &out);
-	if (json_object_get(out, "retry_after")) {
-		char ra[16];
-
-		snprintf(ra, sizeof(ra), "%lld",
-			 (long long)json_integer_value(json_object_get(out, "retry_after")));
-		web_add_header(req, "Retry-After", ra);
-	}
-	web_reply_json(req, (unsigned)status, out);
+	broker_connect(b, &u, web_param(req, 0), web_client_addr(req), &cn, &res);
+	if (res.br_outcome == BROKER_OK || res.br_outcome == BROKER_STARTING)
+		reply_connection(req, &cn, &res, host);
+	else
+		reply_result(req, &res);
+	explicit_bzero(&cn, sizeof(cn));
 	broker_user_free(&u);
 }
 
 static void session_event(struct broker *b, struct web_request *req, bool admin, int event)
 {
+	struct broker_result res = {0};
 	struct broker_user u;
-	int r;
 
 	if (!authenticate(b, req, &u, admin, NULL))
 		return;
 	if (strlen(web_param(req, 0)) > 64) {
-		r = -ENOENT;
+		broker_result_set(&res, BROKER_NOT_FOUND, NULL, "no such session");
 	} else {
 		json_t *body = web_json_body(req, no_fields, true);
 
@@ -267,17 +328,13 @@ static void session_event(struct broker *b, struct web_request *req, bool admin,
 			return;
 		}
 		json_decref(body);
-		r = broker_session_event(b, &u, web_param(req, 0), event, web_client_addr(req));
+		broker_session_event(b, &u, web_param(req, 0), event, web_client_addr(req), &res);
 	}
 	broker_user_free(&u);
-	if (r == 0)
+	if (res.br_outcome == BROKER_OK)
 		web_reply_empty(req, 204);
-	else if (r == -ENOENT)
-		web_reply_error(req, 404, "not_found", "no such session");
-	else if (r == -EINVAL)
-		web_reply_error(req, 409, "logged_off", "the session has ended already");
 	else
-		web_reply_error(req, 503, "unavailable", "the broker's store is unavailable");
+		reply_result(req, &res);
 }
 
 static void disconnect(void *ctx, struct web_request *req)
@@ -305,26 +362,15 @@ static void gateway(void *ctx, struct web_request *req)
 {
 	struct broker *b = ctx;
 
-	gateway_handle(b->b_gateway, req, own_origin(b));
+	gateway_handle(broker_gateway(b), req, own_origin(b));
 }
 
-/* ---- administration ---- */
+/* ---- administration (admin.c) ---- */
 
+/* Fills u with an admin caller, or answers and returns false. */
 static bool admin_begin(struct broker *b, struct web_request *req, struct broker_user *u)
 {
 	return authenticate(b, req, u, true, NULL);
-}
-
-static void reply_store_error(struct web_request *req, int r, const char *what)
-{
-	if (r == -ENOENT)
-		web_reply_error(req, 404, "not_found", "no such %s", what);
-	else if (r == -EEXIST)
-		web_reply_error(req, 409, "exists", "this %s exists already", what);
-	else if (r == -EBUSY)
-		web_reply_error(req, 409, "busy", "this %s is in use", what);
-	else
-		web_reply_error(req, 503, "unavailable", "the broker's store is unavailable");
 }
 
 static void reply_list(struct web_request *req, const char *key, json_t *list)
@@ -335,50 +381,29 @@ static void reply_list(struct web_request *req, const char *key, json_t *list)
 		web_reply_error(req, 503, "unavailable", "the broker's store is unavailable");
 }
 
-static bool printable(const char *s, size_t max)
+/* Answers an admin write: status (201, 204...) with body (or none) when it was done. */
+static void reply_admin(struct web_request *req, const struct broker_result *res, unsigned status,
+			json_t *body)
 {
-	size_t n = s ? strlen(s) : 0;
-
-	if (n == 0 || n > max)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f || s[i] == ' ')
-			return false;
-	return true;
-}
-
-static bool host_id_valid(const char *id)
-{
-	size_t n = id ? strlen(id) : 0;
-
-	return n >= 1 && n <= 64 &&
-	       strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+	if (res->br_outcome != BROKER_OK) {
+		json_decref(body);
+		reply_result(req, res);
+	} else if (body) {
+		web_reply_json(req, status, body);
+	} else {
+		web_reply_empty(req, status);
+	}
 }
 
 static void admin_hosts(void *ctx, struct web_request *req)
 {
 	struct broker *b = ctx;
 	struct broker_user u;
-	json_t *hosts, *h;
-	size_t i;
 
 	if (!admin_begin(b, req, &u))
 		return;
 	broker_user_free(&u);
-	hosts = store_hosts_list(b->b_store);
-	json_array_foreach (hosts, i, h) {
-		json_t *ds = store_desktops_list(b->b_store, NULL, jstr(h, "id"));
-
-		json_object_set_new(
-		    h, "state",
-		    json_string(json_is_true(json_object_get(h, "up")) ? "up" : "down"));
-		json_object_set_new(h, "desktop_ids", json_array());
-		for (size_t j = 0; j < json_array_size(ds); j++)
-			json_array_append(json_object_get(h, "desktop_ids"),
-					  json_object_get(json_array_get(ds, j), "id"));
-		json_decref(ds);
-	}
-	reply_list(req, "hosts", hosts);
+	reply_list(req, "hosts", broker_admin_hosts(b));
 }
 
 static const struct json_field host_fields[] = {
@@ -391,34 +416,20 @@ static const struct json_field host_fields[] = {
 static void admin_host_add(void *ctx, struct web_request *req)
 {
 	struct broker *b = ctx;
+	struct broker_result res = {0};
 	struct broker_user u;
-	const char *id, *url, *relay;
-	json_t *body;
-	int r;
+	json_t *body, *out = NULL;
 
 	if (!admin_begin(b, req, &u))
 		return;
 	body = web_json_body(req, host_fields, false);
-	if (!body)
-		goto out;
-	id = jstr(body, "id");
-	url = jstr(body, "url");
-	relay = jstr(body, "relay");
-	if (!host_id_valid(id) || !printable(url, 512) || strncmp(url, "https://", 8) ||
-	    (relay && relay[0] && !printable(relay, 256))) {
-		web_reply_error(req, 400, "bad_request",
-				"id: 1 to 64 of A-Z a-z 0-9 . _ -; url: https://...; relay: "
-				"host:port");
-		goto out;
+	if (body) {
+		broker_admin_host_add(b, &u, web_client_addr(req), body, &out, &res);
+		if (res.br_outcome == BROKER_OK)
+			web_reply_json(req, 201, out);
+		else
+			reply_result(req, &res);
 	}
-	r = store_host_add(b->b_store, id, url, relay, (int64_t)time(NULL));
-	broker_audit(b, u.bu_name, "host_add", id, r == 0 ? "success" : "failure",
-		     web_client_addr(req), "url=%s", url);
-	if (r < 0)
-		reply_store_error(req, r, "host");
-	else
-		web_reply_json(req, 201, store_host_get(b->b_store, id));
-out:
 	json_decref(body);
 	broker_user_free(&u);
 }
@@ -426,259 +437,56 @@ out:
 static void admin_host_delete(void *ctx, struct web_request *req)
 {
 	struct broker *b = ctx;
-	const char *id = web_param(req, 0);
+	struct broker_result res = {0};
 	struct broker_user u;
-	json_t *ds;
-	int r;
 
 	if (!admin_begin(b, req, &u))
 		return;
-	ds = store_desktops_list(b->b_store, NULL, id);
-	if (ds && json_array_size(ds)) {
-		web_reply_error(req, 409, "busy", "the host still has %zu desktop(s)",
-				json_array_size(ds));
-	} else {
-		r = ds ? store_host_delete(b->b_store, id) : -EIO;
-		broker_audit(b, u.bu_name, "host_remove", id, r == 0 ? "success" : "failure",
-			     web_client_addr(req), NULL);
-		if (r < 0)
-			reply_store_error(req, r, "host");
-		else
-			web_reply_empty(req, 204);
-	}
-	json_decref(ds);
+	broker_admin_host_remove(b, &u, web_client_addr(req), web_param(req, 0), &res);
+	reply_admin(req, &res, 204, NULL);
 	broker_user_free(&u);
-}
-
-/* A pool record for the API: its desktops listed, no VNC passwords. */
-static json_t *pool_out(struct broker *b, json_t *pool)
-{
-	json_t *ds = store_desktops_list(b->b_store, jstr(pool, "id"), NULL), *d;
-	size_t i;
-
-	json_array_foreach (ds, i, d)
-		json_object_del(d, "vnc_password");
-	json_object_set_new(pool, "desktops", ds ? ds : json_array());
-	json_object_del(pool, "deleting");
-	return pool;
 }
 
 static void admin_pools(void *ctx, struct web_request *req)
 {
 	struct broker *b = ctx;
 	struct broker_user u;
-	json_t *pools, *p;
-	size_t i;
 
 	if (!admin_begin(b, req, &u))
 		return;
 	broker_user_free(&u);
-	pools = store_pools_list(b->b_store);
-	json_array_foreach (pools, i, p)
-		pool_out(b, p);
-	reply_list(req, "pools", pools);
+	reply_list(req, "pools", broker_admin_pools(b));
 }
 
 static void admin_pool_get(void *ctx, struct web_request *req)
 {
 	struct broker *b = ctx;
+	struct broker_result res = {0};
 	struct broker_user u;
-	json_t *p;
+	json_t *out;
 
 	if (!admin_begin(b, req, &u))
 		return;
 	broker_user_free(&u);
-	p = store_pool_get(b->b_store, web_param(req, 0));
-	if (!p || json_is_true(json_object_get(p, "deleting"))) {
-		json_decref(p);
-		web_reply_error(req, 404, "not_found", "no such pool");
-		return;
-	}
-	web_reply_json(req, 200, pool_out(b, p));
-}
-
-static bool entitlement_ok(const char *kind, const char *name)
-{
-	return kind && name && (!strcmp(kind, "user") || !strcmp(kind, "group")) &&
-	       identity_valid_text(name, strlen(name), 256);
-}
-
-/* host:port with a numeric port. */
-static bool address_ok(const char *a)
-{
-	char host[256];
-	unsigned port;
-
-	return a && printable(a, 256) && hostport_split(a, host, sizeof(host), &port) == 0 &&
-	       port > 0;
-}
-
-static bool vnc_password_ok(const char *p)
-{
-	return !p || printable(p, 64);
-}
-
-/* Adds the manual desktops of a create request (array of {id?, address, password?}). */
-static int add_manual_desktops(struct broker *b, const char *pool, const json_t *list, char *err,
-			       size_t errlen)
-{
-	static const struct json_field fields[] = {{"id", JSON_FIELD_STRING, false},
-						   {"address", JSON_FIELD_STRING, true},
-						   {"password", JSON_FIELD_STRING, false},
-						   JSON_FIELDS_END};
-	int64_t now = (int64_t)time(NULL);
-	json_t *d;
-	size_t i;
-	int r;
-
-	if (!json_is_array(list) || json_array_size(list) > 1000) {
-		snprintf(err, errlen, "desktops must be an array (at most 1000)");
-		return -EINVAL;
-	}
-	json_array_foreach (list, i, d) {
-		char id[48];
-
-		if (!json_is_object(d) || json_check_fields(d, fields, err, errlen) < 0)
-			return -EINVAL;
-		if (!address_ok(jstr(d, "address")) || !vnc_password_ok(jstr(d, "password"))) {
-			snprintf(err, errlen,
-				 "desktop address must be host:port and its password 1 to 64 "
-				 "printable characters");
-			return -EINVAL;
-		}
-		if (jstr(d, "id")) {
-			if (!pool_id_valid(jstr(d, "id"), 40)) {
-				snprintf(err, errlen, "desktop id: 1 to 40 of a-z 0-9 -");
-				return -EINVAL;
-			}
-			snprintf(id, sizeof(id), "%s", jstr(d, "id"));
-		} else {
-			snprintf(id, sizeof(id), "%s-", pool);
-			if (random_hex(id + strlen(id), 4) < 0)
-				return -EIO;
-		}
-		r = store_desktop_add(b->b_store, id, pool, NULL, jstr(d, "address"),
-				      jstr(d, "password"), NULL, "ready", now);
-		if (r < 0) {
-			snprintf(err, errlen,
-				 r == -EEXIST ? "desktop '%s' exists already"
-					      : "cannot store desktop '%s'",
-				 id);
-			return r;
-		}
-	}
-	return 0;
-}
-
-static int add_entitlements(struct broker *b, const char *pool, const json_t *list, char *err,
-			    size_t errlen)
-{
-	json_t *e;
-	size_t i;
-	int r;
-
-	if (!json_is_array(list)) {
-		snprintf(err, errlen, "entitlements must be an array of {kind, name}");
-		return -EINVAL;
-	}
-	json_array_foreach (list, i, e) {
-		if (!entitlement_ok(jstr(e, "kind"), jstr(e, "name")) || json_object_size(e) != 2) {
-			snprintf(err, errlen,
-				 "entitlements: {\"kind\": \"user\"|\"group\", \"name\"}");
-			return -EINVAL;
-		}
-		r = store_entitlement_add(b->b_store, pool, jstr(e, "kind"), jstr(e, "name"));
-		if (r < 0 && r != -EEXIST) {
-			snprintf(err, errlen, "cannot store an entitlement");
-			return r;
-		}
-	}
-	return 0;
+	broker_admin_pool_get(b, web_param(req, 0), &out, &res);
+	reply_admin(req, &res, 200, out);
 }
 
 static void pool_write(struct broker *b, struct web_request *req, bool create)
 {
-	int64_t now = (int64_t)time(NULL);
+	struct broker_result res = {0};
 	struct broker_user u;
-	json_t *body, *existing = NULL, *rec = NULL, *list;
-	char err[512] = "";
-	const char *id = create ? NULL : web_param(req, 0);
-	int r;
+	json_t *body, *out = NULL;
 
 	if (!admin_begin(b, req, &u))
 		return;
 	body = web_json_body(req, NULL, false);
-	if (!body)
-		goto out_free;
-	if (store_begin(b->b_store) < 0) {
-		web_reply_error(req, 503, "unavailable", "the broker's store is unavailable");
-		goto out_free;
+	if (body) {
+		broker_admin_pool_write(b, &u, web_client_addr(req),
+					create ? NULL : web_param(req, 0), body, &out, &res);
+		reply_admin(req, &res, create ? 201 : 200, out);
 	}
-	if (!create) {
-		existing = store_pool_get(b->b_store, id);
-		if (!existing || json_is_true(json_object_get(existing, "deleting"))) {
-			web_reply_error(req, 404, "not_found", "no such pool");
-			goto out_rollback;
-		}
-		if (json_object_get(body, "entitlements") || json_object_get(body, "desktops")) {
-			web_reply_error(req, 400, "bad_request",
-					"entitlements and desktops have their own resources");
-			goto out_rollback;
-		}
-	}
-	rec = pool_from_request(body, existing, err, sizeof(err));
-	if (!rec) {
-		web_reply_error(req, 400, "bad_request", "%s", err);
-		goto out_rollback;
-	}
-	if (existing && strcmp(jstr(existing, "source"), jstr(rec, "source"))) {
-		web_reply_error(req, 400, "bad_request", "source cannot change");
-		goto out_rollback;
-	}
-	id = jstr(rec, "id");
-	r = store_pool_put(b->b_store, rec, create, now);
-	if (r < 0) {
-		reply_store_error(req, r, "pool");
-		goto out_rollback;
-	}
-	list = json_object_get(body, "entitlements");
-	if (list && add_entitlements(b, id, list, err, sizeof(err)) < 0) {
-		web_reply_error(req, 400, "bad_request", "%s", err);
-		goto out_rollback;
-	}
-	list = json_object_get(body, "desktops");
-	if (list && !pool_is_manual(rec)) {
-		web_reply_error(req, 400, "bad_request",
-				"desktops of automated pools are created by the broker");
-		goto out_rollback;
-	}
-	if (list && add_manual_desktops(b, id, list, err, sizeof(err)) < 0) {
-		web_reply_error(req, 400, "bad_request", "%s", err);
-		goto out_rollback;
-	}
-	broker_audit(b, u.bu_name, create ? "pool_create" : "pool_update", id, "success",
-		     web_client_addr(req), "kind=%s source=%s min=%lld max=%lld spare=%lld",
-		     jstr(rec, "kind"), jstr(rec, "source"), (long long)jint(rec, "min"),
-		     (long long)jint(rec, "max"), (long long)jint(rec, "spare"));
-	if (store_commit(b->b_store) < 0) {
-		web_reply_error(req, 503, "unavailable", "the broker's store is unavailable");
-		goto out_free;
-	}
-	log_info("pool=%s %s by %s", id, create ? "created" : "updated", u.bu_name);
-	broker_kick(b);
-	existing = (json_decref(existing), store_pool_get(b->b_store, id));
-	if (existing)
-		web_reply_json(req, create ? 201 : 200, pool_out(b, json_incref(existing)));
-	else
-		web_reply_error(req, 503, "unavailable", "the broker's store is unavailable");
-	goto out_free;
-
-out_rollback:
-	store_rollback(b->b_store);
-out_free:
 	json_decref(body);
-	json_decref(existing);
-	json_decref(rec);
 	broker_user_free(&u);
 }
 
@@ -695,56 +503,13 @@ static void admin_pool_update(void *ctx, struct web_request *req)
 static void admin_pool_delete(void *ctx, struct web_request *req)
 {
 	struct broker *b = ctx;
-	const char *id = web_param(req, 0);
+	struct broker_result res = {0};
 	struct broker_user u;
-	json_t *p = NULL, *live = NULL, *ds = NULL;
-	bool on_hosts = false;
-	int r;
 
 	if (!admin_begin(b, req, &u))
 		return;
-	if (store_begin(b->b_store) < 0) {
-		web_reply_error(req, 503, "unavailable", "the broker's store is unavailable");
-		goto out;
-	}
-	p = store_pool_get(b->b_store, id);
-	live = store_sessions_list(b->b_store, NULL, id, true);
-	if (!p || json_is_true(json_object_get(p, "deleting"))) {
-		store_rollback(b->b_store);
-		web_reply_error(req, 404, "not_found", "no such pool");
-		goto out;
-	}
-	if (!live || json_array_size(live)) {
-		store_rollback(b->b_store);
-		web_reply_error(req, 409, "busy",
-				"the pool has %zu live session(s); log them off first",
-				json_array_size(live));
-		goto out;
-	}
-	/* Desktops on hosts go in the background (maintain.c), then the pool; a pool
-	 * without any (manual ones) goes at once, with its entitlements and desktops. */
-	ds = store_desktops_list(b->b_store, id, NULL);
-	for (size_t i = 0; ds && i < json_array_size(ds); i++)
-		if (jstr(json_array_get(ds, i), "host_id"))
-			on_hosts = true;
-	r = !ds	       ? -EIO
-	    : on_hosts ? store_pool_mark_deleting(b->b_store, id)
-		       : store_pool_delete(b->b_store, id);
-	broker_audit(b, u.bu_name, "pool_delete", id, r == 0 ? "success" : "failure",
-		     web_client_addr(req), NULL);
-	if (r < 0 || store_commit(b->b_store) < 0) {
-		if (r < 0)
-			store_rollback(b->b_store);
-		web_reply_error(req, 503, "unavailable", "the broker's store is unavailable");
-		goto out;
-	}
-	log_info("pool=%s: deletion requested by %s", id, u.bu_name);
-	broker_kick(b);
-	web_reply_empty(req, 204);
-out:
-	json_decref(ds);
-	json_decref(p);
-	json_decref(live);
+	broker_admin_pool_delete(b, &u, web_client_addr(req), web_param(req, 0), &res);
+	reply_admin(req, &res, 204, NULL);
 	broker_user_free(&u);
 }
 
@@ -758,103 +523,54 @@ static void admin_entitle(void *ctx, struct web_request *req)
 {
 	struct broker *b = ctx;
 	const char *pool = web_param(req, 0);
+	struct broker_result res = {0};
 	struct broker_user u;
-	json_t *body, *p = NULL;
-	int r;
+	json_t *body;
 
 	if (!admin_begin(b, req, &u))
 		return;
 	body = web_json_body(req, entitlement_fields, false);
-	if (!body)
-		goto out;
-	if (!entitlement_ok(jstr(body, "kind"), jstr(body, "name"))) {
-		web_reply_error(req, 400, "bad_request",
-				"kind must be user or group, name 1 to 256 printable characters");
-		goto out;
+	if (body) {
+		broker_admin_entitle(b, &u, web_client_addr(req), pool, jstr(body, "kind"),
+				     jstr(body, "name"), &res);
+		reply_admin(req, &res, 201,
+			    json_pack("{s:s, s:s, s:s}", "pool", pool, "kind", jstr(body, "kind"),
+				      "name", jstr(body, "name")));
 	}
-	p = store_pool_get(b->b_store, pool);
-	r = p ? store_entitlement_add(b->b_store, pool, jstr(body, "kind"), jstr(body, "name"))
-	      : -ENOENT;
-	broker_audit(b, u.bu_name, "entitlement_add", pool, r == 0 ? "success" : "failure",
-		     web_client_addr(req), "%s %s", jstr(body, "kind"), jstr(body, "name"));
-	if (r < 0)
-		reply_store_error(req, r, r == -ENOENT ? "pool" : "entitlement");
-	else
-		web_reply_json(req, 201,
-			       json_pack("{s:s, s:s, s:s}", "pool", pool, "kind",
-					 jstr(body, "kind"), "name", jstr(body, "name")));
-out:
 	json_decref(body);
-	json_decref(p);
 	broker_user_free(&u);
 }
 
 static void admin_unentitle(void *ctx, struct web_request *req)
 {
 	struct broker *b = ctx;
+	struct broker_result res = {0};
 	struct broker_user u;
-	int r;
 
 	if (!admin_begin(b, req, &u))
 		return;
-	r = store_entitlement_remove(b->b_store, web_param(req, 0), web_param(req, 1),
-				     web_param(req, 2));
-	broker_audit(b, u.bu_name, "entitlement_remove", web_param(req, 0),
-		     r == 0 ? "success" : "failure", web_client_addr(req), "%s %s",
-		     web_param(req, 1), web_param(req, 2));
-	if (r < 0)
-		reply_store_error(req, r, "entitlement");
-	else
-		web_reply_empty(req, 204);
+	broker_admin_unentitle(b, &u, web_client_addr(req), web_param(req, 0), web_param(req, 1),
+			       web_param(req, 2), &res);
+	reply_admin(req, &res, 204, NULL);
 	broker_user_free(&u);
 }
 
 static void admin_desktop_add(void *ctx, struct web_request *req)
 {
 	struct broker *b = ctx;
-	const char *pool = web_param(req, 0);
+	struct broker_result res = {0};
 	struct broker_user u;
-	json_t *body, *p = NULL, *list = NULL;
-	char err[256];
-	int r;
+	json_t *body;
 
 	if (!admin_begin(b, req, &u))
 		return;
 	body = web_json_body(req, NULL, false);
-	if (!body)
-		goto out;
-	if (store_begin(b->b_store) < 0) {
-		web_reply_error(req, 503, "unavailable", "the broker's store is unavailable");
-		goto out;
+	if (body) {
+		broker_admin_desktop_add(b, &u, web_client_addr(req), web_param(req, 0), body,
+					 &res);
+		reply_admin(req, &res, 201, NULL);
 	}
-	p = store_pool_get(b->b_store, pool);
-	if (!p || json_is_true(json_object_get(p, "deleting")) || !pool_is_manual(p)) {
-		store_rollback(b->b_store);
-		if (p && !json_is_true(json_object_get(p, "deleting")))
-			web_reply_error(req, 409, "automated_pool",
-					"desktops of automated pools are created by the broker");
-		else
-			web_reply_error(req, 404, "not_found", "no such pool");
-		goto out;
-	}
-	list = json_pack("[O]", body);
-	r = list ? add_manual_desktops(b, pool, list, err, sizeof(err)) : -ENOMEM;
-	if (r < 0) {
-		store_rollback(b->b_store);
-		web_reply_error(req, r == -EEXIST ? 409 : 400,
-				r == -EEXIST ? "exists" : "bad_request", "%s", err);
-		goto out;
-	}
-	broker_audit(b, u.bu_name, "desktop_add", pool, "success", web_client_addr(req),
-		     "address=%s", jstr(body, "address"));
-	if (store_commit(b->b_store) < 0)
-		web_reply_error(req, 503, "unavailable", "the broker's store is unavailable");
-	else
-		web_reply_empty(req, 201);
-out:
-	json_decref(list);
 	json_decref(body);
-	json_decref(p);
 	broker_user_free(&u);
 }
 
@@ -867,9 +583,8 @@ static void admin_sessions(void *ctx, struct web_request *req)
 	if (!admin_begin(b, req, &u))
 		return;
 	broker_user_free(&u);
-	reply_list(
-	    req, "sessions",
-	    store_sessions_list(b->b_store, NULL, NULL, !web_query(req, "all", all, sizeof(all))));
+	reply_list(req, "sessions",
+		   broker_admin_sessions(b, web_query(req, "all", all, sizeof(all))));
 }
 
 static void admin_users(void *ctx, struct web_request *req)
@@ -880,7 +595,7 @@ static void admin_users(void *ctx, struct web_request *req)
 	if (!admin_begin(b, req, &u))
 		return;
 	broker_user_free(&u);
-	reply_list(req, "users", store_users_list(b->b_store));
+	reply_list(req, "users", broker_admin_users(b));
 }
 
 static const struct json_field user_fields[] = {
@@ -892,54 +607,17 @@ static const struct json_field user_fields[] = {
 static void admin_user_add(void *ctx, struct web_request *req)
 {
 	struct broker *b = ctx;
+	struct broker_result res = {0};
 	struct broker_user u;
-	json_t *body, *groups, *g;
-	const char *name, *pw;
-	char err[256];
-	size_t i;
-	int r;
+	json_t *body;
 
 	if (!admin_begin(b, req, &u))
 		return;
 	body = web_json_body(req, user_fields, false);
-	if (!body)
-		goto out;
-	name = jstr(body, "username");
-	pw = jstr(body, "password");
-	groups = json_object_get(body, "groups");
-	if (groups && !json_is_array(groups)) {
-		web_reply_error(req, 400, "bad_request", "groups must be an array of names");
-		goto out;
+	if (body) {
+		broker_admin_user_add(b, &u, web_client_addr(req), body, &res);
+		reply_admin(req, &res, 201, json_pack("{s:s}", "username", jstr(body, "username")));
 	}
-	json_array_foreach (groups, i, g) {
-		if (!json_is_string(g) ||
-		    !identity_valid_text(json_string_value(g), json_string_length(g), 256)) {
-			web_reply_error(req, 400, "bad_request",
-					"groups must be an array of names");
-			goto out;
-		}
-	}
-	if (strlen(name) != json_string_length(json_object_get(body, "username")) ||
-	    strlen(pw) != json_string_length(json_object_get(body, "password")) ||
-	    (jstr(body, "display_name") &&
-	     !identity_valid_text(jstr(body, "display_name"), strlen(jstr(body, "display_name")),
-				  256)) ||
-	    (jstr(body, "mail") &&
-	     !identity_valid_text(jstr(body, "mail"), strlen(jstr(body, "mail")), 256))) {
-		web_reply_error(req, 400, "bad_request", "invalid username, password or name");
-		goto out;
-	}
-	r = broker_user_add(b, name, pw, jstr(body, "display_name"), jstr(body, "mail"), groups,
-			    err, sizeof(err));
-	broker_audit(b, u.bu_name, "user_add", name, r == 0 ? "success" : "failure",
-		     web_client_addr(req), "%s", r == 0 ? "" : err);
-	if (r == -EINVAL)
-		web_reply_error(req, 400, "bad_request", "%s", err);
-	else if (r < 0)
-		reply_store_error(req, r, "user");
-	else
-		web_reply_json(req, 201, json_pack("{s:s}", "username", name));
-out:
 	json_decref(body);
 	broker_user_free(&u);
 }
@@ -947,18 +625,13 @@ out:
 static void admin_user_delete(void *ctx, struct web_request *req)
 {
 	struct broker *b = ctx;
+	struct broker_result res = {0};
 	struct broker_user u;
-	int r;
 
 	if (!admin_begin(b, req, &u))
 		return;
-	r = store_user_delete(b->b_store, web_param(req, 0));
-	broker_audit(b, u.bu_name, "user_delete", web_param(req, 0), r == 0 ? "success" : "failure",
-		     web_client_addr(req), NULL);
-	if (r < 0)
-		reply_store_error(req, r, "user");
-	else
-		web_reply_empty(req, 204);
+	broker_admin_user_delete(b, &u, web_client_addr(req), web_param(req, 0), &res);
+	reply_admin(req, &res, 204, NULL);
 	broker_user_free(&u);
 }
 
@@ -986,7 +659,7 @@ static void admin_audit(void *ctx, struct web_request *req)
 			return;
 		}
 	}
-	reply_list(req, "entries", store_audit_list(b->b_store, (int)limit, before));
+	reply_list(req, "entries", broker_admin_audit(b, (int)limit, before));
 }
 
 /* ---- hosts ---- */
@@ -994,9 +667,8 @@ static void admin_audit(void *ctx, struct web_request *req)
 static void heartbeat(void *ctx, struct web_request *req)
 {
 	struct broker *b = ctx;
-	char err[256];
+	struct broker_result res;
 	json_t *body;
-	int r;
 
 	if (!web_client_verified(req)) {
 		web_reply_error(req, 403, "forbidden", "a host certificate is required");
@@ -1005,14 +677,12 @@ static void heartbeat(void *ctx, struct web_request *req)
 	body = web_json_body(req, NULL, false);
 	if (!body)
 		return;
-	r = broker_heartbeat(b, body, err, sizeof(err));
+	broker_heartbeat(b, body, &res);
 	json_decref(body);
-	if (r == 0)
+	if (res.br_outcome == BROKER_OK)
 		web_reply_empty(req, 204);
-	else if (r == -ENOENT)
-		web_reply_error(req, 404, "unknown_host", "%s", err);
 	else
-		web_reply_error(req, 400, "bad_request", "%s", err);
+		reply_result(req, &res);
 }
 
 static const struct web_route routes[] = {
@@ -1052,9 +722,10 @@ static const struct web_route heartbeat_routes[] = {
 
 struct api *api_start(struct broker *b, char *err, size_t errlen)
 {
-	const struct broker_config *c = b->b_cfg;
+	const struct broker_config *c = broker_config(b);
 	struct api *a = calloc(1, sizeof(*a));
 	char *cert = NULL, *key = NULL, *ca = NULL;
+	struct gateway *gw;
 	struct web_config wc = {
 	    .wc_max_body = (size_t)c->bc_max_body,
 	    .wc_max_connections = (unsigned)c->bc_max_connections,
@@ -1066,9 +737,10 @@ struct api *api_start(struct broker *b, char *err, size_t errlen)
 		return NULL;
 	}
 	a->a_broker = b;
-	b->b_gateway = gateway_new(b, err, errlen);
-	if (!b->b_gateway)
+	gw = gateway_new(b, err, errlen);
+	if (!gw)
 		goto out_fail;
+	broker_set_gateway(b, gw);
 	if (c->bc_cert[0]) {
 		cert = pem_read(c->bc_cert, err, errlen);
 		key = cert ? pem_read(c->bc_key, err, errlen) : NULL;
@@ -1133,8 +805,8 @@ void api_stop(struct api *a)
 		return;
 	web_stop(a->a_heartbeat);
 	/* upgraded connections first: the server waits for them */
-	gateway_free(a->a_broker->b_gateway);
-	a->a_broker->b_gateway = NULL;
+	gateway_free(broker_gateway(a->a_broker));
+	broker_set_gateway(a->a_broker, NULL);
 	web_stop(a->a_http);
 	free(a);
 }

@@ -1,14 +1,14 @@
-/* The connection broker's domain logic: logins into web sessions, the pools a user may
- * see, connect (reconnect first, else policy_assign() inside the store transaction
- * that claims the desktop) with a one-time display ticket, session disconnect and
- * logoff, ticket redemption for the gateway, host heartbeats, and the maintenance
- * thread (host timeouts, session timeouts, pool sizing, desktops driven on hosts).
- * HTTP is web/'s and broker/api.c's; decisions are policy/'s; state is the store's. */
+/* The connection broker's domain: logins into web sessions, the pools a user may see,
+ * connect (reconnect first, else policy_assign() inside the store transaction that
+ * claims the desktop) with a one-time display ticket, session disconnect and logoff,
+ * ticket redemption for the gateway, host heartbeats, the maintenance thread, and the
+ * administrators' operations. Operations answer with an enum broker_outcome and a
+ * struct broker_result, never an HTTP status: HTTP is web/'s and broker/api.c's;
+ * decisions are policy/'s; state is the store's. One file per job (broker/README.md). */
 #ifndef VDI_BROKER_BROKER_H
 #define VDI_BROKER_BROKER_H
 
 #include <jansson.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,18 +20,52 @@
 /* Display tickets: 128 random bits as 32 lowercase hex characters. */
 #define BROKER_TICKET_LEN 32
 
-struct broker {
-	const struct broker_config *b_cfg;
-	struct store *b_store;
-	struct auth *b_auth;
-	struct hostclient *b_hosts; /* NULL without [hosts] cert/key/ca */
-	struct gateway *b_gateway;  /* the display gateway, while the API runs */
-	pthread_t b_thread;
-	bool b_thread_running;
-	pthread_mutex_t b_lock;
-	pthread_cond_t b_wake;
-	bool b_stop, b_kicked;
-	int64_t b_last_purge;
+/* The broker: opaque outside its own files (its definition is in internal.h). */
+struct broker;
+struct gateway;
+
+/* What a broker operation came to. broker/api.c maps each outcome to one HTTP status
+ * and error code (its outcome table); the broker itself knows nothing of HTTP. */
+enum broker_outcome {
+	BROKER_OK,
+	BROKER_STARTING,	      /* accepted: the desktop is being prepared; retry */
+	BROKER_BAD_REQUEST,	      /* the request is invalid (message says how) */
+	BROKER_BAD_CREDENTIALS,	      /* wrong user name or password */
+	BROKER_DENIED,		      /* policy refuses (br_reason says why) */
+	BROKER_NOT_FOUND,	      /* no such pool, session, host, user... */
+	BROKER_UNKNOWN_HOST,	      /* a heartbeat from a host not registered */
+	BROKER_EXISTS,		      /* it exists already */
+	BROKER_BUSY,		      /* it is in use */
+	BROKER_LOGGED_OFF,	      /* the session has ended already */
+	BROKER_AUTOMATED_POOL,	      /* manual desktops asked of an automated pool */
+	BROKER_LIMIT,		      /* the user has as many sessions as allowed (br_reason) */
+	BROKER_THROTTLED,	      /* too many failed logins: wait br_retry_after */
+	BROKER_INTERNAL,	      /* out of memory and the like */
+	BROKER_UNAVAILABLE,	      /* the store failed: retry later */
+	BROKER_NO_CAPACITY,	      /* no desktop or host for it now (br_reason) */
+	BROKER_HOST_UNAVAILABLE,      /* the desktop's host is not answering */
+	BROKER_DIRECTORY_UNAVAILABLE, /* the user directory is not answering */
+	BROKER_OUTCOMES
+};
+
+/* An operation's outcome with what the client is told. */
+struct broker_result {
+	enum broker_outcome br_outcome;
+	const char *br_reason; /* policy/'s reason name (the error code), or NULL */
+	char br_message[256];  /* for the client, never a secret */
+	int br_retry_after;    /* seconds after which a retry may succeed; 0: none */
+};
+
+/* Fills res (message printf-formatted) and returns outcome. */
+enum broker_outcome broker_result_set(struct broker_result *res, enum broker_outcome outcome,
+				      const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* A connect's answer: the session and desktop, and once the desktop is ready a one-time
+ * ticket for the gateway (BROKER_TICKET_LEN hex characters) and when it expires. */
+struct broker_connection {
+	char cn_session[24], cn_desktop[48], cn_ticket[BROKER_TICKET_LEN + 1];
+	int64_t cn_expires;
 };
 
 /* The caller of a request, from their web session. */
@@ -47,6 +81,11 @@ struct broker_user {
  * (broker_close()) or NULL with err set. cfg must outlive it. */
 struct broker *broker_open(const struct broker_config *cfg, char *err, size_t errlen);
 void broker_close(struct broker *b);
+/* The configuration b was opened with. */
+const struct broker_config *broker_config(const struct broker *b);
+/* The display gateway the HTTP layer runs for b (NULL: none), set while its API runs. */
+void broker_set_gateway(struct broker *b, struct gateway *gw);
+struct gateway *broker_gateway(const struct broker *b);
 /* Starts / stops the maintenance thread. */
 int broker_start(struct broker *b);
 void broker_stop(struct broker *b);
@@ -60,13 +99,15 @@ void broker_audit(struct broker *b, const char *actor, const char *action, const
 		  const char *result, const char *addr, const char *fmt, ...)
     __attribute__((format(printf, 7, 8)));
 
-/* POST /login. Returns 0 with the answer body in *out and a new session token in token
- * (a cookie, or for bearer sessions also in the body), or auth_login()'s errors
- * (-EAGAIN with *retry_after, -EACCES, -EINVAL, others: the directory failed). The
- * attempt is audited either way, never with the password. */
-int broker_login(struct broker *b, const char *user, size_t user_len, const char *password,
-		 size_t password_len, const char *addr, bool bearer, json_t **out,
-		 char token[TOKEN_LEN + 1], int *retry_after);
+/* POST /login. Returns BROKER_OK with the answer body in *out and a new session token
+ * in token (a cookie, or for bearer sessions also in the body), or why not in res:
+ * THROTTLED (with br_retry_after), BAD_CREDENTIALS, BAD_REQUEST, DIRECTORY_UNAVAILABLE
+ * (the directory, or the broker, failed). The attempt is audited either way, never
+ * with the password. */
+enum broker_outcome broker_login(struct broker *b, const char *user, size_t user_len,
+				 const char *password, size_t password_len, const char *addr,
+				 bool bearer, json_t **out, char token[TOKEN_LEN + 1],
+				 struct broker_result *res);
 /* The web session of token (a cookie's or a bearer's, as bearer says). Returns 0 with
  * u filled (broker_user_free()), or -EACCES for no, an expired or another kind of
  * session. */
@@ -80,17 +121,21 @@ int broker_logout(struct broker *b, const char *token, const struct broker_user 
 /* GET /desktops: the pools u may use from addr now, with their state. */
 json_t *broker_desktops(struct broker *b, const struct broker_user *u, const char *addr);
 
-/* POST /desktops/{pool}/connect. Returns the HTTP status with its body in *out
- * (200 ticket, 202 starting, 403/404/409/503 {"error","code"}). gateway_host names the
- * broker in gateway URLs ("name:port"). */
-int broker_connect(struct broker *b, const struct broker_user *u, const char *pool_id,
-		   const char *addr, const char *gateway_host, json_t **out);
+/* POST /desktops/{pool}/connect: reconnect u's session in pool_id, or let policy
+ * assign, start or create a desktop. Returns BROKER_OK with a one-time ticket for the
+ * gateway in cn, BROKER_STARTING (the desktop is being prepared; cn names session and
+ * desktop, res the retry delay), or why not in res: NOT_FOUND, DENIED, LIMIT,
+ * NO_CAPACITY, HOST_UNAVAILABLE, UNAVAILABLE. The caller wipes cn's ticket. */
+enum broker_outcome broker_connect(struct broker *b, const struct broker_user *u,
+				   const char *pool_id, const char *addr,
+				   struct broker_connection *cn, struct broker_result *res);
 
 /* Disconnect (POLICY_EVENT_DISCONNECT) or log off (POLICY_EVENT_LOGOFF) session id on
- * behalf of u (an admin may end anyone's). Returns 0, -ENOENT (no such session of
- * theirs), -EINVAL (already logged off), -EIO. */
-int broker_session_event(struct broker *b, const struct broker_user *u, const char *id, int event,
-			 const char *addr);
+ * behalf of u (an admin may end anyone's). Returns BROKER_OK, or in res NOT_FOUND (no
+ * such session of theirs), LOGGED_OFF (ended already), UNAVAILABLE. */
+enum broker_outcome broker_session_event(struct broker *b, const struct broker_user *u,
+					 const char *id, int event, const char *addr,
+					 struct broker_result *res);
 
 /* The gateway's call: redeems ticket atomically (once, before it expires) and marks its
  * session connected. Returns where to connect: {"session", "username", "pool",
@@ -105,13 +150,66 @@ json_t *broker_ticket_redeem(struct broker *b, const char *ticket, const char *a
 int broker_session_closed(struct broker *b, const char *session_id, const char *addr);
 
 /* POST /hosts/heartbeat from a host's agent (its client certificate already checked).
- * Returns 0, -ENOENT (host not registered), -EINVAL (malformed, err says why). */
-int broker_heartbeat(struct broker *b, const json_t *body, char *err, size_t errlen);
+ * Returns BROKER_OK, or in res UNKNOWN_HOST (not registered) or BAD_REQUEST (malformed,
+ * the message says why). */
+enum broker_outcome broker_heartbeat(struct broker *b, const json_t *body,
+				     struct broker_result *res);
 
 /* Admin: registers a local user with a password hashed here. Returns 0, -EEXIST,
  * -EINVAL (err), -EIO. */
 int broker_user_add(struct broker *b, const char *username, const char *password,
 		    const char *display_name, const char *mail, const json_t *groups, char *err,
 		    size_t errlen);
+
+/* ---- administration (admin.c): writes are checked and audited under u's name ---- */
+
+/* The hosts with their "state" (up, down) and "desktop_ids"; NULL: the store failed. */
+json_t *broker_admin_hosts(struct broker *b);
+/* Registers host req {id, url, relay?}; its record in *out. BAD_REQUEST, EXISTS. */
+enum broker_outcome broker_admin_host_add(struct broker *b, const struct broker_user *u,
+					  const char *addr, const json_t *req, json_t **out,
+					  struct broker_result *res);
+/* Removes a host without desktops. NOT_FOUND, BUSY. */
+enum broker_outcome broker_admin_host_remove(struct broker *b, const struct broker_user *u,
+					     const char *addr, const char *id,
+					     struct broker_result *res);
+/* The pools with their desktops (no VNC passwords); NULL: the store failed. */
+json_t *broker_admin_pools(struct broker *b);
+enum broker_outcome broker_admin_pool_get(struct broker *b, const char *id, json_t **out,
+					  struct broker_result *res);
+/* Creates (id NULL) or updates pool id from request body (pool_from_request()), a
+ * create with its entitlements and manual desktops; the stored pool in *out.
+ * NOT_FOUND, BAD_REQUEST, EXISTS. */
+enum broker_outcome broker_admin_pool_write(struct broker *b, const struct broker_user *u,
+					    const char *addr, const char *id, const json_t *body,
+					    json_t **out, struct broker_result *res);
+/* Deletes a pool without live sessions: at once, or once the maintenance pass has
+ * removed its desktops from their hosts. NOT_FOUND, BUSY. */
+enum broker_outcome broker_admin_pool_delete(struct broker *b, const struct broker_user *u,
+					     const char *addr, const char *id,
+					     struct broker_result *res);
+/* Entitles (kind "user" or "group") name to pool, or takes it back. */
+enum broker_outcome broker_admin_entitle(struct broker *b, const struct broker_user *u,
+					 const char *addr, const char *pool, const char *kind,
+					 const char *name, struct broker_result *res);
+enum broker_outcome broker_admin_unentitle(struct broker *b, const struct broker_user *u,
+					   const char *addr, const char *pool, const char *kind,
+					   const char *name, struct broker_result *res);
+/* Adds desktop {id?, address, password?} to a manual pool. AUTOMATED_POOL, EXISTS. */
+enum broker_outcome broker_admin_desktop_add(struct broker *b, const struct broker_user *u,
+					     const char *addr, const char *pool,
+					     const json_t *desktop, struct broker_result *res);
+/* Live sessions, or all with all; local users; audit entries (newest first, at most
+ * limit, before an id when before > 0). NULL: the store failed. */
+json_t *broker_admin_sessions(struct broker *b, bool all);
+json_t *broker_admin_users(struct broker *b);
+json_t *broker_admin_audit(struct broker *b, int limit, int64_t before);
+/* Adds local user req {username, password, display_name?, mail?, groups?}. */
+enum broker_outcome broker_admin_user_add(struct broker *b, const struct broker_user *u,
+					  const char *addr, const json_t *req,
+					  struct broker_result *res);
+enum broker_outcome broker_admin_user_delete(struct broker *b, const struct broker_user *u,
+					     const char *addr, const char *name,
+					     struct broker_result *res);
 
 #endif

@@ -1,7 +1,7 @@
 /* The display gateway on the broker's HTTPS port: GET /gateway?ticket= upgraded to a
  * WebSocket (browsers) or a raw "vdi-tunnel/1" stream (native clients), joined to the
  * desktop's display (a host's TLS display relay, or a manual desktop's VNC endpoint)
- * by one thread per connection. Not the HTTP layer (web/) nor ticket logic (broker.c). */
+ * by one thread per connection. Not the HTTP layer (web/) nor ticket logic (tickets.c). */
 #ifndef VDI_BROKER_GATEWAY_H
 #define VDI_BROKER_GATEWAY_H
 

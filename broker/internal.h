@@ -1,32 +1,105 @@
-/* Helpers shared by the broker's own modules (broker.c, maintain.c, api.c): JSON record
- * access, random ids, ticket hashing, policy views of hosts, and applying a session
- * transition. Not for other folders: their interface is broker.h and store.h. */
+/* The broker core's private header: the broker object, and what its files
+ * (broker/README.md) call of each other, listed by the file that defines it. Files lower in this
+ * list never call files above them: util, core, sessions, tickets, hosts, snapshot, sizing,
+ * provision, then the jobs on top (websession, desktops, connect, admin, maintain, broker). api.c
+ * and other folders use broker.h only; gateway.c still reads b_store and b_cfg here (to be moved to
+ * broker_config() and the tickets' interface when gateway.c is next changed). */
 #ifndef VDI_BROKER_INTERNAL_H
 #define VDI_BROKER_INTERNAL_H
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth/identity.h"
 #include "broker/broker.h"
 #include "broker/pool.h"
+#include "broker/util.h"
+#include "policy/assign.h"
 #include "policy/lifecycle.h"
+#include "policy/rules.h"
+
+/* The broker object, opaque outside the broker's own files. */
+struct broker {
+	const struct broker_config *b_cfg;
+	struct store *b_store;
+	struct auth *b_auth;
+	struct hostclient *b_hosts; /* NULL without [hosts] cert/key/ca */
+	struct gateway *b_gateway;  /* the display gateway, while the API runs */
+	pthread_t b_thread;
+	bool b_thread_running;
+	pthread_mutex_t b_lock;
+	pthread_cond_t b_wake;
+	bool b_stop, b_kicked;
+	int64_t b_last_purge;
+};
 
 /* vCPUs a host offers per CPU it has (placement's "vcpus free"). */
 #define HOST_VCPU_OVERCOMMIT 4
 
-const char *jstr(const json_t *o, const char *key);
-int64_t jint(const json_t *o, const char *key);
-/* 2 * bytes lowercase hex characters and a NUL into out. Returns 0 or -EIO. */
-int random_hex(char *out, size_t bytes);
-/* The hex SHA-256 of a ticket (what the store keeps). Returns 0 or -EIO. */
-int ticket_hash(const char *ticket, char out[65]);
-bool ticket_well_formed(const char *ticket);
-struct policy_host host_view(const json_t *host);
+/* ---- sessions.c ---- */
 /* Stores session's next state and carries out the desktop action of t (refresh or
  * destroy an automated pool's desktop). Inside a transaction. Returns 0 or -errno. */
-int apply_transition(struct broker *b, const json_t *session, const struct pool_view *pv,
-		     const struct policy_transition *t, int64_t now);
+int session_apply_transition(struct broker *b, const json_t *session, const struct pool_view *pv,
+			     const struct policy_transition *t, int64_t now);
+/* The live sessions on desktop d (of pool pv) end as its desktop is lost, each audited
+ * as session_lost with detail; the desktop's own state is the caller's. Inside a
+ * transaction. */
+void sessions_desktop_lost(struct broker *b, const struct desktop_rec *d,
+			   const struct pool_view *pv, int64_t now, const char *detail);
+/* Maintenance: disconnect timeouts, and sessions whose ticket was never used. */
+void sessions_tick(struct broker *b, int64_t now);
+
+/* ---- tickets.c ---- */
+/* Inserts a ticket for session, expiring after ticket_lifetime; the clear ticket goes to
+ * ticket (BROKER_TICKET_LEN + 1 bytes). Returns 0 or -errno. */
+int ticket_issue(struct broker *b, const char *session, const char *user, const char *desktop,
+		 int64_t now, char *ticket, int64_t *expires);
+
+/* ---- hosts.c ---- */
+struct policy_host host_view(const json_t *host);
+/* The host a new desktop of pv goes to, or NULL with *why. Returns a new string. */
+char *hosts_place(struct broker *b, struct pool_view *pv, enum policy_reason *why);
+/* Maintenance: hosts silent for host_timeout marked down, their desktops lost. */
+void hosts_expire(struct broker *b, int64_t now);
+
+/* ---- snapshot.c ---- */
+/* Arrays of policy views over the store's records, for policy_assign(). */
+struct snapshot {
+	struct desktop_list sn_desktops;
+	json_t *sn_sessions;
+	struct policy_desktop *sn_pd;
+	struct policy_session *sn_ps;
+};
+
+void snapshot_user(const struct broker_user *u, struct policy_user *pu);
+void snapshot_client(const char *addr, int64_t now, struct policy_addr *pa,
+		     struct policy_client *pc);
+/* The desktops of pool and the live sessions of user. Returns 0 or -errno; free sn
+ * with snapshot_free() either way. */
+int snapshot_load(struct broker *b, const char *pool, const char *user, struct snapshot *sn);
+void snapshot_free(struct snapshot *sn);
+/* policy_assign() for u on pv over sn. */
+struct policy_assignment snapshot_assign(struct broker *b, struct pool_view *pv,
+					 const struct broker_user *u,
+					 const struct policy_client *pc, struct snapshot *sn);
+/* The desktop id of sn, or NULL (borrowed). */
+const struct desktop_rec *snapshot_desktop(const struct snapshot *sn, const char *id);
+
+/* ---- sizing.c ---- */
+/* A deleting pool: its desktops go; once none is left, the pool. */
+void pool_retire(struct broker *b, const char *pid, int64_t now);
+/* Maintenance: automated pools sized, deleting pools retired. */
+void pools_tick(struct broker *b, int64_t now);
+
+/* ---- provision.c ---- */
+/* Maintenance: each desktop on a host moved one step towards its state. */
+void desktops_tick(struct broker *b, int64_t now);
+
+/* ---- websession.c ---- */
+/* auth/'s lookup of a local user (ctx: the broker). */
+int websession_lookup_user(void *ctx, const char *username, struct identity **id, char **hash);
 
 #endif

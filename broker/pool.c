@@ -349,23 +349,16 @@ void pool_view_free(struct pool_view *v)
 	memset(v, 0, sizeof(*v));
 }
 
-enum policy_desktop_state pool_desktop_state(const char *state)
+enum policy_desktop_state pool_desktop_state(enum desktop_state state)
 {
-	static const struct {
-		const char *name;
-		enum policy_desktop_state state;
-	} map[] = {
-	    {"provisioning", POLICY_DESKTOP_PROVISIONING},
-	    {"ready", POLICY_DESKTOP_READY},
-	    {"stopped", POLICY_DESKTOP_STOPPED},
-	    {"refreshing", POLICY_DESKTOP_REFRESHING},
-	    {"deleting", POLICY_DESKTOP_DELETING},
-	};
-
-	for (size_t i = 0; state && i < sizeof(map) / sizeof(map[0]); i++)
-		if (!strcmp(state, map[i].name))
-			return map[i].state;
-	return POLICY_DESKTOP_ERROR; /* error, lost */
+	switch (state) {
+	case DESKTOP_PROVISIONING: return POLICY_DESKTOP_PROVISIONING;
+	case DESKTOP_READY: return POLICY_DESKTOP_READY;
+	case DESKTOP_STOPPED: return POLICY_DESKTOP_STOPPED;
+	case DESKTOP_REFRESHING: return POLICY_DESKTOP_REFRESHING;
+	case DESKTOP_DELETING: return POLICY_DESKTOP_DELETING;
+	default: return POLICY_DESKTOP_ERROR; /* error, lost */
+	}
 }
 
 enum policy_session_state pool_session_state(const char *state)
@@ -386,19 +379,17 @@ const char *pool_session_state_name(enum policy_session_state state)
 	}
 }
 
-void pool_desktops_view(const json_t *desktops, struct policy_desktop *out)
+void pool_desktops_view(const struct desktop_list *desktops, struct policy_desktop *out)
 {
-	size_t i;
-	json_t *d;
+	for (size_t i = 0; i < desktops->dl_n; i++) {
+		const struct desktop_rec *d = &desktops->dl_recs[i];
 
-	json_array_foreach ((json_t *)desktops, i, d) {
 		out[i] = (struct policy_desktop){
-		    .desk_id = json_string_value(json_object_get(d, "id")),
-		    .desk_host = json_string_value(json_object_get(d, "host_id")),
-		    .desk_owner = json_string_value(json_object_get(d, "owner")),
-		    .desk_state =
-			pool_desktop_state(json_string_value(json_object_get(d, "state"))),
-		    .desk_in_use = json_is_true(json_object_get(d, "in_use")),
+		    .desk_id = d->dr_id,
+		    .desk_host = d->dr_host,
+		    .desk_owner = d->dr_owner,
+		    .desk_state = pool_desktop_state(d->dr_state),
+		    .desk_in_use = d->dr_in_use,
 		};
 	}
 }

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "broker/store.h"
 #include "policy/policy.h"
 
 #define POOL_MAX_RULES 32
@@ -40,11 +41,11 @@ int pool_view_init(struct pool_view *v, json_t *pool);
 void pool_view_free(struct pool_view *v);
 bool pool_is_manual(const json_t *pool);
 
-/* Desktop and session records (arrays from the store) as policy/ structs; out must have
- * room for json_array_size() entries. Strings are borrowed from the records. */
-void pool_desktops_view(const json_t *desktops, struct policy_desktop *out);
+/* Desktop and session records from the store as policy/ structs; out must have room
+ * for dl_n / json_array_size() entries. Strings are borrowed from the records. */
+void pool_desktops_view(const struct desktop_list *desktops, struct policy_desktop *out);
 void pool_sessions_view(const json_t *sessions, struct policy_session *out);
-enum policy_desktop_state pool_desktop_state(const char *state);
+enum policy_desktop_state pool_desktop_state(enum desktop_state state);
 enum policy_session_state pool_session_state(const char *state);
 const char *pool_session_state_name(enum policy_session_state state);
 

@@ -682,39 +682,189 @@ int store_entitlement_remove(struct store *s, const char *pool, const char *kind
 	"d.*, EXISTS (SELECT 1 FROM sessions x WHERE x.desktop_id = d.id AND "                     \
 	"x.state <> 'logged_off') AS in_use"
 
-json_t *store_desktops_list(struct store *s, const char *pool, const char *host)
+static const char *const desktop_states[] = {
+    [DESKTOP_PROVISIONING] = "provisioning",
+    [DESKTOP_READY] = "ready",
+    [DESKTOP_STOPPED] = "stopped",
+    [DESKTOP_REFRESHING] = "refreshing",
+    [DESKTOP_DELETING] = "deleting",
+    [DESKTOP_ERROR] = "error",
+    [DESKTOP_LOST] = "lost",
+};
+
+const char *desktop_state_name(enum desktop_state state)
 {
-	return rows(s,
-		    "SELECT " DESKTOP_COLUMNS " FROM desktops d "
-		    "WHERE (?1 IS NULL OR d.pool_id = ?1) AND (?2 IS NULL OR d.host_id = ?2) "
-		    "ORDER BY d.state <> 'ready', d.created, d.id",
-		    "ss", pool, host);
+	if (state < 0 || (size_t)state >= sizeof(desktop_states) / sizeof(desktop_states[0]))
+		return NULL;
+	return desktop_states[state];
 }
 
-json_t *store_desktop_get(struct store *s, const char *id)
+int desktop_state_parse(const char *name, enum desktop_state *state)
 {
-	return one(rows(s, "SELECT " DESKTOP_COLUMNS " FROM desktops d WHERE d.id = ?", "s", id));
+	for (size_t i = 0; name && i < sizeof(desktop_states) / sizeof(desktop_states[0]); i++) {
+		if (!strcmp(name, desktop_states[i])) {
+			*state = (enum desktop_state)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static char *dup_or_null(const json_t *row, const char *key, bool *nomem)
+{
+	const char *v = json_string_value(json_object_get(row, key));
+	char *copy = v ? strdup(v) : NULL;
+
+	if (v && !copy)
+		*nomem = true;
+	return copy;
+}
+
+/* A desktops row (as rows() returns it) into d. Returns 0 or -ENOMEM. */
+static int desktop_from_row(const json_t *row, struct desktop_rec *d)
+{
+	bool nomem = false;
+
+	*d = (struct desktop_rec){
+	    .dr_id = dup_or_null(row, "id", &nomem),
+	    .dr_pool = dup_or_null(row, "pool_id", &nomem),
+	    .dr_host = dup_or_null(row, "host_id", &nomem),
+	    .dr_address = dup_or_null(row, "address", &nomem),
+	    .dr_vnc_password = dup_or_null(row, "vnc_password", &nomem),
+	    .dr_owner = dup_or_null(row, "owner", &nomem),
+	    .dr_host_state = dup_or_null(row, "host_state", &nomem),
+	    .dr_on_host = json_is_true(json_object_get(row, "on_host")),
+	    .dr_in_use = json_is_true(json_object_get(row, "in_use")),
+	    .dr_since = json_integer_value(json_object_get(row, "since")),
+	    .dr_created = json_integer_value(json_object_get(row, "created")),
+	};
+	if (desktop_state_parse(json_string_value(json_object_get(row, "state")), &d->dr_state) < 0)
+		d->dr_state = DESKTOP_ERROR; /* only the broker writes states */
+	if (nomem) {
+		desktop_rec_release(d);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void desktop_rec_release(struct desktop_rec *d)
+{
+	free(d->dr_id);
+	free(d->dr_pool);
+	free(d->dr_host);
+	free(d->dr_address);
+	if (d->dr_vnc_password)
+		explicit_bzero(d->dr_vnc_password, strlen(d->dr_vnc_password));
+	free(d->dr_vnc_password);
+	free(d->dr_owner);
+	free(d->dr_host_state);
+	memset(d, 0, sizeof(*d));
+}
+
+void desktop_list_free(struct desktop_list *l)
+{
+	for (size_t i = 0; i < l->dl_n; i++)
+		desktop_rec_release(&l->dl_recs[i]);
+	free(l->dl_recs);
+	memset(l, 0, sizeof(*l));
+}
+
+static json_t *string_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+json_t *desktop_rec_json(const struct desktop_rec *d)
+{
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:b, s:I, s:I, s:b}", "id",
+			 string_or_null(d->dr_id), "pool_id", string_or_null(d->dr_pool), "host_id",
+			 string_or_null(d->dr_host), "address", string_or_null(d->dr_address),
+			 "vnc_password", string_or_null(d->dr_vnc_password), "owner",
+			 string_or_null(d->dr_owner), "state", desktop_state_name(d->dr_state),
+			 "host_state", string_or_null(d->dr_host_state), "on_host", d->dr_on_host,
+			 "since", (json_int_t)d->dr_since, "created", (json_int_t)d->dr_created,
+			 "in_use", d->dr_in_use);
+}
+
+#define DESKTOP_COLUMNS                                                                            \
+	"d.*, EXISTS (SELECT 1 FROM sessions x WHERE x.desktop_id = d.id AND "                     \
+	"x.state <> 'logged_off') AS in_use"
+
+/* The rows of a desktops query into out. */
+static int desktops_of_rows(json_t *all, struct desktop_list *out)
+{
+	json_t *row;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	if (!all)
+		return errno == ENOMEM ? -ENOMEM : -EIO;
+	out->dl_recs = calloc(json_array_size(all) + 1, sizeof(*out->dl_recs));
+	if (!out->dl_recs) {
+		json_decref(all);
+		return -ENOMEM;
+	}
+	json_array_foreach (all, i, row) {
+		if (desktop_from_row(row, &out->dl_recs[i]) < 0) {
+			json_decref(all);
+			desktop_list_free(out);
+			return -ENOMEM;
+		}
+		out->dl_n++;
+	}
+	json_decref(all);
+	return 0;
+}
+
+int store_desktops_list(struct store *s, const char *pool, const char *host,
+			struct desktop_list *out)
+{
+	return desktops_of_rows(rows(s,
+				     "SELECT " DESKTOP_COLUMNS " FROM desktops d "
+				     "WHERE (?1 IS NULL OR d.pool_id = ?1) AND "
+				     "(?2 IS NULL OR d.host_id = ?2) "
+				     "ORDER BY d.state <> 'ready', d.created, d.id",
+				     "ss", pool, host),
+				out);
+}
+
+int store_desktop_get(struct store *s, const char *id, struct desktop_rec *out)
+{
+	struct desktop_list l;
+	int r = desktops_of_rows(
+	    rows(s, "SELECT " DESKTOP_COLUMNS " FROM desktops d WHERE d.id = ?", "s", id), &l);
+
+	memset(out, 0, sizeof(*out));
+	if (r == 0 && l.dl_n == 0)
+		r = -ENOENT;
+	if (r == 0) {
+		*out = l.dl_recs[0];
+		l.dl_n = 0; /* moved to out */
+	}
+	desktop_list_free(&l);
+	return r;
 }
 
 int store_desktop_add(struct store *s, const char *id, const char *pool, const char *host,
 		      const char *address, const char *vnc_password, const char *owner,
-		      const char *state, int64_t now)
+		      enum desktop_state state, int64_t now)
 {
 	int r = run(s,
 		    "INSERT INTO desktops (id, pool_id, host_id, address, vnc_password, owner, "
 		    "state, since, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		    "sssssssii", id, pool, host, address, vnc_password, owner, state, now, now);
+		    "sssssssii", id, pool, host, address, vnc_password, owner,
+		    desktop_state_name(state), now, now);
 
 	return r < 0 ? r : 0;
 }
 
-int store_desktop_set_state(struct store *s, const char *id, const char *from, const char *to,
-			    int64_t now)
+int store_desktop_set_state(struct store *s, const char *id, enum desktop_state from,
+			    enum desktop_state to, int64_t now)
 {
 	return run(s,
 		   "UPDATE desktops SET state = ?1, since = ?2 WHERE id = ?3 AND "
 		   "(?4 IS NULL OR state = ?4)",
-		   "siss", to, now, id, from);
+		   "siss", desktop_state_name(to), now, id, desktop_state_name(from));
 }
 
 int store_desktop_set_owner(struct store *s, const char *id, const char *owner)

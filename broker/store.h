@@ -4,10 +4,11 @@
  * versioned schema migrated forward at open. Everything the broker stores goes through
  * this interface, so the engine can change (PostgreSQL) without touching the callers.
  *
- * Records come back as jansson objects (a new reference; json_decref() it) whose keys
- * are the column names listed per table below; 0/1 flags are JSON booleans and
- * list-valued columns JSON arrays. Functions returning a record return NULL with errno
- * ENOENT when there is none, another errno on failure. Actions return 0 (or a count)
+ * Desktops come back as typed records (struct desktop_rec). Other records come back as
+ * jansson objects (a new reference; json_decref() it) whose keys are the column names
+ * listed per table below; 0/1 flags are JSON booleans and list-valued columns JSON
+ * arrays. Functions returning such a record return NULL with errno ENOENT when there is
+ * none, another errno on failure. Actions return 0 (or a count)
  * or a negative errno: -ENOENT, -EEXIST (a unique key), -EIO. Thread-safe. */
 #ifndef VDI_BROKER_STORE_H
 #define VDI_BROKER_STORE_H
@@ -73,19 +74,59 @@ int store_pool_delete(struct store *s, const char *id);
 int store_entitlement_add(struct store *s, const char *pool, const char *kind, const char *name);
 int store_entitlement_remove(struct store *s, const char *pool, const char *kind, const char *name);
 
-/* ---- desktops: id, pool_id, host_id, address, vnc_password, owner, state
- * (provisioning|ready|stopped|refreshing|deleting|error|lost), host_state (as the host
- * last said), on_host, since, created, in_use (a live session is on it) ---- */
-/* The desktops of pool and/or host (NULL: any), ready ones first, then by creation. */
-json_t *store_desktops_list(struct store *s, const char *pool, const char *host);
-json_t *store_desktop_get(struct store *s, const char *id);
+/* ---- desktops: id, pool_id, host_id, address, vnc_password, owner, state, host_state
+ * (as the host last said), on_host, since, created, in_use (a live session is on it).
+ * Desktops come back as typed records, not JSON. ---- */
+
+/* What the broker wants of a desktop (stored as its name, desktop_state_name()). */
+enum desktop_state {
+	DESKTOP_ANY = -1, /* store_desktop_set_state()'s "from": whatever it is */
+	DESKTOP_PROVISIONING,
+	DESKTOP_READY,
+	DESKTOP_STOPPED,
+	DESKTOP_REFRESHING,
+	DESKTOP_DELETING,
+	DESKTOP_ERROR,
+	DESKTOP_LOST,
+};
+
+/* A desktop as stored. Strings are the record's own (NULL for a NULL column). */
+struct desktop_rec {
+	char *dr_id, *dr_pool, *dr_host, *dr_address, *dr_vnc_password, *dr_owner;
+	enum desktop_state dr_state;
+	char *dr_host_state; /* as its host last reported it; NULL: not yet */
+	bool dr_on_host;     /* created on its host (as far as the broker knows) */
+	bool dr_in_use;	     /* a live session is on it */
+	int64_t dr_since;    /* when it entered dr_state */
+	int64_t dr_created;
+};
+
+struct desktop_list {
+	struct desktop_rec *dl_recs;
+	size_t dl_n;
+};
+
+const char *desktop_state_name(enum desktop_state state);
+/* The state named name; -EINVAL for no state. */
+int desktop_state_parse(const char *name, enum desktop_state *state);
+/* The record as the admin API shows it: an object keyed by the column names above. */
+json_t *desktop_rec_json(const struct desktop_rec *d);
+void desktop_rec_release(struct desktop_rec *d);
+void desktop_list_free(struct desktop_list *l);
+
+/* The desktops of pool and/or host (NULL: any), ready ones first, then by creation, into
+ * out (desktop_list_free() it either way). Returns 0 or -errno. */
+int store_desktops_list(struct store *s, const char *pool, const char *host,
+			struct desktop_list *out);
+/* Desktop id into out (desktop_rec_release() it). Returns 0, -ENOENT or -errno. */
+int store_desktop_get(struct store *s, const char *id, struct desktop_rec *out);
 int store_desktop_add(struct store *s, const char *id, const char *pool, const char *host,
 		      const char *address, const char *vnc_password, const char *owner,
-		      const char *state, int64_t now);
-/* Moves desktop id to state `to` if it is in state `from` (NULL: any). Returns 1 when
- * it moved, 0 when it was not in `from`, or a negative errno. */
-int store_desktop_set_state(struct store *s, const char *id, const char *from, const char *to,
-			    int64_t now);
+		      enum desktop_state state, int64_t now);
+/* Moves desktop id to state `to` if it is in state `from` (DESKTOP_ANY: any). Returns 1
+ * when it moved, 0 when it was not in `from`, or a negative errno. */
+int store_desktop_set_state(struct store *s, const char *id, enum desktop_state from,
+			    enum desktop_state to, int64_t now);
 int store_desktop_set_owner(struct store *s, const char *id, const char *owner);
 int store_desktop_set_host_state(struct store *s, const char *id, const char *host_state);
 int store_desktop_set_on_host(struct store *s, const char *id, bool on_host);

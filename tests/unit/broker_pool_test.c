@@ -97,9 +97,9 @@ static void test_refusals(void **state)
 static void test_states(void **state)
 {
 	(void)state;
-	assert_int_equal(pool_desktop_state("ready"), POLICY_DESKTOP_READY);
-	assert_int_equal(pool_desktop_state("lost"), POLICY_DESKTOP_ERROR);
-	assert_int_equal(pool_desktop_state(NULL), POLICY_DESKTOP_ERROR);
+	assert_int_equal(pool_desktop_state(DESKTOP_READY), POLICY_DESKTOP_READY);
+	assert_int_equal(pool_desktop_state(DESKTOP_LOST), POLICY_DESKTOP_ERROR);
+	assert_int_equal(pool_desktop_state(DESKTOP_ERROR), POLICY_DESKTOP_ERROR);
 	assert_int_equal(pool_session_state("disconnected"), POLICY_SESSION_DISCONNECTED);
 	assert_string_equal(pool_session_state_name(POLICY_SESSION_LOGGED_OFF), "logged_off");
 }

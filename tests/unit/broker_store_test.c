@@ -91,23 +91,30 @@ static void pool_and_desktops(struct store *s)
 	assert_int_equal(store_pool_put(s, p, true, 1), 0);
 	assert_int_equal(store_pool_put(s, p, true, 1), -EEXIST);
 	json_decref(p);
-	assert_int_equal(store_desktop_add(s, "d1", "p", NULL, "h:1", "pw", NULL, "ready", 1), 0);
-	assert_int_equal(store_desktop_add(s, "d2", "p", NULL, "h:2", NULL, NULL, "ready", 1), 0);
+	assert_int_equal(store_desktop_add(s, "d1", "p", NULL, "h:1", "pw", NULL, DESKTOP_READY, 1),
+			 0);
+	assert_int_equal(store_desktop_add(s, "d2", "p", NULL, "h:2", NULL, NULL, DESKTOP_READY, 1),
+			 0);
 }
 
 static void test_one_live_session_per_desktop(void **state)
 {
 	struct store *s = fresh();
-	json_t *d;
+	struct desktop_rec d;
 
 	(void)state;
 	pool_and_desktops(s);
 	assert_int_equal(store_session_add(s, "s1", "alice", "p", "d1", "connected", NULL, 1), 0);
 	assert_int_equal(store_session_add(s, "s2", "bob", "p", "d1", "connected", NULL, 1),
 			 -EEXIST);
-	d = store_desktop_get(s, "d1");
-	assert_true(json_is_true(json_object_get(d, "in_use")));
-	json_decref(d);
+	assert_int_equal(store_desktop_get(s, "d1", &d), 0);
+	assert_true(d.dr_in_use);
+	assert_int_equal(d.dr_state, DESKTOP_READY);
+	assert_string_equal(d.dr_address, "h:1");
+	assert_string_equal(d.dr_vnc_password, "pw");
+	assert_null(d.dr_host);
+	desktop_rec_release(&d);
+	assert_int_equal(store_desktop_get(s, "nope", &d), -ENOENT);
 	assert_int_equal(store_session_set_state(s, "s1", "logged_off", 2), 0);
 	assert_int_equal(store_session_add(s, "s2", "bob", "p", "d1", "connected", NULL, 3), 0);
 	/* a transaction rolled back leaves nothing */

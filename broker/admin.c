@@ -1,0 +1,560 @@
+/* Administration, the operations behind the admin API: hosts registered and removed,
+ * pools created, updated and deleted with their entitlements and manual desktops,
+ * local users added and removed, and the lists admins read. Each write is checked,
+ * audited under the admin's name and answered as a domain outcome; api.c checks that
+ * the caller is an admin and turns outcomes into HTTP. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker/internal.h"
+#include "lib/hostport.h"
+#include "lib/json.h"
+#include "lib/log.h"
+
+static enum broker_outcome unavailable(struct broker_result *res)
+{
+	return broker_result_set(res, BROKER_UNAVAILABLE, NULL,
+				 "the broker's store is unavailable");
+}
+
+/* The outcome of a store action's error about a `what` (host, pool, user...). */
+static enum broker_outcome store_outcome(struct broker_result *res, int r, const char *what)
+{
+	if (r == -ENOENT)
+		return broker_result_set(res, BROKER_NOT_FOUND, NULL, "no such %s", what);
+	if (r == -EEXIST)
+		return broker_result_set(res, BROKER_EXISTS, NULL, "this %s exists already", what);
+	if (r == -EBUSY)
+		return broker_result_set(res, BROKER_BUSY, NULL, "this %s is in use", what);
+	return unavailable(res);
+}
+
+static enum broker_outcome done(struct broker_result *res)
+{
+	return broker_result_set(res, BROKER_OK, NULL, "done");
+}
+
+/* ---- what a valid request holds ---- */
+
+static bool printable(const char *s, size_t max)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n == 0 || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f || s[i] == ' ')
+			return false;
+	return true;
+}
+
+static bool host_id_valid(const char *id)
+{
+	size_t n = id ? strlen(id) : 0;
+
+	return n >= 1 && n <= 64 &&
+	       strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
+static bool entitlement_ok(const char *kind, const char *name)
+{
+	return kind && name && (!strcmp(kind, "user") || !strcmp(kind, "group")) &&
+	       identity_valid_text(name, strlen(name), 256);
+}
+
+/* host:port with a numeric port. */
+static bool address_ok(const char *a)
+{
+	char host[256];
+	unsigned port;
+
+	return a && printable(a, 256) && hostport_split(a, host, sizeof(host), &port) == 0 &&
+	       port > 0;
+}
+
+static bool vnc_password_ok(const char *p)
+{
+	return !p || printable(p, 64);
+}
+
+/* ---- hosts ---- */
+
+json_t *broker_admin_hosts(struct broker *b)
+{
+	json_t *hosts = store_hosts_list(b->b_store), *h;
+	size_t i;
+
+	json_array_foreach (hosts, i, h) {
+		struct desktop_list ds;
+		json_t *ids = json_array();
+
+		json_object_set_new(
+		    h, "state",
+		    json_string(json_is_true(json_object_get(h, "up")) ? "up" : "down"));
+		store_desktops_list(b->b_store, NULL, jstr(h, "id"), &ds);
+		for (size_t j = 0; ids && j < ds.dl_n; j++)
+			json_array_append_new(ids, json_string(ds.dl_recs[j].dr_id));
+		json_object_set_new(h, "desktop_ids", ids);
+		desktop_list_free(&ds);
+	}
+	return hosts;
+}
+
+enum broker_outcome broker_admin_host_add(struct broker *b, const struct broker_user *u,
+					  const char *addr, const json_t *req, json_t **out,
+					  struct broker_result *res)
+{
+	const char *id = jstr(req, "id"), *url = jstr(req, "url"), *relay = jstr(req, "relay");
+	int r;
+
+	*out = NULL;
+	if (!host_id_valid(id) || !printable(url, 512) || strncmp(url, "https://", 8) ||
+	    (relay && relay[0] && !printable(relay, 256)))
+		return broker_result_set(res, BROKER_BAD_REQUEST, NULL,
+					 "id: 1 to 64 of A-Z a-z 0-9 . _ -; url: https://...; "
+					 "relay: host:port");
+	r = store_host_add(b->b_store, id, url, relay, (int64_t)time(NULL));
+	broker_audit(b, u->bu_name, "host_add", id, r == 0 ? "success" : "failure", addr, "url=%s",
+		     url);
+	if (r < 0)
+		return store_outcome(res, r, "host");
+	*out = store_host_get(b->b_store, id);
+	return done(res);
+}
+
+enum broker_outcome broker_admin_host_remove(struct broker *b, const struct broker_user *u,
+					     const char *addr, const char *id,
+					     struct broker_result *res)
+{
+	struct desktop_list ds;
+	int r = store_desktops_list(b->b_store, NULL, id, &ds);
+
+	if (r == 0 && ds.dl_n) {
+		broker_result_set(res, BROKER_BUSY, NULL, "the host still has %zu desktop(s)",
+				  ds.dl_n);
+	} else {
+		r = r == 0 ? store_host_delete(b->b_store, id) : -EIO;
+		broker_audit(b, u->bu_name, "host_remove", id, r == 0 ? "success" : "failure", addr,
+			     NULL);
+		if (r < 0)
+			store_outcome(res, r, "host");
+		else
+			done(res);
+	}
+	desktop_list_free(&ds);
+	return res->br_outcome;
+}
+
+/* ---- pools ---- */
+
+/* A pool record for the API: its desktops listed, no VNC passwords. */
+static json_t *pool_out(struct broker *b, json_t *pool)
+{
+	json_t *out = json_array();
+	struct desktop_list ds;
+
+	store_desktops_list(b->b_store, jstr(pool, "id"), NULL, &ds);
+	for (size_t i = 0; out && i < ds.dl_n; i++) {
+		json_t *d = desktop_rec_json(&ds.dl_recs[i]);
+
+		json_object_del(d, "vnc_password");
+		json_array_append_new(out, d);
+	}
+	desktop_list_free(&ds);
+	json_object_set_new(pool, "desktops", out);
+	json_object_del(pool, "deleting");
+	return pool;
+}
+
+json_t *broker_admin_pools(struct broker *b)
+{
+	json_t *pools = store_pools_list(b->b_store), *p;
+	size_t i;
+
+	json_array_foreach (pools, i, p)
+		pool_out(b, p);
+	return pools;
+}
+
+enum broker_outcome broker_admin_pool_get(struct broker *b, const char *id, json_t **out,
+					  struct broker_result *res)
+{
+	json_t *p = store_pool_get(b->b_store, id);
+
+	*out = NULL;
+	if (!p || json_is_true(json_object_get(p, "deleting"))) {
+		json_decref(p);
+		return broker_result_set(res, BROKER_NOT_FOUND, NULL, "no such pool");
+	}
+	*out = pool_out(b, p);
+	return done(res);
+}
+
+/* Adds the manual desktops of a request (array of {id?, address, password?}). Returns
+ * 0, -EINVAL, -EEXIST or -EIO with err set. */
+static int add_manual_desktops(struct broker *b, const char *pool, const json_t *list, char *err,
+			       size_t errlen)
+{
+	static const struct json_field fields[] = {{"id", JSON_FIELD_STRING, false},
+						   {"address", JSON_FIELD_STRING, true},
+						   {"password", JSON_FIELD_STRING, false},
+						   JSON_FIELDS_END};
+	int64_t now = (int64_t)time(NULL);
+	json_t *d;
+	size_t i;
+	int r;
+
+	if (!json_is_array(list) || json_array_size(list) > 1000) {
+		snprintf(err, errlen, "desktops must be an array (at most 1000)");
+		return -EINVAL;
+	}
+	json_array_foreach (list, i, d) {
+		char id[48];
+
+		if (!json_is_object(d) || json_check_fields(d, fields, err, errlen) < 0)
+			return -EINVAL;
+		if (!address_ok(jstr(d, "address")) || !vnc_password_ok(jstr(d, "password"))) {
+			snprintf(err, errlen,
+				 "desktop address must be host:port and its password 1 to 64 "
+				 "printable characters");
+			return -EINVAL;
+		}
+		if (jstr(d, "id")) {
+			if (!pool_id_valid(jstr(d, "id"), 40)) {
+				snprintf(err, errlen, "desktop id: 1 to 40 of a-z 0-9 -");
+				return -EINVAL;
+			}
+			snprintf(id, sizeof(id), "%s", jstr(d, "id"));
+		} else {
+			snprintf(id, sizeof(id), "%s-", pool);
+			if (random_hex(id + strlen(id), 4) < 0)
+				return -EIO;
+		}
+		r = store_desktop_add(b->b_store, id, pool, NULL, jstr(d, "address"),
+				      jstr(d, "password"), NULL, DESKTOP_READY, now);
+		if (r < 0) {
+			snprintf(err, errlen,
+				 r == -EEXIST ? "desktop '%s' exists already"
+					      : "cannot store desktop '%s'",
+				 id);
+			return r;
+		}
+	}
+	return 0;
+}
+
+static int add_entitlements(struct broker *b, const char *pool, const json_t *list, char *err,
+			    size_t errlen)
+{
+	json_t *e;
+	size_t i;
+	int r;
+
+	if (!json_is_array(list)) {
+		snprintf(err, errlen, "entitlements must be an array of {kind, name}");
+		return -EINVAL;
+	}
+	json_array_foreach (list, i, e) {
+		if (!entitlement_ok(jstr(e, "kind"), jstr(e, "name")) || json_object_size(e) != 2) {
+			snprintf(err, errlen,
+				 "entitlements: {\"kind\": \"user\"|\"group\", \"name\"}");
+			return -EINVAL;
+		}
+		r = store_entitlement_add(b->b_store, pool, jstr(e, "kind"), jstr(e, "name"));
+		if (r < 0 && r != -EEXIST) {
+			snprintf(err, errlen, "cannot store an entitlement");
+			return r;
+		}
+	}
+	return 0;
+}
+
+/* The writes of a pool create (id NULL) or update, inside the transaction; the record
+ * stored goes to *rec. */
+static enum broker_outcome pool_put(struct broker *b, const char *id, const json_t *body,
+				    json_t **rec, struct broker_result *res)
+{
+	const json_t *ents = json_object_get(body, "entitlements"),
+		     *desks = json_object_get(body, "desktops");
+	json_t *existing = NULL;
+	bool source_changed;
+	char err[512] = "";
+	int r;
+
+	if (id) {
+		existing = store_pool_get(b->b_store, id);
+		if (!existing || json_is_true(json_object_get(existing, "deleting"))) {
+			json_decref(existing);
+			return broker_result_set(res, BROKER_NOT_FOUND, NULL, "no such pool");
+		}
+		if (ents || desks) {
+			json_decref(existing);
+			return broker_result_set(res, BROKER_BAD_REQUEST, NULL,
+						 "entitlements and desktops have their own "
+						 "resources");
+		}
+	}
+	*rec = pool_from_request(body, existing, err, sizeof(err));
+	source_changed = *rec && existing && strcmp(jstr(existing, "source"), jstr(*rec, "source"));
+	json_decref(existing);
+	if (!*rec)
+		return broker_result_set(res, BROKER_BAD_REQUEST, NULL, "%s", err);
+	if (source_changed)
+		return broker_result_set(res, BROKER_BAD_REQUEST, NULL, "source cannot change");
+	r = store_pool_put(b->b_store, *rec, !id, (int64_t)time(NULL));
+	id = jstr(*rec, "id");
+	if (r < 0)
+		return store_outcome(res, r, "pool");
+	if (ents && add_entitlements(b, id, ents, err, sizeof(err)) < 0)
+		return broker_result_set(res, BROKER_BAD_REQUEST, NULL, "%s", err);
+	if (desks && !pool_is_manual(*rec))
+		return broker_result_set(res, BROKER_BAD_REQUEST, NULL,
+					 "desktops of automated pools are created by the broker");
+	if (desks && add_manual_desktops(b, id, desks, err, sizeof(err)) < 0)
+		return broker_result_set(res, BROKER_BAD_REQUEST, NULL, "%s", err);
+	return done(res);
+}
+
+enum broker_outcome broker_admin_pool_write(struct broker *b, const struct broker_user *u,
+					    const char *addr, const char *id, const json_t *body,
+					    json_t **out, struct broker_result *res)
+{
+	bool create = !id;
+	json_t *rec = NULL;
+
+	*out = NULL;
+	if (store_begin(b->b_store) < 0)
+		return unavailable(res);
+	if (pool_put(b, id, body, &rec, res) != BROKER_OK) {
+		store_rollback(b->b_store);
+		goto out;
+	}
+	id = jstr(rec, "id");
+	broker_audit(b, u->bu_name, create ? "pool_create" : "pool_update", id, "success", addr,
+		     "kind=%s source=%s min=%lld max=%lld spare=%lld", jstr(rec, "kind"),
+		     jstr(rec, "source"), (long long)jint(rec, "min"), (long long)jint(rec, "max"),
+		     (long long)jint(rec, "spare"));
+	if (store_commit(b->b_store) < 0) {
+		unavailable(res);
+		goto out;
+	}
+	log_info("pool=%s %s by %s", id, create ? "created" : "updated", u->bu_name);
+	broker_kick(b);
+	*out = store_pool_get(b->b_store, id);
+	if (*out)
+		pool_out(b, *out);
+	else
+		unavailable(res);
+out:
+	json_decref(rec);
+	return res->br_outcome;
+}
+
+/* Whether pool id may be deleted: it exists and has no live session. */
+static enum broker_outcome pool_deletable(struct broker *b, const char *id,
+					  struct broker_result *res)
+{
+	json_t *p = store_pool_get(b->b_store, id),
+	       *live = store_sessions_list(b->b_store, NULL, id, true);
+
+	if (!p || json_is_true(json_object_get(p, "deleting")))
+		broker_result_set(res, BROKER_NOT_FOUND, NULL, "no such pool");
+	else if (!live || json_array_size(live))
+		broker_result_set(res, BROKER_BUSY, NULL,
+				  "the pool has %zu live session(s); log them off first",
+				  json_array_size(live));
+	else
+		done(res);
+	json_decref(p);
+	json_decref(live);
+	return res->br_outcome;
+}
+
+enum broker_outcome broker_admin_pool_delete(struct broker *b, const struct broker_user *u,
+					     const char *addr, const char *id,
+					     struct broker_result *res)
+{
+	struct desktop_list ds;
+	bool on_hosts = false;
+	int r;
+
+	if (store_begin(b->b_store) < 0)
+		return unavailable(res);
+	if (pool_deletable(b, id, res) != BROKER_OK) {
+		store_rollback(b->b_store);
+		return res->br_outcome;
+	}
+	/* Desktops on hosts go in the background (sizing.c, provision.c), then the pool; a
+	 * pool without any (manual ones) goes at once, with its entitlements and desktops. */
+	r = store_desktops_list(b->b_store, id, NULL, &ds);
+	for (size_t i = 0; i < ds.dl_n; i++)
+		if (ds.dl_recs[i].dr_host)
+			on_hosts = true;
+	desktop_list_free(&ds);
+	r = r < 0      ? -EIO
+	    : on_hosts ? store_pool_mark_deleting(b->b_store, id)
+		       : store_pool_delete(b->b_store, id);
+	broker_audit(b, u->bu_name, "pool_delete", id, r == 0 ? "success" : "failure", addr, NULL);
+	if (r < 0 || store_commit(b->b_store) < 0) {
+		if (r < 0)
+			store_rollback(b->b_store);
+		return unavailable(res);
+	}
+	log_info("pool=%s: deletion requested by %s", id, u->bu_name);
+	broker_kick(b);
+	return done(res);
+}
+
+enum broker_outcome broker_admin_entitle(struct broker *b, const struct broker_user *u,
+					 const char *addr, const char *pool, const char *kind,
+					 const char *name, struct broker_result *res)
+{
+	json_t *p;
+	int r;
+
+	if (!entitlement_ok(kind, name))
+		return broker_result_set(res, BROKER_BAD_REQUEST, NULL,
+					 "kind must be user or group, name 1 to 256 printable "
+					 "characters");
+	p = store_pool_get(b->b_store, pool);
+	r = p ? store_entitlement_add(b->b_store, pool, kind, name) : -ENOENT;
+	json_decref(p);
+	broker_audit(b, u->bu_name, "entitlement_add", pool, r == 0 ? "success" : "failure", addr,
+		     "%s %s", kind, name);
+	if (r < 0)
+		return store_outcome(res, r, r == -ENOENT ? "pool" : "entitlement");
+	return done(res);
+}
+
+enum broker_outcome broker_admin_unentitle(struct broker *b, const struct broker_user *u,
+					   const char *addr, const char *pool, const char *kind,
+					   const char *name, struct broker_result *res)
+{
+	int r = store_entitlement_remove(b->b_store, pool, kind, name);
+
+	broker_audit(b, u->bu_name, "entitlement_remove", pool, r == 0 ? "success" : "failure",
+		     addr, "%s %s", kind, name);
+	return r < 0 ? store_outcome(res, r, "entitlement") : done(res);
+}
+
+/* Whether manual desktops may be added to pool (inside the transaction). */
+static enum broker_outcome pool_takes_desktops(struct broker *b, const char *pool,
+					       struct broker_result *res)
+{
+	json_t *p = store_pool_get(b->b_store, pool);
+
+	if (!p || json_is_true(json_object_get(p, "deleting")))
+		broker_result_set(res, BROKER_NOT_FOUND, NULL, "no such pool");
+	else if (!pool_is_manual(p))
+		broker_result_set(res, BROKER_AUTOMATED_POOL, NULL,
+				  "desktops of automated pools are created by the broker");
+	else
+		done(res);
+	json_decref(p);
+	return res->br_outcome;
+}
+
+enum broker_outcome broker_admin_desktop_add(struct broker *b, const struct broker_user *u,
+					     const char *addr, const char *pool,
+					     const json_t *desktop, struct broker_result *res)
+{
+	json_t *list;
+	char err[256];
+	int r;
+
+	if (store_begin(b->b_store) < 0)
+		return unavailable(res);
+	if (pool_takes_desktops(b, pool, res) != BROKER_OK) {
+		store_rollback(b->b_store);
+		return res->br_outcome;
+	}
+	list = json_pack("[O]", desktop);
+	r = list ? add_manual_desktops(b, pool, list, err, sizeof(err)) : -ENOMEM;
+	json_decref(list);
+	if (r < 0) {
+		store_rollback(b->b_store);
+		return broker_result_set(res, r == -EEXIST ? BROKER_EXISTS : BROKER_BAD_REQUEST,
+					 NULL, "%s", err);
+	}
+	broker_audit(b, u->bu_name, "desktop_add", pool, "success", addr, "address=%s",
+		     jstr(desktop, "address"));
+	return store_commit(b->b_store) < 0 ? unavailable(res) : done(res);
+}
+
+/* ---- sessions, users, the audit log ---- */
+
+json_t *broker_admin_sessions(struct broker *b, bool all)
+{
+	return store_sessions_list(b->b_store, NULL, NULL, !all);
+}
+
+json_t *broker_admin_users(struct broker *b)
+{
+	return store_users_list(b->b_store);
+}
+
+/* Whether an add-user request's fields are valid (no NUL inside, printable names). */
+static bool user_request_ok(const json_t *req, struct broker_result *res)
+{
+	const char *name = jstr(req, "username"), *pw = jstr(req, "password"),
+		   *dn = jstr(req, "display_name"), *mail = jstr(req, "mail");
+	json_t *groups = json_object_get(req, "groups"), *g;
+	size_t i;
+
+	if (groups && !json_is_array(groups))
+		goto bad_groups;
+	json_array_foreach (groups, i, g)
+		if (!json_is_string(g) ||
+		    !identity_valid_text(json_string_value(g), json_string_length(g), 256))
+			goto bad_groups;
+	if (strlen(name) != json_string_length(json_object_get(req, "username")) ||
+	    strlen(pw) != json_string_length(json_object_get(req, "password")) ||
+	    (dn && !identity_valid_text(dn, strlen(dn), 256)) ||
+	    (mail && !identity_valid_text(mail, strlen(mail), 256))) {
+		broker_result_set(res, BROKER_BAD_REQUEST, NULL,
+				  "invalid username, password or name");
+		return false;
+	}
+	return true;
+bad_groups:
+	broker_result_set(res, BROKER_BAD_REQUEST, NULL, "groups must be an array of names");
+	return false;
+}
+
+enum broker_outcome broker_admin_user_add(struct broker *b, const struct broker_user *u,
+					  const char *addr, const json_t *req,
+					  struct broker_result *res)
+{
+	const char *name = jstr(req, "username");
+	char err[256];
+	int r;
+
+	if (!user_request_ok(req, res))
+		return res->br_outcome;
+	r = broker_user_add(b, name, jstr(req, "password"), jstr(req, "display_name"),
+			    jstr(req, "mail"), json_object_get(req, "groups"), err, sizeof(err));
+	broker_audit(b, u->bu_name, "user_add", name, r == 0 ? "success" : "failure", addr, "%s",
+		     r == 0 ? "" : err);
+	if (r == -EINVAL)
+		return broker_result_set(res, BROKER_BAD_REQUEST, NULL, "%s", err);
+	return r < 0 ? store_outcome(res, r, "user") : done(res);
+}
+
+enum broker_outcome broker_admin_user_delete(struct broker *b, const struct broker_user *u,
+					     const char *addr, const char *name,
+					     struct broker_result *res)
+{
+	int r = store_user_delete(b->b_store, name);
+
+	broker_audit(b, u->bu_name, "user_delete", name, r == 0 ? "success" : "failure", addr,
+		     NULL);
+	return r < 0 ? store_outcome(res, r, "user") : done(res);
+}
+
+json_t *broker_admin_audit(struct broker *b, int limit, int64_t before)
+{
+	return store_audit_list(b->b_store, limit, before);
+}

@@ -1,0 +1,75 @@
+/* GET /desktops: the pools a user may use from where they are now, each with the state
+ * connect would find (ready, starting, running, disconnected, unavailable and why). */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker/internal.h"
+#include "policy/access.h"
+
+json_t *broker_desktops(struct broker *b, const struct broker_user *u, const char *addr)
+{
+	json_t *pools = store_pools_list(b->b_store), *out = json_array(), *p;
+	struct policy_client pc;
+	struct policy_addr pa;
+	struct policy_user pu;
+	size_t i;
+
+	if (!pools || !out) {
+		json_decref(pools);
+		json_decref(out);
+		return NULL;
+	}
+	snapshot_client(addr, (int64_t)time(NULL), &pa, &pc);
+	snapshot_user(u, &pu);
+	json_array_foreach (pools, i, p) {
+		struct pool_view pv;
+		struct snapshot sn;
+		struct policy_assignment a;
+		const char *state = "ready", *reason = NULL;
+		json_t *session = json_null(), *item;
+
+		if (pool_view_init(&pv, p) == -ENOMEM)
+			break;
+		if (!policy_check_access(&pv.pv_pool, &pu, &pc).pa_allowed) {
+			pool_view_free(&pv);
+			continue;
+		}
+		if (snapshot_load(b, jstr(p, "id"), u->bu_name, &sn) < 0) {
+			snapshot_free(&sn);
+			pool_view_free(&pv);
+			continue;
+		}
+		a = snapshot_assign(b, &pv, u, &pc, &sn);
+		if (a.as_action == POLICY_ASSIGN_RECONNECT) {
+			const struct desktop_rec *d =
+			    snapshot_desktop(&sn, a.as_session->sess_desktop);
+			bool ready = d && d->dr_state == DESKTOP_READY;
+
+			state = !ready ? "starting"
+				: a.as_session->sess_state == POLICY_SESSION_CONNECTED
+				    ? "running"
+				    : "disconnected";
+			session = json_pack("{s:s, s:s, s:s}", "id", a.as_session->sess_id, "state",
+					    pool_session_state_name(a.as_session->sess_state),
+					    "desktop", a.as_session->sess_desktop);
+		} else if (a.as_action == POLICY_ASSIGN_WAIT) {
+			state = "starting";
+			reason = policy_reason_name(a.as_reason);
+		} else if (a.as_action == POLICY_ASSIGN_DENY) {
+			state = "unavailable";
+			reason = policy_reason_name(a.as_reason);
+		}
+		item =
+		    json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "id", jstr(p, "id"), "name",
+			      jstr(p, "name"), "kind", jstr(p, "kind"), "source", jstr(p, "source"),
+			      "state", state, "session", session ? session : json_null());
+		if (item && reason)
+			json_object_set_new(item, "reason", json_string(reason));
+		json_array_append_new(out, item);
+		snapshot_free(&sn);
+		pool_view_free(&pv);
+	}
+	json_decref(pools);
+	return json_pack("{s:o}", "pools", out);
+}

@@ -1,0 +1,228 @@
+/* Desktops driven towards their state on their hosts through vdi-hostd's API:
+ * provisioning = created and running, refreshing = stopped, deleted and created anew,
+ * deleting = stopped and deleted; a ready desktop its host no longer runs ends its
+ * sessions. Host calls happen outside store transactions; each write afterwards checks
+ * the desktop is still in the state the call was made for. Runs in the maintenance
+ * pass. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "broker/hostclient.h"
+#include "broker/internal.h"
+#include "lib/log.h"
+
+static bool one_of(const char *v, const char *const *list)
+{
+	for (; v && *list; list++)
+		if (!strcmp(v, *list))
+			return true;
+	return false;
+}
+
+/* Calls the host; returns the status or a negative errno (logged). */
+static int call(struct broker *b, const json_t *host, const char *method, const char *did,
+		const char *action, const json_t *body, json_t **reply)
+{
+	char path[160], err[512];
+	int r;
+
+	*reply = NULL;
+	if (!b->b_hosts)
+		return -ENOTCONN;
+	snprintf(path, sizeof(path), "/api/v1/desktops%s%s%s%s", did ? "/" : "", did ? did : "",
+		 action ? "/" : "", action ? action : "");
+	r = hostclient_call(b->b_hosts, jstr(host, "url"), method, path, body, reply, err,
+			    sizeof(err));
+	if (r < 0 || r >= 400)
+		log_warnx("desktop=%s host=%s: %s", did ? did : "-", jstr(host, "id"), err);
+	return r;
+}
+
+static void set_host_state(struct broker *b, const char *id, const json_t *reply)
+{
+	const char *st = jstr(reply, "state");
+
+	if (st)
+		store_desktop_set_host_state(b->b_store, id, st);
+}
+
+static json_t *create_request(const struct desktop_rec *d, const json_t *pool)
+{
+	json_t *req = json_deep_copy(json_object_get(pool, "template"));
+
+	if (!req)
+		return NULL;
+	json_object_set_new(req, "id", json_string(d->dr_id));
+	json_object_set(req, "memory_mib", json_object_get(pool, "memory_mib"));
+	json_object_set(req, "vcpus", json_object_get(pool, "vcpus"));
+	return req;
+}
+
+/* A ready desktop its host no longer runs: sessions on it end; floating and unowned
+ * desktops go, an owner's is started again. */
+static void desktop_gone(struct broker *b, const struct desktop_rec *d, const json_t *pool,
+			 int64_t now)
+{
+	struct pool_view pv;
+	char detail[200];
+
+	if (store_begin(b->b_store) < 0)
+		return;
+	if (pool_view_init(&pv, (json_t *)pool) == -ENOMEM) {
+		store_rollback(b->b_store);
+		return;
+	}
+	snprintf(detail, sizeof(detail), "desktop=%s %s on its host", d->dr_id, d->dr_host_state);
+	sessions_desktop_lost(b, d, &pv, now, detail);
+	store_desktop_set_state(b->b_store, d->dr_id, d->dr_state,
+				d->dr_owner ? DESKTOP_PROVISIONING : DESKTOP_DELETING, now);
+	log_warnx("desktop=%s is %s on host=%s: %s", d->dr_id, d->dr_host_state, d->dr_host,
+		  d->dr_owner ? "starting it again" : "replacing it");
+	if (store_commit(b->b_store) < 0)
+		log_warnx("desktop=%s: cannot record its loss", d->dr_id);
+	pool_view_free(&pv);
+}
+
+static const char *const down[] = {"stopped", "failed", "missing", NULL};
+static const char *const live[] = {"running", "starting", NULL};
+
+/* Starts desktop id on host; its host state from the answer. Returns the status. */
+static int start(struct broker *b, const json_t *host, const char *id)
+{
+	json_t *reply = NULL;
+	int r = call(b, host, "POST", id, "start", NULL, &reply);
+
+	if (r == 202)
+		set_host_state(b, id, reply);
+	json_decref(reply);
+	return r;
+}
+
+/* Creates desktop d on host from pool's template, then starts it. */
+static void create(struct broker *b, const struct desktop_rec *d, const json_t *host,
+		   const json_t *pool)
+{
+	const char *id = d->dr_id;
+	json_t *req, *reply = NULL;
+	int r;
+
+	/* on the host until it says otherwise: a create whose answer is lost must not leave
+	 * an orphan there (a later start or delete finds out) */
+	store_desktop_set_on_host(b->b_store, id, true);
+	req = create_request(d, pool);
+	r = req ? call(b, host, "POST", NULL, NULL, req, &reply) : -ENOMEM;
+	json_decref(req);
+	json_decref(reply);
+	if (r >= 400 && r != 409)
+		store_desktop_set_on_host(b->b_store, id, false);
+	if (r == 201 || r == 409) {
+		store_desktop_set_on_host(b->b_store, id, true);
+		store_desktop_set_host_state(b->b_store, id, "stopped");
+		start(b, host, id);
+	}
+}
+
+/* A provisioning desktop: in error after provision_timeout, else created, started, and
+ * ready once its host runs it. */
+static void provision(struct broker *b, const struct desktop_rec *d, const json_t *host,
+		      const json_t *pool, int64_t now)
+{
+	const char *id = d->dr_id, *hs = d->dr_host_state;
+
+	if (now - d->dr_since > b->b_cfg->bc_provision_timeout) {
+		if (store_desktop_set_state(b->b_store, id, DESKTOP_PROVISIONING, DESKTOP_ERROR,
+					    now) > 0) {
+			log_warnx("desktop=%s: not running after %ds; in error", id,
+				  b->b_cfg->bc_provision_timeout);
+			broker_audit(b, NULL, "desktop_error", id, "failure", NULL,
+				     "not running after provision_timeout");
+		}
+	} else if (!d->dr_on_host) {
+		create(b, d, host, pool);
+	} else if (!hs || one_of(hs, down)) {
+		if (start(b, host, id) == 404)
+			store_desktop_set_on_host(b->b_store, id, false);
+	} else if (!strcmp(hs, "running")) {
+		if (store_desktop_set_state(b->b_store, id, DESKTOP_PROVISIONING, DESKTOP_READY,
+					    now) > 0)
+			log_info("desktop=%s ready on host=%s", id, jstr(host, "id"));
+	}
+}
+
+/* A refreshing or deleting desktop: stopped, deleted from its host, then provisioned
+ * again (refreshing) or removed once no session is on it (deleting). */
+static void remove_from_host(struct broker *b, const struct desktop_rec *d, const json_t *host,
+			     const json_t *pool, int64_t now)
+{
+	const char *id = d->dr_id, *hs = d->dr_host_state;
+	bool on = d->dr_on_host;
+	json_t *req, *reply = NULL;
+	int r;
+
+	if (on && one_of(hs, live)) {
+		req = json_pack("{s:b}", "force", 1);
+		r = req ? call(b, host, "POST", id, "stop", req, &reply) : -ENOMEM;
+		json_decref(req);
+		if (r == 202)
+			set_host_state(b, id, reply);
+	} else if (on && (!hs || one_of(hs, down))) {
+		r = call(b, host, "DELETE", id, NULL, NULL, &reply);
+		if (r == 200 || r == 404) {
+			store_desktop_set_on_host(b->b_store, id, false);
+			store_desktop_set_host_state(b->b_store, id, NULL);
+		}
+	} else if (!on && d->dr_state == DESKTOP_REFRESHING) {
+		store_desktop_set_state(b->b_store, id, DESKTOP_REFRESHING, DESKTOP_PROVISIONING,
+					now);
+	} else if (!on && !d->dr_in_use) {
+		store_desktop_delete(b->b_store, id);
+		log_info("desktop=%s deleted", id);
+		if (json_is_true(json_object_get(pool, "deleting")))
+			pool_retire(b, jstr(pool, "id"), now);
+	}
+	json_decref(reply);
+}
+
+/* Moves desktop d one step towards its state on its host. */
+static void reconcile(struct broker *b, const struct desktop_rec *d, const json_t *host,
+		      const json_t *pool, int64_t now)
+{
+	switch (d->dr_state) {
+	case DESKTOP_PROVISIONING: provision(b, d, host, pool, now); break;
+	case DESKTOP_REFRESHING:
+	case DESKTOP_DELETING: remove_from_host(b, d, host, pool, now); break;
+	case DESKTOP_READY:
+		if (d->dr_on_host && one_of(d->dr_host_state, down))
+			desktop_gone(b, d, pool, now);
+		break;
+	case DESKTOP_LOST: /* its host is back */
+		store_desktop_set_state(b->b_store, d->dr_id, DESKTOP_LOST,
+					d->dr_owner ? DESKTOP_PROVISIONING : DESKTOP_DELETING, now);
+		break;
+	default: break;
+	}
+}
+
+void desktops_tick(struct broker *b, int64_t now)
+{
+	struct desktop_list desktops;
+
+	store_desktops_list(b->b_store, NULL, NULL, &desktops);
+	for (size_t i = 0; i < desktops.dl_n; i++) {
+		const struct desktop_rec *d = &desktops.dl_recs[i];
+		json_t *host, *pool;
+
+		if (!d->dr_host)
+			continue; /* manual */
+		host = store_host_get(b->b_store, d->dr_host);
+		pool = store_pool_get(b->b_store, d->dr_pool);
+		if (host && pool && json_is_true(json_object_get(host, "up")))
+			reconcile(b, d, host, pool, now);
+		else if (!host && d->dr_state == DESKTOP_DELETING)
+			store_desktop_delete(b->b_store, d->dr_id); /* its host was removed */
+		json_decref(host);
+		json_decref(pool);
+	}
+	desktop_list_free(&desktops);
+}

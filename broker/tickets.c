@@ -1,0 +1,126 @@
+/* One-time display tickets: issued (only their SHA-256 is stored) and redeemed for the
+ * gateway, once and before they expire, marking the session connected. */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker/internal.h"
+#include "lib/log.h"
+
+int ticket_issue(struct broker *b, const char *session, const char *user, const char *desktop,
+		 int64_t now, char *ticket, int64_t *expires)
+{
+	char hash[65];
+
+	*expires = now + b->b_cfg->bc_ticket_lifetime;
+	if (random_hex(ticket, BROKER_TICKET_LEN / 2) < 0 || ticket_hash(ticket, hash) < 0)
+		return -EIO;
+	return store_ticket_add(b->b_store, hash, session, user, desktop, now, *expires);
+}
+
+/* Connects session s of a redeemed ticket (policy's CONNECT event: a takeover when it
+ * was attached already) and marks it attached. Inside the transaction. Returns 0 with
+ * *takeover, or -errno. */
+static int redeem_connect(struct broker *b, const json_t *s, json_t *pool, int64_t now,
+			  bool *takeover)
+{
+	struct policy_session ps = {
+	    .sess_id = jstr(s, "id"),
+	    .sess_state = pool_session_state(jstr(s, "state")),
+	    .sess_since = jint(s, "since"),
+	};
+	struct policy_transition tr;
+	struct pool_view pv;
+	int r;
+
+	if (pool_view_init(&pv, pool) == -ENOMEM)
+		return -ENOMEM;
+	tr = policy_session_event(&pv.pv_pool, &ps, POLICY_EVENT_CONNECT, now);
+	*takeover = tr.pt_reason == POLICY_TAKEOVER && json_is_true(json_object_get(s, "attached"));
+	r = session_apply_transition(b, s, &pv, &tr, now);
+	if (r == 0)
+		r = store_session_set_attached(b->b_store, jstr(s, "id"), true);
+	pool_view_free(&pv);
+	return r < 0 ? r : 0;
+}
+
+/* Where the gateway connects for session s on desktop d: a host's display relay, or a
+ * manual desktop's address and VNC password. */
+static json_t *redeem_target(struct broker *b, const json_t *s, const struct desktop_rec *d)
+{
+	json_t *h = d->dr_host ? store_host_get(b->b_store, d->dr_host) : NULL;
+	json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:s}", "session", jstr(s, "id"), "username",
+				jstr(s, "username"), "pool", jstr(s, "pool_id"), "desktop",
+				d->dr_id, "kind", h ? "host" : "manual");
+
+	if (out && h) {
+		json_object_set(out, "host", json_object_get(h, "id"));
+		json_object_set(out, "relay", json_object_get(h, "relay"));
+	} else if (out) {
+		json_object_set_new(out, "address",
+				    d->dr_address ? json_string(d->dr_address) : json_null());
+		json_object_set_new(out, "vnc_password",
+				    d->dr_vnc_password ? json_string(d->dr_vnc_password)
+						       : json_null());
+	}
+	json_decref(h);
+	return out;
+}
+
+/* A refusal (ticket t, or none that could be redeemed), audited. Ends the
+ * transaction: the redemption itself stays, a ticket is spent even when refused
+ * afterwards. */
+static void redeem_refused(struct broker *b, const json_t *t, const char *addr)
+{
+	broker_audit(b, t ? jstr(t, "username") : NULL, "ticket", t ? jstr(t, "desktop_id") : NULL,
+		     "failure", addr,
+		     t ? "session over or desktop not ready" : "unknown, used or expired ticket");
+	if (store_commit(b->b_store) < 0)
+		log_warnx("ticket: cannot record a refused redemption");
+	errno = EACCES;
+}
+
+json_t *broker_ticket_redeem(struct broker *b, const char *ticket, const char *addr)
+{
+	int64_t now = (int64_t)time(NULL);
+	json_t *t, *s = NULL, *pool = NULL, *out = NULL;
+	struct desktop_rec d = {0};
+	bool have_d = false, takeover = false;
+	char hash[65];
+
+	if (!ticket_well_formed(ticket) || ticket_hash(ticket, hash) < 0) {
+		errno = EACCES;
+		return NULL;
+	}
+	if (store_begin(b->b_store) < 0) {
+		errno = EIO;
+		return NULL;
+	}
+	t = store_ticket_redeem(b->b_store, hash, now);
+	if (t) {
+		s = store_session_get(b->b_store, jstr(t, "session_id"));
+		have_d = store_desktop_get(b->b_store, jstr(t, "desktop_id"), &d) == 0;
+		pool = s ? store_pool_get(b->b_store, jstr(s, "pool_id")) : NULL;
+	}
+	if (!s || !have_d || !pool || !strcmp(jstr(s, "state"), "logged_off") ||
+	    d.dr_state != DESKTOP_READY || redeem_connect(b, s, pool, now, &takeover) < 0) {
+		redeem_refused(b, t, addr);
+		goto out;
+	}
+	out = redeem_target(b, s, &d);
+	broker_audit(b, jstr(s, "username"), "ticket", d.dr_id, "success", addr,
+		     "session=%s redeemed%s", jstr(s, "id"), takeover ? " (takeover)" : "");
+	if (!out || store_commit(b->b_store) < 0) {
+		if (!out)
+			store_rollback(b->b_store);
+		json_decref(out);
+		out = NULL;
+		errno = EIO;
+	}
+out:
+	json_decref(t);
+	json_decref(s);
+	desktop_rec_release(&d);
+	json_decref(pool);
+	return out;
+}

@@ -1,0 +1,305 @@
+/* Unit tests for broker/hosts.c and the maintenance pass (maintain.c with sizing.c,
+ * provision.c and sessions.c) on a real store (broker_fixture.h): heartbeats checked
+ * and recorded, a pool sized and its desktops created and started on the host, a
+ * silent host marked down with its desktops lost, a disconnected session logged off
+ * once its timeout passes, a floating desktop refreshed after a logoff, a desktop its
+ * host no longer runs replaced, and a deleted pool's desktops removed from the host. */
+#include "broker_fixture.h"
+
+static const char *staff[] = {"staff"};
+
+static const char *const spare_pool =
+    "{\"id\": \"spare\", \"kind\": \"floating\", \"source\": \"automated\", \"min\": 2,"
+    " \"max\": 4, \"spare\": 1, \"memory_mib\": 256, \"vcpus\": 1,"
+    " \"disconnect_timeout\": 60,"
+    " \"template\": {\"engine\": \"vdi-hv\", \"kernel\": \"k.elf\", \"disk\": \"base.img\"},"
+    " \"entitlements\": [{\"kind\": \"group\", \"name\": \"staff\"}]}";
+
+static void test_heartbeats_checked(void **state)
+{
+	struct fixture *f = *state;
+	struct broker_result res;
+	json_t *body;
+
+	body = json_pack("{s:i}", "time", 1);
+	assert_int_equal(broker_heartbeat(f->f_broker, body, &res), BROKER_BAD_REQUEST);
+	assert_non_null(strstr(res.br_message, "host_id"));
+	json_decref(body);
+	body = json_pack("{s:s, s:[]}", "host_id", "h1", "capacity");
+	assert_int_equal(broker_heartbeat(f->f_broker, body, &res), BROKER_BAD_REQUEST);
+	assert_string_equal(res.br_message, "capacity must be an object and desktops an array");
+	json_decref(body);
+	assert_int_equal(heartbeat(f->f_broker, "h1", NULL, &res), BROKER_UNKNOWN_HOST);
+	assert_string_equal(res.br_message, "host 'h1' is not registered");
+}
+
+static void test_heartbeat_brings_the_host_up(void **state)
+{
+	struct fixture *f = *state;
+	struct broker_result res;
+	json_t *hosts, *e;
+
+	host_add(f->f_broker, "h1");
+	hosts = broker_admin_hosts(f->f_broker);
+	assert_string_equal(jstr(json_array_get(hosts, 0), "state"), "down");
+	json_decref(hosts);
+	assert_int_equal(heartbeat(f->f_broker, "h1", NULL, &res), BROKER_OK);
+	hosts = broker_admin_hosts(f->f_broker);
+	assert_string_equal(jstr(json_array_get(hosts, 0), "state"), "up");
+	assert_int_equal(jint(json_array_get(hosts, 0), "vcpus_free"), 4 * 4);
+	json_decref(hosts);
+	e = audit_find(f->f_broker, "host_up");
+	assert_non_null(e);
+	assert_string_equal(jstr(e, "target"), "h1");
+	json_decref(e);
+}
+
+/* A host h1 up and the spare pool sized on it by one pass; returns its desktops. */
+static json_t *sized_pool(struct fixture *f, int64_t now)
+{
+	struct broker_result res;
+	json_t *ds;
+
+	host_add(f->f_broker, "h1");
+	assert_int_equal(heartbeat(f->f_broker, "h1", NULL, &res), BROKER_OK);
+	pool_create(f->f_broker, spare_pool);
+	broker_maintain(f->f_broker, now);
+	ds = desktops_of(f->f_broker, "spare");
+	assert_int_equal(json_array_size(ds), 2);
+	return ds;
+}
+
+static void test_pass_sizes_the_pool_and_provisions(void **state)
+{
+	struct fixture *f = *state;
+	int64_t now = (int64_t)time(NULL);
+	struct broker_result res;
+	char w0[80], w1[80];
+	const char *report[] = {w0, w1, NULL};
+	json_t *ds, *d;
+	size_t i;
+
+	ds = sized_pool(f, now);
+	json_array_foreach (ds, i, d) {
+		assert_string_equal(jstr(d, "state"), "provisioning");
+		assert_string_equal(jstr(d, "host_id"), "h1");
+	}
+	/* created and started on the host in the same pass */
+	assert_int_equal(fake_count("POST", "/api/v1/desktops"), 4);
+	snprintf(w0, sizeof(w0), "%s=running", jstr(json_array_get(ds, 0), "id"));
+	snprintf(w1, sizeof(w1), "%s=running", jstr(json_array_get(ds, 1), "id"));
+	json_decref(ds);
+	assert_int_equal(heartbeat(f->f_broker, "h1", report, &res), BROKER_OK);
+	broker_maintain(f->f_broker, now);
+	ds = desktops_of(f->f_broker, "spare");
+	json_array_foreach (ds, i, d)
+		assert_string_equal(jstr(d, "state"), "ready");
+	json_decref(ds);
+}
+
+static void test_silent_host_goes_down(void **state)
+{
+	struct fixture *f = *state;
+	int64_t now = (int64_t)time(NULL);
+	json_t *ds, *d, *hosts, *e;
+	size_t i;
+
+	json_decref(sized_pool(f, now));
+	broker_maintain(f->f_broker, now + 301); /* host_timeout = 300s */
+	hosts = broker_admin_hosts(f->f_broker);
+	assert_string_equal(jstr(json_array_get(hosts, 0), "state"), "down");
+	json_decref(hosts);
+	ds = desktops_of(f->f_broker, "spare");
+	json_array_foreach (ds, i, d)
+		assert_string_equal(jstr(d, "state"), "lost");
+	json_decref(ds);
+	e = audit_find(f->f_broker, "host_down");
+	assert_non_null(e);
+	assert_string_equal(jstr(e, "detail"), "no heartbeat for 300s");
+	json_decref(e);
+}
+
+static void test_disconnected_session_times_out(void **state)
+{
+	struct fixture *f = *state;
+	struct broker_user u = user_in("alice", staff);
+	int64_t now = (int64_t)time(NULL);
+	struct broker_connection cn;
+	struct broker_result res;
+	char w0[80], w1[80];
+	const char *report[] = {w0, w1, NULL};
+	json_t *ds, *sessions, *e;
+
+	ds = sized_pool(f, now);
+	snprintf(w0, sizeof(w0), "%s=running", jstr(json_array_get(ds, 0), "id"));
+	snprintf(w1, sizeof(w1), "%s=running", jstr(json_array_get(ds, 1), "id"));
+	json_decref(ds);
+	heartbeat(f->f_broker, "h1", report, &res);
+	broker_maintain(f->f_broker, now);
+	assert_int_equal(broker_connect(f->f_broker, &u, "spare", NULL, &cn, &res), BROKER_OK);
+	assert_int_equal(broker_session_event(f->f_broker, &u, cn.cn_session,
+					      POLICY_EVENT_DISCONNECT, NULL, &res),
+			 BROKER_OK);
+	assert_int_equal(
+	    broker_session_event(f->f_broker, &u, "s-none", POLICY_EVENT_LOGOFF, NULL, &res),
+	    BROKER_NOT_FOUND);
+
+	heartbeat(f->f_broker, "h1", report, &res);
+	broker_maintain(f->f_broker, now + 5); /* before the timeout: kept */
+	sessions = broker_admin_sessions(f->f_broker, false);
+	assert_int_equal(json_array_size(sessions), 1);
+	json_decref(sessions);
+	heartbeat(f->f_broker, "h1", report, &res);
+	broker_maintain(f->f_broker, now + 61);
+	sessions = broker_admin_sessions(f->f_broker, false);
+	assert_int_equal(json_array_size(sessions), 0);
+	json_decref(sessions);
+	e = audit_find(f->f_broker, "logoff");
+	assert_non_null(e);
+	assert_string_equal(jstr(e, "target"), cn.cn_session);
+	json_decref(e);
+	assert_int_equal(
+	    broker_session_event(f->f_broker, &u, cn.cn_session, POLICY_EVENT_LOGOFF, NULL, &res),
+	    BROKER_LOGGED_OFF);
+}
+
+/* The spare pool sized on h1 and both desktops reported running: ready. Returns the
+ * heartbeat report words (room for two) filled for state. */
+static void ready_pool(struct fixture *f, int64_t now, char w[2][80])
+{
+	const char *report[] = {w[0], w[1], NULL};
+	struct broker_result res;
+	json_t *ds = sized_pool(f, now);
+
+	for (int i = 0; i < 2; i++)
+		snprintf(w[i], 80, "%s=running", jstr(json_array_get(ds, (size_t)i), "id"));
+	json_decref(ds);
+	assert_int_equal(heartbeat(f->f_broker, "h1", report, &res), BROKER_OK);
+	broker_maintain(f->f_broker, now);
+}
+
+/* Sets the reported state of desktop id (one of w's words) to state. */
+static void report_state(char w[2][80], const char *id, const char *state)
+{
+	for (int i = 0; i < 2; i++)
+		if (!strncmp(w[i], id, strlen(id)) && w[i][strlen(id)] == '=')
+			snprintf(w[i], 80, "%s=%s", id, state);
+}
+
+static const char *state_of(struct fixture *f, const char *id, char *buf, size_t len)
+{
+	json_t *ds = desktops_of(f->f_broker, "spare"), *d;
+	size_t i;
+
+	snprintf(buf, len, "(gone)");
+	json_array_foreach (ds, i, d)
+		if (!strcmp(jstr(d, "id"), id))
+			snprintf(buf, len, "%s", jstr(d, "state"));
+	json_decref(ds);
+	return buf;
+}
+
+static void test_logoff_refreshes_the_floating_desktop(void **state)
+{
+	struct fixture *f = *state;
+	struct broker_user u = user_in("alice", staff);
+	int64_t now = (int64_t)time(NULL);
+	struct broker_connection cn;
+	struct broker_result res;
+	char w[2][80], st[32];
+	const char *report[] = {w[0], w[1], NULL};
+
+	ready_pool(f, now, w);
+	assert_int_equal(broker_connect(f->f_broker, &u, "spare", NULL, &cn, &res), BROKER_OK);
+	assert_int_equal(
+	    broker_session_event(f->f_broker, &u, cn.cn_session, POLICY_EVENT_LOGOFF, NULL, &res),
+	    BROKER_OK);
+	assert_string_equal(state_of(f, cn.cn_desktop, st, sizeof(st)), "refreshing");
+
+	fake_hosts.fh_state = "stopping";
+	broker_maintain(f->f_broker, now);				      /* running: stopped */
+	assert_int_equal(fake_count("POST", "/api/v1/desktops/"), 2 + 1 + 1); /* 2 starts, ticket */
+	assert_non_null(strstr(fake_hosts.fh_calls[fake_hosts.fh_ncalls - 1].fc_path, "/stop"));
+	report_state(w, cn.cn_desktop, "stopped");
+	heartbeat(f->f_broker, "h1", report, &res);
+	broker_maintain(f->f_broker, now); /* stopped: deleted from the host */
+	assert_int_equal(fake_count("DELETE", "/api/v1/desktops/"), 1);
+	broker_maintain(f->f_broker, now); /* off the host: provisioned anew */
+	assert_string_equal(state_of(f, cn.cn_desktop, st, sizeof(st)), "provisioning");
+}
+
+static void test_failed_desktop_is_replaced(void **state)
+{
+	struct fixture *f = *state;
+	struct broker_user u = user_in("alice", staff);
+	int64_t now = (int64_t)time(NULL);
+	struct broker_connection cn;
+	struct broker_result res;
+	char w[2][80], st[32];
+	const char *report[] = {w[0], w[1], NULL};
+	json_t *e;
+
+	ready_pool(f, now, w);
+	assert_int_equal(broker_connect(f->f_broker, &u, "spare", NULL, &cn, &res), BROKER_OK);
+	report_state(w, cn.cn_desktop, "failed");
+	heartbeat(f->f_broker, "h1", report, &res);
+	broker_maintain(f->f_broker, now);
+	assert_string_equal(state_of(f, cn.cn_desktop, st, sizeof(st)), "deleting");
+	e = audit_find(f->f_broker, "session_lost");
+	assert_non_null(e);
+	assert_string_equal(jstr(e, "target"), cn.cn_session);
+	json_decref(e);
+}
+
+static void test_deleted_pool_leaves_the_host(void **state)
+{
+	struct fixture *f = *state;
+	int64_t now = (int64_t)time(NULL);
+	struct broker_result res;
+	char w[2][80];
+	const char *report[] = {w[0], w[1], NULL};
+	json_t *pools;
+
+	ready_pool(f, now, w);
+	assert_int_equal(broker_admin_pool_delete(f->f_broker, &admin, NULL, "spare", &res),
+			 BROKER_OK);
+	pools = broker_admin_pools(f->f_broker);
+	assert_int_equal(json_array_size(pools), 0); /* hidden at once */
+	json_decref(pools);
+	broker_maintain(f->f_broker, now); /* desktops deleting; running ones stopped */
+	assert_int_equal(fake_count("POST", "/api/v1/desktops/"), 2 + 2); /* starts, stops */
+	for (int i = 0; i < 2; i++)
+		strcpy(strchr(w[i], '=') + 1, "stopped");
+	heartbeat(f->f_broker, "h1", report, &res);
+	broker_maintain(f->f_broker, now); /* deleted from the host */
+	assert_int_equal(fake_count("DELETE", "/api/v1/desktops/"), 2);
+	broker_maintain(f->f_broker, now); /* rows removed, then the pool */
+	pools = broker_admin_hosts(f->f_broker);
+	assert_int_equal(json_array_size(json_object_get(json_array_get(pools, 0), "desktop_ids")),
+			 0);
+	json_decref(pools);
+	pool_create(f->f_broker, spare_pool); /* the id is free again */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_heartbeats_checked, fixture_setup,
+					    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_heartbeat_brings_the_host_up, fixture_setup,
+					    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_pass_sizes_the_pool_and_provisions, fixture_setup,
+					    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_silent_host_goes_down, fixture_setup,
+					    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_disconnected_session_times_out, fixture_setup,
+					    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_logoff_refreshes_the_floating_desktop,
+					    fixture_setup, fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_failed_desktop_is_replaced, fixture_setup,
+					    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_deleted_pool_leaves_the_host, fixture_setup,
+					    fixture_teardown),
+	};
+	return cmocka_run_group_tests_name("broker_maintain", tests, NULL, NULL);
+}

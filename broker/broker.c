@@ -36,6 +36,7 @@ struct broker *broker_open(const struct broker_config *cfg, char *err, size_t er
 	if (!b->b_store)
 		goto out_close;
 	source.aus_lookup = websession_lookup_user;
+	source.aus_set_hash = websession_set_user_hash;
 	source.aus_ctx = b;
 	b->b_auth = auth_open(&cfg->bc_auth, &source, err, errlen);
 	if (!b->b_auth)

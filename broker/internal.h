@@ -101,5 +101,7 @@ void desktops_tick(struct broker *b, int64_t now);
 /* ---- websession.c ---- */
 /* auth/'s lookup of a local user (ctx: the broker). */
 int websession_lookup_user(void *ctx, const char *username, struct identity **id, char **hash);
+/* auth/'s store of a fresh hash for a local user whose login used a weaker one. */
+int websession_set_user_hash(void *ctx, const char *username, const char *password_hash);
 
 #endif

@@ -24,6 +24,7 @@ static void *maintenance_main(void *arg)
 {
 	struct broker *b = arg;
 
+	pthread_setname_np(pthread_self(), "maintenance");
 	pthread_mutex_lock(&b->b_lock);
 	while (!b->b_stop) {
 		struct timespec until;

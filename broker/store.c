@@ -473,6 +473,14 @@ int store_user_add(struct store *s, const char *username, const char *password_h
 	return r < 0 ? r : 0;
 }
 
+int store_user_set_hash(struct store *s, const char *username, const char *password_hash)
+{
+	int r = run(s, "UPDATE users SET password_hash = ? WHERE username = ?", "ss", password_hash,
+		    username);
+
+	return r == 0 ? -ENOENT : r < 0 ? r : 0;
+}
+
 int store_user_delete(struct store *s, const char *username)
 {
 	int r = run(s, "DELETE FROM users WHERE username = ?", "s", username);

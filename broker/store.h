@@ -44,6 +44,8 @@ json_t *store_user_get(struct store *s, const char *username);
 json_t *store_users_list(struct store *s);
 int store_user_add(struct store *s, const char *username, const char *password_hash,
 		   const char *display_name, const char *mail, const json_t *groups, int64_t now);
+/* Replaces a local user's password hash (a login upgrading a weak one). -ENOENT if absent. */
+int store_user_set_hash(struct store *s, const char *username, const char *password_hash);
 int store_user_delete(struct store *s, const char *username);
 
 /* ---- hosts: id, url, relay, enabled, up, last_heartbeat, mem_free_mib, vcpus_free,

@@ -37,6 +37,13 @@ out_nomem:
 	return -ENOMEM;
 }
 
+int websession_set_user_hash(void *ctx, const char *username, const char *password_hash)
+{
+	struct broker *b = ctx;
+
+	return store_user_set_hash(b->b_store, username, password_hash);
+}
+
 static bool is_admin(const struct broker_config *cfg, const struct identity *id)
 {
 	if (broker_config_list_has(cfg->bc_admin_users, id->id_username))

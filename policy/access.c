@@ -60,16 +60,3 @@ struct policy_access policy_check_access(const struct policy_pool *pool,
 		a = (struct policy_access){.pa_allowed = true, .pa_reason = POLICY_OK};
 	return a;
 }
-
-size_t policy_visible_pools(const struct policy_pool *pools, size_t n,
-			    const struct policy_user *user, const struct policy_client *client,
-			    struct policy_access *out)
-{
-	size_t allowed = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		out[i] = policy_check_access(&pools[i], user, client);
-		allowed += out[i].pa_allowed;
-	}
-	return allowed;
-}

@@ -24,10 +24,4 @@ struct policy_access policy_check_access(const struct policy_pool *pool,
 					 const struct policy_user *user,
 					 const struct policy_client *client);
 
-/* The decision for each of the n pools into out[i]; returns how many are allowed. The
- * portal lists those; the others' reasons explain an absence in audit logs. */
-size_t policy_visible_pools(const struct policy_pool *pools, size_t n,
-			    const struct policy_user *user, const struct policy_client *client,
-			    struct policy_access *out);
-
 #endif

@@ -1,7 +1,8 @@
 /* Unit tests for broker/store: migrations to the latest schema (and refusal of a newer
  * one), the database refusing a second live session on a desktop, atomic ticket
  * redemption (once, before expiry, and exactly once under concurrent redemptions), web
- * sessions with idle and absolute expiry, and the audit log's order. */
+ * sessions with idle and absolute expiry, the audit log's order, and a user's password
+ * hash replaced. */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -215,6 +216,27 @@ static void test_web_sessions_and_audit(void **state)
 	store_close(s);
 }
 
+/* A login that finds a weak hash stores a fresh one: only that user's hash changes. */
+static void test_user_hash_replaced(void **state)
+{
+	struct store *s = fresh();
+	json_t *groups = json_array(), *u;
+
+	(void)state;
+	assert_int_equal(store_user_add(s, "alice", "$weak$", "Alice", NULL, groups, 1), 0);
+	assert_int_equal(store_user_add(s, "bob", "$weak$", "Bob", NULL, groups, 1), 0);
+	assert_int_equal(store_user_set_hash(s, "alice", "$strong$"), 0);
+	u = store_user_get(s, "alice");
+	assert_string_equal(json_string_value(json_object_get(u, "password_hash")), "$strong$");
+	json_decref(u);
+	u = store_user_get(s, "bob");
+	assert_string_equal(json_string_value(json_object_get(u, "password_hash")), "$weak$");
+	json_decref(u);
+	assert_int_equal(store_user_set_hash(s, "carol", "$strong$"), -ENOENT);
+	json_decref(groups);
+	store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -222,6 +244,7 @@ int main(void)
 	    cmocka_unit_test(test_one_live_session_per_desktop),
 	    cmocka_unit_test(test_tickets),
 	    cmocka_unit_test(test_web_sessions_and_audit),
+	    cmocka_unit_test(test_user_hash_replaced),
 	};
 	return cmocka_run_group_tests_name("broker_store", tests, setup, teardown);
 }

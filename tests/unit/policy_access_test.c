@@ -1,6 +1,6 @@
 /* Unit tests for policy/access: entitlements by user and by group (nested groups
  * arrive expanded in the user's list), the order of refusal reasons, client address
- * rules (IPv4, IPv6, unknown address) and time windows, and the visible-pool list. */
+ * rules (IPv4, IPv6, unknown address) and time windows. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -145,30 +145,13 @@ static void test_time_rules(void **state)
 	assert_int_equal(check(&p, &alice, NULL, AT(6, 1, 0)).pa_reason, POLICY_OUTSIDE_HOURS);
 }
 
-static void test_visible_pools(void **state)
-{
-	struct policy_pool pools[3] = {pool(eng_entitlements, 2), pool(staff_entitlements, 1),
-				       pool(staff_entitlements, 1)};
-	struct policy_client c = {.pc_now = MONDAY};
-	struct policy_access out[3];
-
-	(void)state;
-	pools[2].pool_enabled = false;
-	assert_int_equal(policy_visible_pools(pools, 3, &alice, &c, out), 2);
-	assert_true(out[0].pa_allowed && out[1].pa_allowed);
-	assert_int_equal(out[2].pa_reason, POLICY_POOL_DISABLED);
-	assert_int_equal(policy_visible_pools(pools, 3, &bob, &c, out), 0);
-	assert_int_equal(out[0].pa_reason, POLICY_NOT_ENTITLED);
-	assert_int_equal(out[2].pa_reason, POLICY_NOT_ENTITLED);
-	assert_int_equal(policy_visible_pools(pools, 3, &carol, &c, out), 1);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_entitlements),  cmocka_unit_test(test_reason_order),
-	    cmocka_unit_test(test_address_rules), cmocka_unit_test(test_time_rules),
-	    cmocka_unit_test(test_visible_pools),
+	    cmocka_unit_test(test_entitlements),
+	    cmocka_unit_test(test_reason_order),
+	    cmocka_unit_test(test_address_rules),
+	    cmocka_unit_test(test_time_rules),
 	};
 	return cmocka_run_group_tests_name("policy_access", tests, NULL, NULL);
 }

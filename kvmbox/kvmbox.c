@@ -450,8 +450,12 @@ static void box_start(struct box *b, const char *dir, int memory_mib, int cpus, 
 				"pc",
 				"-accel",
 				"tcg",
+				/* No XSAVE in the box: QEMU's emulated SVM does not
+				 * intercept XSETBV, so a nested guest's XCR0 writes
+				 * would bypass KVM ("XSAVE consistency problem" in
+				 * the guest, then random crashes under load). */
 				"-cpu",
-				"max",
+				"max,-xsave",
 				"-smp",
 				smp,
 				"-m",

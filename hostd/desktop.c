@@ -363,3 +363,13 @@ int desktop_path(const struct conf *c, const struct desktop *d, enum desktop_fil
 	}
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
+
+int desktop_vm_paths(const struct conf *c, const struct desktop *d, struct vm_paths *p)
+{
+	if (desktop_path(c, d, DESKTOP_FILE_DISK, p->vp_disk, sizeof(p->vp_disk)) < 0 ||
+	    desktop_path(c, d, DESKTOP_FILE_SERIAL, p->vp_serial, sizeof(p->vp_serial)) < 0 ||
+	    desktop_path(c, d, DESKTOP_FILE_CONTROL, p->vp_control, sizeof(p->vp_control)) < 0 ||
+	    desktop_path(c, d, DESKTOP_FILE_VNC, p->vp_vnc, sizeof(p->vp_vnc)) < 0)
+		return -ENAMETOOLONG;
+	return 0;
+}

@@ -93,4 +93,12 @@ void desktop_free(struct desktop *d);
 int desktop_path(const struct conf *c, const struct desktop *d, enum desktop_file f, char *buf,
 		 size_t len);
 
+/* The files an engine names on a VMM's command line. */
+struct vm_paths {
+	char vp_disk[4200], vp_serial[4200], vp_control[256], vp_vnc[256];
+};
+
+/* Fills p for d. Returns 0 or -ENAMETOOLONG. */
+int desktop_vm_paths(const struct conf *c, const struct desktop *d, struct vm_paths *p);
+
 #endif

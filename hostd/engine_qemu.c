@@ -147,12 +147,9 @@ static int qemu_create_disk(const struct conf *c, const struct desktop *d, char 
 
 static int qemu_command(const struct conf *c, const struct desktop *d, struct vmm_args *a)
 {
-	char disk[4200], serial[4200], control[256], vnc[256];
+	struct vm_paths p;
 
-	if (desktop_path(c, d, DESKTOP_FILE_DISK, disk, sizeof(disk)) < 0 ||
-	    desktop_path(c, d, DESKTOP_FILE_SERIAL, serial, sizeof(serial)) < 0 ||
-	    desktop_path(c, d, DESKTOP_FILE_CONTROL, control, sizeof(control)) < 0 ||
-	    desktop_path(c, d, DESKTOP_FILE_VNC, vnc, sizeof(vnc)) < 0)
+	if (desktop_vm_paths(c, d, &p) < 0)
 		return -ENAMETOOLONG;
 	vmm_args_add(a, "%s", c->qemu_binary);
 	vmm_args_opt(a, "-name", "guest=%s,debug-threads=on", d->d_id);
@@ -166,9 +163,9 @@ static int qemu_command(const struct conf *c, const struct desktop *d, struct vm
 	vmm_args_opt(a, "-smp", "%d", d->d_vcpus);
 	vmm_args_opt(a, "-display", "none");
 	vmm_args_opt(a, "-vga", "std");
-	vmm_args_opt(a, "-vnc", "unix:%s,password=on", vnc);
-	vmm_args_opt(a, "-qmp", "unix:%s,server=on,wait=off", control);
-	vmm_args_opt(a, "-chardev", "file,id=serial0,path=%s", serial);
+	vmm_args_opt(a, "-vnc", "unix:%s,password=on", p.vp_vnc);
+	vmm_args_opt(a, "-qmp", "unix:%s,server=on,wait=off", p.vp_control);
+	vmm_args_opt(a, "-chardev", "file,id=serial0,path=%s", p.vp_serial);
 	vmm_args_opt(a, "-serial", "chardev:serial0");
 	if (d->d_kernel) {
 		vmm_args_opt(a, "-kernel", "%s", d->d_kernel);
@@ -179,7 +176,7 @@ static int qemu_command(const struct conf *c, const struct desktop *d, struct vm
 			vmm_args_opt(a, "-append", "%s", d->d_cmdline);
 		}
 	}
-	vmm_args_opt(a, "-drive", "file=%s,if=virtio,format=qcow2", disk);
+	vmm_args_opt(a, "-drive", "file=%s,if=virtio,format=qcow2", p.vp_disk);
 	vmm_args_opt(a, "-sandbox",
 		     "on,obsolete=deny,elevateprivileges=deny,spawn=deny,"
 		     "resourcecontrol=deny");
@@ -238,28 +235,35 @@ static int qemu_quit(const struct conf *c, const struct desktop *d)
 	return simple(c, d, "quit", err, sizeof(err));
 }
 
-static int qemu_set_ticket(const struct conf *c, const struct desktop *d, const char *password,
-			   long long expires, bool view_only, char *err, size_t errlen)
+/* One of QMP's VNC password commands: {"protocol": "vnc", key: value}. */
+static int vnc_password_command(const struct conf *c, const struct desktop *d, const char *cmd,
+				const char *key, const char *value, char *err, size_t errlen)
 {
-	json_t *args, *ret;
-	char when[32];
+	json_t *args = json_pack("{s:s, s:s}", "protocol", "vnc", key, value), *ret;
 
-	(void)view_only; /* QEMU's VNC has no view-only password: the relay enforces
-			    it */
-	args = json_pack("{s:s, s:s}", "protocol", "vnc", "password", password);
-	ret = args ? run(c, d, "set_password", args, err, errlen) : NULL;
-	json_decref(args);
-	if (!ret)
-		return -EIO;
-	json_decref(ret);
-	snprintf(when, sizeof(when), "%lld", expires);
-	args = json_pack("{s:s, s:s}", "protocol", "vnc", "time", when);
-	ret = args ? run(c, d, "expire_password", args, err, errlen) : NULL;
+	if (!args)
+		return -ENOMEM;
+	ret = run(c, d, cmd, args, err, errlen);
 	json_decref(args);
 	if (!ret)
 		return -EIO;
 	json_decref(ret);
 	return 0;
+}
+
+static int qemu_set_ticket(const struct conf *c, const struct desktop *d, const char *password,
+			   long long expires, bool view_only, char *err, size_t errlen)
+{
+	char when[32];
+	int r;
+
+	(void)view_only; /* QEMU's VNC has no view-only password: the relay enforces
+			    it */
+	snprintf(when, sizeof(when), "%lld", expires);
+	r = vnc_password_command(c, d, "set_password", "password", password, err, errlen);
+	if (r == 0)
+		r = vnc_password_command(c, d, "expire_password", "time", when, err, errlen);
+	return r;
 }
 
 const struct engine engine_qemu = {

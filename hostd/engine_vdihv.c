@@ -174,12 +174,9 @@ static int vdihv_create_disk(const struct conf *c, const struct desktop *d, char
 
 static int vdihv_command(const struct conf *c, const struct desktop *d, struct vmm_args *a)
 {
-	char disk[4200], serial[4200], control[256], vnc[256];
+	struct vm_paths p;
 
-	if (desktop_path(c, d, DESKTOP_FILE_DISK, disk, sizeof(disk)) < 0 ||
-	    desktop_path(c, d, DESKTOP_FILE_SERIAL, serial, sizeof(serial)) < 0 ||
-	    desktop_path(c, d, DESKTOP_FILE_CONTROL, control, sizeof(control)) < 0 ||
-	    desktop_path(c, d, DESKTOP_FILE_VNC, vnc, sizeof(vnc)) < 0)
+	if (desktop_vm_paths(c, d, &p) < 0)
 		return -ENAMETOOLONG;
 	if (!d->d_kernel)
 		return -EINVAL;
@@ -193,11 +190,11 @@ static int vdihv_command(const struct conf *c, const struct desktop *d, struct v
 	}
 	vmm_args_opt(a, "--memory", "%d", d->d_memory_mib);
 	vmm_args_opt(a, "--cpus", "%d", d->d_vcpus);
-	vmm_args_opt(a, "--disk", "%s,base=%s", disk, d->d_base);
-	vmm_args_opt(a, "--serial", "file:%s", serial);
-	vmm_args_opt(a, "--control", "unix:%s", control);
+	vmm_args_opt(a, "--disk", "%s,base=%s", p.vp_disk, d->d_base);
+	vmm_args_opt(a, "--serial", "file:%s", p.vp_serial);
+	vmm_args_opt(a, "--control", "unix:%s", p.vp_control);
 	if (has_vnc) {
-		vmm_args_opt(a, "--vnc", "unix:%s", vnc);
+		vmm_args_opt(a, "--vnc", "unix:%s", p.vp_vnc);
 	}
 	return a->va_overflow ? -E2BIG : 0;
 }

@@ -68,7 +68,8 @@ void vmm_args_free(struct vmm_args *a)
 	a->va_count = 0;
 }
 
-static int read_start_time(pid_t pid, unsigned long long *start)
+/* From /proc/PID/stat: the process's state letter and its start time (field 22). */
+static int read_stat(pid_t pid, char *state, unsigned long long *start)
 {
 	char path[64], buf[1024], *p;
 	ssize_t n;
@@ -86,8 +87,9 @@ static int read_start_time(pid_t pid, unsigned long long *start)
 	/* The command name may hold spaces and parentheses: fields restart after the
 	 * last ')'. */
 	p = strrchr(buf, ')');
-	if (!p)
+	if (!p || p[1] != ' ' || !p[2])
 		return -EIO;
+	*state = p[2];
 	p++;
 	/* Field 3 (state) follows; the start time is field 22. */
 	for (int field = 3; field < 22; field++) {
@@ -99,32 +101,21 @@ static int read_start_time(pid_t pid, unsigned long long *start)
 	return 0;
 }
 
-static bool is_zombie(pid_t pid)
+static int read_start_time(pid_t pid, unsigned long long *start)
 {
-	char path[64], buf[512], *p;
-	ssize_t n;
-	int fd;
+	char state;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return true;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return true;
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	return !p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X';
+	return read_stat(pid, &state, start);
 }
 
 bool vmm_alive(pid_t pid, unsigned long long start)
 {
 	unsigned long long now;
+	char state;
 
-	if (pid <= 0 || read_start_time(pid, &now) < 0)
+	if (pid <= 0 || read_stat(pid, &state, &now) < 0)
 		return false;
-	return now == start && !is_zombie(pid);
+	return now == start && state != 'Z' && state != 'X';
 }
 
 int vmm_watch(pid_t pid, unsigned long long start)

@@ -405,6 +405,20 @@ static int load(struct blk_overlay *ov, uint64_t base_size)
 	return 0;
 }
 
+/* Closes an overlay's files and frees it, whatever was opened so far. */
+static void release(struct blk_overlay *ov)
+{
+	if (ov->ov_fd >= 0)
+		close(ov->ov_fd);
+	if (ov->ov_base_fd >= 0)
+		close(ov->ov_base_fd);
+	free(ov->ov_bitmap);
+	free(ov->ov_dirty);
+	free(ov->ov_bounce);
+	free(ov->ov_path);
+	free(ov);
+}
+
 struct blk_overlay *blk_overlay_open(const char *path, const char *base_path)
 {
 	struct blk_overlay *ov;
@@ -460,15 +474,7 @@ struct blk_overlay *blk_overlay_open(const char *path, const char *base_path)
 	return ov;
 
 out_free:
-	if (ov->ov_fd >= 0)
-		close(ov->ov_fd);
-	if (ov->ov_base_fd >= 0)
-		close(ov->ov_base_fd);
-	free(ov->ov_bitmap);
-	free(ov->ov_dirty);
-	free(ov->ov_bounce);
-	free(ov->ov_path);
-	free(ov);
+	release(ov);
 	return NULL;
 }
 
@@ -477,11 +483,5 @@ void blk_overlay_close(struct blk_overlay *ov)
 	if (!ov)
 		return;
 	blk_overlay_flush(ov);
-	close(ov->ov_fd);
-	close(ov->ov_base_fd);
-	free(ov->ov_bitmap);
-	free(ov->ov_dirty);
-	free(ov->ov_bounce);
-	free(ov->ov_path);
-	free(ov);
+	release(ov);
 }

@@ -126,52 +126,49 @@ static void destroy_desktop(void *ctx, struct web_request *req)
 	reply(req, r, 200, r < 0 ? NULL : json_pack("{s:s}", "deleted", id), err);
 }
 
-static void start_desktop(void *ctx, struct web_request *req)
+typedef int desktop_action_fn(struct host *h, const char *id, const json_t *body, json_t **out,
+			      char *err, size_t errlen);
+
+/* POST /api/v1/desktops/{id}/VERB: its JSON body (empty allowed or not) handed to fn,
+ * whose result is answered with status. */
+static void desktop_action(struct web_request *req, struct host_api *a, desktop_action_fn *fn,
+			   bool empty_ok, unsigned status)
 {
-	struct host_api *a = ctx;
 	const char *id = desktop_id(req);
-	json_t *body = id ? web_json_body(req, NULL, true) : NULL, *out = NULL;
+	json_t *body = id ? web_json_body(req, NULL, empty_ok) : NULL, *out = NULL;
 	char err[512] = "";
-	int r = -EINVAL;
+	int r;
 
 	if (!body)
 		return;
-	if (json_object_size(body))
-		snprintf(err, sizeof(err), "start takes no fields");
-	else
-		r = host_start(a->a_host, id, &out, err, sizeof(err));
+	r = fn(a->a_host, id, body, &out, err, sizeof(err));
 	json_decref(body);
-	reply(req, r, 202, out, err);
+	reply(req, r, status, out, err);
+}
+
+static int start_without_fields(struct host *h, const char *id, const json_t *body, json_t **out,
+				char *err, size_t errlen)
+{
+	if (json_object_size(body)) {
+		snprintf(err, errlen, "start takes no fields");
+		return -EINVAL;
+	}
+	return host_start(h, id, out, err, errlen);
+}
+
+static void start_desktop(void *ctx, struct web_request *req)
+{
+	desktop_action(req, ctx, start_without_fields, true, 202);
 }
 
 static void stop_desktop(void *ctx, struct web_request *req)
 {
-	struct host_api *a = ctx;
-	const char *id = desktop_id(req);
-	json_t *body = id ? web_json_body(req, NULL, true) : NULL, *out = NULL;
-	char err[512] = "";
-	int r;
-
-	if (!body)
-		return;
-	r = host_stop(a->a_host, id, body, &out, err, sizeof(err));
-	json_decref(body);
-	reply(req, r, 202, out, err);
+	desktop_action(req, ctx, host_stop, true, 202);
 }
 
 static void set_ticket(void *ctx, struct web_request *req)
 {
-	struct host_api *a = ctx;
-	const char *id = desktop_id(req);
-	json_t *body = id ? web_json_body(req, NULL, false) : NULL, *out = NULL;
-	char err[512] = "";
-	int r;
-
-	if (!body)
-		return;
-	r = host_set_ticket(a->a_host, id, body, &out, err, sizeof(err));
-	json_decref(body);
-	reply(req, r, 200, out, err);
+	desktop_action(req, ctx, host_set_ticket, false, 200);
 }
 
 static const struct web_route routes[] = {

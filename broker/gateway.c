@@ -748,8 +748,8 @@ struct gateway *gateway_new(struct broker *b, char *err, size_t errlen)
 	pthread_mutex_init(&gw->g_lock, NULL);
 	pthread_cond_init(&gw->g_idle, NULL);
 	if (cfg->bc_host_cert[0] && cfg->bc_host_key[0] && cfg->bc_host_ca[0]) {
-		gw->g_ssl = SSL_CTX_new(TLS_client_method());
-		if (!gw->g_ssl || !SSL_CTX_set_min_proto_version(gw->g_ssl, TLS1_2_VERSION) ||
+		gw->g_ssl = stream_tls_context(false);
+		if (!gw->g_ssl ||
 		    SSL_CTX_load_verify_locations(gw->g_ssl, cfg->bc_host_ca, NULL) != 1 ||
 		    SSL_CTX_use_certificate_chain_file(gw->g_ssl, cfg->bc_host_cert) != 1 ||
 		    SSL_CTX_use_PrivateKey_file(gw->g_ssl, cfg->bc_host_key, SSL_FILETYPE_PEM) !=

@@ -13,6 +13,18 @@
 
 struct stream;
 
+/* The TLS suites every endpoint of the product offers with TLS 1.2: forward-secret
+ * (ECDHE) and authenticated encryption (AES-GCM, ChaCha20-Poly1305) only; TLS 1.3's
+ * own suites are all AEAD. */
+#define STREAM_TLS12_CIPHERS                                                                       \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                               \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                               \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
+/* A new TLS context for a server or a client with the product's policy: TLS 1.2 or
+ * newer, the suites above, no renegotiation, no compression. NULL when OpenSSL fails. */
+SSL_CTX *stream_tls_context(bool server);
+
 /* A stream on fd (made non-blocking), over ssl when not NULL (its handshake done, or to
  * be done by the first read or write). The stream owns both. NULL when out of memory
  * (then both are still the caller's). */

@@ -437,14 +437,14 @@ struct tls_front *tls_front_start(const struct tls_front_config *cfg, char *err,
 		snprintf(err, errlen, "%s", strerror(errno));
 		goto fail;
 	}
-	/* TLS 1.2 and 1.3 only; no session tickets: every connection does a full handshake,
-	 * so a client certificate is checked every time. */
-	f->f_ctx = SSL_CTX_new(TLS_server_method());
-	if (!f->f_ctx || SSL_CTX_set_min_proto_version(f->f_ctx, TLS1_2_VERSION) != 1) {
+	/* TLS 1.2 (AEAD suites) and 1.3 only; no session tickets: every connection does a full
+	 * handshake, so a client certificate is checked every time. */
+	f->f_ctx = stream_tls_context(true);
+	if (!f->f_ctx) {
 		snprintf(err, errlen, "no TLS context");
 		goto fail;
 	}
-	SSL_CTX_set_options(f->f_ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION);
+	SSL_CTX_set_options(f->f_ctx, SSL_OP_NO_TICKET);
 	SSL_CTX_set_num_tickets(f->f_ctx, 0);
 	SSL_CTX_set_session_cache_mode(f->f_ctx, SSL_SESS_CACHE_OFF);
 	if (load_pem(f, cfg, err, errlen) < 0)

@@ -25,7 +25,8 @@
 #include "policy/lifecycle.h"
 #include "web/server.h"
 
-#define COOKIE "vdi_session"
+/* __Host-: browsers take it only over HTTPS, for this host and Path=/ (no Domain). */
+#define COOKIE "__Host-vdi_session"
 
 struct api {
 	struct broker *a_broker;

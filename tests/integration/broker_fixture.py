@@ -117,7 +117,7 @@ class Client:
             if data is not None and content_type:
                 h["Content-Type"] = content_type
             if self.cookie:
-                h["Cookie"] = "vdi_session=" + self.cookie
+                h["Cookie"] = "__Host-vdi_session=" + self.cookie
             if self.token:
                 h["Authorization"] = "Bearer " + self.token
             if csrf and self.csrf and method not in ("GET", "HEAD"):

@@ -125,6 +125,8 @@ def test_login_sets_a_fresh_strict_cookie(env):
     assert r.json["user"] == {"username": "alice", "display_name": "Alice Example",
                               "admin": False}
     cookie = r.header("Set-Cookie")[0]
+    assert cookie.startswith("__Host-vdi_session="), cookie  # HTTPS, this host, Path=/
+    assert "Domain=" not in cookie
     for attr in ("Secure", "HttpOnly", "SameSite=Strict", "Path=/"):
         assert attr in cookie.split("; "), cookie
     first = c.cookie

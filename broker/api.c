@@ -730,7 +730,9 @@ struct api *api_start(struct broker *b, char *err, size_t errlen)
 	struct web_config wc = {
 	    .wc_max_body = (size_t)c->bc_max_body,
 	    .wc_max_connections = (unsigned)c->bc_max_connections,
+	    .wc_max_per_address = (unsigned)c->bc_max_per_address,
 	    .wc_timeout = (unsigned)c->bc_http_idle,
+	    .wc_request_timeout = (unsigned)c->bc_request_timeout,
 	};
 
 	if (!a) {

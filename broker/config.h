@@ -31,6 +31,7 @@ struct broker_config {
 	int bc_max_body;
 	int bc_max_connections;
 	int bc_http_idle; /* seconds */
+	int bc_max_per_address, bc_request_timeout;
 	/* [gateway] */
 	int bc_gateway_idle;	 /* seconds without traffic either way */
 	int bc_gateway_lifetime; /* seconds after the connection opened */

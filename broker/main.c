@@ -13,6 +13,7 @@
 #include "broker/api.h"
 #include "broker/broker.h"
 #include "broker/config.h"
+#include "lib/fdlimit.h"
 #include "lib/log.h"
 
 #define EXIT_USAGE 2
@@ -84,8 +85,14 @@ static int serve(const struct broker_config *cfg)
 	struct api *api = NULL;
 	sigset_t set;
 	char err[1024];
+	long files = fd_limit_raise();
 	int sig, status = 1;
 
+	/* a connection holds up to 4 descriptors; handshakes as many again */
+	if (files > 0 && files < 8L * cfg->bc_max_connections + 256)
+		log_warnx("open-file limit %ld is low for [http] max_connections = %d: raise "
+			  "LimitNOFILE",
+			  files, cfg->bc_max_connections);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);

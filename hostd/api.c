@@ -205,6 +205,7 @@ struct host_api *host_api_start(const struct conf *c, struct host *h)
 	    .wc_trust_pem = ca,
 	    .wc_max_body = (size_t)c->api_max_body,
 	    .wc_max_connections = (unsigned)c->api_max_connections,
+	    .wc_max_per_address = (unsigned)c->api_max_per_address,
 	    .wc_timeout = API_IDLE_TIMEOUT_S,
 	    .wc_name = "api",
 	};

@@ -28,7 +28,7 @@ struct conf {
 	char *api_listen;
 	char *tls_cert, *tls_key, *tls_ca;
 	int api_max_body;
-	int api_max_connections;
+	int api_max_connections, api_max_per_address;
 	/* [relay] */
 	char *relay_listen; /* empty: no relay */
 	bool relay_require_client_cert;

@@ -21,6 +21,7 @@
 #include "hostd/host.h"
 #include "hostd/relay.h"
 #include "hostd/vmm.h"
+#include "lib/fdlimit.h"
 #include "lib/log.h"
 
 #define EXIT_USAGE 2
@@ -57,6 +58,7 @@ static int run(const struct conf *c, const char *self)
 	sigset_t set;
 	int status = 1, sig = 0;
 
+	fd_limit_raise(); /* VMM logs, sockets, relay and API connections */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);

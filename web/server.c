@@ -684,6 +684,8 @@ struct web_server *web_start(const struct web_config *cfg, const struct web_rout
 	    .tf_key_pem = cfg->wc_key_pem,
 	    .tf_trust_pem = cfg->wc_trust_pem,
 	    .tf_max_connections = cfg->wc_max_connections,
+	    .tf_max_per_address = cfg->wc_max_per_address,
+	    .tf_request_timeout = cfg->wc_request_timeout,
 	    .tf_handshake_timeout = cfg->wc_timeout && cfg->wc_timeout < HANDSHAKE_TIMEOUT_S
 					? cfg->wc_timeout
 					: HANDSHAKE_TIMEOUT_S,
@@ -715,7 +717,7 @@ struct web_server *web_start(const struct web_config *cfg, const struct web_rout
 	}
 	/* No listener of its own: connections come from the TLS front. */
 	srv->ws_daemon = MHD_start_daemon(
-	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
 		MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE,
 	    0, NULL, NULL, handle, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
 	    MHD_OPTION_URI_LOG_CALLBACK, uri_logged, srv, MHD_OPTION_UNESCAPE_CALLBACK,

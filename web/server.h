@@ -32,13 +32,15 @@ struct web_config {
 	const char *wc_listen;	 /* "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:443" */
 	const char *wc_cert_pem; /* server certificate and key, PEM text */
 	const char *wc_key_pem;
-	const char *wc_trust_pem; /* non-NULL: clients must present a certificate it signed */
-	size_t wc_max_body;	  /* bytes; larger bodies get 413 */
-	unsigned wc_max_connections;
-	unsigned wc_timeout;	   /* seconds of idle before a connection is closed; TLS
-				      handshakes get at most 10 s of it */
-	const char *wc_static_dir; /* GET/HEAD outside /api/ served from here; NULL: none */
-	const char *wc_name;	   /* for log lines: "http", "heartbeat" */
+	const char *wc_trust_pem;    /* non-NULL: clients must present a certificate it signed */
+	size_t wc_max_body;	     /* bytes; larger bodies get 413 */
+	unsigned wc_max_connections; /* in their TLS handshake, and past it, each */
+	unsigned wc_max_per_address; /* from one client address; 0: 64 */
+	unsigned wc_request_timeout; /* seconds to send a request; 0: 30 */
+	unsigned wc_timeout;	     /* seconds of idle before a connection is closed; TLS
+					handshakes get at most 10 s of it */
+	const char *wc_static_dir;   /* GET/HEAD outside /api/ served from here; NULL: none */
+	const char *wc_name;	     /* for log lines: "http", "heartbeat" */
 };
 
 /* Starts serving routes (handlers get ctx) on a listener of its own. Returns the server

@@ -29,11 +29,20 @@
 #include "lib/log.h"
 #include "net/splice.h"
 
-#define FORWARD_BUF    (64 * 1024)
-#define LINGER_MS      2000
-#define SOCKETPAIR_BUF (1 << 20)
-#define TAKE_TIMEOUT_S 5
-#define TAKE_EARLY_MAX (256 * 1024)
+#define FORWARD_BUF	 (64 * 1024)
+#define LINGER_MS	 2000
+#define SOCKETPAIR_BUF	 (1 << 20)
+#define TAKE_TIMEOUT_S	 5
+#define TAKE_EARLY_MAX	 (256 * 1024)
+#define TICK_MS		 1000
+#define END_REQUEST_SLOW (SPLICE_OWNER + 1)
+
+/* Connections from one client address: its key (family, then the address) and how many
+ * it holds (handshaking or forwarding; a taken stream no longer counts). */
+struct peer {
+	unsigned char p_key[17];
+	unsigned p_n;
+};
 
 struct tls_front {
 	struct tls_front_config f_cfg; /* its strings are not kept */
@@ -45,7 +54,10 @@ struct tls_front {
 	bool f_acceptor_started;
 	pthread_mutex_t f_lock;
 	pthread_cond_t f_idle, f_handed;
-	unsigned f_count; /* connections and taken streams */
+	unsigned f_count;     /* connections past their handshake, and taken streams */
+	unsigned f_pending;   /* connections in their handshake */
+	struct peer *f_peers; /* 2 * max_connections of them: one per connection at most */
+	size_t f_npeers;
 	struct front_conn *f_conns;
 };
 
@@ -65,6 +77,11 @@ struct front_conn {
 	int fc_http_fd; /* the HTTP layer's end of the socketpair */
 	int fc_refs;	/* the thread's, and a taker's */
 	bool fc_take_wanted, fc_take_abandoned, fc_handed, fc_ended;
+	/* what it counts for, under f_lock: f_pending, f_count, its address's peer */
+	bool fc_pending, fc_counted, fc_peer_counted;
+	/* the request deadline: when the client began sending what is not answered yet */
+	int64_t fc_request_start;
+	uint64_t fc_seen_read, fc_seen_written;
 };
 
 static int set_nonblocking(int fd)
@@ -82,6 +99,45 @@ static void peer_name(const struct sockaddr_storage *ss, char *out, size_t len)
 
 	if (!inet_ntop(ss->ss_family, a, out, (socklen_t)len))
 		snprintf(out, len, "?");
+}
+
+static void peer_key(const struct sockaddr_storage *ss, unsigned char key[17])
+{
+	memset(key, 0, 17);
+	key[0] = (unsigned char)ss->ss_family;
+	if (ss->ss_family == AF_INET6)
+		memcpy(key + 1, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+	else if (ss->ss_family == AF_INET)
+		memcpy(key + 1, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+}
+
+/* The entry of an address (added with no connections when add), or NULL. Under f_lock. */
+static struct peer *peer_find(struct tls_front *f, const unsigned char key[17], bool add)
+{
+	for (size_t i = 0; i < f->f_npeers; i++)
+		if (!memcmp(f->f_peers[i].p_key, key, 17))
+			return &f->f_peers[i];
+	if (!add || f->f_npeers == 2 * (size_t)f->f_cfg.tf_max_connections)
+		return NULL;
+	memcpy(f->f_peers[f->f_npeers].p_key, key, 17);
+	f->f_peers[f->f_npeers].p_n = 0;
+	return &f->f_peers[f->f_npeers++];
+}
+
+/* The connection no longer counts for its address. Under f_lock. */
+static void peer_release(struct front_conn *c)
+{
+	struct tls_front *f = c->fc_front;
+	unsigned char key[17];
+	struct peer *p;
+
+	if (!c->fc_peer_counted)
+		return;
+	c->fc_peer_counted = false;
+	peer_key(&c->fc_peer, key);
+	p = peer_find(f, key, false);
+	if (p && --p->p_n == 0)
+		*p = f->f_peers[--f->f_npeers];
 }
 
 /* The handshake, non-blocking, until the front's deadline or its stop. Returns 0, or -1
@@ -167,11 +223,33 @@ static void linger_close(struct front_conn *c)
  * more (an early 413, say), what the client sends is dropped but what the layer answered
  * is delivered. At the HTTP layer's end the connection is handed over to a taker
  * (tls_front_take()) or closed: close_notify, then the linger. */
+/* The request deadline: a client still sending tf_request_timeout after the first byte
+ * of what has no answer yet (headers or body trickled in, a slow-loris) is dropped. A
+ * client waiting for a slow answer sends nothing and is not. */
+static int request_tick(struct splice *sp, int64_t now)
+{
+	struct front_conn *c = sp->sp_arg;
+	const struct splice_side *client = &sp->sp_side[0];
+	bool sent = client->sd_read != c->fc_seen_read;
+
+	if (client->sd_written != c->fc_seen_written) { /* an answer is under way */
+		c->fc_seen_written = client->sd_written;
+		c->fc_request_start = 0;
+	}
+	c->fc_seen_read = client->sd_read;
+	if (sent && !c->fc_request_start)
+		c->fc_request_start = now;
+	if (sent && now - c->fc_request_start > 1000LL * c->fc_front->f_cfg.tf_request_timeout)
+		return END_REQUEST_SLOW;
+	return SPLICE_RUNNING;
+}
+
 static void run_forwarding(struct front_conn *c)
 {
 	struct tls_front *f = c->fc_front;
 	struct splice *sp = &c->fc_splice;
 	bool hand_over;
+	int end;
 
 	*sp = (struct splice){
 	    .sp_side = {{.sd_stream = c->fc_net_st,
@@ -182,14 +260,22 @@ static void run_forwarding(struct front_conn *c)
 			 .sd_flags = SPLICE_WRITE_DROPS,
 			 .sd_out = c->fc_up,
 			 .sd_out_size = sizeof(c->fc_up)}},
+	    .sp_tick = request_tick,
+	    .sp_arg = c,
 	    .sp_stop_fd = f->f_stop,
-	    .sp_tick_ms = -1,
+	    .sp_tick_ms = TICK_MS,
 	};
-	if (splice_run(sp) != SPLICE_EOF || sp->sp_end_side != 1)
+	end = splice_run(sp);
+	if (end == END_REQUEST_SLOW)
+		log_warnx("%s: connection from %s dropped: a request still arriving after %u s",
+			  f->f_name, c->fc_addr, f->f_cfg.tf_request_timeout);
+	if (end != SPLICE_EOF || sp->sp_end_side != 1)
 		return;
 	pthread_mutex_lock(&f->f_lock);
 	hand_over = c->fc_take_wanted && !c->fc_take_abandoned;
 	c->fc_handed = hand_over;
+	if (hand_over) /* authenticated by what it asked for: no longer its address's */
+		peer_release(c);
 	pthread_mutex_unlock(&f->f_lock);
 	if (hand_over)
 		return;
@@ -198,12 +284,48 @@ static void run_forwarding(struct front_conn *c)
 	linger_close(c);
 }
 
+/* A taken stream's place in the count given back. */
 static void conn_done(struct tls_front *f)
 {
 	pthread_mutex_lock(&f->f_lock);
 	f->f_count--;
 	pthread_cond_broadcast(&f->f_idle);
 	pthread_mutex_unlock(&f->f_lock);
+}
+
+/* The places a connection holds given back. */
+static void conn_release(struct front_conn *c)
+{
+	struct tls_front *f = c->fc_front;
+
+	pthread_mutex_lock(&f->f_lock);
+	if (c->fc_pending)
+		f->f_pending--;
+	if (c->fc_counted)
+		f->f_count--;
+	c->fc_pending = c->fc_counted = false;
+	peer_release(c);
+	pthread_cond_broadcast(&f->f_idle);
+	pthread_mutex_unlock(&f->f_lock);
+}
+
+/* After its handshake, a connection takes a place among the established ones. Returns
+ * false when they are all taken. */
+static bool conn_establish(struct front_conn *c)
+{
+	struct tls_front *f = c->fc_front;
+	bool ok;
+
+	pthread_mutex_lock(&f->f_lock);
+	f->f_pending--;
+	c->fc_pending = false;
+	ok = f->f_count < f->f_cfg.tf_max_connections;
+	if (ok)
+		f->f_count++;
+	c->fc_counted = ok;
+	pthread_cond_broadcast(&f->f_idle);
+	pthread_mutex_unlock(&f->f_lock);
+	return ok;
 }
 
 static void conn_unref(struct front_conn *c)
@@ -243,7 +365,7 @@ static void conn_end(struct front_conn *c)
 			SSL_free(c->fc_tls);
 			close(c->fc_net);
 		}
-		conn_done(f); /* a taken stream keeps its place in the count */
+		conn_release(c); /* a taken stream keeps its place in the count */
 	}
 	conn_unref(c);
 }
@@ -259,6 +381,9 @@ static void *conn_main(void *arg)
 	if (set_nonblocking(c->fc_net) < 0 || handshake(c, why, sizeof(why)) < 0) {
 		log_info("%s: TLS handshake with %s failed: %s", f->f_name, c->fc_addr,
 			 why[0] ? why : strerror(errno));
+	} else if (!conn_establish(c)) {
+		log_warnx("%s: connection from %s refused: connection limit reached (%u)",
+			  f->f_name, c->fc_addr, f->f_cfg.tf_max_connections);
 	} else if (!(c->fc_net_st = stream_new(c->fc_net, c->fc_tls))) {
 		log_warnx("%s: connection from %s dropped: out of memory", f->f_name, c->fc_addr);
 	} else if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -293,8 +418,11 @@ static void accept_one(struct tls_front *f)
 {
 	struct sockaddr_storage peer;
 	socklen_t len = sizeof(peer);
+	const char *refused = NULL;
+	unsigned char key[17];
 	struct front_conn *c;
 	pthread_attr_t attr;
+	struct peer *p;
 	pthread_t t;
 	int fd = accept4(f->f_listen, (struct sockaddr *)&peer, &len, SOCK_CLOEXEC), r, one = 1;
 
@@ -307,23 +435,31 @@ static void accept_one(struct tls_front *f)
 	}
 	/* Screen updates and keystrokes are sent as they come: no Nagle delay. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	peer_key(&peer, key);
+	c = calloc(1, sizeof(*c));
 	pthread_mutex_lock(&f->f_lock);
-	r = f->f_count < f->f_cfg.tf_max_connections ? 0 : -EBUSY;
-	if (!r)
-		f->f_count++;
+	p = peer_find(f, key, true);
+	if (!c)
+		refused = "out of memory";
+	else if (f->f_pending >= f->f_cfg.tf_max_connections)
+		refused = "connection limit reached (handshakes under way)";
+	else if (!p || p->p_n >= f->f_cfg.tf_max_per_address)
+		refused = "as many connections from this address as allowed";
+	else
+		p->p_n++, f->f_pending++;
+	if (p && !p->p_n) /* added for nothing */
+		*p = f->f_peers[--f->f_npeers];
 	pthread_mutex_unlock(&f->f_lock);
-	c = r ? NULL : calloc(1, sizeof(*c));
-	if (!c) {
+	if (refused) {
 		char addr[INET6_ADDRSTRLEN];
 
 		peer_name(&peer, addr, sizeof(addr));
-		log_warnx("%s: connection from %s refused: %s", f->f_name, addr,
-			  r ? "connection limit reached" : "out of memory");
+		log_warnx("%s: connection from %s refused: %s", f->f_name, addr, refused);
 		close(fd);
-		if (!r)
-			conn_done(f);
+		free(c);
 		return;
 	}
+	c->fc_pending = c->fc_peer_counted = true;
 	c->fc_front = f;
 	c->fc_net = fd;
 	c->fc_app = -1;
@@ -340,8 +476,8 @@ static void accept_one(struct tls_front *f)
 		log_warnx("%s: connection from %s refused: no thread (%s)", f->f_name, c->fc_addr,
 			  strerror(r));
 		close(fd);
+		conn_release(c);
 		free(c);
-		conn_done(f);
 	}
 }
 
@@ -427,12 +563,21 @@ struct tls_front *tls_front_start(const struct tls_front_config *cfg, char *err,
 	f->f_verify_clients = cfg->tf_trust_pem != NULL;
 	f->f_cfg.tf_cert_pem = f->f_cfg.tf_key_pem = f->f_cfg.tf_trust_pem = NULL;
 	f->f_cfg.tf_name = NULL;
+	if (!f->f_cfg.tf_max_per_address)
+		f->f_cfg.tf_max_per_address = TLS_FRONT_MAX_PER_ADDRESS;
+	if (!f->f_cfg.tf_request_timeout)
+		f->f_cfg.tf_request_timeout = TLS_FRONT_REQUEST_TIMEOUT_S;
 	snprintf(f->f_name, sizeof(f->f_name), "%s", cfg->tf_name);
 	f->f_listen = cfg->tf_listen_fd;
 	f->f_stop = eventfd(0, EFD_CLOEXEC);
+	f->f_peers = calloc(2 * (size_t)cfg->tf_max_connections, sizeof(*f->f_peers));
 	pthread_mutex_init(&f->f_lock, NULL);
 	pthread_cond_init(&f->f_idle, NULL);
 	pthread_cond_init(&f->f_handed, NULL);
+	if (!f->f_peers) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	if (f->f_stop < 0 || set_nonblocking(f->f_listen) < 0) {
 		snprintf(err, errlen, "%s", strerror(errno));
 		goto fail;
@@ -475,7 +620,7 @@ void tls_front_stop(struct tls_front *f)
 		pthread_join(f->f_acceptor, NULL);
 	close(f->f_listen);
 	pthread_mutex_lock(&f->f_lock);
-	while (f->f_count)
+	while (f->f_count || f->f_pending)
 		pthread_cond_wait(&f->f_idle, &f->f_lock);
 	pthread_mutex_unlock(&f->f_lock);
 	SSL_CTX_free(f->f_ctx);
@@ -484,6 +629,7 @@ void tls_front_stop(struct tls_front *f)
 	pthread_mutex_destroy(&f->f_lock);
 	pthread_cond_destroy(&f->f_idle);
 	pthread_cond_destroy(&f->f_handed);
+	free(f->f_peers);
 	free(f);
 }
 

@@ -20,13 +20,24 @@
 
 struct tls_front;
 
+#define TLS_FRONT_MAX_PER_ADDRESS   64
+#define TLS_FRONT_REQUEST_TIMEOUT_S 30
+
 struct tls_front_config {
 	int tf_listen_fd; /* bound and listening; the front owns it from now on */
 	const char *tf_cert_pem, *tf_key_pem;
 	const char *tf_trust_pem; /* non-NULL: clients must present a certificate it signed */
+	/* Connections in their TLS handshake, and connections past it, each at most this
+	 * many; taken streams count among the latter. */
 	unsigned tf_max_connections;
+	/* Connections (handshaking or forwarding) from one client address; 0: the default.
+	 * A taken stream (authenticated by its upgrade) no longer counts for its address. */
+	unsigned tf_max_per_address;
 	unsigned tf_handshake_timeout; /* seconds */
-	const char *tf_name;	       /* for log lines */
+	/* Seconds a client may go on sending what has no answer yet (a request's headers and
+	 * body); 0: the default. */
+	unsigned tf_request_timeout;
+	const char *tf_name; /* for log lines */
 	/* (the strings are copied or used by tls_front_start() only) */
 	/* Takes the plain side of a new connection (closes it on failure too). Returns 0, or
 	 * -errno to drop the connection. */

@@ -104,3 +104,79 @@ def test_an_early_answer_reaches_a_client_still_sending(broker):
         r = broker.client().request("POST", "/api/v1/login", raw=body,
                                     content_type="application/json")
         assert r.status == 413, r
+
+
+def flood(port, silent, trickling):
+    """From 127.0.0.2: silent TCP connections and TLS connections trickling a request one
+    byte every 0.5 s. Returns the sockets and the thread that trickles."""
+    import resource
+    import threading
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)), hard))
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    tricklers = []
+    for _ in range(trickling):
+        try:
+            s = socket.create_connection(("127.0.0.1", port), timeout=5,
+                                         source_address=("127.0.0.2", 0))
+            tricklers.append(ctx.wrap_socket(s))
+        except (OSError, ssl.SSLError):
+            break  # refused: the address has all it may hold
+    held = []
+    for _ in range(silent):
+        s = socket.socket()
+        s.bind(("127.0.0.2", 0))
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", port))
+        held.append(s)
+    stop = threading.Event()
+
+    def trickle():
+        request = b"POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"
+        i = 0
+        while not stop.wait(0.5):
+            for s in tricklers:
+                try:
+                    s.send(request[i % len(request):][:1])
+                except OSError:
+                    pass
+            i += 1
+    t = threading.Thread(target=trickle, daemon=True)
+    t.start()
+    return held + tricklers, stop, t
+
+
+def test_a_flood_from_one_address_does_not_lock_others_out(tmp_path):
+    """1,000 idle or trickling connections from 127.0.0.2: logins from 127.0.0.1 are
+    answered at once; the flood's surplus is refused at accept, its tricklers dropped at
+    the request deadline."""
+    b = Broker(str(tmp_path), "[http]\nmax_connections = 256\nmax_connections_per_address = 32\n"
+                              "request_timeout = 3s\n")
+    b.add_user("alice", "alice-pw")
+    b.start()
+    socks, stop, t = [], None, None
+    try:
+        socks, stop, t = flood(b.port, 980, 20)
+        time.sleep(1)
+        slowest = 0
+        for _ in range(10):
+            start = time.monotonic()
+            r = b.client().login("alice", "alice-pw")
+            slowest = max(slowest, time.monotonic() - start)
+            assert r.status == 200
+        print("slowest login during the flood: %.3f s" % slowest)
+        assert slowest < 5, "a login took %.1f s during the flood" % slowest
+        time.sleep(4)  # the tricklers pass the 3 s request deadline
+        log = b.log()
+        assert "127.0.0.2 refused: as many connections from this address as allowed" in log
+        assert "127.0.0.2 dropped: a request still arriving after 3 s" in log
+        assert "FD_SETSIZE" not in log
+    finally:
+        if stop:
+            stop.set()
+            t.join()
+        for s in socks:
+            s.close()
+        assert b.stop() == 0, b.log()

@@ -30,6 +30,9 @@
 #define LINE_MAX_   (11 + TICKET_MAX_LEN + 2)
 #define PREFIX	    "VDI-TICKET "
 #define SESSION_MAX 4096
+/* Connections one address may have before their ticket is redeemed (in the TLS
+ * handshake or the ticket line): a broker opens them one display at a time. */
+#define GREETING_PER_ADDRESS 8
 
 struct session {
 	struct relay *s_relay;
@@ -37,6 +40,8 @@ struct session {
 	int s_vnc; /* unix */
 	SSL *s_ssl;
 	char s_peer[INET6_ADDRSTRLEN + 8];
+	char s_addr[INET6_ADDRSTRLEN]; /* s_peer without its port */
+	bool s_greeting;	       /* its ticket not redeemed yet, under r_lock */
 	char s_desktop[DESKTOP_ID_MAX + 1];
 	bool s_view_only;
 	struct rfb_filter s_filter;
@@ -55,8 +60,9 @@ struct relay {
 	pthread_t r_thread;
 	pthread_mutex_t r_lock;
 	pthread_cond_t r_idle;
-	struct session *r_sessions[SESSION_MAX];
-	int r_count;
+	struct session *r_sessions[2 * SESSION_MAX];
+	int r_count;	/* threads */
+	int r_greeting; /* of them, before their ticket: a pool of max_sessions of its own */
 	bool r_stopping;
 };
 
@@ -224,12 +230,31 @@ static void unregister(struct session *s)
 	struct relay *rl = s->s_relay;
 
 	pthread_mutex_lock(&rl->r_lock);
-	for (int i = 0; i < SESSION_MAX; i++)
+	for (int i = 0; i < 2 * SESSION_MAX; i++)
 		if (rl->r_sessions[i] == s)
 			rl->r_sessions[i] = NULL;
+	if (s->s_greeting)
+		rl->r_greeting--;
 	if (--rl->r_count == 0)
 		pthread_cond_broadcast(&rl->r_idle);
 	pthread_mutex_unlock(&rl->r_lock);
+}
+
+/* With its ticket redeemed, a session takes one of the max_sessions places. */
+static bool admit(struct session *s)
+{
+	struct relay *rl = s->s_relay;
+	bool ok;
+
+	pthread_mutex_lock(&rl->r_lock);
+	rl->r_greeting--;
+	s->s_greeting = false;
+	ok = rl->r_count - rl->r_greeting <= rl->r_conf->relay_max_sessions;
+	pthread_mutex_unlock(&rl->r_lock);
+	if (!ok)
+		log_warnx("relay: desktop=%s: session limit (%d) reached; session from %s refused",
+			  s->s_desktop, rl->r_conf->relay_max_sessions, s->s_peer);
+	return ok;
 }
 
 static void *session_main(void *arg)
@@ -256,6 +281,8 @@ static void *session_main(void *arg)
 			 r == -ETIMEDOUT ? "expired" : "unknown or used", s->s_peer);
 		goto out;
 	}
+	if (!admit(s))
+		goto out;
 	if (connect_vnc(s) < 0)
 		goto out;
 	tls = stream_new(s->s_fd, s->s_ssl);
@@ -290,20 +317,21 @@ out:
 	return NULL;
 }
 
-static void describe_peer(const struct sockaddr_storage *ss, char *buf, size_t len)
+static void describe_peer(const struct sockaddr_storage *ss, char *buf, size_t len,
+			  char addr[INET6_ADDRSTRLEN])
 {
-	char addr[INET6_ADDRSTRLEN] = "?";
 	unsigned port = 0;
 
+	snprintf(addr, INET6_ADDRSTRLEN, "?");
 	if (ss->ss_family == AF_INET) {
 		const struct sockaddr_in *in = (const void *)ss;
 
-		inet_ntop(AF_INET, &in->sin_addr, addr, sizeof(addr));
+		inet_ntop(AF_INET, &in->sin_addr, addr, INET6_ADDRSTRLEN);
 		port = ntohs(in->sin_port);
 	} else if (ss->ss_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const void *)ss;
 
-		inet_ntop(AF_INET6, &in6->sin6_addr, addr, sizeof(addr));
+		inet_ntop(AF_INET6, &in6->sin6_addr, addr, INET6_ADDRSTRLEN);
 		port = ntohs(in6->sin6_port);
 	}
 	snprintf(buf, len, "%s:%u", addr, port);
@@ -311,31 +339,45 @@ static void describe_peer(const struct sockaddr_storage *ss, char *buf, size_t l
 
 static void start_session(struct relay *rl, int fd, const struct sockaddr_storage *peer)
 {
-	struct session *s;
+	struct session *s = calloc(1, sizeof(*s));
+	const char *refused = NULL;
 	pthread_attr_t attr;
 	pthread_t tid;
-	int one = 1, slot = -1;
+	int one = 1, slot = -1, same = 0;
+	char peer_text[INET6_ADDRSTRLEN + 8], addr[INET6_ADDRSTRLEN];
 
+	describe_peer(peer, peer_text, sizeof(peer_text), addr);
 	pthread_mutex_lock(&rl->r_lock);
-	if (rl->r_count < rl->r_conf->relay_max_sessions && rl->r_count < SESSION_MAX)
-		for (slot = 0; slot < SESSION_MAX && rl->r_sessions[slot]; slot++)
-			;
-	s = slot >= 0 && slot < SESSION_MAX ? calloc(1, sizeof(*s)) : NULL;
-	if (!s) {
+	for (int i = 0; i < 2 * SESSION_MAX; i++) {
+		if (!rl->r_sessions[i])
+			slot = slot < 0 ? i : slot;
+		else if (rl->r_sessions[i]->s_greeting && !strcmp(rl->r_sessions[i]->s_addr, addr))
+			same++;
+	}
+	if (!s)
+		refused = "out of memory";
+	else if (rl->r_greeting >= rl->r_conf->relay_max_sessions || slot < 0)
+		refused = "too many connections before their ticket";
+	else if (same >= GREETING_PER_ADDRESS)
+		refused = "too many connections from this address before their ticket";
+	if (refused) {
 		pthread_mutex_unlock(&rl->r_lock);
-		log_warnx("relay: session limit (%d) reached; connection refused",
-			  rl->r_conf->relay_max_sessions);
+		log_warnx("relay: connection from %s refused: %s", peer_text, refused);
 		close(fd);
+		free(s);
 		return;
 	}
 	s->s_relay = rl;
 	s->s_fd = fd;
 	s->s_vnc = -1;
-	describe_peer(peer, s->s_peer, sizeof(s->s_peer));
+	s->s_greeting = true;
+	snprintf(s->s_peer, sizeof(s->s_peer), "%s", peer_text);
+	snprintf(s->s_addr, sizeof(s->s_addr), "%s", addr);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 	rl->r_sessions[slot] = s;
 	rl->r_count++;
+	rl->r_greeting++;
 	pthread_mutex_unlock(&rl->r_lock);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -452,7 +494,7 @@ void relay_stop(struct relay *rl)
 	close(rl->r_listen);
 	pthread_mutex_lock(&rl->r_lock);
 	__atomic_store_n(&rl->r_stopping, true, __ATOMIC_RELAXED);
-	for (int i = 0; i < SESSION_MAX; i++)
+	for (int i = 0; i < 2 * SESSION_MAX; i++)
 		if (rl->r_sessions[i])
 			shutdown(rl->r_sessions[i]->s_fd, SHUT_RDWR);
 	while (rl->r_count > 0)

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import socket
 import ssl
 import subprocess
 import threading
@@ -157,6 +158,34 @@ def test_heartbeats_arrive_every_second(desk):
     assert common_name == "vdi-hostd"  # hostd presented its client certificate
     assert body["host_id"] == "test-host" and body["capacity"]["desktops_running"] == 2
     assert {d["id"]: d["state"] for d in body["desktops"]} == {"d1": "running", "d2": "running"}
+
+
+def test_idle_connections_from_one_address_take_no_places(desk):
+    """300 silent TCP connections from 127.0.0.2 on the relay and on the API (in their
+    TLS handshake, so unauthenticated): the surplus is refused at accept, and the broker's
+    address still gets its API answers and a display session."""
+    h = desk
+    held = []
+    try:
+        for port in (h.relay_port, h.api_port):
+            for _ in range(150):
+                held.append(socket.create_connection(("127.0.0.1", port), timeout=5,
+                                                     source_address=("127.0.0.2", 0)))
+        refusals = ("too many connections from this address before their ticket",
+                    "127.0.0.2 refused: as many connections from this address as allowed")
+        deadline = time.monotonic() + 20
+        while not all(r in open(h.log_path, errors="replace").read() for r in refusals):
+            assert time.monotonic() < deadline, "no refusal logged for the surplus"
+            time.sleep(0.2)
+        assert h.ok("GET", "/api/v1/capacity")["host_id"] == "test-host"
+        ticket = "tk-" + os.urandom(16).hex()
+        assert h.ticket("d1", ticket)[0] == 200
+        rfb = Rfb(h.relay(f"VDI-TICKET {ticket}\n".encode()), ticket)
+        assert rfb.update() == 1024 * 768 * 4
+        rfb.sock.close()
+    finally:
+        for s in held:
+            s.close()
 
 
 def test_vnc_through_the_relay_sees_the_console_and_types(desk):

@@ -678,10 +678,6 @@ int store_entitlement_remove(struct store *s, const char *pool, const char *kind
 
 /* ---- desktops ---- */
 
-#define DESKTOP_COLUMNS                                                                            \
-	"d.*, EXISTS (SELECT 1 FROM sessions x WHERE x.desktop_id = d.id AND "                     \
-	"x.state <> 'logged_off') AS in_use"
-
 static const char *const desktop_states[] = {
     [DESKTOP_PROVISIONING] = "provisioning",
     [DESKTOP_READY] = "ready",
@@ -720,9 +716,11 @@ static char *dup_or_null(const json_t *row, const char *key, bool *nomem)
 	return copy;
 }
 
-/* A desktops row (as rows() returns it) into d. Returns 0 or -ENOMEM. */
-static int desktop_from_row(const json_t *row, struct desktop_rec *d)
+/* A desktops row (as rows() returns it) into rec, a struct desktop_rec. Returns 0 or
+ * -ENOMEM. */
+static int desktop_from_row(const json_t *row, void *rec)
 {
+	struct desktop_rec *d = rec;
 	bool nomem = false;
 
 	*d = (struct desktop_rec){
@@ -790,30 +788,42 @@ json_t *desktop_rec_json(const struct desktop_rec *d)
 	"d.*, EXISTS (SELECT 1 FROM sessions x WHERE x.desktop_id = d.id AND "                     \
 	"x.state <> 'logged_off') AS in_use"
 
-/* The rows of a desktops query into out. */
-static int desktops_of_rows(json_t *all, struct desktop_list *out)
+/* The rows of a query (all, consumed) as records of size bytes each, filled by from_row
+ * (which releases what it took when it fails), into a new array *recs of *n. Returns 0
+ * or -errno; on failure *recs holds the *n records filled until then. */
+static int records_of_rows(json_t *all, size_t size, int (*from_row)(const json_t *, void *),
+			   void **recs, size_t *n)
 {
 	json_t *row;
 	size_t i;
+	int r = 0;
 
-	memset(out, 0, sizeof(*out));
+	*recs = NULL;
+	*n = 0;
 	if (!all)
 		return errno == ENOMEM ? -ENOMEM : -EIO;
-	out->dl_recs = calloc(json_array_size(all) + 1, sizeof(*out->dl_recs));
-	if (!out->dl_recs) {
-		json_decref(all);
-		return -ENOMEM;
-	}
+	*recs = calloc(json_array_size(all) + 1, size);
+	if (!*recs)
+		r = -ENOMEM;
 	json_array_foreach (all, i, row) {
-		if (desktop_from_row(row, &out->dl_recs[i]) < 0) {
-			json_decref(all);
-			desktop_list_free(out);
-			return -ENOMEM;
-		}
-		out->dl_n++;
+		if (r < 0 || (r = from_row(row, (char *)*recs + i * size)) < 0)
+			break;
+		(*n)++;
 	}
 	json_decref(all);
-	return 0;
+	return r;
+}
+
+/* The rows of a desktops query into out. */
+static int desktops_of_rows(json_t *all, struct desktop_list *out)
+{
+	void *recs;
+	int r = records_of_rows(all, sizeof(*out->dl_recs), desktop_from_row, &recs, &out->dl_n);
+
+	out->dl_recs = recs;
+	if (r < 0)
+		desktop_list_free(out);
+	return r;
 }
 
 int store_desktops_list(struct store *s, const char *pool, const char *host,

@@ -357,19 +357,20 @@ out:
 static enum broker_outcome pool_deletable(struct broker *b, const char *id,
 					  struct broker_result *res)
 {
-	json_t *p = store_pool_get(b->b_store, id),
-	       *live = store_sessions_list(b->b_store, NULL, id, true);
+	json_t *p = store_pool_get(b->b_store, id);
+	struct session_list live;
+	int r = store_sessions_list(b->b_store, NULL, id, true, &live);
 
 	if (!p || json_is_true(json_object_get(p, "deleting")))
 		broker_result_set(res, BROKER_NOT_FOUND, NULL, "no such pool");
-	else if (!live || json_array_size(live))
+	else if (r < 0 || live.sl_n)
 		broker_result_set(res, BROKER_BUSY, NULL,
 				  "the pool has %zu live session(s); log them off first",
-				  json_array_size(live));
+				  live.sl_n);
 	else
 		done(res);
 	json_decref(p);
-	json_decref(live);
+	session_list_free(&live);
 	return res->br_outcome;
 }
 
@@ -488,7 +489,19 @@ enum broker_outcome broker_admin_desktop_add(struct broker *b, const struct brok
 
 json_t *broker_admin_sessions(struct broker *b, bool all)
 {
-	return store_sessions_list(b->b_store, NULL, NULL, !all);
+	struct session_list l;
+	json_t *out = NULL;
+
+	if (store_sessions_list(b->b_store, NULL, NULL, !all, &l) == 0)
+		out = json_array();
+	for (size_t i = 0; out && i < l.sl_n; i++) {
+		if (json_array_append_new(out, session_rec_json(&l.sl_recs[i])) < 0) {
+			json_decref(out);
+			out = NULL;
+		}
+	}
+	session_list_free(&l);
+	return out;
 }
 
 json_t *broker_admin_users(struct broker *b)

@@ -47,7 +47,8 @@ static int new_session(struct broker *b, const struct broker_user *u, const char
 	strcpy(id, "s-");
 	if (random_hex(id + 2, 8) < 0)
 		return -EIO;
-	return store_session_add(b->b_store, id, u->bu_name, pool, desktop, "connected", addr, now);
+	return store_session_add(b->b_store, id, u->bu_name, pool, desktop, SESSION_CONNECTED, addr,
+				 now);
 }
 
 /* Refused (recorded in the audit log) or asked to wait (nothing recorded). Ends the
@@ -108,7 +109,8 @@ static int record_assignment(struct broker *b, const struct broker_user *u, cons
 		snprintf(cn->cn_session, sizeof(cn->cn_session), "%s", a->as_session->sess_id);
 		snprintf(cn->cn_desktop, sizeof(cn->cn_desktop), "%s", a->as_session->sess_desktop);
 		if (a->as_session->sess_state != POLICY_SESSION_CONNECTED)
-			r = store_session_set_state(b->b_store, cn->cn_session, "connected", now);
+			r = store_session_set_state(b->b_store, cn->cn_session, SESSION_CONNECTED,
+						    now);
 		return r;
 	case POLICY_ASSIGN_CONNECT:
 	case POLICY_ASSIGN_START:

@@ -50,9 +50,10 @@ json_t *broker_desktops(struct broker *b, const struct broker_user *u, const cha
 				: a.as_session->sess_state == POLICY_SESSION_CONNECTED
 				    ? "running"
 				    : "disconnected";
-			session = json_pack("{s:s, s:s, s:s}", "id", a.as_session->sess_id, "state",
-					    pool_session_state_name(a.as_session->sess_state),
-					    "desktop", a.as_session->sess_desktop);
+			session = json_pack(
+			    "{s:s, s:s, s:s}", "id", a.as_session->sess_id, "state",
+			    session_state_name(pool_stored_session_state(a.as_session->sess_state)),
+			    "desktop", a.as_session->sess_desktop);
 		} else if (a.as_action == POLICY_ASSIGN_WAIT) {
 			state = "starting";
 			reason = policy_reason_name(a.as_reason);

@@ -42,8 +42,9 @@ struct broker {
 /* ---- sessions.c ---- */
 /* Stores session's next state and carries out the desktop action of t (refresh or
  * destroy an automated pool's desktop). Inside a transaction. Returns 0 or -errno. */
-int session_apply_transition(struct broker *b, const json_t *session, const struct pool_view *pv,
-			     const struct policy_transition *t, int64_t now);
+int session_apply_transition(struct broker *b, const struct session_rec *session,
+			     const struct pool_view *pv, const struct policy_transition *t,
+			     int64_t now);
 /* The live sessions on desktop d (of pool pv) end as its desktop is lost, each audited
  * as session_lost with detail; the desktop's own state is the caller's. Inside a
  * transaction. */
@@ -69,7 +70,7 @@ void hosts_expire(struct broker *b, int64_t now);
 /* Arrays of policy views over the store's records, for policy_assign(). */
 struct snapshot {
 	struct desktop_list sn_desktops;
-	json_t *sn_sessions;
+	struct session_list sn_sessions;
 	struct policy_desktop *sn_pd;
 	struct policy_session *sn_ps;
 };

@@ -361,21 +361,21 @@ enum policy_desktop_state pool_desktop_state(enum desktop_state state)
 	}
 }
 
-enum policy_session_state pool_session_state(const char *state)
-{
-	if (state && !strcmp(state, "connected"))
-		return POLICY_SESSION_CONNECTED;
-	if (state && !strcmp(state, "disconnected"))
-		return POLICY_SESSION_DISCONNECTED;
-	return POLICY_SESSION_LOGGED_OFF;
-}
-
-const char *pool_session_state_name(enum policy_session_state state)
+enum policy_session_state pool_session_state(enum session_state state)
 {
 	switch (state) {
-	case POLICY_SESSION_CONNECTED: return "connected";
-	case POLICY_SESSION_DISCONNECTED: return "disconnected";
-	default: return "logged_off";
+	case SESSION_CONNECTED: return POLICY_SESSION_CONNECTED;
+	case SESSION_DISCONNECTED: return POLICY_SESSION_DISCONNECTED;
+	default: return POLICY_SESSION_LOGGED_OFF;
+	}
+}
+
+enum session_state pool_stored_session_state(enum policy_session_state state)
+{
+	switch (state) {
+	case POLICY_SESSION_CONNECTED: return SESSION_CONNECTED;
+	case POLICY_SESSION_DISCONNECTED: return SESSION_DISCONNECTED;
+	default: return SESSION_LOGGED_OFF;
 	}
 }
 
@@ -394,20 +394,18 @@ void pool_desktops_view(const struct desktop_list *desktops, struct policy_deskt
 	}
 }
 
-void pool_sessions_view(const json_t *sessions, struct policy_session *out)
+void pool_sessions_view(const struct session_list *sessions, struct policy_session *out)
 {
-	size_t i;
-	json_t *s;
+	for (size_t i = 0; i < sessions->sl_n; i++) {
+		const struct session_rec *s = &sessions->sl_recs[i];
 
-	json_array_foreach ((json_t *)sessions, i, s) {
 		out[i] = (struct policy_session){
-		    .sess_id = json_string_value(json_object_get(s, "id")),
-		    .sess_user = json_string_value(json_object_get(s, "username")),
-		    .sess_pool = json_string_value(json_object_get(s, "pool_id")),
-		    .sess_desktop = json_string_value(json_object_get(s, "desktop_id")),
-		    .sess_state =
-			pool_session_state(json_string_value(json_object_get(s, "state"))),
-		    .sess_since = json_integer_value(json_object_get(s, "since")),
+		    .sess_id = s->sr_id,
+		    .sess_user = s->sr_user,
+		    .sess_pool = s->sr_pool,
+		    .sess_desktop = s->sr_desktop,
+		    .sess_state = pool_session_state(s->sr_state),
+		    .sess_since = s->sr_since,
 		};
 	}
 }

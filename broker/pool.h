@@ -42,11 +42,12 @@ void pool_view_free(struct pool_view *v);
 bool pool_is_manual(const json_t *pool);
 
 /* Desktop and session records from the store as policy/ structs; out must have room
- * for dl_n / json_array_size() entries. Strings are borrowed from the records. */
+ * for dl_n / sl_n entries. Strings are borrowed from the records. */
 void pool_desktops_view(const struct desktop_list *desktops, struct policy_desktop *out);
-void pool_sessions_view(const json_t *sessions, struct policy_session *out);
+void pool_sessions_view(const struct session_list *sessions, struct policy_session *out);
 enum policy_desktop_state pool_desktop_state(enum desktop_state state);
-enum policy_session_state pool_session_state(const char *state);
-const char *pool_session_state_name(enum policy_session_state state);
+enum policy_session_state pool_session_state(enum session_state state);
+/* The state to store for policy's state of a session. */
+enum session_state pool_stored_session_state(enum policy_session_state state);
 
 #endif

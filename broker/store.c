@@ -907,35 +907,140 @@ int store_desktop_delete(struct store *s, const char *id)
 
 /* ---- sessions ---- */
 
-json_t *store_sessions_list(struct store *s, const char *user, const char *pool, bool live)
+static const char *const session_states[] = {
+    [SESSION_CONNECTED] = "connected",
+    [SESSION_DISCONNECTED] = "disconnected",
+    [SESSION_LOGGED_OFF] = "logged_off",
+};
+
+const char *session_state_name(enum session_state state)
 {
-	return rows(s,
-		    "SELECT * FROM sessions WHERE (?1 IS NULL OR username = ?1) AND "
-		    "(?2 IS NULL OR pool_id = ?2) AND (?3 = 0 OR state <> 'logged_off') "
-		    "ORDER BY state = 'connected', since DESC, id",
-		    "ssb", user, pool, (int)live);
+	if (state < 0 || (size_t)state >= sizeof(session_states) / sizeof(session_states[0]))
+		return NULL;
+	return session_states[state];
 }
 
-json_t *store_session_get(struct store *s, const char *id)
+int session_state_parse(const char *name, enum session_state *state)
 {
-	return one(rows(s, "SELECT * FROM sessions WHERE id = ?", "s", id));
+	for (size_t i = 0; name && i < sizeof(session_states) / sizeof(session_states[0]); i++) {
+		if (!strcmp(name, session_states[i])) {
+			*state = (enum session_state)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* A sessions row into rec, a struct session_rec. Returns 0 or -ENOMEM. */
+static int session_from_row(const json_t *row, void *rec)
+{
+	struct session_rec *r = rec;
+	bool nomem = false;
+
+	*r = (struct session_rec){
+	    .sr_id = dup_or_null(row, "id", &nomem),
+	    .sr_user = dup_or_null(row, "username", &nomem),
+	    .sr_pool = dup_or_null(row, "pool_id", &nomem),
+	    .sr_desktop = dup_or_null(row, "desktop_id", &nomem),
+	    .sr_client_addr = dup_or_null(row, "client_addr", &nomem),
+	    .sr_attached = json_is_true(json_object_get(row, "attached")),
+	    .sr_since = json_integer_value(json_object_get(row, "since")),
+	    .sr_created = json_integer_value(json_object_get(row, "created")),
+	};
+	if (session_state_parse(json_string_value(json_object_get(row, "state")), &r->sr_state) < 0)
+		r->sr_state = SESSION_LOGGED_OFF; /* the table's CHECK allows no other */
+	if (nomem) {
+		session_rec_release(r);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void session_rec_release(struct session_rec *r)
+{
+	free(r->sr_id);
+	free(r->sr_user);
+	free(r->sr_pool);
+	free(r->sr_desktop);
+	free(r->sr_client_addr);
+	memset(r, 0, sizeof(*r));
+}
+
+void session_list_free(struct session_list *l)
+{
+	for (size_t i = 0; i < l->sl_n; i++)
+		session_rec_release(&l->sl_recs[i]);
+	free(l->sl_recs);
+	memset(l, 0, sizeof(*l));
+}
+
+json_t *session_rec_json(const struct session_rec *r)
+{
+	return json_pack(
+	    "{s:o, s:o, s:o, s:o, s:s, s:b, s:o, s:I, s:I}", "id", string_or_null(r->sr_id),
+	    "username", string_or_null(r->sr_user), "pool_id", string_or_null(r->sr_pool),
+	    "desktop_id", string_or_null(r->sr_desktop), "state", session_state_name(r->sr_state),
+	    "attached", r->sr_attached, "client_addr", string_or_null(r->sr_client_addr), "created",
+	    (json_int_t)r->sr_created, "since", (json_int_t)r->sr_since);
+}
+
+/* The rows of a sessions query into out. */
+static int sessions_of_rows(json_t *all, struct session_list *out)
+{
+	void *recs;
+	int r = records_of_rows(all, sizeof(*out->sl_recs), session_from_row, &recs, &out->sl_n);
+
+	out->sl_recs = recs;
+	if (r < 0)
+		session_list_free(out);
+	return r;
+}
+
+int store_sessions_list(struct store *s, const char *user, const char *pool, bool live,
+			struct session_list *out)
+{
+	return sessions_of_rows(
+	    rows(s,
+		 "SELECT * FROM sessions WHERE (?1 IS NULL OR username = ?1) AND "
+		 "(?2 IS NULL OR pool_id = ?2) AND (?3 = 0 OR state <> "
+		 "'logged_off') ORDER BY state = 'connected', since DESC, id",
+		 "ssb", user, pool, (int)live),
+	    out);
+}
+
+int store_session_get(struct store *s, const char *id, struct session_rec *out)
+{
+	struct session_list l;
+	int r = sessions_of_rows(rows(s, "SELECT * FROM sessions WHERE id = ?", "s", id), &l);
+
+	memset(out, 0, sizeof(*out));
+	if (r == 0 && l.sl_n == 0)
+		r = -ENOENT;
+	if (r == 0) {
+		*out = l.sl_recs[0];
+		l.sl_n = 0; /* moved to out */
+	}
+	session_list_free(&l);
+	return r;
 }
 
 int store_session_add(struct store *s, const char *id, const char *user, const char *pool,
-		      const char *desktop, const char *state, const char *client_addr, int64_t now)
+		      const char *desktop, enum session_state state, const char *client_addr,
+		      int64_t now)
 {
 	int r = run(s,
 		    "INSERT INTO sessions (id, username, pool_id, desktop_id, state, client_addr, "
 		    "created, since) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-		    "ssssssii", id, user, pool, desktop, state, client_addr, now, now);
+		    "ssssssii", id, user, pool, desktop, session_state_name(state), client_addr,
+		    now, now);
 
 	return r < 0 ? r : 0;
 }
 
-int store_session_set_state(struct store *s, const char *id, const char *state, int64_t now)
+int store_session_set_state(struct store *s, const char *id, enum session_state state, int64_t now)
 {
-	int r =
-	    run(s, "UPDATE sessions SET state = ?, since = ? WHERE id = ?", "sis", state, now, id);
+	int r = run(s, "UPDATE sessions SET state = ?, since = ? WHERE id = ?", "sis",
+		    session_state_name(state), now, id);
 
 	return r == 0 ? -ENOENT : r < 0 ? r : 0;
 }

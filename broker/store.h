@@ -4,12 +4,13 @@
  * versioned schema migrated forward at open. Everything the broker stores goes through
  * this interface, so the engine can change (PostgreSQL) without touching the callers.
  *
- * Desktops come back as typed records (struct desktop_rec). Other records come back as
- * jansson objects (a new reference; json_decref() it) whose keys are the column names
- * listed per table below; 0/1 flags are JSON booleans and list-valued columns JSON
- * arrays. Functions returning such a record return NULL with errno ENOENT when there is
- * none, another errno on failure. Actions return 0 (or a count)
- * or a negative errno: -ENOENT, -EEXIST (a unique key), -EIO. Thread-safe. */
+ * Desktops and sessions come back as typed records (struct desktop_rec, struct
+ * session_rec). Other records come back as jansson objects (a new reference;
+ * json_decref() it) whose keys are the column names listed per table below; 0/1 flags
+ * are JSON booleans and list-valued columns JSON arrays. Functions returning such a
+ * record return NULL with errno ENOENT when there is none, another errno on failure.
+ * Actions return 0 (or a count) or a negative errno: -ENOENT, -EEXIST (a unique key),
+ * -EIO. Thread-safe. */
 #ifndef VDI_BROKER_STORE_H
 #define VDI_BROKER_STORE_H
 
@@ -132,16 +133,50 @@ int store_desktop_set_host_state(struct store *s, const char *id, const char *ho
 int store_desktop_set_on_host(struct store *s, const char *id, bool on_host);
 int store_desktop_delete(struct store *s, const char *id);
 
-/* ---- sessions: id, username, pool_id, desktop_id, state
- * (connected|disconnected|logged_off), attached (a client used a ticket), client_addr,
- * created, since ---- */
-/* Sessions of user and/or pool (NULL: any); live ones only (not logged off) if live. */
-json_t *store_sessions_list(struct store *s, const char *user, const char *pool, bool live);
-json_t *store_session_get(struct store *s, const char *id);
+/* ---- sessions: id, username, pool_id, desktop_id, state, attached (a client used a
+ * ticket), client_addr, created, since. Sessions come back as typed records. ---- */
+
+/* Where a session is (stored as its name, session_state_name()). */
+enum session_state {
+	SESSION_CONNECTED,
+	SESSION_DISCONNECTED,
+	SESSION_LOGGED_OFF,
+};
+
+/* A session as stored. Strings are the record's own (NULL for a NULL column). */
+struct session_rec {
+	char *sr_id, *sr_user, *sr_pool, *sr_desktop, *sr_client_addr;
+	enum session_state sr_state;
+	bool sr_attached; /* a client used a ticket of it */
+	int64_t sr_since; /* when it entered sr_state */
+	int64_t sr_created;
+};
+
+struct session_list {
+	struct session_rec *sl_recs;
+	size_t sl_n;
+};
+
+const char *session_state_name(enum session_state state);
+/* The state named name; -EINVAL for no state. */
+int session_state_parse(const char *name, enum session_state *state);
+/* The record as the admin API shows it: an object keyed by the column names above. */
+json_t *session_rec_json(const struct session_rec *r);
+void session_rec_release(struct session_rec *r);
+void session_list_free(struct session_list *l);
+
+/* Sessions of user and/or pool (NULL: any); live ones only (not logged off) if live;
+ * connected ones last, then the newest state change first, into out (session_list_free()
+ * it either way). Returns 0 or -errno. */
+int store_sessions_list(struct store *s, const char *user, const char *pool, bool live,
+			struct session_list *out);
+/* Session id into out (session_rec_release() it). Returns 0, -ENOENT or -errno. */
+int store_session_get(struct store *s, const char *id, struct session_rec *out);
 /* -EEXIST when the desktop already has a live session. */
 int store_session_add(struct store *s, const char *id, const char *user, const char *pool,
-		      const char *desktop, const char *state, const char *client_addr, int64_t now);
-int store_session_set_state(struct store *s, const char *id, const char *state, int64_t now);
+		      const char *desktop, enum session_state state, const char *client_addr,
+		      int64_t now);
+int store_session_set_state(struct store *s, const char *id, enum session_state state, int64_t now);
 int store_session_set_attached(struct store *s, const char *id, bool attached);
 
 /* ---- display tickets: hash, session_id, username, desktop_id, created, expires_at,

@@ -148,11 +148,19 @@ static void test_disconnected_session_times_out(void **state)
 	broker_maintain(f->f_broker, now + 5); /* before the timeout: kept */
 	sessions = broker_admin_sessions(f->f_broker, false);
 	assert_int_equal(json_array_size(sessions), 1);
+	assert_string_equal(jstr(json_array_get(sessions, 0), "id"), cn.cn_session);
+	assert_string_equal(jstr(json_array_get(sessions, 0), "username"), "alice");
+	assert_string_equal(jstr(json_array_get(sessions, 0), "state"), "disconnected");
+	assert_false(json_is_true(json_object_get(json_array_get(sessions, 0), "attached")));
 	json_decref(sessions);
 	heartbeat(f->f_broker, "h1", report, &res);
 	broker_maintain(f->f_broker, now + 61);
 	sessions = broker_admin_sessions(f->f_broker, false);
 	assert_int_equal(json_array_size(sessions), 0);
+	json_decref(sessions);
+	sessions = broker_admin_sessions(f->f_broker, true);
+	assert_int_equal(json_array_size(sessions), 1);
+	assert_string_equal(jstr(json_array_get(sessions, 0), "state"), "logged_off");
 	json_decref(sessions);
 	e = audit_find(f->f_broker, "logoff");
 	assert_non_null(e);

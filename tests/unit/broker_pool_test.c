@@ -100,8 +100,12 @@ static void test_states(void **state)
 	assert_int_equal(pool_desktop_state(DESKTOP_READY), POLICY_DESKTOP_READY);
 	assert_int_equal(pool_desktop_state(DESKTOP_LOST), POLICY_DESKTOP_ERROR);
 	assert_int_equal(pool_desktop_state(DESKTOP_ERROR), POLICY_DESKTOP_ERROR);
-	assert_int_equal(pool_session_state("disconnected"), POLICY_SESSION_DISCONNECTED);
-	assert_string_equal(pool_session_state_name(POLICY_SESSION_LOGGED_OFF), "logged_off");
+	/* policy's session states and the stored ones, both ways */
+	assert_int_equal(pool_session_state(SESSION_CONNECTED), POLICY_SESSION_CONNECTED);
+	assert_int_equal(pool_session_state(SESSION_DISCONNECTED), POLICY_SESSION_DISCONNECTED);
+	assert_int_equal(pool_session_state(SESSION_LOGGED_OFF), POLICY_SESSION_LOGGED_OFF);
+	for (int i = POLICY_SESSION_CONNECTED; i <= POLICY_SESSION_LOGGED_OFF; i++)
+		assert_int_equal(pool_session_state(pool_stored_session_state(i)), i);
 }
 
 int main(void)

@@ -1,5 +1,6 @@
 /* Unit tests for broker/store: migrations to the latest schema (and refusal of a newer
- * one), the database refusing a second live session on a desktop, atomic ticket
+ * one), the database refusing a second live session on a desktop, session records
+ * (state names both ways, fields, the admin API's object, lists), atomic ticket
  * redemption (once, before expiry, and exactly once under concurrent redemptions), web
  * sessions with idle and absolute expiry, and the audit log's order. */
 #include <errno.h>
@@ -100,12 +101,14 @@ static void pool_and_desktops(struct store *s)
 static void test_one_live_session_per_desktop(void **state)
 {
 	struct store *s = fresh();
+	struct session_rec r;
 	struct desktop_rec d;
 
 	(void)state;
 	pool_and_desktops(s);
-	assert_int_equal(store_session_add(s, "s1", "alice", "p", "d1", "connected", NULL, 1), 0);
-	assert_int_equal(store_session_add(s, "s2", "bob", "p", "d1", "connected", NULL, 1),
+	assert_int_equal(store_session_add(s, "s1", "alice", "p", "d1", SESSION_CONNECTED, NULL, 1),
+			 0);
+	assert_int_equal(store_session_add(s, "s2", "bob", "p", "d1", SESSION_CONNECTED, NULL, 1),
 			 -EEXIST);
 	assert_int_equal(store_desktop_get(s, "d1", &d), 0);
 	assert_true(d.dr_in_use);
@@ -115,14 +118,90 @@ static void test_one_live_session_per_desktop(void **state)
 	assert_null(d.dr_host);
 	desktop_rec_release(&d);
 	assert_int_equal(store_desktop_get(s, "nope", &d), -ENOENT);
-	assert_int_equal(store_session_set_state(s, "s1", "logged_off", 2), 0);
-	assert_int_equal(store_session_add(s, "s2", "bob", "p", "d1", "connected", NULL, 3), 0);
+	assert_int_equal(store_session_set_state(s, "s1", SESSION_LOGGED_OFF, 2), 0);
+	assert_int_equal(store_session_add(s, "s2", "bob", "p", "d1", SESSION_CONNECTED, NULL, 3),
+			 0);
 	/* a transaction rolled back leaves nothing */
 	assert_int_equal(store_begin(s), 0);
-	assert_int_equal(store_session_add(s, "s3", "carol", "p", "d2", "connected", NULL, 4), 0);
+	assert_int_equal(store_session_add(s, "s3", "carol", "p", "d2", SESSION_CONNECTED, NULL, 4),
+			 0);
 	store_rollback(s);
-	assert_null(store_session_get(s, "s3"));
-	assert_int_equal(errno, ENOENT);
+	assert_int_equal(store_session_get(s, "s3", &r), -ENOENT);
+	store_close(s);
+}
+
+static void test_session_records(void **state)
+{
+	struct store *s = fresh();
+	struct session_list l;
+	struct session_rec r;
+	enum session_state st;
+	json_t *j;
+	char *text;
+
+	(void)state;
+	/* each state's name parses back to it; the table has no other */
+	for (int i = SESSION_CONNECTED; i <= SESSION_LOGGED_OFF; i++) {
+		assert_int_equal(session_state_parse(session_state_name(i), &st), 0);
+		assert_int_equal(st, i);
+	}
+	assert_string_equal(session_state_name(SESSION_LOGGED_OFF), "logged_off");
+	assert_null(session_state_name(SESSION_LOGGED_OFF + 1));
+	assert_int_equal(session_state_parse("running", &st), -EINVAL);
+	assert_int_equal(session_state_parse(NULL, &st), -EINVAL);
+
+	pool_and_desktops(s);
+	assert_int_equal(
+	    store_session_add(s, "s1", "alice", "p", "d1", SESSION_CONNECTED, "10.0.0.7", 5), 0);
+	assert_int_equal(
+	    store_session_add(s, "s2", "bob", "p", "d2", SESSION_DISCONNECTED, NULL, 6), 0);
+	assert_int_equal(store_session_set_attached(s, "s1", true), 0);
+	assert_int_equal(store_session_get(s, "s1", &r), 0);
+	assert_string_equal(r.sr_id, "s1");
+	assert_string_equal(r.sr_user, "alice");
+	assert_string_equal(r.sr_pool, "p");
+	assert_string_equal(r.sr_desktop, "d1");
+	assert_string_equal(r.sr_client_addr, "10.0.0.7");
+	assert_int_equal(r.sr_state, SESSION_CONNECTED);
+	assert_true(r.sr_attached);
+	assert_int_equal(r.sr_created, 5);
+	assert_int_equal(r.sr_since, 5);
+	/* the admin API's object: the columns in table order, as before records were typed */
+	j = session_rec_json(&r);
+	text = json_dumps(j, JSON_COMPACT);
+	assert_string_equal(text, "{\"id\":\"s1\",\"username\":\"alice\",\"pool_id\":\"p\","
+				  "\"desktop_id\":\"d1\",\"state\":\"connected\",\"attached\":true,"
+				  "\"client_addr\":\"10.0.0.7\",\"created\":5,\"since\":5}");
+	free(text);
+	json_decref(j);
+	session_rec_release(&r);
+	assert_null(r.sr_id);
+
+	assert_int_equal(store_session_set_state(s, "s2", SESSION_LOGGED_OFF, 9), 0);
+	assert_int_equal(store_session_set_state(s, "nope", SESSION_LOGGED_OFF, 9), -ENOENT);
+	assert_int_equal(store_session_get(s, "s2", &r), 0);
+	assert_int_equal(r.sr_state, SESSION_LOGGED_OFF);
+	assert_int_equal(r.sr_since, 9);
+	assert_null(r.sr_client_addr);
+	assert_false(r.sr_attached);
+	session_rec_release(&r);
+
+	/* live only, or all; by user and pool */
+	assert_int_equal(store_sessions_list(s, NULL, NULL, true, &l), 0);
+	assert_int_equal(l.sl_n, 1);
+	assert_string_equal(l.sl_recs[0].sr_id, "s1");
+	session_list_free(&l);
+	assert_int_equal(store_sessions_list(s, NULL, "p", false, &l), 0);
+	assert_int_equal(l.sl_n, 2);
+	assert_string_equal(l.sl_recs[0].sr_id, "s2"); /* connected ones last */
+	assert_int_equal(l.sl_recs[0].sr_state, SESSION_LOGGED_OFF);
+	session_list_free(&l);
+	assert_int_equal(store_sessions_list(s, "ALICE", NULL, false, &l), 0);
+	assert_int_equal(l.sl_n, 1); /* user names compare without case */
+	session_list_free(&l);
+	assert_int_equal(store_sessions_list(s, "carol", NULL, false, &l), 0);
+	assert_int_equal(l.sl_n, 0);
+	session_list_free(&l);
 	store_close(s);
 }
 
@@ -220,6 +299,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_migrations),
 	    cmocka_unit_test(test_one_live_session_per_desktop),
+	    cmocka_unit_test(test_session_records),
 	    cmocka_unit_test(test_tickets),
 	    cmocka_unit_test(test_web_sessions_and_audit),
 	};

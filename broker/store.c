@@ -814,6 +814,22 @@ static int records_of_rows(json_t *all, size_t size, int (*from_row)(const json_
 	return r;
 }
 
+/* The first row of a query (all, consumed) as a record of size bytes at out, filled by
+ * from_row (out is zeroed otherwise). Returns 0, -ENOENT (no row) or -errno. */
+static int record_of_rows(json_t *all, size_t size, int (*from_row)(const json_t *, void *),
+			  void *out)
+{
+	json_t *row = one(all);
+	int r;
+
+	memset(out, 0, size);
+	if (!row)
+		return errno == ENOENT ? -ENOENT : errno == ENOMEM ? -ENOMEM : -EIO;
+	r = from_row(row, out);
+	json_decref(row);
+	return r;
+}
+
 /* The rows of a desktops query into out. */
 static int desktops_of_rows(json_t *all, struct desktop_list *out)
 {
@@ -840,19 +856,9 @@ int store_desktops_list(struct store *s, const char *pool, const char *host,
 
 int store_desktop_get(struct store *s, const char *id, struct desktop_rec *out)
 {
-	struct desktop_list l;
-	int r = desktops_of_rows(
-	    rows(s, "SELECT " DESKTOP_COLUMNS " FROM desktops d WHERE d.id = ?", "s", id), &l);
-
-	memset(out, 0, sizeof(*out));
-	if (r == 0 && l.dl_n == 0)
-		r = -ENOENT;
-	if (r == 0) {
-		*out = l.dl_recs[0];
-		l.dl_n = 0; /* moved to out */
-	}
-	desktop_list_free(&l);
-	return r;
+	return record_of_rows(
+	    rows(s, "SELECT " DESKTOP_COLUMNS " FROM desktops d WHERE d.id = ?", "s", id),
+	    sizeof(*out), desktop_from_row, out);
 }
 
 int store_desktop_add(struct store *s, const char *id, const char *pool, const char *host,
@@ -1010,18 +1016,8 @@ int store_sessions_list(struct store *s, const char *user, const char *pool, boo
 
 int store_session_get(struct store *s, const char *id, struct session_rec *out)
 {
-	struct session_list l;
-	int r = sessions_of_rows(rows(s, "SELECT * FROM sessions WHERE id = ?", "s", id), &l);
-
-	memset(out, 0, sizeof(*out));
-	if (r == 0 && l.sl_n == 0)
-		r = -ENOENT;
-	if (r == 0) {
-		*out = l.sl_recs[0];
-		l.sl_n = 0; /* moved to out */
-	}
-	session_list_free(&l);
-	return r;
+	return record_of_rows(rows(s, "SELECT * FROM sessions WHERE id = ?", "s", id), sizeof(*out),
+			      session_from_row, out);
 }
 
 int store_session_add(struct store *s, const char *id, const char *user, const char *pool,
@@ -1065,22 +1061,54 @@ int store_ticket_add(struct store *s, const char *hash, const char *session, con
 	return r < 0 ? r : 0;
 }
 
-json_t *store_ticket_redeem(struct store *s, const char *hash, int64_t now)
+/* A tickets row into rec, a struct ticket_rec. Returns 0 or -ENOMEM. */
+static int ticket_from_row(const json_t *row, void *rec)
 {
-	json_t *t = NULL;
+	struct ticket_rec *t = rec;
+	bool nomem = false;
+
+	*t = (struct ticket_rec){
+	    .tr_hash = dup_or_null(row, "hash", &nomem),
+	    .tr_session = dup_or_null(row, "session_id", &nomem),
+	    .tr_user = dup_or_null(row, "username", &nomem),
+	    .tr_desktop = dup_or_null(row, "desktop_id", &nomem),
+	    .tr_created = json_integer_value(json_object_get(row, "created")),
+	    .tr_expires_at = json_integer_value(json_object_get(row, "expires_at")),
+	    .tr_redeemed_at = json_integer_value(json_object_get(row, "redeemed_at")),
+	};
+	if (nomem) {
+		ticket_rec_release(t);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void ticket_rec_release(struct ticket_rec *t)
+{
+	free(t->tr_hash);
+	free(t->tr_session);
+	free(t->tr_user);
+	free(t->tr_desktop);
+	memset(t, 0, sizeof(*t));
+}
+
+int store_ticket_redeem(struct store *s, const char *hash, int64_t now, struct ticket_rec *out)
+{
 	int r;
 
+	memset(out, 0, sizeof(*out));
 	lock(s);
 	r = run(s,
 		"UPDATE tickets SET redeemed_at = ?1 WHERE hash = ?2 AND redeemed_at IS NULL AND "
 		"expires_at > ?1",
 		"is", now, hash);
 	if (r == 1)
-		t = one(rows(s, "SELECT * FROM tickets WHERE hash = ?", "s", hash));
-	else
-		errno = r < 0 ? -r : EACCES;
+		r = record_of_rows(rows(s, "SELECT * FROM tickets WHERE hash = ?", "s", hash),
+				   sizeof(*out), ticket_from_row, out);
+	else if (r >= 0)
+		r = -EACCES;
 	unlock(s);
-	return t;
+	return r;
 }
 
 int store_tickets_live(struct store *s, const char *session, int64_t now)

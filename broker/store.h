@@ -4,13 +4,12 @@
  * versioned schema migrated forward at open. Everything the broker stores goes through
  * this interface, so the engine can change (PostgreSQL) without touching the callers.
  *
- * Desktops and sessions come back as typed records (struct desktop_rec, struct
- * session_rec). Other records come back as jansson objects (a new reference;
- * json_decref() it) whose keys are the column names listed per table below; 0/1 flags
- * are JSON booleans and list-valued columns JSON arrays. Functions returning such a
- * record return NULL with errno ENOENT when there is none, another errno on failure.
- * Actions return 0 (or a count) or a negative errno: -ENOENT, -EEXIST (a unique key),
- * -EIO. Thread-safe. */
+ * Desktops, sessions and redeemed tickets come back as typed records (struct
+ * desktop_rec, struct session_rec, struct ticket_rec). Other records come back as jansson objects
+ * (a new reference; json_decref() it) whose keys are the column names listed per table below; 0/1
+ * flags are JSON booleans and list-valued columns JSON arrays. Functions returning such a record
+ * return NULL with errno ENOENT when there is none, another errno on failure. Actions return 0 (or
+ * a count) or a negative errno: -ENOENT, -EEXIST (a unique key), -EIO. Thread-safe. */
 #ifndef VDI_BROKER_STORE_H
 #define VDI_BROKER_STORE_H
 
@@ -180,13 +179,25 @@ int store_session_set_state(struct store *s, const char *id, enum session_state 
 int store_session_set_attached(struct store *s, const char *id, bool attached);
 
 /* ---- display tickets: hash, session_id, username, desktop_id, created, expires_at,
- * redeemed_at ---- */
+ * redeemed_at. A redeemed ticket comes back as a typed record. ---- */
+
+/* A ticket as stored. Strings are the record's own. */
+struct ticket_rec {
+	char *tr_hash; /* the hex SHA-256 of the ticket */
+	char *tr_session, *tr_user, *tr_desktop;
+	int64_t tr_created, tr_expires_at;
+	int64_t tr_redeemed_at; /* 0: not redeemed */
+};
+
+void ticket_rec_release(struct ticket_rec *t);
+
 int store_ticket_add(struct store *s, const char *hash, const char *session, const char *user,
 		     const char *desktop, int64_t now, int64_t expires_at);
 /* Redeems a ticket atomically: UPDATE ... WHERE redeemed_at IS NULL AND expires_at > now,
- * one row changed or nothing. Returns the ticket, or NULL with errno EACCES (unknown,
- * used or expired). Call inside a transaction to act on the result atomically. */
-json_t *store_ticket_redeem(struct store *s, const char *hash, int64_t now);
+ * one row changed or nothing. Returns 0 with the ticket in out (ticket_rec_release() it),
+ * -EACCES (unknown, used or expired) or -errno. Call inside a transaction to act on the
+ * result atomically. */
+int store_ticket_redeem(struct store *s, const char *hash, int64_t now, struct ticket_rec *out);
 /* Unredeemed, unexpired tickets of a session. */
 int store_tickets_live(struct store *s, const char *session, int64_t now);
 

@@ -71,10 +71,9 @@ static json_t *redeem_target(struct broker *b, const struct session_rec *s,
 /* A refusal (ticket t, or none that could be redeemed), audited. Ends the
  * transaction: the redemption itself stays, a ticket is spent even when refused
  * afterwards. */
-static void redeem_refused(struct broker *b, const json_t *t, const char *addr)
+static void redeem_refused(struct broker *b, const struct ticket_rec *t, const char *addr)
 {
-	broker_audit(b, t ? jstr(t, "username") : NULL, "ticket", t ? jstr(t, "desktop_id") : NULL,
-		     "failure", addr,
+	broker_audit(b, t ? t->tr_user : NULL, "ticket", t ? t->tr_desktop : NULL, "failure", addr,
 		     t ? "session over or desktop not ready" : "unknown, used or expired ticket");
 	if (store_commit(b->b_store) < 0)
 		log_warnx("ticket: cannot record a refused redemption");
@@ -84,10 +83,11 @@ static void redeem_refused(struct broker *b, const json_t *t, const char *addr)
 json_t *broker_ticket_redeem(struct broker *b, const char *ticket, const char *addr)
 {
 	int64_t now = (int64_t)time(NULL);
-	json_t *t, *pool = NULL, *out = NULL;
+	json_t *pool = NULL, *out = NULL;
+	struct ticket_rec t;
 	struct session_rec s = {0};
 	struct desktop_rec d = {0};
-	bool have_s = false, have_d = false, takeover = false;
+	bool have_t, have_s = false, have_d = false, takeover = false;
 	char hash[65];
 
 	if (!ticket_well_formed(ticket) || ticket_hash(ticket, hash) < 0) {
@@ -98,15 +98,15 @@ json_t *broker_ticket_redeem(struct broker *b, const char *ticket, const char *a
 		errno = EIO;
 		return NULL;
 	}
-	t = store_ticket_redeem(b->b_store, hash, now);
-	if (t) {
-		have_s = store_session_get(b->b_store, jstr(t, "session_id"), &s) == 0;
-		have_d = store_desktop_get(b->b_store, jstr(t, "desktop_id"), &d) == 0;
+	have_t = store_ticket_redeem(b->b_store, hash, now, &t) == 0;
+	if (have_t) {
+		have_s = store_session_get(b->b_store, t.tr_session, &s) == 0;
+		have_d = store_desktop_get(b->b_store, t.tr_desktop, &d) == 0;
 		pool = have_s ? store_pool_get(b->b_store, s.sr_pool) : NULL;
 	}
 	if (!have_s || !have_d || !pool || s.sr_state == SESSION_LOGGED_OFF ||
 	    d.dr_state != DESKTOP_READY || redeem_connect(b, &s, pool, now, &takeover) < 0) {
-		redeem_refused(b, t, addr);
+		redeem_refused(b, have_t ? &t : NULL, addr);
 		goto out;
 	}
 	out = redeem_target(b, &s, &d);
@@ -120,7 +120,7 @@ json_t *broker_ticket_redeem(struct broker *b, const char *ticket, const char *a
 		errno = EIO;
 	}
 out:
-	json_decref(t);
+	ticket_rec_release(&t);
 	session_rec_release(&s);
 	desktop_rec_release(&d);
 	json_decref(pool);

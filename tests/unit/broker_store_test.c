@@ -214,12 +214,11 @@ struct race {
 static void *redeem(void *arg)
 {
 	struct race *r = arg;
-	json_t *t;
+	struct ticket_rec t;
 
 	pthread_barrier_wait(r->r_barrier);
-	t = store_ticket_redeem(r->r_store, "h-race", 100);
-	r->r_won = t != NULL;
-	json_decref(t);
+	r->r_won = store_ticket_redeem(r->r_store, "h-race", 100, &t) == 0;
+	ticket_rec_release(&t);
 	return NULL;
 }
 
@@ -229,21 +228,27 @@ static void test_tickets(void **state)
 	struct race races[8];
 	pthread_t threads[8];
 	pthread_barrier_t barrier;
-	json_t *t;
+	struct ticket_rec t;
 	int won = 0;
 
 	(void)state;
 	assert_int_equal(store_ticket_add(s, "h1", "s1", "alice", "d1", 100, 130), 0);
 	assert_int_equal(store_ticket_add(s, "h1", "s1", "alice", "d1", 100, 130), -EEXIST);
 	assert_int_equal(store_tickets_live(s, "s1", 100), 1);
-	assert_null(store_ticket_redeem(s, "h1", 130)); /* expired at 130 */
-	assert_int_equal(errno, EACCES);
-	t = store_ticket_redeem(s, "h1", 129);
-	assert_non_null(t);
-	assert_string_equal(json_string_value(json_object_get(t, "desktop_id")), "d1");
-	json_decref(t);
-	assert_null(store_ticket_redeem(s, "h1", 129)); /* used */
-	assert_null(store_ticket_redeem(s, "nope", 1));
+	assert_int_equal(store_ticket_redeem(s, "h1", 130, &t), -EACCES); /* expired at 130 */
+	assert_null(t.tr_hash);
+	assert_int_equal(store_ticket_redeem(s, "h1", 129, &t), 0);
+	assert_string_equal(t.tr_hash, "h1");
+	assert_string_equal(t.tr_session, "s1");
+	assert_string_equal(t.tr_user, "alice");
+	assert_string_equal(t.tr_desktop, "d1");
+	assert_int_equal(t.tr_created, 100);
+	assert_int_equal(t.tr_expires_at, 130);
+	assert_int_equal(t.tr_redeemed_at, 129);
+	ticket_rec_release(&t);
+	assert_null(t.tr_session);
+	assert_int_equal(store_ticket_redeem(s, "h1", 129, &t), -EACCES); /* used */
+	assert_int_equal(store_ticket_redeem(s, "nope", 1, &t), -EACCES);
 	assert_int_equal(store_tickets_live(s, "s1", 100), 0);
 	/* concurrent redemptions: exactly one wins */
 	assert_int_equal(store_ticket_add(s, "h-race", "s1", "alice", "d1", 100, 160), 0);

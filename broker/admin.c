@@ -84,23 +84,29 @@ static bool vnc_password_ok(const char *p)
 
 json_t *broker_admin_hosts(struct broker *b)
 {
-	json_t *hosts = store_hosts_list(b->b_store), *h;
-	size_t i;
+	struct host_list hosts;
+	json_t *out = NULL;
 
-	json_array_foreach (hosts, i, h) {
+	if (store_hosts_list(b->b_store, &hosts) == 0)
+		out = json_array();
+	for (size_t i = 0; out && i < hosts.hl_n; i++) {
+		const struct host_rec *h = &hosts.hl_recs[i];
+		json_t *item = host_rec_json(h), *ids = json_array();
 		struct desktop_list ds;
-		json_t *ids = json_array();
 
-		json_object_set_new(
-		    h, "state",
-		    json_string(json_is_true(json_object_get(h, "up")) ? "up" : "down"));
-		store_desktops_list(b->b_store, NULL, jstr(h, "id"), &ds);
+		json_object_set_new(item, "state", json_string(host_state_name(h->hr_state)));
+		store_desktops_list(b->b_store, NULL, h->hr_id, &ds);
 		for (size_t j = 0; ids && j < ds.dl_n; j++)
 			json_array_append_new(ids, json_string(ds.dl_recs[j].dr_id));
-		json_object_set_new(h, "desktop_ids", ids);
+		json_object_set_new(item, "desktop_ids", ids);
 		desktop_list_free(&ds);
+		if (json_array_append_new(out, item) < 0) {
+			json_decref(out);
+			out = NULL;
+		}
 	}
-	return hosts;
+	host_list_free(&hosts);
+	return out;
 }
 
 enum broker_outcome broker_admin_host_add(struct broker *b, const struct broker_user *u,
@@ -108,6 +114,7 @@ enum broker_outcome broker_admin_host_add(struct broker *b, const struct broker_
 					  struct broker_result *res)
 {
 	const char *id = jstr(req, "id"), *url = jstr(req, "url"), *relay = jstr(req, "relay");
+	struct host_rec h;
 	int r;
 
 	*out = NULL;
@@ -121,7 +128,9 @@ enum broker_outcome broker_admin_host_add(struct broker *b, const struct broker_
 		     url);
 	if (r < 0)
 		return store_outcome(res, r, "host");
-	*out = store_host_get(b->b_store, id);
+	if (store_host_get(b->b_store, id, &h) == 0)
+		*out = host_rec_json(&h);
+	host_rec_release(&h);
 	return done(res);
 }
 

@@ -137,7 +137,7 @@ static int ticket_if_ready(struct broker *b, const struct broker_user *u, const 
 			   char **host_url, bool *ready)
 {
 	struct desktop_rec d;
-	json_t *h;
+	struct host_rec h;
 	int r = 0;
 
 	*ready =
@@ -146,9 +146,10 @@ static int ticket_if_ready(struct broker *b, const struct broker_user *u, const 
 		r = ticket_issue(b, cn->cn_session, u->bu_name, cn->cn_desktop, now, cn->cn_ticket,
 				 &cn->cn_expires);
 		if (d.dr_host) {
-			h = store_host_get(b->b_store, d.dr_host);
-			*host_url = h ? strdup(jstr(h, "url")) : NULL;
-			json_decref(h);
+			*host_url = store_host_get(b->b_store, d.dr_host, &h) == 0
+					? strdup(h.hr_url)
+					: NULL;
+			host_rec_release(&h);
 		}
 		broker_audit(b, u->bu_name, "connect", cn->cn_desktop,
 			     r == 0 ? "success" : "failure", addr,

@@ -60,7 +60,7 @@ int ticket_issue(struct broker *b, const char *session, const char *user, const 
 		 int64_t now, char *ticket, int64_t *expires);
 
 /* ---- hosts.c ---- */
-struct policy_host host_view(const json_t *host);
+struct policy_host host_view(const struct host_rec *h);
 /* The host a new desktop of pv goes to, or NULL with *why. Returns a new string. */
 char *hosts_place(struct broker *b, struct pool_view *pv, enum policy_reason *why);
 /* Maintenance: hosts silent for host_timeout marked down, their desktops lost. */

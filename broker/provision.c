@@ -21,7 +21,7 @@ static bool one_of(const char *v, const char *const *list)
 }
 
 /* Calls the host; returns the status or a negative errno (logged). */
-static int call(struct broker *b, const json_t *host, const char *method, const char *did,
+static int call(struct broker *b, const struct host_rec *host, const char *method, const char *did,
 		const char *action, const json_t *body, json_t **reply)
 {
 	char path[160], err[512];
@@ -32,10 +32,9 @@ static int call(struct broker *b, const json_t *host, const char *method, const 
 		return -ENOTCONN;
 	snprintf(path, sizeof(path), "/api/v1/desktops%s%s%s%s", did ? "/" : "", did ? did : "",
 		 action ? "/" : "", action ? action : "");
-	r = hostclient_call(b->b_hosts, jstr(host, "url"), method, path, body, reply, err,
-			    sizeof(err));
+	r = hostclient_call(b->b_hosts, host->hr_url, method, path, body, reply, err, sizeof(err));
 	if (r < 0 || r >= 400)
-		log_warnx("desktop=%s host=%s: %s", did ? did : "-", jstr(host, "id"), err);
+		log_warnx("desktop=%s host=%s: %s", did ? did : "-", host->hr_id, err);
 	return r;
 }
 
@@ -88,7 +87,7 @@ static const char *const down[] = {"stopped", "failed", "missing", NULL};
 static const char *const live[] = {"running", "starting", NULL};
 
 /* Starts desktop id on host; its host state from the answer. Returns the status. */
-static int start(struct broker *b, const json_t *host, const char *id)
+static int start(struct broker *b, const struct host_rec *host, const char *id)
 {
 	json_t *reply = NULL;
 	int r = call(b, host, "POST", id, "start", NULL, &reply);
@@ -100,7 +99,7 @@ static int start(struct broker *b, const json_t *host, const char *id)
 }
 
 /* Creates desktop d on host from pool's template, then starts it. */
-static void create(struct broker *b, const struct desktop_rec *d, const json_t *host,
+static void create(struct broker *b, const struct desktop_rec *d, const struct host_rec *host,
 		   const json_t *pool)
 {
 	const char *id = d->dr_id;
@@ -125,7 +124,7 @@ static void create(struct broker *b, const struct desktop_rec *d, const json_t *
 
 /* A provisioning desktop: in error after provision_timeout, else created, started, and
  * ready once its host runs it. */
-static void provision(struct broker *b, const struct desktop_rec *d, const json_t *host,
+static void provision(struct broker *b, const struct desktop_rec *d, const struct host_rec *host,
 		      const json_t *pool, int64_t now)
 {
 	const char *id = d->dr_id, *hs = d->dr_host_state;
@@ -146,14 +145,14 @@ static void provision(struct broker *b, const struct desktop_rec *d, const json_
 	} else if (!strcmp(hs, "running")) {
 		if (store_desktop_set_state(b->b_store, id, DESKTOP_PROVISIONING, DESKTOP_READY,
 					    now) > 0)
-			log_info("desktop=%s ready on host=%s", id, jstr(host, "id"));
+			log_info("desktop=%s ready on host=%s", id, host->hr_id);
 	}
 }
 
 /* A refreshing or deleting desktop: stopped, deleted from its host, then provisioned
  * again (refreshing) or removed once no session is on it (deleting). */
-static void remove_from_host(struct broker *b, const struct desktop_rec *d, const json_t *host,
-			     const json_t *pool, int64_t now)
+static void remove_from_host(struct broker *b, const struct desktop_rec *d,
+			     const struct host_rec *host, const json_t *pool, int64_t now)
 {
 	const char *id = d->dr_id, *hs = d->dr_host_state;
 	bool on = d->dr_on_host;
@@ -185,7 +184,7 @@ static void remove_from_host(struct broker *b, const struct desktop_rec *d, cons
 }
 
 /* Moves desktop d one step towards its state on its host. */
-static void reconcile(struct broker *b, const struct desktop_rec *d, const json_t *host,
+static void reconcile(struct broker *b, const struct desktop_rec *d, const struct host_rec *host,
 		      const json_t *pool, int64_t now)
 {
 	switch (d->dr_state) {
@@ -211,17 +210,19 @@ void desktops_tick(struct broker *b, int64_t now)
 	store_desktops_list(b->b_store, NULL, NULL, &desktops);
 	for (size_t i = 0; i < desktops.dl_n; i++) {
 		const struct desktop_rec *d = &desktops.dl_recs[i];
-		json_t *host, *pool;
+		struct host_rec host;
+		bool have_host;
+		json_t *pool;
 
 		if (!d->dr_host)
 			continue; /* manual */
-		host = store_host_get(b->b_store, d->dr_host);
+		have_host = store_host_get(b->b_store, d->dr_host, &host) == 0;
 		pool = store_pool_get(b->b_store, d->dr_pool);
-		if (host && pool && json_is_true(json_object_get(host, "up")))
-			reconcile(b, d, host, pool, now);
-		else if (!host && d->dr_state == DESKTOP_DELETING)
+		if (have_host && pool && host.hr_state == HOST_UP)
+			reconcile(b, d, &host, pool, now);
+		else if (!have_host && d->dr_state == DESKTOP_DELETING)
 			store_desktop_delete(b->b_store, d->dr_id); /* its host was removed */
-		json_decref(host);
+		host_rec_release(&host);
 		json_decref(pool);
 	}
 	desktop_list_free(&desktops);

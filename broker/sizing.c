@@ -17,20 +17,20 @@
 static int pool_grow(struct broker *b, struct pool_view *pv, const char *pid,
 		     const struct policy_maintenance *m, int64_t now)
 {
-	json_t *hosts = store_hosts_list(b->b_store), *h;
-	struct policy_host *ph = calloc(json_array_size(hosts) + 1, sizeof(*ph));
+	struct host_list hosts;
+	int r = store_hosts_list(b->b_store, &hosts);
+	struct policy_host *ph = calloc(hosts.hl_n + 1, sizeof(*ph));
 	const struct policy_host **where = calloc((size_t)m->pm_create, sizeof(*where));
 	enum policy_reason why;
 	size_t i, placed;
-	int r = -ENOMEM;
 
-	if (!hosts || !ph || !where)
+	if (r < 0 || !ph || !where) {
+		r = -ENOMEM;
 		goto out;
-	r = 0;
-	json_array_foreach (hosts, i, h)
-		ph[i] = host_view(h);
-	placed = policy_place_many(&pv->pv_pool, ph, json_array_size(hosts), (size_t)m->pm_create,
-				   where, &why);
+	}
+	for (i = 0; i < hosts.hl_n; i++)
+		ph[i] = host_view(&hosts.hl_recs[i]);
+	placed = policy_place_many(&pv->pv_pool, ph, hosts.hl_n, (size_t)m->pm_create, where, &why);
 	for (i = 0; i < placed; i++) {
 		char id[48];
 
@@ -48,7 +48,7 @@ static int pool_grow(struct broker *b, struct pool_view *pv, const char *pid,
 out:
 	free(ph);
 	free((void *)where);
-	json_decref(hosts);
+	host_list_free(&hosts);
 	return r;
 }
 

@@ -442,6 +442,65 @@ static char *dump(const json_t *v)
 	return v ? json_dumps(v, JSON_COMPACT) : strdup("[]");
 }
 
+/* ---- typed records from rows ---- */
+
+static char *dup_or_null(const json_t *row, const char *key, bool *nomem)
+{
+	const char *v = json_string_value(json_object_get(row, key));
+	char *copy = v ? strdup(v) : NULL;
+
+	if (v && !copy)
+		*nomem = true;
+	return copy;
+}
+
+static json_t *string_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+/* The rows of a query (all, consumed) as records of size bytes each, filled by from_row
+ * (which releases what it took when it fails), into a new array *recs of *n. Returns 0
+ * or -errno; on failure *recs holds the *n records filled until then. */
+static int records_of_rows(json_t *all, size_t size, int (*from_row)(const json_t *, void *),
+			   void **recs, size_t *n)
+{
+	json_t *row;
+	size_t i;
+	int r = 0;
+
+	*recs = NULL;
+	*n = 0;
+	if (!all)
+		return errno == ENOMEM ? -ENOMEM : -EIO;
+	*recs = calloc(json_array_size(all) + 1, size);
+	if (!*recs)
+		r = -ENOMEM;
+	json_array_foreach (all, i, row) {
+		if (r < 0 || (r = from_row(row, (char *)*recs + i * size)) < 0)
+			break;
+		(*n)++;
+	}
+	json_decref(all);
+	return r;
+}
+
+/* The first row of a query (all, consumed) as a record of size bytes at out, filled by
+ * from_row (out is zeroed otherwise). Returns 0, -ENOENT (no row) or -errno. */
+static int record_of_rows(json_t *all, size_t size, int (*from_row)(const json_t *, void *),
+			  void *out)
+{
+	json_t *row = one(all);
+	int r;
+
+	memset(out, 0, size);
+	if (!row)
+		return errno == ENOENT ? -ENOENT : errno == ENOMEM ? -ENOMEM : -EIO;
+	r = from_row(row, out);
+	json_decref(row);
+	return r;
+}
+
 /* ---- users ---- */
 
 json_t *store_user_get(struct store *s, const char *username)
@@ -482,14 +541,96 @@ int store_user_delete(struct store *s, const char *username)
 
 /* ---- hosts ---- */
 
-json_t *store_hosts_list(struct store *s)
+static const char *const host_states[] = {
+    [HOST_DOWN] = "down",
+    [HOST_UP] = "up",
+};
+
+const char *host_state_name(enum host_state state)
 {
-	return rows(s, "SELECT * FROM hosts ORDER BY id", "");
+	if (state < 0 || (size_t)state >= sizeof(host_states) / sizeof(host_states[0]))
+		return NULL;
+	return host_states[state];
 }
 
-json_t *store_host_get(struct store *s, const char *id)
+/* A hosts row into rec, a struct host_rec. Returns 0 or -ENOMEM. */
+static int host_from_row(const json_t *row, void *rec)
 {
-	return one(rows(s, "SELECT * FROM hosts WHERE id = ?", "s", id));
+	struct host_rec *h = rec;
+	json_t *cap = json_object_get(row, "capacity");
+	bool nomem = false;
+
+	*h = (struct host_rec){
+	    .hr_id = dup_or_null(row, "id", &nomem),
+	    .hr_url = dup_or_null(row, "url", &nomem),
+	    .hr_relay = dup_or_null(row, "relay", &nomem),
+	    .hr_enabled = json_is_true(json_object_get(row, "enabled")),
+	    .hr_state = json_is_true(json_object_get(row, "up")) ? HOST_UP : HOST_DOWN,
+	    .hr_last_heartbeat = json_integer_value(json_object_get(row, "last_heartbeat")),
+	    .hr_mem_free_mib = json_integer_value(json_object_get(row, "mem_free_mib")),
+	    .hr_vcpus_free = (int)json_integer_value(json_object_get(row, "vcpus_free")),
+	    .hr_desktops = (int)json_integer_value(json_object_get(row, "desktops")),
+	    .hr_max_desktops = (int)json_integer_value(json_object_get(row, "max_desktops")),
+	    .hr_capacity = json_is_null(cap) ? NULL : json_incref(cap),
+	    .hr_created = json_integer_value(json_object_get(row, "created")),
+	};
+	if (nomem) {
+		host_rec_release(h);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void host_rec_release(struct host_rec *h)
+{
+	free(h->hr_id);
+	free(h->hr_url);
+	free(h->hr_relay);
+	json_decref(h->hr_capacity);
+	memset(h, 0, sizeof(*h));
+}
+
+void host_list_free(struct host_list *l)
+{
+	for (size_t i = 0; i < l->hl_n; i++)
+		host_rec_release(&l->hl_recs[i]);
+	free(l->hl_recs);
+	memset(l, 0, sizeof(*l));
+}
+
+json_t *host_rec_json(const struct host_rec *h)
+{
+	return json_pack(
+	    "{s:o, s:o, s:o, s:b, s:b, s:I, s:I, s:i, s:i, s:i, s:O, s:I}", "id",
+	    string_or_null(h->hr_id), "url", string_or_null(h->hr_url), "relay",
+	    string_or_null(h->hr_relay), "enabled", h->hr_enabled, "up", h->hr_state == HOST_UP,
+	    "last_heartbeat", (json_int_t)h->hr_last_heartbeat, "mem_free_mib",
+	    (json_int_t)h->hr_mem_free_mib, "vcpus_free", h->hr_vcpus_free, "desktops",
+	    h->hr_desktops, "max_desktops", h->hr_max_desktops, "capacity",
+	    h->hr_capacity ? h->hr_capacity : json_null(), "created", (json_int_t)h->hr_created);
+}
+
+/* The rows of a hosts query into out. */
+static int hosts_of_rows(json_t *all, struct host_list *out)
+{
+	void *recs;
+	int r = records_of_rows(all, sizeof(*out->hl_recs), host_from_row, &recs, &out->hl_n);
+
+	out->hl_recs = recs;
+	if (r < 0)
+		host_list_free(out);
+	return r;
+}
+
+int store_hosts_list(struct store *s, struct host_list *out)
+{
+	return hosts_of_rows(rows(s, "SELECT * FROM hosts ORDER BY id", ""), out);
+}
+
+int store_host_get(struct store *s, const char *id, struct host_rec *out)
+{
+	return record_of_rows(rows(s, "SELECT * FROM hosts WHERE id = ?", "s", id), sizeof(*out),
+			      host_from_row, out);
 }
 
 int store_host_add(struct store *s, const char *id, const char *url, const char *relay, int64_t now)
@@ -511,19 +652,18 @@ int store_host_heartbeat(struct store *s, const char *id, int64_t now, int64_t m
 			 int vcpus_free, int desktops, int max_desktops, const json_t *capacity)
 {
 	char *cap = capacity ? json_dumps(capacity, JSON_COMPACT) : NULL;
-	json_t *h;
+	struct host_rec h;
 	bool was_up;
 	int r;
 
 	lock(s);
-	h = store_host_get(s, id);
-	if (!h) {
+	if (store_host_get(s, id, &h) < 0) {
 		unlock(s);
 		free(cap);
 		return -ENOENT;
 	}
-	was_up = json_is_true(json_object_get(h, "up"));
-	json_decref(h);
+	was_up = h.hr_state == HOST_UP;
+	host_rec_release(&h);
 	r = run(s,
 		"UPDATE hosts SET up = 1, last_heartbeat = ?, mem_free_mib = ?, vcpus_free = ?, "
 		"desktops = ?, max_desktops = ?, capacity = ? WHERE id = ?",
@@ -534,25 +674,26 @@ int store_host_heartbeat(struct store *s, const char *id, int64_t now, int64_t m
 	return r < 0 ? r : was_up ? 0 : 1;
 }
 
-json_t *store_hosts_expire(struct store *s, int64_t before)
+int store_hosts_expire(struct store *s, int64_t before, struct host_list *out)
 {
-	json_t *ids = json_array(), *down;
-	size_t i;
-	json_t *h;
+	struct host_list silent;
+	int r;
 
+	memset(out, 0, sizeof(*out));
 	lock(s);
-	down = rows(s, "SELECT id FROM hosts WHERE up = 1 AND last_heartbeat < ?", "i", before);
-	if (down) {
-		json_array_foreach (down, i, h) {
-			const char *id = json_string_value(json_object_get(h, "id"));
-
-			if (run(s, "UPDATE hosts SET up = 0 WHERE id = ?", "s", id) > 0)
-				json_array_append_new(ids, json_string(id));
-		}
+	r = hosts_of_rows(
+	    rows(s, "SELECT * FROM hosts WHERE up = 1 AND last_heartbeat < ?", "i", before),
+	    &silent);
+	out->hl_recs = silent.hl_recs;
+	for (size_t i = 0; r == 0 && i < silent.hl_n; i++) {
+		if (run(s, "UPDATE hosts SET up = 0 WHERE id = ?", "s", silent.hl_recs[i].hr_id) >
+		    0)
+			out->hl_recs[out->hl_n++] = silent.hl_recs[i];
+		else
+			host_rec_release(&silent.hl_recs[i]);
 	}
 	unlock(s);
-	json_decref(down);
-	return ids;
+	return r;
 }
 
 /* ---- pools ---- */
@@ -706,16 +847,6 @@ int desktop_state_parse(const char *name, enum desktop_state *state)
 	return -EINVAL;
 }
 
-static char *dup_or_null(const json_t *row, const char *key, bool *nomem)
-{
-	const char *v = json_string_value(json_object_get(row, key));
-	char *copy = v ? strdup(v) : NULL;
-
-	if (v && !copy)
-		*nomem = true;
-	return copy;
-}
-
 /* A desktops row (as rows() returns it) into rec, a struct desktop_rec. Returns 0 or
  * -ENOMEM. */
 static int desktop_from_row(const json_t *row, void *rec)
@@ -767,11 +898,6 @@ void desktop_list_free(struct desktop_list *l)
 	memset(l, 0, sizeof(*l));
 }
 
-static json_t *string_or_null(const char *s)
-{
-	return s ? json_string(s) : json_null();
-}
-
 json_t *desktop_rec_json(const struct desktop_rec *d)
 {
 	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:b, s:I, s:I, s:b}", "id",
@@ -787,48 +913,6 @@ json_t *desktop_rec_json(const struct desktop_rec *d)
 #define DESKTOP_COLUMNS                                                                            \
 	"d.*, EXISTS (SELECT 1 FROM sessions x WHERE x.desktop_id = d.id AND "                     \
 	"x.state <> 'logged_off') AS in_use"
-
-/* The rows of a query (all, consumed) as records of size bytes each, filled by from_row
- * (which releases what it took when it fails), into a new array *recs of *n. Returns 0
- * or -errno; on failure *recs holds the *n records filled until then. */
-static int records_of_rows(json_t *all, size_t size, int (*from_row)(const json_t *, void *),
-			   void **recs, size_t *n)
-{
-	json_t *row;
-	size_t i;
-	int r = 0;
-
-	*recs = NULL;
-	*n = 0;
-	if (!all)
-		return errno == ENOMEM ? -ENOMEM : -EIO;
-	*recs = calloc(json_array_size(all) + 1, size);
-	if (!*recs)
-		r = -ENOMEM;
-	json_array_foreach (all, i, row) {
-		if (r < 0 || (r = from_row(row, (char *)*recs + i * size)) < 0)
-			break;
-		(*n)++;
-	}
-	json_decref(all);
-	return r;
-}
-
-/* The first row of a query (all, consumed) as a record of size bytes at out, filled by
- * from_row (out is zeroed otherwise). Returns 0, -ENOENT (no row) or -errno. */
-static int record_of_rows(json_t *all, size_t size, int (*from_row)(const json_t *, void *),
-			  void *out)
-{
-	json_t *row = one(all);
-	int r;
-
-	memset(out, 0, size);
-	if (!row)
-		return errno == ENOENT ? -ENOENT : errno == ENOMEM ? -ENOMEM : -EIO;
-	r = from_row(row, out);
-	json_decref(row);
-	return r;
-}
 
 /* The rows of a desktops query into out. */
 static int desktops_of_rows(json_t *all, struct desktop_list *out)

@@ -4,12 +4,13 @@
  * versioned schema migrated forward at open. Everything the broker stores goes through
  * this interface, so the engine can change (PostgreSQL) without touching the callers.
  *
- * Desktops, sessions and redeemed tickets come back as typed records (struct
- * desktop_rec, struct session_rec, struct ticket_rec). Other records come back as jansson objects
- * (a new reference; json_decref() it) whose keys are the column names listed per table below; 0/1
- * flags are JSON booleans and list-valued columns JSON arrays. Functions returning such a record
- * return NULL with errno ENOENT when there is none, another errno on failure. Actions return 0 (or
- * a count) or a negative errno: -ENOENT, -EEXIST (a unique key), -EIO. Thread-safe. */
+ * Hosts, desktops, sessions and redeemed tickets come back as typed records (struct
+ * host_rec, struct desktop_rec, struct session_rec, struct ticket_rec). Other records
+ * come back as jansson objects (a new reference; json_decref() it) whose keys are the
+ * column names listed per table below; 0/1 flags are JSON booleans and list-valued
+ * columns JSON arrays. Functions returning such a record return NULL with errno ENOENT
+ * when there is none, another errno on failure. Actions return 0 (or a count) or a
+ * negative errno: -ENOENT, -EEXIST (a unique key), -EIO. Thread-safe. */
 #ifndef VDI_BROKER_STORE_H
 #define VDI_BROKER_STORE_H
 
@@ -47,17 +48,53 @@ int store_user_add(struct store *s, const char *username, const char *password_h
 int store_user_delete(struct store *s, const char *username);
 
 /* ---- hosts: id, url, relay, enabled, up, last_heartbeat, mem_free_mib, vcpus_free,
- * desktops, max_desktops, capacity {} (the last heartbeat's), created ---- */
-json_t *store_hosts_list(struct store *s);
-json_t *store_host_get(struct store *s, const char *id);
+ * desktops, max_desktops, capacity {} (the last heartbeat's), created. Hosts come back
+ * as typed records. ---- */
+
+/* Whether a host's heartbeats arrive (stored as the up flag, named host_state_name()). */
+enum host_state {
+	HOST_DOWN,
+	HOST_UP,
+};
+
+/* A host as stored. Strings are the record's own. */
+struct host_rec {
+	char *hr_id, *hr_url;
+	char *hr_relay; /* its display relay, host:port; "" for none */
+	bool hr_enabled;
+	enum host_state hr_state;
+	int64_t hr_last_heartbeat;
+	/* from the last heartbeat */
+	int64_t hr_mem_free_mib;
+	int hr_vcpus_free, hr_desktops, hr_max_desktops;
+	json_t *hr_capacity; /* as the host sent it (a reference); NULL before any */
+	int64_t hr_created;
+};
+
+struct host_list {
+	struct host_rec *hl_recs;
+	size_t hl_n;
+};
+
+const char *host_state_name(enum host_state state);
+/* The record as the admin API shows it: an object keyed by the column names above. */
+json_t *host_rec_json(const struct host_rec *h);
+void host_rec_release(struct host_rec *h);
+void host_list_free(struct host_list *l);
+
+/* The hosts by id into out (host_list_free() it either way). Returns 0 or -errno. */
+int store_hosts_list(struct store *s, struct host_list *out);
+/* Host id into out (host_rec_release() it). Returns 0, -ENOENT or -errno. */
+int store_host_get(struct store *s, const char *id, struct host_rec *out);
 int store_host_add(struct store *s, const char *id, const char *url, const char *relay,
 		   int64_t now);
 int store_host_delete(struct store *s, const char *id);
 /* Records a heartbeat. Returns 1 when the host was down until now, 0, or -ENOENT. */
 int store_host_heartbeat(struct store *s, const char *id, int64_t now, int64_t mem_free_mib,
 			 int vcpus_free, int desktops, int max_desktops, const json_t *capacity);
-/* Marks hosts up but silent since before `before` down; returns their ids (array). */
-json_t *store_hosts_expire(struct store *s, int64_t before);
+/* Marks hosts up but silent since before `before` down; those it marked go to out (as
+ * they were before: host_list_free() it either way). Returns 0 or -errno. */
+int store_hosts_expire(struct store *s, int64_t before, struct host_list *out);
 
 /* ---- pools: id, name, kind (dedicated|floating), source (automated|manual), enabled,
  * min, max, spare, memory_mib, vcpus, disconnect_timeout, logoff_action

@@ -49,14 +49,15 @@ static int redeem_connect(struct broker *b, const struct session_rec *s, json_t 
 static json_t *redeem_target(struct broker *b, const struct session_rec *s,
 			     const struct desktop_rec *d)
 {
-	json_t *h = d->dr_host ? store_host_get(b->b_store, d->dr_host) : NULL;
+	struct host_rec h = {0};
+	bool on_host = d->dr_host && store_host_get(b->b_store, d->dr_host, &h) == 0;
 	json_t *out =
 	    json_pack("{s:s, s:s, s:s, s:s, s:s}", "session", s->sr_id, "username", s->sr_user,
-		      "pool", s->sr_pool, "desktop", d->dr_id, "kind", h ? "host" : "manual");
+		      "pool", s->sr_pool, "desktop", d->dr_id, "kind", on_host ? "host" : "manual");
 
-	if (out && h) {
-		json_object_set(out, "host", json_object_get(h, "id"));
-		json_object_set(out, "relay", json_object_get(h, "relay"));
+	if (out && on_host) {
+		json_object_set_new(out, "host", json_string(h.hr_id));
+		json_object_set_new(out, "relay", json_string(h.hr_relay));
 	} else if (out) {
 		json_object_set_new(out, "address",
 				    d->dr_address ? json_string(d->dr_address) : json_null());
@@ -64,7 +65,7 @@ static json_t *redeem_target(struct broker *b, const struct session_rec *s,
 				    d->dr_vnc_password ? json_string(d->dr_vnc_password)
 						       : json_null());
 	}
-	json_decref(h);
+	host_rec_release(&h);
 	return out;
 }
 

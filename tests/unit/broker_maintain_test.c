@@ -33,11 +33,25 @@ static void test_heartbeats_checked(void **state)
 	assert_string_equal(res.br_message, "host 'h1' is not registered");
 }
 
+/* The keys of object o in their order, comma-separated, into buf. */
+static const char *keys_of(json_t *o, char *buf, size_t len)
+{
+	const char *key;
+	size_t n = 0;
+	json_t *v;
+
+	buf[0] = '\0';
+	json_object_foreach (o, key, v)
+		n += (size_t)snprintf(buf + n, n < len ? len - n : 0, "%s%s", n ? "," : "", key);
+	return buf;
+}
+
 static void test_heartbeat_brings_the_host_up(void **state)
 {
 	struct fixture *f = *state;
 	struct broker_result res;
-	json_t *hosts, *e;
+	json_t *hosts, *h, *e;
+	char keys[400];
 
 	host_add(f->f_broker, "h1");
 	hosts = broker_admin_hosts(f->f_broker);
@@ -45,8 +59,19 @@ static void test_heartbeat_brings_the_host_up(void **state)
 	json_decref(hosts);
 	assert_int_equal(heartbeat(f->f_broker, "h1", NULL, &res), BROKER_OK);
 	hosts = broker_admin_hosts(f->f_broker);
-	assert_string_equal(jstr(json_array_get(hosts, 0), "state"), "up");
-	assert_int_equal(jint(json_array_get(hosts, 0), "vcpus_free"), 4 * 4);
+	h = json_array_get(hosts, 0);
+	assert_string_equal(jstr(h, "state"), "up");
+	assert_true(json_is_true(json_object_get(h, "up")));
+	assert_int_equal(jint(h, "vcpus_free"), 4 * 4);
+	assert_int_equal(jint(h, "mem_free_mib"), 8192);
+	assert_int_equal(jint(h, "max_desktops"), 10);
+	assert_int_equal(jint(json_object_get(h, "capacity"), "cpus"), 4);
+	assert_string_equal(jstr(h, "relay"), "10.0.0.1:7444");
+	/* the admin API's host: the stored columns in table order, then state and desktops */
+	assert_string_equal(keys_of(h, keys, sizeof(keys)),
+			    "id,url,relay,enabled,up,last_heartbeat,mem_free_mib,vcpus_free,"
+			    "desktops,max_desktops,capacity,created,state,desktop_ids");
+	assert_int_equal(json_array_size(json_object_get(h, "desktop_ids")), 0);
 	json_decref(hosts);
 	e = audit_find(f->f_broker, "host_up");
 	assert_non_null(e);

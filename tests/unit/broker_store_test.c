@@ -1,6 +1,7 @@
 /* Unit tests for broker/store: migrations to the latest schema (and refusal of a newer
  * one), the database refusing a second live session on a desktop, session records
- * (state names both ways, fields, the admin API's object, lists), atomic ticket
+ * (state names both ways, fields, the admin API's object, lists), host records (the
+ * same, heartbeats and silent hosts marked down), atomic ticket
  * redemption (once, before expiry, and exactly once under concurrent redemptions), web
  * sessions with idle and absolute expiry, and the audit log's order. */
 #include <errno.h>
@@ -98,6 +99,17 @@ static void pool_and_desktops(struct store *s)
 			 0);
 }
 
+/* The admin API's object of a record, as compact JSON text. */
+static void assert_json_text(json_t *j, const char *want)
+{
+	char *text = json_dumps(j, JSON_COMPACT);
+
+	assert_non_null(text);
+	assert_string_equal(text, want);
+	free(text);
+	json_decref(j);
+}
+
 static void test_one_live_session_per_desktop(void **state)
 {
 	struct store *s = fresh();
@@ -136,8 +148,6 @@ static void test_session_records(void **state)
 	struct session_list l;
 	struct session_rec r;
 	enum session_state st;
-	json_t *j;
-	char *text;
 
 	(void)state;
 	/* each state's name parses back to it; the table has no other */
@@ -167,13 +177,10 @@ static void test_session_records(void **state)
 	assert_int_equal(r.sr_created, 5);
 	assert_int_equal(r.sr_since, 5);
 	/* the admin API's object: the columns in table order, as before records were typed */
-	j = session_rec_json(&r);
-	text = json_dumps(j, JSON_COMPACT);
-	assert_string_equal(text, "{\"id\":\"s1\",\"username\":\"alice\",\"pool_id\":\"p\","
-				  "\"desktop_id\":\"d1\",\"state\":\"connected\",\"attached\":true,"
-				  "\"client_addr\":\"10.0.0.7\",\"created\":5,\"since\":5}");
-	free(text);
-	json_decref(j);
+	assert_json_text(session_rec_json(&r),
+			 "{\"id\":\"s1\",\"username\":\"alice\",\"pool_id\":\"p\","
+			 "\"desktop_id\":\"d1\",\"state\":\"connected\",\"attached\":true,"
+			 "\"client_addr\":\"10.0.0.7\",\"created\":5,\"since\":5}");
 	session_rec_release(&r);
 	assert_null(r.sr_id);
 
@@ -202,6 +209,86 @@ static void test_session_records(void **state)
 	assert_int_equal(store_sessions_list(s, "carol", NULL, false, &l), 0);
 	assert_int_equal(l.sl_n, 0);
 	session_list_free(&l);
+	store_close(s);
+}
+
+static void test_host_records(void **state)
+{
+	struct store *s = fresh();
+	json_t *cap = json_pack("{s:i, s:i}", "cpus", 4, "memory_available_mib", 900);
+	struct host_list l;
+	struct host_rec h;
+
+	(void)state;
+	assert_string_equal(host_state_name(HOST_DOWN), "down");
+	assert_string_equal(host_state_name(HOST_UP), "up");
+	assert_null(host_state_name(HOST_UP + 1));
+
+	assert_int_equal(store_host_add(s, "h2", "https://h2:7443", NULL, 10), 0);
+	assert_int_equal(store_host_add(s, "h1", "https://h1:7443", "h1:7444", 11), 0);
+	assert_int_equal(store_host_add(s, "h1", "https://h1:7443", NULL, 11), -EEXIST);
+	assert_int_equal(store_host_get(s, "nope", &h), -ENOENT);
+	assert_null(h.hr_id);
+	assert_int_equal(store_host_get(s, "h1", &h), 0);
+	assert_string_equal(h.hr_id, "h1");
+	assert_string_equal(h.hr_url, "https://h1:7443");
+	assert_string_equal(h.hr_relay, "h1:7444");
+	assert_true(h.hr_enabled);
+	assert_int_equal(h.hr_state, HOST_DOWN);
+	assert_null(h.hr_capacity);
+	assert_int_equal(h.hr_created, 11);
+	/* the admin API's object: the columns in table order, as before records were typed */
+	assert_json_text(host_rec_json(&h),
+			 "{\"id\":\"h1\",\"url\":\"https://h1:7443\",\"relay\":\"h1:7444\","
+			 "\"enabled\":true,\"up\":false,\"last_heartbeat\":0,\"mem_free_mib\":0,"
+			 "\"vcpus_free\":0,\"desktops\":0,\"max_desktops\":0,\"capacity\":null,"
+			 "\"created\":11}");
+	host_rec_release(&h);
+
+	/* a heartbeat brings it up (1 the first time) and records its capacity */
+	assert_int_equal(store_host_heartbeat(s, "h1", 100, 900, -2, 3, 8, cap), 1);
+	assert_int_equal(store_host_heartbeat(s, "h1", 101, 900, -2, 3, 8, cap), 0);
+	assert_int_equal(store_host_heartbeat(s, "nope", 101, 0, 0, 0, 0, NULL), -ENOENT);
+	assert_int_equal(store_host_get(s, "h1", &h), 0);
+	assert_int_equal(h.hr_state, HOST_UP);
+	assert_int_equal(h.hr_last_heartbeat, 101);
+	assert_int_equal(h.hr_mem_free_mib, 900);
+	assert_int_equal(h.hr_vcpus_free, -2);
+	assert_int_equal(h.hr_desktops, 3);
+	assert_int_equal(h.hr_max_desktops, 8);
+	assert_true(json_equal(h.hr_capacity, cap));
+	assert_json_text(host_rec_json(&h),
+			 "{\"id\":\"h1\",\"url\":\"https://h1:7443\",\"relay\":\"h1:7444\","
+			 "\"enabled\":true,\"up\":true,\"last_heartbeat\":101,"
+			 "\"mem_free_mib\":900,\"vcpus_free\":-2,\"desktops\":3,"
+			 "\"max_desktops\":8,\"capacity\":{\"cpus\":4,"
+			 "\"memory_available_mib\":900},\"created\":11}");
+	host_rec_release(&h);
+	json_decref(cap);
+
+	assert_int_equal(store_hosts_list(s, &l), 0);
+	assert_int_equal(l.hl_n, 2);
+	assert_string_equal(l.hl_recs[0].hr_id, "h1"); /* by id */
+	assert_string_equal(l.hl_recs[1].hr_relay, "");
+	assert_int_equal(l.hl_recs[1].hr_state, HOST_DOWN);
+	host_list_free(&l);
+
+	/* silent since before 102: h1 goes down (h2 was never up), once */
+	assert_int_equal(store_hosts_expire(s, 101, &l), 0);
+	assert_int_equal(l.hl_n, 0);
+	host_list_free(&l);
+	assert_int_equal(store_hosts_expire(s, 102, &l), 0);
+	assert_int_equal(l.hl_n, 1);
+	assert_string_equal(l.hl_recs[0].hr_id, "h1");
+	host_list_free(&l);
+	assert_int_equal(store_hosts_expire(s, 102, &l), 0);
+	assert_int_equal(l.hl_n, 0);
+	host_list_free(&l);
+	assert_int_equal(store_host_get(s, "h1", &h), 0);
+	assert_int_equal(h.hr_state, HOST_DOWN);
+	host_rec_release(&h);
+	assert_int_equal(store_host_delete(s, "h2"), 0);
+	assert_int_equal(store_host_delete(s, "h2"), -ENOENT);
 	store_close(s);
 }
 
@@ -305,6 +392,7 @@ int main(void)
 	    cmocka_unit_test(test_migrations),
 	    cmocka_unit_test(test_one_live_session_per_desktop),
 	    cmocka_unit_test(test_session_records),
+	    cmocka_unit_test(test_host_records),
 	    cmocka_unit_test(test_tickets),
 	    cmocka_unit_test(test_web_sessions_and_audit),
 	};

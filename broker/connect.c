@@ -220,21 +220,19 @@ static enum broker_outcome connect_in_store(struct broker *b, const struct broke
 {
 	struct pool_view pv;
 	struct snapshot sn;
-	json_t *pool;
+	struct pool_rec pool;
 	int r;
 
 	if (store_begin(b->b_store) < 0)
 		return broker_result_set(res, BROKER_UNAVAILABLE, NULL,
 					 "the broker's store is unavailable");
-	pool = store_pool_get(b->b_store, pool_id);
-	if (!pool || json_is_true(json_object_get(pool, "deleting"))) {
+	if (store_pool_get(b->b_store, pool_id, &pool) < 0 || pool.pr_deleting) {
 		store_rollback(b->b_store);
-		json_decref(pool);
+		pool_rec_release(&pool);
 		return broker_result_set(res, BROKER_NOT_FOUND, NULL, "no such pool");
 	}
 	memset(&sn, 0, sizeof(sn));
-	r = pool_view_init(&pv, pool);
-	json_decref(pool);
+	r = pool_view_init(&pv, &pool);
 	if (r == -ENOMEM || snapshot_load(b, pool_id, u->bu_name, &sn) < 0) {
 		store_rollback(b->b_store);
 		broker_result_set(res, BROKER_UNAVAILABLE, NULL,
@@ -244,6 +242,7 @@ static enum broker_outcome connect_in_store(struct broker *b, const struct broke
 	}
 	snapshot_free(&sn);
 	pool_view_free(&pv);
+	pool_rec_release(&pool);
 	return res->br_outcome;
 }
 

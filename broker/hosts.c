@@ -54,16 +54,17 @@ struct policy_host host_view(const struct host_rec *h)
 static void desktop_lost(struct broker *b, const struct desktop_rec *d, const char *host,
 			 int64_t now)
 {
-	json_t *pool = store_pool_get(b->b_store, d->dr_pool);
+	struct pool_rec pool;
 	struct pool_view pv;
 	char detail[200];
 
-	if (pool && pool_view_init(&pv, pool) != -ENOMEM) {
+	if (store_pool_get(b->b_store, d->dr_pool, &pool) == 0 &&
+	    pool_view_init(&pv, &pool) != -ENOMEM) {
 		snprintf(detail, sizeof(detail), "desktop=%s host=%s down", d->dr_id, host);
 		sessions_desktop_lost(b, d, &pv, now, detail);
 		pool_view_free(&pv);
 	}
-	json_decref(pool);
+	pool_rec_release(&pool);
 	store_desktop_set_state(b->b_store, d->dr_id, DESKTOP_ANY, DESKTOP_LOST, now);
 	log_warnx("desktop=%s host=%s: lost", d->dr_id, host);
 }

@@ -24,7 +24,7 @@ bool pool_id_valid(const char *id, size_t max);
  * any subset of the fields; the rest is kept from existing. */
 json_t *pool_from_request(const json_t *req, const json_t *existing, char *err, size_t errlen);
 
-/* A stored pool as policy/ sees it. Holds a reference to the record. */
+/* A stored pool as policy/ sees it. Strings are borrowed from the record. */
 struct pool_view {
 	struct policy_pool pv_pool;
 	struct policy_cidr pv_nets[POOL_MAX_RULES];
@@ -32,13 +32,14 @@ struct pool_view {
 	struct policy_entitlement *pv_ents;
 	const char *pv_hosts[POOL_MAX_HOSTS];
 	char *pv_hosts_buf;
-	json_t *pv_record;
 };
 
-/* Fills v from a stored pool record. Returns 0 or -ENOMEM / -EINVAL (a record that no
- * longer parses: the pool is treated as disabled). Release with pool_view_free(). */
-int pool_view_init(struct pool_view *v, json_t *pool);
+/* Fills v from a stored pool record, which must outlive v. Returns 0 or -ENOMEM /
+ * -EINVAL (a record that no longer parses: the pool is treated as disabled). Release
+ * with pool_view_free(). */
+int pool_view_init(struct pool_view *v, const struct pool_rec *pool);
 void pool_view_free(struct pool_view *v);
+/* Whether a pool record of a request (pool_from_request()) is of a manual pool. */
 bool pool_is_manual(const json_t *pool);
 
 /* Desktop and session records from the store as policy/ structs; out must have room

@@ -76,8 +76,8 @@ static int session_event(struct broker *b, const struct broker_user *u, const ch
 	struct policy_transition t;
 	struct policy_session ps;
 	struct session_rec s;
+	struct pool_rec pool;
 	struct pool_view pv;
-	json_t *pool = NULL;
 	int r;
 
 	if (store_begin(b->b_store) < 0)
@@ -88,13 +88,13 @@ static int session_event(struct broker *b, const struct broker_user *u, const ch
 		session_rec_release(&s);
 		return -ENOENT;
 	}
-	pool = store_pool_get(b->b_store, s.sr_pool);
-	if (!pool || pool_view_init(&pv, pool) == -ENOMEM) {
-		if (pool)
+	r = store_pool_get(b->b_store, s.sr_pool, &pool);
+	if (r < 0 || pool_view_init(&pv, &pool) == -ENOMEM) {
+		if (r == 0)
 			pool_view_free(&pv);
 		store_rollback(b->b_store);
 		session_rec_release(&s);
-		json_decref(pool);
+		pool_rec_release(&pool);
 		return -EIO;
 	}
 	ps = session_view(&s);
@@ -118,7 +118,7 @@ static int session_event(struct broker *b, const struct broker_user *u, const ch
 	}
 out:
 	pool_view_free(&pv);
-	json_decref(pool);
+	pool_rec_release(&pool);
 	session_rec_release(&s);
 	return r;
 }
@@ -178,8 +178,9 @@ void sessions_tick(struct broker *b, int64_t now)
 		struct policy_transition t;
 		struct policy_session ps;
 		struct session_rec cur;
+		struct pool_rec pool = {0};
 		struct pool_view pv;
-		json_t *pool;
+		bool have_pool;
 
 		if (s->sr_state == SESSION_CONNECTED) {
 			if (!never_opened(b, s, now))
@@ -188,13 +189,13 @@ void sessions_tick(struct broker *b, int64_t now)
 		}
 		if (store_begin(b->b_store) < 0)
 			break;
-		pool = store_session_get(b->b_store, id, &cur) == 0
-			   ? store_pool_get(b->b_store, cur.sr_pool)
-			   : NULL;
-		if (!pool || cur.sr_state != s->sr_state || pool_view_init(&pv, pool) == -ENOMEM) {
+		have_pool = store_session_get(b->b_store, id, &cur) == 0 &&
+			    store_pool_get(b->b_store, cur.sr_pool, &pool) == 0;
+		if (!have_pool || cur.sr_state != s->sr_state ||
+		    pool_view_init(&pv, &pool) == -ENOMEM) {
 			store_rollback(b->b_store);
 			session_rec_release(&cur);
-			json_decref(pool);
+			pool_rec_release(&pool);
 			continue;
 		}
 		ps = session_view(&cur);
@@ -212,7 +213,7 @@ void sessions_tick(struct broker *b, int64_t now)
 		if (store_commit(b->b_store) < 0)
 			log_warnx("session=%s: cannot record its timeout", id);
 		pool_view_free(&pv);
-		json_decref(pool);
+		pool_rec_release(&pool);
 		session_rec_release(&cur);
 	}
 	session_list_free(&sessions);

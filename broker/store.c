@@ -1,7 +1,8 @@
 /* SQLite behind broker/store.h: one connection guarded by a recursive lock (a
  * transaction holds it from store_begin() to store_commit()), statements bound through
  * a small format string ('s' text or NULL, 'i' int64_t, 'b' bool), rows turned into
- * JSON objects by column name, and the migrations as an ordered array of SQL steps. */
+ * JSON objects by column name (and those into typed records, with the name table of
+ * each enum), and the migrations as an ordered array of SQL steps. */
 #include "broker/store.h"
 
 #include <errno.h>
@@ -444,6 +445,24 @@ static char *dump(const json_t *v)
 
 /* ---- typed records from rows ---- */
 
+/* A name table (an enum's names by value) and its size. */
+#define NAMES(table) (table), sizeof(table) / sizeof((table)[0])
+
+/* The name of value in names (n of them), or NULL. */
+static const char *name_of(const char *const *names, size_t n, int value)
+{
+	return value >= 0 && (size_t)value < n ? names[value] : NULL;
+}
+
+/* The value named name in names (n of them), or -EINVAL. */
+static int value_of(const char *const *names, size_t n, const char *name)
+{
+	for (size_t i = 0; name && i < n; i++)
+		if (!strcmp(name, names[i]))
+			return (int)i;
+	return -EINVAL;
+}
+
 static char *dup_or_null(const json_t *row, const char *key, bool *nomem)
 {
 	const char *v = json_string_value(json_object_get(row, key));
@@ -548,9 +567,7 @@ static const char *const host_states[] = {
 
 const char *host_state_name(enum host_state state)
 {
-	if (state < 0 || (size_t)state >= sizeof(host_states) / sizeof(host_states[0]))
-		return NULL;
-	return host_states[state];
+	return name_of(NAMES(host_states), state);
 }
 
 /* A hosts row into rec, a struct host_rec. Returns 0 or -ENOMEM. */
@@ -720,22 +737,220 @@ static json_t *with_entitlements(struct store *s, json_t *pools)
 	return pools;
 }
 
-json_t *store_pools_list(struct store *s)
+static const char *const pool_kinds[] = {
+    [POOL_DEDICATED] = "dedicated",
+    [POOL_FLOATING] = "floating",
+};
+
+static const char *const pool_sources[] = {
+    [POOL_AUTOMATED] = "automated",
+    [POOL_MANUAL] = "manual",
+};
+
+static const char *const pool_logoff_actions[] = {
+    [POOL_LOGOFF_REFRESH] = "refresh",
+    [POOL_LOGOFF_DESTROY] = "destroy",
+};
+
+static const char *const entitlement_kinds[] = {
+    [ENTITLEMENT_USER] = "user",
+    [ENTITLEMENT_GROUP] = "group",
+};
+
+const char *pool_kind_name(enum pool_kind kind)
 {
-	json_t *r;
+	return name_of(NAMES(pool_kinds), kind);
+}
+
+const char *pool_source_name(enum pool_source source)
+{
+	return name_of(NAMES(pool_sources), source);
+}
+
+const char *pool_logoff_action_name(enum pool_logoff_action action)
+{
+	return name_of(NAMES(pool_logoff_actions), action);
+}
+
+const char *entitlement_kind_name(enum entitlement_kind kind)
+{
+	return name_of(NAMES(entitlement_kinds), kind);
+}
+
+int pool_kind_parse(const char *name, enum pool_kind *kind)
+{
+	int v = value_of(NAMES(pool_kinds), name);
+
+	if (v >= 0)
+		*kind = (enum pool_kind)v;
+	return v < 0 ? v : 0;
+}
+
+int pool_source_parse(const char *name, enum pool_source *source)
+{
+	int v = value_of(NAMES(pool_sources), name);
+
+	if (v >= 0)
+		*source = (enum pool_source)v;
+	return v < 0 ? v : 0;
+}
+
+int pool_logoff_action_parse(const char *name, enum pool_logoff_action *action)
+{
+	int v = value_of(NAMES(pool_logoff_actions), name);
+
+	if (v >= 0)
+		*action = (enum pool_logoff_action)v;
+	return v < 0 ? v : 0;
+}
+
+int entitlement_kind_parse(const char *name, enum entitlement_kind *kind)
+{
+	int v = value_of(NAMES(entitlement_kinds), name);
+
+	if (v >= 0)
+		*kind = (enum entitlement_kind)v;
+	return v < 0 ? v : 0;
+}
+
+/* The entitlements of a pool row ([{kind, name}]) into p. Returns 0 or -ENOMEM. */
+static int entitlements_from_row(const json_t *row, struct pool_rec *p, bool *nomem)
+{
+	const json_t *ents = json_object_get(row, "entitlements"), *e;
+	size_t i;
+
+	p->pr_ents = calloc(json_array_size(ents) + 1, sizeof(*p->pr_ents));
+	if (!p->pr_ents) {
+		*nomem = true;
+		return -ENOMEM;
+	}
+	json_array_foreach ((json_t *)ents, i, e) {
+		struct entitlement_rec *er = &p->pr_ents[p->pr_nents++];
+
+		if (entitlement_kind_parse(json_string_value(json_object_get(e, "kind")),
+					   &er->er_kind) < 0)
+			er->er_kind = ENTITLEMENT_USER; /* the table's CHECK allows no other */
+		er->er_name = dup_or_null(e, "name", nomem);
+	}
+	return *nomem ? -ENOMEM : 0;
+}
+
+/* A pools row with its entitlements into rec, a struct pool_rec. Returns 0 or -ENOMEM. */
+static int pool_from_row(const json_t *row, void *rec)
+{
+	struct pool_rec *p = rec;
+	json_t *tpl = json_object_get(row, "template");
+	bool nomem = false;
+
+	*p = (struct pool_rec){
+	    .pr_id = dup_or_null(row, "id", &nomem),
+	    .pr_name = dup_or_null(row, "name", &nomem),
+	    .pr_enabled = json_is_true(json_object_get(row, "enabled")),
+	    .pr_min = (int)json_integer_value(json_object_get(row, "min")),
+	    .pr_max = (int)json_integer_value(json_object_get(row, "max")),
+	    .pr_spare = (int)json_integer_value(json_object_get(row, "spare")),
+	    .pr_memory_mib = (int)json_integer_value(json_object_get(row, "memory_mib")),
+	    .pr_vcpus = (int)json_integer_value(json_object_get(row, "vcpus")),
+	    .pr_disconnect_timeout =
+		(int)json_integer_value(json_object_get(row, "disconnect_timeout")),
+	    .pr_template = json_is_null(tpl) ? NULL : json_incref(tpl),
+	    .pr_networks = dup_or_null(row, "networks", &nomem),
+	    .pr_windows = dup_or_null(row, "windows", &nomem),
+	    .pr_hosts = dup_or_null(row, "hosts", &nomem),
+	    .pr_utc_offset = (int)json_integer_value(json_object_get(row, "utc_offset")),
+	    .pr_deleting = json_is_true(json_object_get(row, "deleting")),
+	    .pr_created = json_integer_value(json_object_get(row, "created")),
+	};
+	/* the table's CHECKs allow no other names */
+	if (pool_kind_parse(json_string_value(json_object_get(row, "kind")), &p->pr_kind) < 0)
+		p->pr_kind = POOL_FLOATING;
+	if (pool_source_parse(json_string_value(json_object_get(row, "source")), &p->pr_source) < 0)
+		p->pr_source = POOL_AUTOMATED;
+	if (pool_logoff_action_parse(json_string_value(json_object_get(row, "logoff_action")),
+				     &p->pr_logoff_action) < 0)
+		p->pr_logoff_action = POOL_LOGOFF_REFRESH;
+	if (entitlements_from_row(row, p, &nomem) < 0 || nomem) {
+		pool_rec_release(p);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void pool_rec_release(struct pool_rec *p)
+{
+	free(p->pr_id);
+	free(p->pr_name);
+	json_decref(p->pr_template);
+	free(p->pr_networks);
+	free(p->pr_windows);
+	free(p->pr_hosts);
+	for (size_t i = 0; i < p->pr_nents; i++)
+		free(p->pr_ents[i].er_name);
+	free(p->pr_ents);
+	memset(p, 0, sizeof(*p));
+}
+
+void pool_list_free(struct pool_list *l)
+{
+	for (size_t i = 0; i < l->pl_n; i++)
+		pool_rec_release(&l->pl_recs[i]);
+	free(l->pl_recs);
+	memset(l, 0, sizeof(*l));
+}
+
+json_t *pool_rec_json(const struct pool_rec *p)
+{
+	json_t *ents = json_array();
+
+	for (size_t i = 0; ents && i < p->pr_nents; i++) {
+		if (json_array_append_new(
+			ents, json_pack("{s:s, s:o}", "kind",
+					entitlement_kind_name(p->pr_ents[i].er_kind), "name",
+					string_or_null(p->pr_ents[i].er_name))) < 0) {
+			json_decref(ents);
+			return NULL;
+		}
+	}
+	if (!ents)
+		return NULL;
+	return json_pack(
+	    "{s:o, s:o, s:s, s:s, s:b, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:O, s:o, "
+	    "s:o, s:i, s:o, s:b, s:I, s:o}",
+	    "id", string_or_null(p->pr_id), "name", string_or_null(p->pr_name), "kind",
+	    pool_kind_name(p->pr_kind), "source", pool_source_name(p->pr_source), "enabled",
+	    p->pr_enabled, "min", p->pr_min, "max", p->pr_max, "spare", p->pr_spare, "memory_mib",
+	    p->pr_memory_mib, "vcpus", p->pr_vcpus, "disconnect_timeout", p->pr_disconnect_timeout,
+	    "logoff_action", pool_logoff_action_name(p->pr_logoff_action), "template",
+	    p->pr_template ? p->pr_template : json_null(), "networks",
+	    string_or_null(p->pr_networks), "windows", string_or_null(p->pr_windows), "utc_offset",
+	    p->pr_utc_offset, "hosts", string_or_null(p->pr_hosts), "deleting", p->pr_deleting,
+	    "created", (json_int_t)p->pr_created, "entitlements", ents);
+}
+
+int store_pools_list(struct store *s, struct pool_list *out)
+{
+	void *recs;
+	int r;
 
 	lock(s);
-	r = with_entitlements(s, rows(s, "SELECT * FROM pools WHERE deleting = 0 ORDER BY id", ""));
+	r = records_of_rows(
+	    with_entitlements(s, rows(s, "SELECT * FROM pools WHERE deleting = 0 ORDER BY id", "")),
+	    sizeof(*out->pl_recs), pool_from_row, &recs, &out->pl_n);
 	unlock(s);
+	out->pl_recs = recs;
+	if (r < 0)
+		pool_list_free(out);
 	return r;
 }
 
-json_t *store_pool_get(struct store *s, const char *id)
+int store_pool_get(struct store *s, const char *id, struct pool_rec *out)
 {
-	json_t *r;
+	int r;
 
 	lock(s);
-	r = one(with_entitlements(s, rows(s, "SELECT * FROM pools WHERE id = ?", "s", id)));
+	r = record_of_rows(
+	    with_entitlements(s, rows(s, "SELECT * FROM pools WHERE id = ?", "s", id)),
+	    sizeof(*out), pool_from_row, out);
 	unlock(s);
 	return r;
 }
@@ -831,20 +1046,16 @@ static const char *const desktop_states[] = {
 
 const char *desktop_state_name(enum desktop_state state)
 {
-	if (state < 0 || (size_t)state >= sizeof(desktop_states) / sizeof(desktop_states[0]))
-		return NULL;
-	return desktop_states[state];
+	return name_of(NAMES(desktop_states), state);
 }
 
 int desktop_state_parse(const char *name, enum desktop_state *state)
 {
-	for (size_t i = 0; name && i < sizeof(desktop_states) / sizeof(desktop_states[0]); i++) {
-		if (!strcmp(name, desktop_states[i])) {
-			*state = (enum desktop_state)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	int v = value_of(NAMES(desktop_states), name);
+
+	if (v >= 0)
+		*state = (enum desktop_state)v;
+	return v < 0 ? v : 0;
 }
 
 /* A desktops row (as rows() returns it) into rec, a struct desktop_rec. Returns 0 or
@@ -1005,20 +1216,16 @@ static const char *const session_states[] = {
 
 const char *session_state_name(enum session_state state)
 {
-	if (state < 0 || (size_t)state >= sizeof(session_states) / sizeof(session_states[0]))
-		return NULL;
-	return session_states[state];
+	return name_of(NAMES(session_states), state);
 }
 
 int session_state_parse(const char *name, enum session_state *state)
 {
-	for (size_t i = 0; name && i < sizeof(session_states) / sizeof(session_states[0]); i++) {
-		if (!strcmp(name, session_states[i])) {
-			*state = (enum session_state)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	int v = value_of(NAMES(session_states), name);
+
+	if (v >= 0)
+		*state = (enum session_state)v;
+	return v < 0 ? v : 0;
 }
 
 /* A sessions row into rec, a struct session_rec. Returns 0 or -ENOMEM. */

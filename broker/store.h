@@ -4,13 +4,15 @@
  * versioned schema migrated forward at open. Everything the broker stores goes through
  * this interface, so the engine can change (PostgreSQL) without touching the callers.
  *
- * Hosts, desktops, sessions and redeemed tickets come back as typed records (struct
- * host_rec, struct desktop_rec, struct session_rec, struct ticket_rec). Other records
- * come back as jansson objects (a new reference; json_decref() it) whose keys are the
- * column names listed per table below; 0/1 flags are JSON booleans and list-valued
- * columns JSON arrays. Functions returning such a record return NULL with errno ENOENT
- * when there is none, another errno on failure. Actions return 0 (or a count) or a
- * negative errno: -ENOENT, -EEXIST (a unique key), -EIO. Thread-safe. */
+ * Hosts, pools, desktops, sessions and redeemed tickets come back as typed records
+ * (struct host_rec, struct pool_rec, struct desktop_rec, struct session_rec, struct
+ * ticket_rec), their states and kinds as enums named in one table each here. Other
+ * records (users, web sessions, the audit log) come back as jansson objects (a new
+ * reference; json_decref() it) whose keys are the column names listed per table below;
+ * 0/1 flags are JSON booleans and list-valued columns JSON arrays. Functions returning
+ * such a record return NULL with errno ENOENT when there is none, another errno on
+ * failure. Actions return 0 (or a count) or a negative errno: -ENOENT, -EEXIST (a
+ * unique key), -EIO. Thread-safe. */
 #ifndef VDI_BROKER_STORE_H
 #define VDI_BROKER_STORE_H
 
@@ -99,9 +101,80 @@ int store_hosts_expire(struct store *s, int64_t before, struct host_list *out);
 /* ---- pools: id, name, kind (dedicated|floating), source (automated|manual), enabled,
  * min, max, spare, memory_mib, vcpus, disconnect_timeout, logoff_action
  * (refresh|destroy), template {}, networks, windows, utc_offset, hosts (text lists as
- * given), deleting, created, entitlements [{kind, name}] ---- */
-json_t *store_pools_list(struct store *s);
-json_t *store_pool_get(struct store *s, const char *id);
+ * given), deleting, created, entitlements [{kind (user|group), name}]. Pools come back as
+ * typed records; they are written as JSON objects (store_pool_put()). ---- */
+
+/* Each stored as its name (pool_kind_name()...). */
+enum pool_kind {
+	POOL_DEDICATED,
+	POOL_FLOATING,
+};
+
+enum pool_source {
+	POOL_AUTOMATED,
+	POOL_MANUAL,
+};
+
+/* What becomes of an automated pool's desktop when its user logs off. */
+enum pool_logoff_action {
+	POOL_LOGOFF_REFRESH,
+	POOL_LOGOFF_DESTROY,
+};
+
+enum entitlement_kind {
+	ENTITLEMENT_USER,
+	ENTITLEMENT_GROUP,
+};
+
+struct entitlement_rec {
+	enum entitlement_kind er_kind;
+	char *er_name;
+};
+
+/* A pool as stored, with its entitlements. Strings are the record's own. */
+struct pool_rec {
+	char *pr_id, *pr_name;
+	enum pool_kind pr_kind;
+	enum pool_source pr_source;
+	bool pr_enabled;
+	int pr_min, pr_max, pr_spare;
+	int pr_memory_mib, pr_vcpus;
+	int pr_disconnect_timeout; /* seconds; -1: never */
+	enum pool_logoff_action pr_logoff_action;
+	json_t *pr_template; /* what hostd creates its desktops from (a reference); or NULL */
+	char *pr_networks, *pr_windows, *pr_hosts; /* rules as text, as given */
+	int pr_utc_offset;			   /* minutes */
+	bool pr_deleting;
+	int64_t pr_created;
+	struct entitlement_rec *pr_ents; /* by kind, then name */
+	size_t pr_nents;
+};
+
+struct pool_list {
+	struct pool_rec *pl_recs;
+	size_t pl_n;
+};
+
+const char *pool_kind_name(enum pool_kind kind);
+const char *pool_source_name(enum pool_source source);
+const char *pool_logoff_action_name(enum pool_logoff_action action);
+const char *entitlement_kind_name(enum entitlement_kind kind);
+/* The value named name; -EINVAL for none. */
+int pool_kind_parse(const char *name, enum pool_kind *kind);
+int pool_source_parse(const char *name, enum pool_source *source);
+int pool_logoff_action_parse(const char *name, enum pool_logoff_action *action);
+int entitlement_kind_parse(const char *name, enum entitlement_kind *kind);
+/* The record as the admin API shows it: an object keyed by the column names above. */
+json_t *pool_rec_json(const struct pool_rec *p);
+void pool_rec_release(struct pool_rec *p);
+void pool_list_free(struct pool_list *l);
+
+/* The pools not being deleted, by id, into out (pool_list_free() it either way).
+ * Returns 0 or -errno. */
+int store_pools_list(struct store *s, struct pool_list *out);
+/* Pool id (also one being deleted) into out (pool_rec_release() it). Returns 0, -ENOENT
+ * or -errno. */
+int store_pool_get(struct store *s, const char *id, struct pool_rec *out);
 /* Inserts (create) or replaces the settings of (update) the pool described by pool, an
  * object with the columns above (checked by the caller). */
 int store_pool_put(struct store *s, const json_t *pool, bool create, int64_t now);

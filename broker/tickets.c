@@ -21,8 +21,8 @@ int ticket_issue(struct broker *b, const char *session, const char *user, const 
 /* Connects session s of a redeemed ticket (policy's CONNECT event: a takeover when it
  * was attached already) and marks it attached. Inside the transaction. Returns 0 with
  * *takeover, or -errno. */
-static int redeem_connect(struct broker *b, const struct session_rec *s, json_t *pool, int64_t now,
-			  bool *takeover)
+static int redeem_connect(struct broker *b, const struct session_rec *s,
+			  const struct pool_rec *pool, int64_t now, bool *takeover)
 {
 	struct policy_session ps = {
 	    .sess_id = s->sr_id,
@@ -84,11 +84,12 @@ static void redeem_refused(struct broker *b, const struct ticket_rec *t, const c
 json_t *broker_ticket_redeem(struct broker *b, const char *ticket, const char *addr)
 {
 	int64_t now = (int64_t)time(NULL);
-	json_t *pool = NULL, *out = NULL;
+	json_t *out = NULL;
+	struct pool_rec pool = {0};
 	struct ticket_rec t;
 	struct session_rec s = {0};
 	struct desktop_rec d = {0};
-	bool have_t, have_s = false, have_d = false, takeover = false;
+	bool have_t, have_s = false, have_d = false, have_pool = false, takeover = false;
 	char hash[65];
 
 	if (!ticket_well_formed(ticket) || ticket_hash(ticket, hash) < 0) {
@@ -103,10 +104,10 @@ json_t *broker_ticket_redeem(struct broker *b, const char *ticket, const char *a
 	if (have_t) {
 		have_s = store_session_get(b->b_store, t.tr_session, &s) == 0;
 		have_d = store_desktop_get(b->b_store, t.tr_desktop, &d) == 0;
-		pool = have_s ? store_pool_get(b->b_store, s.sr_pool) : NULL;
+		have_pool = have_s && store_pool_get(b->b_store, s.sr_pool, &pool) == 0;
 	}
-	if (!have_s || !have_d || !pool || s.sr_state == SESSION_LOGGED_OFF ||
-	    d.dr_state != DESKTOP_READY || redeem_connect(b, &s, pool, now, &takeover) < 0) {
+	if (!have_s || !have_d || !have_pool || s.sr_state == SESSION_LOGGED_OFF ||
+	    d.dr_state != DESKTOP_READY || redeem_connect(b, &s, &pool, now, &takeover) < 0) {
 		redeem_refused(b, have_t ? &t : NULL, addr);
 		goto out;
 	}
@@ -124,6 +125,6 @@ out:
 	ticket_rec_release(&t);
 	session_rec_release(&s);
 	desktop_rec_release(&d);
-	json_decref(pool);
+	pool_rec_release(&pool);
 	return out;
 }

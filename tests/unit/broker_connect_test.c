@@ -166,6 +166,8 @@ static void test_new_desktop_starts_then_connects(void **state)
 	assert_string_equal(fake_hosts.fh_calls[0].fc_path, "/api/v1/desktops");
 	assert_string_equal(jstr(fake_hosts.fh_calls[0].fc_body, "id"), cn.cn_desktop);
 	assert_string_equal(jstr(fake_hosts.fh_calls[0].fc_body, "disk"), "base.img");
+	assert_int_equal(jint(fake_hosts.fh_calls[0].fc_body, "memory_mib"), 256);
+	assert_int_equal(jint(fake_hosts.fh_calls[0].fc_body, "vcpus"), 1);
 
 	/* the host reports it running: ready, and connect hands out a ticket */
 	snprintf(word, sizeof(word), "%s=running", cn.cn_desktop);

@@ -291,9 +291,27 @@ static void test_deleted_pool_leaves_the_host(void **state)
 	struct broker_result res;
 	char w[2][80];
 	const char *report[] = {w[0], w[1], NULL};
-	json_t *pools;
+	json_t *pools, *p;
+	char keys[400];
 
 	ready_pool(f, now, w);
+	/* the admin API's pool: the stored columns in table order (without deleting), its
+	 * entitlements and its desktops (without VNC passwords) */
+	pools = broker_admin_pools(f->f_broker);
+	assert_int_equal(json_array_size(pools), 1);
+	p = json_array_get(pools, 0);
+	assert_string_equal(keys_of(p, keys, sizeof(keys)),
+			    "id,name,kind,source,enabled,min,max,spare,memory_mib,vcpus,"
+			    "disconnect_timeout,logoff_action,template,networks,windows,utc_offset,"
+			    "hosts,created,entitlements,desktops");
+	assert_string_equal(jstr(p, "kind"), "floating");
+	assert_string_equal(jstr(p, "source"), "automated");
+	assert_string_equal(jstr(json_array_get(json_object_get(p, "entitlements"), 0), "kind"),
+			    "group");
+	assert_int_equal(json_array_size(json_object_get(p, "desktops")), 2);
+	assert_null(
+	    json_object_get(json_array_get(json_object_get(p, "desktops"), 0), "vnc_password"));
+	json_decref(pools);
 	assert_int_equal(broker_admin_pool_delete(f->f_broker, &admin, NULL, "spare", &res),
 			 BROKER_OK);
 	pools = broker_admin_pools(f->f_broker);

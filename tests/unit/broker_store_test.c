@@ -1,7 +1,8 @@
 /* Unit tests for broker/store: migrations to the latest schema (and refusal of a newer
  * one), the database refusing a second live session on a desktop, session records
  * (state names both ways, fields, the admin API's object, lists), host records (the
- * same, heartbeats and silent hosts marked down), atomic ticket
+ * same, heartbeats and silent hosts marked down), pool records (names of kinds, sources,
+ * logoff actions and entitlement kinds both ways, fields, entitlements), atomic ticket
  * redemption (once, before expiry, and exactly once under concurrent redemptions), web
  * sessions with idle and absolute expiry, and the audit log's order. */
 #include <errno.h>
@@ -292,6 +293,115 @@ static void test_host_records(void **state)
 	store_close(s);
 }
 
+static void test_pool_records(void **state)
+{
+	struct store *s = fresh();
+	json_t *q = json_pack("{s:s, s:s, s:s, s:s, s:b, s:i, s:i, s:i, s:i, s:i, s:i, s:s, "
+			      "s:{s:s}, s:s, s:s, s:i, s:s}",
+			      "id", "q", "name", "Q", "kind", "dedicated", "source", "automated",
+			      "enabled", 0, "min", 1, "max", 3, "spare", 1, "memory_mib", 256,
+			      "vcpus", 2, "disconnect_timeout", -1, "logoff_action", "destroy",
+			      "template", "disk", "a.img", "networks", "10.0.0.0/8", "windows",
+			      "Mon 07:00-08:00", "utc_offset", -60, "hosts", "h1");
+	enum pool_logoff_action la;
+	enum entitlement_kind ek;
+	enum pool_source ps;
+	enum pool_kind pk;
+	struct pool_list l;
+	struct pool_rec p;
+
+	(void)state;
+	/* each name parses back to its value; the tables have no others */
+	for (int i = POOL_DEDICATED; i <= POOL_FLOATING; i++) {
+		assert_int_equal(pool_kind_parse(pool_kind_name(i), &pk), 0);
+		assert_int_equal(pk, i);
+	}
+	for (int i = POOL_AUTOMATED; i <= POOL_MANUAL; i++) {
+		assert_int_equal(pool_source_parse(pool_source_name(i), &ps), 0);
+		assert_int_equal(ps, i);
+	}
+	for (int i = POOL_LOGOFF_REFRESH; i <= POOL_LOGOFF_DESTROY; i++) {
+		assert_int_equal(pool_logoff_action_parse(pool_logoff_action_name(i), &la), 0);
+		assert_int_equal(la, i);
+	}
+	for (int i = ENTITLEMENT_USER; i <= ENTITLEMENT_GROUP; i++) {
+		assert_int_equal(entitlement_kind_parse(entitlement_kind_name(i), &ek), 0);
+		assert_int_equal(ek, i);
+	}
+	assert_string_equal(pool_kind_name(POOL_FLOATING), "floating");
+	assert_string_equal(pool_source_name(POOL_MANUAL), "manual");
+	assert_string_equal(pool_logoff_action_name(POOL_LOGOFF_DESTROY), "destroy");
+	assert_string_equal(entitlement_kind_name(ENTITLEMENT_GROUP), "group");
+	assert_null(pool_kind_name(POOL_FLOATING + 1));
+	assert_int_equal(pool_source_parse("Manual", &ps), -EINVAL);
+	assert_int_equal(entitlement_kind_parse(NULL, &ek), -EINVAL);
+
+	pool_and_desktops(s);
+	assert_int_equal(store_pool_put(s, q, true, 8), 0);
+	json_decref(q);
+	assert_int_equal(store_entitlement_add(s, "p", "user", "bob"), 0);
+	assert_int_equal(store_entitlement_add(s, "p", "group", "staff"), 0);
+	assert_int_equal(store_pool_get(s, "nope", &p), -ENOENT);
+	assert_int_equal(store_pool_get(s, "p", &p), 0);
+	assert_string_equal(p.pr_id, "p");
+	assert_int_equal(p.pr_kind, POOL_FLOATING);
+	assert_int_equal(p.pr_source, POOL_MANUAL);
+	assert_int_equal(p.pr_logoff_action, POOL_LOGOFF_REFRESH);
+	assert_null(p.pr_template);
+	assert_int_equal(p.pr_nents, 2);
+	assert_int_equal(p.pr_ents[0].er_kind, ENTITLEMENT_GROUP); /* by kind, then name */
+	assert_string_equal(p.pr_ents[0].er_name, "staff");
+	assert_int_equal(p.pr_ents[1].er_kind, ENTITLEMENT_USER);
+	/* the admin API's object: the columns in table order, then the entitlements */
+	assert_json_text(pool_rec_json(&p),
+			 "{\"id\":\"p\",\"name\":\"p\",\"kind\":\"floating\",\"source\":"
+			 "\"manual\",\"enabled\":true,\"min\":0,\"max\":0,\"spare\":0,"
+			 "\"memory_mib\":64,\"vcpus\":1,\"disconnect_timeout\":60,"
+			 "\"logoff_action\":\"refresh\",\"template\":null,\"networks\":\"\","
+			 "\"windows\":\"\",\"utc_offset\":0,\"hosts\":\"\",\"deleting\":false,"
+			 "\"created\":1,\"entitlements\":[{\"kind\":\"group\",\"name\":"
+			 "\"staff\"},{\"kind\":\"user\",\"name\":\"bob\"}]}");
+	pool_rec_release(&p);
+	assert_null(p.pr_ents);
+
+	assert_int_equal(store_pool_get(s, "q", &p), 0);
+	assert_string_equal(p.pr_name, "Q");
+	assert_int_equal(p.pr_kind, POOL_DEDICATED);
+	assert_int_equal(p.pr_source, POOL_AUTOMATED);
+	assert_false(p.pr_enabled);
+	assert_int_equal(p.pr_min, 1);
+	assert_int_equal(p.pr_max, 3);
+	assert_int_equal(p.pr_spare, 1);
+	assert_int_equal(p.pr_memory_mib, 256);
+	assert_int_equal(p.pr_vcpus, 2);
+	assert_int_equal(p.pr_disconnect_timeout, -1);
+	assert_int_equal(p.pr_logoff_action, POOL_LOGOFF_DESTROY);
+	assert_string_equal(json_string_value(json_object_get(p.pr_template, "disk")), "a.img");
+	assert_string_equal(p.pr_networks, "10.0.0.0/8");
+	assert_string_equal(p.pr_windows, "Mon 07:00-08:00");
+	assert_string_equal(p.pr_hosts, "h1");
+	assert_int_equal(p.pr_utc_offset, -60);
+	assert_int_equal(p.pr_created, 8);
+	assert_int_equal(p.pr_nents, 0);
+	pool_rec_release(&p);
+
+	/* a pool being deleted is listed no more, but still found by id */
+	assert_int_equal(store_pools_list(s, &l), 0);
+	assert_int_equal(l.pl_n, 2);
+	assert_string_equal(l.pl_recs[1].pr_id, "q");
+	pool_list_free(&l);
+	assert_int_equal(store_pool_mark_deleting(s, "q"), 0);
+	assert_int_equal(store_pools_list(s, &l), 0);
+	assert_int_equal(l.pl_n, 1);
+	assert_string_equal(l.pl_recs[0].pr_id, "p");
+	pool_list_free(&l);
+	assert_int_equal(store_pool_get(s, "q", &p), 0);
+	assert_true(p.pr_deleting);
+	assert_false(p.pr_enabled);
+	pool_rec_release(&p);
+	store_close(s);
+}
+
 struct race {
 	struct store *r_store;
 	pthread_barrier_t *r_barrier;
@@ -393,6 +503,7 @@ int main(void)
 	    cmocka_unit_test(test_one_live_session_per_desktop),
 	    cmocka_unit_test(test_session_records),
 	    cmocka_unit_test(test_host_records),
+	    cmocka_unit_test(test_pool_records),
 	    cmocka_unit_test(test_tickets),
 	    cmocka_unit_test(test_web_sessions_and_audit),
 	};

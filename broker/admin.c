@@ -61,7 +61,9 @@ static bool host_id_valid(const char *id)
 
 static bool entitlement_ok(const char *kind, const char *name)
 {
-	return kind && name && (!strcmp(kind, "user") || !strcmp(kind, "group")) &&
+	enum entitlement_kind k;
+
+	return entitlement_kind_parse(kind, &k) == 0 && name &&
 	       identity_valid_text(name, strlen(name), 256);
 }
 
@@ -84,23 +86,29 @@ static bool vnc_password_ok(const char *p)
 
 json_t *broker_admin_hosts(struct broker *b)
 {
-	json_t *hosts = store_hosts_list(b->b_store), *h;
-	size_t i;
+	struct host_list hosts;
+	json_t *out = NULL;
 
-	json_array_foreach (hosts, i, h) {
+	if (store_hosts_list(b->b_store, &hosts) == 0)
+		out = json_array();
+	for (size_t i = 0; out && i < hosts.hl_n; i++) {
+		const struct host_rec *h = &hosts.hl_recs[i];
+		json_t *item = host_rec_json(h), *ids = json_array();
 		struct desktop_list ds;
-		json_t *ids = json_array();
 
-		json_object_set_new(
-		    h, "state",
-		    json_string(json_is_true(json_object_get(h, "up")) ? "up" : "down"));
-		store_desktops_list(b->b_store, NULL, jstr(h, "id"), &ds);
+		json_object_set_new(item, "state", json_string(host_state_name(h->hr_state)));
+		store_desktops_list(b->b_store, NULL, h->hr_id, &ds);
 		for (size_t j = 0; ids && j < ds.dl_n; j++)
 			json_array_append_new(ids, json_string(ds.dl_recs[j].dr_id));
-		json_object_set_new(h, "desktop_ids", ids);
+		json_object_set_new(item, "desktop_ids", ids);
 		desktop_list_free(&ds);
+		if (json_array_append_new(out, item) < 0) {
+			json_decref(out);
+			out = NULL;
+		}
 	}
-	return hosts;
+	host_list_free(&hosts);
+	return out;
 }
 
 enum broker_outcome broker_admin_host_add(struct broker *b, const struct broker_user *u,
@@ -108,6 +116,7 @@ enum broker_outcome broker_admin_host_add(struct broker *b, const struct broker_
 					  struct broker_result *res)
 {
 	const char *id = jstr(req, "id"), *url = jstr(req, "url"), *relay = jstr(req, "relay");
+	struct host_rec h;
 	int r;
 
 	*out = NULL;
@@ -121,7 +130,9 @@ enum broker_outcome broker_admin_host_add(struct broker *b, const struct broker_
 		     url);
 	if (r < 0)
 		return store_outcome(res, r, "host");
-	*out = store_host_get(b->b_store, id);
+	if (store_host_get(b->b_store, id, &h) == 0)
+		*out = host_rec_json(&h);
+	host_rec_release(&h);
 	return done(res);
 }
 
@@ -150,14 +161,20 @@ enum broker_outcome broker_admin_host_remove(struct broker *b, const struct brok
 
 /* ---- pools ---- */
 
-/* A pool record for the API: its desktops listed, no VNC passwords. */
-static json_t *pool_out(struct broker *b, json_t *pool)
+/* A pool for the API: its desktops listed, no VNC passwords. Returns a new object or
+ * NULL. */
+static json_t *pool_out(struct broker *b, const struct pool_rec *p)
 {
-	json_t *out = json_array();
+	json_t *pool = pool_rec_json(p), *out = json_array();
 	struct desktop_list ds;
 
-	store_desktops_list(b->b_store, jstr(pool, "id"), NULL, &ds);
-	for (size_t i = 0; out && i < ds.dl_n; i++) {
+	if (!pool || !out) {
+		json_decref(pool);
+		json_decref(out);
+		return NULL;
+	}
+	store_desktops_list(b->b_store, p->pr_id, NULL, &ds);
+	for (size_t i = 0; i < ds.dl_n; i++) {
 		json_t *d = desktop_rec_json(&ds.dl_recs[i]);
 
 		json_object_del(d, "vnc_password");
@@ -171,25 +188,33 @@ static json_t *pool_out(struct broker *b, json_t *pool)
 
 json_t *broker_admin_pools(struct broker *b)
 {
-	json_t *pools = store_pools_list(b->b_store), *p;
-	size_t i;
+	struct pool_list pools;
+	json_t *out = NULL;
 
-	json_array_foreach (pools, i, p)
-		pool_out(b, p);
-	return pools;
+	if (store_pools_list(b->b_store, &pools) == 0)
+		out = json_array();
+	for (size_t i = 0; out && i < pools.pl_n; i++) {
+		if (json_array_append_new(out, pool_out(b, &pools.pl_recs[i])) < 0) {
+			json_decref(out);
+			out = NULL;
+		}
+	}
+	pool_list_free(&pools);
+	return out;
 }
 
 enum broker_outcome broker_admin_pool_get(struct broker *b, const char *id, json_t **out,
 					  struct broker_result *res)
 {
-	json_t *p = store_pool_get(b->b_store, id);
+	struct pool_rec p;
 
 	*out = NULL;
-	if (!p || json_is_true(json_object_get(p, "deleting"))) {
-		json_decref(p);
+	if (store_pool_get(b->b_store, id, &p) < 0 || p.pr_deleting) {
+		pool_rec_release(&p);
 		return broker_result_set(res, BROKER_NOT_FOUND, NULL, "no such pool");
 	}
-	*out = pool_out(b, p);
+	*out = pool_out(b, &p);
+	pool_rec_release(&p);
 	return done(res);
 }
 
@@ -279,17 +304,21 @@ static enum broker_outcome pool_put(struct broker *b, const char *id, const json
 {
 	const json_t *ents = json_object_get(body, "entitlements"),
 		     *desks = json_object_get(body, "desktops");
+	struct pool_rec stored;
 	json_t *existing = NULL;
 	bool source_changed;
 	char err[512] = "";
 	int r;
 
 	if (id) {
-		existing = store_pool_get(b->b_store, id);
-		if (!existing || json_is_true(json_object_get(existing, "deleting"))) {
-			json_decref(existing);
+		if (store_pool_get(b->b_store, id, &stored) < 0 || stored.pr_deleting) {
+			pool_rec_release(&stored);
 			return broker_result_set(res, BROKER_NOT_FOUND, NULL, "no such pool");
 		}
+		existing = pool_rec_json(&stored);
+		pool_rec_release(&stored);
+		if (!existing)
+			return unavailable(res);
 		if (ents || desks) {
 			json_decref(existing);
 			return broker_result_set(res, BROKER_BAD_REQUEST, NULL,
@@ -298,7 +327,7 @@ static enum broker_outcome pool_put(struct broker *b, const char *id, const json
 		}
 	}
 	*rec = pool_from_request(body, existing, err, sizeof(err));
-	source_changed = *rec && existing && strcmp(jstr(existing, "source"), jstr(*rec, "source"));
+	source_changed = *rec && existing && pool_is_manual(*rec) != pool_is_manual(existing);
 	json_decref(existing);
 	if (!*rec)
 		return broker_result_set(res, BROKER_BAD_REQUEST, NULL, "%s", err);
@@ -323,6 +352,7 @@ enum broker_outcome broker_admin_pool_write(struct broker *b, const struct broke
 					    json_t **out, struct broker_result *res)
 {
 	bool create = !id;
+	struct pool_rec stored;
 	json_t *rec = NULL;
 
 	*out = NULL;
@@ -343,10 +373,10 @@ enum broker_outcome broker_admin_pool_write(struct broker *b, const struct broke
 	}
 	log_info("pool=%s %s by %s", id, create ? "created" : "updated", u->bu_name);
 	broker_kick(b);
-	*out = store_pool_get(b->b_store, id);
-	if (*out)
-		pool_out(b, *out);
-	else
+	if (store_pool_get(b->b_store, id, &stored) == 0)
+		*out = pool_out(b, &stored);
+	pool_rec_release(&stored);
+	if (!*out)
 		unavailable(res);
 out:
 	json_decref(rec);
@@ -357,19 +387,21 @@ out:
 static enum broker_outcome pool_deletable(struct broker *b, const char *id,
 					  struct broker_result *res)
 {
-	json_t *p = store_pool_get(b->b_store, id),
-	       *live = store_sessions_list(b->b_store, NULL, id, true);
+	struct pool_rec p;
+	int found = store_pool_get(b->b_store, id, &p);
+	struct session_list live;
+	int r = store_sessions_list(b->b_store, NULL, id, true, &live);
 
-	if (!p || json_is_true(json_object_get(p, "deleting")))
+	if (found < 0 || p.pr_deleting)
 		broker_result_set(res, BROKER_NOT_FOUND, NULL, "no such pool");
-	else if (!live || json_array_size(live))
+	else if (r < 0 || live.sl_n)
 		broker_result_set(res, BROKER_BUSY, NULL,
 				  "the pool has %zu live session(s); log them off first",
-				  json_array_size(live));
+				  live.sl_n);
 	else
 		done(res);
-	json_decref(p);
-	json_decref(live);
+	pool_rec_release(&p);
+	session_list_free(&live);
 	return res->br_outcome;
 }
 
@@ -412,16 +444,17 @@ enum broker_outcome broker_admin_entitle(struct broker *b, const struct broker_u
 					 const char *addr, const char *pool, const char *kind,
 					 const char *name, struct broker_result *res)
 {
-	json_t *p;
+	struct pool_rec p;
 	int r;
 
 	if (!entitlement_ok(kind, name))
 		return broker_result_set(res, BROKER_BAD_REQUEST, NULL,
 					 "kind must be user or group, name 1 to 256 printable "
 					 "characters");
-	p = store_pool_get(b->b_store, pool);
-	r = p ? store_entitlement_add(b->b_store, pool, kind, name) : -ENOENT;
-	json_decref(p);
+	r = store_pool_get(b->b_store, pool, &p) == 0
+		? store_entitlement_add(b->b_store, pool, kind, name)
+		: -ENOENT;
+	pool_rec_release(&p);
 	broker_audit(b, u->bu_name, "entitlement_add", pool, r == 0 ? "success" : "failure", addr,
 		     "%s %s", kind, name);
 	if (r < 0)
@@ -444,16 +477,16 @@ enum broker_outcome broker_admin_unentitle(struct broker *b, const struct broker
 static enum broker_outcome pool_takes_desktops(struct broker *b, const char *pool,
 					       struct broker_result *res)
 {
-	json_t *p = store_pool_get(b->b_store, pool);
+	struct pool_rec p;
 
-	if (!p || json_is_true(json_object_get(p, "deleting")))
+	if (store_pool_get(b->b_store, pool, &p) < 0 || p.pr_deleting)
 		broker_result_set(res, BROKER_NOT_FOUND, NULL, "no such pool");
-	else if (!pool_is_manual(p))
+	else if (p.pr_source != POOL_MANUAL)
 		broker_result_set(res, BROKER_AUTOMATED_POOL, NULL,
 				  "desktops of automated pools are created by the broker");
 	else
 		done(res);
-	json_decref(p);
+	pool_rec_release(&p);
 	return res->br_outcome;
 }
 
@@ -488,7 +521,19 @@ enum broker_outcome broker_admin_desktop_add(struct broker *b, const struct brok
 
 json_t *broker_admin_sessions(struct broker *b, bool all)
 {
-	return store_sessions_list(b->b_store, NULL, NULL, !all);
+	struct session_list l;
+	json_t *out = NULL;
+
+	if (store_sessions_list(b->b_store, NULL, NULL, !all, &l) == 0)
+		out = json_array();
+	for (size_t i = 0; out && i < l.sl_n; i++) {
+		if (json_array_append_new(out, session_rec_json(&l.sl_recs[i])) < 0) {
+			json_decref(out);
+			out = NULL;
+		}
+	}
+	session_list_free(&l);
+	return out;
 }
 
 json_t *broker_admin_users(struct broker *b)

@@ -47,7 +47,8 @@ static int new_session(struct broker *b, const struct broker_user *u, const char
 	strcpy(id, "s-");
 	if (random_hex(id + 2, 8) < 0)
 		return -EIO;
-	return store_session_add(b->b_store, id, u->bu_name, pool, desktop, "connected", addr, now);
+	return store_session_add(b->b_store, id, u->bu_name, pool, desktop, SESSION_CONNECTED, addr,
+				 now);
 }
 
 /* Refused (recorded in the audit log) or asked to wait (nothing recorded). Ends the
@@ -108,7 +109,8 @@ static int record_assignment(struct broker *b, const struct broker_user *u, cons
 		snprintf(cn->cn_session, sizeof(cn->cn_session), "%s", a->as_session->sess_id);
 		snprintf(cn->cn_desktop, sizeof(cn->cn_desktop), "%s", a->as_session->sess_desktop);
 		if (a->as_session->sess_state != POLICY_SESSION_CONNECTED)
-			r = store_session_set_state(b->b_store, cn->cn_session, "connected", now);
+			r = store_session_set_state(b->b_store, cn->cn_session, SESSION_CONNECTED,
+						    now);
 		return r;
 	case POLICY_ASSIGN_CONNECT:
 	case POLICY_ASSIGN_START:
@@ -135,7 +137,7 @@ static int ticket_if_ready(struct broker *b, const struct broker_user *u, const 
 			   char **host_url, bool *ready)
 {
 	struct desktop_rec d;
-	json_t *h;
+	struct host_rec h;
 	int r = 0;
 
 	*ready =
@@ -144,9 +146,10 @@ static int ticket_if_ready(struct broker *b, const struct broker_user *u, const 
 		r = ticket_issue(b, cn->cn_session, u->bu_name, cn->cn_desktop, now, cn->cn_ticket,
 				 &cn->cn_expires);
 		if (d.dr_host) {
-			h = store_host_get(b->b_store, d.dr_host);
-			*host_url = h ? strdup(jstr(h, "url")) : NULL;
-			json_decref(h);
+			*host_url = store_host_get(b->b_store, d.dr_host, &h) == 0
+					? strdup(h.hr_url)
+					: NULL;
+			host_rec_release(&h);
 		}
 		broker_audit(b, u->bu_name, "connect", cn->cn_desktop,
 			     r == 0 ? "success" : "failure", addr,
@@ -217,21 +220,19 @@ static enum broker_outcome connect_in_store(struct broker *b, const struct broke
 {
 	struct pool_view pv;
 	struct snapshot sn;
-	json_t *pool;
+	struct pool_rec pool;
 	int r;
 
 	if (store_begin(b->b_store) < 0)
 		return broker_result_set(res, BROKER_UNAVAILABLE, NULL,
 					 "the broker's store is unavailable");
-	pool = store_pool_get(b->b_store, pool_id);
-	if (!pool || json_is_true(json_object_get(pool, "deleting"))) {
+	if (store_pool_get(b->b_store, pool_id, &pool) < 0 || pool.pr_deleting) {
 		store_rollback(b->b_store);
-		json_decref(pool);
+		pool_rec_release(&pool);
 		return broker_result_set(res, BROKER_NOT_FOUND, NULL, "no such pool");
 	}
 	memset(&sn, 0, sizeof(sn));
-	r = pool_view_init(&pv, pool);
-	json_decref(pool);
+	r = pool_view_init(&pv, &pool);
 	if (r == -ENOMEM || snapshot_load(b, pool_id, u->bu_name, &sn) < 0) {
 		store_rollback(b->b_store);
 		broker_result_set(res, BROKER_UNAVAILABLE, NULL,
@@ -241,6 +242,7 @@ static enum broker_outcome connect_in_store(struct broker *b, const struct broke
 	}
 	snapshot_free(&sn);
 	pool_view_free(&pv);
+	pool_rec_release(&pool);
 	return res->br_outcome;
 }
 

@@ -9,20 +9,21 @@
 
 json_t *broker_desktops(struct broker *b, const struct broker_user *u, const char *addr)
 {
-	json_t *pools = store_pools_list(b->b_store), *out = json_array(), *p;
+	json_t *out = json_array();
 	struct policy_client pc;
 	struct policy_addr pa;
 	struct policy_user pu;
-	size_t i;
+	struct pool_list pools;
 
-	if (!pools || !out) {
-		json_decref(pools);
+	if (store_pools_list(b->b_store, &pools) < 0 || !out) {
+		pool_list_free(&pools);
 		json_decref(out);
 		return NULL;
 	}
 	snapshot_client(addr, (int64_t)time(NULL), &pa, &pc);
 	snapshot_user(u, &pu);
-	json_array_foreach (pools, i, p) {
+	for (size_t i = 0; i < pools.pl_n; i++) {
+		const struct pool_rec *p = &pools.pl_recs[i];
 		struct pool_view pv;
 		struct snapshot sn;
 		struct policy_assignment a;
@@ -35,7 +36,7 @@ json_t *broker_desktops(struct broker *b, const struct broker_user *u, const cha
 			pool_view_free(&pv);
 			continue;
 		}
-		if (snapshot_load(b, jstr(p, "id"), u->bu_name, &sn) < 0) {
+		if (snapshot_load(b, p->pr_id, u->bu_name, &sn) < 0) {
 			snapshot_free(&sn);
 			pool_view_free(&pv);
 			continue;
@@ -50,9 +51,10 @@ json_t *broker_desktops(struct broker *b, const struct broker_user *u, const cha
 				: a.as_session->sess_state == POLICY_SESSION_CONNECTED
 				    ? "running"
 				    : "disconnected";
-			session = json_pack("{s:s, s:s, s:s}", "id", a.as_session->sess_id, "state",
-					    pool_session_state_name(a.as_session->sess_state),
-					    "desktop", a.as_session->sess_desktop);
+			session = json_pack(
+			    "{s:s, s:s, s:s}", "id", a.as_session->sess_id, "state",
+			    session_state_name(pool_stored_session_state(a.as_session->sess_state)),
+			    "desktop", a.as_session->sess_desktop);
 		} else if (a.as_action == POLICY_ASSIGN_WAIT) {
 			state = "starting";
 			reason = policy_reason_name(a.as_reason);
@@ -60,16 +62,16 @@ json_t *broker_desktops(struct broker *b, const struct broker_user *u, const cha
 			state = "unavailable";
 			reason = policy_reason_name(a.as_reason);
 		}
-		item =
-		    json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "id", jstr(p, "id"), "name",
-			      jstr(p, "name"), "kind", jstr(p, "kind"), "source", jstr(p, "source"),
-			      "state", state, "session", session ? session : json_null());
+		item = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "id", p->pr_id, "name",
+				 p->pr_name, "kind", pool_kind_name(p->pr_kind), "source",
+				 pool_source_name(p->pr_source), "state", state, "session",
+				 session ? session : json_null());
 		if (item && reason)
 			json_object_set_new(item, "reason", json_string(reason));
 		json_array_append_new(out, item);
 		snapshot_free(&sn);
 		pool_view_free(&pv);
 	}
-	json_decref(pools);
+	pool_list_free(&pools);
 	return json_pack("{s:o}", "pools", out);
 }

@@ -211,13 +211,11 @@ static int manual_connect(struct gw_conn *c, const char *address, const char *pa
 
 static bool session_live(struct broker *b, const char *id)
 {
-	json_t *s = store_session_get(b->b_store, id);
-	bool live = !s || !strcmp(jstr(s, "state") ? jstr(s, "state") : "", "connected");
-
+	struct session_rec s;
 	/* A store that cannot answer does not end a display connection. */
-	if (s && !jstr(s, "state"))
-		live = true;
-	json_decref(s);
+	bool live = store_session_get(b->b_store, id, &s) < 0 || s.sr_state == SESSION_CONNECTED;
+
+	session_rec_release(&s);
 	return live;
 }
 

@@ -14,39 +14,38 @@
 /* The host a new desktop of pool goes to, or NULL with *why. Returns a new string. */
 char *hosts_place(struct broker *b, struct pool_view *pv, enum policy_reason *why)
 {
-	json_t *hosts = store_hosts_list(b->b_store), *h;
+	struct host_list hosts;
 	struct policy_host *ph;
 	struct policy_placement pl;
 	char *id = NULL;
-	size_t i;
 
 	*why = POLICY_NO_HOST;
-	if (!hosts)
+	if (store_hosts_list(b->b_store, &hosts) < 0)
 		return NULL;
-	ph = calloc(json_array_size(hosts) + 1, sizeof(*ph));
+	ph = calloc(hosts.hl_n + 1, sizeof(*ph));
 	if (ph) {
-		json_array_foreach (hosts, i, h)
-			ph[i] = host_view(h);
-		pl = policy_place(&pv->pv_pool, ph, json_array_size(hosts));
+		for (size_t i = 0; i < hosts.hl_n; i++)
+			ph[i] = host_view(&hosts.hl_recs[i]);
+		pl = policy_place(&pv->pv_pool, ph, hosts.hl_n);
 		*why = pl.pl_reason;
 		if (pl.pl_host)
 			id = strdup(pl.pl_host->host_id);
 	}
 	free(ph);
-	json_decref(hosts);
+	host_list_free(&hosts);
 	return id;
 }
 
-struct policy_host host_view(const json_t *h)
+struct policy_host host_view(const struct host_rec *h)
 {
 	return (struct policy_host){
-	    .host_id = jstr(h, "id"),
-	    .host_up = json_is_true(json_object_get(h, "up")),
-	    .host_enabled = json_is_true(json_object_get(h, "enabled")),
-	    .host_mem_free_mb = jint(h, "mem_free_mib"),
-	    .host_vcpus_free = (int)jint(h, "vcpus_free"),
-	    .host_desktops = (int)jint(h, "desktops"),
-	    .host_max_desktops = (int)jint(h, "max_desktops"),
+	    .host_id = h->hr_id,
+	    .host_up = h->hr_state == HOST_UP,
+	    .host_enabled = h->hr_enabled,
+	    .host_mem_free_mb = h->hr_mem_free_mib,
+	    .host_vcpus_free = h->hr_vcpus_free,
+	    .host_desktops = h->hr_desktops,
+	    .host_max_desktops = h->hr_max_desktops,
 	};
 }
 
@@ -55,16 +54,17 @@ struct policy_host host_view(const json_t *h)
 static void desktop_lost(struct broker *b, const struct desktop_rec *d, const char *host,
 			 int64_t now)
 {
-	json_t *pool = store_pool_get(b->b_store, d->dr_pool);
+	struct pool_rec pool;
 	struct pool_view pv;
 	char detail[200];
 
-	if (pool && pool_view_init(&pv, pool) != -ENOMEM) {
+	if (store_pool_get(b->b_store, d->dr_pool, &pool) == 0 &&
+	    pool_view_init(&pv, &pool) != -ENOMEM) {
 		snprintf(detail, sizeof(detail), "desktop=%s host=%s down", d->dr_id, host);
 		sessions_desktop_lost(b, d, &pv, now, detail);
 		pool_view_free(&pv);
 	}
-	json_decref(pool);
+	pool_rec_release(&pool);
 	store_desktop_set_state(b->b_store, d->dr_id, DESKTOP_ANY, DESKTOP_LOST, now);
 	log_warnx("desktop=%s host=%s: lost", d->dr_id, host);
 }
@@ -90,12 +90,12 @@ static void host_lost(struct broker *b, const char *host, int64_t now)
 
 void hosts_expire(struct broker *b, int64_t now)
 {
-	json_t *down = store_hosts_expire(b->b_store, now - b->b_cfg->bc_host_timeout), *h;
-	size_t i;
+	struct host_list down;
 
-	json_array_foreach (down, i, h)
-		host_lost(b, json_string_value(h), now);
-	json_decref(down);
+	store_hosts_expire(b->b_store, now - b->b_cfg->bc_host_timeout, &down);
+	for (size_t i = 0; i < down.hl_n; i++)
+		host_lost(b, down.hl_recs[i].hr_id, now);
+	host_list_free(&down);
 }
 
 static const struct json_field heartbeat_fields[] = {

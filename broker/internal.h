@@ -42,8 +42,9 @@ struct broker {
 /* ---- sessions.c ---- */
 /* Stores session's next state and carries out the desktop action of t (refresh or
  * destroy an automated pool's desktop). Inside a transaction. Returns 0 or -errno. */
-int session_apply_transition(struct broker *b, const json_t *session, const struct pool_view *pv,
-			     const struct policy_transition *t, int64_t now);
+int session_apply_transition(struct broker *b, const struct session_rec *session,
+			     const struct pool_view *pv, const struct policy_transition *t,
+			     int64_t now);
 /* The live sessions on desktop d (of pool pv) end as its desktop is lost, each audited
  * as session_lost with detail; the desktop's own state is the caller's. Inside a
  * transaction. */
@@ -59,7 +60,7 @@ int ticket_issue(struct broker *b, const char *session, const char *user, const 
 		 int64_t now, char *ticket, int64_t *expires);
 
 /* ---- hosts.c ---- */
-struct policy_host host_view(const json_t *host);
+struct policy_host host_view(const struct host_rec *h);
 /* The host a new desktop of pv goes to, or NULL with *why. Returns a new string. */
 char *hosts_place(struct broker *b, struct pool_view *pv, enum policy_reason *why);
 /* Maintenance: hosts silent for host_timeout marked down, their desktops lost. */
@@ -69,7 +70,7 @@ void hosts_expire(struct broker *b, int64_t now);
 /* Arrays of policy views over the store's records, for policy_assign(). */
 struct snapshot {
 	struct desktop_list sn_desktops;
-	json_t *sn_sessions;
+	struct session_list sn_sessions;
 	struct policy_desktop *sn_pd;
 	struct policy_session *sn_ps;
 };

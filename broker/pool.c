@@ -20,9 +20,10 @@ bool pool_id_valid(const char *id, size_t max)
 
 bool pool_is_manual(const json_t *pool)
 {
-	const char *s = json_string_value(json_object_get(pool, "source"));
+	const char *name = json_string_value(json_object_get(pool, "source"));
+	enum pool_source source;
 
-	return s && !strcmp(s, "manual");
+	return pool_source_parse(name, &source) == 0 && source == POOL_MANUAL;
 }
 
 /* Splits a comma-separated list into trimmed items in buf; returns the count, -E2BIG. */
@@ -140,6 +141,9 @@ json_t *pool_from_request(const json_t *req, const json_t *existing, char *err, 
 	const char *hosts[POOL_MAX_HOSTS];
 	char buf[4096];
 	json_t *p = existing ? json_deep_copy(existing) : json_object(), *tpl;
+	enum pool_logoff_action logoff;
+	enum pool_source source;
+	enum pool_kind kind;
 	const char *id, *v;
 
 	if (!p) {
@@ -180,15 +184,16 @@ json_t *pool_from_request(const json_t *req, const json_t *existing, char *err, 
 	}
 	if (!json_string_value(json_object_get(p, "name"))[0])
 		json_object_set(p, "name", json_object_get(p, "id"));
-	if (!one_of(json_string_value(json_object_get(p, "kind")), "dedicated", "floating")) {
+	if (pool_kind_parse(json_string_value(json_object_get(p, "kind")), &kind) < 0) {
 		snprintf(err, errlen, "kind must be dedicated or floating");
 		goto out_fail;
 	}
-	if (!one_of(json_string_value(json_object_get(p, "source")), "automated", "manual")) {
+	if (pool_source_parse(json_string_value(json_object_get(p, "source")), &source) < 0) {
 		snprintf(err, errlen, "source must be automated or manual");
 		goto out_fail;
 	}
-	if (!one_of(json_string_value(json_object_get(p, "logoff_action")), "refresh", "destroy")) {
+	if (pool_logoff_action_parse(json_string_value(json_object_get(p, "logoff_action")),
+				     &logoff) < 0) {
 		snprintf(err, errlen, "logoff_action must be refresh or destroy");
 		goto out_fail;
 	}
@@ -275,61 +280,56 @@ out_fail:
 	return NULL;
 }
 
-int pool_view_init(struct pool_view *v, json_t *pool)
+int pool_view_init(struct pool_view *v, const struct pool_rec *pool)
 {
 	struct policy_pool *pp = &v->pv_pool;
-	json_t *ents = json_object_get(pool, "entitlements"), *e;
 	char err[128];
-	const char *text;
-	size_t i;
 	int n;
 
 	memset(v, 0, sizeof(*v));
-	v->pv_record = json_incref(pool);
-	pp->pool_id = json_string_value(json_object_get(pool, "id"));
-	pp->pool_enabled = json_is_true(json_object_get(pool, "enabled"));
-	text = json_string_value(json_object_get(pool, "kind"));
-	pp->pool_kind = text && !strcmp(text, "dedicated") ? POLICY_DEDICATED : POLICY_FLOATING;
-	pp->pool_provisioning = pool_is_manual(pool) ? POLICY_MANUAL : POLICY_AUTOMATED;
-	pp->pool_min = (int)json_integer_value(json_object_get(pool, "min"));
-	pp->pool_max = (int)json_integer_value(json_object_get(pool, "max"));
-	pp->pool_spare = (int)json_integer_value(json_object_get(pool, "spare"));
-	pp->pool_memory_mb = (int)json_integer_value(json_object_get(pool, "memory_mib"));
-	pp->pool_vcpus = (int)json_integer_value(json_object_get(pool, "vcpus"));
-	pp->pool_disconnect_timeout =
-	    (int)json_integer_value(json_object_get(pool, "disconnect_timeout"));
-	text = json_string_value(json_object_get(pool, "logoff_action"));
-	pp->pool_logoff_action =
-	    text && !strcmp(text, "destroy") ? POLICY_LOGOFF_DESTROY : POLICY_LOGOFF_REFRESH;
-	v->pv_ents = calloc(json_array_size(ents) + 1, sizeof(*v->pv_ents));
+	pp->pool_id = pool->pr_id;
+	pp->pool_enabled = pool->pr_enabled;
+	pp->pool_kind = pool->pr_kind == POOL_DEDICATED ? POLICY_DEDICATED : POLICY_FLOATING;
+	pp->pool_provisioning = pool->pr_source == POOL_MANUAL ? POLICY_MANUAL : POLICY_AUTOMATED;
+	pp->pool_min = pool->pr_min;
+	pp->pool_max = pool->pr_max;
+	pp->pool_spare = pool->pr_spare;
+	pp->pool_memory_mb = pool->pr_memory_mib;
+	pp->pool_vcpus = pool->pr_vcpus;
+	pp->pool_disconnect_timeout = pool->pr_disconnect_timeout;
+	pp->pool_logoff_action = pool->pr_logoff_action == POOL_LOGOFF_DESTROY
+				     ? POLICY_LOGOFF_DESTROY
+				     : POLICY_LOGOFF_REFRESH;
+	v->pv_ents = calloc(pool->pr_nents + 1, sizeof(*v->pv_ents));
 	if (!v->pv_ents)
 		return -ENOMEM;
-	json_array_foreach (ents, i, e) {
-		text = json_string_value(json_object_get(e, "kind"));
-		v->pv_ents[i].pe_kind =
-		    text && !strcmp(text, "group") ? POLICY_PRINCIPAL_GROUP : POLICY_PRINCIPAL_USER;
-		v->pv_ents[i].pe_name = json_string_value(json_object_get(e, "name"));
+	for (size_t i = 0; i < pool->pr_nents; i++) {
+		v->pv_ents[i].pe_kind = pool->pr_ents[i].er_kind == ENTITLEMENT_GROUP
+					    ? POLICY_PRINCIPAL_GROUP
+					    : POLICY_PRINCIPAL_USER;
+		v->pv_ents[i].pe_name = pool->pr_ents[i].er_name;
 	}
 	pp->pool_entitlements = v->pv_ents;
-	pp->pool_nentitlements = json_array_size(ents);
-	pp->pool_rules.pr_utc_offset = (int)json_integer_value(json_object_get(pool, "utc_offset"));
-	text = json_string_value(json_object_get(pool, "networks"));
-	n = parse_networks(text ? text : "", v->pv_nets, err, sizeof(err));
+	pp->pool_nentitlements = pool->pr_nents;
+	pp->pool_rules.pr_utc_offset = pool->pr_utc_offset;
+	n = parse_networks(pool->pr_networks ? pool->pr_networks : "", v->pv_nets, err,
+			   sizeof(err));
 	if (n < 0)
 		goto out_invalid;
 	pp->pool_rules.pr_networks = v->pv_nets;
 	pp->pool_rules.pr_nnetworks = (size_t)n;
-	text = json_string_value(json_object_get(pool, "windows"));
-	n = text && text[0] ? policy_windows_parse(text, v->pv_windows, POOL_MAX_RULES) : 0;
+	n = pool->pr_windows && pool->pr_windows[0]
+		? policy_windows_parse(pool->pr_windows, v->pv_windows, POOL_MAX_RULES)
+		: 0;
 	if (n < 0)
 		goto out_invalid;
 	pp->pool_rules.pr_windows = v->pv_windows;
 	pp->pool_rules.pr_nwindows = (size_t)n;
-	text = json_string_value(json_object_get(pool, "hosts"));
 	v->pv_hosts_buf = malloc(4096);
 	if (!v->pv_hosts_buf)
 		return -ENOMEM;
-	n = split(text ? text : "", v->pv_hosts_buf, 4096, v->pv_hosts, POOL_MAX_HOSTS);
+	n = split(pool->pr_hosts ? pool->pr_hosts : "", v->pv_hosts_buf, 4096, v->pv_hosts,
+		  POOL_MAX_HOSTS);
 	if (n < 0)
 		goto out_invalid;
 	pp->pool_hosts = v->pv_hosts;
@@ -345,7 +345,6 @@ void pool_view_free(struct pool_view *v)
 {
 	free(v->pv_ents);
 	free(v->pv_hosts_buf);
-	json_decref(v->pv_record);
 	memset(v, 0, sizeof(*v));
 }
 
@@ -361,21 +360,21 @@ enum policy_desktop_state pool_desktop_state(enum desktop_state state)
 	}
 }
 
-enum policy_session_state pool_session_state(const char *state)
-{
-	if (state && !strcmp(state, "connected"))
-		return POLICY_SESSION_CONNECTED;
-	if (state && !strcmp(state, "disconnected"))
-		return POLICY_SESSION_DISCONNECTED;
-	return POLICY_SESSION_LOGGED_OFF;
-}
-
-const char *pool_session_state_name(enum policy_session_state state)
+enum policy_session_state pool_session_state(enum session_state state)
 {
 	switch (state) {
-	case POLICY_SESSION_CONNECTED: return "connected";
-	case POLICY_SESSION_DISCONNECTED: return "disconnected";
-	default: return "logged_off";
+	case SESSION_CONNECTED: return POLICY_SESSION_CONNECTED;
+	case SESSION_DISCONNECTED: return POLICY_SESSION_DISCONNECTED;
+	default: return POLICY_SESSION_LOGGED_OFF;
+	}
+}
+
+enum session_state pool_stored_session_state(enum policy_session_state state)
+{
+	switch (state) {
+	case POLICY_SESSION_CONNECTED: return SESSION_CONNECTED;
+	case POLICY_SESSION_DISCONNECTED: return SESSION_DISCONNECTED;
+	default: return SESSION_LOGGED_OFF;
 	}
 }
 
@@ -394,20 +393,18 @@ void pool_desktops_view(const struct desktop_list *desktops, struct policy_deskt
 	}
 }
 
-void pool_sessions_view(const json_t *sessions, struct policy_session *out)
+void pool_sessions_view(const struct session_list *sessions, struct policy_session *out)
 {
-	size_t i;
-	json_t *s;
+	for (size_t i = 0; i < sessions->sl_n; i++) {
+		const struct session_rec *s = &sessions->sl_recs[i];
 
-	json_array_foreach ((json_t *)sessions, i, s) {
 		out[i] = (struct policy_session){
-		    .sess_id = json_string_value(json_object_get(s, "id")),
-		    .sess_user = json_string_value(json_object_get(s, "username")),
-		    .sess_pool = json_string_value(json_object_get(s, "pool_id")),
-		    .sess_desktop = json_string_value(json_object_get(s, "desktop_id")),
-		    .sess_state =
-			pool_session_state(json_string_value(json_object_get(s, "state"))),
-		    .sess_since = json_integer_value(json_object_get(s, "since")),
+		    .sess_id = s->sr_id,
+		    .sess_user = s->sr_user,
+		    .sess_pool = s->sr_pool,
+		    .sess_desktop = s->sr_desktop,
+		    .sess_state = pool_session_state(s->sr_state),
+		    .sess_since = s->sr_since,
 		};
 	}
 }

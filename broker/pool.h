@@ -24,7 +24,7 @@ bool pool_id_valid(const char *id, size_t max);
  * any subset of the fields; the rest is kept from existing. */
 json_t *pool_from_request(const json_t *req, const json_t *existing, char *err, size_t errlen);
 
-/* A stored pool as policy/ sees it. Holds a reference to the record. */
+/* A stored pool as policy/ sees it. Strings are borrowed from the record. */
 struct pool_view {
 	struct policy_pool pv_pool;
 	struct policy_cidr pv_nets[POOL_MAX_RULES];
@@ -32,21 +32,23 @@ struct pool_view {
 	struct policy_entitlement *pv_ents;
 	const char *pv_hosts[POOL_MAX_HOSTS];
 	char *pv_hosts_buf;
-	json_t *pv_record;
 };
 
-/* Fills v from a stored pool record. Returns 0 or -ENOMEM / -EINVAL (a record that no
- * longer parses: the pool is treated as disabled). Release with pool_view_free(). */
-int pool_view_init(struct pool_view *v, json_t *pool);
+/* Fills v from a stored pool record, which must outlive v. Returns 0 or -ENOMEM /
+ * -EINVAL (a record that no longer parses: the pool is treated as disabled). Release
+ * with pool_view_free(). */
+int pool_view_init(struct pool_view *v, const struct pool_rec *pool);
 void pool_view_free(struct pool_view *v);
+/* Whether a pool record of a request (pool_from_request()) is of a manual pool. */
 bool pool_is_manual(const json_t *pool);
 
 /* Desktop and session records from the store as policy/ structs; out must have room
- * for dl_n / json_array_size() entries. Strings are borrowed from the records. */
+ * for dl_n / sl_n entries. Strings are borrowed from the records. */
 void pool_desktops_view(const struct desktop_list *desktops, struct policy_desktop *out);
-void pool_sessions_view(const json_t *sessions, struct policy_session *out);
+void pool_sessions_view(const struct session_list *sessions, struct policy_session *out);
 enum policy_desktop_state pool_desktop_state(enum desktop_state state);
-enum policy_session_state pool_session_state(const char *state);
-const char *pool_session_state_name(enum policy_session_state state);
+enum policy_session_state pool_session_state(enum session_state state);
+/* The state to store for policy's state of a session. */
+enum session_state pool_stored_session_state(enum policy_session_state state);
 
 #endif

@@ -21,7 +21,7 @@ static bool one_of(const char *v, const char *const *list)
 }
 
 /* Calls the host; returns the status or a negative errno (logged). */
-static int call(struct broker *b, const json_t *host, const char *method, const char *did,
+static int call(struct broker *b, const struct host_rec *host, const char *method, const char *did,
 		const char *action, const json_t *body, json_t **reply)
 {
 	char path[160], err[512];
@@ -32,10 +32,9 @@ static int call(struct broker *b, const json_t *host, const char *method, const 
 		return -ENOTCONN;
 	snprintf(path, sizeof(path), "/api/v1/desktops%s%s%s%s", did ? "/" : "", did ? did : "",
 		 action ? "/" : "", action ? action : "");
-	r = hostclient_call(b->b_hosts, jstr(host, "url"), method, path, body, reply, err,
-			    sizeof(err));
+	r = hostclient_call(b->b_hosts, host->hr_url, method, path, body, reply, err, sizeof(err));
 	if (r < 0 || r >= 400)
-		log_warnx("desktop=%s host=%s: %s", did ? did : "-", jstr(host, "id"), err);
+		log_warnx("desktop=%s host=%s: %s", did ? did : "-", host->hr_id, err);
 	return r;
 }
 
@@ -47,21 +46,21 @@ static void set_host_state(struct broker *b, const char *id, const json_t *reply
 		store_desktop_set_host_state(b->b_store, id, st);
 }
 
-static json_t *create_request(const struct desktop_rec *d, const json_t *pool)
+static json_t *create_request(const struct desktop_rec *d, const struct pool_rec *pool)
 {
-	json_t *req = json_deep_copy(json_object_get(pool, "template"));
+	json_t *req = json_deep_copy(pool->pr_template);
 
 	if (!req)
 		return NULL;
 	json_object_set_new(req, "id", json_string(d->dr_id));
-	json_object_set(req, "memory_mib", json_object_get(pool, "memory_mib"));
-	json_object_set(req, "vcpus", json_object_get(pool, "vcpus"));
+	json_object_set_new(req, "memory_mib", json_integer(pool->pr_memory_mib));
+	json_object_set_new(req, "vcpus", json_integer(pool->pr_vcpus));
 	return req;
 }
 
 /* A ready desktop its host no longer runs: sessions on it end; floating and unowned
  * desktops go, an owner's is started again. */
-static void desktop_gone(struct broker *b, const struct desktop_rec *d, const json_t *pool,
+static void desktop_gone(struct broker *b, const struct desktop_rec *d, const struct pool_rec *pool,
 			 int64_t now)
 {
 	struct pool_view pv;
@@ -69,7 +68,7 @@ static void desktop_gone(struct broker *b, const struct desktop_rec *d, const js
 
 	if (store_begin(b->b_store) < 0)
 		return;
-	if (pool_view_init(&pv, (json_t *)pool) == -ENOMEM) {
+	if (pool_view_init(&pv, pool) == -ENOMEM) {
 		store_rollback(b->b_store);
 		return;
 	}
@@ -88,7 +87,7 @@ static const char *const down[] = {"stopped", "failed", "missing", NULL};
 static const char *const live[] = {"running", "starting", NULL};
 
 /* Starts desktop id on host; its host state from the answer. Returns the status. */
-static int start(struct broker *b, const json_t *host, const char *id)
+static int start(struct broker *b, const struct host_rec *host, const char *id)
 {
 	json_t *reply = NULL;
 	int r = call(b, host, "POST", id, "start", NULL, &reply);
@@ -100,8 +99,8 @@ static int start(struct broker *b, const json_t *host, const char *id)
 }
 
 /* Creates desktop d on host from pool's template, then starts it. */
-static void create(struct broker *b, const struct desktop_rec *d, const json_t *host,
-		   const json_t *pool)
+static void create(struct broker *b, const struct desktop_rec *d, const struct host_rec *host,
+		   const struct pool_rec *pool)
 {
 	const char *id = d->dr_id;
 	json_t *req, *reply = NULL;
@@ -125,8 +124,8 @@ static void create(struct broker *b, const struct desktop_rec *d, const json_t *
 
 /* A provisioning desktop: in error after provision_timeout, else created, started, and
  * ready once its host runs it. */
-static void provision(struct broker *b, const struct desktop_rec *d, const json_t *host,
-		      const json_t *pool, int64_t now)
+static void provision(struct broker *b, const struct desktop_rec *d, const struct host_rec *host,
+		      const struct pool_rec *pool, int64_t now)
 {
 	const char *id = d->dr_id, *hs = d->dr_host_state;
 
@@ -146,14 +145,14 @@ static void provision(struct broker *b, const struct desktop_rec *d, const json_
 	} else if (!strcmp(hs, "running")) {
 		if (store_desktop_set_state(b->b_store, id, DESKTOP_PROVISIONING, DESKTOP_READY,
 					    now) > 0)
-			log_info("desktop=%s ready on host=%s", id, jstr(host, "id"));
+			log_info("desktop=%s ready on host=%s", id, host->hr_id);
 	}
 }
 
 /* A refreshing or deleting desktop: stopped, deleted from its host, then provisioned
  * again (refreshing) or removed once no session is on it (deleting). */
-static void remove_from_host(struct broker *b, const struct desktop_rec *d, const json_t *host,
-			     const json_t *pool, int64_t now)
+static void remove_from_host(struct broker *b, const struct desktop_rec *d,
+			     const struct host_rec *host, const struct pool_rec *pool, int64_t now)
 {
 	const char *id = d->dr_id, *hs = d->dr_host_state;
 	bool on = d->dr_on_host;
@@ -178,15 +177,15 @@ static void remove_from_host(struct broker *b, const struct desktop_rec *d, cons
 	} else if (!on && !d->dr_in_use) {
 		store_desktop_delete(b->b_store, id);
 		log_info("desktop=%s deleted", id);
-		if (json_is_true(json_object_get(pool, "deleting")))
-			pool_retire(b, jstr(pool, "id"), now);
+		if (pool->pr_deleting)
+			pool_retire(b, pool->pr_id, now);
 	}
 	json_decref(reply);
 }
 
 /* Moves desktop d one step towards its state on its host. */
-static void reconcile(struct broker *b, const struct desktop_rec *d, const json_t *host,
-		      const json_t *pool, int64_t now)
+static void reconcile(struct broker *b, const struct desktop_rec *d, const struct host_rec *host,
+		      const struct pool_rec *pool, int64_t now)
 {
 	switch (d->dr_state) {
 	case DESKTOP_PROVISIONING: provision(b, d, host, pool, now); break;
@@ -211,18 +210,21 @@ void desktops_tick(struct broker *b, int64_t now)
 	store_desktops_list(b->b_store, NULL, NULL, &desktops);
 	for (size_t i = 0; i < desktops.dl_n; i++) {
 		const struct desktop_rec *d = &desktops.dl_recs[i];
-		json_t *host, *pool;
+		struct host_rec host;
+		bool have_host;
+		struct pool_rec pool;
+		bool have_pool;
 
 		if (!d->dr_host)
 			continue; /* manual */
-		host = store_host_get(b->b_store, d->dr_host);
-		pool = store_pool_get(b->b_store, d->dr_pool);
-		if (host && pool && json_is_true(json_object_get(host, "up")))
-			reconcile(b, d, host, pool, now);
-		else if (!host && d->dr_state == DESKTOP_DELETING)
+		have_host = store_host_get(b->b_store, d->dr_host, &host) == 0;
+		have_pool = store_pool_get(b->b_store, d->dr_pool, &pool) == 0;
+		if (have_host && have_pool && host.hr_state == HOST_UP)
+			reconcile(b, d, &host, &pool, now);
+		else if (!have_host && d->dr_state == DESKTOP_DELETING)
 			store_desktop_delete(b->b_store, d->dr_id); /* its host was removed */
-		json_decref(host);
-		json_decref(pool);
+		host_rec_release(&host);
+		pool_rec_release(&pool);
 	}
 	desktop_list_free(&desktops);
 }

@@ -9,51 +9,61 @@
 #include "broker/internal.h"
 #include "lib/log.h"
 
-int session_apply_transition(struct broker *b, const json_t *session, const struct pool_view *pv,
-			     const struct policy_transition *t, int64_t now)
+int session_apply_transition(struct broker *b, const struct session_rec *session,
+			     const struct pool_view *pv, const struct policy_transition *t,
+			     int64_t now)
 {
-	const char *id = jstr(session, "id"), *desktop = jstr(session, "desktop_id");
 	int r = 0;
 
 	if (t->pt_changed)
-		r = store_session_set_state(b->b_store, id, pool_session_state_name(t->pt_state),
-					    now);
+		r = store_session_set_state(b->b_store, session->sr_id,
+					    pool_stored_session_state(t->pt_state), now);
 	if (r == 0 && t->pt_state == POLICY_SESSION_LOGGED_OFF)
-		r = store_session_set_attached(b->b_store, id, false);
+		r = store_session_set_attached(b->b_store, session->sr_id, false);
 	if (r < 0 || pv->pv_pool.pool_provisioning == POLICY_MANUAL)
 		return r;
 	if (t->pt_desktop == POLICY_DESKTOP_REFRESH)
-		r = store_desktop_set_state(b->b_store, desktop, DESKTOP_ANY, DESKTOP_REFRESHING,
-					    now);
+		r = store_desktop_set_state(b->b_store, session->sr_desktop, DESKTOP_ANY,
+					    DESKTOP_REFRESHING, now);
 	else if (t->pt_desktop == POLICY_DESKTOP_DESTROY)
-		r = store_desktop_set_state(b->b_store, desktop, DESKTOP_ANY, DESKTOP_DELETING,
-					    now);
+		r = store_desktop_set_state(b->b_store, session->sr_desktop, DESKTOP_ANY,
+					    DESKTOP_DELETING, now);
 	return r < 0 ? r : 0;
+}
+
+/* Session s as policy/ sees it (strings borrowed from s). */
+static struct policy_session session_view(const struct session_rec *s)
+{
+	return (struct policy_session){
+	    .sess_id = s->sr_id,
+	    .sess_user = s->sr_user,
+	    .sess_pool = s->sr_pool,
+	    .sess_desktop = s->sr_desktop,
+	    .sess_state = pool_session_state(s->sr_state),
+	    .sess_since = s->sr_since,
+	};
 }
 
 void sessions_desktop_lost(struct broker *b, const struct desktop_rec *d,
 			   const struct pool_view *pv, int64_t now, const char *detail)
 {
-	json_t *sessions = store_sessions_list(b->b_store, NULL, d->dr_pool, true), *s;
-	size_t i;
+	struct session_list sessions;
 
-	json_array_foreach (sessions, i, s) {
-		struct policy_session ps = {
-		    .sess_id = jstr(s, "id"),
-		    .sess_state = pool_session_state(jstr(s, "state")),
-		    .sess_since = jint(s, "since"),
-		};
+	store_sessions_list(b->b_store, NULL, d->dr_pool, true, &sessions);
+	for (size_t i = 0; i < sessions.sl_n; i++) {
+		const struct session_rec *s = &sessions.sl_recs[i];
+		struct policy_session ps = session_view(s);
 		struct policy_transition t;
 
-		if (strcmp(jstr(s, "desktop_id"), d->dr_id))
+		if (strcmp(s->sr_desktop, d->dr_id))
 			continue;
 		t = policy_session_event(&pv->pv_pool, &ps, POLICY_EVENT_DESKTOP_LOST, now);
 		t.pt_desktop = POLICY_DESKTOP_KEEP; /* the desktop's fate is its caller's */
 		session_apply_transition(b, s, pv, &t, now);
-		broker_audit(b, jstr(s, "username"), "session_lost", jstr(s, "id"), "success", NULL,
-			     "%s", detail);
+		broker_audit(b, s->sr_user, "session_lost", s->sr_id, "success", NULL, "%s",
+			     detail);
 	}
-	json_decref(sessions);
+	session_list_free(&sessions);
 }
 
 /* Disconnect or logoff of session id for u, in one transaction. Returns 0, -ENOENT (no
@@ -65,57 +75,51 @@ static int session_event(struct broker *b, const struct broker_user *u, const ch
 	const char *what = event == POLICY_EVENT_LOGOFF ? "logoff" : "disconnect";
 	struct policy_transition t;
 	struct policy_session ps;
+	struct session_rec s;
+	struct pool_rec pool;
 	struct pool_view pv;
-	json_t *s, *pool = NULL;
 	int r;
 
 	if (store_begin(b->b_store) < 0)
 		return -EIO;
-	s = store_session_get(b->b_store, id);
-	if (!s || (!u->bu_admin && strcasecmp(jstr(s, "username"), u->bu_name))) {
+	if (store_session_get(b->b_store, id, &s) < 0 ||
+	    (!u->bu_admin && strcasecmp(s.sr_user, u->bu_name))) {
 		store_rollback(b->b_store);
-		json_decref(s);
+		session_rec_release(&s);
 		return -ENOENT;
 	}
-	pool = store_pool_get(b->b_store, jstr(s, "pool_id"));
-	if (!pool || pool_view_init(&pv, pool) == -ENOMEM) {
-		if (pool)
+	r = store_pool_get(b->b_store, s.sr_pool, &pool);
+	if (r < 0 || pool_view_init(&pv, &pool) == -ENOMEM) {
+		if (r == 0)
 			pool_view_free(&pv);
 		store_rollback(b->b_store);
-		json_decref(s);
-		json_decref(pool);
+		session_rec_release(&s);
+		pool_rec_release(&pool);
 		return -EIO;
 	}
-	ps = (struct policy_session){
-	    .sess_id = jstr(s, "id"),
-	    .sess_user = jstr(s, "username"),
-	    .sess_pool = jstr(s, "pool_id"),
-	    .sess_desktop = jstr(s, "desktop_id"),
-	    .sess_state = pool_session_state(jstr(s, "state")),
-	    .sess_since = jint(s, "since"),
-	};
+	ps = session_view(&s);
 	t = policy_session_event(&pv.pv_pool, &ps, (enum policy_session_event)event, now);
 	if (t.pt_reason == POLICY_INVALID_TRANSITION) {
 		r = -EINVAL;
 		store_rollback(b->b_store);
 		goto out;
 	}
-	r = session_apply_transition(b, s, &pv, &t, now);
+	r = session_apply_transition(b, &s, &pv, &t, now);
 	broker_audit(b, u->bu_name, what, id, r == 0 ? "success" : "failure", addr,
-		     "user=%s desktop=%s -> %s", jstr(s, "username"), jstr(s, "desktop_id"),
-		     pool_session_state_name(t.pt_state));
+		     "user=%s desktop=%s -> %s", s.sr_user, s.sr_desktop,
+		     session_state_name(pool_stored_session_state(t.pt_state)));
 	if (r < 0) {
 		store_rollback(b->b_store);
 	} else if (store_commit(b->b_store) < 0) {
 		r = -EIO;
 	} else {
-		log_info("session=%s user=%s: %s by %s", id, jstr(s, "username"), what, u->bu_name);
+		log_info("session=%s user=%s: %s by %s", id, s.sr_user, what, u->bu_name);
 		broker_kick(b);
 	}
 out:
 	pool_view_free(&pv);
-	json_decref(pool);
-	json_decref(s);
+	pool_rec_release(&pool);
+	session_rec_release(&s);
 	return r;
 }
 
@@ -146,16 +150,16 @@ int broker_session_closed(struct broker *b, const char *session_id, const char *
 
 /* A connected session handed out but never opened: no client used a ticket, and none is
  * left (the desktop has been ready for a ticket's lifetime). It is then disconnected. */
-static bool never_opened(struct broker *b, const json_t *s, int64_t now)
+static bool never_opened(struct broker *b, const struct session_rec *s, int64_t now)
 {
 	int lifetime = b->b_cfg->bc_ticket_lifetime;
 	struct desktop_rec d;
 	bool r;
 
-	if (json_is_true(json_object_get(s, "attached")) || jint(s, "since") + lifetime > now ||
-	    store_tickets_live(b->b_store, jstr(s, "id"), now) != 0)
+	if (s->sr_attached || s->sr_since + lifetime > now ||
+	    store_tickets_live(b->b_store, s->sr_id, now) != 0)
 		return false;
-	if (store_desktop_get(b->b_store, jstr(s, "desktop_id"), &d) < 0)
+	if (store_desktop_get(b->b_store, s->sr_desktop, &d) < 0)
 		return false;
 	r = d.dr_state == DESKTOP_READY && d.dr_since + lifetime <= now;
 	desktop_rec_release(&d);
@@ -164,54 +168,53 @@ static bool never_opened(struct broker *b, const json_t *s, int64_t now)
 
 void sessions_tick(struct broker *b, int64_t now)
 {
-	json_t *sessions = store_sessions_list(b->b_store, NULL, NULL, true), *s;
-	size_t i;
+	struct session_list sessions;
 
-	json_array_foreach (sessions, i, s) {
-		const char *id = jstr(s, "id");
+	store_sessions_list(b->b_store, NULL, NULL, true, &sessions);
+	for (size_t i = 0; i < sessions.sl_n; i++) {
+		const struct session_rec *s = &sessions.sl_recs[i];
+		const char *id = s->sr_id;
 		enum policy_session_event ev = POLICY_EVENT_TICK;
 		struct policy_transition t;
 		struct policy_session ps;
+		struct session_rec cur;
+		struct pool_rec pool = {0};
 		struct pool_view pv;
-		json_t *cur, *pool;
+		bool have_pool;
 
-		if (!strcmp(jstr(s, "state"), "connected")) {
+		if (s->sr_state == SESSION_CONNECTED) {
 			if (!never_opened(b, s, now))
 				continue;
 			ev = POLICY_EVENT_DISCONNECT;
 		}
 		if (store_begin(b->b_store) < 0)
 			break;
-		cur = store_session_get(b->b_store, id);
-		pool = cur ? store_pool_get(b->b_store, jstr(cur, "pool_id")) : NULL;
-		if (!cur || !pool || strcmp(jstr(cur, "state"), jstr(s, "state")) ||
-		    pool_view_init(&pv, pool) == -ENOMEM) {
+		have_pool = store_session_get(b->b_store, id, &cur) == 0 &&
+			    store_pool_get(b->b_store, cur.sr_pool, &pool) == 0;
+		if (!have_pool || cur.sr_state != s->sr_state ||
+		    pool_view_init(&pv, &pool) == -ENOMEM) {
 			store_rollback(b->b_store);
-			json_decref(cur);
-			json_decref(pool);
+			session_rec_release(&cur);
+			pool_rec_release(&pool);
 			continue;
 		}
-		ps = (struct policy_session){
-		    .sess_id = id,
-		    .sess_state = pool_session_state(jstr(cur, "state")),
-		    .sess_since = jint(cur, "since"),
-		};
+		ps = session_view(&cur);
 		t = policy_session_event(&pv.pv_pool, &ps, ev, now);
 		if (t.pt_changed) {
-			session_apply_transition(b, cur, &pv, &t, now);
-			broker_audit(b, jstr(cur, "username"),
+			session_apply_transition(b, &cur, &pv, &t, now);
+			broker_audit(b, cur.sr_user,
 				     ev == POLICY_EVENT_TICK ? "logoff" : "disconnect", id,
 				     "success", NULL, "%s, desktop=%s",
-				     policy_reason_name(t.pt_reason), jstr(cur, "desktop_id"));
-			log_info("session=%s user=%s: %s (%s)", id, jstr(cur, "username"),
-				 pool_session_state_name(t.pt_state),
+				     policy_reason_name(t.pt_reason), cur.sr_desktop);
+			log_info("session=%s user=%s: %s (%s)", id, cur.sr_user,
+				 session_state_name(pool_stored_session_state(t.pt_state)),
 				 policy_reason_name(t.pt_reason));
 		}
 		if (store_commit(b->b_store) < 0)
 			log_warnx("session=%s: cannot record its timeout", id);
 		pool_view_free(&pv);
-		json_decref(pool);
-		json_decref(cur);
+		pool_rec_release(&pool);
+		session_rec_release(&cur);
 	}
-	json_decref(sessions);
+	session_list_free(&sessions);
 }

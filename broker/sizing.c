@@ -17,20 +17,20 @@
 static int pool_grow(struct broker *b, struct pool_view *pv, const char *pid,
 		     const struct policy_maintenance *m, int64_t now)
 {
-	json_t *hosts = store_hosts_list(b->b_store), *h;
-	struct policy_host *ph = calloc(json_array_size(hosts) + 1, sizeof(*ph));
+	struct host_list hosts;
+	int r = store_hosts_list(b->b_store, &hosts);
+	struct policy_host *ph = calloc(hosts.hl_n + 1, sizeof(*ph));
 	const struct policy_host **where = calloc((size_t)m->pm_create, sizeof(*where));
 	enum policy_reason why;
 	size_t i, placed;
-	int r = -ENOMEM;
 
-	if (!hosts || !ph || !where)
+	if (r < 0 || !ph || !where) {
+		r = -ENOMEM;
 		goto out;
-	r = 0;
-	json_array_foreach (hosts, i, h)
-		ph[i] = host_view(h);
-	placed = policy_place_many(&pv->pv_pool, ph, json_array_size(hosts), (size_t)m->pm_create,
-				   where, &why);
+	}
+	for (i = 0; i < hosts.hl_n; i++)
+		ph[i] = host_view(&hosts.hl_recs[i]);
+	placed = policy_place_many(&pv->pv_pool, ph, hosts.hl_n, (size_t)m->pm_create, where, &why);
 	for (i = 0; i < placed; i++) {
 		char id[48];
 
@@ -48,7 +48,7 @@ static int pool_grow(struct broker *b, struct pool_view *pv, const char *pid,
 out:
 	free(ph);
 	free((void *)where);
-	json_decref(hosts);
+	host_list_free(&hosts);
 	return r;
 }
 
@@ -74,9 +74,9 @@ static void pool_shrink(struct broker *b, struct desktop_list *desktops, const c
 }
 
 /* An automated pool brought to the size policy_maintain() asks for, in a transaction. */
-static void size_pool(struct broker *b, json_t *pool, int64_t now)
+static void size_pool(struct broker *b, const struct pool_rec *pool, int64_t now)
 {
-	const char *pid = jstr(pool, "id");
+	const char *pid = pool->pr_id;
 	struct policy_desktop *pd = NULL;
 	struct policy_pool_counts c;
 	struct policy_maintenance m;
@@ -134,22 +134,23 @@ void pool_retire(struct broker *b, const char *pid, int64_t now)
 
 void pools_tick(struct broker *b, int64_t now)
 {
-	json_t *pools = store_pools_list(b->b_store), *p;
+	struct pool_list pools;
 	struct desktop_list all;
-	size_t i;
 
+	store_pools_list(b->b_store, &pools);
 	store_desktops_list(b->b_store, NULL, NULL, &all);
-	json_array_foreach (pools, i, p)
-		if (!pool_is_manual(p))
-			size_pool(b, p, now);
+	for (size_t i = 0; i < pools.pl_n; i++)
+		if (pools.pl_recs[i].pr_source != POOL_MANUAL)
+			size_pool(b, &pools.pl_recs[i], now);
 	/* pools being deleted are not listed: find them through their desktops */
-	for (i = 0; i < all.dl_n; i++) {
-		json_t *pool = store_pool_get(b->b_store, all.dl_recs[i].dr_pool);
+	for (size_t i = 0; i < all.dl_n; i++) {
+		struct pool_rec pool;
 
-		if (pool && json_is_true(json_object_get(pool, "deleting")))
-			pool_retire(b, jstr(pool, "id"), now);
-		json_decref(pool);
+		if (store_pool_get(b->b_store, all.dl_recs[i].dr_pool, &pool) == 0 &&
+		    pool.pr_deleting)
+			pool_retire(b, pool.pr_id, now);
+		pool_rec_release(&pool);
 	}
 	desktop_list_free(&all);
-	json_decref(pools);
+	pool_list_free(&pools);
 }

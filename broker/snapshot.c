@@ -26,22 +26,21 @@ int snapshot_load(struct broker *b, const char *pool, const char *user, struct s
 	memset(sn, 0, sizeof(*sn));
 	if (store_desktops_list(b->b_store, pool, NULL, &sn->sn_desktops) < 0)
 		return -EIO;
-	sn->sn_sessions = store_sessions_list(b->b_store, user, NULL, true);
-	if (!sn->sn_sessions)
+	if (store_sessions_list(b->b_store, user, NULL, true, &sn->sn_sessions) < 0)
 		return -EIO;
 	sn->sn_pd = calloc(sn->sn_desktops.dl_n + 1, sizeof(*sn->sn_pd));
-	sn->sn_ps = calloc(json_array_size(sn->sn_sessions) + 1, sizeof(*sn->sn_ps));
+	sn->sn_ps = calloc(sn->sn_sessions.sl_n + 1, sizeof(*sn->sn_ps));
 	if (!sn->sn_pd || !sn->sn_ps)
 		return -ENOMEM;
 	pool_desktops_view(&sn->sn_desktops, sn->sn_pd);
-	pool_sessions_view(sn->sn_sessions, sn->sn_ps);
+	pool_sessions_view(&sn->sn_sessions, sn->sn_ps);
 	return 0;
 }
 
 void snapshot_free(struct snapshot *sn)
 {
 	desktop_list_free(&sn->sn_desktops);
-	json_decref(sn->sn_sessions);
+	session_list_free(&sn->sn_sessions);
 	free(sn->sn_pd);
 	free(sn->sn_ps);
 }
@@ -60,7 +59,7 @@ struct policy_assignment snapshot_assign(struct broker *b, struct pool_view *pv,
 	    .ar_desktops = sn->sn_pd,
 	    .ar_ndesktops = sn->sn_desktops.dl_n,
 	    .ar_sessions = sn->sn_ps,
-	    .ar_nsessions = json_array_size(sn->sn_sessions),
+	    .ar_nsessions = sn->sn_sessions.sl_n,
 	    .ar_max_sessions = b->b_cfg->bc_max_sessions,
 	});
 }

@@ -1,7 +1,8 @@
 /* SQLite behind broker/store.h: one connection guarded by a recursive lock (a
  * transaction holds it from store_begin() to store_commit()), statements bound through
  * a small format string ('s' text or NULL, 'i' int64_t, 'b' bool), rows turned into
- * JSON objects by column name, and the migrations as an ordered array of SQL steps. */
+ * JSON objects by column name (and those into typed records, with the name table of
+ * each enum), and the migrations as an ordered array of SQL steps. */
 #include "broker/store.h"
 
 #include <errno.h>
@@ -442,6 +443,83 @@ static char *dump(const json_t *v)
 	return v ? json_dumps(v, JSON_COMPACT) : strdup("[]");
 }
 
+/* ---- typed records from rows ---- */
+
+/* A name table (an enum's names by value) and its size. */
+#define NAMES(table) (table), sizeof(table) / sizeof((table)[0])
+
+/* The name of value in names (n of them), or NULL. */
+static const char *name_of(const char *const *names, size_t n, int value)
+{
+	return value >= 0 && (size_t)value < n ? names[value] : NULL;
+}
+
+/* The value named name in names (n of them), or -EINVAL. */
+static int value_of(const char *const *names, size_t n, const char *name)
+{
+	for (size_t i = 0; name && i < n; i++)
+		if (!strcmp(name, names[i]))
+			return (int)i;
+	return -EINVAL;
+}
+
+static char *dup_or_null(const json_t *row, const char *key, bool *nomem)
+{
+	const char *v = json_string_value(json_object_get(row, key));
+	char *copy = v ? strdup(v) : NULL;
+
+	if (v && !copy)
+		*nomem = true;
+	return copy;
+}
+
+static json_t *string_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+/* The rows of a query (all, consumed) as records of size bytes each, filled by from_row
+ * (which releases what it took when it fails), into a new array *recs of *n. Returns 0
+ * or -errno; on failure *recs holds the *n records filled until then. */
+static int records_of_rows(json_t *all, size_t size, int (*from_row)(const json_t *, void *),
+			   void **recs, size_t *n)
+{
+	json_t *row;
+	size_t i;
+	int r = 0;
+
+	*recs = NULL;
+	*n = 0;
+	if (!all)
+		return errno == ENOMEM ? -ENOMEM : -EIO;
+	*recs = calloc(json_array_size(all) + 1, size);
+	if (!*recs)
+		r = -ENOMEM;
+	json_array_foreach (all, i, row) {
+		if (r < 0 || (r = from_row(row, (char *)*recs + i * size)) < 0)
+			break;
+		(*n)++;
+	}
+	json_decref(all);
+	return r;
+}
+
+/* The first row of a query (all, consumed) as a record of size bytes at out, filled by
+ * from_row (out is zeroed otherwise). Returns 0, -ENOENT (no row) or -errno. */
+static int record_of_rows(json_t *all, size_t size, int (*from_row)(const json_t *, void *),
+			  void *out)
+{
+	json_t *row = one(all);
+	int r;
+
+	memset(out, 0, size);
+	if (!row)
+		return errno == ENOENT ? -ENOENT : errno == ENOMEM ? -ENOMEM : -EIO;
+	r = from_row(row, out);
+	json_decref(row);
+	return r;
+}
+
 /* ---- users ---- */
 
 json_t *store_user_get(struct store *s, const char *username)
@@ -490,14 +568,94 @@ int store_user_delete(struct store *s, const char *username)
 
 /* ---- hosts ---- */
 
-json_t *store_hosts_list(struct store *s)
+static const char *const host_states[] = {
+    [HOST_DOWN] = "down",
+    [HOST_UP] = "up",
+};
+
+const char *host_state_name(enum host_state state)
 {
-	return rows(s, "SELECT * FROM hosts ORDER BY id", "");
+	return name_of(NAMES(host_states), state);
 }
 
-json_t *store_host_get(struct store *s, const char *id)
+/* A hosts row into rec, a struct host_rec. Returns 0 or -ENOMEM. */
+static int host_from_row(const json_t *row, void *rec)
 {
-	return one(rows(s, "SELECT * FROM hosts WHERE id = ?", "s", id));
+	struct host_rec *h = rec;
+	json_t *cap = json_object_get(row, "capacity");
+	bool nomem = false;
+
+	*h = (struct host_rec){
+	    .hr_id = dup_or_null(row, "id", &nomem),
+	    .hr_url = dup_or_null(row, "url", &nomem),
+	    .hr_relay = dup_or_null(row, "relay", &nomem),
+	    .hr_enabled = json_is_true(json_object_get(row, "enabled")),
+	    .hr_state = json_is_true(json_object_get(row, "up")) ? HOST_UP : HOST_DOWN,
+	    .hr_last_heartbeat = json_integer_value(json_object_get(row, "last_heartbeat")),
+	    .hr_mem_free_mib = json_integer_value(json_object_get(row, "mem_free_mib")),
+	    .hr_vcpus_free = (int)json_integer_value(json_object_get(row, "vcpus_free")),
+	    .hr_desktops = (int)json_integer_value(json_object_get(row, "desktops")),
+	    .hr_max_desktops = (int)json_integer_value(json_object_get(row, "max_desktops")),
+	    .hr_capacity = json_is_null(cap) ? NULL : json_incref(cap),
+	    .hr_created = json_integer_value(json_object_get(row, "created")),
+	};
+	if (nomem) {
+		host_rec_release(h);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void host_rec_release(struct host_rec *h)
+{
+	free(h->hr_id);
+	free(h->hr_url);
+	free(h->hr_relay);
+	json_decref(h->hr_capacity);
+	memset(h, 0, sizeof(*h));
+}
+
+void host_list_free(struct host_list *l)
+{
+	for (size_t i = 0; i < l->hl_n; i++)
+		host_rec_release(&l->hl_recs[i]);
+	free(l->hl_recs);
+	memset(l, 0, sizeof(*l));
+}
+
+json_t *host_rec_json(const struct host_rec *h)
+{
+	return json_pack(
+	    "{s:o, s:o, s:o, s:b, s:b, s:I, s:I, s:i, s:i, s:i, s:O, s:I}", "id",
+	    string_or_null(h->hr_id), "url", string_or_null(h->hr_url), "relay",
+	    string_or_null(h->hr_relay), "enabled", h->hr_enabled, "up", h->hr_state == HOST_UP,
+	    "last_heartbeat", (json_int_t)h->hr_last_heartbeat, "mem_free_mib",
+	    (json_int_t)h->hr_mem_free_mib, "vcpus_free", h->hr_vcpus_free, "desktops",
+	    h->hr_desktops, "max_desktops", h->hr_max_desktops, "capacity",
+	    h->hr_capacity ? h->hr_capacity : json_null(), "created", (json_int_t)h->hr_created);
+}
+
+/* The rows of a hosts query into out. */
+static int hosts_of_rows(json_t *all, struct host_list *out)
+{
+	void *recs;
+	int r = records_of_rows(all, sizeof(*out->hl_recs), host_from_row, &recs, &out->hl_n);
+
+	out->hl_recs = recs;
+	if (r < 0)
+		host_list_free(out);
+	return r;
+}
+
+int store_hosts_list(struct store *s, struct host_list *out)
+{
+	return hosts_of_rows(rows(s, "SELECT * FROM hosts ORDER BY id", ""), out);
+}
+
+int store_host_get(struct store *s, const char *id, struct host_rec *out)
+{
+	return record_of_rows(rows(s, "SELECT * FROM hosts WHERE id = ?", "s", id), sizeof(*out),
+			      host_from_row, out);
 }
 
 int store_host_add(struct store *s, const char *id, const char *url, const char *relay, int64_t now)
@@ -519,19 +677,18 @@ int store_host_heartbeat(struct store *s, const char *id, int64_t now, int64_t m
 			 int vcpus_free, int desktops, int max_desktops, const json_t *capacity)
 {
 	char *cap = capacity ? json_dumps(capacity, JSON_COMPACT) : NULL;
-	json_t *h;
+	struct host_rec h;
 	bool was_up;
 	int r;
 
 	lock(s);
-	h = store_host_get(s, id);
-	if (!h) {
+	if (store_host_get(s, id, &h) < 0) {
 		unlock(s);
 		free(cap);
 		return -ENOENT;
 	}
-	was_up = json_is_true(json_object_get(h, "up"));
-	json_decref(h);
+	was_up = h.hr_state == HOST_UP;
+	host_rec_release(&h);
 	r = run(s,
 		"UPDATE hosts SET up = 1, last_heartbeat = ?, mem_free_mib = ?, vcpus_free = ?, "
 		"desktops = ?, max_desktops = ?, capacity = ? WHERE id = ?",
@@ -542,25 +699,26 @@ int store_host_heartbeat(struct store *s, const char *id, int64_t now, int64_t m
 	return r < 0 ? r : was_up ? 0 : 1;
 }
 
-json_t *store_hosts_expire(struct store *s, int64_t before)
+int store_hosts_expire(struct store *s, int64_t before, struct host_list *out)
 {
-	json_t *ids = json_array(), *down;
-	size_t i;
-	json_t *h;
+	struct host_list silent;
+	int r;
 
+	memset(out, 0, sizeof(*out));
 	lock(s);
-	down = rows(s, "SELECT id FROM hosts WHERE up = 1 AND last_heartbeat < ?", "i", before);
-	if (down) {
-		json_array_foreach (down, i, h) {
-			const char *id = json_string_value(json_object_get(h, "id"));
-
-			if (run(s, "UPDATE hosts SET up = 0 WHERE id = ?", "s", id) > 0)
-				json_array_append_new(ids, json_string(id));
-		}
+	r = hosts_of_rows(
+	    rows(s, "SELECT * FROM hosts WHERE up = 1 AND last_heartbeat < ?", "i", before),
+	    &silent);
+	out->hl_recs = silent.hl_recs;
+	for (size_t i = 0; r == 0 && i < silent.hl_n; i++) {
+		if (run(s, "UPDATE hosts SET up = 0 WHERE id = ?", "s", silent.hl_recs[i].hr_id) >
+		    0)
+			out->hl_recs[out->hl_n++] = silent.hl_recs[i];
+		else
+			host_rec_release(&silent.hl_recs[i]);
 	}
 	unlock(s);
-	json_decref(down);
-	return ids;
+	return r;
 }
 
 /* ---- pools ---- */
@@ -587,22 +745,220 @@ static json_t *with_entitlements(struct store *s, json_t *pools)
 	return pools;
 }
 
-json_t *store_pools_list(struct store *s)
+static const char *const pool_kinds[] = {
+    [POOL_DEDICATED] = "dedicated",
+    [POOL_FLOATING] = "floating",
+};
+
+static const char *const pool_sources[] = {
+    [POOL_AUTOMATED] = "automated",
+    [POOL_MANUAL] = "manual",
+};
+
+static const char *const pool_logoff_actions[] = {
+    [POOL_LOGOFF_REFRESH] = "refresh",
+    [POOL_LOGOFF_DESTROY] = "destroy",
+};
+
+static const char *const entitlement_kinds[] = {
+    [ENTITLEMENT_USER] = "user",
+    [ENTITLEMENT_GROUP] = "group",
+};
+
+const char *pool_kind_name(enum pool_kind kind)
 {
-	json_t *r;
+	return name_of(NAMES(pool_kinds), kind);
+}
+
+const char *pool_source_name(enum pool_source source)
+{
+	return name_of(NAMES(pool_sources), source);
+}
+
+const char *pool_logoff_action_name(enum pool_logoff_action action)
+{
+	return name_of(NAMES(pool_logoff_actions), action);
+}
+
+const char *entitlement_kind_name(enum entitlement_kind kind)
+{
+	return name_of(NAMES(entitlement_kinds), kind);
+}
+
+int pool_kind_parse(const char *name, enum pool_kind *kind)
+{
+	int v = value_of(NAMES(pool_kinds), name);
+
+	if (v >= 0)
+		*kind = (enum pool_kind)v;
+	return v < 0 ? v : 0;
+}
+
+int pool_source_parse(const char *name, enum pool_source *source)
+{
+	int v = value_of(NAMES(pool_sources), name);
+
+	if (v >= 0)
+		*source = (enum pool_source)v;
+	return v < 0 ? v : 0;
+}
+
+int pool_logoff_action_parse(const char *name, enum pool_logoff_action *action)
+{
+	int v = value_of(NAMES(pool_logoff_actions), name);
+
+	if (v >= 0)
+		*action = (enum pool_logoff_action)v;
+	return v < 0 ? v : 0;
+}
+
+int entitlement_kind_parse(const char *name, enum entitlement_kind *kind)
+{
+	int v = value_of(NAMES(entitlement_kinds), name);
+
+	if (v >= 0)
+		*kind = (enum entitlement_kind)v;
+	return v < 0 ? v : 0;
+}
+
+/* The entitlements of a pool row ([{kind, name}]) into p. Returns 0 or -ENOMEM. */
+static int entitlements_from_row(const json_t *row, struct pool_rec *p, bool *nomem)
+{
+	const json_t *ents = json_object_get(row, "entitlements"), *e;
+	size_t i;
+
+	p->pr_ents = calloc(json_array_size(ents) + 1, sizeof(*p->pr_ents));
+	if (!p->pr_ents) {
+		*nomem = true;
+		return -ENOMEM;
+	}
+	json_array_foreach ((json_t *)ents, i, e) {
+		struct entitlement_rec *er = &p->pr_ents[p->pr_nents++];
+
+		if (entitlement_kind_parse(json_string_value(json_object_get(e, "kind")),
+					   &er->er_kind) < 0)
+			er->er_kind = ENTITLEMENT_USER; /* the table's CHECK allows no other */
+		er->er_name = dup_or_null(e, "name", nomem);
+	}
+	return *nomem ? -ENOMEM : 0;
+}
+
+/* A pools row with its entitlements into rec, a struct pool_rec. Returns 0 or -ENOMEM. */
+static int pool_from_row(const json_t *row, void *rec)
+{
+	struct pool_rec *p = rec;
+	json_t *tpl = json_object_get(row, "template");
+	bool nomem = false;
+
+	*p = (struct pool_rec){
+	    .pr_id = dup_or_null(row, "id", &nomem),
+	    .pr_name = dup_or_null(row, "name", &nomem),
+	    .pr_enabled = json_is_true(json_object_get(row, "enabled")),
+	    .pr_min = (int)json_integer_value(json_object_get(row, "min")),
+	    .pr_max = (int)json_integer_value(json_object_get(row, "max")),
+	    .pr_spare = (int)json_integer_value(json_object_get(row, "spare")),
+	    .pr_memory_mib = (int)json_integer_value(json_object_get(row, "memory_mib")),
+	    .pr_vcpus = (int)json_integer_value(json_object_get(row, "vcpus")),
+	    .pr_disconnect_timeout =
+		(int)json_integer_value(json_object_get(row, "disconnect_timeout")),
+	    .pr_template = json_is_null(tpl) ? NULL : json_incref(tpl),
+	    .pr_networks = dup_or_null(row, "networks", &nomem),
+	    .pr_windows = dup_or_null(row, "windows", &nomem),
+	    .pr_hosts = dup_or_null(row, "hosts", &nomem),
+	    .pr_utc_offset = (int)json_integer_value(json_object_get(row, "utc_offset")),
+	    .pr_deleting = json_is_true(json_object_get(row, "deleting")),
+	    .pr_created = json_integer_value(json_object_get(row, "created")),
+	};
+	/* the table's CHECKs allow no other names */
+	if (pool_kind_parse(json_string_value(json_object_get(row, "kind")), &p->pr_kind) < 0)
+		p->pr_kind = POOL_FLOATING;
+	if (pool_source_parse(json_string_value(json_object_get(row, "source")), &p->pr_source) < 0)
+		p->pr_source = POOL_AUTOMATED;
+	if (pool_logoff_action_parse(json_string_value(json_object_get(row, "logoff_action")),
+				     &p->pr_logoff_action) < 0)
+		p->pr_logoff_action = POOL_LOGOFF_REFRESH;
+	if (entitlements_from_row(row, p, &nomem) < 0 || nomem) {
+		pool_rec_release(p);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void pool_rec_release(struct pool_rec *p)
+{
+	free(p->pr_id);
+	free(p->pr_name);
+	json_decref(p->pr_template);
+	free(p->pr_networks);
+	free(p->pr_windows);
+	free(p->pr_hosts);
+	for (size_t i = 0; i < p->pr_nents; i++)
+		free(p->pr_ents[i].er_name);
+	free(p->pr_ents);
+	memset(p, 0, sizeof(*p));
+}
+
+void pool_list_free(struct pool_list *l)
+{
+	for (size_t i = 0; i < l->pl_n; i++)
+		pool_rec_release(&l->pl_recs[i]);
+	free(l->pl_recs);
+	memset(l, 0, sizeof(*l));
+}
+
+json_t *pool_rec_json(const struct pool_rec *p)
+{
+	json_t *ents = json_array();
+
+	for (size_t i = 0; ents && i < p->pr_nents; i++) {
+		if (json_array_append_new(
+			ents, json_pack("{s:s, s:o}", "kind",
+					entitlement_kind_name(p->pr_ents[i].er_kind), "name",
+					string_or_null(p->pr_ents[i].er_name))) < 0) {
+			json_decref(ents);
+			return NULL;
+		}
+	}
+	if (!ents)
+		return NULL;
+	return json_pack(
+	    "{s:o, s:o, s:s, s:s, s:b, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:O, s:o, "
+	    "s:o, s:i, s:o, s:b, s:I, s:o}",
+	    "id", string_or_null(p->pr_id), "name", string_or_null(p->pr_name), "kind",
+	    pool_kind_name(p->pr_kind), "source", pool_source_name(p->pr_source), "enabled",
+	    p->pr_enabled, "min", p->pr_min, "max", p->pr_max, "spare", p->pr_spare, "memory_mib",
+	    p->pr_memory_mib, "vcpus", p->pr_vcpus, "disconnect_timeout", p->pr_disconnect_timeout,
+	    "logoff_action", pool_logoff_action_name(p->pr_logoff_action), "template",
+	    p->pr_template ? p->pr_template : json_null(), "networks",
+	    string_or_null(p->pr_networks), "windows", string_or_null(p->pr_windows), "utc_offset",
+	    p->pr_utc_offset, "hosts", string_or_null(p->pr_hosts), "deleting", p->pr_deleting,
+	    "created", (json_int_t)p->pr_created, "entitlements", ents);
+}
+
+int store_pools_list(struct store *s, struct pool_list *out)
+{
+	void *recs;
+	int r;
 
 	lock(s);
-	r = with_entitlements(s, rows(s, "SELECT * FROM pools WHERE deleting = 0 ORDER BY id", ""));
+	r = records_of_rows(
+	    with_entitlements(s, rows(s, "SELECT * FROM pools WHERE deleting = 0 ORDER BY id", "")),
+	    sizeof(*out->pl_recs), pool_from_row, &recs, &out->pl_n);
 	unlock(s);
+	out->pl_recs = recs;
+	if (r < 0)
+		pool_list_free(out);
 	return r;
 }
 
-json_t *store_pool_get(struct store *s, const char *id)
+int store_pool_get(struct store *s, const char *id, struct pool_rec *out)
 {
-	json_t *r;
+	int r;
 
 	lock(s);
-	r = one(with_entitlements(s, rows(s, "SELECT * FROM pools WHERE id = ?", "s", id)));
+	r = record_of_rows(
+	    with_entitlements(s, rows(s, "SELECT * FROM pools WHERE id = ?", "s", id)),
+	    sizeof(*out), pool_from_row, out);
 	unlock(s);
 	return r;
 }
@@ -686,10 +1042,6 @@ int store_entitlement_remove(struct store *s, const char *pool, const char *kind
 
 /* ---- desktops ---- */
 
-#define DESKTOP_COLUMNS                                                                            \
-	"d.*, EXISTS (SELECT 1 FROM sessions x WHERE x.desktop_id = d.id AND "                     \
-	"x.state <> 'logged_off') AS in_use"
-
 static const char *const desktop_states[] = {
     [DESKTOP_PROVISIONING] = "provisioning",
     [DESKTOP_READY] = "ready",
@@ -702,35 +1054,23 @@ static const char *const desktop_states[] = {
 
 const char *desktop_state_name(enum desktop_state state)
 {
-	if (state < 0 || (size_t)state >= sizeof(desktop_states) / sizeof(desktop_states[0]))
-		return NULL;
-	return desktop_states[state];
+	return name_of(NAMES(desktop_states), state);
 }
 
 int desktop_state_parse(const char *name, enum desktop_state *state)
 {
-	for (size_t i = 0; name && i < sizeof(desktop_states) / sizeof(desktop_states[0]); i++) {
-		if (!strcmp(name, desktop_states[i])) {
-			*state = (enum desktop_state)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	int v = value_of(NAMES(desktop_states), name);
+
+	if (v >= 0)
+		*state = (enum desktop_state)v;
+	return v < 0 ? v : 0;
 }
 
-static char *dup_or_null(const json_t *row, const char *key, bool *nomem)
+/* A desktops row (as rows() returns it) into rec, a struct desktop_rec. Returns 0 or
+ * -ENOMEM. */
+static int desktop_from_row(const json_t *row, void *rec)
 {
-	const char *v = json_string_value(json_object_get(row, key));
-	char *copy = v ? strdup(v) : NULL;
-
-	if (v && !copy)
-		*nomem = true;
-	return copy;
-}
-
-/* A desktops row (as rows() returns it) into d. Returns 0 or -ENOMEM. */
-static int desktop_from_row(const json_t *row, struct desktop_rec *d)
-{
+	struct desktop_rec *d = rec;
 	bool nomem = false;
 
 	*d = (struct desktop_rec){
@@ -777,11 +1117,6 @@ void desktop_list_free(struct desktop_list *l)
 	memset(l, 0, sizeof(*l));
 }
 
-static json_t *string_or_null(const char *s)
-{
-	return s ? json_string(s) : json_null();
-}
-
 json_t *desktop_rec_json(const struct desktop_rec *d)
 {
 	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:b, s:I, s:I, s:b}", "id",
@@ -801,27 +1136,13 @@ json_t *desktop_rec_json(const struct desktop_rec *d)
 /* The rows of a desktops query into out. */
 static int desktops_of_rows(json_t *all, struct desktop_list *out)
 {
-	json_t *row;
-	size_t i;
+	void *recs;
+	int r = records_of_rows(all, sizeof(*out->dl_recs), desktop_from_row, &recs, &out->dl_n);
 
-	memset(out, 0, sizeof(*out));
-	if (!all)
-		return errno == ENOMEM ? -ENOMEM : -EIO;
-	out->dl_recs = calloc(json_array_size(all) + 1, sizeof(*out->dl_recs));
-	if (!out->dl_recs) {
-		json_decref(all);
-		return -ENOMEM;
-	}
-	json_array_foreach (all, i, row) {
-		if (desktop_from_row(row, &out->dl_recs[i]) < 0) {
-			json_decref(all);
-			desktop_list_free(out);
-			return -ENOMEM;
-		}
-		out->dl_n++;
-	}
-	json_decref(all);
-	return 0;
+	out->dl_recs = recs;
+	if (r < 0)
+		desktop_list_free(out);
+	return r;
 }
 
 int store_desktops_list(struct store *s, const char *pool, const char *host,
@@ -838,19 +1159,9 @@ int store_desktops_list(struct store *s, const char *pool, const char *host,
 
 int store_desktop_get(struct store *s, const char *id, struct desktop_rec *out)
 {
-	struct desktop_list l;
-	int r = desktops_of_rows(
-	    rows(s, "SELECT " DESKTOP_COLUMNS " FROM desktops d WHERE d.id = ?", "s", id), &l);
-
-	memset(out, 0, sizeof(*out));
-	if (r == 0 && l.dl_n == 0)
-		r = -ENOENT;
-	if (r == 0) {
-		*out = l.dl_recs[0];
-		l.dl_n = 0; /* moved to out */
-	}
-	desktop_list_free(&l);
-	return r;
+	return record_of_rows(
+	    rows(s, "SELECT " DESKTOP_COLUMNS " FROM desktops d WHERE d.id = ?", "s", id),
+	    sizeof(*out), desktop_from_row, out);
 }
 
 int store_desktop_add(struct store *s, const char *id, const char *pool, const char *host,
@@ -905,35 +1216,126 @@ int store_desktop_delete(struct store *s, const char *id)
 
 /* ---- sessions ---- */
 
-json_t *store_sessions_list(struct store *s, const char *user, const char *pool, bool live)
+static const char *const session_states[] = {
+    [SESSION_CONNECTED] = "connected",
+    [SESSION_DISCONNECTED] = "disconnected",
+    [SESSION_LOGGED_OFF] = "logged_off",
+};
+
+const char *session_state_name(enum session_state state)
 {
-	return rows(s,
-		    "SELECT * FROM sessions WHERE (?1 IS NULL OR username = ?1) AND "
-		    "(?2 IS NULL OR pool_id = ?2) AND (?3 = 0 OR state <> 'logged_off') "
-		    "ORDER BY state = 'connected', since DESC, id",
-		    "ssb", user, pool, (int)live);
+	return name_of(NAMES(session_states), state);
 }
 
-json_t *store_session_get(struct store *s, const char *id)
+int session_state_parse(const char *name, enum session_state *state)
 {
-	return one(rows(s, "SELECT * FROM sessions WHERE id = ?", "s", id));
+	int v = value_of(NAMES(session_states), name);
+
+	if (v >= 0)
+		*state = (enum session_state)v;
+	return v < 0 ? v : 0;
+}
+
+/* A sessions row into rec, a struct session_rec. Returns 0 or -ENOMEM. */
+static int session_from_row(const json_t *row, void *rec)
+{
+	struct session_rec *r = rec;
+	bool nomem = false;
+
+	*r = (struct session_rec){
+	    .sr_id = dup_or_null(row, "id", &nomem),
+	    .sr_user = dup_or_null(row, "username", &nomem),
+	    .sr_pool = dup_or_null(row, "pool_id", &nomem),
+	    .sr_desktop = dup_or_null(row, "desktop_id", &nomem),
+	    .sr_client_addr = dup_or_null(row, "client_addr", &nomem),
+	    .sr_attached = json_is_true(json_object_get(row, "attached")),
+	    .sr_since = json_integer_value(json_object_get(row, "since")),
+	    .sr_created = json_integer_value(json_object_get(row, "created")),
+	};
+	if (session_state_parse(json_string_value(json_object_get(row, "state")), &r->sr_state) < 0)
+		r->sr_state = SESSION_LOGGED_OFF; /* the table's CHECK allows no other */
+	if (nomem) {
+		session_rec_release(r);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void session_rec_release(struct session_rec *r)
+{
+	free(r->sr_id);
+	free(r->sr_user);
+	free(r->sr_pool);
+	free(r->sr_desktop);
+	free(r->sr_client_addr);
+	memset(r, 0, sizeof(*r));
+}
+
+void session_list_free(struct session_list *l)
+{
+	for (size_t i = 0; i < l->sl_n; i++)
+		session_rec_release(&l->sl_recs[i]);
+	free(l->sl_recs);
+	memset(l, 0, sizeof(*l));
+}
+
+json_t *session_rec_json(const struct session_rec *r)
+{
+	return json_pack(
+	    "{s:o, s:o, s:o, s:o, s:s, s:b, s:o, s:I, s:I}", "id", string_or_null(r->sr_id),
+	    "username", string_or_null(r->sr_user), "pool_id", string_or_null(r->sr_pool),
+	    "desktop_id", string_or_null(r->sr_desktop), "state", session_state_name(r->sr_state),
+	    "attached", r->sr_attached, "client_addr", string_or_null(r->sr_client_addr), "created",
+	    (json_int_t)r->sr_created, "since", (json_int_t)r->sr_since);
+}
+
+/* The rows of a sessions query into out. */
+static int sessions_of_rows(json_t *all, struct session_list *out)
+{
+	void *recs;
+	int r = records_of_rows(all, sizeof(*out->sl_recs), session_from_row, &recs, &out->sl_n);
+
+	out->sl_recs = recs;
+	if (r < 0)
+		session_list_free(out);
+	return r;
+}
+
+int store_sessions_list(struct store *s, const char *user, const char *pool, bool live,
+			struct session_list *out)
+{
+	return sessions_of_rows(
+	    rows(s,
+		 "SELECT * FROM sessions WHERE (?1 IS NULL OR username = ?1) AND "
+		 "(?2 IS NULL OR pool_id = ?2) AND (?3 = 0 OR state <> "
+		 "'logged_off') ORDER BY state = 'connected', since DESC, id",
+		 "ssb", user, pool, (int)live),
+	    out);
+}
+
+int store_session_get(struct store *s, const char *id, struct session_rec *out)
+{
+	return record_of_rows(rows(s, "SELECT * FROM sessions WHERE id = ?", "s", id), sizeof(*out),
+			      session_from_row, out);
 }
 
 int store_session_add(struct store *s, const char *id, const char *user, const char *pool,
-		      const char *desktop, const char *state, const char *client_addr, int64_t now)
+		      const char *desktop, enum session_state state, const char *client_addr,
+		      int64_t now)
 {
 	int r = run(s,
 		    "INSERT INTO sessions (id, username, pool_id, desktop_id, state, client_addr, "
 		    "created, since) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-		    "ssssssii", id, user, pool, desktop, state, client_addr, now, now);
+		    "ssssssii", id, user, pool, desktop, session_state_name(state), client_addr,
+		    now, now);
 
 	return r < 0 ? r : 0;
 }
 
-int store_session_set_state(struct store *s, const char *id, const char *state, int64_t now)
+int store_session_set_state(struct store *s, const char *id, enum session_state state, int64_t now)
 {
-	int r =
-	    run(s, "UPDATE sessions SET state = ?, since = ? WHERE id = ?", "sis", state, now, id);
+	int r = run(s, "UPDATE sessions SET state = ?, since = ? WHERE id = ?", "sis",
+		    session_state_name(state), now, id);
 
 	return r == 0 ? -ENOENT : r < 0 ? r : 0;
 }
@@ -958,22 +1360,54 @@ int store_ticket_add(struct store *s, const char *hash, const char *session, con
 	return r < 0 ? r : 0;
 }
 
-json_t *store_ticket_redeem(struct store *s, const char *hash, int64_t now)
+/* A tickets row into rec, a struct ticket_rec. Returns 0 or -ENOMEM. */
+static int ticket_from_row(const json_t *row, void *rec)
 {
-	json_t *t = NULL;
+	struct ticket_rec *t = rec;
+	bool nomem = false;
+
+	*t = (struct ticket_rec){
+	    .tr_hash = dup_or_null(row, "hash", &nomem),
+	    .tr_session = dup_or_null(row, "session_id", &nomem),
+	    .tr_user = dup_or_null(row, "username", &nomem),
+	    .tr_desktop = dup_or_null(row, "desktop_id", &nomem),
+	    .tr_created = json_integer_value(json_object_get(row, "created")),
+	    .tr_expires_at = json_integer_value(json_object_get(row, "expires_at")),
+	    .tr_redeemed_at = json_integer_value(json_object_get(row, "redeemed_at")),
+	};
+	if (nomem) {
+		ticket_rec_release(t);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void ticket_rec_release(struct ticket_rec *t)
+{
+	free(t->tr_hash);
+	free(t->tr_session);
+	free(t->tr_user);
+	free(t->tr_desktop);
+	memset(t, 0, sizeof(*t));
+}
+
+int store_ticket_redeem(struct store *s, const char *hash, int64_t now, struct ticket_rec *out)
+{
 	int r;
 
+	memset(out, 0, sizeof(*out));
 	lock(s);
 	r = run(s,
 		"UPDATE tickets SET redeemed_at = ?1 WHERE hash = ?2 AND redeemed_at IS NULL AND "
 		"expires_at > ?1",
 		"is", now, hash);
 	if (r == 1)
-		t = one(rows(s, "SELECT * FROM tickets WHERE hash = ?", "s", hash));
-	else
-		errno = r < 0 ? -r : EACCES;
+		r = record_of_rows(rows(s, "SELECT * FROM tickets WHERE hash = ?", "s", hash),
+				   sizeof(*out), ticket_from_row, out);
+	else if (r >= 0)
+		r = -EACCES;
 	unlock(s);
-	return t;
+	return r;
 }
 
 int store_tickets_live(struct store *s, const char *session, int64_t now)

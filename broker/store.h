@@ -4,12 +4,15 @@
  * versioned schema migrated forward at open. Everything the broker stores goes through
  * this interface, so the engine can change (PostgreSQL) without touching the callers.
  *
- * Desktops come back as typed records (struct desktop_rec). Other records come back as
- * jansson objects (a new reference; json_decref() it) whose keys are the column names
- * listed per table below; 0/1 flags are JSON booleans and list-valued columns JSON
- * arrays. Functions returning such a record return NULL with errno ENOENT when there is
- * none, another errno on failure. Actions return 0 (or a count)
- * or a negative errno: -ENOENT, -EEXIST (a unique key), -EIO. Thread-safe. */
+ * Hosts, pools, desktops, sessions and redeemed tickets come back as typed records
+ * (struct host_rec, struct pool_rec, struct desktop_rec, struct session_rec, struct
+ * ticket_rec), their states and kinds as enums named in one table each here. Other
+ * records (users, web sessions, the audit log) come back as jansson objects (a new
+ * reference; json_decref() it) whose keys are the column names listed per table below;
+ * 0/1 flags are JSON booleans and list-valued columns JSON arrays. Functions returning
+ * such a record return NULL with errno ENOENT when there is none, another errno on
+ * failure. Actions return 0 (or a count) or a negative errno: -ENOENT, -EEXIST (a
+ * unique key), -EIO. Thread-safe. */
 #ifndef VDI_BROKER_STORE_H
 #define VDI_BROKER_STORE_H
 
@@ -49,24 +52,131 @@ int store_user_set_hash(struct store *s, const char *username, const char *passw
 int store_user_delete(struct store *s, const char *username);
 
 /* ---- hosts: id, url, relay, enabled, up, last_heartbeat, mem_free_mib, vcpus_free,
- * desktops, max_desktops, capacity {} (the last heartbeat's), created ---- */
-json_t *store_hosts_list(struct store *s);
-json_t *store_host_get(struct store *s, const char *id);
+ * desktops, max_desktops, capacity {} (the last heartbeat's), created. Hosts come back
+ * as typed records. ---- */
+
+/* Whether a host's heartbeats arrive (stored as the up flag, named host_state_name()). */
+enum host_state {
+	HOST_DOWN,
+	HOST_UP,
+};
+
+/* A host as stored. Strings are the record's own. */
+struct host_rec {
+	char *hr_id, *hr_url;
+	char *hr_relay; /* its display relay, host:port; "" for none */
+	bool hr_enabled;
+	enum host_state hr_state;
+	int64_t hr_last_heartbeat;
+	/* from the last heartbeat */
+	int64_t hr_mem_free_mib;
+	int hr_vcpus_free, hr_desktops, hr_max_desktops;
+	json_t *hr_capacity; /* as the host sent it (a reference); NULL before any */
+	int64_t hr_created;
+};
+
+struct host_list {
+	struct host_rec *hl_recs;
+	size_t hl_n;
+};
+
+const char *host_state_name(enum host_state state);
+/* The record as the admin API shows it: an object keyed by the column names above. */
+json_t *host_rec_json(const struct host_rec *h);
+void host_rec_release(struct host_rec *h);
+void host_list_free(struct host_list *l);
+
+/* The hosts by id into out (host_list_free() it either way). Returns 0 or -errno. */
+int store_hosts_list(struct store *s, struct host_list *out);
+/* Host id into out (host_rec_release() it). Returns 0, -ENOENT or -errno. */
+int store_host_get(struct store *s, const char *id, struct host_rec *out);
 int store_host_add(struct store *s, const char *id, const char *url, const char *relay,
 		   int64_t now);
 int store_host_delete(struct store *s, const char *id);
 /* Records a heartbeat. Returns 1 when the host was down until now, 0, or -ENOENT. */
 int store_host_heartbeat(struct store *s, const char *id, int64_t now, int64_t mem_free_mib,
 			 int vcpus_free, int desktops, int max_desktops, const json_t *capacity);
-/* Marks hosts up but silent since before `before` down; returns their ids (array). */
-json_t *store_hosts_expire(struct store *s, int64_t before);
+/* Marks hosts up but silent since before `before` down; those it marked go to out (as
+ * they were before: host_list_free() it either way). Returns 0 or -errno. */
+int store_hosts_expire(struct store *s, int64_t before, struct host_list *out);
 
 /* ---- pools: id, name, kind (dedicated|floating), source (automated|manual), enabled,
  * min, max, spare, memory_mib, vcpus, disconnect_timeout, logoff_action
  * (refresh|destroy), template {}, networks, windows, utc_offset, hosts (text lists as
- * given), deleting, created, entitlements [{kind, name}] ---- */
-json_t *store_pools_list(struct store *s);
-json_t *store_pool_get(struct store *s, const char *id);
+ * given), deleting, created, entitlements [{kind (user|group), name}]. Pools come back as
+ * typed records; they are written as JSON objects (store_pool_put()). ---- */
+
+/* Each stored as its name (pool_kind_name()...). */
+enum pool_kind {
+	POOL_DEDICATED,
+	POOL_FLOATING,
+};
+
+enum pool_source {
+	POOL_AUTOMATED,
+	POOL_MANUAL,
+};
+
+/* What becomes of an automated pool's desktop when its user logs off. */
+enum pool_logoff_action {
+	POOL_LOGOFF_REFRESH,
+	POOL_LOGOFF_DESTROY,
+};
+
+enum entitlement_kind {
+	ENTITLEMENT_USER,
+	ENTITLEMENT_GROUP,
+};
+
+struct entitlement_rec {
+	enum entitlement_kind er_kind;
+	char *er_name;
+};
+
+/* A pool as stored, with its entitlements. Strings are the record's own. */
+struct pool_rec {
+	char *pr_id, *pr_name;
+	enum pool_kind pr_kind;
+	enum pool_source pr_source;
+	bool pr_enabled;
+	int pr_min, pr_max, pr_spare;
+	int pr_memory_mib, pr_vcpus;
+	int pr_disconnect_timeout; /* seconds; -1: never */
+	enum pool_logoff_action pr_logoff_action;
+	json_t *pr_template; /* what hostd creates its desktops from (a reference); or NULL */
+	char *pr_networks, *pr_windows, *pr_hosts; /* rules as text, as given */
+	int pr_utc_offset;			   /* minutes */
+	bool pr_deleting;
+	int64_t pr_created;
+	struct entitlement_rec *pr_ents; /* by kind, then name */
+	size_t pr_nents;
+};
+
+struct pool_list {
+	struct pool_rec *pl_recs;
+	size_t pl_n;
+};
+
+const char *pool_kind_name(enum pool_kind kind);
+const char *pool_source_name(enum pool_source source);
+const char *pool_logoff_action_name(enum pool_logoff_action action);
+const char *entitlement_kind_name(enum entitlement_kind kind);
+/* The value named name; -EINVAL for none. */
+int pool_kind_parse(const char *name, enum pool_kind *kind);
+int pool_source_parse(const char *name, enum pool_source *source);
+int pool_logoff_action_parse(const char *name, enum pool_logoff_action *action);
+int entitlement_kind_parse(const char *name, enum entitlement_kind *kind);
+/* The record as the admin API shows it: an object keyed by the column names above. */
+json_t *pool_rec_json(const struct pool_rec *p);
+void pool_rec_release(struct pool_rec *p);
+void pool_list_free(struct pool_list *l);
+
+/* The pools not being deleted, by id, into out (pool_list_free() it either way).
+ * Returns 0 or -errno. */
+int store_pools_list(struct store *s, struct pool_list *out);
+/* Pool id (also one being deleted) into out (pool_rec_release() it). Returns 0, -ENOENT
+ * or -errno. */
+int store_pool_get(struct store *s, const char *id, struct pool_rec *out);
 /* Inserts (create) or replaces the settings of (update) the pool described by pool, an
  * object with the columns above (checked by the caller). */
 int store_pool_put(struct store *s, const json_t *pool, bool create, int64_t now);
@@ -134,26 +244,72 @@ int store_desktop_set_host_state(struct store *s, const char *id, const char *ho
 int store_desktop_set_on_host(struct store *s, const char *id, bool on_host);
 int store_desktop_delete(struct store *s, const char *id);
 
-/* ---- sessions: id, username, pool_id, desktop_id, state
- * (connected|disconnected|logged_off), attached (a client used a ticket), client_addr,
- * created, since ---- */
-/* Sessions of user and/or pool (NULL: any); live ones only (not logged off) if live. */
-json_t *store_sessions_list(struct store *s, const char *user, const char *pool, bool live);
-json_t *store_session_get(struct store *s, const char *id);
+/* ---- sessions: id, username, pool_id, desktop_id, state, attached (a client used a
+ * ticket), client_addr, created, since. Sessions come back as typed records. ---- */
+
+/* Where a session is (stored as its name, session_state_name()). */
+enum session_state {
+	SESSION_CONNECTED,
+	SESSION_DISCONNECTED,
+	SESSION_LOGGED_OFF,
+};
+
+/* A session as stored. Strings are the record's own (NULL for a NULL column). */
+struct session_rec {
+	char *sr_id, *sr_user, *sr_pool, *sr_desktop, *sr_client_addr;
+	enum session_state sr_state;
+	bool sr_attached; /* a client used a ticket of it */
+	int64_t sr_since; /* when it entered sr_state */
+	int64_t sr_created;
+};
+
+struct session_list {
+	struct session_rec *sl_recs;
+	size_t sl_n;
+};
+
+const char *session_state_name(enum session_state state);
+/* The state named name; -EINVAL for no state. */
+int session_state_parse(const char *name, enum session_state *state);
+/* The record as the admin API shows it: an object keyed by the column names above. */
+json_t *session_rec_json(const struct session_rec *r);
+void session_rec_release(struct session_rec *r);
+void session_list_free(struct session_list *l);
+
+/* Sessions of user and/or pool (NULL: any); live ones only (not logged off) if live;
+ * connected ones last, then the newest state change first, into out (session_list_free()
+ * it either way). Returns 0 or -errno. */
+int store_sessions_list(struct store *s, const char *user, const char *pool, bool live,
+			struct session_list *out);
+/* Session id into out (session_rec_release() it). Returns 0, -ENOENT or -errno. */
+int store_session_get(struct store *s, const char *id, struct session_rec *out);
 /* -EEXIST when the desktop already has a live session. */
 int store_session_add(struct store *s, const char *id, const char *user, const char *pool,
-		      const char *desktop, const char *state, const char *client_addr, int64_t now);
-int store_session_set_state(struct store *s, const char *id, const char *state, int64_t now);
+		      const char *desktop, enum session_state state, const char *client_addr,
+		      int64_t now);
+int store_session_set_state(struct store *s, const char *id, enum session_state state, int64_t now);
 int store_session_set_attached(struct store *s, const char *id, bool attached);
 
 /* ---- display tickets: hash, session_id, username, desktop_id, created, expires_at,
- * redeemed_at ---- */
+ * redeemed_at. A redeemed ticket comes back as a typed record. ---- */
+
+/* A ticket as stored. Strings are the record's own. */
+struct ticket_rec {
+	char *tr_hash; /* the hex SHA-256 of the ticket */
+	char *tr_session, *tr_user, *tr_desktop;
+	int64_t tr_created, tr_expires_at;
+	int64_t tr_redeemed_at; /* 0: not redeemed */
+};
+
+void ticket_rec_release(struct ticket_rec *t);
+
 int store_ticket_add(struct store *s, const char *hash, const char *session, const char *user,
 		     const char *desktop, int64_t now, int64_t expires_at);
 /* Redeems a ticket atomically: UPDATE ... WHERE redeemed_at IS NULL AND expires_at > now,
- * one row changed or nothing. Returns the ticket, or NULL with errno EACCES (unknown,
- * used or expired). Call inside a transaction to act on the result atomically. */
-json_t *store_ticket_redeem(struct store *s, const char *hash, int64_t now);
+ * one row changed or nothing. Returns 0 with the ticket in out (ticket_rec_release() it),
+ * -EACCES (unknown, used or expired) or -errno. Call inside a transaction to act on the
+ * result atomically. */
+int store_ticket_redeem(struct store *s, const char *hash, int64_t now, struct ticket_rec *out);
 /* Unredeemed, unexpired tickets of a session. */
 int store_tickets_live(struct store *s, const char *session, int64_t now);
 

@@ -21,13 +21,13 @@ int ticket_issue(struct broker *b, const char *session, const char *user, const 
 /* Connects session s of a redeemed ticket (policy's CONNECT event: a takeover when it
  * was attached already) and marks it attached. Inside the transaction. Returns 0 with
  * *takeover, or -errno. */
-static int redeem_connect(struct broker *b, const json_t *s, json_t *pool, int64_t now,
-			  bool *takeover)
+static int redeem_connect(struct broker *b, const struct session_rec *s,
+			  const struct pool_rec *pool, int64_t now, bool *takeover)
 {
 	struct policy_session ps = {
-	    .sess_id = jstr(s, "id"),
-	    .sess_state = pool_session_state(jstr(s, "state")),
-	    .sess_since = jint(s, "since"),
+	    .sess_id = s->sr_id,
+	    .sess_state = pool_session_state(s->sr_state),
+	    .sess_since = s->sr_since,
 	};
 	struct policy_transition tr;
 	struct pool_view pv;
@@ -36,26 +36,28 @@ static int redeem_connect(struct broker *b, const json_t *s, json_t *pool, int64
 	if (pool_view_init(&pv, pool) == -ENOMEM)
 		return -ENOMEM;
 	tr = policy_session_event(&pv.pv_pool, &ps, POLICY_EVENT_CONNECT, now);
-	*takeover = tr.pt_reason == POLICY_TAKEOVER && json_is_true(json_object_get(s, "attached"));
+	*takeover = tr.pt_reason == POLICY_TAKEOVER && s->sr_attached;
 	r = session_apply_transition(b, s, &pv, &tr, now);
 	if (r == 0)
-		r = store_session_set_attached(b->b_store, jstr(s, "id"), true);
+		r = store_session_set_attached(b->b_store, s->sr_id, true);
 	pool_view_free(&pv);
 	return r < 0 ? r : 0;
 }
 
 /* Where the gateway connects for session s on desktop d: a host's display relay, or a
  * manual desktop's address and VNC password. */
-static json_t *redeem_target(struct broker *b, const json_t *s, const struct desktop_rec *d)
+static json_t *redeem_target(struct broker *b, const struct session_rec *s,
+			     const struct desktop_rec *d)
 {
-	json_t *h = d->dr_host ? store_host_get(b->b_store, d->dr_host) : NULL;
-	json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:s}", "session", jstr(s, "id"), "username",
-				jstr(s, "username"), "pool", jstr(s, "pool_id"), "desktop",
-				d->dr_id, "kind", h ? "host" : "manual");
+	struct host_rec h = {0};
+	bool on_host = d->dr_host && store_host_get(b->b_store, d->dr_host, &h) == 0;
+	json_t *out =
+	    json_pack("{s:s, s:s, s:s, s:s, s:s}", "session", s->sr_id, "username", s->sr_user,
+		      "pool", s->sr_pool, "desktop", d->dr_id, "kind", on_host ? "host" : "manual");
 
-	if (out && h) {
-		json_object_set(out, "host", json_object_get(h, "id"));
-		json_object_set(out, "relay", json_object_get(h, "relay"));
+	if (out && on_host) {
+		json_object_set_new(out, "host", json_string(h.hr_id));
+		json_object_set_new(out, "relay", json_string(h.hr_relay));
 	} else if (out) {
 		json_object_set_new(out, "address",
 				    d->dr_address ? json_string(d->dr_address) : json_null());
@@ -63,17 +65,16 @@ static json_t *redeem_target(struct broker *b, const json_t *s, const struct des
 				    d->dr_vnc_password ? json_string(d->dr_vnc_password)
 						       : json_null());
 	}
-	json_decref(h);
+	host_rec_release(&h);
 	return out;
 }
 
 /* A refusal (ticket t, or none that could be redeemed), audited. Ends the
  * transaction: the redemption itself stays, a ticket is spent even when refused
  * afterwards. */
-static void redeem_refused(struct broker *b, const json_t *t, const char *addr)
+static void redeem_refused(struct broker *b, const struct ticket_rec *t, const char *addr)
 {
-	broker_audit(b, t ? jstr(t, "username") : NULL, "ticket", t ? jstr(t, "desktop_id") : NULL,
-		     "failure", addr,
+	broker_audit(b, t ? t->tr_user : NULL, "ticket", t ? t->tr_desktop : NULL, "failure", addr,
 		     t ? "session over or desktop not ready" : "unknown, used or expired ticket");
 	if (store_commit(b->b_store) < 0)
 		log_warnx("ticket: cannot record a refused redemption");
@@ -83,9 +84,12 @@ static void redeem_refused(struct broker *b, const json_t *t, const char *addr)
 json_t *broker_ticket_redeem(struct broker *b, const char *ticket, const char *addr)
 {
 	int64_t now = (int64_t)time(NULL);
-	json_t *t, *s = NULL, *pool = NULL, *out = NULL;
+	json_t *out = NULL;
+	struct pool_rec pool = {0};
+	struct ticket_rec t;
+	struct session_rec s = {0};
 	struct desktop_rec d = {0};
-	bool have_d = false, takeover = false;
+	bool have_t, have_s = false, have_d = false, have_pool = false, takeover = false;
 	char hash[65];
 
 	if (!ticket_well_formed(ticket) || ticket_hash(ticket, hash) < 0) {
@@ -96,20 +100,20 @@ json_t *broker_ticket_redeem(struct broker *b, const char *ticket, const char *a
 		errno = EIO;
 		return NULL;
 	}
-	t = store_ticket_redeem(b->b_store, hash, now);
-	if (t) {
-		s = store_session_get(b->b_store, jstr(t, "session_id"));
-		have_d = store_desktop_get(b->b_store, jstr(t, "desktop_id"), &d) == 0;
-		pool = s ? store_pool_get(b->b_store, jstr(s, "pool_id")) : NULL;
+	have_t = store_ticket_redeem(b->b_store, hash, now, &t) == 0;
+	if (have_t) {
+		have_s = store_session_get(b->b_store, t.tr_session, &s) == 0;
+		have_d = store_desktop_get(b->b_store, t.tr_desktop, &d) == 0;
+		have_pool = have_s && store_pool_get(b->b_store, s.sr_pool, &pool) == 0;
 	}
-	if (!s || !have_d || !pool || !strcmp(jstr(s, "state"), "logged_off") ||
-	    d.dr_state != DESKTOP_READY || redeem_connect(b, s, pool, now, &takeover) < 0) {
-		redeem_refused(b, t, addr);
+	if (!have_s || !have_d || !have_pool || s.sr_state == SESSION_LOGGED_OFF ||
+	    d.dr_state != DESKTOP_READY || redeem_connect(b, &s, &pool, now, &takeover) < 0) {
+		redeem_refused(b, have_t ? &t : NULL, addr);
 		goto out;
 	}
-	out = redeem_target(b, s, &d);
-	broker_audit(b, jstr(s, "username"), "ticket", d.dr_id, "success", addr,
-		     "session=%s redeemed%s", jstr(s, "id"), takeover ? " (takeover)" : "");
+	out = redeem_target(b, &s, &d);
+	broker_audit(b, s.sr_user, "ticket", d.dr_id, "success", addr, "session=%s redeemed%s",
+		     s.sr_id, takeover ? " (takeover)" : "");
 	if (!out || store_commit(b->b_store) < 0) {
 		if (!out)
 			store_rollback(b->b_store);
@@ -118,9 +122,9 @@ json_t *broker_ticket_redeem(struct broker *b, const char *ticket, const char *a
 		errno = EIO;
 	}
 out:
-	json_decref(t);
-	json_decref(s);
+	ticket_rec_release(&t);
+	session_rec_release(&s);
 	desktop_rec_release(&d);
-	json_decref(pool);
+	pool_rec_release(&pool);
 	return out;
 }

@@ -1,7 +1,8 @@
 /* Unit tests for broker/connect.c and broker/tickets.c on a real store (broker_fixture.h):
  * connect's outcomes (no such pool, not entitled, a manual desktop with its ticket,
  * reconnect, a new desktop being prepared, a host that does not take the ticket) with
- * their audit rows, and ticket redemption (once only, refused when unknown). */
+ * their audit rows, and ticket redemption (once only, refused when unknown or when its
+ * session has ended). */
 #include "broker_fixture.h"
 
 static const char *staff[] = {"staff"};
@@ -74,6 +75,9 @@ static void test_manual_desktop_ticket_redeemed_once(void **state)
 	assert_non_null(t);
 	assert_string_equal(jstr(t, "kind"), "manual");
 	assert_string_equal(jstr(t, "session"), cn.cn_session);
+	assert_string_equal(jstr(t, "username"), "alice");
+	assert_string_equal(jstr(t, "pool"), "man");
+	assert_string_equal(jstr(t, "desktop"), "man-1");
 	assert_string_equal(jstr(t, "address"), "10.0.0.9:5900");
 	assert_string_equal(jstr(t, "vnc_password"), "pw");
 	json_decref(t);
@@ -90,6 +94,37 @@ static void test_manual_desktop_ticket_redeemed_once(void **state)
 			 BROKER_OK);
 	assert_string_equal(again.cn_session, cn.cn_session);
 	assert_string_not_equal(again.cn_ticket, cn.cn_ticket);
+}
+
+static void test_ticket_of_ended_session_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct broker_user u = user_in("alice", staff);
+	struct broker_connection cn;
+	struct broker_result res;
+	json_t *e;
+
+	pool_create(f->f_broker, manual_pool);
+	assert_int_equal(broker_connect(f->f_broker, &u, "man", "10.1.1.1", &cn, &res), BROKER_OK);
+	assert_int_equal(
+	    broker_session_event(f->f_broker, &u, cn.cn_session, POLICY_EVENT_LOGOFF, NULL, &res),
+	    BROKER_OK);
+	errno = 0;
+	assert_null(broker_ticket_redeem(f->f_broker, cn.cn_ticket, "10.1.1.1"));
+	assert_int_equal(errno, EACCES);
+	/* the refusal names the ticket's user and desktop */
+	e = audit_find(f->f_broker, "ticket");
+	assert_non_null(e);
+	assert_string_equal(jstr(e, "result"), "failure");
+	assert_string_equal(jstr(e, "actor"), "alice");
+	assert_string_equal(jstr(e, "target"), "man-1");
+	assert_string_equal(jstr(e, "detail"), "session over or desktop not ready");
+	json_decref(e);
+	/* and the ticket is spent */
+	assert_null(broker_ticket_redeem(f->f_broker, cn.cn_ticket, "10.1.1.1"));
+	e = audit_find(f->f_broker, "ticket");
+	assert_string_equal(jstr(e, "detail"), "unknown, used or expired ticket");
+	json_decref(e);
 }
 
 static void test_malformed_ticket_refused(void **state)
@@ -131,6 +166,8 @@ static void test_new_desktop_starts_then_connects(void **state)
 	assert_string_equal(fake_hosts.fh_calls[0].fc_path, "/api/v1/desktops");
 	assert_string_equal(jstr(fake_hosts.fh_calls[0].fc_body, "id"), cn.cn_desktop);
 	assert_string_equal(jstr(fake_hosts.fh_calls[0].fc_body, "disk"), "base.img");
+	assert_int_equal(jint(fake_hosts.fh_calls[0].fc_body, "memory_mib"), 256);
+	assert_int_equal(jint(fake_hosts.fh_calls[0].fc_body, "vcpus"), 1);
 
 	/* the host reports it running: ready, and connect hands out a ticket */
 	snprintf(word, sizeof(word), "%s=running", cn.cn_desktop);
@@ -201,6 +238,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_not_entitled_is_denied_and_audited, fixture_setup,
 					    fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_manual_desktop_ticket_redeemed_once, fixture_setup,
+					    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_ticket_of_ended_session_refused, fixture_setup,
 					    fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed_ticket_refused, fixture_setup,
 					    fixture_teardown),

@@ -33,11 +33,25 @@ static void test_heartbeats_checked(void **state)
 	assert_string_equal(res.br_message, "host 'h1' is not registered");
 }
 
+/* The keys of object o in their order, comma-separated, into buf. */
+static const char *keys_of(json_t *o, char *buf, size_t len)
+{
+	const char *key;
+	size_t n = 0;
+	json_t *v;
+
+	buf[0] = '\0';
+	json_object_foreach (o, key, v)
+		n += (size_t)snprintf(buf + n, n < len ? len - n : 0, "%s%s", n ? "," : "", key);
+	return buf;
+}
+
 static void test_heartbeat_brings_the_host_up(void **state)
 {
 	struct fixture *f = *state;
 	struct broker_result res;
-	json_t *hosts, *e;
+	json_t *hosts, *h, *e;
+	char keys[400];
 
 	host_add(f->f_broker, "h1");
 	hosts = broker_admin_hosts(f->f_broker);
@@ -45,8 +59,19 @@ static void test_heartbeat_brings_the_host_up(void **state)
 	json_decref(hosts);
 	assert_int_equal(heartbeat(f->f_broker, "h1", NULL, &res), BROKER_OK);
 	hosts = broker_admin_hosts(f->f_broker);
-	assert_string_equal(jstr(json_array_get(hosts, 0), "state"), "up");
-	assert_int_equal(jint(json_array_get(hosts, 0), "vcpus_free"), 4 * 4);
+	h = json_array_get(hosts, 0);
+	assert_string_equal(jstr(h, "state"), "up");
+	assert_true(json_is_true(json_object_get(h, "up")));
+	assert_int_equal(jint(h, "vcpus_free"), 4 * 4);
+	assert_int_equal(jint(h, "mem_free_mib"), 8192);
+	assert_int_equal(jint(h, "max_desktops"), 10);
+	assert_int_equal(jint(json_object_get(h, "capacity"), "cpus"), 4);
+	assert_string_equal(jstr(h, "relay"), "10.0.0.1:7444");
+	/* the admin API's host: the stored columns in table order, then state and desktops */
+	assert_string_equal(keys_of(h, keys, sizeof(keys)),
+			    "id,url,relay,enabled,up,last_heartbeat,mem_free_mib,vcpus_free,"
+			    "desktops,max_desktops,capacity,created,state,desktop_ids");
+	assert_int_equal(json_array_size(json_object_get(h, "desktop_ids")), 0);
 	json_decref(hosts);
 	e = audit_find(f->f_broker, "host_up");
 	assert_non_null(e);
@@ -148,11 +173,19 @@ static void test_disconnected_session_times_out(void **state)
 	broker_maintain(f->f_broker, now + 5); /* before the timeout: kept */
 	sessions = broker_admin_sessions(f->f_broker, false);
 	assert_int_equal(json_array_size(sessions), 1);
+	assert_string_equal(jstr(json_array_get(sessions, 0), "id"), cn.cn_session);
+	assert_string_equal(jstr(json_array_get(sessions, 0), "username"), "alice");
+	assert_string_equal(jstr(json_array_get(sessions, 0), "state"), "disconnected");
+	assert_false(json_is_true(json_object_get(json_array_get(sessions, 0), "attached")));
 	json_decref(sessions);
 	heartbeat(f->f_broker, "h1", report, &res);
 	broker_maintain(f->f_broker, now + 61);
 	sessions = broker_admin_sessions(f->f_broker, false);
 	assert_int_equal(json_array_size(sessions), 0);
+	json_decref(sessions);
+	sessions = broker_admin_sessions(f->f_broker, true);
+	assert_int_equal(json_array_size(sessions), 1);
+	assert_string_equal(jstr(json_array_get(sessions, 0), "state"), "logged_off");
 	json_decref(sessions);
 	e = audit_find(f->f_broker, "logoff");
 	assert_non_null(e);
@@ -258,9 +291,27 @@ static void test_deleted_pool_leaves_the_host(void **state)
 	struct broker_result res;
 	char w[2][80];
 	const char *report[] = {w[0], w[1], NULL};
-	json_t *pools;
+	json_t *pools, *p;
+	char keys[400];
 
 	ready_pool(f, now, w);
+	/* the admin API's pool: the stored columns in table order (without deleting), its
+	 * entitlements and its desktops (without VNC passwords) */
+	pools = broker_admin_pools(f->f_broker);
+	assert_int_equal(json_array_size(pools), 1);
+	p = json_array_get(pools, 0);
+	assert_string_equal(keys_of(p, keys, sizeof(keys)),
+			    "id,name,kind,source,enabled,min,max,spare,memory_mib,vcpus,"
+			    "disconnect_timeout,logoff_action,template,networks,windows,utc_offset,"
+			    "hosts,created,entitlements,desktops");
+	assert_string_equal(jstr(p, "kind"), "floating");
+	assert_string_equal(jstr(p, "source"), "automated");
+	assert_string_equal(jstr(json_array_get(json_object_get(p, "entitlements"), 0), "kind"),
+			    "group");
+	assert_int_equal(json_array_size(json_object_get(p, "desktops")), 2);
+	assert_null(
+	    json_object_get(json_array_get(json_object_get(p, "desktops"), 0), "vnc_password"));
+	json_decref(pools);
 	assert_int_equal(broker_admin_pool_delete(f->f_broker, &admin, NULL, "spare", &res),
 			 BROKER_OK);
 	pools = broker_admin_pools(f->f_broker);

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "auth/gate.h"
 #include "auth/localdir.h"
 #include "auth/password.h"
 #include "auth/throttle.h"
@@ -19,6 +21,7 @@ const char *const auth_backends[] = {"local", "ldap", NULL};
 struct auth {
 	const struct auth_config *a_cfg;
 	struct throttle *a_throttle;
+	struct gate *a_gate; /* around the password check: bounds CPU and memory */
 	struct localdir *a_localdir;
 	struct auth_user_source a_source;
 };
@@ -28,6 +31,11 @@ int auth_config_finish(struct auth_config *cfg, const char *file, char *err, siz
 	if (cfg->ac_lockout_max < cfg->ac_lockout) {
 		snprintf(err, errlen, "%s: [auth] lockout_max is shorter than lockout", file);
 		return -EINVAL;
+	}
+	if (cfg->ac_max_checks == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		cfg->ac_max_checks = n < 1 ? 1 : n > 4096 ? 4096 : (int)n;
 	}
 	if (cfg->ac_backend == AUTH_BACKEND_LDAP)
 		return ldapdir_config_finish(&cfg->ac_ldap, file, err, errlen);
@@ -62,6 +70,11 @@ struct auth *auth_open(const struct auth_config *cfg, const struct auth_user_sou
 		snprintf(err, errlen, "[auth] throttle settings: %s", strerror(errno));
 		goto out_free;
 	}
+	a->a_gate = gate_new(cfg->ac_max_checks > 0 ? cfg->ac_max_checks : 1, cfg->ac_check_queue);
+	if (!a->a_gate) {
+		snprintf(err, errlen, "[auth] password check limits: %s", strerror(errno));
+		goto out_free;
+	}
 	if (cfg->ac_backend != AUTH_BACKEND_LOCAL)
 		return a;
 	if (cfg->ac_users_file && *cfg->ac_users_file) {
@@ -87,6 +100,7 @@ void auth_close(struct auth *a)
 	if (!a)
 		return;
 	throttle_free(a->a_throttle);
+	gate_free(a->a_gate);
 	localdir_free(a->a_localdir);
 	free(a);
 }
@@ -144,6 +158,26 @@ static int login_local(struct auth *a, const char *username, const char *passwor
 	return 0;
 }
 
+/* Waits for a turn to check a password. Returns 0 (gate_leave() after the check) or
+ * -EBUSY with the seconds to wait in *retry_after: with a full queue about one second
+ * per round of checks ahead (a guess: scrypt takes 0.1 s, an LDAP login up to a
+ * second), after a wait that ran out the whole wait again. */
+static int wait_turn(struct auth *a, int *retry_after, char *err, size_t errlen)
+{
+	int wait = a->a_cfg->ac_check_wait, inside, waiting, r;
+
+	r = gate_enter(a->a_gate, wait * 1000);
+	if (r == 0)
+		return 0;
+	gate_counts(a->a_gate, &inside, &waiting);
+	*retry_after = r == -EBUSY ? 1 + waiting / (inside > 0 ? inside : 1) : wait;
+	if (*retry_after > wait)
+		*retry_after = wait;
+	snprintf(err, errlen, "too many logins at once (%d checking, %d waiting)%s", inside,
+		 waiting, r == -EBUSY ? "" : " after a wait");
+	return -EBUSY;
+}
+
 int auth_login(struct auth *a, const struct auth_request *req, struct identity **out,
 	       int *retry_after, char *err, size_t errlen)
 {
@@ -188,10 +222,20 @@ int auth_login(struct auth *a, const struct auth_request *req, struct identity *
 	}
 	memcpy(password, req->ar_password, req->ar_password_len);
 	password[req->ar_password_len] = '\0';
+	/* Not a failed login: the client did nothing wrong, the broker is busy. */
+	r = wait_turn(a, retry_after, err, errlen);
+	if (r < 0) {
+		log_warnx("login refused user=%s addr=%s: %s", username, addr, err);
+		goto out_free;
+	}
 	if (a->a_cfg->ac_backend == AUTH_BACKEND_LDAP)
 		r = ldapdir_login(&a->a_cfg->ac_ldap, username, password, out, err, errlen);
 	else
 		r = login_local(a, username, password, out, err, errlen);
+	gate_leave(a->a_gate);
+	if (r == -EBUSY)
+		r = -EIO; /* a busy store is a failure of the service; -EBUSY is the gate's */
+out_free:
 	OPENSSL_cleanse(password, req->ar_password_len);
 	free(password);
 	if (r == 0) {
@@ -200,6 +244,8 @@ int auth_login(struct auth *a, const struct auth_request *req, struct identity *
 			 auth_backends[a->a_cfg->ac_backend], (*out)->id_ngroups);
 		return 0;
 	}
+	if (r == -EBUSY)
+		return r;
 	if (r != -EACCES && r != -EINVAL) {
 		log_warnx("login error user=%s addr=%s: %s", username, addr, err);
 		return r;

@@ -24,6 +24,7 @@ struct auth {
 	struct gate *a_gate; /* around the password check: bounds CPU and memory */
 	struct localdir *a_localdir;
 	struct auth_user_source a_source;
+	char a_dummy_hash[PASSWORD_HASH_MAX]; /* checked for unknown users */
 };
 
 int auth_config_finish(struct auth_config *cfg, const char *file, char *err, size_t errlen)
@@ -58,13 +59,21 @@ struct auth *auth_open(const struct auth_config *cfg, const struct auth_user_sou
 	    .tc_max_delay = cfg->ac_lockout_max,
 	    .tc_entries = cfg->ac_throttle_entries,
 	};
+	struct password_params params = password_default_params;
 	struct auth *a = calloc(1, sizeof(*a));
+	int r;
 
 	if (!a) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
 	a->a_cfg = cfg;
+	params.pp_ln = cfg->ac_password_cost ? cfg->ac_password_cost : params.pp_ln;
+	r = password_dummy_hash(&params, a->a_dummy_hash, sizeof(a->a_dummy_hash));
+	if (r < 0) {
+		snprintf(err, errlen, "password cost ln=%d: %s", params.pp_ln, strerror(-r));
+		goto out_free;
+	}
 	a->a_throttle = throttle_new(&tc);
 	if (!a->a_throttle) {
 		snprintf(err, errlen, "[auth] throttle settings: %s", strerror(errno));
@@ -105,6 +114,11 @@ void auth_close(struct auth *a)
 	free(a);
 }
 
+const char *auth_dummy_hash(const struct auth *a)
+{
+	return a->a_dummy_hash;
+}
+
 /* Replaces a user's stored hash, weaker than today's cost, with a fresh one. */
 static void upgrade_hash(struct auth *a, const char *username, const char *password)
 {
@@ -130,7 +144,8 @@ static int login_local(struct auth *a, const char *username, const char *passwor
 
 	r = a->a_source.aus_lookup(a->a_source.aus_ctx, username, &id, &hash);
 	if (r == -ENOENT) {
-		password_verify_dummy(password); /* same time as a wrong password */
+		/* the same work as a wrong password of a user hashed at today's cost */
+		password_verify(password, a->a_dummy_hash);
 		snprintf(err, errlen, "no such user");
 		return -EACCES;
 	}

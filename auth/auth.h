@@ -29,6 +29,8 @@ struct auth_config {
 	int ac_max_checks;	 /* password checks at once; 0 in the file: online CPUs */
 	int ac_check_queue;	 /* logins waiting for a check beyond those */
 	int ac_check_wait;	 /* seconds a login waits in that queue at most */
+	int ac_password_cost;	 /* scrypt ln of the program's new hashes (not read from
+				  * [auth]: the broker's [broker] password_cost); 0: default */
 	struct ldapdir_config ac_ldap;
 };
 
@@ -104,6 +106,11 @@ struct auth_user_source {
 struct auth *auth_open(const struct auth_config *cfg, const struct auth_user_source *source,
 		       char *err, size_t errlen);
 void auth_close(struct auth *a);
+
+/* The hash an unknown local user's password is checked against: random, at the
+ * configured cost (ac_password_cost, r and p of password_default_params), so the
+ * answer for an unknown user takes as long as for a known one with a wrong password. */
+const char *auth_dummy_hash(const struct auth *a);
 
 struct auth_request {
 	const char *ar_username; /* as received: not NUL-terminated, length below */

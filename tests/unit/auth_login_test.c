@@ -469,6 +469,41 @@ static void test_check_wait_bounded(void **state)
 	config_free(options, &cfg);
 }
 
+/* An unknown user's password is checked against a dummy at the configured cost. */
+static void test_dummy_cost(void **state)
+{
+	struct auth_user_source src = {.aus_lookup = store_lookup, .aus_ctx = &(int){0}};
+	struct password_params pp;
+	struct auth_config cfg;
+	struct identity *id = NULL;
+	char err[256];
+	int retry;
+	struct auth *a;
+
+	(void)state;
+	memset(&cfg, 0, sizeof(cfg));
+	assert_int_equal(config_load_string("t.conf", "", options, &cfg, err, sizeof(err)), 0);
+	cfg.ac_password_cost = 11; /* what the broker sets from [broker] password_cost */
+	a = auth_open(&cfg, &src, err, sizeof(err));
+	assert_non_null(a);
+	assert_int_equal(password_params_of(auth_dummy_hash(a), &pp), 0);
+	assert_int_equal(pp.pp_ln, 11);
+	assert_int_equal(pp.pp_r, password_default_params.pp_r);
+	assert_int_equal(pp.pp_p, password_default_params.pp_p);
+	assert_int_equal(LOGIN(a, "eve", "nope", NULL, 1), -EACCES);
+	auth_close(a);
+	/* unset: the cost new hashes get by default */
+	cfg.ac_password_cost = 0;
+	a = auth_open(&cfg, &src, err, sizeof(err));
+	assert_non_null(a);
+	assert_int_equal(password_params_of(auth_dummy_hash(a), &pp), 0);
+	assert_int_equal(pp.pp_ln, password_default_params.pp_ln);
+	assert_int_equal(pp.pp_r, password_default_params.pp_r);
+	assert_int_equal(pp.pp_p, password_default_params.pp_p);
+	auth_close(a);
+	config_free(options, &cfg);
+}
+
 static void test_config(void **state)
 {
 	struct auth_config cfg;
@@ -514,10 +549,15 @@ static void test_config(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_localdir),	       cmocka_unit_test(test_localdir_errors),
-	    cmocka_unit_test(test_login_local),	       cmocka_unit_test(test_login_throttled),
-	    cmocka_unit_test(test_user_source),	       cmocka_unit_test(test_checks_bounded),
-	    cmocka_unit_test(test_check_wait_bounded), cmocka_unit_test(test_config),
+	    cmocka_unit_test(test_localdir),
+	    cmocka_unit_test(test_localdir_errors),
+	    cmocka_unit_test(test_login_local),
+	    cmocka_unit_test(test_login_throttled),
+	    cmocka_unit_test(test_user_source),
+	    cmocka_unit_test(test_checks_bounded),
+	    cmocka_unit_test(test_check_wait_bounded),
+	    cmocka_unit_test(test_dummy_cost),
+	    cmocka_unit_test(test_config),
 	};
 
 	alarm(120); /* a login that hangs fails the run instead of blocking the build */

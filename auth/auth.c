@@ -53,6 +53,7 @@ struct auth *auth_open(const struct auth_config *cfg, const struct auth_user_sou
 {
 	struct throttle_config tc = {
 	    .tc_user_failures = cfg->ac_user_failures,
+	    .tc_account_failures = cfg->ac_account_failures,
 	    .tc_addr_failures = cfg->ac_addr_failures,
 	    .tc_window = cfg->ac_failure_window,
 	    .tc_base_delay = cfg->ac_lockout,

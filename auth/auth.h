@@ -20,7 +20,10 @@ extern const char *const auth_backends[]; /* "local", "ldap" */
 struct auth_config {
 	int ac_backend;		 /* enum auth_backend */
 	char *ac_users_file;	 /* local backend: the users file (see localdir.h) */
-	int ac_user_failures;	 /* failed logins of one account before delays start */
+	int ac_user_failures;	 /* failed logins of one account from one address before
+				  * it is delayed there */
+	int ac_account_failures; /* failed logins of one account from anywhere before it
+				  * is delayed everywhere */
 	int ac_addr_failures;	 /* failed logins from one address before delays start */
 	int ac_failure_window;	 /* seconds after the last failure when a count restarts */
 	int ac_lockout;		 /* seconds of the first delay, doubling per failure */
@@ -55,7 +58,12 @@ struct auth_config {
 		      .co_help = "local users file; unset: the broker's store"),                   \
 	    AUTH_OPT_(base, "max_user_failures", CONFIG_INT, ac_user_failures, .co_default = "5",  \
 		      .co_min = 1, .co_max = 1000,                                                 \
-		      .co_help = "failed logins of an account before it is delayed"),              \
+		      .co_help = "failed logins of an account from one address before it is "      \
+				 "delayed there"),                                                 \
+	    AUTH_OPT_(base, "max_account_failures", CONFIG_INT, ac_account_failures,               \
+		      .co_default = "50", .co_min = 1, .co_max = 100000,                           \
+		      .co_help = "failed logins of an account from all addresses before it is "    \
+				 "delayed everywhere"),                                            \
 	    AUTH_OPT_(base, "max_address_failures", CONFIG_INT, ac_addr_failures,                  \
 		      .co_default = "20", .co_min = 1, .co_max = 100000,                           \
 		      .co_help = "failed logins from an address (IPv6 /64) before it is delayed"), \

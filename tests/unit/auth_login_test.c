@@ -226,11 +226,16 @@ static void test_login_throttled(void **state)
 	(void)state;
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(LOGIN(a, "alice", "guess", "10.0.0.1", 100 + i), -EACCES);
-	/* now even the right password waits: the answer does not reveal it */
-	assert_int_equal(LOGIN(a, "alice", "alice-pw", "10.0.0.9", 103), -EAGAIN);
+	/* now even the right password waits there: the answer does not reveal it */
+	assert_int_equal(LOGIN(a, "alice", "alice-pw", "10.0.0.1", 103), -EAGAIN);
 	assert_int_equal(retry, 9);
 	assert_null(id);
-	assert_int_equal(LOGIN(a, "alice", "alice-pw", "10.0.0.9", 112), 0);
+	/* ...but the guesses from one address do not lock alice out elsewhere */
+	assert_int_equal(LOGIN(a, "alice", "alice-pw", "10.0.0.9", 103), 0);
+	assert_int_equal(retry, 0);
+	identity_free(id);
+	assert_int_equal(LOGIN(a, "alice", "guess", "10.0.0.1", 104), -EAGAIN);
+	assert_int_equal(LOGIN(a, "alice", "alice-pw", "10.0.0.1", 112), 0);
 	assert_int_equal(retry, 0);
 	identity_free(id);
 	/* the success reset the account */
@@ -515,6 +520,7 @@ static void test_config(void **state)
 					    err, sizeof(err)),
 			 0);
 	assert_int_equal(cfg.ac_user_failures, 5);
+	assert_int_equal(cfg.ac_account_failures, 50);
 	assert_int_equal(cfg.ac_failure_window, 900);
 	assert_int_equal(cfg.ac_max_checks, 0);
 	assert_int_equal(cfg.ac_check_queue, 64);

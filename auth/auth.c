@@ -1,5 +1,7 @@
-/* The login path: input checks, throttle, backend, outcome recorded and logged. The
- * throttle is the only shared mutable state; backends are read-only or per call. */
+/* The login path: input checks, throttle, a turn at the password check gate, backend
+ * (the account throttled again under its canonical name once found), outcome recorded
+ * and logged. The throttle and the gate are the only shared mutable state; backends
+ * are read-only or per call. */
 #include "auth/auth.h"
 
 #include <errno.h>
@@ -136,14 +138,42 @@ static void upgrade_hash(struct auth *a, const char *username, const char *passw
 	explicit_bzero(fresh, sizeof(fresh));
 }
 
-static int login_local(struct auth *a, const char *username, const char *password,
-		       struct identity **out, char *err, size_t errlen)
+/* One login's account as the backend knows it. */
+struct attempt {
+	struct auth *at_auth;
+	const char *at_addr; /* or NULL */
+	int64_t at_now;
+	char at_account[IDENTITY_USERNAME_MAX + 1]; /* the backend's spelling, once found */
+	int at_wait;				    /* seconds it is throttled for */
+};
+
+/* The backend found the account, before its password is checked. From here on it is
+ * throttled under the backend's canonical name, whatever spelling was typed: a
+ * directory matches other cases and Unicode compatibility forms (LDAP's string
+ * preparation folds them), and each spelling must not get fresh attempts. Returns 0,
+ * or -EAGAIN when that account is delayed. */
+static int account_found(void *ctx, const char *username)
+{
+	struct attempt *at = ctx;
+
+	snprintf(at->at_account, sizeof(at->at_account), "%s", username);
+	at->at_wait = throttle_check(at->at_auth->a_throttle, username, at->at_addr, at->at_now);
+	return at->at_wait > 0 ? -EAGAIN : 0;
+}
+
+static int login_local(struct auth *a, struct attempt *at, const char *username,
+		       const char *password, struct identity **out, char *err, size_t errlen)
 {
 	struct identity *id = NULL;
 	char *hash = NULL;
 	int r;
 
 	r = a->a_source.aus_lookup(a->a_source.aus_ctx, username, &id, &hash);
+	if (r == 0 && (r = account_found(at, id->id_username)) < 0) {
+		identity_free(id);
+		free(hash);
+		return r;
+	}
 	if (r == -ENOENT) {
 		/* the same work as a wrong password of a user hashed at today's cost */
 		password_verify(password, a->a_dummy_hash);
@@ -200,6 +230,9 @@ int auth_login(struct auth *a, const struct auth_request *req, struct identity *
 	const char *addr = req->ar_client_addr ? req->ar_client_addr : "-";
 	bool valid = identity_valid_username(req->ar_username, req->ar_username_len);
 	char username[IDENTITY_USERNAME_MAX + 1], *password = NULL;
+	struct attempt at = {.at_auth = a, .at_addr = req->ar_client_addr, .at_now = req->ar_now};
+	struct ldapdir_hook hook = {.lh_found = account_found, .lh_ctx = &at};
+	const char *account = username; /* throttled under; the canonical name once known */
 	int wait, r;
 
 	*out = NULL;
@@ -245,17 +278,27 @@ int auth_login(struct auth *a, const struct auth_request *req, struct identity *
 		goto out_free;
 	}
 	if (a->a_cfg->ac_backend == AUTH_BACKEND_LDAP)
-		r = ldapdir_login(&a->a_cfg->ac_ldap, username, password, out, err, errlen);
+		r = ldapdir_login_hooked(&a->a_cfg->ac_ldap, username, password, &hook, out, err,
+					 errlen);
 	else
-		r = login_local(a, username, password, out, err, errlen);
+		r = login_local(a, &at, username, password, out, err, errlen);
 	gate_leave(a->a_gate);
-	if (r == -EBUSY)
-		r = -EIO; /* a busy store is a failure of the service; -EBUSY is the gate's */
+	/* -EBUSY is the gate's and -EAGAIN the throttle's: from a store, a failure */
+	if ((r == -EBUSY || r == -EAGAIN) && at.at_wait == 0)
+		r = -EIO;
+	if (at.at_account[0])
+		account = at.at_account;
 out_free:
 	OPENSSL_cleanse(password, req->ar_password_len);
 	free(password);
+	if (r == -EAGAIN) {
+		*retry_after = at.at_wait;
+		snprintf(err, errlen, "account %s throttled for %ds", account, at.at_wait);
+		log_warnx("login refused user=%s addr=%s: %s", username, addr, err);
+		return r;
+	}
 	if (r == 0) {
-		throttle_success(a->a_throttle, username, req->ar_client_addr, req->ar_now);
+		throttle_success(a->a_throttle, account, req->ar_client_addr, req->ar_now);
 		log_info("login user=%s addr=%s backend=%s groups=%zu", (*out)->id_username, addr,
 			 auth_backends[a->a_cfg->ac_backend], (*out)->id_ngroups);
 		return 0;
@@ -267,7 +310,7 @@ out_free:
 		return r;
 	}
 out_failed:
-	throttle_failure(a->a_throttle, valid ? username : NULL, req->ar_client_addr, req->ar_now);
+	throttle_failure(a->a_throttle, valid ? account : NULL, req->ar_client_addr, req->ar_now);
 	log_warnx("login failed user=%s addr=%s: %s", valid ? username : "(invalid)", addr, err);
 	return r;
 }

@@ -105,11 +105,31 @@ static size_t put_addr(const char *addr, unsigned char *buf, size_t len, size_t 
 	return len;
 }
 
-/* Appends the account name, ASCII letters in lower case. */
+/* Appends the account name folded the way directories compare names, as far as a
+ * few lines can: fullwidth forms U+FF01..U+FF5E (UTF-8 EF BC 81..EF BD 9E) become
+ * their ASCII characters and the ideographic space U+3000 a space, as NFKC does, then
+ * ASCII letters go to lower case. Other compatibility forms are caught once the
+ * backend names the account (auth.c throttles its canonical name too). */
 static size_t put_user(const char *user, unsigned char *buf, size_t len, size_t cap)
 {
-	for (const char *p = user; *p && len < cap; p++)
-		buf[len++] = (unsigned char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+	const unsigned char *p = (const unsigned char *)user;
+
+	while (*p && len < cap) {
+		unsigned char c = *p++;
+
+		if (c == 0xef && (p[0] == 0xbc || p[0] == 0xbd) && (p[1] & 0xc0) == 0x80) {
+			unsigned cp = 0xff00 | (p[0] & 0x3fu) << 6 | (p[1] & 0x3fu);
+
+			if (cp >= 0xff01 && cp <= 0xff5e) {
+				c = (unsigned char)(cp - 0xfee0);
+				p += 2;
+			}
+		} else if (c == 0xe3 && p[0] == 0x80 && p[1] == 0x80) {
+			c = ' ';
+			p += 2;
+		}
+		buf[len++] = c >= 'A' && c <= 'Z' ? c + 32 : c;
+	}
 	return len;
 }
 

@@ -315,6 +315,99 @@ static void test_user_source(void **state)
 	config_free(options, &cfg);
 }
 
+static struct auth *open_source(struct auth_config *cfg, const char *conf,
+				struct auth_user_source *src)
+{
+	char err[256] = "";
+	struct auth *a;
+
+	memset(cfg, 0, sizeof(*cfg));
+	assert_int_equal(config_load_string("t.conf", conf, options, cfg, err, sizeof(err)), 0);
+	assert_int_equal(auth_config_finish(cfg, "t.conf", err, sizeof(err)), 0);
+	a = auth_open(cfg, src, err, sizeof(err));
+	assert_non_null(a);
+	return a;
+}
+
+/* A directory that, like LDAP's string preparation, matches compatibility spellings
+ * of a name: "\ufb01" (the fi ligature) is "fi", fullwidth letters are ASCII, case is
+ * ignored. It knows "fiona" (password "alice-pw") and counts its lookups. */
+static int folding_lookup(void *ctx, const char *username, struct identity **id, char **hash)
+{
+	char folded[64];
+	size_t o = 0;
+	int *calls = ctx;
+
+	(*calls)++;
+	for (const unsigned char *p = (const unsigned char *)username;
+	     *p && o + 2 < sizeof(folded);) {
+		if (!memcmp(p, "\xef\xac\x81", 3)) { /* U+FB01 */
+			folded[o++] = 'f';
+			folded[o++] = 'i';
+			p += 3;
+		} else if (p[0] == 0xef && p[1] == 0xbc && p[2] >= 0xa1 && p[2] <= 0xba) {
+			folded[o++] = (char)('a' + p[2] - 0xa1); /* U+FF21.. */
+			p += 3;
+		} else if (p[0] == 0xef && p[1] == 0xbd && p[2] >= 0x81 && p[2] <= 0x9a) {
+			folded[o++] = (char)('a' + p[2] - 0x81); /* U+FF41.. */
+			p += 3;
+		} else {
+			folded[o++] = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+			p++;
+		}
+	}
+	folded[o] = '\0';
+	if (strcmp(folded, "fiona"))
+		return -ENOENT;
+	*id = identity_new("fiona", NULL, "Fiona", NULL);
+	*hash = strdup(alice_hash);
+	return 0;
+}
+
+/* Throttling follows the account, not the spelling typed: locked "fiona" gets no fresh
+ * attempts as "FIONA", in fullwidth, or as a spelling only the directory folds. */
+static void test_throttle_canonical(void **state)
+{
+	int calls = 0;
+	struct auth_user_source src = {.aus_lookup = folding_lookup, .aus_ctx = &calls};
+	struct auth_config cfg;
+	struct identity *id = NULL;
+	int retry = -1;
+	struct auth *a = open_source(&cfg,
+				     "[auth]\nmax_user_failures = 3\nmax_address_failures = 100\n"
+				     "lockout = 10s\nlockout_max = 1m\n",
+				     &src);
+
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(LOGIN(a, "fiona", "guess", "10.0.0.1", 100), -EACCES);
+	assert_int_equal(LOGIN(a, "fiona", "alice-pw", "10.0.0.1", 100), -EAGAIN);
+	/* other case, fullwidth: refused before the directory is asked */
+	calls = 0;
+	assert_int_equal(LOGIN(a, "FIONA", "alice-pw", "10.0.0.1", 100), -EAGAIN);
+	assert_int_equal(LOGIN(a, "\uff26\uff49\uff4f\uff4e\uff41", "alice-pw", "10.0.0.1", 100),
+			 -EAGAIN);
+	assert_int_equal(retry, 10);
+	assert_null(id);
+	assert_int_equal(calls, 0);
+	/* a spelling only the directory folds: refused once it names the account, before
+	 * the password is checked */
+	assert_int_equal(LOGIN(a, "\ufb01ona", "alice-pw", "10.0.0.1", 100), -EAGAIN);
+	assert_int_equal(retry, 10);
+	assert_null(id);
+	assert_int_equal(calls, 1);
+	/* guesses under such spellings count for the account */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(LOGIN(a, "\ufb01ONA", "guess", "10.0.0.2", 100), -EACCES);
+	assert_int_equal(LOGIN(a, "fiona", "alice-pw", "10.0.0.2", 100), -EAGAIN);
+	/* elsewhere the account is not delayed, and the canonical name is returned */
+	assert_int_equal(LOGIN(a, "\ufb01ona", "alice-pw", "10.0.0.3", 100), 0);
+	assert_string_equal(id->id_username, "fiona");
+	identity_free(id);
+	auth_close(a);
+	config_free(options, &cfg);
+}
+
 /* A user source whose lookup of "slow" blocks until the test opens it, so the test,
  * not timing, decides how long the one password check slot stays taken. Every user
  * has the password "alice-pw". */
@@ -394,20 +487,6 @@ static void release_slot(struct blocker *b, pthread_t th)
 	assert_int_equal(b->b_result, 0);
 	pthread_cond_destroy(&b->b_cond);
 	pthread_mutex_destroy(&b->b_lock);
-}
-
-static struct auth *open_source(struct auth_config *cfg, const char *conf,
-				struct auth_user_source *src)
-{
-	char err[256] = "";
-	struct auth *a;
-
-	memset(cfg, 0, sizeof(*cfg));
-	assert_int_equal(config_load_string("t.conf", conf, options, cfg, err, sizeof(err)), 0);
-	assert_int_equal(auth_config_finish(cfg, "t.conf", err, sizeof(err)), 0);
-	a = auth_open(cfg, src, err, sizeof(err));
-	assert_non_null(a);
-	return a;
 }
 
 static void test_checks_bounded(void **state)
@@ -555,15 +634,11 @@ static void test_config(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_localdir),
-	    cmocka_unit_test(test_localdir_errors),
-	    cmocka_unit_test(test_login_local),
-	    cmocka_unit_test(test_login_throttled),
-	    cmocka_unit_test(test_user_source),
-	    cmocka_unit_test(test_checks_bounded),
-	    cmocka_unit_test(test_check_wait_bounded),
-	    cmocka_unit_test(test_dummy_cost),
-	    cmocka_unit_test(test_config),
+	    cmocka_unit_test(test_localdir),	       cmocka_unit_test(test_localdir_errors),
+	    cmocka_unit_test(test_login_local),	       cmocka_unit_test(test_login_throttled),
+	    cmocka_unit_test(test_user_source),	       cmocka_unit_test(test_checks_bounded),
+	    cmocka_unit_test(test_check_wait_bounded), cmocka_unit_test(test_throttle_canonical),
+	    cmocka_unit_test(test_dummy_cost),	       cmocka_unit_test(test_config),
 	};
 
 	alarm(120); /* a login that hangs fails the run instead of blocking the build */

@@ -104,6 +104,31 @@ static void test_account_per_address(void **state)
 	throttle_free(t);
 }
 
+/* Spellings a directory takes for the same account share its counts: ASCII case and
+ * fullwidth forms (what NFKC folds), as typed before any lookup. */
+static void test_name_folding(void **state)
+{
+	struct throttle *t = throttle_new(&cfg);
+
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		throttle_failure(t, "erin", "10.0.0.1", 100);
+	assert_int_equal(throttle_check(t, "ERIN", "10.0.0.1", 100), 30);
+	assert_int_equal(throttle_check(t, "\uff45\uff52\uff49\uff4e", "10.0.0.1", 100), 30);
+	assert_int_equal(throttle_check(t, "\uff25\uff32\uff29\uff2e", "10.0.0.1", 100), 30);
+	assert_int_equal(throttle_check(t, "e\uff52in", "10.0.0.1", 100), 30);
+	/* failures typed in fullwidth count for the same account */
+	throttle_failure(t, "\uff46rank", "10.0.0.1", 100);
+	throttle_failure(t, "FRANK", "10.0.0.1", 100);
+	throttle_failure(t, "\uff46\uff52\uff41\uff4e\uff4b", "10.0.0.1", 100);
+	assert_int_equal(throttle_check(t, "frank", "10.0.0.1", 100), 30);
+	/* other names stay apart: a fullwidth digit is its digit, not another one */
+	assert_int_equal(throttle_check(t, "erin2", "10.0.0.1", 100), 0);
+	assert_int_equal(throttle_check(t, "erin\uff12", "10.0.0.1", 100), 0);
+	assert_int_equal(throttle_check(t, "er\u00efn", "10.0.0.1", 100), 0);
+	throttle_free(t);
+}
+
 static void test_window(void **state)
 {
 	struct throttle *t = throttle_new(&cfg);
@@ -263,6 +288,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_account_backoff),
 	    cmocka_unit_test(test_account_per_address),
+	    cmocka_unit_test(test_name_folding),
 	    cmocka_unit_test(test_window),
 	    cmocka_unit_test(test_success_resets_account_only),
 	    cmocka_unit_test(test_address_grouping),

@@ -20,12 +20,20 @@ extern const char *const auth_backends[]; /* "local", "ldap" */
 struct auth_config {
 	int ac_backend;		 /* enum auth_backend */
 	char *ac_users_file;	 /* local backend: the users file (see localdir.h) */
-	int ac_user_failures;	 /* failed logins of one account before delays start */
+	int ac_user_failures;	 /* failed logins of one account from one address before
+				  * it is delayed there */
+	int ac_account_failures; /* failed logins of one account from anywhere before it
+				  * is delayed everywhere */
 	int ac_addr_failures;	 /* failed logins from one address before delays start */
 	int ac_failure_window;	 /* seconds after the last failure when a count restarts */
 	int ac_lockout;		 /* seconds of the first delay, doubling per failure */
 	int ac_lockout_max;	 /* seconds, cap of a delay */
 	int ac_throttle_entries; /* accounts + addresses remembered */
+	int ac_max_checks;	 /* password checks at once; 0 in the file: online CPUs */
+	int ac_check_queue;	 /* logins waiting for a check beyond those */
+	int ac_check_wait;	 /* seconds a login waits in that queue at most */
+	int ac_password_cost;	 /* scrypt ln of the program's new hashes (not read from
+				  * [auth]: the broker's [broker] password_cost); 0: default */
 	struct ldapdir_config ac_ldap;
 };
 
@@ -50,7 +58,12 @@ struct auth_config {
 		      .co_help = "local users file; unset: the broker's store"),                   \
 	    AUTH_OPT_(base, "max_user_failures", CONFIG_INT, ac_user_failures, .co_default = "5",  \
 		      .co_min = 1, .co_max = 1000,                                                 \
-		      .co_help = "failed logins of an account before it is delayed"),              \
+		      .co_help = "failed logins of an account from one address before it is "      \
+				 "delayed there"),                                                 \
+	    AUTH_OPT_(base, "max_account_failures", CONFIG_INT, ac_account_failures,               \
+		      .co_default = "50", .co_min = 1, .co_max = 100000,                           \
+		      .co_help = "failed logins of an account from all addresses before it is "    \
+				 "delayed everywhere"),                                            \
 	    AUTH_OPT_(base, "max_address_failures", CONFIG_INT, ac_addr_failures,                  \
 		      .co_default = "20", .co_min = 1, .co_max = 100000,                           \
 		      .co_help = "failed logins from an address (IPv6 /64) before it is delayed"), \
@@ -65,10 +78,20 @@ struct auth_config {
 	    AUTH_OPT_(base, "throttle_entries", CONFIG_INT, ac_throttle_entries,                   \
 		      .co_default = "8192", .co_min = 16, .co_max = 1048576,                       \
 		      .co_help = "accounts and addresses remembered (fixed memory)"),              \
+	    AUTH_OPT_(base, "max_password_checks", CONFIG_INT, ac_max_checks, .co_default = "0",   \
+		      .co_min = 0, .co_max = 4096,                                                 \
+		      .co_help = "password checks (scrypt, LDAP) at once; 0: online CPUs"),        \
+	    AUTH_OPT_(base, "password_check_queue", CONFIG_INT, ac_check_queue,                    \
+		      .co_default = "64", .co_min = 0, .co_max = 65536,                            \
+		      .co_help = "logins waiting for a check; more are answered busy"),            \
+	    AUTH_OPT_(base, "password_check_wait", CONFIG_DURATION, ac_check_wait,                 \
+		      .co_default = "10s", .co_min = 1, .co_max = 300,                             \
+		      .co_help = "longest wait for a check; then busy"),                           \
 	    LDAPDIR_CONFIG_OPTIONS((base) + offsetof(struct auth_config, ac_ldap))
 
 /* Checks a loaded [auth] section (and [ldap] when backend = ldap, see
- * ldapdir_config_finish()). Returns 0 or a negative errno with "file: ..." in err. */
+ * ldapdir_config_finish()); max_password_checks = 0 becomes the number of online
+ * CPUs. Returns 0 or a negative errno with "file: ..." in err. */
 int auth_config_finish(struct auth_config *cfg, const char *file, char *err, size_t errlen);
 
 /* Local users kept elsewhere (the broker's store). lookup returns 0 with a new identity
@@ -92,6 +115,11 @@ struct auth *auth_open(const struct auth_config *cfg, const struct auth_user_sou
 		       char *err, size_t errlen);
 void auth_close(struct auth *a);
 
+/* The hash an unknown local user's password is checked against: random, at the
+ * configured cost (ac_password_cost, r and p of password_default_params), so the
+ * answer for an unknown user takes as long as for a known one with a wrong password. */
+const char *auth_dummy_hash(const struct auth *a);
+
 struct auth_request {
 	const char *ar_username; /* as received: not NUL-terminated, length below */
 	size_t ar_username_len;
@@ -103,6 +131,9 @@ struct auth_request {
 
 /* Authenticates one login. Returns 0 with a new identity in *out (identity_free()), or:
  *   -EAGAIN   throttled: *retry_after holds the seconds to wait (HTTP 429)
+ *   -EBUSY    max_password_checks run already and the queue is full, or the wait in it
+ *             ran out: *retry_after holds the seconds to wait (HTTP 503); not counted
+ *             as a failed login
  *   -EACCES   bad username or password: unknown user, wrong, empty or over-long
  *             password; tell the user only "invalid username or password" (HTTP 401)
  *   -EINVAL   the username is not acceptable (identity_valid_username()) or a field

@@ -53,6 +53,7 @@ struct login {
 	int lg_wd_fd;
 	bool lg_wd_running, lg_wd_stop, lg_wd_fired;
 	const char *lg_username;
+	const struct ldapdir_hook *lg_hook; /* or NULL */
 	char *lg_err;
 	size_t lg_errlen;
 	/* group DNs seen (normalised), in the order found: cycle detection and the frontier
@@ -850,6 +851,11 @@ static int run_login(struct login *lg, const char *password, struct identity **o
 	r = find_user(lg, &id, &memberof, &nmemberof);
 	if (r < 0)
 		goto out_unbind;
+	/* The caller's say on this account (throttled?) before its password is sent. */
+	if (lg->lg_hook && (r = lg->lg_hook->lh_found(lg->lg_hook->lh_ctx, id->id_username)) < 0) {
+		set_err(lg, "refused after the user was found");
+		goto out_unbind;
+	}
 	watchdog_arm(lg, WATCHDOG_OPERATIONS * cfg->lc_timeout);
 	r = bind_user(lg, id->id_dn, password);
 	if (r < 0)
@@ -911,8 +917,18 @@ static void sigpipe_restore(const sigset_t *old, bool was_pending)
 int ldapdir_login(const struct ldapdir_config *cfg, const char *username, const char *password,
 		  struct identity **out, char *err, size_t errlen)
 {
-	struct login lg = {
-	    .lg_cfg = cfg, .lg_username = username, .lg_err = err, .lg_errlen = errlen};
+	return ldapdir_login_hooked(cfg, username, password, NULL, out, err, errlen);
+}
+
+int ldapdir_login_hooked(const struct ldapdir_config *cfg, const char *username,
+			 const char *password, const struct ldapdir_hook *hook,
+			 struct identity **out, char *err, size_t errlen)
+{
+	struct login lg = {.lg_cfg = cfg,
+			   .lg_username = username,
+			   .lg_hook = hook,
+			   .lg_err = err,
+			   .lg_errlen = errlen};
 	bool was_pending;
 	sigset_t old;
 	int r;

@@ -140,6 +140,20 @@ int ldapdir_config_finish(struct ldapdir_config *cfg, const char *file, char *er
 int ldapdir_login(const struct ldapdir_config *cfg, const char *username, const char *password,
 		  struct identity **out, char *err, size_t errlen);
 
+/* Called by ldapdir_login_hooked() once the user's entry is found, before the user's
+ * bind: with the directory's spelling of the username (username_attr). A negative
+ * errno ends the login there and is returned. */
+struct ldapdir_hook {
+	int (*lh_found)(void *ctx, const char *username);
+	void *lh_ctx;
+};
+
+/* ldapdir_login() with a hook (NULL: none), so the caller can throttle the account
+ * under its canonical name whatever spelling was typed. */
+int ldapdir_login_hooked(const struct ldapdir_config *cfg, const char *username,
+			 const char *password, const struct ldapdir_hook *hook,
+			 struct identity **out, char *err, size_t errlen);
+
 /* The filters ldapdir_login() would send, as new strings (free()) or NULL (errno):
  * the user search for username, and the first group search for a user entry (dn,
  * username): with server_type = ad and nested_groups the LDAP_MATCHING_RULE_IN_CHAIN

@@ -199,14 +199,29 @@ bool password_needs_rehash(const char *encoded)
 	       ph.ph_params.pp_p < d->pp_p || ph.ph_salt_len < SALT_LEN || ph.ph_key_len < KEY_LEN;
 }
 
-void password_verify_dummy(const char *password)
+int password_dummy_hash(const struct password_params *pp, char *out, size_t outlen)
 {
-	static const uint8_t salt[SALT_LEN] = "vdi-dummy-salt!";
-	size_t len = strlen(password);
-	uint8_t key[KEY_LEN];
+	uint8_t salt[SALT_LEN], key[KEY_LEN];
+	char salt64[BASE64_ENCODED_LEN(SALT_LEN) + 1], key64[BASE64_ENCODED_LEN(KEY_LEN) + 1];
+	int n;
 
-	if (len == 0 || len > PASSWORD_MAX_LEN)
-		return;
-	scrypt(password, len, salt, sizeof(salt), &password_default_params, key, sizeof(key));
-	OPENSSL_cleanse(key, sizeof(key));
+	if (!params_ok(pp))
+		return -EINVAL;
+	if (RAND_bytes(salt, sizeof(salt)) != 1 || RAND_bytes(key, sizeof(key)) != 1)
+		return -EIO;
+	base64_encode(salt, sizeof(salt), false, salt64, sizeof(salt64));
+	base64_encode(key, sizeof(key), false, key64, sizeof(key64));
+	n = snprintf(out, outlen, "$scrypt$ln=%d,r=%d,p=%d$%s$%s", pp->pp_ln, pp->pp_r, pp->pp_p,
+		     salt64, key64);
+	return n < 0 || (size_t)n >= outlen ? -ENOSPC : 0;
+}
+
+int password_params_of(const char *encoded, struct password_params *params)
+{
+	struct parsed_hash ph;
+
+	if (!encoded || parse_hash(encoded, &ph) < 0)
+		return -EINVAL;
+	*params = ph.ph_params;
+	return 0;
 }

@@ -43,8 +43,14 @@ bool password_hash_valid(const char *encoded);
  * malformed, or weaker than password_default_params. */
 bool password_needs_rehash(const char *encoded);
 
-/* Spends the time of one verification at the default cost and discards the result:
- * call it for an unknown user so the response time does not tell who exists. */
-void password_verify_dummy(const char *password);
+/* Writes into out (PASSWORD_HASH_MAX bytes) a well-formed hash string at cost params
+ * whose salt and key are random: no password matches it, and password_verify() against
+ * it costs what a real hash of that cost does. Checked for an unknown user, so the
+ * response time does not tell who exists. Returns 0, -EINVAL (params out of bounds),
+ * -EIO if OpenSSL fails. */
+int password_dummy_hash(const struct password_params *params, char *out, size_t outlen);
+
+/* The cost encoded in a well-formed hash string. Returns 0 or -EINVAL. */
+int password_params_of(const char *encoded, struct password_params *params);
 
 #endif

@@ -1,5 +1,6 @@
-/* Login throttling: a fixed table of counters keyed by a digest of the account name or
- * client address, chained hash buckets and an LRU list, all under one mutex. Eviction
+/* Login throttling: a fixed table of counters keyed by a digest of the account name,
+ * the client address, or the pair of both, chained hash buckets and an LRU list, all
+ * under one mutex. Eviction
  * prefers entries that are not currently locked out, so flooding the table with new
  * addresses does not easily unlock an account under attack. */
 #include "auth/throttle.h"
@@ -40,9 +41,10 @@ struct throttle *throttle_new(const struct throttle_config *cfg)
 	struct throttle *t;
 	uint32_t n;
 
-	if (cfg->tc_user_failures < 1 || cfg->tc_addr_failures < 1 || cfg->tc_window < 1 ||
-	    cfg->tc_base_delay < 1 || cfg->tc_max_delay < cfg->tc_base_delay ||
-	    cfg->tc_entries < 1 || cfg->tc_entries > (1 << 24)) {
+	if (cfg->tc_user_failures < 1 || cfg->tc_account_failures < 1 ||
+	    cfg->tc_addr_failures < 1 || cfg->tc_window < 1 || cfg->tc_base_delay < 1 ||
+	    cfg->tc_max_delay < cfg->tc_base_delay || cfg->tc_entries < 1 ||
+	    cfg->tc_entries > (1 << 24)) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -81,33 +83,72 @@ void throttle_free(struct throttle *t)
 	free(t);
 }
 
-/* Digest of "u:" + lowercased account name, or "a:" + the address in binary (an IPv6
- * address reduced to its /64, an IPv4-mapped one to IPv4). */
-static bool make_key(char kind, const char *name, uint8_t key[KEY_LEN])
+/* Appends the address in binary: an IPv6 address reduced to its /64, an IPv4-mapped
+ * one to IPv4; anything else (a name, "-") as text. */
+static size_t put_addr(const char *addr, unsigned char *buf, size_t len, size_t cap)
 {
-	unsigned char buf[2 + NAME_MAX_LEN], md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen;
-	size_t len = 2;
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 	uint8_t a6[16];
+
+	if (inet_pton(AF_INET, addr, buf + len) == 1)
+		return len + 4;
+	if (inet_pton(AF_INET6, addr, a6) == 1) {
+		if (!memcmp(a6, mapped, sizeof(mapped))) {
+			memcpy(buf + len, a6 + 12, 4);
+			return len + 4;
+		}
+		memcpy(buf + len, a6, 8);
+		return len + 8;
+	}
+	for (const char *p = addr; *p && len < cap; p++)
+		buf[len++] = (unsigned char)*p;
+	return len;
+}
+
+/* Appends the account name folded the way directories compare names, as far as a
+ * few lines can: fullwidth forms U+FF01..U+FF5E (UTF-8 EF BC 81..EF BD 9E) become
+ * their ASCII characters and the ideographic space U+3000 a space, as NFKC does, then
+ * ASCII letters go to lower case. Other compatibility forms are caught once the
+ * backend names the account (auth.c throttles its canonical name too). */
+static size_t put_user(const char *user, unsigned char *buf, size_t len, size_t cap)
+{
+	const unsigned char *p = (const unsigned char *)user;
+
+	while (*p && len < cap) {
+		unsigned char c = *p++;
+
+		if (c == 0xef && (p[0] == 0xbc || p[0] == 0xbd) && (p[1] & 0xc0) == 0x80) {
+			unsigned cp = 0xff00 | (p[0] & 0x3fu) << 6 | (p[1] & 0x3fu);
+
+			if (cp >= 0xff01 && cp <= 0xff5e) {
+				c = (unsigned char)(cp - 0xfee0);
+				p += 2;
+			}
+		} else if (c == 0xe3 && p[0] == 0x80 && p[1] == 0x80) {
+			c = ' ';
+			p += 2;
+		}
+		buf[len++] = c >= 'A' && c <= 'Z' ? c + 32 : c;
+	}
+	return len;
+}
+
+/* Digest of the kind and what it names: 'u' an account, 'a' an address, 'p' an account
+ * as tried from one address (name, NUL, address). */
+static bool make_key(char kind, const char *user, const char *addr, uint8_t key[KEY_LEN])
+{
+	unsigned char buf[2 + NAME_MAX_LEN + 1 + 64], md[EVP_MAX_MD_SIZE];
+	size_t len = 2, cap = 2 + NAME_MAX_LEN;
+	unsigned int mdlen;
 
 	buf[0] = (unsigned char)kind;
 	buf[1] = ':';
-	if (kind == 'a' && inet_pton(AF_INET, name, buf + 2) == 1) {
-		len += 4;
-	} else if (kind == 'a' && inet_pton(AF_INET6, name, a6) == 1) {
-		static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-
-		if (!memcmp(a6, mapped, sizeof(mapped))) {
-			memcpy(buf + 2, a6 + 12, 4);
-			len += 4;
-		} else {
-			memcpy(buf + 2, a6, 8);
-			len += 8;
-		}
-	} else {
-		for (const char *p = name; *p && len < sizeof(buf); p++)
-			buf[len++] = (unsigned char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
-	}
+	if (kind != 'a')
+		len = put_user(user, buf, len, cap);
+	if (kind == 'p')
+		buf[len++] = '\0';
+	if (kind != 'u')
+		len = put_addr(addr ? addr : "-", buf, len, sizeof(buf) - 16);
 	if (EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL) != 1)
 		return false;
 	memcpy(key, md, KEY_LEN);
@@ -198,12 +239,13 @@ static uint32_t insert(struct throttle *t, const uint8_t key[KEY_LEN], int64_t n
 	return i;
 }
 
-static int64_t wait_for(struct throttle *t, char kind, const char *name, int64_t now)
+static int64_t wait_for(struct throttle *t, char kind, const char *user, const char *addr,
+			int64_t now)
 {
 	uint8_t key[KEY_LEN];
 	uint32_t i;
 
-	if (!name || !make_key(kind, name, key))
+	if ((kind == 'a' ? !addr : !user) || !make_key(kind, user, addr, key))
 		return 0;
 	i = find(t, key);
 	if (i == NONE)
@@ -215,23 +257,27 @@ static int64_t wait_for(struct throttle *t, char kind, const char *name, int64_t
 
 int throttle_check(struct throttle *t, const char *user, const char *addr, int64_t now)
 {
-	int64_t u, a;
+	int64_t p, u, a;
 
 	pthread_mutex_lock(&t->t_lock);
-	u = wait_for(t, 'u', user, now);
-	a = wait_for(t, 'a', addr, now);
+	p = wait_for(t, 'p', user, addr, now);
+	u = wait_for(t, 'u', user, addr, now);
+	a = wait_for(t, 'a', user, addr, now);
 	pthread_mutex_unlock(&t->t_lock);
-	return (int)(u > a ? u : a);
+	if (u > p)
+		p = u;
+	return (int)(p > a ? p : a);
 }
 
-static void count_failure(struct throttle *t, char kind, const char *name, int limit, int64_t now)
+static void count_failure(struct throttle *t, char kind, const char *user, const char *addr,
+			  int limit, int64_t now)
 {
 	struct throttle_entry *e;
 	uint8_t key[KEY_LEN];
 	int64_t delay;
 	uint32_t i, over;
 
-	if (!name || !make_key(kind, name, key))
+	if ((kind == 'a' ? !addr : !user) || !make_key(kind, user, addr, key))
 		return;
 	i = find(t, key);
 	if (i == NONE) {
@@ -259,8 +305,9 @@ static void count_failure(struct throttle *t, char kind, const char *name, int l
 void throttle_failure(struct throttle *t, const char *user, const char *addr, int64_t now)
 {
 	pthread_mutex_lock(&t->t_lock);
-	count_failure(t, 'u', user, t->t_cfg.tc_user_failures, now);
-	count_failure(t, 'a', addr, t->t_cfg.tc_addr_failures, now);
+	count_failure(t, 'p', user, addr, t->t_cfg.tc_user_failures, now);
+	count_failure(t, 'u', user, addr, t->t_cfg.tc_account_failures, now);
+	count_failure(t, 'a', user, addr, t->t_cfg.tc_addr_failures, now);
 	pthread_mutex_unlock(&t->t_lock);
 }
 
@@ -269,13 +316,16 @@ void throttle_success(struct throttle *t, const char *user, const char *addr, in
 	uint8_t key[KEY_LEN];
 	uint32_t i;
 
-	(void)addr;
 	(void)now;
-	if (!user || !make_key('u', user, key))
+	if (!user)
 		return;
 	pthread_mutex_lock(&t->t_lock);
-	i = find(t, key);
-	if (i != NONE)
-		remove_entry(t, i);
+	for (const char *kind = "up"; *kind; kind++) {
+		if (!make_key(*kind, user, addr, key))
+			continue;
+		i = find(t, key);
+		if (i != NONE)
+			remove_entry(t, i);
+	}
 	pthread_mutex_unlock(&t->t_lock);
 }

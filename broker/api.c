@@ -57,6 +57,7 @@ static const struct outcome_http {
     [BROKER_NO_CAPACITY] = {503, NULL},
     [BROKER_HOST_UNAVAILABLE] = {503, "host_unavailable"},
     [BROKER_DIRECTORY_UNAVAILABLE] = {503, "directory_unavailable"},
+    [BROKER_LOGINS_BUSY] = {503, "busy"},
 };
 
 static unsigned outcome_status(enum broker_outcome o)

@@ -45,6 +45,7 @@ enum broker_outcome {
 	BROKER_NO_CAPACITY,	      /* no desktop or host for it now (br_reason) */
 	BROKER_HOST_UNAVAILABLE,      /* the desktop's host is not answering */
 	BROKER_DIRECTORY_UNAVAILABLE, /* the user directory is not answering */
+	BROKER_LOGINS_BUSY,	      /* too many logins at once: retry after br_retry_after */
 	BROKER_OUTCOMES
 };
 
@@ -102,7 +103,8 @@ void broker_audit(struct broker *b, const char *actor, const char *action, const
 /* POST /login. Returns BROKER_OK with the answer body in *out and a new session token
  * in token (a cookie, or for bearer sessions also in the body), or why not in res:
  * THROTTLED (with br_retry_after), BAD_CREDENTIALS, BAD_REQUEST, DIRECTORY_UNAVAILABLE
- * (the directory, or the broker, failed). The attempt is audited either way, never
+ * (the directory, or the broker, failed), LOGINS_BUSY (too many password checks at
+ * once; with br_retry_after). The attempt is audited either way, never
  * with the password. */
 enum broker_outcome broker_login(struct broker *b, const char *user, size_t user_len,
 				 const char *password, size_t password_len, const char *addr,

@@ -152,6 +152,8 @@ int broker_config_load(const char *path, struct broker_config *cfg, char *err, s
 			return -EINVAL;
 		}
 	}
+	/* Unknown users' dummy check costs what a hash made here costs. */
+	cfg->bc_auth.ac_password_cost = cfg->bc_password_cost;
 	return auth_config_finish(&cfg->bc_auth, path, err, errlen);
 }
 

@@ -90,6 +90,10 @@ static enum broker_outcome login_outcome(int r, int retry_after, struct broker_r
 		return broker_result_set(res, BROKER_BAD_CREDENTIALS, NULL,
 					 "invalid username or password");
 	case -EINVAL: return broker_result_set(res, BROKER_BAD_REQUEST, NULL, "invalid username");
+	case -EBUSY:
+		res->br_retry_after = retry_after;
+		return broker_result_set(res, BROKER_LOGINS_BUSY, NULL,
+					 "too many logins at once, retry in %d s", retry_after);
 	default:
 		return broker_result_set(res, BROKER_DIRECTORY_UNAVAILABLE, NULL,
 					 "the user directory is not answering; try again later");

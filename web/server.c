@@ -715,7 +715,9 @@ struct web_server *web_start(const struct web_config *cfg, const struct web_rout
 		snprintf(err, errlen, "out of memory");
 		goto out_free;
 	}
-	/* No listener of its own: connections come from the TLS front. */
+	/* No listener of its own: connections come from the TLS front. poll(), not
+	 * select(): each connection holds two descriptors here (TLS socket, socketpair), so
+	 * a few hundred pass FD_SETSIZE, and with select() libmicrohttpd drops those. */
 	srv->ws_daemon = MHD_start_daemon(
 	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
 		MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE,

@@ -1,13 +1,17 @@
 /* Unit tests for auth/auth and auth/localdir: the users file (format, errors with
  * lines), and the login path with the local backend: right, wrong and empty passwords,
- * unknown users, hostile usernames, throttling, a store-backed user source. */
+ * unknown users, hostile usernames, throttling, a store-backed user source, the bound
+ * on password checks at once. Waits have deadlines; alarm() ends a run that hangs. */
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -222,11 +226,16 @@ static void test_login_throttled(void **state)
 	(void)state;
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(LOGIN(a, "alice", "guess", "10.0.0.1", 100 + i), -EACCES);
-	/* now even the right password waits: the answer does not reveal it */
-	assert_int_equal(LOGIN(a, "alice", "alice-pw", "10.0.0.9", 103), -EAGAIN);
+	/* now even the right password waits there: the answer does not reveal it */
+	assert_int_equal(LOGIN(a, "alice", "alice-pw", "10.0.0.1", 103), -EAGAIN);
 	assert_int_equal(retry, 9);
 	assert_null(id);
-	assert_int_equal(LOGIN(a, "alice", "alice-pw", "10.0.0.9", 112), 0);
+	/* ...but the guesses from one address do not lock alice out elsewhere */
+	assert_int_equal(LOGIN(a, "alice", "alice-pw", "10.0.0.9", 103), 0);
+	assert_int_equal(retry, 0);
+	identity_free(id);
+	assert_int_equal(LOGIN(a, "alice", "guess", "10.0.0.1", 104), -EAGAIN);
+	assert_int_equal(LOGIN(a, "alice", "alice-pw", "10.0.0.1", 112), 0);
 	assert_int_equal(retry, 0);
 	identity_free(id);
 	/* the success reset the account */
@@ -306,6 +315,279 @@ static void test_user_source(void **state)
 	config_free(options, &cfg);
 }
 
+static struct auth *open_source(struct auth_config *cfg, const char *conf,
+				struct auth_user_source *src)
+{
+	char err[256] = "";
+	struct auth *a;
+
+	memset(cfg, 0, sizeof(*cfg));
+	assert_int_equal(config_load_string("t.conf", conf, options, cfg, err, sizeof(err)), 0);
+	assert_int_equal(auth_config_finish(cfg, "t.conf", err, sizeof(err)), 0);
+	a = auth_open(cfg, src, err, sizeof(err));
+	assert_non_null(a);
+	return a;
+}
+
+/* A directory that, like LDAP's string preparation, matches compatibility spellings
+ * of a name: "\ufb01" (the fi ligature) is "fi", fullwidth letters are ASCII, case is
+ * ignored. It knows "fiona" (password "alice-pw") and counts its lookups. */
+static int folding_lookup(void *ctx, const char *username, struct identity **id, char **hash)
+{
+	char folded[64];
+	size_t o = 0;
+	int *calls = ctx;
+
+	(*calls)++;
+	for (const unsigned char *p = (const unsigned char *)username;
+	     *p && o + 2 < sizeof(folded);) {
+		if (!memcmp(p, "\xef\xac\x81", 3)) { /* U+FB01 */
+			folded[o++] = 'f';
+			folded[o++] = 'i';
+			p += 3;
+		} else if (p[0] == 0xef && p[1] == 0xbc && p[2] >= 0xa1 && p[2] <= 0xba) {
+			folded[o++] = (char)('a' + p[2] - 0xa1); /* U+FF21.. */
+			p += 3;
+		} else if (p[0] == 0xef && p[1] == 0xbd && p[2] >= 0x81 && p[2] <= 0x9a) {
+			folded[o++] = (char)('a' + p[2] - 0x81); /* U+FF41.. */
+			p += 3;
+		} else {
+			folded[o++] = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+			p++;
+		}
+	}
+	folded[o] = '\0';
+	if (strcmp(folded, "fiona"))
+		return -ENOENT;
+	*id = identity_new("fiona", NULL, "Fiona", NULL);
+	*hash = strdup(alice_hash);
+	return 0;
+}
+
+/* Throttling follows the account, not the spelling typed: locked "fiona" gets no fresh
+ * attempts as "FIONA", in fullwidth, or as a spelling only the directory folds. */
+static void test_throttle_canonical(void **state)
+{
+	int calls = 0;
+	struct auth_user_source src = {.aus_lookup = folding_lookup, .aus_ctx = &calls};
+	struct auth_config cfg;
+	struct identity *id = NULL;
+	int retry = -1;
+	struct auth *a = open_source(&cfg,
+				     "[auth]\nmax_user_failures = 3\nmax_address_failures = 100\n"
+				     "lockout = 10s\nlockout_max = 1m\n",
+				     &src);
+
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(LOGIN(a, "fiona", "guess", "10.0.0.1", 100), -EACCES);
+	assert_int_equal(LOGIN(a, "fiona", "alice-pw", "10.0.0.1", 100), -EAGAIN);
+	/* other case, fullwidth: refused before the directory is asked */
+	calls = 0;
+	assert_int_equal(LOGIN(a, "FIONA", "alice-pw", "10.0.0.1", 100), -EAGAIN);
+	assert_int_equal(LOGIN(a, "\uff26\uff49\uff4f\uff4e\uff41", "alice-pw", "10.0.0.1", 100),
+			 -EAGAIN);
+	assert_int_equal(retry, 10);
+	assert_null(id);
+	assert_int_equal(calls, 0);
+	/* a spelling only the directory folds: refused once it names the account, before
+	 * the password is checked */
+	assert_int_equal(LOGIN(a, "\ufb01ona", "alice-pw", "10.0.0.1", 100), -EAGAIN);
+	assert_int_equal(retry, 10);
+	assert_null(id);
+	assert_int_equal(calls, 1);
+	/* guesses under such spellings count for the account */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(LOGIN(a, "\ufb01ONA", "guess", "10.0.0.2", 100), -EACCES);
+	assert_int_equal(LOGIN(a, "fiona", "alice-pw", "10.0.0.2", 100), -EAGAIN);
+	/* elsewhere the account is not delayed, and the canonical name is returned */
+	assert_int_equal(LOGIN(a, "\ufb01ona", "alice-pw", "10.0.0.3", 100), 0);
+	assert_string_equal(id->id_username, "fiona");
+	identity_free(id);
+	auth_close(a);
+	config_free(options, &cfg);
+}
+
+/* A user source whose lookup of "slow" blocks until the test opens it, so the test,
+ * not timing, decides how long the one password check slot stays taken. Every user
+ * has the password "alice-pw". */
+struct blocker {
+	pthread_mutex_t b_lock;
+	pthread_cond_t b_cond;
+	bool b_entered, b_open;
+	struct auth *b_auth;
+	int b_result;
+};
+
+static void deadline_in(struct timespec *ts, int seconds)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += seconds;
+}
+
+static int blocking_lookup(void *ctx, const char *username, struct identity **id, char **hash)
+{
+	struct blocker *b = ctx;
+	struct timespec deadline;
+
+	if (!strcmp(username, "slow")) {
+		deadline_in(&deadline, 10);
+		pthread_mutex_lock(&b->b_lock);
+		b->b_entered = true;
+		pthread_cond_broadcast(&b->b_cond);
+		while (!b->b_open &&
+		       pthread_cond_timedwait(&b->b_cond, &b->b_lock, &deadline) != ETIMEDOUT)
+			;
+		pthread_mutex_unlock(&b->b_lock);
+	}
+	*id = identity_new(username, NULL, NULL, NULL);
+	*hash = strdup(alice_hash);
+	return 0;
+}
+
+static void *slow_login(void *arg)
+{
+	struct blocker *b = arg;
+	struct identity *id = NULL;
+	int retry;
+
+	b->b_result = LOGIN(b->b_auth, "slow", "alice-pw", "10.0.0.1", 100);
+	identity_free(id);
+	return NULL;
+}
+
+/* Starts a login of "slow" in a thread and returns once it holds the check slot. */
+static void hold_slot(struct blocker *b, struct auth *a, pthread_t *th)
+{
+	struct timespec deadline;
+
+	pthread_mutex_init(&b->b_lock, NULL);
+	pthread_cond_init(&b->b_cond, NULL);
+	b->b_entered = b->b_open = false;
+	b->b_auth = a;
+	b->b_result = 1;
+	assert_int_equal(pthread_create(th, NULL, slow_login, b), 0);
+	deadline_in(&deadline, 10);
+	pthread_mutex_lock(&b->b_lock);
+	while (!b->b_entered &&
+	       pthread_cond_timedwait(&b->b_cond, &b->b_lock, &deadline) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&b->b_lock);
+	assert_true(b->b_entered);
+}
+
+/* Lets the held login finish; it must have succeeded. */
+static void release_slot(struct blocker *b, pthread_t th)
+{
+	pthread_mutex_lock(&b->b_lock);
+	b->b_open = true;
+	pthread_cond_broadcast(&b->b_cond);
+	pthread_mutex_unlock(&b->b_lock);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(b->b_result, 0);
+	pthread_cond_destroy(&b->b_cond);
+	pthread_mutex_destroy(&b->b_lock);
+}
+
+static void test_checks_bounded(void **state)
+{
+	struct blocker b;
+	struct auth_user_source src = {.aus_lookup = blocking_lookup, .aus_ctx = &b};
+	struct auth_config cfg;
+	struct identity *id = NULL;
+	int retry = -1;
+	pthread_t th;
+	struct auth *a = open_source(&cfg,
+				     "[auth]\nmax_password_checks = 1\npassword_check_queue = 0\n"
+				     "max_user_failures = 2\nmax_address_failures = 3\n",
+				     &src);
+
+	(void)state;
+	hold_slot(&b, a, &th);
+	/* the one slot is taken and nobody may wait: busy at once, with a time to retry */
+	for (int i = 0; i < 10; i++) {
+		retry = -1;
+		assert_int_equal(LOGIN(a, "dora", "wrong", "10.0.0.5", 100), -EBUSY);
+		assert_null(id);
+		assert_true(retry >= 1 && retry <= 10);
+	}
+	release_slot(&b, th);
+	/* ten busy answers counted as no failures, of the account or of the address */
+	assert_int_equal(LOGIN(a, "dora", "alice-pw", "10.0.0.5", 101), 0);
+	assert_int_equal(retry, 0);
+	identity_free(id);
+	/* the slot is free again: a wrong password is a failed login as ever */
+	assert_int_equal(LOGIN(a, "dora", "wrong", "10.0.0.5", 102), -EACCES);
+	auth_close(a);
+	config_free(options, &cfg);
+}
+
+static void test_check_wait_bounded(void **state)
+{
+	struct blocker b;
+	struct auth_user_source src = {.aus_lookup = blocking_lookup, .aus_ctx = &b};
+	struct auth_config cfg;
+	struct identity *id = NULL;
+	struct timespec t0, t1;
+	int retry = -1;
+	pthread_t th;
+	struct auth *a = open_source(&cfg,
+				     "[auth]\nmax_password_checks = 1\npassword_check_queue = 1\n"
+				     "password_check_wait = 1s\n",
+				     &src);
+	double waited;
+
+	(void)state;
+	hold_slot(&b, a, &th);
+	/* room in the queue: this login waits its second, then gives up busy */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(LOGIN(a, "dora", "alice-pw", "10.0.0.5", 100), -EBUSY);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	waited = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	assert_true(waited >= 0.9 && waited < 5);
+	assert_int_equal(retry, 1);
+	release_slot(&b, th);
+	assert_int_equal(LOGIN(a, "dora", "alice-pw", "10.0.0.5", 101), 0);
+	identity_free(id);
+	auth_close(a);
+	config_free(options, &cfg);
+}
+
+/* An unknown user's password is checked against a dummy at the configured cost. */
+static void test_dummy_cost(void **state)
+{
+	struct auth_user_source src = {.aus_lookup = store_lookup, .aus_ctx = &(int){0}};
+	struct password_params pp;
+	struct auth_config cfg;
+	struct identity *id = NULL;
+	char err[256];
+	int retry;
+	struct auth *a;
+
+	(void)state;
+	memset(&cfg, 0, sizeof(cfg));
+	assert_int_equal(config_load_string("t.conf", "", options, &cfg, err, sizeof(err)), 0);
+	cfg.ac_password_cost = 11; /* what the broker sets from [broker] password_cost */
+	a = auth_open(&cfg, &src, err, sizeof(err));
+	assert_non_null(a);
+	assert_int_equal(password_params_of(auth_dummy_hash(a), &pp), 0);
+	assert_int_equal(pp.pp_ln, 11);
+	assert_int_equal(pp.pp_r, password_default_params.pp_r);
+	assert_int_equal(pp.pp_p, password_default_params.pp_p);
+	assert_int_equal(LOGIN(a, "eve", "nope", NULL, 1), -EACCES);
+	auth_close(a);
+	/* unset: the cost new hashes get by default */
+	cfg.ac_password_cost = 0;
+	a = auth_open(&cfg, &src, err, sizeof(err));
+	assert_non_null(a);
+	assert_int_equal(password_params_of(auth_dummy_hash(a), &pp), 0);
+	assert_int_equal(pp.pp_ln, password_default_params.pp_ln);
+	assert_int_equal(pp.pp_r, password_default_params.pp_r);
+	assert_int_equal(pp.pp_p, password_default_params.pp_p);
+	auth_close(a);
+	config_free(options, &cfg);
+}
+
 static void test_config(void **state)
 {
 	struct auth_config cfg;
@@ -317,9 +599,15 @@ static void test_config(void **state)
 					    err, sizeof(err)),
 			 0);
 	assert_int_equal(cfg.ac_user_failures, 5);
+	assert_int_equal(cfg.ac_account_failures, 50);
 	assert_int_equal(cfg.ac_failure_window, 900);
+	assert_int_equal(cfg.ac_max_checks, 0);
+	assert_int_equal(cfg.ac_check_queue, 64);
+	assert_int_equal(cfg.ac_check_wait, 10);
 	assert_int_equal(auth_config_finish(&cfg, "t.conf", err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "t.conf: [ldap] uri is required");
+	/* checked at once: one per online CPU */
+	assert_int_equal(cfg.ac_max_checks, (int)sysconf(_SC_NPROCESSORS_ONLN));
 	config_free(options, &cfg);
 	memset(&cfg, 0, sizeof(cfg));
 	assert_int_equal(config_load_string("t.conf", "[auth]\nlockout = 5m\nlockout_max = 1m\n",
@@ -346,9 +634,13 @@ static void test_config(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_localdir),	cmocka_unit_test(test_localdir_errors),
-	    cmocka_unit_test(test_login_local), cmocka_unit_test(test_login_throttled),
-	    cmocka_unit_test(test_user_source), cmocka_unit_test(test_config),
+	    cmocka_unit_test(test_localdir),	       cmocka_unit_test(test_localdir_errors),
+	    cmocka_unit_test(test_login_local),	       cmocka_unit_test(test_login_throttled),
+	    cmocka_unit_test(test_user_source),	       cmocka_unit_test(test_checks_bounded),
+	    cmocka_unit_test(test_check_wait_bounded), cmocka_unit_test(test_throttle_canonical),
+	    cmocka_unit_test(test_dummy_cost),	       cmocka_unit_test(test_config),
 	};
+
+	alarm(120); /* a login that hangs fails the run instead of blocking the build */
 	return cmocka_run_group_tests_name("auth_login", tests, setup, NULL);
 }

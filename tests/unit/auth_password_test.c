@@ -105,7 +105,28 @@ static void test_default_cost(void **state)
 	assert_int_equal(password_verify("hunter2", h), 0);
 	assert_int_equal(password_verify("hunter3", h), -EACCES);
 	assert_false(password_needs_rehash(h));
-	password_verify_dummy("hunter2"); /* must simply return */
+}
+
+static void test_dummy_hash(void **state)
+{
+	struct password_params pp, costly = {.pp_ln = 12, .pp_r = 8, .pp_p = 1};
+	char d1[PASSWORD_HASH_MAX], d2[PASSWORD_HASH_MAX];
+
+	(void)state;
+	/* well-formed, of the cost asked for, random, and matched by no password */
+	assert_int_equal(password_dummy_hash(&costly, d1, sizeof(d1)), 0);
+	assert_int_equal(password_dummy_hash(&costly, d2, sizeof(d2)), 0);
+	assert_true(password_hash_valid(d1));
+	assert_string_not_equal(d1, d2);
+	assert_int_equal(password_params_of(d1, &pp), 0);
+	assert_int_equal(pp.pp_ln, 12);
+	assert_int_equal(pp.pp_r, 8);
+	assert_int_equal(pp.pp_p, 1);
+	assert_int_equal(password_verify("hunter2", d1), -EACCES);
+	assert_int_equal(password_verify("", d1), -EACCES);
+	costly.pp_ln = 30;
+	assert_int_equal(password_dummy_hash(&costly, d1, sizeof(d1)), -EINVAL);
+	assert_int_equal(password_params_of("$scrypt$ln=15", &pp), -EINVAL);
 }
 
 static void test_malformed(void **state)
@@ -171,7 +192,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_base64),	 cmocka_unit_test(test_hash_and_verify),
 	    cmocka_unit_test(test_hash_refuses), cmocka_unit_test(test_default_cost),
-	    cmocka_unit_test(test_malformed),
+	    cmocka_unit_test(test_malformed),	 cmocka_unit_test(test_dummy_hash),
 	};
 	return cmocka_run_group_tests_name("auth_password", tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* Unit tests for auth/throttle: failures before the first delay, doubling delays and
- * their cap, the window, per-account vs per-address counts, address grouping, bounded
- * memory with LRU eviction, and concurrent use. Time is passed in. */
+ * their cap, the window, per-account-and-address vs per-account vs per-address counts,
+ * address grouping, bounded memory with LRU eviction, and concurrent use. Time is
+ * passed in. */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -14,6 +15,7 @@
 
 static const struct throttle_config cfg = {
     .tc_user_failures = 3,
+    .tc_account_failures = 8,
     .tc_addr_failures = 10,
     .tc_window = 600,
     .tc_base_delay = 30,
@@ -37,21 +39,93 @@ static void test_account_backoff(void **state)
 	assert_int_equal(throttle_check(t, "alice", "10.0.0.1", now + 2), 30);
 	assert_int_equal(throttle_check(t, "alice", "10.0.0.1", now + 31), 1);
 	assert_int_equal(throttle_check(t, "alice", "10.0.0.1", now + 32), 0);
-	/* account names ignore ASCII case, and the account is delayed from anywhere */
-	throttle_failure(t, "ALICE", "192.0.2.7", now + 32);
-	assert_int_equal(throttle_check(t, "Alice", "198.51.100.1", now + 32), 60);
-	throttle_failure(t, "alice", "192.0.2.7", now + 92);
-	assert_int_equal(throttle_check(t, "alice", NULL, now + 92), 120);
-	throttle_failure(t, "alice", "192.0.2.7", now + 212);
-	assert_int_equal(throttle_check(t, "alice", NULL, now + 212), 240);
+	/* account names ignore ASCII case; each further failure doubles the delay */
+	throttle_failure(t, "ALICE", "10.0.0.1", now + 32);
+	assert_int_equal(throttle_check(t, "Alice", "10.0.0.1", now + 32), 60);
+	throttle_failure(t, "alice", "10.0.0.1", now + 92);
+	assert_int_equal(throttle_check(t, "alice", "10.0.0.1", now + 92), 120);
+	throttle_failure(t, "alice", "10.0.0.1", now + 212);
+	assert_int_equal(throttle_check(t, "alice", "10.0.0.1", now + 212), 240);
 	/* capped */
-	throttle_failure(t, "alice", "192.0.2.7", now + 452);
-	assert_int_equal(throttle_check(t, "alice", NULL, now + 452), 300);
+	throttle_failure(t, "alice", "10.0.0.1", now + 452);
+	assert_int_equal(throttle_check(t, "alice", "10.0.0.1", now + 452), 300);
 	for (int i = 0; i < 40; i++)
-		throttle_failure(t, "alice", NULL, now + 453 + i);
-	assert_int_equal(throttle_check(t, "alice", NULL, now + 492), 300);
+		throttle_failure(t, "alice", "10.0.0.1", now + 453 + i);
+	assert_int_equal(throttle_check(t, "alice", "10.0.0.1", now + 492), 300);
+	/* 47 failures, past the overall limit of 8: the account waits from anywhere now */
+	assert_int_equal(throttle_check(t, "alice", "198.51.100.1", now + 492), 300);
 	/* another account is not affected */
 	assert_int_equal(throttle_check(t, "bob", NULL, now + 492), 0);
+	throttle_free(t);
+}
+
+/* One address guessing at an account delays that account there, not from elsewhere,
+ * until the account's overall limit (much higher) is reached. */
+static void test_account_per_address(void **state)
+{
+	struct throttle *t = throttle_new(&cfg);
+	int64_t now = 2000;
+
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		throttle_failure(t, "dave", "203.0.113.9", now);
+	assert_int_equal(throttle_check(t, "dave", "203.0.113.9", now), 30);
+	assert_int_equal(throttle_check(t, "DAVE", "203.0.113.9", now), 30);
+	/* the owner, from the office, is not locked out by the guesser behind the NAT */
+	assert_int_equal(throttle_check(t, "dave", "198.51.100.20", now), 0);
+	/* an IPv6 guesser is one /64, whatever address of it it uses */
+	for (int i = 0; i < 3; i++) {
+		char addr[64];
+
+		snprintf(addr, sizeof(addr), "2001:db8:5:6::%x", i + 1);
+		throttle_failure(t, "dave", addr, now + 1);
+	}
+	assert_int_equal(throttle_check(t, "dave", "2001:db8:5:6::99", now + 1), 30);
+	assert_int_equal(throttle_check(t, "dave", "198.51.100.20", now + 1), 0);
+	/* many addresses together reach the overall limit (8): then it waits everywhere */
+	throttle_failure(t, "dave", "192.0.2.50", now + 2);
+	assert_int_equal(throttle_check(t, "dave", "198.51.100.20", now + 2), 0);
+	throttle_failure(t, "dave", "192.0.2.51", now + 2);
+	assert_int_equal(throttle_check(t, "dave", "198.51.100.20", now + 2), 30);
+	assert_int_equal(throttle_check(t, "dave", NULL, now + 2), 30);
+	/* per-address lockout stays: one address guessing many accounts waits for any */
+	for (int i = 0; i < 10; i++) {
+		char user[32];
+
+		snprintf(user, sizeof(user), "user%d", i);
+		throttle_failure(t, user, "192.0.2.99", now + 3);
+	}
+	assert_int_equal(throttle_check(t, "someone", "192.0.2.99", now + 3), 30);
+	assert_int_equal(throttle_check(t, "someone", "192.0.2.98", now + 3), 0);
+	/* a success forgets the account from that address and overall */
+	throttle_success(t, "dave", "203.0.113.9", now + 40);
+	assert_int_equal(throttle_check(t, "dave", "203.0.113.9", now + 40), 0);
+	assert_int_equal(throttle_check(t, "dave", "198.51.100.20", now + 40), 0);
+	throttle_free(t);
+}
+
+/* Spellings a directory takes for the same account share its counts: ASCII case and
+ * fullwidth forms (what NFKC folds), as typed before any lookup. */
+static void test_name_folding(void **state)
+{
+	struct throttle *t = throttle_new(&cfg);
+
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		throttle_failure(t, "erin", "10.0.0.1", 100);
+	assert_int_equal(throttle_check(t, "ERIN", "10.0.0.1", 100), 30);
+	assert_int_equal(throttle_check(t, "\uff45\uff52\uff49\uff4e", "10.0.0.1", 100), 30);
+	assert_int_equal(throttle_check(t, "\uff25\uff32\uff29\uff2e", "10.0.0.1", 100), 30);
+	assert_int_equal(throttle_check(t, "e\uff52in", "10.0.0.1", 100), 30);
+	/* failures typed in fullwidth count for the same account */
+	throttle_failure(t, "\uff46rank", "10.0.0.1", 100);
+	throttle_failure(t, "FRANK", "10.0.0.1", 100);
+	throttle_failure(t, "\uff46\uff52\uff41\uff4e\uff4b", "10.0.0.1", 100);
+	assert_int_equal(throttle_check(t, "frank", "10.0.0.1", 100), 30);
+	/* other names stay apart: a fullwidth digit is its digit, not another one */
+	assert_int_equal(throttle_check(t, "erin2", "10.0.0.1", 100), 0);
+	assert_int_equal(throttle_check(t, "erin\uff12", "10.0.0.1", 100), 0);
+	assert_int_equal(throttle_check(t, "er\u00efn", "10.0.0.1", 100), 0);
 	throttle_free(t);
 }
 
@@ -163,6 +237,9 @@ static void test_bad_config(void **state)
 	bad = cfg;
 	bad.tc_user_failures = 0;
 	assert_null(throttle_new(&bad));
+	bad = cfg;
+	bad.tc_account_failures = 0;
+	assert_null(throttle_new(&bad));
 }
 
 struct worker {
@@ -210,6 +287,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_account_backoff),
+	    cmocka_unit_test(test_account_per_address),
+	    cmocka_unit_test(test_name_folding),
 	    cmocka_unit_test(test_window),
 	    cmocka_unit_test(test_success_resets_account_only),
 	    cmocka_unit_test(test_address_grouping),

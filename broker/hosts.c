@@ -37,16 +37,42 @@ char *hosts_place(struct broker *b, struct pool_view *pv, enum policy_reason *wh
 	return id;
 }
 
+/* Integer key of o held to [lo, hi]: what a host reports is not trusted to be sane. */
+static int64_t jint_clamped(const json_t *o, const char *key, int64_t lo, int64_t hi)
+{
+	int64_t v = jint(o, key);
+
+	return v < lo ? lo : v > hi ? hi : v;
+}
+
+struct host_capacity host_capacity_of(const json_t *cap)
+{
+	int64_t cpus = jint_clamped(cap, "cpus", 0, HOST_CPUS_MAX);
+	int64_t running = jint_clamped(cap, "desktops_running", 0, HOST_DESKTOPS_MAX);
+
+	/* In 64 bits and from clamped operands: cannot overflow, and the result fits an
+	 * int (from -HOST_DESKTOPS_MAX to HOST_CPUS_MAX * HOST_VCPU_OVERCOMMIT). */
+	return (struct host_capacity){
+	    .hc_mem_free_mib = jint_clamped(cap, "memory_available_mib", 0, HOST_MEMORY_MAX_MIB),
+	    .hc_vcpus_free = (int)(cpus * HOST_VCPU_OVERCOMMIT - running),
+	    .hc_desktops = (int)jint_clamped(cap, "desktops_defined", 0, HOST_DESKTOPS_MAX),
+	    .hc_max_desktops = (int)jint_clamped(cap, "max_desktops", 0, HOST_DESKTOPS_MAX),
+	};
+}
+
 struct policy_host host_view(const json_t *h)
 {
+	/* The store holds clamped figures; clamped again so that a row written by an
+	 * older broker cannot be truncated into something else by the casts. */
 	return (struct policy_host){
 	    .host_id = jstr(h, "id"),
 	    .host_up = json_is_true(json_object_get(h, "up")),
 	    .host_enabled = json_is_true(json_object_get(h, "enabled")),
-	    .host_mem_free_mb = jint(h, "mem_free_mib"),
-	    .host_vcpus_free = (int)jint(h, "vcpus_free"),
-	    .host_desktops = (int)jint(h, "desktops"),
-	    .host_max_desktops = (int)jint(h, "max_desktops"),
+	    .host_mem_free_mb = jint_clamped(h, "mem_free_mib", 0, HOST_MEMORY_MAX_MIB),
+	    .host_vcpus_free = (int)jint_clamped(h, "vcpus_free", -HOST_DESKTOPS_MAX,
+						 (int64_t)HOST_CPUS_MAX * HOST_VCPU_OVERCOMMIT),
+	    .host_desktops = (int)jint_clamped(h, "desktops", 0, HOST_DESKTOPS_MAX),
+	    .host_max_desktops = (int)jint_clamped(h, "max_desktops", 0, HOST_DESKTOPS_MAX),
 	};
 }
 
@@ -143,8 +169,9 @@ enum broker_outcome broker_heartbeat(struct broker *b, const json_t *body,
 	json_t *cap = json_object_get(body, "capacity"),
 	       *listed = json_object_get(body, "desktops");
 	int64_t now = (int64_t)time(NULL);
-	int cpus, running, r;
+	struct host_capacity hc;
 	bool changed = false;
+	int r;
 
 	memset(res, 0, sizeof(*res));
 	if (json_check_fields(body, heartbeat_fields, res->br_message, sizeof(res->br_message)) <
@@ -155,12 +182,9 @@ enum broker_outcome broker_heartbeat(struct broker *b, const json_t *body,
 	if ((cap && !json_is_object(cap)) || (listed && !json_is_array(listed)))
 		return broker_result_set(res, BROKER_BAD_REQUEST, NULL,
 					 "capacity must be an object and desktops an array");
-	cpus = (int)jint(cap, "cpus");
-	running = (int)jint(cap, "desktops_running");
-	r = store_host_heartbeat(b->b_store, host, now, jint(cap, "memory_available_mib"),
-				 cpus * HOST_VCPU_OVERCOMMIT - running,
-				 (int)jint(cap, "desktops_defined"), (int)jint(cap, "max_desktops"),
-				 cap);
+	hc = host_capacity_of(cap);
+	r = store_host_heartbeat(b->b_store, host, now, hc.hc_mem_free_mib, hc.hc_vcpus_free,
+				 hc.hc_desktops, hc.hc_max_desktops, cap);
 	if (r < 0) /* (a store failure is answered the same way: the host retries) */
 		return broker_result_set(res,
 					 r == -ENOENT ? BROKER_UNKNOWN_HOST : BROKER_BAD_REQUEST,

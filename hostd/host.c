@@ -681,25 +681,48 @@ out_unlock:
 	return r;
 }
 
+static long long clamp(long long v, long long lo, long long hi)
+{
+	return v < lo ? lo : v > hi ? hi : v;
+}
+
+json_t *host_capacity_json(const char *host_id, const struct host_figures *f)
+{
+	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "host_id", host_id, "cpus",
+			 (json_int_t)clamp(f->hf_cpus, 0, HOST_CPUS_MAX), "memory_total_mib",
+			 (json_int_t)clamp(f->hf_memory_total_mib, -1, HOST_MEMORY_MAX_MIB),
+			 "memory_available_mib",
+			 (json_int_t)clamp(f->hf_memory_available_mib, -1, HOST_MEMORY_MAX_MIB),
+			 "memory_committed_mib",
+			 (json_int_t)clamp(f->hf_memory_committed_mib, 0, HOST_MEMORY_MAX_MIB),
+			 "desktops_running", (json_int_t)clamp(f->hf_running, 0, HOST_DESKTOPS_MAX),
+			 "desktops_defined", (json_int_t)clamp(f->hf_defined, 0, HOST_DESKTOPS_MAX),
+			 "max_desktops",
+			 (json_int_t)clamp(f->hf_max_desktops, 0, HOST_DESKTOPS_MAX));
+}
+
 static json_t *capacity_locked(struct host *h)
 {
-	long long total, avail, committed = 0;
-	int running = 0;
+	struct host_figures f = {.hf_cpus = sysconf(_SC_NPROCESSORS_ONLN),
+				 .hf_defined = (long long)h->h_count,
+				 .hf_max_desktops = h->h_conf->max_desktops};
+	json_t *o;
 
-	meminfo(&total, &avail);
+	meminfo(&f.hf_memory_total_mib, &f.hf_memory_available_mib);
 	for (size_t i = 0; i < h->h_count; i++) {
 		if (has_vmm(h->h_desktops[i])) {
-			running++;
-			committed += h->h_desktops[i]->d_memory_mib;
+			f.hf_running++;
+			/* ints, at most max_desktops (<= 10000) of them: no overflow in
+			 * long long; host_capacity_json() clamps the sum */
+			f.hf_memory_committed_mib += h->h_desktops[i]->d_memory_mib;
 		}
 	}
-	return json_pack("{s:s, s:i, s:I, s:I, s:I, s:i, s:i, s:i, s:{s:o, s:o}}", "host_id",
-			 h->h_id, "cpus", (int)sysconf(_SC_NPROCESSORS_ONLN), "memory_total_mib",
-			 (json_int_t)total, "memory_available_mib", (json_int_t)avail,
-			 "memory_committed_mib", (json_int_t)committed, "desktops_running", running,
-			 "desktops_defined", (int)h->h_count, "max_desktops",
-			 h->h_conf->max_desktops, "engines", "qemu", engine_qemu.en_describe(),
-			 "vdi-hv", engine_vdihv.en_describe());
+	o = host_capacity_json(h->h_id, &f);
+	if (o)
+		json_object_set_new(o, "engines",
+				    json_pack("{s:o, s:o}", "qemu", engine_qemu.en_describe(),
+					      "vdi-hv", engine_vdihv.en_describe()));
+	return o;
 }
 
 json_t *host_capacity(struct host *h)

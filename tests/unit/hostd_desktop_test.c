@@ -1,9 +1,11 @@
 /* Unit tests for hostd's desktop definitions, configuration, store and log tails:
  * ids, template paths confined to the template directories (.., absolute paths,
  * symlinks), request validation, the stored form round trip, atomic files, config
- * errors with file:line, and serial tails without terminal escapes. */
+ * errors with file:line, serial tails without terminal escapes, and the capacity
+ * report clamped. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +20,7 @@
 #include "hostd/conf.h"
 #include "hostd/desktop.h"
 #include "hostd/definitions.h"
+#include "hostd/host.h"
 #include "hostd/vmm.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -296,6 +299,48 @@ static void test_log_tail(void **state)
 	json_decref(lines);
 }
 
+/* The capacity report clamps every figure: extreme or negative readings reach the broker
+ * as bounded numbers; unknown memory stays -1. */
+static void test_capacity_is_clamped(void **state)
+{
+	struct host_figures huge = {LLONG_MAX, LLONG_MAX, LLONG_MAX, LLONG_MAX,
+				    LLONG_MAX, LLONG_MAX, LLONG_MAX};
+	struct host_figures low = {-1, -1, LLONG_MIN, LLONG_MIN, LLONG_MIN, -7, INT_MIN};
+	struct host_figures plain = {8, 16000, 12000, 1024, 2, 3, 100};
+	json_t *o;
+
+	(void)state;
+	o = host_capacity_json("h1", &huge);
+	assert_non_null(o);
+	assert_int_equal(json_get_int(o, "cpus", -2), 8192);
+	assert_int_equal(json_get_int(o, "memory_total_mib", -2), 1LL << 32);
+	assert_int_equal(json_get_int(o, "memory_available_mib", -2), 1LL << 32);
+	assert_int_equal(json_get_int(o, "memory_committed_mib", -2), 1LL << 32);
+	assert_int_equal(json_get_int(o, "desktops_running", -2), 1 << 20);
+	assert_int_equal(json_get_int(o, "desktops_defined", -2), 1 << 20);
+	assert_int_equal(json_get_int(o, "max_desktops", -2), 1 << 20);
+	json_decref(o);
+	o = host_capacity_json("h1", &low);
+	assert_int_equal(json_get_int(o, "cpus", -2), 0);
+	assert_int_equal(json_get_int(o, "memory_total_mib", -2), -1);
+	assert_int_equal(json_get_int(o, "memory_available_mib", -2), -1);
+	assert_int_equal(json_get_int(o, "memory_committed_mib", -2), 0);
+	assert_int_equal(json_get_int(o, "desktops_running", -2), 0);
+	assert_int_equal(json_get_int(o, "desktops_defined", -2), 0);
+	assert_int_equal(json_get_int(o, "max_desktops", -2), 0);
+	json_decref(o);
+	o = host_capacity_json("h1", &plain);
+	assert_string_equal(json_get_string(o, "host_id"), "h1");
+	assert_int_equal(json_get_int(o, "cpus", -2), 8);
+	assert_int_equal(json_get_int(o, "memory_total_mib", -2), 16000);
+	assert_int_equal(json_get_int(o, "memory_available_mib", -2), 12000);
+	assert_int_equal(json_get_int(o, "memory_committed_mib", -2), 1024);
+	assert_int_equal(json_get_int(o, "desktops_running", -2), 2);
+	assert_int_equal(json_get_int(o, "desktops_defined", -2), 3);
+	assert_int_equal(json_get_int(o, "max_desktops", -2), 100);
+	json_decref(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -305,6 +350,7 @@ int main(void)
 	    cmocka_unit_test(test_store_round_trip),
 	    cmocka_unit_test(test_config_errors),
 	    cmocka_unit_test(test_log_tail),
+	    cmocka_unit_test(test_capacity_is_clamped),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -3,6 +3,7 @@
 #define VDI_FILE_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Replaces path with len bytes of data atomically and durably: a new temporary file in
  * the same directory (mode 0600), fsync, rename over path, fsync of the directory.
@@ -11,5 +12,10 @@ int file_write_atomic(const char *path, const void *data, size_t len);
 /* fsyncs the directory that holds path, so a rename or unlink there is durable.
  * 0 or -errno. */
 int file_sync_dir(const char *path);
+/* Makes the existing file or directory at path private to this process's user: it must
+ * not be a symbolic link (-ELOOP) and must belong to the effective uid (-EPERM); its
+ * mode becomes mode (say 0600 or 0700) when it is anything else, so files made before
+ * under a looser umask are tightened. 0, or -errno (-ENOENT when absent). */
+int file_make_private(const char *path, mode_t mode);
 
 #endif

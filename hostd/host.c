@@ -348,6 +348,17 @@ static void meminfo(long long *total_mib, long long *avail_mib)
 	fclose(f);
 }
 
+/* vdi-hv's serial log rotated at its cap (PATH.1): it goes with the log. */
+static void remove_rotated_serial(struct host *h, const struct desktop *d)
+{
+	char path[PATH_LEN + 2];
+
+	path_of(h, d, DESKTOP_FILE_SERIAL, path);
+	strcat(path, ".1"); /* room: PATH_LEN + 2 */
+	if (unlink(path) < 0 && errno != ENOENT)
+		log_warn("desktop=%s: cannot remove %s", d->d_id, path);
+}
+
 static int truncate_file(const char *path)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -406,6 +417,7 @@ int host_start(struct host *h, const char *id, json_t **out, char *err, size_t e
 	path_of(h, d, DESKTOP_FILE_EXIT, exit_path);
 	path_of(h, d, DESKTOP_FILE_PID, pid_path);
 	clean_run_dir(h, d);
+	remove_rotated_serial(h, d); /* the serial log starts empty, its older part too */
 	if ((mkdir(run_dir, 0700) < 0 && errno != EEXIST) || truncate_file(serial) < 0 ||
 	    truncate_file(log_path) < 0) {
 		snprintf(err, errlen, "cannot prepare %s: %s", run_dir, strerror(errno));
@@ -550,6 +562,7 @@ int host_destroy(struct host *h, const char *id, char *err, size_t errlen)
 		if (unlink(path) < 0 && errno != ENOENT)
 			log_warn("desktop=%s: cannot remove %s", d->d_id, path);
 	}
+	remove_rotated_serial(h, d);
 	clean_run_dir(h, d);
 	tickets_revoke(h->h_tickets, d->d_id);
 	for (i = 0; h->h_desktops[i] != d; i++)
@@ -768,6 +781,15 @@ void host_tick(struct host *h)
 		if (d->d_watch_fd < 0 || vmm_ended(d->d_watch_fd)) {
 			vmm_gone(h, d);
 			continue;
+		}
+		if (d->d_engine == DESKTOP_ENGINE_QEMU) {
+			/* vdi-hv caps its serial log itself (--serial-max); QEMU does not */
+			char serial[PATH_LEN];
+
+			path_of(h, d, DESKTOP_FILE_SERIAL, serial);
+			if (vmm_log_cap(serial, VMM_SERIAL_MAX) == 1)
+				log_info("desktop=%s: serial log past %lld bytes: emptied", d->d_id,
+					 VMM_SERIAL_MAX);
 		}
 		if (d->d_state == DESKTOP_STARTING) {
 			if (engine_of(d)->en_probe(h->h_conf, d) == 0) {

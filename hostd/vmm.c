@@ -437,3 +437,18 @@ json_t *vmm_log_tail(const char *path, int max_lines)
 	}
 	return lines;
 }
+
+int vmm_log_cap(const char *path, long long max)
+{
+	int fd = open(path, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC), r = 0;
+	struct stat st;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (fstat(fd, &st) < 0)
+		r = -errno;
+	else if (S_ISREG(st.st_mode) && st.st_size > max)
+		r = ftruncate(fd, 0) < 0 ? -errno : 1;
+	close(fd);
+	return r;
+}

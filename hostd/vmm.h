@@ -64,4 +64,12 @@ int vmm_signal(pid_t pid, unsigned long long start, int sig);
  * A new JSON array, empty when the file is missing. */
 json_t *vmm_log_tail(const char *path, int max_lines);
 
+/* The most a VMM's serial log may hold (vdi-hv's own default cap, --serial-max). */
+#define VMM_SERIAL_MAX (16LL << 20)
+/* Empties the log at path when it holds more than max bytes: for QEMU, whose file
+ * chardev has no size cap of its own (it writes with append=on, so it goes on at the
+ * new end). A symlink there is not followed. Returns 1 when emptied, 0 when not (also
+ * when missing), or -errno. */
+int vmm_log_cap(const char *path, long long max);
+
 #endif

@@ -1,8 +1,8 @@
 /* Unit tests for hostd's desktop definitions, configuration, store and log tails:
  * ids, template paths confined to the template directories (.., absolute paths,
  * symlinks), request validation, the stored form round trip, atomic files, config
- * errors with file:line, serial tails without terminal escapes, and the capacity
- * report clamped. */
+ * errors with file:line, serial tails without terminal escapes, QEMU's serial log
+ * capped, and the capacity report clamped. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -341,6 +341,36 @@ static void test_capacity_is_clamped(void **state)
 	json_decref(o);
 }
 
+/* QEMU's serial log is emptied once past the cap (QEMU appends, so it goes on at the
+ * new end); smaller logs, missing ones and symlinks are left alone. */
+static void test_serial_log_cap(void **state)
+{
+	char path[300], link[300], buf[64];
+	struct stat st;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/q.serial", top);
+	snprintf(link, sizeof(link), "%s/l.serial", top);
+	write_file(path, "0123456789");
+	assert_int_equal(vmm_log_cap(path, 10), 0); /* at the cap: kept */
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 10);
+	write_file(path, "0123456789A");
+	assert_int_equal(vmm_log_cap(path, 10), 1);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 0);
+	assert_int_equal(vmm_log_cap(link, 10), 0); /* missing */
+	assert_int_equal(symlink(path, link), 0);
+	write_file(path, "0123456789AB");
+	assert_int_equal(vmm_log_cap(link, 10), -ELOOP);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 12);
+	snprintf(buf, sizeof(buf), "%lld", (long long)VMM_SERIAL_MAX);
+	assert_string_equal(buf, "16777216"); /* the same cap as vdi-hv's default */
+	unlink(link);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -351,6 +381,7 @@ int main(void)
 	    cmocka_unit_test(test_config_errors),
 	    cmocka_unit_test(test_log_tail),
 	    cmocka_unit_test(test_capacity_is_clamped),
+	    cmocka_unit_test(test_serial_log_cap),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -14,12 +14,12 @@
 #include "lib/log.h"
 
 struct conslog {
-	int cl_fd;	     /* -1: output dropped */
-	bool cl_owned;	     /* cl_fd is ours to close */
-	char *cl_path;	     /* NULL: a descriptor, never rotated */
-	uint64_t cl_max;     /* 0: no cap */
-	uint64_t cl_size;    /* bytes in the current file */
-	bool cl_warned;	     /* a failure was logged once */
+	int cl_fd;	  /* -1: output dropped */
+	bool cl_owned;	  /* cl_fd is ours to close */
+	char *cl_path;	  /* NULL: a descriptor, never rotated */
+	uint64_t cl_max;  /* 0: no cap */
+	uint64_t cl_size; /* bytes in the current file */
+	bool cl_warned;	  /* a failure was logged once */
 };
 
 #define OPEN_FLAGS (O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC)

@@ -20,6 +20,7 @@
 #include "hostd/definitions.h"
 #include "hostd/vmm.h"
 #include "lib/clock.h"
+#include "lib/file.h"
 #include "lib/json.h"
 #include "lib/log.h"
 
@@ -67,17 +68,29 @@ static void path_of(struct host *h, const struct desktop *d, enum desktop_file f
 		buf[0] = '\0'; /* cannot happen: lengths are bounded by the config checks */
 }
 
-/* Removes the run directory and what is in it. */
+/* Removes the run directory and what is in it: relative to the directory opened
+ * without following a symlink, so one planted at its place does not make hostd remove
+ * files elsewhere (it is left for the administrator; starts refuse it). */
 static void clean_run_dir(struct host *h, const struct desktop *d)
 {
 	static const enum desktop_file files[] = {DESKTOP_FILE_PID, DESKTOP_FILE_EXIT,
 						  DESKTOP_FILE_CONTROL, DESKTOP_FILE_VNC};
 	char path[PATH_LEN];
+	int dfd;
 
+	path_of(h, d, DESKTOP_FILE_RUN_DIR, path);
+	dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return;
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		const char *base;
+
 		path_of(h, d, files[i], path);
-		unlink(path);
+		base = strrchr(path, '/');
+		if (base)
+			unlinkat(dfd, base + 1, 0);
 	}
+	close(dfd);
 	path_of(h, d, DESKTOP_FILE_RUN_DIR, path);
 	rmdir(path);
 }
@@ -359,12 +372,13 @@ static void remove_rotated_serial(struct host *h, const struct desktop *d)
 		log_warn("desktop=%s: cannot remove %s", d->d_id, path);
 }
 
+/* Empties (or makes) a log; a symlink there is refused, not followed. 0 or -errno. */
 static int truncate_file(const char *path)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int fd = file_open_nofollow(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 
 	if (fd < 0)
-		return -errno;
+		return fd;
 	close(fd);
 	return 0;
 }
@@ -376,7 +390,7 @@ int host_start(struct host *h, const char *id, json_t **out, char *err, size_t e
 	struct vmm_args args = {.va_count = 0};
 	struct vmm_proc p;
 	struct desktop *d;
-	const char *why;
+	const char *why, *failed;
 	long long total, avail;
 	int r;
 
@@ -418,9 +432,16 @@ int host_start(struct host *h, const char *id, json_t **out, char *err, size_t e
 	path_of(h, d, DESKTOP_FILE_PID, pid_path);
 	clean_run_dir(h, d);
 	remove_rotated_serial(h, d); /* the serial log starts empty, its older part too */
-	if ((mkdir(run_dir, 0700) < 0 && errno != EEXIST) || truncate_file(serial) < 0 ||
-	    truncate_file(log_path) < 0) {
-		snprintf(err, errlen, "cannot prepare %s: %s", run_dir, strerror(errno));
+	/* a symlink planted at any of these is refused with a message naming it */
+	failed = run_dir;
+	r = definitions_run_dir(run_dir);
+	if (r == 0 && (r = truncate_file(serial)) < 0)
+		failed = serial;
+	if (r == 0 && (r = truncate_file(log_path)) < 0)
+		failed = log_path;
+	if (r < 0) {
+		definitions_file_error(failed, r, err, errlen);
+		log_warnx("desktop=%s: %s", d->d_id, err);
 		r = -EIO;
 		goto out_unlock;
 	}

@@ -34,9 +34,9 @@ struct vmm_proc {
 };
 
 /* Starts argv through a monitor: the VMM's standard output and error go to
- * log_path (appended), its wait status to exit_path when it ends, and the pid
- * file pid_path is written. self is the path of vdi-hostd (for --monitor).
- * Returns 0 with p filled, or -errno with a log line. */
+ * log_path (appended; a symlink there is refused), its wait status to exit_path when it ends, and
+ * the pid file pid_path is written. self is the path of vdi-hostd (for --monitor). Returns 0 with p
+ * filled, or -errno with a log line. */
 int vmm_spawn(const char *self, const struct vmm_args *argv, const char *log_path,
 	      const char *exit_path, const char *pid_path, struct vmm_proc *p);
 /* The monitor's main: `vdi-hostd --monitor EXIT_PATH -- ARGV...`, started by

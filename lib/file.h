@@ -17,5 +17,12 @@ int file_sync_dir(const char *path);
  * mode becomes mode (say 0600 or 0700) when it is anything else, so files made before
  * under a looser umask are tightened. 0, or -errno (-ENOENT when absent). */
 int file_make_private(const char *path, mode_t mode);
+/* open(path, flags, mode) that follows no symbolic link at path's last two components:
+ * the directory holding it is opened with O_DIRECTORY | O_NOFOLLOW, and the file with
+ * openat() relative to that descriptor and O_NOFOLLOW, so a symlink planted at either
+ * place is refused (-ELOOP or -ENOTDIR) rather than followed to a file elsewhere. The
+ * file must be a regular one (-EINVAL; a FIFO there does not block the open). Returns
+ * the descriptor (O_CLOEXEC) or -errno. */
+int file_open_nofollow(const char *path, int flags, mode_t mode);
 
 #endif

@@ -2,7 +2,8 @@
  * ids, template paths confined to the template directories (.., absolute paths,
  * symlinks), request validation, the stored form round trip, atomic files, config
  * errors with file:line, serial tails without terminal escapes, QEMU's serial log
- * capped, and the capacity report clamped. */
+ * capped, symlinks planted in hostd's directories refused, and the capacity report
+ * clamped. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -22,6 +23,7 @@
 #include "hostd/definitions.h"
 #include "hostd/host.h"
 #include "hostd/vmm.h"
+#include "lib/file.h"
 #include "lib/json.h"
 #include "lib/log.h"
 
@@ -371,6 +373,63 @@ static void test_serial_log_cap(void **state)
 	unlink(path);
 }
 
+/* Symlinks planted in hostd's directories are refused, never followed: a log or a
+ * definition opened by hostd (file_open_nofollow()), a desktop's run directory, the
+ * monitor's pid and exit files, the log tails; a FIFO does not block hostd. */
+static void test_symlinks_are_refused(void **state)
+{
+	char dir[250], victim[250], link[300], ldir[250], path[300], msg[512];
+	struct vmm_proc p;
+	struct stat st;
+	json_t *tail;
+	int fd;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/nofollow", top);
+	snprintf(victim, sizeof(victim), "%s/victim", top);
+	snprintf(link, sizeof(link), "%s/x.serial", dir);
+	snprintf(ldir, sizeof(ldir), "%s/linkdir", top);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	write_file(victim, "1 1 1 1\n");
+	assert_int_equal(symlink(victim, link), 0);
+	/* a log opened for truncation: refused, the target untouched */
+	fd = file_open_nofollow(link, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_int_equal(fd, -ELOOP);
+	assert_int_equal(stat(victim, &st), 0);
+	assert_int_equal(st.st_size, 8);
+	definitions_file_error(link, fd, msg, sizeof(msg));
+	assert_non_null(strstr(msg, "x.serial is a symbolic link: refused"));
+	/* nor read: pid file, log tail, definitions */
+	assert_int_equal(vmm_read_pidfile(link, &p), -ELOOP);
+	tail = vmm_log_tail(link, 5);
+	assert_int_equal(json_array_size(tail), 0);
+	json_decref(tail);
+	/* the directory holding the file a symlink: refused too */
+	assert_int_equal(symlink(dir, ldir), 0);
+	snprintf(path, sizeof(path), "%s/fresh.log", ldir);
+	fd = file_open_nofollow(path, O_WRONLY | O_CREAT, 0600);
+	assert_true(fd == -ELOOP || fd == -ENOTDIR);
+	assert_int_equal(
+	    definitions_run_dir(ldir) == -ELOOP || definitions_run_dir(ldir) == -ENOTDIR, 1);
+	/* a FIFO: refused without blocking */
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_int_equal(file_open_nofollow(path, O_RDONLY, 0), -EINVAL);
+	/* the ordinary cases */
+	snprintf(path, sizeof(path), "%s/ok.log", dir);
+	fd = file_open_nofollow(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/run-d1", dir);
+	assert_int_equal(definitions_run_dir(path), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0700);
+	assert_int_equal(definitions_run_dir(path), 0); /* there already */
+	assert_int_equal(chmod(path, 0777), 0);
+	assert_int_equal(definitions_run_dir(path), -EPERM);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -382,6 +441,7 @@ int main(void)
 	    cmocka_unit_test(test_log_tail),
 	    cmocka_unit_test(test_capacity_is_clamped),
 	    cmocka_unit_test(test_serial_log_cap),
+	    cmocka_unit_test(test_symlinks_are_refused),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

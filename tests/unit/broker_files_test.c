@@ -102,6 +102,7 @@ static void test_existing_state_is_made_private(void **state)
 	assert_int_equal(mode_of(state_dir, "broker.db-wal"), 0600);
 	assert_int_equal(mode_of(state_dir, "broker.db-shm"), 0600);
 	broker_close(b);
+	broker_config_free(&cfg);
 }
 
 /* A fresh state: the self-signed certificate and key are both 0600 whatever the umask;
@@ -140,6 +141,7 @@ static void test_symlinked_database_is_refused(void **state)
 	unlink(link);
 	assert_int_equal(symlink(target, link), 0);
 	b = open_broker(&cfg, err, sizeof(err));
+	broker_config_free(&cfg);
 	assert_null(b);
 	assert_non_null(strstr(err, "a symbolic link: refused"));
 	assert_int_equal(access(target, F_OK), -1);

@@ -5,14 +5,56 @@
 #include "broker/broker.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "auth/auth.h"
 #include "broker/hostclient.h"
 #include "broker/internal.h"
+#include "lib/file.h"
+
+/* The state directory (0700) and the database with its WAL files (0600) are the
+ * broker's alone, also when they were made before under a looser umask: existing modes
+ * are tightened, and a symlink or another user's file is refused. The database is made
+ * here, 0600, before SQLite opens it (SQLite gives its WAL files the database's mode).
+ * Returns 0 or -1 with err set. */
+static int private_files(const char *dir, const char *db, char *err, size_t errlen)
+{
+	static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+	char path[4200];
+	int fd, r;
+
+	if ((r = file_make_private(dir, 0700)) < 0) {
+		snprintf(err, errlen, "%s: %s", dir,
+			 r == -ELOOP   ? "a symbolic link: refused"
+			 : r == -EPERM ? "belongs to another user: refused"
+				       : strerror(-r));
+		return -1;
+	}
+	fd = open(db, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", db,
+			 errno == ELOOP ? "a symbolic link: refused" : strerror(errno));
+		return -1;
+	}
+	close(fd);
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", db, suffixes[i]);
+		r = file_make_private(path, 0600);
+		if (r < 0 && r != -ENOENT) {
+			snprintf(err, errlen, "%s: %s", path,
+				 r == -ELOOP   ? "a symbolic link: refused"
+				 : r == -EPERM ? "belongs to another user: refused"
+					       : strerror(-r));
+			return -1;
+		}
+	}
+	return 0;
+}
 
 struct broker *broker_open(const struct broker_config *cfg, char *err, size_t errlen)
 {
@@ -32,8 +74,10 @@ struct broker *broker_open(const struct broker_config *cfg, char *err, size_t er
 		goto out_close;
 	}
 	snprintf(path, sizeof(path), "%s/broker.db", cfg->bc_state_dir);
+	if (private_files(cfg->bc_state_dir, path, err, errlen) < 0)
+		goto out_close;
 	b->b_store = store_open(path, err, errlen);
-	if (!b->b_store)
+	if (!b->b_store || private_files(cfg->bc_state_dir, path, err, errlen) < 0)
 		goto out_close;
 	source.aus_lookup = websession_lookup_user;
 	source.aus_set_hash = websession_set_user_hash;

@@ -1,5 +1,5 @@
 /* Self-signed certificate generation with OpenSSL 3 (EVP_EC_gen, X509 with a
- * subjectAltName), written with mode 0600 for the key. */
+ * subjectAltName), both files written with mode 0600; existing ones tightened to it. */
 #include "broker/cert.h"
 
 #include <errno.h>
@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/file.h"
 #include "lib/log.h"
 #include "lib/pem.h"
 
@@ -69,7 +70,7 @@ static int generate(const char *crt_path, const char *key_path, char *err, size_
 	    add_ext(x, NID_basic_constraints, "critical,CA:FALSE") < 0 ||
 	    add_ext(x, NID_ext_key_usage, "serverAuth") < 0 || !X509_sign(x, pkey, EVP_sha256()))
 		goto out;
-	fd = open(key_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	fd = open(key_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0 || !(f = fdopen(fd, "w"))) {
 		snprintf(err, errlen, "%s: %s", key_path, strerror(errno));
 		if (fd >= 0)
@@ -80,7 +81,11 @@ static int generate(const char *crt_path, const char *key_path, char *err, size_
 		f = NULL;
 		goto out;
 	}
-	f = fopen(crt_path, "we");
+	/* 0600 like the key, whatever the umask: the state directory is private */
+	fd = open(crt_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!f && fd >= 0)
+		close(fd);
 	if (!f || !PEM_write_X509(f, x) || fclose(f) != 0) {
 		f = NULL;
 		goto out;
@@ -111,6 +116,20 @@ int cert_self_signed(const char *dir, char **cert, char **key, char *err, size_t
 	if (stat(crt_path, &st) < 0 && stat(key_path, &st) < 0 &&
 	    generate(crt_path, key_path, err, errlen) < 0)
 		return -EIO;
+	/* made before under a looser umask, or by hand: tightened to 0600; a symlink or
+	 * another user's file is refused */
+	for (int i = 0; i < 2; i++) {
+		const char *p = i ? key_path : crt_path;
+		int r = file_make_private(p, 0600);
+
+		if (r < 0) {
+			snprintf(err, errlen, "%s: %s", p,
+				 r == -ELOOP   ? "a symbolic link: refused"
+				 : r == -EPERM ? "belongs to another user: refused"
+					       : strerror(-r));
+			return -EIO;
+		}
+	}
 	*cert = pem_read(crt_path, err, errlen);
 	*key = *cert ? pem_read(key_path, err, errlen) : NULL;
 	if (!*key) {

@@ -36,16 +36,45 @@ char *hosts_place(struct broker *b, struct pool_view *pv, enum policy_reason *wh
 	return id;
 }
 
+static int64_t clamp(int64_t v, int64_t lo, int64_t hi)
+{
+	return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* Integer key of o held to [lo, hi]: what a host reports is not trusted to be sane. */
+static int64_t jint_clamped(const json_t *o, const char *key, int64_t lo, int64_t hi)
+{
+	return clamp(jint(o, key), lo, hi);
+}
+
+struct host_capacity host_capacity_of(const json_t *cap)
+{
+	int64_t cpus = jint_clamped(cap, "cpus", 0, HOST_CPUS_MAX);
+	int64_t running = jint_clamped(cap, "desktops_running", 0, HOST_DESKTOPS_MAX);
+
+	/* In 64 bits and from clamped operands: cannot overflow, and the result fits an
+	 * int (from -HOST_DESKTOPS_MAX to HOST_CPUS_MAX * HOST_VCPU_OVERCOMMIT). */
+	return (struct host_capacity){
+	    .hc_mem_free_mib = jint_clamped(cap, "memory_available_mib", 0, HOST_MEMORY_MAX_MIB),
+	    .hc_vcpus_free = (int)(cpus * HOST_VCPU_OVERCOMMIT - running),
+	    .hc_desktops = (int)jint_clamped(cap, "desktops_defined", 0, HOST_DESKTOPS_MAX),
+	    .hc_max_desktops = (int)jint_clamped(cap, "max_desktops", 0, HOST_DESKTOPS_MAX),
+	};
+}
+
 struct policy_host host_view(const struct host_rec *h)
 {
+	/* The store holds clamped figures; clamped again so that a row written by an
+	 * older broker cannot be truncated into something else by the casts. */
 	return (struct policy_host){
 	    .host_id = h->hr_id,
 	    .host_up = h->hr_state == HOST_UP,
 	    .host_enabled = h->hr_enabled,
-	    .host_mem_free_mb = h->hr_mem_free_mib,
-	    .host_vcpus_free = h->hr_vcpus_free,
-	    .host_desktops = h->hr_desktops,
-	    .host_max_desktops = h->hr_max_desktops,
+	    .host_mem_free_mb = clamp(h->hr_mem_free_mib, 0, HOST_MEMORY_MAX_MIB),
+	    .host_vcpus_free = (int)clamp(h->hr_vcpus_free, -HOST_DESKTOPS_MAX,
+					  (int64_t)HOST_CPUS_MAX * HOST_VCPU_OVERCOMMIT),
+	    .host_desktops = (int)clamp(h->hr_desktops, 0, HOST_DESKTOPS_MAX),
+	    .host_max_desktops = (int)clamp(h->hr_max_desktops, 0, HOST_DESKTOPS_MAX),
 	};
 }
 
@@ -143,8 +172,9 @@ enum broker_outcome broker_heartbeat(struct broker *b, const json_t *body,
 	json_t *cap = json_object_get(body, "capacity"),
 	       *listed = json_object_get(body, "desktops");
 	int64_t now = (int64_t)time(NULL);
-	int cpus, running, r;
+	struct host_capacity hc;
 	bool changed = false;
+	int r;
 
 	memset(res, 0, sizeof(*res));
 	if (json_check_fields(body, heartbeat_fields, res->br_message, sizeof(res->br_message)) <
@@ -155,12 +185,9 @@ enum broker_outcome broker_heartbeat(struct broker *b, const json_t *body,
 	if ((cap && !json_is_object(cap)) || (listed && !json_is_array(listed)))
 		return broker_result_set(res, BROKER_BAD_REQUEST, NULL,
 					 "capacity must be an object and desktops an array");
-	cpus = (int)jint(cap, "cpus");
-	running = (int)jint(cap, "desktops_running");
-	r = store_host_heartbeat(b->b_store, host, now, jint(cap, "memory_available_mib"),
-				 cpus * HOST_VCPU_OVERCOMMIT - running,
-				 (int)jint(cap, "desktops_defined"), (int)jint(cap, "max_desktops"),
-				 cap);
+	hc = host_capacity_of(cap);
+	r = store_host_heartbeat(b->b_store, host, now, hc.hc_mem_free_mib, hc.hc_vcpus_free,
+				 hc.hc_desktops, hc.hc_max_desktops, cap);
 	if (r < 0) /* (a store failure is answered the same way: the host retries) */
 		return broker_result_set(res,
 					 r == -ENOENT ? BROKER_UNKNOWN_HOST : BROKER_BAD_REQUEST,

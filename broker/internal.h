@@ -38,6 +38,12 @@ struct broker {
 
 /* vCPUs a host offers per CPU it has (placement's "vcpus free"). */
 #define HOST_VCPU_OVERCOMMIT 4
+/* The most a heartbeat's figures count: larger ones (and negative ones) are clamped, so
+ * the arithmetic on them cannot overflow. Far beyond any real host: Linux's NR_CPUS
+ * limit, 4 PiB of memory, a million desktops. */
+#define HOST_CPUS_MAX	    8192
+#define HOST_MEMORY_MAX_MIB (INT64_C(1) << 32)
+#define HOST_DESKTOPS_MAX   (1 << 20)
 
 /* ---- sessions.c ---- */
 /* Stores session's next state and carries out the desktop action of t (refresh or
@@ -61,6 +67,13 @@ int ticket_issue(struct broker *b, const char *session, const char *user, const 
 
 /* ---- hosts.c ---- */
 struct policy_host host_view(const struct host_rec *h);
+/* What placement needs from a heartbeat's capacity object (NULL: all zero), clamped. */
+struct host_capacity {
+	int64_t hc_mem_free_mib;
+	int hc_vcpus_free; /* cpus * HOST_VCPU_OVERCOMMIT - desktops running; may be < 0 */
+	int hc_desktops, hc_max_desktops;
+};
+struct host_capacity host_capacity_of(const json_t *cap);
 /* The host a new desktop of pv goes to, or NULL with *why. Returns a new string. */
 char *hosts_place(struct broker *b, struct pool_view *pv, enum policy_reason *why);
 /* Maintenance: hosts silent for host_timeout marked down, their desktops lost. */

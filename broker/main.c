@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "broker/api.h"
 #include "broker/broker.h"
@@ -163,6 +164,9 @@ int main(int argc, char **argv)
 			usage_text);
 		return EXIT_USAGE;
 	}
+	/* whatever the broker makes (database, WAL files, certificate) is its own: 0600 and
+	 * 0700 even where a file is created without an explicit mode */
+	umask(077);
 	log_init("vdi-broker", LOG_LEVEL_INFO, false);
 	if (broker_config_load(path, &cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);

@@ -349,7 +349,8 @@ struct store *store_open(const char *path, char *err, size_t errlen)
 	pthread_mutex_init(&s->st_lock, &attr);
 	pthread_mutexattr_destroy(&attr);
 	if (sqlite3_open_v2(path, &s->st_db,
-			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX |
+				SQLITE_OPEN_NOFOLLOW, /* a symlink at path is refused */
 			    NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "%s: %s", path,
 			 s->st_db ? sqlite3_errmsg(s->st_db) : "out of memory");

@@ -5,9 +5,17 @@
 #include "display/rfbfilter.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
-enum { RF_VERSION, RF_SECTYPE, RF_AUTH, RF_INIT, RF_MSG };
+enum { RF_VERSION, RF_SECURITY, RF_AUTH, RF_INIT, RF_MSG };
+
+/* The server's handshake: version, then (3.3) one 32-bit security type or (3.7/3.8)
+ * a count and that many types; DONE once known, FAILED when it refused. */
+enum { SV_VERSION, SV_SECURITY, SV_TYPES, SV_DONE, SV_FAILED };
+
+#define SEC_NONE 1
+#define SEC_VNC	 2
 
 enum { NEED_MORE = 0, DONE = 1, BROKEN = -1 };
 
@@ -15,6 +23,39 @@ void rfb_filter_init(struct rfb_filter *f)
 {
 	memset(f, 0, sizeof(*f));
 	f->rf_state = RF_VERSION;
+	f->rf_sstate = SV_VERSION;
+}
+
+/* "RFB xxx.yyy\n" as major * 1000 + minor, or -1. */
+static int parse_version(const uint8_t *v)
+{
+	int major = 0, minor = 0;
+
+	if (memcmp(v, "RFB ", 4) || v[7] != '.' || v[11] != '\n')
+		return -1;
+	for (int i = 4; i < 11; i++) {
+		if (i == 7)
+			continue;
+		if (v[i] < '0' || v[i] > '9')
+			return -1;
+		if (i < 7)
+			major = major * 10 + (v[i] - '0');
+		else
+			minor = minor * 10 + (v[i] - '0');
+	}
+	return major * 1000 + minor;
+}
+
+/* Whether the session speaks 3.7 or later (a list of security types the client picks
+ * from) rather than 3.3 (the server's one choice): the lower of both versions, as a
+ * server answers an older client in the client's version and a 3.3-only server
+ * speaks 3.3 whatever the client said. Both versions must be known. */
+static bool modern(const struct rfb_filter *f)
+{
+	int v = f->rf_client_version < f->rf_server_version ? f->rf_client_version
+							    : f->rf_server_version;
+
+	return v >= 3007;
 }
 
 /* The header so far decides: pass (forward = 1) or drop, with body bytes to
@@ -66,23 +107,44 @@ static int message(struct rfb_filter *f)
 	}
 }
 
+/* The client's security-phase byte, once the server's side is known: in 3.7/3.8 its
+ * pick from the offered types; in 3.3 already what the server's type says comes next
+ * (the first of 16 response bytes, or ClientInit). */
+static int security(struct rfb_filter *f)
+{
+	uint8_t t = f->rf_hdr[0];
+
+	if (f->rf_sstate != SV_DONE)
+		return BROKEN; /* types not seen yet (a client answering blind), or refused */
+	if (!modern(f)) {
+		f->rf_state = f->rf_chosen == SEC_VNC ? RF_AUTH : RF_INIT;
+		return NEED_MORE; /* header() goes on with this byte in its new state */
+	}
+	if ((t != SEC_NONE && t != SEC_VNC) || !(f->rf_offered & (1u << t)))
+		return BROKEN;
+	f->rf_state = t == SEC_VNC ? RF_AUTH : RF_INIT;
+	return decide(f, 1, 0);
+}
+
 static int header(struct rfb_filter *f)
 {
+	int r;
+
 	switch (f->rf_state) {
 	case RF_VERSION:
 		if (f->rf_hlen < 12)
 			return NEED_MORE;
-		if (memcmp(f->rf_hdr, "RFB 003.", 8) || f->rf_hdr[11] != '\n')
+		r = parse_version(f->rf_hdr);
+		if (r < 3000 || r >= 4000)
 			return BROKEN;
-		/* 3.3 has no security-type byte from the client: the server picked VNC
-		 * auth. */
-		f->rf_state = f->rf_hdr[10] >= '7' || f->rf_hdr[9] != '0' ? RF_SECTYPE : RF_AUTH;
+		f->rf_client_version = r;
+		f->rf_state = RF_SECURITY;
 		return decide(f, 1, 0);
-	case RF_SECTYPE:
-		if (f->rf_hdr[0] != 1 && f->rf_hdr[0] != 2)
-			return BROKEN;
-		f->rf_state = f->rf_hdr[0] == 2 ? RF_AUTH : RF_INIT;
-		return decide(f, 1, 0);
+	case RF_SECURITY:
+		r = security(f);
+		if (r == NEED_MORE && f->rf_state != RF_SECURITY)
+			return header(f);
+		return r;
 	case RF_AUTH:
 		if (f->rf_hlen < 16)
 			return NEED_MORE;
@@ -91,6 +153,61 @@ static int header(struct rfb_filter *f)
 	case RF_INIT: f->rf_state = RF_MSG; return decide(f, 1, 0);
 	default: return message(f);
 	}
+}
+
+/* One byte of the server's handshake. 0 or -EPROTO. */
+static int server_byte(struct rfb_filter *f, uint8_t b)
+{
+	int v;
+
+	switch (f->rf_sstate) {
+	case SV_VERSION:
+		f->rf_shdr[f->rf_shlen++] = b;
+		if (f->rf_shlen < 12)
+			return 0;
+		v = parse_version(f->rf_shdr);
+		if (v < 3003)
+			return -EPROTO;
+		f->rf_server_version = v;
+		f->rf_sstate = SV_SECURITY;
+		f->rf_shlen = 0;
+		return 0;
+	case SV_SECURITY:
+		/* sent only in answer to the client's version, which passed here first */
+		if (!f->rf_client_version)
+			return -EPROTO;
+		if (modern(f)) {
+			f->rf_stypes_left = b;
+			f->rf_sstate = b ? SV_TYPES : SV_FAILED; /* 0: a reason follows */
+			return 0;
+		}
+		f->rf_chosen = f->rf_chosen << 8 | b;
+		if (++f->rf_shlen < 4)
+			return 0;
+		if (f->rf_chosen == 0) {
+			f->rf_sstate = SV_FAILED; /* a reason follows, then the end */
+			return 0;
+		}
+		if (f->rf_chosen != SEC_NONE && f->rf_chosen != SEC_VNC)
+			return -EPROTO; /* a type whose client bytes it cannot follow */
+		f->rf_sstate = SV_DONE;
+		return 0;
+	case SV_TYPES:
+		if (b < 32)
+			f->rf_offered |= 1u << b;
+		if (--f->rf_stypes_left == 0)
+			f->rf_sstate = SV_DONE;
+		return 0;
+	default: return 0; /* past the security types: not looked at */
+	}
+}
+
+int rfb_filter_server(struct rfb_filter *f, const uint8_t *in, size_t len)
+{
+	for (size_t i = 0; i < len && f->rf_sstate != SV_DONE && f->rf_sstate != SV_FAILED; i++)
+		if (server_byte(f, in[i]) < 0)
+			return -EPROTO;
+	return 0;
 }
 
 ssize_t rfb_filter_client(struct rfb_filter *f, const uint8_t *in, size_t len, uint8_t *out)

@@ -79,6 +79,39 @@ int definitions_init(const struct conf *c)
 	return 0;
 }
 
+int definitions_run_dir(const char *path)
+{
+	struct stat st;
+	int fd, r = 0;
+
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		r = -errno;
+	else if (st.st_uid != geteuid() || (st.st_mode & 077))
+		r = -EPERM;
+	close(fd);
+	return r;
+}
+
+const char *definitions_file_error(const char *path, int r, char *buf, size_t len)
+{
+	const char *why = r == -ELOOP	  ? "is a symbolic link: refused, not followed"
+			  : r == -ENOTDIR ? "is not a directory (a symbolic link?): refused"
+			  : r == -EINVAL  ? "is not a regular file: refused"
+			  : r == -EPERM	  ? "belongs to another user or is open to others: refused"
+					  : NULL;
+
+	if (why)
+		snprintf(buf, len, "%s %s", path, why);
+	else
+		snprintf(buf, len, "cannot open %s: %s", path, strerror(-r));
+	return buf;
+}
+
 int definitions_save(const struct conf *c, const struct desktop *d)
 {
 	char path[4200], *text;
@@ -120,9 +153,11 @@ static int load_one(const char *path, const char *expect_id, struct desktop **ou
 	ssize_t n;
 	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
+	fd = file_open_nofollow(path, O_RDONLY, 0);
+	if (fd < 0) {
+		log_warnx("definitions: %s", definitions_file_error(path, fd, err, sizeof(err)));
+		return fd;
+	}
 	buf = malloc(STORED_MAX);
 	n = buf ? read(fd, buf, STORED_MAX) : -1;
 	close(fd);

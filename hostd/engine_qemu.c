@@ -1,8 +1,9 @@
 /* The QEMU engine: a full PC (machine `pc`; microvm hangs under TCG) with KVM
  * where it runs at hardware speed and TCG elsewhere, a qcow2 overlay on the raw
  * base made by qemu-img, QMP on a unix socket, VNC on a unix socket with a
- * password set per ticket, std VGA, the serial console in a file, direct kernel
- * boot when the template has a kernel. */
+ * password set per ticket, std VGA, the serial console in a file (appended to, and
+ * emptied by hostd's tick past VMM_SERIAL_MAX), direct kernel boot when the template
+ * has a kernel. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -165,7 +166,9 @@ static int qemu_command(const struct conf *c, const struct desktop *d, struct vm
 	vmm_args_opt(a, "-vga", "std");
 	vmm_args_opt(a, "-vnc", "unix:%s,password=on", p.vp_vnc);
 	vmm_args_opt(a, "-qmp", "unix:%s,server=on,wait=off", p.vp_control);
-	vmm_args_opt(a, "-chardev", "file,id=serial0,path=%s", p.vp_serial);
+	/* append=on: when hostd empties an overgrown log (vmm_log_cap()), QEMU writes at
+	 * the new end instead of leaving a hole as large as what it wrote before */
+	vmm_args_opt(a, "-chardev", "file,id=serial0,path=%s,append=on", p.vp_serial);
 	vmm_args_opt(a, "-serial", "chardev:serial0");
 	if (d->d_kernel) {
 		vmm_args_opt(a, "-kernel", "%s", d->d_kernel);

@@ -20,6 +20,7 @@
 #include "hostd/definitions.h"
 #include "hostd/vmm.h"
 #include "lib/clock.h"
+#include "lib/file.h"
 #include "lib/json.h"
 #include "lib/log.h"
 
@@ -67,17 +68,29 @@ static void path_of(struct host *h, const struct desktop *d, enum desktop_file f
 		buf[0] = '\0'; /* cannot happen: lengths are bounded by the config checks */
 }
 
-/* Removes the run directory and what is in it. */
+/* Removes the run directory and what is in it: relative to the directory opened
+ * without following a symlink, so one planted at its place does not make hostd remove
+ * files elsewhere (it is left for the administrator; starts refuse it). */
 static void clean_run_dir(struct host *h, const struct desktop *d)
 {
 	static const enum desktop_file files[] = {DESKTOP_FILE_PID, DESKTOP_FILE_EXIT,
 						  DESKTOP_FILE_CONTROL, DESKTOP_FILE_VNC};
 	char path[PATH_LEN];
+	int dfd;
 
+	path_of(h, d, DESKTOP_FILE_RUN_DIR, path);
+	dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return;
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		const char *base;
+
 		path_of(h, d, files[i], path);
-		unlink(path);
+		base = strrchr(path, '/');
+		if (base)
+			unlinkat(dfd, base + 1, 0);
 	}
+	close(dfd);
 	path_of(h, d, DESKTOP_FILE_RUN_DIR, path);
 	rmdir(path);
 }
@@ -348,12 +361,24 @@ static void meminfo(long long *total_mib, long long *avail_mib)
 	fclose(f);
 }
 
+/* vdi-hv's serial log rotated at its cap (PATH.1): it goes with the log. */
+static void remove_rotated_serial(struct host *h, const struct desktop *d)
+{
+	char path[PATH_LEN + 2];
+
+	path_of(h, d, DESKTOP_FILE_SERIAL, path);
+	strcat(path, ".1"); /* room: PATH_LEN + 2 */
+	if (unlink(path) < 0 && errno != ENOENT)
+		log_warn("desktop=%s: cannot remove %s", d->d_id, path);
+}
+
+/* Empties (or makes) a log; a symlink there is refused, not followed. 0 or -errno. */
 static int truncate_file(const char *path)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int fd = file_open_nofollow(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 
 	if (fd < 0)
-		return -errno;
+		return fd;
 	close(fd);
 	return 0;
 }
@@ -365,7 +390,7 @@ int host_start(struct host *h, const char *id, json_t **out, char *err, size_t e
 	struct vmm_args args = {.va_count = 0};
 	struct vmm_proc p;
 	struct desktop *d;
-	const char *why;
+	const char *why, *failed;
 	long long total, avail;
 	int r;
 
@@ -406,9 +431,17 @@ int host_start(struct host *h, const char *id, json_t **out, char *err, size_t e
 	path_of(h, d, DESKTOP_FILE_EXIT, exit_path);
 	path_of(h, d, DESKTOP_FILE_PID, pid_path);
 	clean_run_dir(h, d);
-	if ((mkdir(run_dir, 0700) < 0 && errno != EEXIST) || truncate_file(serial) < 0 ||
-	    truncate_file(log_path) < 0) {
-		snprintf(err, errlen, "cannot prepare %s: %s", run_dir, strerror(errno));
+	remove_rotated_serial(h, d); /* the serial log starts empty, its older part too */
+	/* a symlink planted at any of these is refused with a message naming it */
+	failed = run_dir;
+	r = definitions_run_dir(run_dir);
+	if (r == 0 && (r = truncate_file(serial)) < 0)
+		failed = serial;
+	if (r == 0 && (r = truncate_file(log_path)) < 0)
+		failed = log_path;
+	if (r < 0) {
+		definitions_file_error(failed, r, err, errlen);
+		log_warnx("desktop=%s: %s", d->d_id, err);
 		r = -EIO;
 		goto out_unlock;
 	}
@@ -550,6 +583,7 @@ int host_destroy(struct host *h, const char *id, char *err, size_t errlen)
 		if (unlink(path) < 0 && errno != ENOENT)
 			log_warn("desktop=%s: cannot remove %s", d->d_id, path);
 	}
+	remove_rotated_serial(h, d);
 	clean_run_dir(h, d);
 	tickets_revoke(h->h_tickets, d->d_id);
 	for (i = 0; h->h_desktops[i] != d; i++)
@@ -681,25 +715,48 @@ out_unlock:
 	return r;
 }
 
+static long long clamp(long long v, long long lo, long long hi)
+{
+	return v < lo ? lo : v > hi ? hi : v;
+}
+
+json_t *host_capacity_json(const char *host_id, const struct host_figures *f)
+{
+	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "host_id", host_id, "cpus",
+			 (json_int_t)clamp(f->hf_cpus, 0, HOST_CPUS_MAX), "memory_total_mib",
+			 (json_int_t)clamp(f->hf_memory_total_mib, -1, HOST_MEMORY_MAX_MIB),
+			 "memory_available_mib",
+			 (json_int_t)clamp(f->hf_memory_available_mib, -1, HOST_MEMORY_MAX_MIB),
+			 "memory_committed_mib",
+			 (json_int_t)clamp(f->hf_memory_committed_mib, 0, HOST_MEMORY_MAX_MIB),
+			 "desktops_running", (json_int_t)clamp(f->hf_running, 0, HOST_DESKTOPS_MAX),
+			 "desktops_defined", (json_int_t)clamp(f->hf_defined, 0, HOST_DESKTOPS_MAX),
+			 "max_desktops",
+			 (json_int_t)clamp(f->hf_max_desktops, 0, HOST_DESKTOPS_MAX));
+}
+
 static json_t *capacity_locked(struct host *h)
 {
-	long long total, avail, committed = 0;
-	int running = 0;
+	struct host_figures f = {.hf_cpus = sysconf(_SC_NPROCESSORS_ONLN),
+				 .hf_defined = (long long)h->h_count,
+				 .hf_max_desktops = h->h_conf->max_desktops};
+	json_t *o;
 
-	meminfo(&total, &avail);
+	meminfo(&f.hf_memory_total_mib, &f.hf_memory_available_mib);
 	for (size_t i = 0; i < h->h_count; i++) {
 		if (has_vmm(h->h_desktops[i])) {
-			running++;
-			committed += h->h_desktops[i]->d_memory_mib;
+			f.hf_running++;
+			/* ints, at most max_desktops (<= 10000) of them: no overflow in
+			 * long long; host_capacity_json() clamps the sum */
+			f.hf_memory_committed_mib += h->h_desktops[i]->d_memory_mib;
 		}
 	}
-	return json_pack("{s:s, s:i, s:I, s:I, s:I, s:i, s:i, s:i, s:{s:o, s:o}}", "host_id",
-			 h->h_id, "cpus", (int)sysconf(_SC_NPROCESSORS_ONLN), "memory_total_mib",
-			 (json_int_t)total, "memory_available_mib", (json_int_t)avail,
-			 "memory_committed_mib", (json_int_t)committed, "desktops_running", running,
-			 "desktops_defined", (int)h->h_count, "max_desktops",
-			 h->h_conf->max_desktops, "engines", "qemu", engine_qemu.en_describe(),
-			 "vdi-hv", engine_vdihv.en_describe());
+	o = host_capacity_json(h->h_id, &f);
+	if (o)
+		json_object_set_new(o, "engines",
+				    json_pack("{s:o, s:o}", "qemu", engine_qemu.en_describe(),
+					      "vdi-hv", engine_vdihv.en_describe()));
+	return o;
 }
 
 json_t *host_capacity(struct host *h)
@@ -745,6 +802,15 @@ void host_tick(struct host *h)
 		if (d->d_watch_fd < 0 || vmm_ended(d->d_watch_fd)) {
 			vmm_gone(h, d);
 			continue;
+		}
+		if (d->d_engine == DESKTOP_ENGINE_QEMU) {
+			/* vdi-hv caps its serial log itself (--serial-max); QEMU does not */
+			char serial[PATH_LEN];
+
+			path_of(h, d, DESKTOP_FILE_SERIAL, serial);
+			if (vmm_log_cap(serial, VMM_SERIAL_MAX) == 1)
+				log_info("desktop=%s: serial log past %lld bytes: emptied", d->d_id,
+					 VMM_SERIAL_MAX);
 		}
 		if (d->d_state == DESKTOP_STARTING) {
 			if (engine_of(d)->en_probe(h->h_conf, d) == 0) {

@@ -40,6 +40,25 @@ int host_set_ticket(struct host *h, const char *id, const json_t *body, json_t *
 		    size_t errlen);
 json_t *host_list(struct host *h);
 json_t *host_capacity(struct host *h);
+
+/* The most the capacity report says: figures beyond (or below zero) are clamped, so a
+ * bad reading (sysconf()'s -1, a /proc/meminfo line, a damaged stored definition)
+ * never reaches the broker as a number it would overflow on. Far beyond a real host:
+ * Linux's NR_CPUS limit, 4 PiB of memory, a million desktops. */
+#define HOST_CPUS_MAX	    8192
+#define HOST_MEMORY_MAX_MIB (1LL << 32)
+#define HOST_DESKTOPS_MAX   (1LL << 20)
+
+/* The host's figures as read, before clamping; memory -1 when unknown. */
+struct host_figures {
+	long long hf_cpus;
+	long long hf_memory_total_mib, hf_memory_available_mib, hf_memory_committed_mib;
+	long long hf_running, hf_defined, hf_max_desktops;
+};
+
+/* The capacity object of host_id with f's figures clamped (unknown memory, -1, stays
+ * -1), without the engines. A new reference, or NULL. */
+json_t *host_capacity_json(const char *host_id, const struct host_figures *f);
 /* What a heartbeat carries: host id, time, capacity, each desktop's state. */
 json_t *host_heartbeat(struct host *h);
 

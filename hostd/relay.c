@@ -48,6 +48,7 @@ struct session {
 	struct splice s_splice; /* side 0 the client's TLS, side 1 the VNC socket */
 	uint8_t s_c2v[BUF_SIZE + RFB_FILTER_SLACK], s_v2c[BUF_SIZE];
 	uint8_t s_from_client[BUF_SIZE]; /* view only: what waits for the filter */
+	uint8_t s_from_vnc[BUF_SIZE];	 /* view only: the server's bytes, watched */
 	size_t s_early;			 /* bytes after the ticket line, in s_c2v */
 };
 
@@ -162,7 +163,9 @@ static int connect_vnc(struct session *s)
 }
 
 /* The splice's filter for view-only sessions: what the client sends, through the RFB
- * filter, as far as the VNC side has room. */
+ * filter, as far as the VNC side has room; what the VNC server sends, unchanged, seen
+ * by the filter before the client gets it (its security type decides what the client
+ * may send next). */
 static ssize_t view_only_filter(struct splice *sp, int from, uint8_t *in, size_t n)
 {
 	struct session *s = sp->sp_arg;
@@ -170,6 +173,16 @@ static ssize_t view_only_filter(struct splice *sp, int from, uint8_t *in, size_t
 	size_t room = splice_room(sp, 1 - from);
 	ssize_t len;
 
+	if (from == 1) {
+		if (n > room)
+			n = room;
+		if (n == 0)
+			return 0;
+		if (rfb_filter_server(&s->s_filter, in, n) < 0)
+			return -1;
+		splice_put(sp, 0, in, n); /* fits: room was checked */
+		return (ssize_t)n;
+	}
 	if (room <= RFB_FILTER_SLACK)
 		return 0;
 	if (n > room - RFB_FILTER_SLACK)
@@ -216,13 +229,16 @@ static void splice_session(struct session *s, struct stream *tls, struct stream 
 		sp->sp_side[0].sd_in_size = sizeof(s->s_from_client);
 		memcpy(s->s_from_client, s->s_c2v, s->s_early);
 		sp->sp_side[0].sd_in_len = s->s_early;
+		sp->sp_side[1].sd_in = s->s_from_vnc;
+		sp->sp_side[1].sd_in_size = sizeof(s->s_from_vnc);
 	} else {
 		sp->sp_side[1].sd_out_len = s->s_early;
 	}
 	if (splice_run(sp) == SPLICE_FILTER)
-		log_info("relay: desktop=%s: view-only session from %s sent what it may not; "
-			 "closed",
-			 s->s_desktop, s->s_peer);
+		log_info("relay: desktop=%s: view-only session from %s: %s; closed", s->s_desktop,
+			 s->s_peer,
+			 sp->sp_end_side == 1 ? "the VNC server's handshake cannot be followed"
+					      : "the client sent what it may not");
 }
 
 static void unregister(struct session *s)

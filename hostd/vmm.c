@@ -147,9 +147,30 @@ int vmm_signal(pid_t pid, unsigned long long start, int sig)
 	return kill(pid, sig) < 0 ? -errno : 0;
 }
 
+/* A file of the run directory for reading as a stream; a symlink there is refused. NULL
+ * with errno set. */
+static FILE *open_run_file(const char *path)
+{
+	int fd = file_open_nofollow(path, O_RDONLY, 0);
+	FILE *f;
+
+	if (fd < 0) {
+		errno = -fd;
+		return NULL;
+	}
+	f = fdopen(fd, "r");
+	if (!f) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+	}
+	return f;
+}
+
 int vmm_read_pidfile(const char *pid_path, struct vmm_proc *p)
 {
-	FILE *f = fopen(pid_path, "re");
+	FILE *f = open_run_file(pid_path);
 	int vmm, monitor, n;
 
 	if (!f)
@@ -165,7 +186,7 @@ int vmm_read_pidfile(const char *pid_path, struct vmm_proc *p)
 
 int vmm_read_exit(const char *exit_path, int *status)
 {
-	FILE *f = fopen(exit_path, "re");
+	FILE *f = open_run_file(exit_path);
 	int n;
 
 	if (!f)
@@ -227,7 +248,7 @@ int vmm_spawn(const char *self, const struct vmm_args *a, const char *log_path,
 	posix_spawnattr_t attr;
 	sigset_t none, defaults;
 	char pidline[128];
-	int pipefd[2], argc = 0, r;
+	int pipefd[2], argc = 0, logfd, r;
 
 	if (a->va_overflow || a->va_count == 0)
 		return -E2BIG;
@@ -254,15 +275,25 @@ int vmm_spawn(const char *self, const struct vmm_args *a, const char *log_path,
 					    POSIX_SPAWN_SETSIGDEF);
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setsigdefault(&attr, &defaults);
+	/* the log is opened here, a symlink there refused, and handed over as 1 and 2 */
+	logfd = file_open_nofollow(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	if (logfd < 0) {
+		log_warnx("vmm: cannot open %s: %s", log_path,
+			  logfd == -ELOOP ? "a symbolic link: refused" : strerror(-logfd));
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return logfd;
+	}
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 1, log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
-	posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	posix_spawn_file_actions_adddup2(&fa, logfd, 1);
+	posix_spawn_file_actions_adddup2(&fa, logfd, 2);
 	posix_spawn_file_actions_adddup2(&fa, pipefd[1], PID_FD);
 	r = posix_spawn(&p->vp_monitor, self, &fa, &attr, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	close(pipefd[1]);
+	close(logfd);
 	if (r) {
 		close(pipefd[0]);
 		errno = r;
@@ -395,7 +426,7 @@ json_t *vmm_log_tail(const char *path, int max_lines)
 
 	if (!lines)
 		return NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = file_open_nofollow(path, O_RDONLY, 0);
 	if (fd < 0)
 		return lines;
 	if (fstat(fd, &st) < 0) {
@@ -436,4 +467,19 @@ json_t *vmm_log_tail(const char *path, int max_lines)
 		json_array_append_new(lines, json_stringn(starts[i], l));
 	}
 	return lines;
+}
+
+int vmm_log_cap(const char *path, long long max)
+{
+	int fd = file_open_nofollow(path, O_WRONLY, 0), r = 0;
+	struct stat st;
+
+	if (fd < 0)
+		return fd == -ENOENT ? 0 : fd;
+	if (fstat(fd, &st) < 0)
+		r = -errno;
+	else if (st.st_size > max)
+		r = ftruncate(fd, 0) < 0 ? -errno : 1;
+	close(fd);
+	return r;
 }

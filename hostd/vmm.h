@@ -34,9 +34,9 @@ struct vmm_proc {
 };
 
 /* Starts argv through a monitor: the VMM's standard output and error go to
- * log_path (appended), its wait status to exit_path when it ends, and the pid
- * file pid_path is written. self is the path of vdi-hostd (for --monitor).
- * Returns 0 with p filled, or -errno with a log line. */
+ * log_path (appended; a symlink there is refused), its wait status to exit_path when it ends, and
+ * the pid file pid_path is written. self is the path of vdi-hostd (for --monitor). Returns 0 with p
+ * filled, or -errno with a log line. */
 int vmm_spawn(const char *self, const struct vmm_args *argv, const char *log_path,
 	      const char *exit_path, const char *pid_path, struct vmm_proc *p);
 /* The monitor's main: `vdi-hostd --monitor EXIT_PATH -- ARGV...`, started by
@@ -63,5 +63,13 @@ int vmm_signal(pid_t pid, unsigned long long start, int sig);
  * escape sequences and control characters removed, each at most 200 characters.
  * A new JSON array, empty when the file is missing. */
 json_t *vmm_log_tail(const char *path, int max_lines);
+
+/* The most a VMM's serial log may hold (vdi-hv's own default cap, --serial-max). */
+#define VMM_SERIAL_MAX (16LL << 20)
+/* Empties the log at path when it holds more than max bytes: for QEMU, whose file
+ * chardev has no size cap of its own (it writes with append=on, so it goes on at the
+ * new end). A symlink there is not followed. Returns 1 when emptied, 0 when not (also
+ * when missing), or -errno. */
+int vmm_log_cap(const char *path, long long max);
 
 #endif

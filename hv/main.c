@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "display/display.h"
+#include "hv/conslog.h"
 #include "hv/control.h"
 #include "hv/dev/fb.h"
 #include "hv/dev/i8042.h"
@@ -44,8 +45,9 @@ struct options {
 	size_t ndisks;
 	enum serial_mode serial;
 	const char *serial_path;
-	unsigned fb_width, fb_height; /* 0: no framebuffer */
-	const char *vnc;	      /* listen address, NULL: no VNC server */
+	unsigned long long serial_max; /* bytes, 0: no cap */
+	unsigned fb_width, fb_height;  /* 0: no framebuffer */
+	const char *vnc;	       /* listen address, NULL: no VNC server */
 	bool vnc_insecure;
 	bool debug;
 };
@@ -62,6 +64,8 @@ static const char usage_text[] =
     "  --disk PATH[,ro][,base=BASE]  raw disk image as a virtio-blk PCI device (up to 8);\n"
     "                        with base=, PATH is a copy-on-write overlay on the raw BASE\n"
     "  --serial MODE         COM1: stdio (default), file:PATH or none\n"
+    "  --serial-max BYTES    file:PATH grows to BYTES (K, M, G suffixes; 0: no cap),\n"
+    "                        then is renamed to PATH.1 and started anew (default 16M)\n"
     "  --control unix:PATH   JSON control socket (status, pause, resume, quit, sendkey,\n"
     "                        type, screendump, serial, mouse, pointer, set-ticket,\n"
     "                        clear-tickets, display)\n"
@@ -103,6 +107,27 @@ static unsigned long parse_number(const char *opt, const char *s, unsigned long 
 	return v;
 }
 
+/* BYTES with an optional K, M or G (powers of 1024), at most 1 TiB. */
+static unsigned long long parse_bytes(const char *opt, const char *s)
+{
+	unsigned long long v, mult = 1;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (*end && !end[1]) {
+		switch (*end) {
+		case 'K': mult = 1ull << 10, end++; break;
+		case 'M': mult = 1ull << 20, end++; break;
+		case 'G': mult = 1ull << 30, end++; break;
+		default: break;
+		}
+	}
+	if (errno || end == s || *end || s[0] == '-' || v > (1ull << 40) / mult)
+		usage_error("%s: '%s' is not a size in bytes up to 1T (K, M, G suffixes)", opt, s);
+	return v * mult;
+}
+
 static void parse_options(int argc, char **argv, struct options *o)
 {
 	enum {
@@ -113,6 +138,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		OPT_CPUS,
 		OPT_DISK,
 		OPT_SERIAL,
+		OPT_SERIAL_MAX,
 		OPT_CONTROL,
 		OPT_FB,
 		OPT_VNC,
@@ -128,6 +154,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 	    {"cpus", required_argument, NULL, OPT_CPUS},
 	    {"disk", required_argument, NULL, OPT_DISK},
 	    {"serial", required_argument, NULL, OPT_SERIAL},
+	    {"serial-max", required_argument, NULL, OPT_SERIAL_MAX},
 	    {"control", required_argument, NULL, OPT_CONTROL},
 	    {"fb", required_argument, NULL, OPT_FB},
 	    {"vnc", required_argument, NULL, OPT_VNC},
@@ -138,7 +165,11 @@ static void parse_options(int argc, char **argv, struct options *o)
 	};
 	int c;
 
-	*o = (struct options){.memory_mib = 256, .cpus = 1, .fb_width = 1024, .fb_height = 768};
+	*o = (struct options){.memory_mib = 256,
+			      .cpus = 1,
+			      .fb_width = 1024,
+			      .fb_height = 768,
+			      .serial_max = CONSLOG_DEFAULT_MAX};
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
@@ -189,6 +220,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 				usage_error("--serial: '%s' is not stdio, file:PATH or none",
 					    optarg);
 			break;
+		case OPT_SERIAL_MAX: o->serial_max = parse_bytes("--serial-max", optarg); break;
 		case OPT_CONTROL:
 			if (strncmp(optarg, "unix:", 5) || !optarg[5])
 				usage_error("--control: '%s' is not unix:PATH", optarg);
@@ -392,11 +424,11 @@ static void collect_pci_irq(void *arg, unsigned slot, unsigned gsi)
 }
 
 /* Creates the devices in boot order and describes them in the MP table. */
-static int build_machine(struct machine *m, const struct options *o, int serial_fd)
+static int build_machine(struct machine *m, const struct options *o, struct conslog *serial_out)
 {
 	struct pci_irqs irqs = {.pi_count = 0};
 
-	m->m_serial = serial_create(m->m_vm, serial_fd);
+	m->m_serial = serial_create(m->m_vm, serial_out);
 	m->m_rtc = rtc_create(m->m_vm);
 	m->m_i8042 = i8042_create(m->m_vm);
 	if (!m->m_serial || !m->m_rtc || !m->m_i8042)
@@ -466,25 +498,29 @@ int main(int argc, char **argv)
 	struct boot_spec spec;
 	struct sigaction sa = {.sa_handler = on_signal};
 	char err[512];
-	int serial_fd = -1, status = 1;
+	struct conslog *serial_out = NULL;
+	int status = 1;
 
 	parse_options(argc, argv, &o);
 	log_init("vdi-hv", o.debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, false);
 	signal(SIGPIPE, SIG_IGN);
 
 	if (o.serial == SERIAL_STDIO) {
-		serial_fd = STDOUT_FILENO;
+		serial_out = conslog_from_fd(STDOUT_FILENO);
+		if (!serial_out)
+			fatal("out of memory");
 	} else if (o.serial == SERIAL_FILE) {
-		serial_fd = open(o.serial_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		if (serial_fd < 0)
-			fatal("--serial: cannot open %s", o.serial_path);
+		serial_out = conslog_open(o.serial_path, o.serial_max);
+		if (!serial_out)
+			fatal("--serial: cannot open %s%s", o.serial_path,
+			      errno == ELOOP ? " (a symbolic link: refused)" : "");
 	}
 
 	m.m_loop = mainloop_create();
 	m.m_vm = m.m_loop ? vm_create((uint64_t)o.memory_mib << 20, o.cpus) : NULL;
 	if (!m.m_vm)
 		goto out;
-	if (build_machine(&m, &o, serial_fd) < 0)
+	if (build_machine(&m, &o, serial_out) < 0)
 		goto out;
 
 	spec = (struct boot_spec){o.kernel, o.initrd, o.cmdline, NULL};
@@ -542,7 +578,8 @@ int main(int argc, char **argv)
 	default: status = 1;
 	}
 out:
-	free_machine(&m);
+	free_machine(&m); /* the UART writes what it still holds, then its log closes */
+	conslog_close(serial_out);
 	restore_terminal();
 	return status;
 }

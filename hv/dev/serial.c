@@ -1,5 +1,5 @@
 /* 16550A UART (COM1). Transmission completes instantly (bytes go into a 64 KiB output
- * buffer that the main thread writes to the output descriptor, so a vCPU never waits
+ * buffer that the main thread writes to the console log, so a vCPU never waits
  * for a slow file; only a full buffer makes it write itself), so THRE is always set; reception is
  * buffered host-side in a 4 KiB ring that stands for the FIFO. The interrupt line follows the 8250
  * rules: receive data available, then transmitter empty, gated by MCR.OUT2; ISA lines are
@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "hv/conslog.h"
 #include "hv/vm.h"
 #include "lib/log.h"
 
@@ -41,7 +42,7 @@ enum { REG_RBR_THR, REG_IER, REG_IIR_FCR, REG_LCR, REG_MCR, REG_LSR, REG_MSR, RE
 
 struct serial {
 	struct vm *ser_vm;
-	int ser_out_fd;
+	struct conslog *ser_out; /* NULL: output discarded */
 	pthread_mutex_t ser_lock;
 	uint8_t ser_ier, ser_lcr, ser_mcr, ser_scr, ser_fcr;
 	uint8_t ser_dll, ser_dlm;
@@ -50,10 +51,10 @@ struct serial {
 	uint8_t ser_rx[RX_SIZE];
 	size_t ser_rx_head, ser_rx_count;
 	bool ser_warned_full;
-	uint8_t ser_tx[TX_SIZE]; /* guest output not yet written to ser_out_fd */
+	uint8_t ser_tx[TX_SIZE]; /* guest output not yet written to ser_out */
 	size_t ser_tx_len;
 	int ser_tx_wake;	      /* eventfd: readable while ser_tx has bytes */
-	pthread_mutex_t ser_out_lock; /* one writer to ser_out_fd at a time, in order */
+	pthread_mutex_t ser_out_lock; /* one writer to ser_out at a time, in order */
 };
 
 static bool rx_ready(const struct serial *s)
@@ -91,19 +92,6 @@ static void rx_push(struct serial *s, uint8_t byte)
 	s->ser_rx_count++;
 }
 
-static void write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return; /* the reader is gone: the output is dropped */
-		p += n, len -= (size_t)n;
-	}
-}
-
 /* Takes the buffered output (ser_lock held) and writes it with the lock released, so
  * the vCPUs go on while it is written. Returns with ser_lock held. */
 static void drain_locked(struct serial *s)
@@ -120,7 +108,7 @@ static void drain_locked(struct serial *s)
 	pthread_mutex_lock(&s->ser_out_lock);
 	pthread_mutex_unlock(&s->ser_lock);
 	if (copy)
-		write_all(s->ser_out_fd, copy, len);
+		conslog_write(s->ser_out, copy, len);
 	pthread_mutex_unlock(&s->ser_out_lock);
 	free(copy);
 	pthread_mutex_lock(&s->ser_lock);
@@ -134,7 +122,7 @@ static void transmit(struct serial *s, uint8_t byte)
 		rx_push(s, byte);
 		return;
 	}
-	if (s->ser_out_fd < 0)
+	if (!s->ser_out)
 		return;
 	if (s->ser_tx_len == TX_SIZE)
 		drain_locked(s); /* the main thread is behind: write here, as a UART would stall */
@@ -263,7 +251,7 @@ size_t serial_feed(struct serial *s, const void *buf, size_t len)
 	return n;
 }
 
-struct serial *serial_create(struct vm *vm, int out_fd)
+struct serial *serial_create(struct vm *vm, struct conslog *out)
 {
 	struct serial *s = calloc(1, sizeof(*s));
 	int r;
@@ -271,7 +259,7 @@ struct serial *serial_create(struct vm *vm, int out_fd)
 	if (!s)
 		return NULL;
 	s->ser_vm = vm;
-	s->ser_out_fd = out_fd;
+	s->ser_out = out;
 	s->ser_thre_pending = false;
 	s->ser_dll = 12; /* 9600 baud */
 	pthread_mutex_init(&s->ser_lock, NULL);

@@ -22,12 +22,14 @@ RSS_LIMIT_KB = 256 * 1024
 @pytest.fixture
 def broker(tmp_path):
     # password_cost 15: the dummy check of an unknown user costs what a real one does
-    # (32 MiB); the address limit is out of the way so every answer is 401 or 503.
+    # (32 MiB); the address limits (logins, connections) are out of the way so every
+    # answer is 401 or 503.
     b = Broker(str(tmp_path), """
 [broker]
 password_cost = 15
 [http]
 max_connections = 600
+max_connections_per_address = 600
 [auth]
 max_address_failures = 100000
 max_user_failures = 1000

@@ -1,6 +1,7 @@
 """vdi-hostd without a Linux guest: configuration checking, mutual TLS on the API and the
 display relay, refusal of bad input (malformed JSON, unknown fields, oversized bodies,
-path traversal), definitions that survive a restart, and the vdi-hv engine with the
+path traversal), symlinks planted in its directories refused, definitions that survive
+a restart, and the vdi-hv engine with the
 freestanding test guests (copy-on-write overlay, clean exit, crash report, ticket and
 relay, forced stop). The harness (hostd in a temporary directory on free loopback ports,
 an HTTPS client with the broker's certificate) is in hostd_fixture.py, the RFB client in
@@ -202,6 +203,36 @@ def test_definitions_persist_across_restarts(hostd_factory, tmp_path):
     h.start()
     listed = h.ok("GET", "/api/v1/desktops")["desktops"]
     assert [(d["id"], d["memory_mib"], d["state"]) for d in listed] == [("keep", 256, "stopped")]
+
+
+def test_symlinks_planted_in_hostd_directories_are_refused(hostd_factory, tmp_path):
+    """A symlink at a desktop's serial log, VMM log or run directory is refused with an
+    error naming it, and what it points at is left alone (hostd used to follow it and
+    truncate the target). QEMU, since it is available everywhere; no VM starts."""
+    tpl = tmp_path / "tpl"
+    tpl.mkdir()
+    (tpl / "base.img").write_bytes(b"\0" * 1048576)
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    h = hostd_factory(str(tpl))
+    planted = [h.state / "logs" / "s.serial", h.state / "logs" / "s.vmm",
+               pathlib.Path(h.run) / "s"]
+    for where in planted:
+        h.ok("POST", "/api/v1/desktops", {"id": "s", "disk": "base.img", "engine": "qemu",
+                                          "memory_mib": 64})
+        where.symlink_to(elsewhere if where.name == "s" else victim)
+        status, reply = h.request("POST", "/api/v1/desktops/s/start")
+        assert status == 500, reply
+        assert reply["error"].startswith(str(where) + " is ") and "refused" in reply["error"]
+        assert "symbolic link" in reply["error"], reply
+        assert h.desktop("s")["state"] == "stopped"
+        assert victim.read_text() == "precious\n"
+        assert list(elsewhere.iterdir()) == []
+        where.unlink()
+        h.ok("DELETE", "/api/v1/desktops/s")
+    assert "refused" in h.log()
 
 
 # ---- the vdi-hv engine, with the freestanding test guests ----

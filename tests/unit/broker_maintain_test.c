@@ -1,9 +1,9 @@
 /* Unit tests for broker/hosts.c and the maintenance pass (maintain.c with sizing.c,
  * provision.c and sessions.c) on a real store (broker_fixture.h): heartbeats checked
- * and recorded, a pool sized and its desktops created and started on the host, a
- * silent host marked down with its desktops lost, a disconnected session logged off
- * once its timeout passes, a floating desktop refreshed after a logoff, a desktop its
- * host no longer runs replaced, and a deleted pool's desktops removed from the host. */
+ * and recorded (capacity figures clamped), a pool sized and its desktops created and started on the
+ * host, a silent host marked down with its desktops lost, a disconnected session logged off once
+ * its timeout passes, a floating desktop refreshed after a logoff, a desktop its host no longer
+ * runs replaced, and a deleted pool's desktops removed from the host. */
 #include "broker_fixture.h"
 
 static const char *staff[] = {"staff"};
@@ -77,6 +77,54 @@ static void test_heartbeat_brings_the_host_up(void **state)
 	assert_non_null(e);
 	assert_string_equal(jstr(e, "target"), "h1");
 	json_decref(e);
+}
+
+/* Sends h1's heartbeat with capacity cap (taken) and returns h1 as the admin sees it. */
+static json_t *host_after(struct fixture *f, json_t *cap)
+{
+	json_t *body = json_pack("{s:s, s:o, s:[]}", "host_id", "h1", "capacity", cap, "desktops"),
+	       *hosts, *h;
+	struct broker_result res;
+
+	assert_int_equal(broker_heartbeat(f->f_broker, body, &res), BROKER_OK);
+	json_decref(body);
+	hosts = broker_admin_hosts(f->f_broker);
+	h = json_incref(json_array_get(hosts, 0));
+	json_decref(hosts);
+	return h;
+}
+
+/* A host's figures are clamped before any arithmetic: cpus * 4 with cpus near INT_MAX
+ * overflowed (a UBSan abort), a value beyond 32 bits was truncated by a cast, and
+ * negative counts made room. */
+static void test_heartbeat_capacity_is_clamped(void **state)
+{
+	struct fixture *f = *state;
+	json_t *h;
+
+	host_add(f->f_broker, "h1");
+	h = host_after(f, json_pack("{s:I, s:I, s:I, s:I, s:I}", "cpus", (json_int_t)INT32_MAX,
+				    "desktops_running", (json_int_t)0, "memory_available_mib",
+				    (json_int_t)INT64_MAX, "desktops_defined",
+				    (json_int_t)INT64_MAX, "max_desktops", (json_int_t)INT64_MIN));
+	assert_int_equal(jint(h, "vcpus_free"), 8192 * 4);
+	assert_int_equal(jint(h, "mem_free_mib"), INT64_C(1) << 32);
+	assert_int_equal(jint(h, "desktops"), 1 << 20);
+	assert_int_equal(jint(h, "max_desktops"), 0);
+	json_decref(h);
+	h = host_after(f,
+		       json_pack("{s:I, s:I, s:I}", "cpus", (json_int_t)1 << 40, "desktops_running",
+				 (json_int_t)INT64_MIN, "memory_available_mib", (json_int_t)-5));
+	assert_int_equal(jint(h, "vcpus_free"), 8192 * 4);
+	assert_int_equal(jint(h, "mem_free_mib"), 0);
+	json_decref(h);
+	h = host_after(f, json_pack("{s:I, s:I}", "cpus", (json_int_t)INT64_MIN, "desktops_running",
+				    (json_int_t)INT64_MAX));
+	assert_int_equal(jint(h, "vcpus_free"), -(1 << 20));
+	json_decref(h);
+	h = host_after(f, json_pack("{s:i, s:i}", "cpus", 8, "desktops_running", 3));
+	assert_int_equal(jint(h, "vcpus_free"), 8 * 4 - 3);
+	json_decref(h);
 }
 
 /* A host h1 up and the spare pool sized on it by one pass; returns its desktops. */
@@ -336,6 +384,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_heartbeats_checked, fixture_setup,
+					    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_heartbeat_capacity_is_clamped, fixture_setup,
 					    fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_heartbeat_brings_the_host_up, fixture_setup,
 					    fixture_teardown),

@@ -1,9 +1,12 @@
 /* Unit tests for hostd's desktop definitions, configuration, store and log tails:
  * ids, template paths confined to the template directories (.., absolute paths,
  * symlinks), request validation, the stored form round trip, atomic files, config
- * errors with file:line, and serial tails without terminal escapes. */
+ * errors with file:line, serial tails without terminal escapes, QEMU's serial log
+ * capped, symlinks planted in hostd's directories refused, and the capacity report
+ * clamped. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,7 +21,9 @@
 #include "hostd/conf.h"
 #include "hostd/desktop.h"
 #include "hostd/definitions.h"
+#include "hostd/host.h"
 #include "hostd/vmm.h"
+#include "lib/file.h"
 #include "lib/json.h"
 #include "lib/log.h"
 
@@ -296,6 +301,135 @@ static void test_log_tail(void **state)
 	json_decref(lines);
 }
 
+/* The capacity report clamps every figure: extreme or negative readings reach the broker
+ * as bounded numbers; unknown memory stays -1. */
+static void test_capacity_is_clamped(void **state)
+{
+	struct host_figures huge = {LLONG_MAX, LLONG_MAX, LLONG_MAX, LLONG_MAX,
+				    LLONG_MAX, LLONG_MAX, LLONG_MAX};
+	struct host_figures low = {-1, -1, LLONG_MIN, LLONG_MIN, LLONG_MIN, -7, INT_MIN};
+	struct host_figures plain = {8, 16000, 12000, 1024, 2, 3, 100};
+	json_t *o;
+
+	(void)state;
+	o = host_capacity_json("h1", &huge);
+	assert_non_null(o);
+	assert_int_equal(json_get_int(o, "cpus", -2), 8192);
+	assert_int_equal(json_get_int(o, "memory_total_mib", -2), 1LL << 32);
+	assert_int_equal(json_get_int(o, "memory_available_mib", -2), 1LL << 32);
+	assert_int_equal(json_get_int(o, "memory_committed_mib", -2), 1LL << 32);
+	assert_int_equal(json_get_int(o, "desktops_running", -2), 1 << 20);
+	assert_int_equal(json_get_int(o, "desktops_defined", -2), 1 << 20);
+	assert_int_equal(json_get_int(o, "max_desktops", -2), 1 << 20);
+	json_decref(o);
+	o = host_capacity_json("h1", &low);
+	assert_int_equal(json_get_int(o, "cpus", -2), 0);
+	assert_int_equal(json_get_int(o, "memory_total_mib", -2), -1);
+	assert_int_equal(json_get_int(o, "memory_available_mib", -2), -1);
+	assert_int_equal(json_get_int(o, "memory_committed_mib", -2), 0);
+	assert_int_equal(json_get_int(o, "desktops_running", -2), 0);
+	assert_int_equal(json_get_int(o, "desktops_defined", -2), 0);
+	assert_int_equal(json_get_int(o, "max_desktops", -2), 0);
+	json_decref(o);
+	o = host_capacity_json("h1", &plain);
+	assert_string_equal(json_get_string(o, "host_id"), "h1");
+	assert_int_equal(json_get_int(o, "cpus", -2), 8);
+	assert_int_equal(json_get_int(o, "memory_total_mib", -2), 16000);
+	assert_int_equal(json_get_int(o, "memory_available_mib", -2), 12000);
+	assert_int_equal(json_get_int(o, "memory_committed_mib", -2), 1024);
+	assert_int_equal(json_get_int(o, "desktops_running", -2), 2);
+	assert_int_equal(json_get_int(o, "desktops_defined", -2), 3);
+	assert_int_equal(json_get_int(o, "max_desktops", -2), 100);
+	json_decref(o);
+}
+
+/* QEMU's serial log is emptied once past the cap (QEMU appends, so it goes on at the
+ * new end); smaller logs, missing ones and symlinks are left alone. */
+static void test_serial_log_cap(void **state)
+{
+	char path[300], link[300], buf[64];
+	struct stat st;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/q.serial", top);
+	snprintf(link, sizeof(link), "%s/l.serial", top);
+	write_file(path, "0123456789");
+	assert_int_equal(vmm_log_cap(path, 10), 0); /* at the cap: kept */
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 10);
+	write_file(path, "0123456789A");
+	assert_int_equal(vmm_log_cap(path, 10), 1);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 0);
+	assert_int_equal(vmm_log_cap(link, 10), 0); /* missing */
+	assert_int_equal(symlink(path, link), 0);
+	write_file(path, "0123456789AB");
+	assert_int_equal(vmm_log_cap(link, 10), -ELOOP);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 12);
+	snprintf(buf, sizeof(buf), "%lld", (long long)VMM_SERIAL_MAX);
+	assert_string_equal(buf, "16777216"); /* the same cap as vdi-hv's default */
+	unlink(link);
+	unlink(path);
+}
+
+/* Symlinks planted in hostd's directories are refused, never followed: a log or a
+ * definition opened by hostd (file_open_nofollow()), a desktop's run directory, the
+ * monitor's pid and exit files, the log tails; a FIFO does not block hostd. */
+static void test_symlinks_are_refused(void **state)
+{
+	char dir[250], victim[250], link[300], ldir[250], path[300], msg[512];
+	struct vmm_proc p;
+	struct stat st;
+	json_t *tail;
+	int fd;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/nofollow", top);
+	snprintf(victim, sizeof(victim), "%s/victim", top);
+	snprintf(link, sizeof(link), "%s/x.serial", dir);
+	snprintf(ldir, sizeof(ldir), "%s/linkdir", top);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	write_file(victim, "1 1 1 1\n");
+	assert_int_equal(symlink(victim, link), 0);
+	/* a log opened for truncation: refused, the target untouched */
+	fd = file_open_nofollow(link, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_int_equal(fd, -ELOOP);
+	assert_int_equal(stat(victim, &st), 0);
+	assert_int_equal(st.st_size, 8);
+	definitions_file_error(link, fd, msg, sizeof(msg));
+	assert_non_null(strstr(msg, "x.serial is a symbolic link: refused"));
+	/* nor read: pid file, log tail, definitions */
+	assert_int_equal(vmm_read_pidfile(link, &p), -ELOOP);
+	tail = vmm_log_tail(link, 5);
+	assert_int_equal(json_array_size(tail), 0);
+	json_decref(tail);
+	/* the directory holding the file a symlink: refused too */
+	assert_int_equal(symlink(dir, ldir), 0);
+	snprintf(path, sizeof(path), "%s/fresh.log", ldir);
+	fd = file_open_nofollow(path, O_WRONLY | O_CREAT, 0600);
+	assert_true(fd == -ELOOP || fd == -ENOTDIR);
+	assert_int_equal(
+	    definitions_run_dir(ldir) == -ELOOP || definitions_run_dir(ldir) == -ENOTDIR, 1);
+	/* a FIFO: refused without blocking */
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_int_equal(file_open_nofollow(path, O_RDONLY, 0), -EINVAL);
+	/* the ordinary cases */
+	snprintf(path, sizeof(path), "%s/ok.log", dir);
+	fd = file_open_nofollow(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/run-d1", dir);
+	assert_int_equal(definitions_run_dir(path), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0700);
+	assert_int_equal(definitions_run_dir(path), 0); /* there already */
+	assert_int_equal(chmod(path, 0777), 0);
+	assert_int_equal(definitions_run_dir(path), -EPERM);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -305,6 +439,9 @@ int main(void)
 	    cmocka_unit_test(test_store_round_trip),
 	    cmocka_unit_test(test_config_errors),
 	    cmocka_unit_test(test_log_tail),
+	    cmocka_unit_test(test_capacity_is_clamped),
+	    cmocka_unit_test(test_serial_log_cap),
+	    cmocka_unit_test(test_symlinks_are_refused),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

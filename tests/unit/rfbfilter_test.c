@@ -1,6 +1,7 @@
 /* Unit tests for display/rfbfilter: the handshake passes, viewing messages pass, input
  * (keys, pointer, clipboard, QEMU key events, xvp) is dropped whatever way the bytes are
- * split, and a stream it cannot follow is refused. */
+ * split, and a stream it cannot follow is refused. The security type is the one the
+ * server chose (3.3: None, VNC authentication, failure) or offered (3.7/3.8). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,8 +13,9 @@
 
 #include "display/rfbfilter.h"
 
-static const uint8_t handshake[] = "RFB 003.008\n"
-				   "\x02"
+/* What the client sends after its version, the server having offered None and VNC
+ * authentication (server_38()). */
+static const uint8_t handshake[] = "\x02"
 				   "0123456789abcdef" /* VNC auth response */
 				   "\x01";	      /* ClientInit: shared */
 #define HANDSHAKE_LEN (sizeof(handshake) - 1)
@@ -26,6 +28,24 @@ static const uint8_t cut_text[] = {6, 0, 0, 0, 0, 0, 0, 5, 'h', 'e', 'l', 'l', '
 static const uint8_t qemu_key[] = {255, 0, 0, 1, 0, 0, 0, 0x61, 0, 0, 0, 0x1e};
 static const uint8_t xvp[] = {248, 0, 1, 2};
 static const uint8_t pixel_format[20] = {0, 0, 0, 0, 32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8};
+
+/* The server's bytes through the filter, which must accept them. */
+static void server(struct rfb_filter *f, const void *bytes, size_t len)
+{
+	assert_int_equal(rfb_filter_server(f, bytes, len), 0);
+}
+
+/* A fresh filter up to the client's security-type byte of RFB 3.8: server and client
+ * versions, the server offering None (1) and VNC authentication (2). */
+static void server_38(struct rfb_filter *f)
+{
+	uint8_t out[12 + RFB_FILTER_SLACK];
+
+	rfb_filter_init(f);
+	server(f, "RFB 003.008\n", 12);
+	assert_int_equal(rfb_filter_client(f, (const uint8_t *)"RFB 003.008\n", 12, out), 12);
+	server(f, "\x02\x01\x02", 3);
+}
 
 /* Feeds in to the filter in pieces of `step` bytes and returns the output length. */
 static ssize_t feed(struct rfb_filter *f, const uint8_t *in, size_t len, size_t step, uint8_t *out)
@@ -74,7 +94,7 @@ static void test_input_is_dropped_viewing_passes(void **state)
 		struct rfb_filter f;
 		ssize_t got;
 
-		rfb_filter_init(&f);
+		server_38(&f);
 		got = feed(&f, in, n, step, out);
 		assert_int_equal(got, (ssize_t)w);
 		assert_memory_equal(out, want, w);
@@ -82,26 +102,142 @@ static void test_input_is_dropped_viewing_passes(void **state)
 	}
 }
 
-static void test_rfb_33_and_no_auth(void **state)
+static void test_rfb_38_no_auth(void **state)
 {
-	static const uint8_t v33[] = "RFB 003.003\n0123456789abcdef\x01";
-	static const uint8_t none[] = "RFB 003.008\n\x01\x01";
 	uint8_t out[64 + RFB_FILTER_SLACK];
 	struct rfb_filter f;
 
 	(void)state;
 	rfb_filter_init(&f);
-	assert_int_equal(rfb_filter_client(&f, v33, sizeof(v33) - 1, out), sizeof(v33) - 1);
-	assert_int_equal(rfb_filter_client(&f, key_event, sizeof(key_event), out), 0);
-	rfb_filter_init(&f);
-	assert_int_equal(rfb_filter_client(&f, none, sizeof(none) - 1, out), sizeof(none) - 1);
+	server(&f, "RFB 003.008\n", 12);
+	assert_int_equal(rfb_filter_client(&f, (const uint8_t *)"RFB 003.008\n", 12, out), 12);
+	server(&f, "\x01\x01", 2); /* None only */
+	assert_int_equal(rfb_filter_client(&f, (const uint8_t *)"\x01\x01", 2, out), 2);
 	assert_int_equal(rfb_filter_client(&f, update_request, 10, out), 10);
+	assert_int_equal(rfb_filter_client(&f, key_event, sizeof(key_event), out), 0);
+}
+
+/* RFB 3.3 with the server choosing VNC authentication: 16 response bytes, ClientInit. */
+static void test_rfb_33_vnc_auth(void **state)
+{
+	static const uint8_t v33[] = "RFB 003.003\n";
+	static const uint8_t rest[] = "0123456789abcdef\x01";
+	uint8_t out[64 + RFB_FILTER_SLACK];
+	struct rfb_filter f;
+
+	(void)state;
+	rfb_filter_init(&f);
+	server(&f, v33, 12);
+	assert_int_equal(rfb_filter_client(&f, v33, 12, out), 12);
+	server(&f, "\0\0\0\x02", 4);
+	assert_int_equal(rfb_filter_client(&f, rest, sizeof(rest) - 1, out), sizeof(rest) - 1);
+	assert_int_equal(rfb_filter_client(&f, key_event, sizeof(key_event), out), 0);
+	assert_int_equal(f.rf_dropped, 1);
+}
+
+/* RFB 3.3 with the server choosing None: the client's next byte is ClientInit and input
+ * right after it is dropped (the filter used to take these bytes as a VNC
+ * authentication response and pass the key and pointer events in them). */
+static void test_rfb_33_no_auth(void **state)
+{
+	static const uint8_t v33[] = "RFB 003.003\n";
+	uint8_t in[64], want[64], out[64 + RFB_FILTER_SLACK];
+	size_t n = 0, w = 0;
+
+	(void)state;
+	n = append(in, n, (const uint8_t *)"\x01", 1); /* ClientInit */
+	w = append(want, w, (const uint8_t *)"\x01", 1);
+	n = append(in, n, key_event, sizeof(key_event));
+	n = append(in, n, pointer_event, sizeof(pointer_event));
+	n = append(in, n, update_request, sizeof(update_request));
+	w = append(want, w, update_request, sizeof(update_request));
+	for (size_t step = 1; step <= n; step++) {
+		struct rfb_filter f;
+
+		rfb_filter_init(&f);
+		server(&f, v33, 12);
+		assert_int_equal(rfb_filter_client(&f, v33, 12, out), 12);
+		server(&f, "\0\0\0\x01", 4);
+		assert_int_equal(feed(&f, in, n, step, out), (ssize_t)w);
+		assert_memory_equal(out, want, w);
+		assert_int_equal(f.rf_dropped, 2);
+	}
+	/* a 3.8 client of a 3.3 server speaks 3.3 */
+	{
+		struct rfb_filter f;
+
+		rfb_filter_init(&f);
+		server(&f, v33, 12);
+		assert_int_equal(rfb_filter_client(&f, (const uint8_t *)"RFB 003.008\n", 12, out),
+				 12);
+		server(&f, "\0\0\0\x01", 4);
+		assert_int_equal(feed(&f, in, n, n, out), (ssize_t)w);
+	}
+}
+
+/* A server that refuses the connection (3.3: type 0 and a reason; 3.8: no types): the
+ * client may send nothing more. */
+static void test_security_failure_ends_the_stream(void **state)
+{
+	static const uint8_t v33[] = "RFB 003.003\n";
+	static const uint8_t failure33[] = "\0\0\0\0\0\0\0\x04nope";
+	static const uint8_t failure38[] = "\0\0\0\0\x04nope";
+	uint8_t out[64 + RFB_FILTER_SLACK];
+	struct rfb_filter f;
+
+	(void)state;
+	rfb_filter_init(&f);
+	server(&f, v33, 12);
+	assert_int_equal(rfb_filter_client(&f, v33, 12, out), 12);
+	server(&f, failure33, sizeof(failure33) - 1);
+	assert_int_equal(rfb_filter_client(&f, (const uint8_t *)"\x01", 1, out), -EPROTO);
+	rfb_filter_init(&f);
+	server(&f, "RFB 003.008\n", 12);
+	assert_int_equal(rfb_filter_client(&f, (const uint8_t *)"RFB 003.008\n", 12, out), 12);
+	server(&f, failure38, sizeof(failure38) - 1);
+	assert_int_equal(rfb_filter_client(&f, (const uint8_t *)"\x01", 1, out), -EPROTO);
+}
+
+/* The client may not answer security types it has not seen, nor pick one not offered;
+ * a 3.3 type it cannot follow, or a server speaking before the client's version, ends
+ * the session. */
+static void test_security_follows_the_server(void **state)
+{
+	static const uint8_t v33[] = "RFB 003.003\n";
+	uint8_t out[64 + RFB_FILTER_SLACK];
+	struct rfb_filter f;
+
+	(void)state;
+	rfb_filter_init(&f); /* 3.3, no type from the server yet */
+	server(&f, v33, 12);
+	assert_int_equal(rfb_filter_client(&f, v33, 12, out), 12);
+	assert_int_equal(rfb_filter_client(&f, (const uint8_t *)"\x01", 1, out), -EPROTO);
+	rfb_filter_init(&f); /* 3.8, the list not seen yet */
+	server(&f, "RFB 003.008\n", 12);
+	assert_int_equal(rfb_filter_client(&f, (const uint8_t *)"RFB 003.008\n", 12, out), 12);
+	assert_int_equal(rfb_filter_client(&f, (const uint8_t *)"\x01", 1, out), -EPROTO);
+	server_38(&f); /* fine */
+	assert_int_equal(rfb_filter_client(&f, (const uint8_t *)"\x01", 1, out), 1);
+	rfb_filter_init(&f); /* VNC authentication only: None is not the client's to pick */
+	server(&f, "RFB 003.008\n", 12);
+	assert_int_equal(rfb_filter_client(&f, (const uint8_t *)"RFB 003.008\n", 12, out), 12);
+	server(&f, "\x01\x02", 2);
+	assert_int_equal(rfb_filter_client(&f, (const uint8_t *)"\x01", 1, out), -EPROTO);
+	rfb_filter_init(&f); /* 3.3 with VeNCrypt (19) */
+	server(&f, v33, 12);
+	assert_int_equal(rfb_filter_client(&f, v33, 12, out), 12);
+	assert_int_equal(rfb_filter_server(&f, (const uint8_t *)"\0\0\0\x13", 4), -EPROTO);
+	rfb_filter_init(&f); /* security bytes before the client's version */
+	assert_int_equal(rfb_filter_server(&f, (const uint8_t *)"RFB 003.008\n\x01\x01", 14),
+			 -EPROTO);
+	rfb_filter_init(&f);
+	assert_int_equal(rfb_filter_server(&f, (const uint8_t *)"HTTP/1.1 200", 12), -EPROTO);
 }
 
 static void test_unknown_streams_are_refused(void **state)
 {
 	static const uint8_t http[] = "GET / HTTP/1.1\r\n";
-	static const uint8_t vencrypt[] = "RFB 003.008\n\x13";
+	static const uint8_t vencrypt[] = "\x13";
 	static const uint8_t unknown_msg[] = {7, 0, 0, 0};
 	uint8_t out[600 + RFB_FILTER_SLACK];
 	struct rfb_filter f;
@@ -109,9 +245,9 @@ static void test_unknown_streams_are_refused(void **state)
 	(void)state;
 	rfb_filter_init(&f);
 	assert_int_equal(rfb_filter_client(&f, http, sizeof(http) - 1, out), -EPROTO);
-	rfb_filter_init(&f);
+	server_38(&f);
 	assert_int_equal(rfb_filter_client(&f, vencrypt, sizeof(vencrypt) - 1, out), -EPROTO);
-	rfb_filter_init(&f);
+	server_38(&f);
 	assert_int_equal(rfb_filter_client(&f, handshake, HANDSHAKE_LEN, out), HANDSHAKE_LEN);
 	assert_int_equal(rfb_filter_client(&f, unknown_msg, sizeof(unknown_msg), out), -EPROTO);
 }
@@ -123,7 +259,7 @@ static void test_huge_clipboard_is_skipped_without_buffering(void **state)
 	struct rfb_filter f;
 
 	(void)state;
-	rfb_filter_init(&f);
+	server_38(&f);
 	assert_int_equal(rfb_filter_client(&f, handshake, HANDSHAKE_LEN, out), HANDSHAKE_LEN);
 	assert_int_equal(rfb_filter_client(&f, huge_cut, sizeof(huge_cut), out), 0);
 	memset(chunk, 3, sizeof(chunk)); /* would parse as update requests if not skipped */
@@ -136,7 +272,11 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_input_is_dropped_viewing_passes),
-	    cmocka_unit_test(test_rfb_33_and_no_auth),
+	    cmocka_unit_test(test_rfb_38_no_auth),
+	    cmocka_unit_test(test_rfb_33_vnc_auth),
+	    cmocka_unit_test(test_rfb_33_no_auth),
+	    cmocka_unit_test(test_security_failure_ends_the_stream),
+	    cmocka_unit_test(test_security_follows_the_server),
 	    cmocka_unit_test(test_unknown_streams_are_refused),
 	    cmocka_unit_test(test_huge_clipboard_is_skipped_without_buffering),
 	};

@@ -314,3 +314,22 @@ out_failed:
 	log_warnx("login failed user=%s addr=%s: %s", valid ? username : "(invalid)", addr, err);
 	return r;
 }
+
+int auth_lookup(struct auth *a, const char *username, struct identity **out, char *err,
+		size_t errlen)
+{
+	char *hash = NULL;
+	int r;
+
+	*out = NULL;
+	err[0] = '\0';
+	if (a->a_cfg->ac_backend == AUTH_BACKEND_LDAP)
+		return ldapdir_lookup(&a->a_cfg->ac_ldap, username, out, err, errlen);
+	r = a->a_source.aus_lookup(a->a_source.aus_ctx, username, out, &hash);
+	free(hash);
+	if (r == -ENOENT)
+		snprintf(err, errlen, "no such local user");
+	else if (r < 0)
+		snprintf(err, errlen, "local users: %s", strerror(-r));
+	return r;
+}

@@ -145,4 +145,10 @@ struct auth_request {
 int auth_login(struct auth *a, const struct auth_request *req, struct identity **out,
 	       int *retry_after, char *err, size_t errlen);
 
+/* A signed-in user as the backend knows them now, without a password: 0 with a new
+ * identity (their current groups), -ENOENT when the user is gone, or another negative
+ * errno when the backend cannot tell (err says why). Not throttled, not gated. */
+int auth_lookup(struct auth *a, const char *username, struct identity **out, char *err,
+		size_t errlen);
+
 #endif

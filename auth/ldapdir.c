@@ -823,7 +823,8 @@ static int bind_user(struct login *lg, const char *dn, const char *password)
 	}
 }
 
-/* The login proper, once the request is known to be acceptable. */
+/* The login proper, once the request is known to be acceptable; with no password, the
+ * lookup: the user's entry and groups as the service account sees them, no user bind. */
 static int run_login(struct login *lg, const char *password, struct identity **out)
 {
 	const struct ldapdir_config *cfg = lg->lg_cfg;
@@ -857,10 +858,10 @@ static int run_login(struct login *lg, const char *password, struct identity **o
 		goto out_unbind;
 	}
 	watchdog_arm(lg, WATCHDOG_OPERATIONS * cfg->lc_timeout);
-	r = bind_user(lg, id->id_dn, password);
+	r = password ? bind_user(lg, id->id_dn, password) : 0;
 	if (r < 0)
 		goto out_unbind;
-	if (cfg->lc_group_mode != LDAPDIR_GROUPS_MEMBEROF || cfg->lc_nested_groups) {
+	if (password && (cfg->lc_group_mode != LDAPDIR_GROUPS_MEMBEROF || cfg->lc_nested_groups)) {
 		r = bind_service(lg, true);
 		if (r < 0)
 			goto out_unbind;
@@ -949,4 +950,25 @@ int ldapdir_login_hooked(const struct ldapdir_config *cfg, const char *username,
 	r = run_login(&lg, password, out);
 	sigpipe_restore(&old, was_pending);
 	return r;
+}
+
+int ldapdir_lookup(const struct ldapdir_config *cfg, const char *username, struct identity **out,
+		   char *err, size_t errlen)
+{
+	struct login lg = {
+	    .lg_cfg = cfg, .lg_username = username, .lg_err = err, .lg_errlen = errlen};
+	bool was_pending;
+	sigset_t old;
+	int r;
+
+	*out = NULL;
+	err[0] = '\0';
+	if (!identity_valid_username(username, strlen(username))) {
+		snprintf(err, errlen, "invalid username");
+		return -EINVAL;
+	}
+	sigpipe_block(&old, &was_pending);
+	r = run_login(&lg, NULL, out);
+	sigpipe_restore(&old, was_pending);
+	return r == -EACCES ? -ENOENT : r; /* no bind was tried: not found */
 }

@@ -154,6 +154,13 @@ int ldapdir_login_hooked(const struct ldapdir_config *cfg, const char *username,
 			 const char *password, const struct ldapdir_hook *hook,
 			 struct identity **out, char *err, size_t errlen);
 
+/* The user's entry and groups as the service account (or an anonymous bind) sees them,
+ * without the user's password: whether a signed-in user still exists and what groups
+ * they have now. Returns 0 with a new identity, -ENOENT when the directory no longer
+ * has the user, or ldapdir_login()'s other errors. */
+int ldapdir_lookup(const struct ldapdir_config *cfg, const char *username, struct identity **out,
+		   char *err, size_t errlen);
+
 /* The filters ldapdir_login() would send, as new strings (free()) or NULL (errno):
  * the user search for username, and the first group search for a user entry (dn,
  * username): with server_type = ad and nested_groups the LDAP_MATCHING_RULE_IN_CHAIN

@@ -596,6 +596,8 @@ enum broker_outcome broker_admin_user_delete(struct broker *b, const struct brok
 
 	broker_audit(b, u->bu_name, "user_delete", name, r == 0 ? "success" : "failure", addr,
 		     NULL);
+	if (r == 0)
+		accounts_end_user(b, name, "the user was deleted");
 	return r < 0 ? store_outcome(res, r, "user") : done(res);
 }
 

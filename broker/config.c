@@ -33,6 +33,10 @@ static const struct config_option options[] = {
 	.co_min = 5, .co_max = 60, .co_help = "how long a display ticket may wait to be used"),
     OPT("broker", "session_idle_timeout", CONFIG_DURATION, bc_session_idle, .co_default = "30m",
 	.co_min = 60, .co_max = 7 * 86400, .co_help = "web session ends after this idle time"),
+    OPT("broker", "account_recheck", CONFIG_DURATION, bc_account_recheck, .co_default = "60s",
+	.co_min = 0, .co_max = 86400,
+	.co_help = "signed-in users looked up again this often (deleted: sessions end; groups "
+		   "changed: roles and entitlements follow); 0: never"),
     OPT("broker", "session_lifetime", CONFIG_DURATION, bc_session_lifetime, .co_default = "12h",
 	.co_min = 60, .co_max = 30 * 86400, .co_help = "web session ends this long after login"),
     OPT("broker", "maintenance_interval", CONFIG_DURATION, bc_maintenance_interval,

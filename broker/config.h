@@ -19,6 +19,7 @@ struct broker_config {
 	int bc_max_sessions;	 /* per user, 0: no limit */
 	int bc_ticket_lifetime;	 /* seconds, 5..60 */
 	int bc_session_idle;	 /* web sessions: seconds without a request */
+	int bc_account_recheck;	 /* seconds between lookups of signed-in users; 0: never */
 	int bc_session_lifetime; /* web sessions: seconds after login */
 	int bc_maintenance_interval;
 	int bc_provision_timeout; /* a desktop not running after this is in error */

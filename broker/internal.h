@@ -34,6 +34,8 @@ struct broker {
 	pthread_cond_t b_wake;
 	bool b_stop, b_kicked;
 	int64_t b_last_purge;
+	int64_t b_last_recheck; /* accounts.c */
+	size_t b_recheck_next;
 };
 
 /* vCPUs a host offers per CPU it has (placement's "vcpus free"). */
@@ -112,9 +114,20 @@ void pools_tick(struct broker *b, int64_t now);
 /* Maintenance: each desktop on a host moved one step towards its state. */
 void desktops_tick(struct broker *b, int64_t now);
 
+/* ---- accounts.c ---- */
+/* Ends every web session and live desktop session of username now; why goes to the
+ * log and the audit. */
+void accounts_end_user(struct broker *b, const char *username, const char *why);
+/* Maintenance: users with web sessions looked up again every [broker] account_recheck. */
+void accounts_tick(struct broker *b, int64_t now);
+
 /* ---- websession.c ---- */
 /* auth/'s lookup of a local user (ctx: the broker). */
 int websession_lookup_user(void *ctx, const char *username, struct identity **id, char **hash);
+/* Whether a user with these groups is an administrator ([broker] admin_users and
+ * admin_groups). */
+bool websession_is_admin(const struct broker_config *cfg, const char *username,
+			 const char *const *groups, size_t ngroups);
 /* auth/'s store of a fresh hash for a local user whose login used a weaker one. */
 int websession_set_user_hash(void *ctx, const char *username, const char *password_hash);
 

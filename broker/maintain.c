@@ -1,5 +1,6 @@
 /* The maintenance thread: every maintenance_interval (or when kicked) one pass marks
- * silent hosts down (hosts.c), times out sessions (sessions.c), sizes and retires pools
+ * silent hosts down (hosts.c), times out sessions (sessions.c), checks accounts again
+ * (accounts.c), sizes and retires pools
  * (sizing.c), drives desktops on their hosts (provision.c) and purges what expired. */
 #include <errno.h>
 #include <time.h>
@@ -12,6 +13,7 @@ void broker_maintain(struct broker *b, int64_t now)
 {
 	hosts_expire(b, now);
 	sessions_tick(b, now);
+	accounts_tick(b, now);
 	pools_tick(b, now);
 	desktops_tick(b, now);
 	if (now - b->b_last_purge >= PURGE_EVERY_S) {

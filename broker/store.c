@@ -1459,6 +1459,33 @@ json_t *store_websession_get(struct store *s, const char *token_hash, int64_t no
 	return w;
 }
 
+json_t *store_websession_users(struct store *s, int64_t now)
+{
+	return rows(s,
+		    "SELECT DISTINCT username FROM web_sessions WHERE expires_at > ? "
+		    "ORDER BY username",
+		    "i", now);
+}
+
+int store_websessions_set_user(struct store *s, const char *username, const json_t *groups,
+			       bool admin)
+{
+	char *g = dump(groups);
+	int r;
+
+	if (!g)
+		return -ENOMEM;
+	r = run(s, "UPDATE web_sessions SET groups = ?, admin = ? WHERE username = ?", "sbs", g,
+		(int)admin, username);
+	free(g);
+	return r < 0 ? r : 0;
+}
+
+int store_websessions_delete_user(struct store *s, const char *username)
+{
+	return run(s, "DELETE FROM web_sessions WHERE username = ?", "s", username);
+}
+
 int store_websession_delete(struct store *s, const char *token_hash)
 {
 	int r = run(s, "DELETE FROM web_sessions WHERE token_hash = ?", "s", token_hash);

@@ -324,6 +324,13 @@ int store_websession_add(struct store *s, const char *token_hash, const char *us
 json_t *store_websession_get(struct store *s, const char *token_hash, int64_t now,
 			     int64_t idle_before);
 int store_websession_delete(struct store *s, const char *token_hash);
+/* The users with web sessions not past their lifetime: [{"username"}, ...] by name. */
+json_t *store_websession_users(struct store *s, int64_t now);
+/* A user's web sessions take their groups and admin role as they are now. */
+int store_websessions_set_user(struct store *s, const char *username, const json_t *groups,
+			       bool admin);
+/* Ends every web session of a user. Returns how many, or -errno. */
+int store_websessions_delete_user(struct store *s, const char *username);
 
 /* Deletes expired web sessions and tickets that ended before `before`. */
 int store_purge(struct store *s, int64_t now, int64_t before);

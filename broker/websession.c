@@ -44,12 +44,13 @@ int websession_set_user_hash(void *ctx, const char *username, const char *passwo
 	return store_user_set_hash(b->b_store, username, password_hash);
 }
 
-static bool is_admin(const struct broker_config *cfg, const struct identity *id)
+bool websession_is_admin(const struct broker_config *cfg, const char *username,
+			 const char *const *groups, size_t ngroups)
 {
-	if (broker_config_list_has(cfg->bc_admin_users, id->id_username))
+	if (broker_config_list_has(cfg->bc_admin_users, username))
 		return true;
-	for (size_t i = 0; i < id->id_ngroups; i++)
-		if (broker_config_list_has(cfg->bc_admin_groups, id->id_groups[i]))
+	for (size_t i = 0; i < ngroups; i++)
+		if (broker_config_list_has(cfg->bc_admin_groups, groups[i]))
 			return true;
 	return false;
 }
@@ -165,7 +166,8 @@ enum broker_outcome broker_login(struct broker *b, const char *user, size_t user
 		broker_audit(b, shown, "login", shown, "failure", addr, "%s", err);
 		return login_outcome(r, retry_after, res);
 	}
-	admin = is_admin(b->b_cfg, id);
+	admin = websession_is_admin(b->b_cfg, id->id_username, (const char *const *)id->id_groups,
+				    id->id_ngroups);
 	r = websession_open(b, id, admin, addr, bearer, now, out, token);
 	if (r == 0)
 		broker_audit(b, id->id_username, "login", id->id_username, "success", addr,
@@ -206,6 +208,8 @@ int broker_user_load(struct broker *b, const char *token, bool bearer, struct br
 	json_array_foreach (groups, i, g)
 		if (json_is_string(g))
 			u->bu_groups[u->bu_ngroups++] = json_string_value(g);
+	/* The role as the configuration gives it now, not as it was at the login. */
+	u->bu_admin = websession_is_admin(b->b_cfg, u->bu_name, u->bu_groups, u->bu_ngroups);
 	return 0;
 }
 

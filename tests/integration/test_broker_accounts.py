@@ -1,0 +1,109 @@
+"""Sessions follow the account, not the login: a user deleted by an admin loses their web
+and desktop sessions at once; with LDAP, a user removed from the directory loses them,
+and one taken out of a group loses the admin role and the desktop sessions of pools the
+group entitled them to, within [broker] account_recheck (here 1 s)."""
+import os
+import time
+
+import pytest
+
+from broker_fixture import BROKER, Broker
+from ldap_fixture import BASE, SLAPD, Slapd
+
+pytestmark = pytest.mark.skipif(not os.path.exists(BROKER), reason="vdi-broker not built")
+
+
+def manual_pool(admin, pid, entitle):
+    admin.ok("POST", "/api/v1/admin/pools", {
+        "id": pid, "kind": "floating", "source": "manual",
+        "desktops": [{"address": "127.0.0.1:5999", "password": "pw"}],
+        "entitlements": [{"kind": k, "name": n} for k, n in entitle]}, expect=(201,))
+
+
+def live_sessions(admin, user):
+    """The states of user's live sessions (the admin list shows only those)."""
+    return [s["state"] for s in admin.ok("GET", "/api/v1/admin/sessions")["sessions"]
+            if s["username"] == user]
+
+
+def eventually(check, what, timeout=10):
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.2)
+
+
+def test_deleted_local_user_loses_every_session_at_once(tmp_path):
+    b = Broker(str(tmp_path), "[broker]\nadmin_users = admin\naccount_recheck = 0\n")
+    b.add_user("admin", "admin-pw")
+    b.add_user("bob", "bob-pw")
+    b.start()
+    try:
+        admin = b.client()
+        admin.login("admin", "admin-pw", bearer=True)
+        manual_pool(admin, "p", [("user", "bob")])
+        bob = b.client()
+        bob.login("bob", "bob-pw")
+        assert bob.connect("p").status == 200
+        assert live_sessions(admin, "bob") == ["connected"]
+        admin.ok("DELETE", "/api/v1/admin/users/bob", expect=(204,))
+        # no recheck configured: the deletion itself ends them
+        assert bob.request("GET", "/api/v1/session").status == 401
+        assert live_sessions(admin, "bob") == []
+        rows = [e for e in admin.ok("GET", "/api/v1/admin/audit")["entries"]
+                if e["action"] == "sessions_end" and e["target"] == "bob"]
+        assert rows and "the user was deleted" in rows[0]["detail"], rows
+    finally:
+        assert b.stop() == 0, b.log()
+
+
+@pytest.mark.skipif(not os.path.exists(SLAPD), reason="slapd not installed")
+def test_directory_changes_reach_signed_in_users(tmp_path):
+    slapd = Slapd(str(tmp_path / "slapd"))
+    (tmp_path / "broker").mkdir()
+    b = Broker(str(tmp_path / "broker"), f"""
+[broker]
+admin_users = carol
+admin_groups = sales
+account_recheck = 1s
+maintenance_interval = 1s
+[auth]
+backend = ldap
+[ldap]
+uri = {slapd.uri}
+base_dn = {BASE}
+""")
+    try:
+        b.start()
+        carol = b.client()
+        carol.login("carol", "carol-pw", bearer=True)
+        manual_pool(carol, "sales-desks", [("group", "sales")])
+        bob = b.client()  # in sales: an admin, entitled to sales-desks
+        bob.login("bob", "bob-pw")
+        assert bob.ok("GET", "/api/v1/session")["user"]["admin"] is True
+        assert bob.connect("sales-desks").status == 200
+        assert live_sessions(carol, "bob") == ["connected"]
+        alice = b.client()
+        alice.login("alice", "alice-pw")
+
+        change = tmp_path / "change.ldif"
+        change.write_text(f"""dn: cn=sales,ou=groups,{BASE}
+changetype: modify
+delete: member
+member: uid=bob,ou=people,{BASE}
+
+dn: uid=alice,ou=people,{BASE}
+changetype: delete
+""")
+        slapd.modify(str(change))
+        eventually(lambda: bob.ok("GET", "/api/v1/session")["user"]["admin"] is False,
+                   "bob kept the admin role of a group he left")
+        assert bob.request("GET", "/api/v1/admin/pools").status == 403
+        eventually(lambda: live_sessions(carol, "bob") == [],
+                   "bob kept a desktop session of a pool he is no longer entitled to")
+        eventually(lambda: alice.request("GET", "/api/v1/session").status == 401,
+                   "a user deleted from the directory kept her web session")
+    finally:
+        status = b.stop()
+        slapd.stop()
+    assert status == 0, b.log()

@@ -45,8 +45,8 @@ static bool still_entitled(struct broker *b, const char *pool, const struct iden
 
 /* Logs off username's live desktop sessions in pools user (NULL: all) may no longer
  * use. Returns how many. */
-static int end_desktop_sessions(struct broker *b, const char *username,
-				const struct identity *user, const char *why)
+static int end_desktop_sessions(struct broker *b, const char *username, const struct identity *user,
+				const char *why)
 {
 	struct session_list sessions;
 	struct broker_result res;
@@ -102,8 +102,8 @@ static void recheck_user(struct broker *b, const char *username)
 	groups = json_array();
 	for (size_t i = 0; groups && i < id->id_ngroups; i++)
 		json_array_append_new(groups, json_string(id->id_groups[i]));
-	admin = websession_is_admin(b->b_cfg, id->id_username,
-				    (const char *const *)id->id_groups, id->id_ngroups);
+	admin = websession_is_admin(b->b_cfg, id->id_username, (const char *const *)id->id_groups,
+				    id->id_ngroups);
 	if (groups)
 		store_websessions_set_user(b->b_store, username, groups, admin);
 	json_decref(groups);
@@ -125,7 +125,8 @@ void accounts_tick(struct broker *b, int64_t now)
 	n = json_array_size(users);
 	/* round robin: with more users than a pass checks, the next pass goes on */
 	for (size_t i = 0; i < n && i < RECHECK_PER_PASS; i++)
-		recheck_user(b, jstr(json_array_get(users, (b->b_recheck_next + i) % n), "username"));
+		recheck_user(b,
+			     jstr(json_array_get(users, (b->b_recheck_next + i) % n), "username"));
 	b->b_recheck_next = n ? (b->b_recheck_next + RECHECK_PER_PASS) % n : 0;
 	json_decref(users);
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "auth/auth.h"
@@ -68,6 +69,7 @@ struct broker *broker_open(const struct broker_config *cfg, char *err, size_t er
 	}
 	b->b_cfg = cfg;
 	pthread_mutex_init(&b->b_lock, NULL);
+	pthread_mutex_init(&b->b_tally_lock, NULL);
 	pthread_cond_init(&b->b_wake, NULL);
 	if (mkdir(cfg->bc_state_dir, 0700) < 0 && errno != EEXIST) {
 		snprintf(err, errlen, "%s: %s", cfg->bc_state_dir, strerror(errno));
@@ -105,6 +107,10 @@ void broker_close(struct broker *b)
 	if (!b)
 		return;
 	broker_stop(b);
+	if (b->b_store)
+		audit_flush(b, (int64_t)time(NULL), true);
+	free(b->b_tallies);
+	pthread_mutex_destroy(&b->b_tally_lock);
 	hostclient_free(b->b_hosts);
 	auth_close(b->b_auth);
 	store_close(b->b_store);

@@ -33,6 +33,9 @@ static const struct config_option options[] = {
 	.co_min = 5, .co_max = 60, .co_help = "how long a display ticket may wait to be used"),
     OPT("broker", "session_idle_timeout", CONFIG_DURATION, bc_session_idle, .co_default = "30m",
 	.co_min = 60, .co_max = 7 * 86400, .co_help = "web session ends after this idle time"),
+    OPT("broker", "audit_retention", CONFIG_DURATION, bc_audit_retention, .co_default = "180d",
+	.co_min = 86400, .co_max = 3650 * 86400,
+	.co_help = "audit rows older than this are deleted"),
     OPT("broker", "account_recheck", CONFIG_DURATION, bc_account_recheck, .co_default = "60s",
 	.co_min = 0, .co_max = 86400,
 	.co_help = "signed-in users looked up again this often (deleted: sessions end; groups "

@@ -12,14 +12,16 @@
 
 struct broker_config {
 	/* [broker] */
-	char *bc_state_dir;	 /* broker.db, the generated HTTPS certificate */
-	int bc_log_level;	 /* enum log_level */
-	char *bc_admin_users;	 /* comma-separated */
-	char *bc_admin_groups;	 /* comma-separated */
-	int bc_max_sessions;	 /* per user, 0: no limit */
-	int bc_ticket_lifetime;	 /* seconds, 5..60 */
-	int bc_session_idle;	 /* web sessions: seconds without a request */
-	int bc_account_recheck;	 /* seconds between lookups of signed-in users; 0: never */
+	char *bc_state_dir;	/* broker.db, the generated HTTPS certificate */
+	int bc_log_level;	/* enum log_level */
+	char *bc_admin_users;	/* comma-separated */
+	char *bc_admin_groups;	/* comma-separated */
+	int bc_max_sessions;	/* per user, 0: no limit */
+	int bc_ticket_lifetime; /* seconds, 5..60 */
+	int bc_session_idle;	/* web sessions: seconds without a request */
+	int bc_account_recheck;
+	int bc_audit_retention;
+	/* seconds */		 /* seconds between lookups of signed-in users; 0: never */
 	int bc_session_lifetime; /* web sessions: seconds after login */
 	int bc_maintenance_interval;
 	int bc_provision_timeout; /* a desktop not running after this is in error */

@@ -1,5 +1,5 @@
-/* What every broker module shares and nothing in it calls back: the audit log, the
- * maintenance thread's wake-up, domain results, and the accessors of the opaque
+/* What every broker module shares and nothing in it calls back: the maintenance
+ * thread's wake-up, domain results, and the accessors of the opaque
  * broker object for the HTTP layer. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -7,22 +7,6 @@
 
 #include "broker/internal.h"
 #include "lib/log.h"
-
-void broker_audit(struct broker *b, const char *actor, const char *action, const char *target,
-		  const char *result, const char *addr, const char *fmt, ...)
-{
-	char detail[512] = "";
-	va_list ap;
-
-	if (fmt) {
-		va_start(ap, fmt);
-		vsnprintf(detail, sizeof(detail), fmt, ap);
-		va_end(ap);
-	}
-	if (store_audit(b->b_store, (int64_t)time(NULL), actor, action, target, result, addr,
-			detail[0] ? detail : NULL) < 0)
-		log_warnx("audit: cannot record %s %s", action, target ? target : "");
-}
 
 void broker_kick(struct broker *b)
 {

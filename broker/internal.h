@@ -36,6 +36,10 @@ struct broker {
 	int64_t b_last_purge;
 	int64_t b_last_recheck; /* accounts.c */
 	size_t b_recheck_next;
+	/* audit.c: failures of clients not signed in, counted per address and minute */
+	pthread_mutex_t b_tally_lock;
+	struct failure_tally *b_tallies;
+	size_t b_ntallies;
 };
 
 /* vCPUs a host offers per CPU it has (placement's "vcpus free"). */
@@ -113,6 +117,15 @@ void pools_tick(struct broker *b, int64_t now);
 /* ---- provision.c ---- */
 /* Maintenance: each desktop on a host moved one step towards its state. */
 void desktops_tick(struct broker *b, int64_t now);
+
+/* ---- audit.c ---- */
+/* A failure of a client not signed in (a wrong login, an unknown ticket): the first of
+ * an address and action in a minute is written at once, the others of that minute are
+ * counted and written as one row when it is over (audit_flush()). */
+void audit_failure(struct broker *b, const char *actor, const char *action, const char *target,
+		   const char *addr, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* Writes the counts of minutes that are over (all of them with all, at the end). */
+void audit_flush(struct broker *b, int64_t now, bool all);
 
 /* ---- accounts.c ---- */
 /* Ends every web session and live desktop session of username now; why goes to the

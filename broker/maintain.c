@@ -16,8 +16,9 @@ void broker_maintain(struct broker *b, int64_t now)
 	accounts_tick(b, now);
 	pools_tick(b, now);
 	desktops_tick(b, now);
+	audit_flush(b, now, false);
 	if (now - b->b_last_purge >= PURGE_EVERY_S) {
-		store_purge(b->b_store, now, now - 3600);
+		store_purge(b->b_store, now, now - 3600, now - b->b_cfg->bc_audit_retention);
 		b->b_last_purge = now;
 	}
 }

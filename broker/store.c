@@ -1493,12 +1493,13 @@ int store_websession_delete(struct store *s, const char *token_hash)
 	return r == 0 ? -ENOENT : r < 0 ? r : 0;
 }
 
-int store_purge(struct store *s, int64_t now, int64_t before)
+int store_purge(struct store *s, int64_t now, int64_t before, int64_t audit_before)
 {
 	int a = run(s, "DELETE FROM web_sessions WHERE expires_at <= ?", "i", now);
 	int b = run(s, "DELETE FROM tickets WHERE expires_at < ?", "i", before);
+	int c = run(s, "DELETE FROM audit WHERE time < ?", "i", audit_before);
 
-	return a < 0 ? a : b < 0 ? b : a + b;
+	return a < 0 ? a : b < 0 ? b : c < 0 ? c : a + b + c;
 }
 
 /* ---- audit ---- */

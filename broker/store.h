@@ -332,8 +332,9 @@ int store_websessions_set_user(struct store *s, const char *username, const json
 /* Ends every web session of a user. Returns how many, or -errno. */
 int store_websessions_delete_user(struct store *s, const char *username);
 
-/* Deletes expired web sessions and tickets that ended before `before`. */
-int store_purge(struct store *s, int64_t now, int64_t before);
+/* Deletes expired web sessions, tickets that ended before `before` and audit rows older
+ * than audit_before. Returns how many rows went, or -errno. */
+int store_purge(struct store *s, int64_t now, int64_t before, int64_t audit_before);
 
 /* ---- audit log: id, time, actor, action, target, result, client_addr, detail ---- */
 int store_audit(struct store *s, int64_t now, const char *actor, const char *action,

@@ -74,8 +74,11 @@ static json_t *redeem_target(struct broker *b, const struct session_rec *s,
  * afterwards. */
 static void redeem_refused(struct broker *b, const struct ticket_rec *t, const char *addr)
 {
-	broker_audit(b, t ? t->tr_user : NULL, "ticket", t ? t->tr_desktop : NULL, "failure", addr,
-		     t ? "session over or desktop not ready" : "unknown, used or expired ticket");
+	if (t)
+		broker_audit(b, t->tr_user, "ticket", t->tr_desktop, "failure", addr,
+			     "session over or desktop not ready");
+	else
+		audit_failure(b, NULL, "ticket", NULL, addr, "unknown, used or expired ticket");
 	if (store_commit(b->b_store) < 0)
 		log_warnx("ticket: cannot record a refused redemption");
 	errno = EACCES;

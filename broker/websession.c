@@ -163,7 +163,7 @@ enum broker_outcome broker_login(struct broker *b, const char *user, size_t user
 	printable_name(user, user_len < 256 ? user_len : 256, shown, sizeof(shown));
 	r = auth_login(b->b_auth, &req, &id, &retry_after, err, sizeof(err));
 	if (r < 0) {
-		broker_audit(b, shown, "login", shown, "failure", addr, "%s", err);
+		audit_failure(b, shown, "login", shown, addr, "%s", err);
 		return login_outcome(r, retry_after, res);
 	}
 	admin = websession_is_admin(b->b_cfg, id->id_username, (const char *const *)id->id_groups,

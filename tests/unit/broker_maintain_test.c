@@ -3,7 +3,9 @@
  * and recorded (capacity figures clamped), a pool sized and its desktops created and started on the
  * host, a silent host marked down with its desktops lost, a disconnected session logged off once
  * its timeout passes, a floating desktop refreshed after a logoff, a desktop its host no longer
- * runs replaced, and a deleted pool's desktops removed from the host. */
+ * runs replaced, a deleted pool's desktops removed from the host, and the failures of
+ * clients not signed in counted per address and minute in the audit log, which keeps
+ * its retention. */
 #include "broker_fixture.h"
 
 static const char *staff[] = {"staff"};
@@ -380,9 +382,62 @@ static void test_deleted_pool_leaves_the_host(void **state)
 	pool_create(f->f_broker, spare_pool); /* the id is free again */
 }
 
+/* The login failures of one address in a minute: its first row at once, the rest one
+ * row when the minute is over; audit rows past the retention purged. */
+static unsigned login_rows(struct broker *b, const char *addr, const char **last)
+{
+	json_t *all = broker_admin_audit(b, 1000, 0), *e;
+	unsigned n = 0;
+	size_t i;
+
+	json_array_foreach (all, i, e) {
+		if (strcmp(jstr(e, "action"), "login") || strcmp(jstr(e, "client_addr"), addr))
+			continue;
+		if (n++ == 0 && last)
+			*last = jstr(e, "detail") ? strdup(jstr(e, "detail")) : NULL;
+	}
+	json_decref(all);
+	return n;
+}
+
+static void test_failures_of_an_address_are_counted(void **state)
+{
+	struct fixture *f = *state;
+	struct broker *b = f->f_broker;
+	char token[TOKEN_LEN + 1];
+	struct broker_result res;
+	const char *last = NULL;
+	int64_t now = (int64_t)time(NULL);
+	json_t *out;
+
+	for (int i = 0; i < 20; i++) {
+		const char *name = i % 2 ? "mallory" : "trudy";
+
+		assert_int_not_equal(broker_login(b, name, strlen(name), "wrong", 5, "192.0.2.1",
+						  false, &out, token, &res),
+				     BROKER_OK);
+	}
+	broker_login(b, "eve", 3, "wrong", 5, "192.0.2.2", false, &out, token, &res);
+	assert_int_equal(login_rows(b, "192.0.2.1", NULL), 1);
+	assert_int_equal(login_rows(b, "192.0.2.2", NULL), 1);
+	broker_maintain(b, now + 30); /* the minute is not over */
+	assert_int_equal(login_rows(b, "192.0.2.1", NULL), 1);
+	broker_maintain(b, now + 61);
+	assert_int_equal(login_rows(b, "192.0.2.1", &last), 2);
+	assert_non_null(last);
+	assert_non_null(strstr(last, "19 more in the 60 s after the first"));
+	assert_non_null(strstr(last, "mallory"));
+	free((char *)last);
+	assert_int_equal(login_rows(b, "192.0.2.2", NULL), 1); /* nothing more to say */
+	broker_maintain(b, now + 181 * 86400);		       /* past the 180 days kept */
+	assert_int_equal(login_rows(b, "192.0.2.1", NULL), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_failures_of_an_address_are_counted, fixture_setup,
+					    fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_heartbeats_checked, fixture_setup,
 					    fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_heartbeat_capacity_is_clamped, fixture_setup,

@@ -461,7 +461,7 @@ static void test_tickets(void **state)
 	}
 	pthread_barrier_destroy(&barrier);
 	assert_int_equal(won, 1);
-	assert_int_equal(store_purge(s, 1000, 1000), 2);
+	assert_int_equal(store_purge(s, 1000, 1000, 0), 2);
 	store_close(s);
 }
 

@@ -921,9 +921,9 @@ int ldapdir_login(const struct ldapdir_config *cfg, const char *username, const 
 	return ldapdir_login_hooked(cfg, username, password, NULL, out, err, errlen);
 }
 
-int ldapdir_login_hooked(const struct ldapdir_config *cfg, const char *username,
-			 const char *password, const struct ldapdir_hook *hook,
-			 struct identity **out, char *err, size_t errlen)
+/* A login (password) or a lookup (no password) from start to end. */
+static int run(const struct ldapdir_config *cfg, const char *username, const char *password,
+	       const struct ldapdir_hook *hook, struct identity **out, char *err, size_t errlen)
 {
 	struct login lg = {.lg_cfg = cfg,
 			   .lg_username = username,
@@ -940,35 +940,30 @@ int ldapdir_login_hooked(const struct ldapdir_config *cfg, const char *username,
 		snprintf(err, errlen, "invalid username");
 		return -EINVAL;
 	}
-	if (!password || !*password) {
-		/* RFC 4513 5.1.2: a DN with an empty password is an unauthenticated bind,
-		 * which many servers answer with success. Never send one. */
-		snprintf(err, errlen, "empty password refused");
-		return -EACCES;
-	}
 	sigpipe_block(&old, &was_pending);
 	r = run_login(&lg, password, out);
 	sigpipe_restore(&old, was_pending);
 	return r;
 }
 
+int ldapdir_login_hooked(const struct ldapdir_config *cfg, const char *username,
+			 const char *password, const struct ldapdir_hook *hook,
+			 struct identity **out, char *err, size_t errlen)
+{
+	if (!password || !*password) {
+		/* RFC 4513 5.1.2: a DN with an empty password is an unauthenticated bind,
+		 * which many servers answer with success. Never send one. */
+		*out = NULL;
+		snprintf(err, errlen, "empty password refused");
+		return -EACCES;
+	}
+	return run(cfg, username, password, hook, out, err, errlen);
+}
+
 int ldapdir_lookup(const struct ldapdir_config *cfg, const char *username, struct identity **out,
 		   char *err, size_t errlen)
 {
-	struct login lg = {
-	    .lg_cfg = cfg, .lg_username = username, .lg_err = err, .lg_errlen = errlen};
-	bool was_pending;
-	sigset_t old;
-	int r;
+	int r = run(cfg, username, NULL, NULL, out, err, errlen);
 
-	*out = NULL;
-	err[0] = '\0';
-	if (!identity_valid_username(username, strlen(username))) {
-		snprintf(err, errlen, "invalid username");
-		return -EINVAL;
-	}
-	sigpipe_block(&old, &was_pending);
-	r = run_login(&lg, NULL, out);
-	sigpipe_restore(&old, was_pending);
 	return r == -EACCES ? -ENOENT : r; /* no bind was tried: not found */
 }

@@ -397,15 +397,38 @@ static void reply_admin(struct web_request *req, const struct broker_result *res
 	}
 }
 
-static void admin_hosts(void *ctx, struct web_request *req)
+/* GET of an admin list: {key: list}. */
+static void admin_list(struct broker *b, struct web_request *req, const char *key,
+		       json_t *(*list)(struct broker *b))
 {
-	struct broker *b = ctx;
 	struct broker_user u;
 
 	if (!admin_begin(b, req, &u))
 		return;
 	broker_user_free(&u);
-	reply_list(req, "hosts", broker_admin_hosts(b));
+	reply_list(req, key, list(b));
+}
+
+typedef enum broker_outcome admin_remove_fn(struct broker *b, const struct broker_user *u,
+					    const char *addr, const char *id,
+					    struct broker_result *res);
+
+/* DELETE of the thing the path names: 204, or why not. */
+static void admin_remove(struct broker *b, struct web_request *req, admin_remove_fn *remove)
+{
+	struct broker_result res = {0};
+	struct broker_user u;
+
+	if (!admin_begin(b, req, &u))
+		return;
+	remove(b, &u, web_client_addr(req), web_param(req, 0), &res);
+	reply_admin(req, &res, 204, NULL);
+	broker_user_free(&u);
+}
+
+static void admin_hosts(void *ctx, struct web_request *req)
+{
+	admin_list(ctx, req, "hosts", broker_admin_hosts);
 }
 
 static const struct json_field host_fields[] = {
@@ -438,26 +461,12 @@ static void admin_host_add(void *ctx, struct web_request *req)
 
 static void admin_host_delete(void *ctx, struct web_request *req)
 {
-	struct broker *b = ctx;
-	struct broker_result res = {0};
-	struct broker_user u;
-
-	if (!admin_begin(b, req, &u))
-		return;
-	broker_admin_host_remove(b, &u, web_client_addr(req), web_param(req, 0), &res);
-	reply_admin(req, &res, 204, NULL);
-	broker_user_free(&u);
+	admin_remove(ctx, req, broker_admin_host_remove);
 }
 
 static void admin_pools(void *ctx, struct web_request *req)
 {
-	struct broker *b = ctx;
-	struct broker_user u;
-
-	if (!admin_begin(b, req, &u))
-		return;
-	broker_user_free(&u);
-	reply_list(req, "pools", broker_admin_pools(b));
+	admin_list(ctx, req, "pools", broker_admin_pools);
 }
 
 static void admin_pool_get(void *ctx, struct web_request *req)
@@ -504,15 +513,7 @@ static void admin_pool_update(void *ctx, struct web_request *req)
 
 static void admin_pool_delete(void *ctx, struct web_request *req)
 {
-	struct broker *b = ctx;
-	struct broker_result res = {0};
-	struct broker_user u;
-
-	if (!admin_begin(b, req, &u))
-		return;
-	broker_admin_pool_delete(b, &u, web_client_addr(req), web_param(req, 0), &res);
-	reply_admin(req, &res, 204, NULL);
-	broker_user_free(&u);
+	admin_remove(ctx, req, broker_admin_pool_delete);
 }
 
 static const struct json_field entitlement_fields[] = {
@@ -591,13 +592,7 @@ static void admin_sessions(void *ctx, struct web_request *req)
 
 static void admin_users(void *ctx, struct web_request *req)
 {
-	struct broker *b = ctx;
-	struct broker_user u;
-
-	if (!admin_begin(b, req, &u))
-		return;
-	broker_user_free(&u);
-	reply_list(req, "users", broker_admin_users(b));
+	admin_list(ctx, req, "users", broker_admin_users);
 }
 
 static const struct json_field user_fields[] = {
@@ -626,15 +621,7 @@ static void admin_user_add(void *ctx, struct web_request *req)
 
 static void admin_user_delete(void *ctx, struct web_request *req)
 {
-	struct broker *b = ctx;
-	struct broker_result res = {0};
-	struct broker_user u;
-
-	if (!admin_begin(b, req, &u))
-		return;
-	broker_admin_user_delete(b, &u, web_client_addr(req), web_param(req, 0), &res);
-	reply_admin(req, &res, 204, NULL);
-	broker_user_free(&u);
+	admin_remove(ctx, req, broker_admin_user_delete);
 }
 
 static void admin_audit(void *ctx, struct web_request *req)

@@ -28,8 +28,7 @@ struct failure_tally {
 };
 
 static void write_row(struct broker *b, int64_t now, const char *actor, const char *action,
-		      const char *target, const char *result, const char *addr,
-		      const char *detail)
+		      const char *target, const char *result, const char *addr, const char *detail)
 {
 	if (store_audit(b->b_store, now, actor, action, target, result, addr,
 			detail && detail[0] ? detail : NULL) < 0)
@@ -128,8 +127,9 @@ void audit_flush(struct broker *b, int64_t now, bool all)
 		for (unsigned n = 0; n < t.ft_nnames; n++)
 			snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
 				 n ? ", " : "", t.ft_names[n]);
-		snprintf(detail, sizeof(detail), "%u more in the %d s after the first%s%s%s; last: %s",
-			 t.ft_count, TALLY_SPAN, names[0] ? " (" : "", names,
+		snprintf(detail, sizeof(detail),
+			 "%u more in the %d s after the first%s%s%s; last: %s", t.ft_count,
+			 TALLY_SPAN, names[0] ? " (" : "", names,
 			 names[0] ? (t.ft_nnames == TALLY_NAMES ? ", ...)" : ")") : "", t.ft_last);
 		pthread_mutex_unlock(&b->b_tally_lock);
 		write_row(b, now, NULL, t.ft_action, NULL, "failure", t.ft_addr, detail);

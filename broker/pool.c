@@ -393,18 +393,20 @@ void pool_desktops_view(const struct desktop_list *desktops, struct policy_deskt
 	}
 }
 
+struct policy_session pool_session_view(const struct session_rec *s)
+{
+	return (struct policy_session){
+	    .sess_id = s->sr_id,
+	    .sess_user = s->sr_user,
+	    .sess_pool = s->sr_pool,
+	    .sess_desktop = s->sr_desktop,
+	    .sess_state = pool_session_state(s->sr_state),
+	    .sess_since = s->sr_since,
+	};
+}
+
 void pool_sessions_view(const struct session_list *sessions, struct policy_session *out)
 {
-	for (size_t i = 0; i < sessions->sl_n; i++) {
-		const struct session_rec *s = &sessions->sl_recs[i];
-
-		out[i] = (struct policy_session){
-		    .sess_id = s->sr_id,
-		    .sess_user = s->sr_user,
-		    .sess_pool = s->sr_pool,
-		    .sess_desktop = s->sr_desktop,
-		    .sess_state = pool_session_state(s->sr_state),
-		    .sess_since = s->sr_since,
-		};
-	}
+	for (size_t i = 0; i < sessions->sl_n; i++)
+		out[i] = pool_session_view(&sessions->sl_recs[i]);
 }

@@ -46,6 +46,8 @@ bool pool_is_manual(const json_t *pool);
  * for dl_n / sl_n entries. Strings are borrowed from the records. */
 void pool_desktops_view(const struct desktop_list *desktops, struct policy_desktop *out);
 void pool_sessions_view(const struct session_list *sessions, struct policy_session *out);
+/* One session as policy/ sees it (strings borrowed from s). */
+struct policy_session pool_session_view(const struct session_rec *s);
 enum policy_desktop_state pool_desktop_state(enum desktop_state state);
 enum policy_session_state pool_session_state(enum session_state state);
 /* The state to store for policy's state of a session. */

@@ -31,19 +31,6 @@ int session_apply_transition(struct broker *b, const struct session_rec *session
 	return r < 0 ? r : 0;
 }
 
-/* Session s as policy/ sees it (strings borrowed from s). */
-static struct policy_session session_view(const struct session_rec *s)
-{
-	return (struct policy_session){
-	    .sess_id = s->sr_id,
-	    .sess_user = s->sr_user,
-	    .sess_pool = s->sr_pool,
-	    .sess_desktop = s->sr_desktop,
-	    .sess_state = pool_session_state(s->sr_state),
-	    .sess_since = s->sr_since,
-	};
-}
-
 void sessions_desktop_lost(struct broker *b, const struct desktop_rec *d,
 			   const struct pool_view *pv, int64_t now, const char *detail)
 {
@@ -52,7 +39,7 @@ void sessions_desktop_lost(struct broker *b, const struct desktop_rec *d,
 	store_sessions_list(b->b_store, NULL, d->dr_pool, true, &sessions);
 	for (size_t i = 0; i < sessions.sl_n; i++) {
 		const struct session_rec *s = &sessions.sl_recs[i];
-		struct policy_session ps = session_view(s);
+		struct policy_session ps = pool_session_view(s);
 		struct policy_transition t;
 
 		if (strcmp(s->sr_desktop, d->dr_id))
@@ -97,7 +84,7 @@ static int session_event(struct broker *b, const struct broker_user *u, const ch
 		pool_rec_release(&pool);
 		return -EIO;
 	}
-	ps = session_view(&s);
+	ps = pool_session_view(&s);
 	t = policy_session_event(&pv.pv_pool, &ps, (enum policy_session_event)event, now);
 	if (t.pt_reason == POLICY_INVALID_TRANSITION) {
 		r = -EINVAL;
@@ -198,7 +185,7 @@ void sessions_tick(struct broker *b, int64_t now)
 			pool_rec_release(&pool);
 			continue;
 		}
-		ps = session_view(&cur);
+		ps = pool_session_view(&cur);
 		t = policy_session_event(&pv.pv_pool, &ps, ev, now);
 		if (t.pt_changed) {
 			session_apply_transition(b, &cur, &pv, &t, now);

@@ -21,6 +21,9 @@ static const char *const log_levels[] = {"error", "warning", "info", "debug", NU
 static const struct config_option options[] = {
     OPT("broker", "state_dir", CONFIG_STRING, bc_state_dir, .co_default = "/var/lib/vdi-broker",
 	.co_max = 1024, .co_help = "the SQLite store and a generated HTTPS certificate"),
+    OPT("broker", "user", CONFIG_STRING, bc_user, .co_default = "", .co_max = 64,
+	.co_help = "started as root: the user to run as (keeping only the right to bind low "
+		   "ports)"),
     OPT("broker", "log_level", CONFIG_ENUM, bc_log_level, .co_default = "info",
 	.co_choices = log_levels, .co_help = "error, warning, info or debug"),
     OPT("broker", "admin_users", CONFIG_STRING, bc_admin_users, .co_default = "", .co_max = 4096,

@@ -13,6 +13,7 @@
 struct broker_config {
 	/* [broker] */
 	char *bc_state_dir;	/* broker.db, the generated HTTPS certificate */
+	char *bc_user;		/* started as root: run as this user */
 	int bc_log_level;	/* enum log_level */
 	char *bc_admin_users;	/* comma-separated */
 	char *bc_admin_groups;	/* comma-separated */

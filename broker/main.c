@@ -15,6 +15,7 @@
 #include "broker/broker.h"
 #include "broker/config.h"
 #include "lib/fdlimit.h"
+#include "lib/privdrop.h"
 #include "lib/log.h"
 
 #define EXIT_USAGE 2
@@ -100,6 +101,11 @@ static int serve(const struct broker_config *cfg)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL); /* before any thread starts */
 	signal(SIGPIPE, SIG_IGN);
+	/* before any file is made: the state directory is the user's */
+	if (privileges_drop(cfg->bc_user, "vdi-broker", err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		return 1;
+	}
 	b = broker_open(cfg, err, sizeof(err));
 	if (!b) {
 		log_err("%s", err);

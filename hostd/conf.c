@@ -32,6 +32,8 @@ static const char *const accels[] = {"auto", "kvm", "tcg", NULL};
 static const struct config_option conf_options[] = {
     OPT("hostd", "host_id", CONFIG_STRING, host_id, "", 0, 64,
 	"this host's name towards the broker (default: the host name)"),
+    OPT("hostd", "user", CONFIG_STRING, user, "", 0, 64,
+	"started as root: the user to run as (in the kvm group for vdi-hv)"),
     PATH_OPT("hostd", "state_dir", state_dir, "/var/lib/vdi-hostd",
 	     "desktop definitions, disks and logs"),
     PATH_OPT("hostd", "run_dir", run_dir, "/run/vdi-hostd",

@@ -20,6 +20,7 @@ enum conf_accel { CONF_ACCEL_AUTO, CONF_ACCEL_KVM, CONF_ACCEL_TCG };
 struct conf {
 	/* [hostd] */
 	char *host_id;
+	char *user; /* started as root: run as this user */
 	char *state_dir;
 	char *run_dir;
 	char *template_dirs; /* colon-separated */

@@ -22,6 +22,7 @@
 #include "hostd/relay.h"
 #include "hostd/vmm.h"
 #include "lib/fdlimit.h"
+#include "lib/privdrop.h"
 #include "lib/log.h"
 
 #define EXIT_USAGE 2
@@ -55,6 +56,7 @@ static int run(const struct conf *c, const char *self)
 	struct relay *relay = NULL;
 	struct host_api *api = NULL;
 	struct host *h;
+	char err[512];
 	sigset_t set;
 	int status = 1, sig = 0;
 
@@ -67,7 +69,11 @@ static int run(const struct conf *c, const char *self)
 	 * sigtimedwait(). */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
-
+	/* before its directories are checked: they must be the user's */
+	if (privileges_drop(c->user, "vdi-hostd", err, sizeof(err)) < 0) {
+		log_warnx("%s", err);
+		return 1;
+	}
 	h = host_open(c, self);
 	if (!h)
 		return 1;

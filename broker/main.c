@@ -48,6 +48,19 @@ static int add_user(const struct broker_config *cfg, const char *name, const cha
 	struct broker *b;
 	int r;
 
+	/* Only backend = local without users_file logs in with the store's users. */
+	if (cfg->bc_auth.ac_backend != AUTH_BACKEND_LOCAL ||
+	    (cfg->bc_auth.ac_users_file && cfg->bc_auth.ac_users_file[0])) {
+		fprintf(stderr,
+			"vdi-broker: users come from %s here, not from the broker's store: "
+			"create %s there and name it in [broker] admin_users to make it an "
+			"administrator\n",
+			cfg->bc_auth.ac_backend == AUTH_BACKEND_LDAP ? "the LDAP directory"
+								     : "[auth] users_file",
+			name);
+		json_decref(list);
+		return EXIT_USAGE;
+	}
 	if (read_password(password, sizeof(password)) < 0) {
 		fprintf(stderr, "vdi-broker: give the password on standard input\n");
 		json_decref(list);

@@ -107,3 +107,17 @@ changetype: delete
         status = b.stop()
         slapd.stop()
     assert status == 0, b.log()
+
+
+def test_add_user_is_refused_where_the_store_has_no_say(tmp_path):
+    """--add-user makes a user of the broker's store, which only backend = local without a
+    users_file logs in with: elsewhere it is refused and says where users come from."""
+    import subprocess
+    conf = tmp_path / "broker.conf"
+    conf.write_text(f"[broker]\nstate_dir = {tmp_path}/state\n[auth]\nbackend = ldap\n"
+                    f"[ldap]\nuri = ldap://127.0.0.1:9\nbase_dn = {BASE}\n")
+    p = subprocess.run([BROKER, "-c", str(conf), "--add-user", "vdiadmin"], input=b"pw\n",
+                       capture_output=True, timeout=30)
+    assert p.returncode == 2, p
+    assert b"users come from the LDAP directory" in p.stderr and b"admin_users" in p.stderr
+    assert not (tmp_path / "state" / "broker.db").exists()

@@ -85,11 +85,11 @@ $(BIN)/$(1): $(call obj,$($(1)_MAIN)) $(foreach c,$($(1)_USES),$(call archive,$(
 endef
 $(foreach p,$(PROGRAM_NAMES),$(eval $(call program_rule,$(p))))
 
-# `make certs`: a test CA and certificates for hostd and the broker in build/certs
-# (hostd/mkcerts.sh; existing files are kept).
+# `make certs`: a test CA, the broker's certificate and one for the host dev-host (the
+# host_id of conf/hostd.conf) in build/certs (hostd/mkcerts.sh; existing files are kept).
 .PHONY: certs
 certs:
-	$(Q)hostd/mkcerts.sh build/certs
+	$(Q)hostd/mkcerts.sh build/certs dev-host
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/*_test.c))
 # Tools the integration tests and benchmarks drive (tests/tools/*.c, one program each,

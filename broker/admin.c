@@ -93,10 +93,13 @@ json_t *broker_admin_hosts(struct broker *b)
 		out = json_array();
 	for (size_t i = 0; out && i < hosts.hl_n; i++) {
 		const struct host_rec *h = &hosts.hl_recs[i];
-		json_t *item = host_rec_json(h), *ids = json_array();
+		json_t *item = host_rec_json(h), *ids = json_array(), *alert;
 		struct desktop_list ds;
 
 		json_object_set_new(item, "state", json_string(host_state_name(h->hr_state)));
+		alert = hosts_identity_alert(b, h->hr_id);
+		if (alert)
+			json_object_set_new(item, "identity_error", alert);
 		store_desktops_list(b->b_store, NULL, h->hr_id, &ds);
 		for (size_t j = 0; ids && j < ds.dl_n; j++)
 			json_array_append_new(ids, json_string(ds.dl_recs[j].dr_id));

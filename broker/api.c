@@ -46,6 +46,7 @@ static const struct outcome_http {
     [BROKER_DENIED] = {403, NULL},
     [BROKER_NOT_FOUND] = {404, "not_found"},
     [BROKER_UNKNOWN_HOST] = {404, "unknown_host"},
+    [BROKER_WRONG_HOST] = {403, "wrong_host"},
     [BROKER_EXISTS] = {409, "exists"},
     [BROKER_BUSY] = {409, "busy"},
     [BROKER_LOGGED_OFF] = {409, "logged_off"},
@@ -666,7 +667,7 @@ static void heartbeat(void *ctx, struct web_request *req)
 	body = web_json_body(req, NULL, false);
 	if (!body)
 		return;
-	broker_heartbeat(b, body, &res);
+	broker_heartbeat(b, body, web_client_name(req), &res);
 	json_decref(body);
 	if (res.br_outcome == BROKER_OK)
 		web_reply_empty(req, 204);

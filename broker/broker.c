@@ -71,6 +71,12 @@ struct broker *broker_open(const struct broker_config *cfg, char *err, size_t er
 	pthread_mutex_init(&b->b_lock, NULL);
 	pthread_mutex_init(&b->b_tally_lock, NULL);
 	pthread_cond_init(&b->b_wake, NULL);
+	pthread_mutex_init(&b->b_alerts_lock, NULL);
+	b->b_host_alerts = json_object();
+	if (!b->b_host_alerts) {
+		snprintf(err, errlen, "out of memory");
+		goto out_close;
+	}
 	if (mkdir(cfg->bc_state_dir, 0700) < 0 && errno != EEXIST) {
 		snprintf(err, errlen, "%s: %s", cfg->bc_state_dir, strerror(errno));
 		goto out_close;
@@ -116,5 +122,7 @@ void broker_close(struct broker *b)
 	store_close(b->b_store);
 	pthread_cond_destroy(&b->b_wake);
 	pthread_mutex_destroy(&b->b_lock);
+	json_decref(b->b_host_alerts);
+	pthread_mutex_destroy(&b->b_alerts_lock);
 	free(b);
 }

@@ -34,6 +34,7 @@ enum broker_outcome {
 	BROKER_DENIED,		      /* policy refuses (br_reason says why) */
 	BROKER_NOT_FOUND,	      /* no such pool, session, host, user... */
 	BROKER_UNKNOWN_HOST,	      /* a heartbeat from a host not registered */
+	BROKER_WRONG_HOST,	      /* a heartbeat for a host its certificate does not name */
 	BROKER_EXISTS,		      /* it exists already */
 	BROKER_BUSY,		      /* it is in use */
 	BROKER_LOGGED_OFF,	      /* the session has ended already */
@@ -151,10 +152,12 @@ json_t *broker_ticket_redeem(struct broker *b, const char *ticket, const char *a
  * already), -EIO. */
 int broker_session_closed(struct broker *b, const char *session_id, const char *addr);
 
-/* POST /hosts/heartbeat from a host's agent (its client certificate already checked).
- * Returns BROKER_OK, or in res UNKNOWN_HOST (not registered) or BAD_REQUEST (malformed,
- * the message says why). */
-enum broker_outcome broker_heartbeat(struct broker *b, const json_t *body,
+/* POST /hosts/heartbeat from a host's agent, whose client certificate the listener
+ * verified and whose name (CN) is cert_name (NULL: none readable). A host speaks for
+ * itself only: the body's host_id must be cert_name. Returns BROKER_OK, or in res
+ * WRONG_HOST (another host's id: nothing recorded), UNKNOWN_HOST (not registered) or
+ * BAD_REQUEST (malformed, the message says why). */
+enum broker_outcome broker_heartbeat(struct broker *b, const json_t *body, const char *cert_name,
 				     struct broker_result *res);
 
 /* Admin: registers a local user with a password hashed here. Returns 0, -EEXIST,

@@ -130,14 +130,13 @@ static int record_assignment(struct broker *b, const struct broker_user *u, cons
 	}
 }
 
-/* Issues cn's ticket if its desktop is ready (*ready), with its host's URL in *host_url
+/* Issues cn's ticket if its desktop is ready (*ready), with its host's id in *host
  * (NULL: a manual desktop). Inside the transaction. Returns 0 or -errno. */
 static int ticket_if_ready(struct broker *b, const struct broker_user *u, const char *pool_id,
-			   const char *addr, int64_t now, struct broker_connection *cn,
-			   char **host_url, bool *ready)
+			   const char *addr, int64_t now, struct broker_connection *cn, char **host,
+			   bool *ready)
 {
 	struct desktop_rec d;
-	struct host_rec h;
 	int r = 0;
 
 	*ready =
@@ -145,12 +144,8 @@ static int ticket_if_ready(struct broker *b, const struct broker_user *u, const 
 	if (*ready) {
 		r = ticket_issue(b, cn->cn_session, u->bu_name, cn->cn_desktop, now, cn->cn_ticket,
 				 &cn->cn_expires);
-		if (d.dr_host) {
-			*host_url = store_host_get(b->b_store, d.dr_host, &h) == 0
-					? strdup(h.hr_url)
-					: NULL;
-			host_rec_release(&h);
-		}
+		if (d.dr_host)
+			*host = strdup(d.dr_host);
 		broker_audit(b, u->bu_name, "connect", cn->cn_desktop,
 			     r == 0 ? "success" : "failure", addr,
 			     "session=%s pool=%s ticket issued", cn->cn_session, pool_id);
@@ -164,7 +159,7 @@ static int ticket_if_ready(struct broker *b, const struct broker_user *u, const 
 static enum broker_outcome connect_decide(struct broker *b, const struct broker_user *u,
 					  const char *pool_id, const char *addr, int64_t now,
 					  struct pool_view *pv, struct snapshot *sn,
-					  struct broker_connection *cn, char **host_url,
+					  struct broker_connection *cn, char **host,
 					  struct broker_result *res)
 {
 	struct policy_assignment a;
@@ -199,7 +194,7 @@ static enum broker_outcome connect_decide(struct broker *b, const struct broker_
 		broker_audit(b, u->bu_name, "assign", cn->cn_desktop, "success", addr,
 			     "pool=%s session=%s %s", pool_id, cn->cn_session,
 			     policy_reason_name(a.as_reason));
-	r = ticket_if_ready(b, u, pool_id, addr, now, cn, host_url, &ready);
+	r = ticket_if_ready(b, u, pool_id, addr, now, cn, host, &ready);
 	if (r < 0 || store_commit(b->b_store) < 0) {
 		if (r < 0)
 			store_rollback(b->b_store);
@@ -215,7 +210,7 @@ static enum broker_outcome connect_decide(struct broker *b, const struct broker_
 /* The transaction of a connect: the pool and the snapshot read, then decided. */
 static enum broker_outcome connect_in_store(struct broker *b, const struct broker_user *u,
 					    const char *pool_id, const char *addr, int64_t now,
-					    struct broker_connection *cn, char **host_url,
+					    struct broker_connection *cn, char **host,
 					    struct broker_result *res)
 {
 	struct pool_view pv;
@@ -238,7 +233,7 @@ static enum broker_outcome connect_in_store(struct broker *b, const struct broke
 		broker_result_set(res, BROKER_UNAVAILABLE, NULL,
 				  "the broker's store is unavailable");
 	} else {
-		connect_decide(b, u, pool_id, addr, now, &pv, &sn, cn, host_url, res);
+		connect_decide(b, u, pool_id, addr, now, &pv, &sn, cn, host, res);
 	}
 	snapshot_free(&sn);
 	pool_view_free(&pv);
@@ -248,21 +243,30 @@ static enum broker_outcome connect_in_store(struct broker *b, const struct broke
 
 /* Registers cn's ticket with the desktop's host (hostd makes it the VM's VNC
  * password). Returns 0 or -errno (logged). */
-static int register_ticket(struct broker *b, const char *host_url,
-			   const struct broker_connection *cn)
+static int register_ticket(struct broker *b, const char *host, const struct broker_connection *cn)
 {
 	json_t *body = json_pack("{s:s, s:I}", "ticket", cn->cn_ticket, "expires",
 				 (json_int_t)cn->cn_expires),
 	       *reply = NULL;
 	char path[128], err[512] = "";
-	int r;
+	struct host_rec h;
+	int r = -ENOTCONN;
 
 	snprintf(path, sizeof(path), "/api/v1/desktops/%s/ticket", cn->cn_desktop);
-	r = b->b_hosts ? hostclient_call(b->b_hosts, host_url, "POST", path, body, &reply, err,
-					 sizeof(err))
-		       : -ENOTCONN;
+	if (store_host_get(b->b_store, host, &h) < 0) {
+		snprintf(err, sizeof(err), "host=%s is no longer registered", host);
+		r = -ENOENT;
+	} else if (b->b_hosts) {
+		r = hostclient_call(b->b_hosts, h.hr_id, h.hr_url, "POST", path, body, &reply, err,
+				    sizeof(err));
+	}
+	host_rec_release(&h);
 	json_decref(body);
 	json_decref(reply);
+	if (r == -EPERM)
+		hosts_identity_refused(b, host, "connect desktop=%s: %s", cn->cn_desktop, err);
+	else if (r >= 0)
+		hosts_identity_proven(b, host);
 	if (r == 200)
 		return 0;
 	log_warnx("connect desktop=%s: the host did not take the ticket: %s", cn->cn_desktop,
@@ -274,15 +278,15 @@ enum broker_outcome broker_connect(struct broker *b, const struct broker_user *u
 				   const char *pool_id, const char *addr,
 				   struct broker_connection *cn, struct broker_result *res)
 {
-	char *host_url = NULL;
+	char *host = NULL;
 
 	memset(cn, 0, sizeof(*cn));
 	memset(res, 0, sizeof(*res));
-	connect_in_store(b, u, pool_id, addr, (int64_t)time(NULL), cn, &host_url, res);
+	connect_in_store(b, u, pool_id, addr, (int64_t)time(NULL), cn, &host, res);
 	if (res->br_outcome != BROKER_OK && res->br_outcome != BROKER_STARTING)
 		goto out;
 	broker_kick(b);
-	if (res->br_outcome == BROKER_OK && host_url && register_ticket(b, host_url, cn) < 0) {
+	if (res->br_outcome == BROKER_OK && host && register_ticket(b, host, cn) < 0) {
 		broker_result_set(res, BROKER_HOST_UNAVAILABLE, NULL,
 				  "the desktop's host is not answering; retry");
 		res->br_retry_after = RETRY_AFTER_S;
@@ -293,6 +297,6 @@ enum broker_outcome broker_connect(struct broker *b, const struct broker_user *u
 out:
 	if (res->br_outcome != BROKER_OK)
 		explicit_bzero(cn->cn_ticket, sizeof(cn->cn_ticket));
-	free(host_url);
+	free(host);
 	return res->br_outcome;
 }

@@ -31,6 +31,7 @@
 #include "lib/hostport.h"
 #include "lib/log.h"
 #include "net/splice.h"
+#include "net/tlsname.h"
 #include "web/websocket.h"
 
 #define BUF_SIZE	  65536
@@ -146,10 +147,13 @@ static int tcp_connect(const char *address, char *host, size_t hostlen)
 	return fd;
 }
 
-static int relay_connect(struct gateway *gw, struct gw_conn *c, const char *relay,
-			 const char *ticket)
+/* Connects to host_id's display relay at address relay and sends the ticket line, once
+ * the relay's certificate proved valid for that address and issued to that host: the
+ * ticket (full control of a desktop) goes to no other. */
+static int relay_connect(struct gateway *gw, struct gw_conn *c, const char *host_id,
+			 const char *relay, const char *ticket)
 {
-	char host[256], line[16 + BROKER_TICKET_LEN];
+	char host[256], line[16 + BROKER_TICKET_LEN], name[TLSNAME_MAX + 32];
 	struct in6_addr a6;
 	struct in_addr a4;
 	int fd, r;
@@ -173,6 +177,16 @@ static int relay_connect(struct gateway *gw, struct gw_conn *c, const char *rela
 		ERR_clear_error();
 		goto out_free;
 	}
+	if (!tlsname_is(tlsname_peer(c->c_ssl), host_id)) {
+		hosts_identity_refused(gw->g_broker, host_id,
+				       "gateway session=%s: display relay %s refused: its "
+				       "certificate names %s, not '%s'",
+				       c->c_session, relay,
+				       tlsname_describe(tlsname_peer(c->c_ssl), name, sizeof(name)),
+				       host_id);
+		goto out_free;
+	}
+	hosts_identity_proven(gw->g_broker, host_id);
 	memcpy(line, "VDI-TICKET ", 11);
 	memcpy(line + 11, ticket, BROKER_TICKET_LEN);
 	line[11 + BROKER_TICKET_LEN] = '\n';
@@ -665,8 +679,9 @@ void gateway_handle(struct gateway *gw, struct web_request *req, const char *ori
 	snprintf(c->c_user, sizeof(c->c_user), "%s", jstr(target, "username"));
 	snprintf(c->c_addr, sizeof(c->c_addr), "%s", web_client_addr(req));
 	if (!strcmp(jstr(target, "kind"), "host")) {
-		r = jstr(target, "relay") ? relay_connect(gw, c, jstr(target, "relay"), ticket)
-					  : -EINVAL;
+		r = jstr(target, "relay") && jstr(target, "host")
+			? relay_connect(gw, c, jstr(target, "host"), jstr(target, "relay"), ticket)
+			: -EINVAL;
 	} else {
 		r = jstr(target, "address")
 			? manual_connect(c, jstr(target, "address"), jstr(target, "vnc_password"))

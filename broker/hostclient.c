@@ -1,4 +1,5 @@
-/* libcurl calls to vdi-hostd: a handle per call, the answer collected up to 1 MiB. */
+/* libcurl calls to vdi-hostd: a handle per call, the answer collected up to 1 MiB, the
+ * host's certificate checked for its address (curl) and its host id (ours). */
 #include "broker/hostclient.h"
 
 #include <curl/curl.h>
@@ -7,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "net/tlsname.h"
 
 #define REPLY_MAX (1 << 20)
 
@@ -68,9 +71,18 @@ static size_t collect(char *ptr, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-int hostclient_call(struct hostclient *hc, const char *base_url, const char *method,
-		    const char *path, const json_t *body, json_t **reply, char *err, size_t errlen)
+/* curl's new TLS context: the server's certificate must name the host we mean. */
+static CURLcode expect_host(CURL *curl, void *ssl_ctx, void *arg)
 {
+	(void)curl;
+	return tlsname_expect_on(ssl_ctx, arg) < 0 ? CURLE_OUT_OF_MEMORY : CURLE_OK;
+}
+
+int hostclient_call(struct hostclient *hc, const char *host_id, const char *base_url,
+		    const char *method, const char *path, const json_t *body, json_t **reply,
+		    char *err, size_t errlen)
+{
+	struct tlsname_expect expect = {.te_name = host_id};
 	struct curl_slist *headers = NULL;
 	struct buffer buf = {NULL, 0, false};
 	char url[2048], *text = NULL;
@@ -97,6 +109,10 @@ int hostclient_call(struct hostclient *hc, const char *base_url, const char *met
 	curl_easy_setopt(curl, CURLOPT_CAINFO, hc->hc_ca);
 	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(curl, CURLOPT_SSL_CTX_FUNCTION, expect_host);
+	curl_easy_setopt(curl, CURLOPT_SSL_CTX_DATA, &expect);
+	/* no session resumed from an earlier call: every handshake sees the certificate */
+	curl_easy_setopt(curl, CURLOPT_SSL_SESSIONID_CACHE, 0L);
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT, hc->hc_timeout);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, hc->hc_timeout);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
@@ -118,6 +134,14 @@ int hostclient_call(struct hostclient *hc, const char *base_url, const char *met
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, 0L);
 	}
 	rc = curl_easy_perform(curl);
+	if (rc != CURLE_OK && expect.te_mismatch) {
+		snprintf(err, errlen,
+			 "%s: refused: the certificate there names %s, not host '%s' (a host "
+			 "certificate is issued for its host id)",
+			 base_url, expect.te_found, host_id);
+		r = -EPERM;
+		goto out;
+	}
 	if (rc != CURLE_OK) {
 		snprintf(err, errlen, "%s: %s", base_url, curl_easy_strerror(rc));
 		r = rc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT

@@ -1,6 +1,7 @@
 /* Hosts: their heartbeats (capacity, the desktops they run), hosts that went silent
  * (their desktops lost), and what placement sees of them. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +128,60 @@ void hosts_expire(struct broker *b, int64_t now)
 	host_list_free(&down);
 }
 
+/* The same refusal is logged again after this many seconds (heartbeats repeat it every
+ * interval). */
+#define IDENTITY_LOG_EVERY_S 60
+
+void hosts_identity_refused(struct broker *b, const char *host, const char *fmt, ...)
+{
+	int64_t now = (int64_t)time(NULL), logged = now;
+	struct host_rec h;
+	const json_t *old;
+	char msg[400];
+	va_list ap;
+	bool known;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	/* (a heartbeat may name any id: only registered hosts get an entry) */
+	known = store_host_get(b->b_store, host, &h) == 0;
+	host_rec_release(&h);
+	if (!known) {
+		log_info("host=%.64s (not registered): %s", host, msg);
+		return;
+	}
+	pthread_mutex_lock(&b->b_alerts_lock);
+	old = json_object_get(b->b_host_alerts, host);
+	if (old && !strcmp(jstr(old, "message"), msg) &&
+	    now - jint(old, "logged") < IDENTITY_LOG_EVERY_S)
+		logged = jint(old, "logged");
+	json_object_set_new(b->b_host_alerts, host,
+			    json_pack("{s:s, s:I, s:I}", "message", msg, "time", (json_int_t)now,
+				      "logged", (json_int_t)logged));
+	pthread_mutex_unlock(&b->b_alerts_lock);
+	if (logged == now)
+		log_warnx("host=%.64s: %s", host, msg);
+}
+
+void hosts_identity_proven(struct broker *b, const char *host)
+{
+	pthread_mutex_lock(&b->b_alerts_lock);
+	json_object_del(b->b_host_alerts, host);
+	pthread_mutex_unlock(&b->b_alerts_lock);
+}
+
+json_t *hosts_identity_alert(struct broker *b, const char *host)
+{
+	json_t *a;
+
+	pthread_mutex_lock(&b->b_alerts_lock);
+	a = json_deep_copy(json_object_get(b->b_host_alerts, host));
+	pthread_mutex_unlock(&b->b_alerts_lock);
+	json_object_del(a, "logged");
+	return a;
+}
+
 static const struct json_field heartbeat_fields[] = {
     {"host_id", JSON_FIELD_STRING, true},
     {"time", JSON_FIELD_INT, false},
@@ -165,7 +220,7 @@ static bool record_desktop_states(struct broker *b, const char *host, const json
 	return changed;
 }
 
-enum broker_outcome broker_heartbeat(struct broker *b, const json_t *body,
+enum broker_outcome broker_heartbeat(struct broker *b, const json_t *body, const char *cert_name,
 				     struct broker_result *res)
 {
 	const char *host = jstr(body, "host_id");
@@ -185,6 +240,19 @@ enum broker_outcome broker_heartbeat(struct broker *b, const json_t *body,
 	if ((cap && !json_is_object(cap)) || (listed && !json_is_array(listed)))
 		return broker_result_set(res, BROKER_BAD_REQUEST, NULL,
 					 "capacity must be an object and desktops an array");
+	/* Every host's certificate comes from the same CA: only its name tells which host
+	 * holds it, and a host must not report (or hide) another's desktops. */
+	if (!cert_name || strcmp(cert_name, host)) {
+		hosts_identity_refused(b, host,
+				       "heartbeat refused: the host certificate presented names "
+				       "%s%.64s%s; a host sends heartbeats for its own id only",
+				       cert_name ? "'" : "", cert_name ? cert_name : "no host",
+				       cert_name ? "'" : "");
+		return broker_result_set(res, BROKER_WRONG_HOST, NULL,
+					 "the host certificate names %s%.64s%s, not host '%.64s'",
+					 cert_name ? "'" : "", cert_name ? cert_name : "no host",
+					 cert_name ? "'" : "", host);
+	}
 	hc = host_capacity_of(cap);
 	r = store_host_heartbeat(b->b_store, host, now, hc.hc_mem_free_mib, hc.hc_vcpus_free,
 				 hc.hc_desktops, hc.hc_max_desktops, cap);

@@ -40,6 +40,10 @@ struct broker {
 	pthread_mutex_t b_tally_lock;
 	struct failure_tally *b_tallies;
 	size_t b_ntallies;
+	/* Registered host id -> {"message", "time"}: the last time something was refused
+	 * for presenting another certificate than that host's (admin hosts list). */
+	pthread_mutex_t b_alerts_lock;
+	json_t *b_host_alerts;
 };
 
 /* vCPUs a host offers per CPU it has (placement's "vcpus free"). */
@@ -84,6 +88,15 @@ struct host_capacity host_capacity_of(const json_t *cap);
 char *hosts_place(struct broker *b, struct pool_view *pv, enum policy_reason *why);
 /* Maintenance: hosts silent for host_timeout marked down, their desktops lost. */
 void hosts_expire(struct broker *b, int64_t now);
+/* Records (and logs) that a certificate that does not name host was refused for it
+ * (message printf-formatted): admins see it in the hosts list until the host proves
+ * who it is on its API or relay. Only for registered hosts. */
+void hosts_identity_refused(struct broker *b, const char *host, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* host's certificate named it on its API or relay: its alert goes. */
+void hosts_identity_proven(struct broker *b, const char *host);
+/* host's alert as {"message", "time"} (a new reference), or NULL. */
+json_t *hosts_identity_alert(struct broker *b, const char *host);
 
 /* ---- snapshot.c ---- */
 /* Arrays of policy views over the store's records, for policy_assign(). */

@@ -32,9 +32,14 @@ static int call(struct broker *b, const struct host_rec *host, const char *metho
 		return -ENOTCONN;
 	snprintf(path, sizeof(path), "/api/v1/desktops%s%s%s%s", did ? "/" : "", did ? did : "",
 		 action ? "/" : "", action ? action : "");
-	r = hostclient_call(b->b_hosts, host->hr_url, method, path, body, reply, err, sizeof(err));
-	if (r < 0 || r >= 400)
+	r = hostclient_call(b->b_hosts, host->hr_id, host->hr_url, method, path, body, reply, err,
+			    sizeof(err));
+	if (r == -EPERM)
+		hosts_identity_refused(b, host->hr_id, "desktop=%s: %s", did ? did : "-", err);
+	else if (r < 0 || r >= 400)
 		log_warnx("desktop=%s host=%s: %s", did ? did : "-", host->hr_id, err);
+	if (r >= 0)
+		hosts_identity_proven(b, host->hr_id);
 	return r;
 }
 

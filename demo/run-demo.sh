@@ -218,8 +218,8 @@ done
 
 rm -rf "$BROKER_STATE" "$HOSTD_STATE" "$LOGS" "$DEMO/home"
 mkdir -p "$TPL" "$LOGS" "$BROKER_STATE" "$HOSTD_STATE" "$DEMO/home"
-if [ ! -f "$CERTS/ca.crt" ] || [ ! -f "$CERTS/hostd.crt" ] || [ ! -f "$CERTS/broker.crt" ]; then
-	hostd/mkcerts.sh "$CERTS" >/dev/null
+if [ ! -f "$CERTS/ca.crt" ] || [ ! -f "$CERTS/hosts/demo-host.crt" ] || [ ! -f "$CERTS/broker.crt" ]; then
+	hostd/mkcerts.sh "$CERTS" demo-host >/dev/null
 fi
 
 # templates: the Linux image (its home disk is a copy, the base of the desktops'
@@ -264,8 +264,8 @@ template_dirs = $TPL
 log_level = info
 [api]
 listen = 127.0.0.1:$API_PORT
-cert = $CERTS/hostd.crt
-key = $CERTS/hostd.key
+cert = $CERTS/hosts/demo-host.crt
+key = $CERTS/hosts/demo-host.key
 ca = $CERTS/ca.crt
 [relay]
 listen = 127.0.0.1:$RELAY_PORT

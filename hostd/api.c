@@ -203,6 +203,7 @@ struct host_api *host_api_start(const struct conf *c, struct host *h)
 	    .wc_cert_pem = cert,
 	    .wc_key_pem = key,
 	    .wc_trust_pem = ca,
+	    .wc_client_name = c->broker_name,
 	    .wc_max_body = (size_t)c->api_max_body,
 	    .wc_max_connections = (unsigned)c->api_max_connections,
 	    .wc_max_per_address = (unsigned)c->api_max_per_address,
@@ -215,8 +216,9 @@ struct host_api *host_api_start(const struct conf *c, struct host *h)
 		a->a_host = h;
 		a->a_web = web_start(&wc, routes, a, err, sizeof(err));
 		if (a->a_web)
-			log_info("api: listening on https://%s (client certificate required)",
-				 c->api_listen);
+			log_info("api: listening on https://%s (the broker's certificate, '%s', "
+				 "required)",
+				 c->api_listen, c->broker_name);
 		else
 			log_warnx("api: %s", err);
 	}

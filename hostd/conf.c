@@ -51,6 +51,9 @@ static const struct config_option conf_options[] = {
     PATH_OPT("api", "cert", tls_cert, "/etc/vdi/hostd.crt", "hostd's certificate (PEM)"),
     PATH_OPT("api", "key", tls_key, "/etc/vdi/hostd.key", "its private key (PEM)"),
     PATH_OPT("api", "ca", tls_ca, "/etc/vdi/ca.crt", "the CA that signs the broker's certificate"),
+    OPT("api", "broker_name", CONFIG_STRING, broker_name, "vdi-broker", 0, 128,
+	"the name (CN) of the broker's certificate: the one client let in by the API and the "
+	"relay; another certificate from the CA, a host's, is refused"),
     OPT("api", "max_body", CONFIG_INT, api_max_body, "65536", 1024, 1048576,
 	"largest request body in bytes"),
     OPT("api", "max_connections", CONFIG_INT, api_max_connections, "32", 1, 1024,
@@ -190,6 +193,18 @@ static int check(const char *name, struct conf *c, char *err, size_t errlen)
 	    conf_parse_listen(c->relay_listen, &c->relay_addr, &c->relay_addr_len) < 0) {
 		snprintf(err, errlen, "%s: [relay] listen: '%s' is not ADDRESS:PORT", name,
 			 c->relay_listen);
+		return -EINVAL;
+	}
+	if (!c->broker_name[0]) {
+		snprintf(err, errlen,
+			 "%s: [api] broker_name: empty (the broker's certificate names it)", name);
+		return -EINVAL;
+	}
+	if (!strcmp(c->host_id, c->broker_name)) {
+		snprintf(err, errlen,
+			 "%s: [hostd] host_id: '%s' is the broker's name ([api] broker_name): "
+			 "this host's certificate would let it act as the broker",
+			 name, c->host_id);
 		return -EINVAL;
 	}
 	if (strlen(c->run_dir) > CONF_RUN_DIR_MAX) {

@@ -30,6 +30,7 @@ struct conf {
 	char *tls_cert, *tls_key, *tls_ca;
 	int api_max_body;
 	int api_max_connections, api_max_per_address;
+	char *broker_name; /* the CN the broker's certificate carries (API and relay) */
 	/* [relay] */
 	char *relay_listen; /* empty: no relay */
 	bool relay_require_client_cert;

@@ -12,6 +12,9 @@
 #include <time.h>
 
 #include "lib/log.h"
+#include "net/tlsname.h"
+
+#define REPLY_MAX 512
 
 struct heartbeat {
 	const struct conf *hb_conf;
@@ -20,12 +23,28 @@ struct heartbeat {
 	pthread_mutex_t hb_lock;
 	pthread_cond_t hb_wake;
 	bool hb_stop;
+	/* the broker's answer to the last heartbeat, its start: the reason of a refusal */
+	char hb_reply[REPLY_MAX + 1];
+	size_t hb_reply_len;
+	struct tlsname_expect hb_expect; /* the broker's name, checked in each handshake */
 };
 
-static size_t discard(char *ptr, size_t size, size_t nmemb, void *arg)
+static size_t keep_start(char *ptr, size_t size, size_t nmemb, void *arg)
 {
-	(void)ptr, (void)arg;
-	return size * nmemb;
+	struct heartbeat *hb = arg;
+	size_t n = size * nmemb, room = REPLY_MAX - hb->hb_reply_len;
+
+	memcpy(hb->hb_reply + hb->hb_reply_len, ptr, n < room ? n : room);
+	hb->hb_reply_len += n < room ? n : room;
+	hb->hb_reply[hb->hb_reply_len] = '\0';
+	return n;
+}
+
+/* curl's new TLS context: the heartbeat listener must be the broker's. */
+static CURLcode expect_broker(CURL *curl, void *ssl_ctx, void *arg)
+{
+	(void)curl;
+	return tlsname_expect_on(ssl_ctx, arg) < 0 ? CURLE_OUT_OF_MEMORY : CURLE_OK;
 }
 
 /* Sends one heartbeat. Returns 0, or -1 with why in err. */
@@ -43,15 +62,29 @@ static int beat(struct heartbeat *hb, CURL *curl, char *err, size_t errlen)
 	}
 	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, text);
 	curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)strlen(text));
+	hb->hb_reply_len = 0;
+	hb->hb_reply[0] = '\0';
 	rc = curl_easy_perform(curl);
 	free(text);
+	if (rc != CURLE_OK && hb->hb_expect.te_mismatch) {
+		snprintf(err, errlen,
+			 "refused: its certificate names %s, not '%s' ([api] broker_name)",
+			 hb->hb_expect.te_found, hb->hb_expect.te_name);
+		return -1;
+	}
 	if (rc != CURLE_OK) {
 		snprintf(err, errlen, "%s", curl_easy_strerror(rc));
 		return -1;
 	}
 	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
 	if (status < 200 || status > 299) {
-		snprintf(err, errlen, "the broker answered HTTP %ld", status);
+		json_t *reply = json_loads(hb->hb_reply, 0, NULL);
+		const char *why = json_string_value(json_object_get(reply, "error"));
+
+		/* (the broker's words: a host certificate that does not name this host id) */
+		snprintf(err, errlen, "the broker answered HTTP %ld%s%.200s", status,
+			 why ? ": " : "", why ? why : "");
+		json_decref(reply);
 		return -1;
 	}
 	return 0;
@@ -82,7 +115,12 @@ static void *heartbeat_main(void *arg)
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT, (long)c->heartbeat_timeout);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, (long)c->heartbeat_timeout);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, keep_start);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, hb);
+	hb->hb_expect.te_name = c->broker_name;
+	curl_easy_setopt(curl, CURLOPT_SSL_CTX_FUNCTION, expect_broker);
+	curl_easy_setopt(curl, CURLOPT_SSL_CTX_DATA, &hb->hb_expect);
+	curl_easy_setopt(curl, CURLOPT_SSL_SESSIONID_CACHE, 0L);
 	pthread_mutex_lock(&hb->hb_lock);
 	while (!hb->hb_stop) {
 		struct timespec until;

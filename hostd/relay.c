@@ -25,6 +25,7 @@
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "net/splice.h"
+#include "net/tlsname.h"
 
 #define BUF_SIZE    65536
 #define LINE_MAX_   (11 + TICKET_MAX_LEN + 2)
@@ -112,6 +113,17 @@ static int greet(struct session *s, char *ticket, size_t ticket_len)
 			log_ssl_errors("TLS handshake failed", s->s_peer);
 			return -1;
 		}
+	}
+	/* Any certificate of the CA verifies (every host has one); tickets come from the
+	 * broker only. Checked before the ticket line is read: nothing is redeemed. */
+	if (s->s_relay->r_conf->relay_require_client_cert &&
+	    !tlsname_is(tlsname_peer(s->s_ssl), s->s_relay->r_conf->broker_name)) {
+		char name[TLSNAME_MAX + 32];
+
+		log_warnx("relay: connection from %s refused: its certificate names %s, not '%s'",
+			  s->s_peer, tlsname_describe(tlsname_peer(s->s_ssl), name, sizeof(name)),
+			  s->s_relay->r_conf->broker_name);
+		return -1;
 	}
 	while (!nl) {
 		r = SSL_read(s->s_ssl, line + len, (int)(LINE_MAX_ - len));
@@ -484,8 +496,10 @@ struct relay *relay_start(const struct conf *c, struct host *h)
 		log_warn("relay: cannot start");
 		goto out_free;
 	}
-	log_info("relay: listening on %s (TLS%s)", c->relay_listen,
-		 c->relay_require_client_cert ? ", client certificate required" : "");
+	log_info("relay: listening on %s (TLS%s%s%s)", c->relay_listen,
+		 c->relay_require_client_cert ? ", the broker's certificate, '" : "",
+		 c->relay_require_client_cert ? c->broker_name : "",
+		 c->relay_require_client_cert ? "', required" : "");
 	return rl;
 
 out_free:

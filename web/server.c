@@ -23,6 +23,7 @@
 
 #include "lib/hostport.h"
 #include "lib/log.h"
+#include "net/tlsname.h"
 #include "web/route.h"
 #include "web/static.h"
 #include "web/tls_front.h"
@@ -55,6 +56,7 @@ struct web_request {
 	bool rq_started, rq_too_large, rq_replied;
 	enum MHD_Result rq_result;
 	char rq_addr[INET6_ADDRSTRLEN];
+	char rq_client_name[TLSNAME_MAX + 1]; /* "": no verified certificate with a name */
 	char *rq_hname[MAX_HEADERS], *rq_hvalue[MAX_HEADERS];
 	size_t rq_nheaders;
 };
@@ -350,6 +352,11 @@ bool web_client_verified(const struct web_request *req)
 	return req->rq_srv->ws_verify_clients;
 }
 
+const char *web_client_name(const struct web_request *req)
+{
+	return req->rq_client_name[0] ? req->rq_client_name : NULL;
+}
+
 bool web_origin_ok(const struct web_request *req, const char *origin)
 {
 	const char *sent = web_header(req, "Origin"), *host;
@@ -518,6 +525,11 @@ static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *conn)
 				  &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
 				  req->rq_addr, sizeof(req->rq_addr));
 	}
+	/* The TLS front knows the connection by the end of the socketpair it handed over. */
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci && req->rq_srv->ws_verify_clients)
+		tls_front_client_name(req->rq_srv->ws_front, ci->connect_fd, req->rq_client_name,
+				      sizeof(req->rq_client_name));
 	return req;
 }
 
@@ -683,6 +695,7 @@ struct web_server *web_start(const struct web_config *cfg, const struct web_rout
 	    .tf_cert_pem = cfg->wc_cert_pem,
 	    .tf_key_pem = cfg->wc_key_pem,
 	    .tf_trust_pem = cfg->wc_trust_pem,
+	    .tf_client_name = cfg->wc_client_name,
 	    .tf_max_connections = cfg->wc_max_connections,
 	    .tf_max_per_address = cfg->wc_max_per_address,
 	    .tf_request_timeout = cfg->wc_request_timeout,

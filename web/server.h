@@ -33,6 +33,8 @@ struct web_config {
 	const char *wc_cert_pem; /* server certificate and key, PEM text */
 	const char *wc_key_pem;
 	const char *wc_trust_pem;    /* non-NULL: clients must present a certificate it signed */
+	const char *wc_client_name;  /* with a trust list, non-NULL: and it must name this
+					one (its subject CN; tls_front_config) */
 	size_t wc_max_body;	     /* bytes; larger bodies get 413 */
 	unsigned wc_max_connections; /* in their TLS handshake, and past it, each */
 	unsigned wc_max_per_address; /* from one client address; 0: 64 */
@@ -65,6 +67,9 @@ const char *web_cookie(const struct web_request *req, const char *name, char *bu
 const char *web_client_addr(const struct web_request *req);
 /* True when the client presented a certificate the listener's trust list verifies. */
 bool web_client_verified(const struct web_request *req);
+/* The name (subject CN, net/tlsname.h) of the client's verified certificate, or NULL
+ * (none, or no readable name). The heartbeat listener checks a host speaks for itself. */
+const char *web_client_name(const struct web_request *req);
 /* True when the request's Origin header is absent or equals origin (NULL: the origin
  * of this request's Host, "https://" + Host). */
 bool web_origin_ok(const struct web_request *req, const char *origin);

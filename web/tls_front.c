@@ -28,6 +28,7 @@
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "net/splice.h"
+#include "net/tlsname.h"
 
 #define FORWARD_BUF	 (64 * 1024)
 #define LINGER_MS	 2000
@@ -48,6 +49,7 @@ struct tls_front {
 	struct tls_front_config f_cfg; /* its strings are not kept */
 	char f_name[32];
 	bool f_verify_clients;
+	char *f_client_name; /* tf_client_name copied, or NULL */
 	SSL_CTX *f_ctx;
 	int f_listen, f_stop; /* f_stop: an eventfd, readable once the front stops */
 	pthread_t f_acceptor;
@@ -68,6 +70,7 @@ struct front_conn {
 	struct stream *fc_net_st, *fc_app_st;
 	struct splice fc_splice; /* side 0 the client, side 1 the HTTP layer */
 	char fc_addr[INET6_ADDRSTRLEN];
+	char fc_client_name[TLSNAME_MAX + 1]; /* its verified certificate's CN, or "" */
 	struct sockaddr_storage fc_peer;
 	socklen_t fc_peer_len;
 	/* client -> HTTP layer (decrypted), HTTP layer -> client (to encrypt) */
@@ -181,12 +184,28 @@ static int handshake(struct front_conn *c, char *why, size_t whylen)
 		}
 	}
 	/* The handshake verified the chain; check again that there was one. */
-	if (c->fc_front->f_verify_clients && (!SSL_get0_peer_certificate(c->fc_tls) ||
-					      SSL_get_verify_result(c->fc_tls) != X509_V_OK)) {
+	if (c->fc_front->f_verify_clients && !tlsname_peer(c->fc_tls)) {
 		snprintf(why, whylen, "no verified client certificate");
 		return -1;
 	}
+	if (tlsname_cn(tlsname_peer(c->fc_tls), c->fc_client_name, sizeof(c->fc_client_name)) < 0)
+		c->fc_client_name[0] = '\0';
 	return 0;
+}
+
+/* A CA-signed certificate is not enough where only one client may come in (the broker,
+ * on hostd's API): its name must be the expected one. Returns 0 or -1 (logged). */
+static int check_client_name(struct front_conn *c)
+{
+	struct tls_front *f = c->fc_front;
+	char name[TLSNAME_MAX + 16];
+
+	if (!f->f_client_name || tlsname_is(tlsname_peer(c->fc_tls), f->f_client_name))
+		return 0;
+	log_warnx("%s: connection from %s refused: its certificate names %s, not '%s'", f->f_name,
+		  c->fc_addr, tlsname_describe(tlsname_peer(c->fc_tls), name, sizeof(name)),
+		  f->f_client_name);
+	return -1;
 }
 
 /* The HTTP layer is done, say with a 413 before the client sent its body: closing with
@@ -381,6 +400,8 @@ static void *conn_main(void *arg)
 	if (set_nonblocking(c->fc_net) < 0 || handshake(c, why, sizeof(why)) < 0) {
 		log_info("%s: TLS handshake with %s failed: %s", f->f_name, c->fc_addr,
 			 why[0] ? why : strerror(errno));
+	} else if (check_client_name(c) < 0) {
+		/* closed without a word: the client learns nothing from us */
 	} else if (!conn_establish(c)) {
 		log_warnx("%s: connection from %s refused: connection limit reached (%u)",
 			  f->f_name, c->fc_addr, f->f_cfg.tf_max_connections);
@@ -562,6 +583,7 @@ struct tls_front *tls_front_start(const struct tls_front_config *cfg, char *err,
 	f->f_cfg = *cfg;
 	f->f_verify_clients = cfg->tf_trust_pem != NULL;
 	f->f_cfg.tf_cert_pem = f->f_cfg.tf_key_pem = f->f_cfg.tf_trust_pem = NULL;
+	f->f_cfg.tf_client_name = NULL;
 	f->f_cfg.tf_name = NULL;
 	if (!f->f_cfg.tf_max_per_address)
 		f->f_cfg.tf_max_per_address = TLS_FRONT_MAX_PER_ADDRESS;
@@ -574,7 +596,9 @@ struct tls_front *tls_front_start(const struct tls_front_config *cfg, char *err,
 	pthread_mutex_init(&f->f_lock, NULL);
 	pthread_cond_init(&f->f_idle, NULL);
 	pthread_cond_init(&f->f_handed, NULL);
-	if (!f->f_peers) {
+	if (cfg->tf_client_name && cfg->tf_trust_pem)
+		f->f_client_name = strdup(cfg->tf_client_name);
+	if (!f->f_peers || (cfg->tf_client_name && cfg->tf_trust_pem && !f->f_client_name)) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -630,6 +654,7 @@ void tls_front_stop(struct tls_front *f)
 	pthread_cond_destroy(&f->f_idle);
 	pthread_cond_destroy(&f->f_handed);
 	free(f->f_peers);
+	free(f->f_client_name);
 	free(f);
 }
 
@@ -702,4 +727,24 @@ struct stream *tls_front_take(struct tls_front *f, int http_fd, uint8_t **early,
 	}
 	conn_unref(c);
 	return ts;
+}
+
+int tls_front_client_name(struct tls_front *f, int http_fd, char *buf, size_t len)
+{
+	struct front_conn *c;
+	int r = -ENOENT;
+
+	if (len)
+		buf[0] = '\0';
+	pthread_mutex_lock(&f->f_lock);
+	/* Newest first: a socketpair end's number is reused only after libmicrohttpd closed
+	 * it, and a connection that ended is soon out of the list anyway. */
+	for (c = f->f_conns; c && c->fc_http_fd != http_fd; c = c->fc_next)
+		;
+	if (c && c->fc_client_name[0] && strlen(c->fc_client_name) < len) {
+		memcpy(buf, c->fc_client_name, strlen(c->fc_client_name) + 1);
+		r = 0;
+	}
+	pthread_mutex_unlock(&f->f_lock);
+	return r;
 }

@@ -27,6 +27,10 @@ struct tls_front_config {
 	int tf_listen_fd; /* bound and listening; the front owns it from now on */
 	const char *tf_cert_pem, *tf_key_pem;
 	const char *tf_trust_pem; /* non-NULL: clients must present a certificate it signed */
+	/* With a trust list, non-NULL: the client certificate's name (its subject CN,
+	 * net/tlsname.h) must also be this one; others are refused after the handshake,
+	 * with a log line naming the certificate. hostd lets in the broker only. */
+	const char *tf_client_name;
 	/* Connections in their TLS handshake, and connections past it, each at most this
 	 * many; taken streams count among the latter. */
 	unsigned tf_max_connections;
@@ -60,5 +64,10 @@ void tls_front_stop(struct tls_front *f);
  * with close_notify and gives the connection's place back), or NULL (the connection is
  * gone or did not hand over within 5 s; then it is closed). */
 struct stream *tls_front_take(struct tls_front *f, int http_fd, uint8_t **early, size_t *n);
+
+/* The name (subject CN) of the verified client certificate of the connection whose HTTP
+ * layer end is http_fd, into buf. Returns 0, or -ENOENT when the connection is gone or
+ * its client presented no verified certificate with a readable name. */
+int tls_front_client_name(struct tls_front *f, int http_fd, char *buf, size_t len);
 
 #endif

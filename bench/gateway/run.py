@@ -114,7 +114,7 @@ def main():
     os.mkdir(work + "/broker")
     certs = pathlib.Path(work) / "certs"
     certs.mkdir()
-    subprocess.run([MKCERTS, str(certs)], check=True, capture_output=True)
+    subprocess.run([MKCERTS, str(certs), "test-host"], check=True, capture_output=True)
     hb_port = free_port()
     broker = Broker(work + "/broker", f"""
 [broker]
@@ -132,8 +132,7 @@ heartbeat_listen = 127.0.0.1:{hb_port}
     (tpl / "base.img").write_bytes(bytes(1 << 20))
     (pathlib.Path(work) / "hostd").mkdir()
     hostd = Hostd(pathlib.Path(work) / "hostd",
-                  SimpleNamespace(hostd_crt=certs / "hostd.crt", hostd_key=certs / "hostd.key",
-                                  ca=certs / "ca.crt"), str(tpl),
+                  SimpleNamespace(dir=certs, ca=certs / "ca.crt"), str(tpl),
                   f"[broker]\nheartbeat_url = https://127.0.0.1:{hb_port}/api/v1/hosts/heartbeat\n")
     proxy = None
     results = {}

@@ -291,14 +291,23 @@ def hv(tmp_path):
         p.stop()
 
 
+# The host ids the tests run vdi-hostd as; each has its own certificate (CN = the id).
+CERT_HOSTS = ("test-host", "host-a", "host-b", "dc1-host1")
+
+
 @pytest.fixture(scope="session")
 def certs(tmp_path_factory):
-    """A CA with hostd and broker certificates, and a second CA whose certificates hostd
-    must refuse (made with hostd/mkcerts.sh, as `make certs` does)."""
+    """A CA with the broker's certificate and one per host id of CERT_HOSTS (host(id)
+    gives its (certificate, key)), and a second CA whose certificates hostd must refuse
+    (made with hostd/mkcerts.sh, as `make certs` does). hostd_crt/hostd_key: test-host's."""
     good = tmp_path_factory.mktemp("certs")
     other = tmp_path_factory.mktemp("other-ca")
     for d in (good, other):
-        subprocess.run([MKCERTS, str(d)], check=True, capture_output=True)
-    return SimpleNamespace(dir=good, ca=good / "ca.crt", hostd_crt=good / "hostd.crt",
-                           hostd_key=good / "hostd.key", broker_crt=good / "broker.crt",
-                           broker_key=good / "broker.key", other=other)
+        subprocess.run([MKCERTS, str(d), *CERT_HOSTS], check=True, capture_output=True)
+    return SimpleNamespace(dir=good, ca=good / "ca.crt",
+                           hostd_crt=good / "hosts" / "test-host.crt",
+                           hostd_key=good / "hosts" / "test-host.key",
+                           broker_crt=good / "broker.crt", broker_key=good / "broker.key",
+                           host=lambda hid: (good / "hosts" / f"{hid}.crt",
+                                             good / "hosts" / f"{hid}.key"),
+                           other=other)

@@ -27,35 +27,44 @@ def free_port():
 
 def client_context(certs, which="broker"):
     """TLS client context trusting our CA; which: broker (good cert), other (a cert from
-    another CA) or None (no client certificate)."""
+    another CA), ("host", HOST_ID) (that host's certificate from our CA: not the broker's)
+    or None (no client certificate)."""
     ctx = ssl.create_default_context(cafile=str(certs.ca))
     if which == "broker":
         ctx.load_cert_chain(str(certs.broker_crt), str(certs.broker_key))
     elif which == "other":
         ctx.load_cert_chain(str(certs.other / "broker.crt"), str(certs.other / "broker.key"))
+    elif isinstance(which, tuple) and which[0] == "host":
+        ctx.load_cert_chain(*(str(p) for p in certs.host(which[1])))
     return ctx
 
 
 class Hostd(Daemon):
     """One vdi-hostd with its own state directory, run directory (short: unix socket
-    paths), ports and configuration. stop() ends it; kill_vms() ends every VMM it left."""
+    paths), ports and configuration. stop() ends it; kill_vms() ends every VMM it left.
+    host_id: the id it runs as; cert_of: the host id whose certificate it presents
+    (default: its own)."""
 
-    def __init__(self, workdir, certs, template_dirs, extra=""):
+    def __init__(self, workdir, certs, template_dirs, extra="", host_id="test-host",
+                 cert_of=None):
         super().__init__(HOSTD, workdir / "hostd.conf", workdir / "hostd.log")
         self.workdir = workdir
         self.certs = certs
         self.state = workdir / "state"
         self.run = tempfile.mkdtemp(prefix="vh-", dir="/tmp")
         self.api_port, self.relay_port = free_port(), free_port()
+        self.host_id = host_id
+        crt, key = (certs.dir / "hosts" / f"{cert_of or host_id}.crt",
+                    certs.dir / "hosts" / f"{cert_of or host_id}.key")
         self.conf.write_text(f"""[hostd]
-host_id = test-host
+host_id = {host_id}
 state_dir = {self.state}
 run_dir = {self.run}
 template_dirs = {template_dirs}
 [api]
 listen = 127.0.0.1:{self.api_port}
-cert = {certs.hostd_crt}
-key = {certs.hostd_key}
+cert = {crt}
+key = {key}
 ca = {certs.ca}
 max_body = 4096
 [relay]

@@ -123,7 +123,12 @@ def test_heartbeats_need_a_host_certificate(stack):
     good = ssl.create_default_context(cafile=str(stack.certs.ca))
     good.load_cert_chain(str(stack.certs.hostd_crt), str(stack.certs.hostd_key))
     assert post(good).startswith(b"HTTP/1.1 204")
-    assert post(good, b"nohost").startswith(b"HTTP/1.1 404")
+    # another host's id: refused whether registered or not
+    assert post(good, b"nohost").startswith(b"HTTP/1.1 403")
+    # a host with a certificate of its own that is not registered
+    unknown = ssl.create_default_context(cafile=str(stack.certs.ca))
+    unknown.load_cert_chain(*(str(p) for p in stack.certs.host("host-a")))
+    assert post(unknown, b"host-a").startswith(b"HTTP/1.1 404")
     # the user-facing port does not take heartbeats
     r = stack.broker.client().request("POST", "/api/v1/hosts/heartbeat", {"host_id": "test-host"})
     assert r.status == 404

@@ -117,8 +117,7 @@ def linux_stack(tmp_path_factory, certs):
     hostd_work.mkdir()
     hostd = Hostd(hostd_work, certs, tpl,
                   "[broker]\nheartbeat_url = https://127.0.0.1:%d/api/v1/hosts/heartbeat\n"
-                  "[desktops]\nstop_timeout = 2s\n" % hb_port)
-    hostd.conf.write_text(hostd.conf.read_text().replace("host_id = test-host", "host_id = " + HOST))
+                  "[desktops]\nstop_timeout = 2s\n" % hb_port, host_id=HOST)
     broker = Broker(work, f"""
 [broker]
 admin_users = {ADMIN}

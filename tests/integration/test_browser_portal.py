@@ -50,8 +50,7 @@ def start_hostd(request, work, hb_port):
     hostd_work.mkdir()
     hostd = Hostd(hostd_work, certs_, tpl,
                   "[broker]\nheartbeat_url = https://127.0.0.1:%d/api/v1/hosts/heartbeat\n"
-                  "[desktops]\nstop_timeout = 2s\n" % hb_port)
-    hostd.conf.write_text(hostd.conf.read_text().replace("host_id = test-host", "host_id = dc1-host1"))
+                  "[desktops]\nstop_timeout = 2s\n" % hb_port, host_id="dc1-host1")
     return hostd
 
 

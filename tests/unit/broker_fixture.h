@@ -58,14 +58,15 @@ void hostclient_free(struct hostclient *hc)
 
 /* Answers as hostd does when all goes well: 201 to a create, 202 to start and stop,
  * 200 otherwise; or fake_hosts.fh_status when set. */
-int hostclient_call(struct hostclient *hc, const char *base_url, const char *method,
-		    const char *path, const json_t *body, json_t **reply, char *err, size_t errlen)
+int hostclient_call(struct hostclient *hc, const char *host_id, const char *base_url,
+		    const char *method, const char *path, const json_t *body, json_t **reply,
+		    char *err, size_t errlen)
 {
 	struct fake_call *c = &fake_hosts.fh_calls[fake_hosts.fh_ncalls % FAKE_CALLS];
 	size_t n = strlen(path);
 	int status = 200;
 
-	(void)hc, (void)base_url;
+	(void)hc, (void)host_id, (void)base_url;
 	snprintf(c->fc_method, sizeof(c->fc_method), "%s", method);
 	snprintf(c->fc_path, sizeof(c->fc_path), "%s", path);
 	json_decref(c->fc_body);
@@ -224,7 +225,7 @@ static inline enum broker_outcome heartbeat(struct broker *b, const char *host,
 		json_array_append_new(json_object_get(body, "desktops"),
 				      json_pack("{s:s, s:s}", "id", id, "state", eq + 1));
 	}
-	o = broker_heartbeat(b, body, res);
+	o = broker_heartbeat(b, body, host, res);
 	json_decref(body);
 	return o;
 }

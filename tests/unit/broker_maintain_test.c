@@ -24,15 +24,43 @@ static void test_heartbeats_checked(void **state)
 	json_t *body;
 
 	body = json_pack("{s:i}", "time", 1);
-	assert_int_equal(broker_heartbeat(f->f_broker, body, &res), BROKER_BAD_REQUEST);
+	assert_int_equal(broker_heartbeat(f->f_broker, body, "h1", &res), BROKER_BAD_REQUEST);
 	assert_non_null(strstr(res.br_message, "host_id"));
 	json_decref(body);
 	body = json_pack("{s:s, s:[]}", "host_id", "h1", "capacity");
-	assert_int_equal(broker_heartbeat(f->f_broker, body, &res), BROKER_BAD_REQUEST);
+	assert_int_equal(broker_heartbeat(f->f_broker, body, "h1", &res), BROKER_BAD_REQUEST);
 	assert_string_equal(res.br_message, "capacity must be an object and desktops an array");
 	json_decref(body);
 	assert_int_equal(heartbeat(f->f_broker, "h1", NULL, &res), BROKER_UNKNOWN_HOST);
 	assert_string_equal(res.br_message, "host 'h1' is not registered");
+}
+
+/* A host's certificate speaks for that host only: a heartbeat for another host id, or
+ * from a certificate with no readable name, records nothing. */
+static void test_heartbeats_only_for_the_certificates_host(void **state)
+{
+	struct fixture *f = *state;
+	struct broker_result res;
+	json_t *body, *hosts;
+
+	host_add(f->f_broker, "h1");
+	body =
+	    json_pack("{s:s, s:{s:i}, s:[]}", "host_id", "h1", "capacity", "cpus", 4, "desktops");
+	assert_int_equal(broker_heartbeat(f->f_broker, body, "h2", &res), BROKER_WRONG_HOST);
+	assert_string_equal(res.br_message, "the host certificate names 'h2', not host 'h1'");
+	assert_int_equal(broker_heartbeat(f->f_broker, body, NULL, &res), BROKER_WRONG_HOST);
+	assert_string_equal(res.br_message, "the host certificate names no host, not host 'h1'");
+	json_decref(body);
+	hosts = broker_admin_hosts(f->f_broker);
+	assert_string_equal(jstr(json_array_get(hosts, 0), "state"), "down");
+	assert_int_equal(jint(json_array_get(hosts, 0), "last_heartbeat"), 0);
+	/* the admin sees what was refused for h1 */
+	assert_string_equal(
+	    jstr(json_object_get(json_array_get(hosts, 0), "identity_error"), "message"),
+	    "heartbeat refused: the host certificate presented names no host; a "
+	    "host sends heartbeats for its own id only");
+	json_decref(hosts);
+	assert_int_equal(heartbeat(f->f_broker, "h1", NULL, &res), BROKER_OK);
 }
 
 /* The keys of object o in their order, comma-separated, into buf. */
@@ -88,7 +116,7 @@ static json_t *host_after(struct fixture *f, json_t *cap)
 	       *hosts, *h;
 	struct broker_result res;
 
-	assert_int_equal(broker_heartbeat(f->f_broker, body, &res), BROKER_OK);
+	assert_int_equal(broker_heartbeat(f->f_broker, body, "h1", &res), BROKER_OK);
 	json_decref(body);
 	hosts = broker_admin_hosts(f->f_broker);
 	h = json_incref(json_array_get(hosts, 0));
@@ -440,6 +468,8 @@ int main(void)
 					    fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_heartbeats_checked, fixture_setup,
 					    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_heartbeats_only_for_the_certificates_host,
+					    fixture_setup, fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_heartbeat_capacity_is_clamped, fixture_setup,
 					    fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_heartbeat_brings_the_host_up, fixture_setup,

@@ -254,6 +254,9 @@ static void test_config_errors(void **state)
 	    {"[hostd]\ntemplate_dirs = /nonexistent\n", "t.conf: [hostd] template_dirs"},
 	    {"[broker]\nheartbeat_url = http://broker/\n", "t.conf: [broker] heartbeat_url"},
 	    {"[nope]\nx = 1\n", "t.conf:2: unknown section [nope]"},
+	    {"[api]\nbroker_name =\n", "t.conf: [api] broker_name: empty"},
+	    {"[hostd]\nhost_id = vdi-broker\n",
+	     "t.conf: [hostd] host_id: 'vdi-broker' is the broker's name"},
 	};
 	char err[512];
 	struct conf c;

@@ -155,7 +155,7 @@ def test_heartbeats_arrive_every_second(desk):
     beats = [b for b in h.receiver.beats if b[0] > t0]
     assert 2 <= len(beats) <= 5, [b[0] - t0 for b in beats]
     _, common_name, body = beats[-1]
-    assert common_name == "vdi-hostd"  # hostd presented its client certificate
+    assert common_name == "test-host"  # hostd presented its own certificate, named by its id
     assert body["host_id"] == "test-host" and body["capacity"]["desktops_running"] == 2
     assert {d["id"]: d["state"] for d in body["desktops"]} == {"d1": "running", "d2": "running"}
 

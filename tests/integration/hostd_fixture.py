@@ -40,7 +40,7 @@ class Hostd(Daemon):
     """One vdi-hostd with its own state directory, run directory (short: unix socket
     paths), ports and configuration. stop() ends it; kill_vms() ends every VMM it left."""
 
-    def __init__(self, workdir, certs, template_dirs, extra=""):
+    def __init__(self, workdir, certs, template_dirs, extra="", vdihv=VDIHV):
         super().__init__(HOSTD, workdir / "hostd.conf", workdir / "hostd.log")
         self.workdir = workdir
         self.certs = certs
@@ -64,7 +64,7 @@ handshake_timeout = 3s
 [qemu]
 accel = tcg
 [vdi-hv]
-binary = {VDIHV}
+binary = {vdihv}
 launcher = {hostd_launcher()}
 {extra}
 """)

@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -555,6 +556,10 @@ int main(int argc, char **argv)
 	struct conslog *serial_out = NULL;
 	int status = 1;
 
+	/* Every thread allocates from the main heap: glibc's per-thread arenas read
+	 * /proc/sys/vm/overcommit_memory the first time one shrinks, which the sandbox would
+	 * kill (a VNC viewer's ZRLE buffers freed in the display thread did). */
+	mallopt(M_ARENA_MAX, 1);
 	parse_options(argc, argv, &o);
 	log_init("vdi-hv", o.debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, false);
 	signal(SIGPIPE, SIG_IGN);

@@ -160,9 +160,16 @@ bool sandbox_active(void)
 
 int sandbox_limit_resources(void)
 {
-	const struct rlimit nofile = {SANDBOX_NOFILE, SANDBOX_NOFILE};
+	struct rlimit nofile;
 	const struct rlimit none = {0, 0};
 
+	/* Lowered only: a hard limit below ours already (which only root could raise) stays. */
+	if (getrlimit(RLIMIT_NOFILE, &nofile) < 0)
+		return -errno;
+	if (nofile.rlim_max > SANDBOX_NOFILE)
+		nofile.rlim_max = SANDBOX_NOFILE;
+	if (nofile.rlim_cur > nofile.rlim_max)
+		nofile.rlim_cur = nofile.rlim_max;
 	/* A core dump would hold all of guest RAM: the guest's data, written to disk. */
 	if (setrlimit(RLIMIT_NOFILE, &nofile) < 0 || setrlimit(RLIMIT_CORE, &none) < 0)
 		return -errno;

@@ -7,8 +7,8 @@
 
 #include <stdbool.h>
 
-/* Lowers RLIMIT_NOFILE, RLIMIT_NPROC and RLIMIT_CORE for the rest of the process's
- * life (descriptors already open stay). Returns 0, or -errno from setrlimit(). */
+/* Lowers RLIMIT_NOFILE to 256 (or keeps a lower one) and RLIMIT_CORE to 0 for the rest
+ * of the process's life; descriptors already open stay. Returns 0, or -errno. */
 int sandbox_limit_resources(void);
 
 /* Sets no_new_privs and installs the allow-list on every thread of the process (any

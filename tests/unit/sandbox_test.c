@@ -2,7 +2,7 @@
  * the running VMM needs pass (read, write, futex, a thread, anonymous memory, an ioctl
  * on the list); opening a file, executing a program, connecting or making a socket,
  * forking, mapping executable memory and an ioctl off the list kill the child with SIGSYS;
- * no_new_privs and the filter show in /proc/self/status; the resource limits hold. */
+ * no_new_privs and the filter show in the child's /proc/PID/status; the limits hold. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>

@@ -24,7 +24,7 @@ PYTEST ?= pytest-3
 DEBIAN_PACKAGES := \
 	build-essential pkg-config clang clang-format \
 	libinih-dev libjansson-dev libpng-dev zlib1g-dev \
-	libcmocka-dev python3 python3-pytest \
+	libcmocka-dev python3 python3-pytest libseccomp-dev \
 	libvncserver-dev libvncclient1 vncsnapshot \
 	libsqlite3-dev libldap2-dev slapd ldap-utils libssl-dev openssl \
 	libmicrohttpd-dev libcurl4-openssl-dev \
@@ -69,6 +69,9 @@ $(foreach c,$(COMPONENTS),$(eval $(call archive_rule,$(c))))
 # Programs: main file and the archives it needs. A program appears once its main does.
 vdi-hv_MAIN := hv/main.c
 vdi-hv_USES := hv display lib
+# libseccomp for hv/sandbox.c: vdi-hv is the only program linked with it.
+SECCOMP_LIBS := $(shell pkg-config --libs libseccomp 2>/dev/null)
+vdi-hv_LIBS := $(SECCOMP_LIBS)
 vdi-hostd_MAIN := hostd/main.c
 vdi-hostd_USES := hostd web display net lib
 vdi-broker_MAIN := broker/main.c
@@ -81,7 +84,7 @@ define program_rule
 $(BIN)/$(1): $(call obj,$($(1)_MAIN)) $(foreach c,$($(1)_USES),$(call archive,$(c)))
 	@mkdir -p $$(dir $$@)
 	@$$(if $$(Q),echo "  LD      $$@")
-	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS) $$($(1)_LIBS)
 endef
 $(foreach p,$(PROGRAM_NAMES),$(eval $(call program_rule,$(p))))
 
@@ -128,6 +131,8 @@ $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(ARCHIVES)
 		$(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
 # The device tests run hv/dev/ on the fake VM of tests/unit/fake_vm.c.
 $(BUILD)/tests/unit/virtio_test $(BUILD)/tests/unit/virtio_input_test: $(BUILD)/tests/unit/fake_vm.o
+# The sandbox test installs vdi-hv's filter: linked with libseccomp like vdi-hv.
+$(BUILD)/tests/unit/sandbox_test: LDLIBS += $(SECCOMP_LIBS)
 
 include tests/guest/guest.mk
 include guest/guest-image.mk

@@ -156,6 +156,9 @@ static void vmm_gone(struct host *h, struct desktop *d)
 	} else {
 		if (d->d_fail_reason)
 			snprintf(reason, sizeof(reason), "%s", d->d_fail_reason);
+		else if (known && vmm_killed_by_sandbox(status))
+			snprintf(reason, sizeof(reason), "%s (pid %d) %s", engine,
+				 (int)d->d_vmm_pid, how);
 		else
 			snprintf(reason, sizeof(reason), "%s (pid %d) %s unexpectedly", engine,
 				 (int)d->d_vmm_pid, how);

@@ -196,9 +196,19 @@ int vmm_read_exit(const char *exit_path, int *status)
 	return n == 1 ? 0 : -EINVAL;
 }
 
+bool vmm_killed_by_sandbox(int status)
+{
+	return (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS) ||
+	       (WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGSYS);
+}
+
 void vmm_describe_status(int status, char *buf, size_t len)
 {
-	if (WIFEXITED(status))
+	if (vmm_killed_by_sandbox(status))
+		snprintf(buf, len, "was killed by its sandbox (forbidden system call; %s %d)",
+			 WIFSIGNALED(status) ? "signal" : "exit status",
+			 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+	else if (WIFEXITED(status))
 		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
 	else if (WIFSIGNALED(status))
 		snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(status),

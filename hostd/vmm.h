@@ -54,7 +54,13 @@ int vmm_watch(pid_t pid, unsigned long long start);
 bool vmm_ended(int pidfd);
 /* The wait status the monitor recorded. 0 or -ENOENT / -EINVAL. */
 int vmm_read_exit(const char *exit_path, int *status);
-/* "exited with status 1", "killed by signal 9 (Killed)". */
+/* Whether the VMM was killed by SIGSYS, which a seccomp filter (vdi-hv's sandbox,
+ * QEMU's -sandbox) sends for a forbidden system call: the signal itself, or exit status
+ * 128 + SIGSYS, as a launcher such as `kvmbox run` reports a program the signal ended
+ * (vdi-hv's own exit statuses are 0, 1 and 2). */
+bool vmm_killed_by_sandbox(int status);
+/* "exited with status 1", "killed by signal 9 (Killed)", "was killed by its sandbox
+ * (forbidden system call; signal 31)". */
 void vmm_describe_status(int status, char *buf, size_t len);
 /* Sends sig to pid if it is still the process that started at start. */
 int vmm_signal(pid_t pid, unsigned long long start, int sig);

@@ -21,6 +21,12 @@ struct conslog *conslog_from_fd(int fd);
  * followed), rotated at max_bytes (0: no cap). What the file already holds counts.
  * NULL with errno set. */
 struct conslog *conslog_open(const char *path, uint64_t max_bytes);
+/* Opens PATH.1 now (created 0600 if missing, kept as it is otherwise) for a log that
+ * will be rotated, so that rotating later opens and renames nothing: PATH is copied to
+ * PATH.1 through descriptors and emptied. For vdi-hv's sandbox, which forbids opening
+ * files once the guest runs. Nothing to do (0) for a descriptor or a log without cap.
+ * Returns 0, or -1 with errno set. */
+int conslog_seal(struct conslog *cl);
 /* Writes len bytes, rotating as needed. When the output cannot be written (the reader
  * of fd is gone, the disk is full, PATH cannot be made again) the bytes are dropped, as
  * a UART with nobody listening. */

@@ -25,6 +25,7 @@
 #include "hv/keys.h"
 #include "hv/machine.h"
 #include "hv/mainloop.h"
+#include "hv/sandbox.h"
 #include "hv/vm.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -190,6 +191,12 @@ static json_t *cmd_screendump(struct control *ctl, const json_t *req, char *err,
 	}
 	if (path[0] != '/') {
 		snprintf(err, errlen, "path must be absolute");
+		return NULL;
+	}
+	if (sandbox_active()) {
+		snprintf(err, errlen,
+			 "screendump creates a file, which the sandbox forbids once the guest "
+			 "runs (start vdi-hv with --no-sandbox to take screendumps)");
 		return NULL;
 	}
 	r = fb_screendump(ctl->ctl_machine->m_fb, path);

@@ -1,5 +1,5 @@
 /* Kernel loader. Guest memory layout it uses (all in low RAM):
- *   0x00500  GDT and 0x9000-0xEFFF page tables (written by vm_start for long mode)
+ *   0x00500  GDT and 0x9000-0xEFFF page tables (written by vm_set_entry for long mode)
  *   0x06000  PVH hvm_start_info, module list at 0x06040, memory map at 0x06100
  *   0x07000  boot_params ("zero page")
  *   0x20000  kernel command line

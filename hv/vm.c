@@ -25,7 +25,7 @@
 #define MAX_REGIONS	 64
 #define TSS_GPA		 0xFFFBD000ULL
 #define IDENTITY_MAP_GPA 0xFFFBC000ULL
-/* Where vm_start() puts the GDT and page tables for a long-mode entry: low memory the
+/* Where vm_set_entry() puts the GDT and page tables for a long-mode entry: low memory the
  * Linux boot protocol leaves free (below the zero page at 0x7000). */
 #define BOOT_GDT_GPA  0x500ULL
 #define BOOT_PML4_GPA 0x9000ULL
@@ -591,12 +591,15 @@ static int setup_boot_vcpu(struct vm *vm, const struct vm_entry *entry)
 	return 0;
 }
 
-int vm_start(struct vm *vm, const struct vm_entry *entry)
+int vm_set_entry(struct vm *vm, const struct vm_entry *entry)
 {
-	int r = setup_boot_vcpu(vm, entry);
+	return setup_boot_vcpu(vm, entry);
+}
 
-	if (r < 0)
-		return r;
+int vm_start(struct vm *vm)
+{
+	int r;
+
 	clock_gettime(CLOCK_MONOTONIC, &vm->vm_started_at);
 	for (int i = 0; i < vm->vm_ncpus; i++) {
 		struct vcpu *vc = &vm->vm_vcpus[i];

@@ -99,9 +99,13 @@ struct vm *vm_create(uint64_t ram_bytes, int ncpus);
 void vm_free(struct vm *vm);
 uint64_t vm_ram_size(const struct vm *vm);
 int vm_ncpus(const struct vm *vm);
-/* Sets the boot vCPU's registers for entry and starts every vCPU thread (the others
- * wait for INIT/SIPI from the guest). Returns 0 or -errno. */
-int vm_start(struct vm *vm, const struct vm_entry *entry);
+/* Sets the boot vCPU's registers for entry (and the boot page tables in guest RAM for a
+ * long-mode entry). Done before vm_start(), and before the sandbox, which no longer
+ * allows setting registers. Returns 0 or -errno. */
+int vm_set_entry(struct vm *vm, const struct vm_entry *entry);
+/* Starts every vCPU thread (the others wait for INIT/SIPI from the guest): the first
+ * guest instruction runs. Returns 0 or -errno. */
+int vm_start(struct vm *vm);
 /* A file descriptor that becomes readable once a stop was requested. */
 int vm_stop_fd(const struct vm *vm);
 enum vm_stop_reason vm_stop_reason(const struct vm *vm);

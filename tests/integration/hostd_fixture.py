@@ -43,10 +43,10 @@ class Hostd(Daemon):
     """One vdi-hostd with its own state directory, run directory (short: unix socket
     paths), ports and configuration. stop() ends it; kill_vms() ends every VMM it left.
     host_id: the id it runs as; cert_of: the host id whose certificate it presents
-    (default: its own)."""
+    (default: its own); vdihv: the vdi-hv binary it runs."""
 
     def __init__(self, workdir, certs, template_dirs, extra="", host_id="test-host",
-                 cert_of=None):
+                 cert_of=None, vdihv=VDIHV):
         super().__init__(HOSTD, workdir / "hostd.conf", workdir / "hostd.log")
         self.workdir = workdir
         self.certs = certs
@@ -73,7 +73,7 @@ handshake_timeout = 3s
 [qemu]
 accel = tcg
 [vdi-hv]
-binary = {VDIHV}
+binary = {vdihv}
 launcher = {hostd_launcher()}
 {extra}
 """)

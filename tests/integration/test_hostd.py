@@ -21,7 +21,7 @@ import time
 import pytest
 
 from conftest import GUESTS
-from hostd_fixture import HOSTD, Hostd, closed_without_data
+from hostd_fixture import HOSTD, VDIHV, Hostd, closed_without_data
 from rfb_client import Rfb
 
 pytestmark = pytest.mark.skipif(not os.path.exists(HOSTD), reason="vdi-hostd not built")
@@ -33,10 +33,10 @@ def hostd_factory(tmp_path, certs):
     must exit 0) and their VMMs killed at teardown."""
     daemons = []
 
-    def make(template_dirs, extra="", name="hostd"):
+    def make(template_dirs, extra="", name="hostd", vdihv=VDIHV):
         work = tmp_path / name
         work.mkdir(exist_ok=True)
-        h = Hostd(work, certs, template_dirs, extra)
+        h = Hostd(work, certs, template_dirs, extra, vdihv=vdihv)
         daemons.append(h)
         return h.start()
 
@@ -301,6 +301,29 @@ def test_vdihv_crash_is_reported_with_its_serial_lines(hostd_factory, guest_temp
     assert h.desktop("crash")["state"] == "failed"
     h.ok("POST", "/api/v1/desktops/crash/start")
     h.wait_state("crash", "failed", timeout=60)
+
+
+def test_vdihv_killed_by_its_sandbox_is_reported_as_such(hostd_factory, guest_templates,
+                                                        tmp_path):
+    """A VMM ended by SIGSYS (what vdi-hv's seccomp filter sends for a forbidden system
+    call) is reported as killed by its sandbox, in the failure and hostd's log. vdi-hv
+    has no way to make a forbidden call on request, so a stand-in answers hostd's
+    `--help` probe with the real vdi-hv's and otherwise sends itself SIGSYS."""
+    fake = tmp_path / "vdi-hv-sigsys"
+    fake.write_text('#!/bin/sh\n'
+                    'case " $* " in *" --help "*) exec %s --help ;; esac\n'
+                    'kill -SYS $$\n' % VDIHV)
+    fake.chmod(0o755)
+    h = hostd_factory(str(guest_templates), vdihv=str(fake))
+    h.ok("POST", "/api/v1/desktops", {"id": "sys", "engine": "vdi-hv", "kernel": "serial.elf",
+                                      "disk": "base.img", "memory_mib": 64})
+    h.ok("POST", "/api/v1/desktops/sys/start")
+    d = h.wait_state("sys", "failed", timeout=60)
+    f = d["failure"]
+    assert "was killed by its sandbox (forbidden system call" in f["reason"], f
+    assert f["reason"].startswith("vdi-hv"), f
+    assert "killed by its sandbox" in f["exit"], f
+    assert "was killed by its sandbox (forbidden system call" in h.log()
 
 
 def test_vdihv_ticket_relay_and_forced_stop(hostd_factory, guest_templates):

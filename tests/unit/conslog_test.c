@@ -1,7 +1,8 @@
 /* Unit tests for hv/conslog: the serial console's file never grows past its cap; at the
  * cap it becomes PATH.1 (replacing an older one) and PATH starts anew, whatever the
  * sizes of the writes (one larger than the cap too); what the file already held counts;
- * no cap means no rotation; a symlink at PATH is refused. */
+ * no cap means no rotation; a symlink at PATH is refused; sealed for the sandbox, it
+ * rotates by copying through descriptors opened beforehand. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -94,6 +95,54 @@ static void test_rotates_at_the_cap(void **state)
 	conslog_close(cl);
 }
 
+/* Sealed (vdi-hv's sandbox): PATH.1 is opened at once, and rotations copy PATH into it
+ * and empty PATH, with the same contents as a rename would give; a symlink at PATH.1 is
+ * refused; PATH renamed away by someone else keeps being written where it is. */
+static void test_sealed_rotates_by_copy(void **state)
+{
+	struct conslog *cl;
+	char buf[4096];
+
+	(void)state;
+	clean();
+	cl = conslog_open(path, 10);
+	assert_non_null(cl);
+	conslog_write(cl, "abc", 3);
+	assert_int_equal(conslog_seal(cl), 0);
+	assert_int_equal(slurp(path1, buf), 0); /* made empty, not filled */
+	conslog_write(cl, "defghijKL", 9);
+	assert_int_equal(slurp(path1, buf), 10);
+	assert_string_equal(buf, "abcdefghij");
+	assert_int_equal(slurp(path, buf), 2);
+	assert_string_equal(buf, "KL");
+	conslog_write(cl, "0123456789012345678901234", 25); /* 8 + 10 + 7 */
+	assert_int_equal(slurp(path, buf), 7);
+	assert_string_equal(buf, "8901234");
+	assert_int_equal(slurp(path1, buf), 10);
+	assert_string_equal(buf, "8901234567");
+	conslog_close(cl);
+
+	clean();
+	assert_int_equal(symlink("/etc/passwd", path1), 0);
+	cl = conslog_open(path, 10);
+	assert_non_null(cl);
+	errno = 0;
+	assert_int_equal(conslog_seal(cl), -1);
+	assert_int_equal(errno, ELOOP);
+	conslog_close(cl);
+
+	/* A descriptor or a log without cap never rotates: nothing to open. */
+	clean();
+	cl = conslog_open(path, 0);
+	assert_int_equal(conslog_seal(cl), 0);
+	assert_int_equal(slurp(path1, buf), -1);
+	conslog_close(cl);
+	cl = conslog_from_fd(1);
+	assert_int_equal(conslog_seal(cl), 0);
+	conslog_close(cl);
+	clean();
+}
+
 /* What PATH held before counts against the cap (vdi-hv appends to it). */
 static void test_existing_content_counts(void **state)
 {
@@ -163,6 +212,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_rotates_at_the_cap),
+	    cmocka_unit_test(test_sealed_rotates_by_copy),
 	    cmocka_unit_test(test_existing_content_counts),
 	    cmocka_unit_test(test_bounded_over_time),
 	    cmocka_unit_test(test_no_cap_and_symlinks),

@@ -1,0 +1,23 @@
+/* vdi-hv's sandbox: resource limits and a seccomp allow-list of system calls, entered
+ * once every file, socket and device is open and before the first guest instruction
+ * runs, so that a guest (or a VNC viewer) that takes over the process can only use what
+ * the running VMM already holds. See SANDBOX in vdi-hv(1). */
+#ifndef VDI_HV_SANDBOX_H
+#define VDI_HV_SANDBOX_H
+
+#include <stdbool.h>
+
+/* Lowers RLIMIT_NOFILE to 256 (or keeps a lower one) and RLIMIT_CORE to 0 for the rest
+ * of the process's life; descriptors already open stay. Returns 0, or -errno. */
+int sandbox_limit_resources(void);
+
+/* Sets no_new_privs and installs the allow-list on every thread of the process (any
+ * call outside it kills the whole process with SIGSYS). Irreversible. Returns 0, or
+ * -errno; on failure nothing is installed and the caller should not run the guest. */
+int sandbox_enter(void);
+
+/* Whether sandbox_enter() succeeded: code that would open or rename files at run time
+ * asks first and says why it cannot. */
+bool sandbox_active(void);
+
+#endif

@@ -1,7 +1,9 @@
 # libFuzzer harnesses (tests/fuzz/*_fuzz.c), built with clang into $(BUILD)/fuzz/ from
-# the sources each needs (<name>_SRCS) and any libraries (<name>_LIBS). Not part of `make
-# check`: `make fuzz` builds them, `make fuzz-smoke` runs each for FUZZ_SECONDS (default
-# 20) from its corpus directory.
+# the sources each needs (<name>_SRCS) and any libraries (<name>_LIBS). `make fuzz` builds
+# them, `make fuzz-smoke` runs each for FUZZ_SECONDS (default 20) from a copy of its seed
+# corpus (tests/fuzz/corpus/<name>/). `make fuzz-replay` needs no clang: it builds each
+# harness with $(CC), ASan and UBSan and tests/fuzz/replay.c into $(BUILD)/fuzz-replay/ and
+# runs it over its corpus, failing on any crash or broken invariant.
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 20
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -Wall -Wextra -Werror \
@@ -14,9 +16,21 @@ virtio_blk_fuzz_SRCS := hv/dev/pci.c hv/dev/virtio_pci.c hv/dev/virtqueue.c hv/d
 	hv/dev/blk_overlay.c lib/log.c tests/unit/fake_vm.c
 websocket_fuzz_SRCS := web/websocket.c lib/log.c
 websocket_fuzz_LIBS := $(shell pkg-config --libs libcrypto 2>/dev/null)
+rfbfilter_fuzz_SRCS := display/rfbfilter.c
+vnc_auth_fuzz_SRCS := display/vnc_auth.c
+vnc_auth_fuzz_LIBS := $(shell pkg-config --libs libcrypto 2>/dev/null)
+route_fuzz_SRCS := web/route.c
+hostport_fuzz_SRCS := lib/hostport.c
+ldapfilter_fuzz_SRCS := auth/ldapfilter.c
+config_fuzz_SRCS := lib/config.c
+config_fuzz_LIBS := $(shell pkg-config --libs inih 2>/dev/null || echo -linih)
+serial_fuzz_SRCS := hv/dev/serial.c lib/log.c
+rtc_fuzz_SRCS := hv/dev/rtc.c lib/log.c
+virtio_input_fuzz_SRCS := hv/dev/pci.c hv/dev/virtio_pci.c hv/dev/virtqueue.c \
+	hv/dev/virtio_input.c lib/log.c tests/unit/fake_vm.c
 FUZZERS := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(wildcard tests/fuzz/*_fuzz.c))
 
-.PHONY: fuzz fuzz-smoke
+.PHONY: fuzz fuzz-smoke fuzz-replay
 fuzz: $(FUZZERS)
 
 define fuzz_rule
@@ -30,9 +44,36 @@ $(foreach f,$(FUZZERS),$(eval $(call fuzz_rule,$(notdir $(f)))))
 fuzz-smoke: $(FUZZERS)
 	@set -e; for f in $(FUZZERS); do \
 		n=$$(basename $$f); mkdir -p $(FUZZ_DIR)/corpus/$$n; \
+		if [ -d tests/fuzz/corpus/$$n ]; then cp -n tests/fuzz/corpus/$$n/* $(FUZZ_DIR)/corpus/$$n/ 2>/dev/null || true; fi; \
 		echo "fuzz-smoke: $$n for $(FUZZ_SECONDS) s"; \
 		if ! $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 			$(FUZZ_DIR)/corpus/$$n > $(FUZZ_DIR)/$$n.log 2>&1; then \
 			tail -n 40 $(FUZZ_DIR)/$$n.log; echo "fuzz-smoke: $$n FAILED"; exit 1; fi; \
 		grep -E 'stat::(number_of_executed_units|new_units_added)' $(FUZZ_DIR)/$$n.log; \
+	done
+
+# The corpora as regression tests, without libFuzzer: each harness linked with replay.c.
+REPLAY_CC ?= $(CC)
+REPLAY_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -Wall -Wextra -Werror \
+	-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
+	$(shell pkg-config --cflags libvncserver 2>/dev/null)
+REPLAY_DIR := $(BUILD)/fuzz-replay
+REPLAYS := $(patsubst $(FUZZ_DIR)/%,$(REPLAY_DIR)/%,$(FUZZERS))
+
+define replay_rule
+$(REPLAY_DIR)/$(1): tests/fuzz/$(1).c tests/fuzz/replay.c $($(1)_SRCS)
+	@mkdir -p $$(dir $$@)
+	@$$(if $$(Q),echo "  REPLAY  $$@")
+	$$(Q)$$(REPLAY_CC) $$(REPLAY_CFLAGS) -o $$@ $$^ $$($(1)_LIBS) -lpthread
+endef
+$(foreach f,$(FUZZERS),$(eval $(call replay_rule,$(notdir $(f)))))
+
+fuzz-replay: $(REPLAYS)
+	@set -e; for f in $(REPLAYS); do \
+		n=$$(basename $$f); [ -d tests/fuzz/corpus/$$n ] || continue; \
+		if ! ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+			UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+			$$f tests/fuzz/corpus/$$n > $(REPLAY_DIR)/$$n.log 2>&1; then \
+			tail -n 40 $(REPLAY_DIR)/$$n.log; echo "fuzz-replay: $$n FAILED"; exit 1; fi; \
+		tail -n 1 $(REPLAY_DIR)/$$n.log; \
 	done

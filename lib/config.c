@@ -291,10 +291,14 @@ void config_print(FILE *out, const struct config_option *opts, const void *targe
 			continue;
 		}
 		switch (opt->co_type) {
-		case CONFIG_STRING:
-			fprintf(out, "%s = %s\n", opt->co_name,
-				*(char *const *)slot ? *(char *const *)slot : "");
+		case CONFIG_STRING: {
+			const char *v = *(char *const *)slot ? *(char *const *)slot : "";
+
+			/* libinih takes ';' after a space for a comment: a value that begins
+			 * with one was written "name =;..." and must be written back so. */
+			fprintf(out, "%s =%s%s\n", opt->co_name, v[0] == ';' ? "" : " ", v);
 			break;
+		}
 		case CONFIG_BOOL:
 			fprintf(out, "%s = %s\n", opt->co_name, *(const bool *)slot ? "yes" : "no");
 			break;

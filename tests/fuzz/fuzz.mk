@@ -1,7 +1,7 @@
 # libFuzzer harnesses (tests/fuzz/*_fuzz.c), built with clang into $(BUILD)/fuzz/ from
 # the sources each needs (<name>_SRCS) and any libraries (<name>_LIBS). `make fuzz` builds
-# them, `make fuzz-smoke` runs each for FUZZ_SECONDS (default 20) from a copy of its seed
-# corpus (tests/fuzz/corpus/<name>/). `make fuzz-replay` needs no clang: it builds each
+# them, `make fuzz-smoke` runs each (or those named in FUZZ_ONLY) for FUZZ_SECONDS (default
+# 20) from a copy of its seed corpus (tests/fuzz/corpus/<name>/). `make fuzz-replay` needs no clang: it builds each
 # harness with $(CC), ASan and UBSan and tests/fuzz/replay.c into $(BUILD)/fuzz-replay/ and
 # runs it over its corpus, failing on any crash or broken invariant.
 FUZZ_CC ?= clang
@@ -42,14 +42,15 @@ endef
 $(foreach f,$(FUZZERS),$(eval $(call fuzz_rule,$(notdir $(f)))))
 
 fuzz-smoke: $(FUZZERS)
-	@set -e; for f in $(FUZZERS); do \
+	@set -e; for f in $(if $(FUZZ_ONLY),$(addprefix $(FUZZ_DIR)/,$(FUZZ_ONLY)),$(FUZZERS)); do \
 		n=$$(basename $$f); mkdir -p $(FUZZ_DIR)/corpus/$$n; \
 		if [ -d tests/fuzz/corpus/$$n ]; then cp -n tests/fuzz/corpus/$$n/* $(FUZZ_DIR)/corpus/$$n/ 2>/dev/null || true; fi; \
 		echo "fuzz-smoke: $$n for $(FUZZ_SECONDS) s"; \
 		if ! $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 			$(FUZZ_DIR)/corpus/$$n > $(FUZZ_DIR)/$$n.log 2>&1; then \
 			tail -n 40 $(FUZZ_DIR)/$$n.log; echo "fuzz-smoke: $$n FAILED"; exit 1; fi; \
-		grep -E 'stat::(number_of_executed_units|new_units_added)' $(FUZZ_DIR)/$$n.log; \
+		grep -E 'stat::(number_of_executed_units|new_units_added|peak_rss_mb)' $(FUZZ_DIR)/$$n.log; \
+		grep -E '^#[0-9]+.*cov:' $(FUZZ_DIR)/$$n.log | tail -n 1; \
 	done
 
 # The corpora as regression tests, without libFuzzer: each harness linked with replay.c.

@@ -456,6 +456,8 @@ static void *display_thread(void *arg)
 {
 	struct display *d = arg;
 
+	/* Named by itself: naming another thread opens a file under /proc. */
+	pthread_setname_np(pthread_self(), "vnc");
 	while (!atomic_load(&d->d_quit)) {
 		struct pollfd pfds[2 + DISPLAY_MAX_VIEWERS];
 		nfds_t n = 0;
@@ -608,18 +610,23 @@ struct display *display_create(const struct display_config *cfg, const struct di
 		s->passwordCheck = check_password;
 	}
 	rfbInitServer(s);
-
-	if (pthread_create(&d->d_thread, NULL, display_thread, d) != 0) {
-		log_warnx("vnc: cannot start the display thread");
-		goto out_free;
-	}
-	d->d_thread_started = true;
-	pthread_setname_np(d->d_thread, "vnc");
 	return d;
 
 out_free:
 	display_free(d);
 	return NULL;
+}
+
+int display_start(struct display *d)
+{
+	int r = pthread_create(&d->d_thread, NULL, display_thread, d);
+
+	if (r) {
+		log_warnx("vnc: cannot start the display thread: %s", strerror(r));
+		return -r;
+	}
+	d->d_thread_started = true;
+	return 0;
 }
 
 void display_free(struct display *d)

@@ -42,11 +42,13 @@ struct display_stats {
 /* Checks a listen address as display_create() would take it. Returns 0 or -EINVAL. */
 int display_check_listen(const char *spec);
 
-/* Listens on cfg->dc_listen and starts the display thread serving src (copied), with
- * input going to sink. Returns NULL with a log line on failure. Free with display_free()
- * before the source's producer and the input devices. */
+/* Listens on cfg->dc_listen for a display serving src (copied), with input going to
+ * sink; display_start() starts serving viewers. Returns NULL with a log line on failure.
+ * Free with display_free() before the source's producer and the input devices. */
 struct display *display_create(const struct display_config *cfg, const struct display_source *src,
 			       const struct vnc_input_sink *sink);
+/* Starts the display thread, which accepts and serves viewers. Returns 0 or -errno. */
+int display_start(struct display *d);
 /* Disconnects every viewer, stops the thread, removes a unix socket. */
 void display_free(struct display *d);
 

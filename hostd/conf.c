@@ -106,6 +106,9 @@ static const struct config_option conf_options[] = {
     PATH_OPT("vdi-hv", "binary", vdihv_binary, "/usr/bin/vdi-hv", "vdi-hv"),
     OPT("vdi-hv", "launcher", CONFIG_STRING, vdihv_launcher, "", 0, 4095,
 	"command words put before vdi-hv's own (kvmbox run --box DIR --); empty: none"),
+    OPT("vdi-hv", "uid_base", CONFIG_INT, vdihv_uid_base, "700000", 1000, 2000000000,
+	"first uid (and gid) of the range vdi-hv desktops run as, one each, when hostd "
+	"runs as root"),
     CONFIG_END,
 };
 

@@ -58,6 +58,9 @@ struct conf {
 	/* Words run before vdi-hv's command line, split on blanks: a program that
 	 * runs vdi-hv somewhere with KVM (kvmbox run --box DIR --). Empty: none. */
 	char *vdihv_launcher;
+	/* Started as root, the vdi-hv of each running desktop runs as its own uid and gid:
+	 * uid_base + a slot below max_desktops. */
+	int vdihv_uid_base;
 
 	/* Derived by conf_load(): parsed addresses and the template directories
 	 * resolved. */

@@ -314,6 +314,8 @@ json_t *desktop_to_json(const struct desktop *d, bool for_store)
 		json_object_set_new(o, "pid", json_integer(d->d_vmm_pid));
 		json_object_set_new(o, "started", json_integer(d->d_started));
 		json_object_set_new(o, "vnc", json_boolean(d->d_vnc));
+		if (d->d_vmm_uid)
+			json_object_set_new(o, "uid", json_integer((json_int_t)d->d_vmm_uid));
 	}
 	json_object_set_new(o, "state", json_string(desktop_state_name(st)));
 	if (d->d_failure)

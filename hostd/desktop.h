@@ -60,6 +60,7 @@ struct desktop {
 	int d_stop_stage;		/* 0 asked politely, 1 quit sent, 2 killed */
 	bool d_stop_requested;		/* an exit now is a stop, not a failure */
 	bool d_vnc;			/* the VMM serves VNC on DESKTOP_FILE_VNC */
+	uid_t d_vmm_uid;		/* the VMM runs as this uid and gid; 0: as hostd */
 	const char *d_fail_reason;	/* set when hostd ends a VMM because it failed */
 };
 

@@ -193,6 +193,13 @@ static int vdihv_command(const struct conf *c, const struct desktop *d, struct v
 	vmm_args_opt(a, "--disk", "%s,base=%s", p.vp_disk, d->d_base);
 	vmm_args_opt(a, "--serial", "file:%s", p.vp_serial);
 	vmm_args_opt(a, "--control", "unix:%s", p.vp_control);
+	if (d->d_vmm_uid) {
+		vmm_args_opt(a, "--user", "%u", (unsigned)d->d_vmm_uid);
+		a->va_uid = d->d_vmm_uid;
+		/* Through a launcher the VMM runs elsewhere (the KVM box): a namespace
+		 * here would only hide the box from the launcher. */
+		a->va_pid_namespace = !launcher[0];
+	}
 	if (has_vnc) {
 		vmm_args_opt(a, "--vnc", "unix:%s", p.vp_vnc);
 	}

@@ -199,6 +199,7 @@ static void adopt(struct host *h, struct desktop *d)
 	}
 	d->d_vmm_pid = p.vp_vmm;
 	d->d_vmm_start = p.vp_vmm_start;
+	d->d_vmm_uid = p.vp_uid;
 	d->d_monitor_pid = p.vp_monitor;
 	d->d_monitor_is_child = false;
 	d->d_watch_fd = vmm_watch(p.vp_monitor, p.vp_monitor_start);
@@ -386,6 +387,32 @@ static int truncate_file(const char *path)
 	return 0;
 }
 
+/* The uid d's VMM runs as: hostd running as root gives each vdi-hv its own, the lowest
+ * of [vdi-hv] uid_base + 0 .. max_desktops - 1 no other VMM of this host holds. 0 (the
+ * VMM runs as hostd) otherwise: QEMU has -sandbox and keeps hostd's user. */
+static uid_t pick_vmm_uid(const struct host *h, const struct desktop *d)
+{
+	const struct conf *c = h->h_conf;
+
+	if (d->d_engine != DESKTOP_ENGINE_VDIHV || geteuid() != 0)
+		return 0;
+	for (int slot = 0; slot < c->max_desktops; slot++) {
+		uid_t uid = (uid_t)c->vdihv_uid_base + (uid_t)slot;
+		bool held = false;
+
+		for (size_t i = 0; i < h->h_count && !held; i++) {
+			const struct desktop *o = h->h_desktops[i];
+
+			held = o != d && o->d_vmm_uid == uid &&
+			       (o->d_state == DESKTOP_STARTING || o->d_state == DESKTOP_RUNNING ||
+				o->d_state == DESKTOP_STOPPING);
+		}
+		if (!held)
+			return uid;
+	}
+	return 0; /* not reached: fewer desktops than slots */
+}
+
 int host_start(struct host *h, const char *id, json_t **out, char *err, size_t errlen)
 {
 	char run_dir[PATH_LEN], log_path[PATH_LEN], serial[PATH_LEN], exit_path[PATH_LEN];
@@ -448,6 +475,7 @@ int host_start(struct host *h, const char *id, json_t **out, char *err, size_t e
 		r = -EIO;
 		goto out_unlock;
 	}
+	d->d_vmm_uid = pick_vmm_uid(h, d);
 	r = engine_of(d)->en_command(h->h_conf, d, &args);
 	if (r == 0)
 		r = vmm_spawn(h->h_self, &args, log_path, exit_path, pid_path, &p);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -171,16 +172,19 @@ static FILE *open_run_file(const char *path)
 int vmm_read_pidfile(const char *pid_path, struct vmm_proc *p)
 {
 	FILE *f = open_run_file(pid_path);
+	unsigned uid = 0;
 	int vmm, monitor, n;
 
 	if (!f)
 		return errno == ENOENT ? -ENOENT : -errno;
-	n = fscanf(f, "%d %llu %d %llu", &vmm, &p->vp_vmm_start, &monitor, &p->vp_monitor_start);
+	n = fscanf(f, "%d %llu %d %llu %u", &vmm, &p->vp_vmm_start, &monitor, &p->vp_monitor_start,
+		   &uid);
 	fclose(f);
-	if (n != 4 || vmm <= 0 || monitor <= 0)
+	if (n < 4 || vmm <= 0 || monitor <= 0)
 		return -EINVAL;
 	p->vp_vmm = vmm;
 	p->vp_monitor = monitor;
+	p->vp_uid = (uid_t)uid;
 	return 0;
 }
 
@@ -253,7 +257,7 @@ static int read_pid(int fd, pid_t *pid)
 int vmm_spawn(const char *self, const struct vmm_args *a, const char *log_path,
 	      const char *exit_path, const char *pid_path, struct vmm_proc *p)
 {
-	char *argv[VMM_ARGS_MAX + 6];
+	char *argv[VMM_ARGS_MAX + 7];
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	sigset_t none, defaults;
@@ -265,6 +269,8 @@ int vmm_spawn(const char *self, const struct vmm_args *a, const char *log_path,
 	argv[argc++] = (char *)"vdi-hostd-monitor";
 	argv[argc++] = (char *)"--monitor";
 	argv[argc++] = (char *)exit_path;
+	if (a->va_pid_namespace)
+		argv[argc++] = (char *)"--pid-namespace";
 	argv[argc++] = (char *)"--";
 	for (int i = 0; i < a->va_count; i++)
 		argv[argc++] = a->va_argv[i];
@@ -324,8 +330,9 @@ int vmm_spawn(const char *self, const struct vmm_args *a, const char *log_path,
 		/* Gone already: the caller sees it through the exit file. */
 		p->vp_vmm_start = p->vp_monitor_start = 0;
 	}
-	snprintf(pidline, sizeof(pidline), "%d %llu %d %llu\n", (int)p->vp_vmm, p->vp_vmm_start,
-		 (int)p->vp_monitor, p->vp_monitor_start);
+	p->vp_uid = a->va_uid;
+	snprintf(pidline, sizeof(pidline), "%d %llu %d %llu %u\n", (int)p->vp_vmm,
+		 p->vp_vmm_start, (int)p->vp_monitor, p->vp_monitor_start, (unsigned)p->vp_uid);
 	r = file_write_atomic(pid_path, pidline, strlen(pidline));
 	if (r < 0)
 		log_warnx("vmm: cannot write %s: %s", pid_path, strerror(-r));
@@ -353,13 +360,24 @@ int vmm_monitor_main(int argc, char **argv)
 	const char *exit_path;
 	char line[64];
 	pid_t vmm;
-	int status = 0;
+	int status = 0, first = 4;
 
-	if (argc < 5 || strcmp(argv[1], "--monitor") || strcmp(argv[3], "--")) {
-		fputs("usage: vdi-hostd --monitor EXIT_PATH -- VMM [ARGS...] (internal)\n", stderr);
+	if (argc > 4 && !strcmp(argv[3], "--pid-namespace"))
+		first = 5;
+	if (argc <= first || strcmp(argv[1], "--monitor") || strcmp(argv[first - 1], "--")) {
+		fputs("usage: vdi-hostd --monitor EXIT_PATH [--pid-namespace] -- VMM [ARGS...] "
+		      "(internal)\n",
+		      stderr);
 		return 2;
 	}
 	exit_path = argv[2];
+	/* A confined VMM is the first process of a PID namespace of its own: it sees no
+	 * other process, and nothing it could start outlives it. */
+	if (first == 5 && unshare(CLONE_NEWPID) < 0) {
+		fprintf(stderr, "vdi-hostd monitor: cannot make a PID namespace: %s\n",
+			strerror(errno));
+		return 1;
+	}
 	/* Nothing of hostd's may leak into the VMM: keep stdio and the pid pipe only.
 	 */
 	syscall(SYS_close_range, PID_FD + 1, ~0U, 0);
@@ -370,8 +388,9 @@ int vmm_monitor_main(int argc, char **argv)
 	}
 	if (vmm == 0) {
 		close(PID_FD);
-		execv(argv[4], argv + 4);
-		fprintf(stderr, "vdi-hostd monitor: cannot run %s: %s\n", argv[4], strerror(errno));
+		execv(argv[first], argv + first);
+		fprintf(stderr, "vdi-hostd monitor: cannot run %s: %s\n", argv[first],
+			strerror(errno));
 		_exit(127);
 	}
 	/* Only now: the VMM must not inherit ignored signals. */

@@ -15,11 +15,13 @@
 
 #define VMM_ARGS_MAX 64
 
-/* A VMM command line being built. */
+/* A VMM command line being built, and how to run it. */
 struct vmm_args {
 	char *va_argv[VMM_ARGS_MAX + 1];
 	int va_count;
 	bool va_overflow;
+	uid_t va_uid;	       /* the user the VMM runs as (0: hostd's), for the pid file */
+	bool va_pid_namespace; /* start it as the first process of a PID namespace */
 };
 
 void vmm_args_add(struct vmm_args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -31,6 +33,7 @@ void vmm_args_free(struct vmm_args *a);
 struct vmm_proc {
 	pid_t vp_vmm, vp_monitor;
 	unsigned long long vp_vmm_start, vp_monitor_start; /* /proc/PID/stat field 22 */
+	uid_t vp_uid; /* vmm_args' va_uid, kept in the pid file */
 };
 
 /* Starts argv through a monitor: the VMM's standard output and error go to

@@ -54,6 +54,7 @@ struct options {
 	const char *vnc;	       /* listen address, NULL: no VNC server */
 	bool vnc_insecure;
 	bool no_sandbox;
+	long user_uid, user_gid; /* --user, -1: nobody when started as root */
 	bool debug;
 };
 
@@ -79,8 +80,12 @@ static const char usage_text[] =
     "                        on 127.0.0.1); viewers need a ticket set with the control\n"
     "                        socket's set-ticket\n"
     "  --vnc-insecure        VNC without authentication: local debugging only\n"
-    "  --no-sandbox          run without the seccomp allow-list and resource limits\n"
-    "                        (debugging only; see SANDBOX in vdi-hv(1))\n"
+    "  --user UID[:GID]      when started as root: the unprivileged user (and group) to\n"
+    "                        run the guest as, in namespaces of its own with an empty\n"
+    "                        root (default 65534:65534, nobody)\n"
+    "  --no-sandbox          run without the seccomp allow-list, resource limits,\n"
+    "                        namespaces and user change (debugging only; see SANDBOX\n"
+    "                        in vdi-hv(1))\n"
     "  --debug               verbose log\n"
     "  --help                this text\n"
     "\n"
@@ -135,6 +140,23 @@ static unsigned long long parse_bytes(const char *opt, const char *s)
 	return v * mult;
 }
 
+/* UID[:GID], numbers; GID defaults to UID. Root (0) is refused: it is what --user
+ * leaves. */
+static void parse_user(const char *s, struct options *o)
+{
+	char uid[16];
+	const char *colon = strchr(s, ':');
+	size_t n = colon ? (size_t)(colon - s) : strlen(s);
+
+	if (n >= sizeof(uid))
+		usage_error("--user: '%s' is not UID[:GID]", s);
+	memcpy(uid, s, n);
+	uid[n] = '\0';
+	o->user_uid = (long)parse_number("--user", uid, 1, 0x7fffffff);
+	o->user_gid = colon ? (long)parse_number("--user", colon + 1, 1, 0x7fffffff)
+			    : o->user_uid;
+}
+
 static void parse_options(int argc, char **argv, struct options *o)
 {
 	enum {
@@ -150,6 +172,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		OPT_FB,
 		OPT_VNC,
 		OPT_VNC_INSECURE,
+		OPT_USER,
 		OPT_NO_SANDBOX,
 		OPT_DEBUG,
 		OPT_HELP
@@ -167,6 +190,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 	    {"fb", required_argument, NULL, OPT_FB},
 	    {"vnc", required_argument, NULL, OPT_VNC},
 	    {"vnc-insecure", no_argument, NULL, OPT_VNC_INSECURE},
+	    {"user", required_argument, NULL, OPT_USER},
 	    {"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
 	    {"debug", no_argument, NULL, OPT_DEBUG},
 	    {"help", no_argument, NULL, OPT_HELP},
@@ -178,7 +202,9 @@ static void parse_options(int argc, char **argv, struct options *o)
 			      .cpus = 1,
 			      .fb_width = 1024,
 			      .fb_height = 768,
-			      .serial_max = CONSLOG_DEFAULT_MAX};
+			      .serial_max = CONSLOG_DEFAULT_MAX,
+			      .user_uid = -1,
+			      .user_gid = -1};
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
@@ -249,6 +275,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 			o->vnc = optarg;
 			break;
 		case OPT_VNC_INSECURE: o->vnc_insecure = true; break;
+		case OPT_USER: parse_user(optarg, o); break;
 		case OPT_NO_SANDBOX: o->no_sandbox = true; break;
 		case OPT_DEBUG: o->debug = true; break;
 		case OPT_HELP: fputs(usage_text, stdout); exit(0);
@@ -500,14 +527,17 @@ static void free_machine(struct machine *m)
 
 /* Resource limits, then the seccomp allow-list (sandbox.c). The serial log keeps its
  * rotation: what it would open later is opened now. */
-static int enter_sandbox(struct conslog *serial_out, bool with_vnc)
+static int enter_sandbox(const struct options *o, struct conslog *serial_out)
 {
+	bool with_vnc = o->vnc != NULL;
+	uid_t uid = o->user_uid < 0 ? SANDBOX_NOBODY : (uid_t)o->user_uid;
+	gid_t gid = o->user_gid < 0 ? SANDBOX_NOBODY : (gid_t)o->user_gid;
 	int r;
 
 #ifdef __SANITIZE_ADDRESS__
 	/* LeakSanitizer's check at exit runs in a process it clones and reads /proc: the
 	 * filter would kill it. Sanitizer builds (SAN=1) test the code, not the sandbox. */
-	(void)serial_out, (void)with_vnc;
+	(void)serial_out, (void)with_vnc, (void)uid, (void)gid;
 	log_warnx("sandbox: off in this sanitizer build");
 	return 0;
 #endif
@@ -531,6 +561,19 @@ static int enter_sandbox(struct conslog *serial_out, bool with_vnc)
 		log_warn("sandbox: serial log");
 		return -1;
 	}
+	r = sandbox_confine(uid, gid);
+	if (r < 0) {
+		errno = -r;
+		log_warn("sandbox: cannot confine the process (namespaces, empty root, uid %u)",
+			 (unsigned)uid);
+		return -1;
+	}
+	if (r == 0)
+		log_info("sandbox: own namespaces, empty root, uid %u gid %u", (unsigned)uid,
+			 (unsigned)gid);
+	else if (o->user_uid >= 0)
+		log_warnx("sandbox: --user ignored: not started as root (runs as uid %u)",
+			  (unsigned)getuid());
 	r = sandbox_limit_resources();
 	if (r == 0)
 		r = sandbox_enter();
@@ -632,9 +675,11 @@ int main(int argc, char **argv)
 	 * the process over would get only what the allow-list leaves. */
 	if (o.no_sandbox) {
 		log_warnx("sandbox: off (--no-sandbox)");
-	} else if (enter_sandbox(serial_out, o.vnc != NULL) < 0) {
+	} else if (enter_sandbox(&o, serial_out) < 0) {
 		goto out;
 	}
+	if (m.m_display && display_start(m.m_display) < 0)
+		goto out;
 	if (vm_start(m.m_vm) < 0) {
 		log_err("cannot start the vCPUs");
 		goto out;

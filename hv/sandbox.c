@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/kvm.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -20,6 +21,9 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/log.h"
@@ -156,6 +160,64 @@ static bool active;
 bool sandbox_active(void)
 {
 	return active;
+}
+
+/* The new root: an empty tmpfs mounted over an existing directory in the private mount
+ * namespace (nobody else sees it), made the root with pivot_root, the old one detached. */
+static const char *const root_mount_points[] = {"/tmp", "/mnt", "/var/tmp"};
+
+static int mount_empty_root(void)
+{
+	const unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+	size_t i;
+
+	/* Nothing done here may reach the host's mount table. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return -errno;
+	for (i = 0; i < sizeof(root_mount_points) / sizeof(root_mount_points[0]); i++)
+		if (mount("vdi-hv-root", root_mount_points[i], "tmpfs", flags,
+			  "size=4k,nr_inodes=8,mode=0555") == 0)
+			break;
+	if (i == sizeof(root_mount_points) / sizeof(root_mount_points[0]))
+		return -errno;
+	if (chdir(root_mount_points[i]) < 0)
+		return -errno;
+	/* pivot_root(".", ".") stacks the old root under the new one, then it is detached.
+	 * Where the old root cannot be pivoted (an initramfs), the new one is moved over it
+	 * and entered with chroot; without CAP_SYS_CHROOT later there is no way back. */
+	if (syscall(SYS_pivot_root, ".", ".") == 0) {
+		if (umount2(".", MNT_DETACH) < 0)
+			return -errno;
+	} else if (mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0) {
+		return -errno;
+	}
+	if (chdir("/") < 0)
+		return -errno;
+	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | flags, NULL) < 0)
+		return -errno;
+	return 0;
+}
+
+int sandbox_confine(uid_t uid, gid_t gid)
+{
+	int r;
+
+	if (geteuid() != 0)
+		return 1;
+	/* Files read on first use are read now: the time zone for log times. */
+	tzset();
+	if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS) < 0)
+		return -errno;
+	r = mount_empty_root();
+	if (r < 0)
+		return r;
+	if (sethostname("vdi-hv", 6) < 0 || setgroups(0, NULL) < 0 ||
+	    setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+		return -errno;
+	/* Changing uid drops every capability; check that it did and cannot be undone. */
+	if (setresuid(0, 0, 0) == 0 || getuid() != uid || geteuid() != uid)
+		return -EPERM;
+	return 0;
 }
 
 int sandbox_limit_resources(void)

@@ -6,6 +6,18 @@
 #define VDI_HV_SANDBOX_H
 
 #include <stdbool.h>
+#include <sys/types.h>
+
+/* Started as root: moves the process into new mount, network, IPC and UTS namespaces
+ * whose root is an empty read-only tmpfs (the old root detached), then becomes uid:gid
+ * with no supplementary groups and no capabilities. Descriptors already open (KVM, disks,
+ * sockets, logs) stay usable; no path resolves any more. The process must still be
+ * single-threaded. Started as another user: does nothing and returns 1. Returns 0 when
+ * confined, or -errno. */
+int sandbox_confine(uid_t uid, gid_t gid);
+
+/* The user and group a VMM started as root runs as when none is given: nobody. */
+#define SANDBOX_NOBODY 65534
 
 /* Lowers RLIMIT_NOFILE to 256 (or keeps a lower one) and RLIMIT_CORE to 0 for the rest
  * of the process's life; descriptors already open stay. Returns 0, or -errno. */

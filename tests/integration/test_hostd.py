@@ -11,6 +11,7 @@ import http.client
 import json
 import os
 import pathlib
+import re
 import shutil
 import ssl
 import struct
@@ -20,7 +21,7 @@ import time
 
 import pytest
 
-from conftest import GUESTS
+from conftest import GUESTS, box_pid_of, kvm_prefix
 from hostd_fixture import HOSTD, VDIHV, Hostd, closed_without_data
 from rfb_client import Rfb
 
@@ -308,11 +309,14 @@ def test_vdihv_killed_by_its_sandbox_is_reported_as_such(hostd_factory, guest_te
     """A VMM ended by SIGSYS (what vdi-hv's seccomp filter sends for a forbidden system
     call) is reported as killed by its sandbox, in the failure and hostd's log. vdi-hv
     has no way to make a forbidden call on request, so a stand-in answers hostd's
-    `--help` probe with the real vdi-hv's and otherwise sends itself SIGSYS."""
+    `--help` probe with the real vdi-hv's and otherwise ends as a launcher reports a
+    program the signal killed (exit status 128 + SIGSYS: as the first process of its PID
+    namespace the stand-in itself would ignore a SIGSYS sent with kill)."""
     fake = tmp_path / "vdi-hv-sigsys"
     fake.write_text('#!/bin/sh\n'
                     'case " $* " in *" --help "*) exec %s --help ;; esac\n'
-                    'kill -SYS $$\n' % VDIHV)
+                    'sh -c \'kill -SYS $$\'\n'
+                    'exit $?\n' % VDIHV)
     fake.chmod(0o755)
     h = hostd_factory(str(guest_templates), vdihv=str(fake))
     h.ok("POST", "/api/v1/desktops", {"id": "sys", "engine": "vdi-hv", "kernel": "serial.elf",
@@ -347,3 +351,51 @@ def test_vdihv_ticket_relay_and_forced_stop(hostd_factory, guest_templates):
     assert 1.5 < time.monotonic() - t0 < 15 and "failure" not in d
     assert "quitting it" in h.log()
     assert not os.path.exists(os.path.join(h.run, "s1"))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="hostd gives VMMs their own users only as root")
+def test_vdihv_desktops_run_as_users_of_their_own(hostd_factory, guest_templates):
+    """hostd started as root runs each vdi-hv as its own uid ([vdi-hv] uid_base plus the
+    lowest free slot, shown as the desktop's uid); a slot is free again when its desktop
+    stops. Without a launcher vdi-hv is also the first process of a PID namespace."""
+    h = hostd_factory(str(guest_templates), "[vdi-hv]\nuid_base = 812000\n")
+    for i in (1, 2):
+        h.ok("POST", "/api/v1/desktops", {"id": "u%d" % i, "engine": "vdi-hv",
+                                          "kernel": "serial.elf", "disk": "base.img",
+                                          "memory_mib": 64})
+        h.ok("POST", "/api/v1/desktops/u%d/start" % i)
+    d1, d2 = h.wait_state("u1", "running", 60), h.wait_state("u2", "running", 60)
+    assert (d1["uid"], d2["uid"]) == (812000, 812001), (d1, d2)
+    for d in (d1, d2):
+        box_pid = box_pid_of(d["pid"])
+        status = subprocess.run(kvm_prefix() + ["cat", "/proc/%d/status" % (box_pid or d["pid"])],
+                                capture_output=True, text=True, timeout=60).stdout
+        assert re.search(r"^Uid:\s+%d\s" % d["uid"], status, re.M), status
+        if not box_pid:
+            assert re.search(r"^NSpid:\s+%d\s+1$" % d["pid"], status, re.M), status
+    h.ok("POST", "/api/v1/desktops/u1/stop")
+    h.wait_state("u1", "stopped", timeout=60)
+    h.ok("POST", "/api/v1/desktops/u1/start")
+    assert h.wait_state("u1", "running", 60)["uid"] == 812000
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a PID namespace needs root")
+def test_monitor_starts_the_vmm_first_in_a_pid_namespace(tmp_path):
+    """`vdi-hostd --monitor EXIT --pid-namespace -- VMM...` (how hostd starts a confined
+    VMM) makes the VMM process 1 of a new PID namespace, sends its pid (as hostd sees it)
+    on descriptor 3 and records its exit status."""
+    exit_path = tmp_path / "exit"
+    r, w = os.pipe()
+    vmm = subprocess.run(
+        [HOSTD, "--monitor", str(exit_path), "--pid-namespace", "--", "/bin/sh", "-c",
+         "echo $$; readlink /proc/self/ns/pid; exit 7"],
+        capture_output=True, text=True, timeout=30,
+        preexec_fn=lambda: os.dup2(w, 3), pass_fds=(3,))  # kept, then made the pipe
+    os.close(w)
+    assert vmm.returncode == 0, vmm
+    with os.fdopen(r) as f:
+        pid = int(f.read().strip())
+    inside, ns = vmm.stdout.split()
+    assert inside == "1" and pid > 1
+    assert ns != os.readlink("/proc/self/ns/pid")
+    assert os.WEXITSTATUS(int(exit_path.read_text())) == 7

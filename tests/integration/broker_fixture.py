@@ -5,9 +5,11 @@ tests/integration/test_broker_*.py and bench/broker/run.py."""
 import http.client
 import json
 import os
+import resource
 import socket
 import ssl
 import subprocess
+import threading
 import time
 
 from daemon import Daemon
@@ -164,3 +166,41 @@ class Client:
                 return r
             assert time.monotonic() < deadline, ("still starting", r, self.broker.log())
             time.sleep(0.3)
+
+
+def flood(port, silent, trickling):
+    """From 127.0.0.2: silent TCP connections and TLS connections trickling a request one
+    byte every 0.5 s. Returns the sockets, an Event that stops the trickling and its
+    thread."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)), hard))
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    tricklers = []
+    for _ in range(trickling):
+        try:
+            s = socket.create_connection(("127.0.0.1", port), timeout=5,
+                                         source_address=("127.0.0.2", 0))
+            tricklers.append(ctx.wrap_socket(s))
+        except (OSError, ssl.SSLError):
+            break  # refused: the address has all it may hold
+    held = []
+    for _ in range(silent):
+        held.append(socket.create_connection(("127.0.0.1", port), timeout=5,
+                                             source_address=("127.0.0.2", 0)))
+    stop = threading.Event()
+
+    def trickle():
+        request = b"POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"
+        i = 0
+        while not stop.wait(0.5):
+            for s in tricklers:
+                try:
+                    s.send(request[i % len(request):][:1])
+                except OSError:
+                    pass
+            i += 1
+    t = threading.Thread(target=trickle, daemon=True)
+    t.start()
+    return held + tricklers, stop, t

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from broker_fixture import BROKER, Broker
+from broker_fixture import BROKER, Broker, flood
 
 pytestmark = pytest.mark.skipif(not os.path.exists(BROKER), reason="vdi-broker not built")
 
@@ -104,45 +104,6 @@ def test_an_early_answer_reaches_a_client_still_sending(broker):
         r = broker.client().request("POST", "/api/v1/login", raw=body,
                                     content_type="application/json")
         assert r.status == 413, r
-
-
-def flood(port, silent, trickling):
-    """From 127.0.0.2: silent TCP connections and TLS connections trickling a request one
-    byte every 0.5 s. Returns the sockets and the thread that trickles."""
-    import resource
-    import threading
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)), hard))
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    tricklers = []
-    for _ in range(trickling):
-        try:
-            s = socket.create_connection(("127.0.0.1", port), timeout=5,
-                                         source_address=("127.0.0.2", 0))
-            tricklers.append(ctx.wrap_socket(s))
-        except (OSError, ssl.SSLError):
-            break  # refused: the address has all it may hold
-    held = []
-    for _ in range(silent):
-        held.append(socket.create_connection(("127.0.0.1", port), timeout=5,
-                                             source_address=("127.0.0.2", 0)))
-    stop = threading.Event()
-
-    def trickle():
-        request = b"POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"
-        i = 0
-        while not stop.wait(0.5):
-            for s in tricklers:
-                try:
-                    s.send(request[i % len(request):][:1])
-                except OSError:
-                    pass
-            i += 1
-    t = threading.Thread(target=trickle, daemon=True)
-    t.start()
-    return held + tricklers, stop, t
 
 
 def test_a_flood_from_one_address_does_not_lock_others_out(tmp_path):

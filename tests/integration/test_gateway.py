@@ -6,12 +6,13 @@ use and expiring, foreign Origins refused, protocol violations closed, admin log
 dropping the live connection, a killed client leaving its session disconnected."""
 import os
 import socket
+import threading
 import time
 from types import SimpleNamespace
 
 import pytest
 
-from broker_fixture import BROKER, Broker, free_port
+from broker_fixture import BROKER, Broker, flood, free_port
 from conftest import GUESTS, HvProcess, hv_argv
 from gw_client import Refused, Tunnel, WebSocket
 from rfb_client import AuthRefused, Rfb
@@ -287,3 +288,55 @@ def test_no_upgrade_is_426_and_spends_nothing(env):
     r = env.broker.client().request("GET", "/gateway?ticket=" + t["ticket"])
     assert r.status == 426 and r.json["code"] == "upgrade_required"
     Tunnel(env.port, env.ctx, t["ticket"]).close()
+
+
+def test_a_flood_breaks_neither_logins_nor_a_streaming_display(env):
+    """While 1,000 idle or trickling connections come from 127.0.0.2, alice's display
+    through the gateway keeps streaming (every update whole and equal to the desktop's
+    screen, none lost) and logins from 127.0.0.1 are answered. The slowest login is
+    printed; the bound asserted is loose (timing belongs to bench/)."""
+    t = fresh_ticket(env)
+    ws = WebSocket(env.port, env.ctx, t["ticket"], origin="https://127.0.0.1:%d" % env.port)
+    rfb = Rfb(ws, t["ticket"])
+    assert rfb.update() == 1024 * 768 * 4
+    screen = bytes(rfb.fb)
+    updates, broken, done = [0], [], threading.Event()
+
+    def stream():
+        try:
+            while not done.is_set():
+                rfb.fb[:] = bytes(len(rfb.fb))
+                assert rfb.update() == 1024 * 768 * 4
+                assert rfb.fb == screen, "an update differs from the desktop's screen"
+                updates[0] += 1
+        except Exception as e:  # noqa: BLE001 - reported by the test below
+            broken.append(repr(e))
+    streamer = threading.Thread(target=stream, daemon=True)
+    streamer.start()
+    socks, stop, trickler = [], None, None
+    try:
+        before = updates[0]
+        socks, stop, trickler = flood(env.port, 980, 20)
+        slowest = 0
+        for _ in range(10):
+            start = time.monotonic()
+            assert env.broker.client().login("alice", "alice-pw").status == 200
+            slowest = max(slowest, time.monotonic() - start)
+        time.sleep(2)
+        during = updates[0] - before
+        print("during the flood: slowest login %.3f s, %d full-screen updates" %
+              (slowest, during))
+        assert not broken, broken
+        assert during >= 3, "the display stalled during the flood: %d updates" % during
+        assert slowest < 5, "a login took %.1f s during the flood" % slowest
+    finally:
+        done.set()
+        streamer.join(30)
+        if stop:
+            stop.set()
+            trickler.join()
+        for sock in socks:
+            sock.close()
+    assert not broken, broken
+    ws.close()
+    wait_state(env, t["session"], "disconnected")

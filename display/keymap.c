@@ -6,44 +6,116 @@
 
 #include <linux/input-event-codes.h>
 #include <rfb/keysym.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Printable ASCII 0x20..0x7E: the key that types it, shifted or not. */
-static const unsigned short ascii_keys[0x7F - 0x20] = {
-    [' ' - 0x20] = KEY_SPACE,	   ['!' - 0x20] = KEY_1,	   ['"' - 0x20] = KEY_APOSTROPHE,
-    ['#' - 0x20] = KEY_3,	   ['$' - 0x20] = KEY_4,	   ['%' - 0x20] = KEY_5,
-    ['&' - 0x20] = KEY_7,	   ['\'' - 0x20] = KEY_APOSTROPHE, ['(' - 0x20] = KEY_9,
-    [')' - 0x20] = KEY_0,	   ['*' - 0x20] = KEY_8,	   ['+' - 0x20] = KEY_EQUAL,
-    [',' - 0x20] = KEY_COMMA,	   ['-' - 0x20] = KEY_MINUS,	   ['.' - 0x20] = KEY_DOT,
-    ['/' - 0x20] = KEY_SLASH,	   ['0' - 0x20] = KEY_0,	   ['1' - 0x20] = KEY_1,
-    ['2' - 0x20] = KEY_2,	   ['3' - 0x20] = KEY_3,	   ['4' - 0x20] = KEY_4,
-    ['5' - 0x20] = KEY_5,	   ['6' - 0x20] = KEY_6,	   ['7' - 0x20] = KEY_7,
-    ['8' - 0x20] = KEY_8,	   ['9' - 0x20] = KEY_9,	   [':' - 0x20] = KEY_SEMICOLON,
-    [';' - 0x20] = KEY_SEMICOLON,  ['<' - 0x20] = KEY_COMMA,	   ['=' - 0x20] = KEY_EQUAL,
-    ['>' - 0x20] = KEY_DOT,	   ['?' - 0x20] = KEY_SLASH,	   ['@' - 0x20] = KEY_2,
-    ['A' - 0x20] = KEY_A,	   ['B' - 0x20] = KEY_B,	   ['C' - 0x20] = KEY_C,
-    ['D' - 0x20] = KEY_D,	   ['E' - 0x20] = KEY_E,	   ['F' - 0x20] = KEY_F,
-    ['G' - 0x20] = KEY_G,	   ['H' - 0x20] = KEY_H,	   ['I' - 0x20] = KEY_I,
-    ['J' - 0x20] = KEY_J,	   ['K' - 0x20] = KEY_K,	   ['L' - 0x20] = KEY_L,
-    ['M' - 0x20] = KEY_M,	   ['N' - 0x20] = KEY_N,	   ['O' - 0x20] = KEY_O,
-    ['P' - 0x20] = KEY_P,	   ['Q' - 0x20] = KEY_Q,	   ['R' - 0x20] = KEY_R,
-    ['S' - 0x20] = KEY_S,	   ['T' - 0x20] = KEY_T,	   ['U' - 0x20] = KEY_U,
-    ['V' - 0x20] = KEY_V,	   ['W' - 0x20] = KEY_W,	   ['X' - 0x20] = KEY_X,
-    ['Y' - 0x20] = KEY_Y,	   ['Z' - 0x20] = KEY_Z,	   ['[' - 0x20] = KEY_LEFTBRACE,
-    ['\\' - 0x20] = KEY_BACKSLASH, [']' - 0x20] = KEY_RIGHTBRACE,  ['^' - 0x20] = KEY_6,
-    ['_' - 0x20] = KEY_MINUS,	   ['`' - 0x20] = KEY_GRAVE,	   ['a' - 0x20] = KEY_A,
-    ['b' - 0x20] = KEY_B,	   ['c' - 0x20] = KEY_C,	   ['d' - 0x20] = KEY_D,
-    ['e' - 0x20] = KEY_E,	   ['f' - 0x20] = KEY_F,	   ['g' - 0x20] = KEY_G,
-    ['h' - 0x20] = KEY_H,	   ['i' - 0x20] = KEY_I,	   ['j' - 0x20] = KEY_J,
-    ['k' - 0x20] = KEY_K,	   ['l' - 0x20] = KEY_L,	   ['m' - 0x20] = KEY_M,
-    ['n' - 0x20] = KEY_N,	   ['o' - 0x20] = KEY_O,	   ['p' - 0x20] = KEY_P,
-    ['q' - 0x20] = KEY_Q,	   ['r' - 0x20] = KEY_R,	   ['s' - 0x20] = KEY_S,
-    ['t' - 0x20] = KEY_T,	   ['u' - 0x20] = KEY_U,	   ['v' - 0x20] = KEY_V,
-    ['w' - 0x20] = KEY_W,	   ['x' - 0x20] = KEY_X,	   ['y' - 0x20] = KEY_Y,
-    ['z' - 0x20] = KEY_Z,	   ['{' - 0x20] = KEY_LEFTBRACE,   ['|' - 0x20] = KEY_BACKSLASH,
-    ['}' - 0x20] = KEY_RIGHTBRACE, ['~' - 0x20] = KEY_GRAVE,
+/* Printable ASCII 0x20..0x7E: the key that types it, and whether with Shift. */
+struct ascii_key {
+	unsigned short ak_code;
+	bool ak_shift;
+};
+
+#define PLAIN(ch, key)	 [(ch)-0x20] = {key, false}
+#define SHIFTED(ch, key) [(ch)-0x20] = {key, true}
+
+static const struct ascii_key ascii_keys[0x7F - 0x20] = {
+    PLAIN(' ', KEY_SPACE),
+    SHIFTED('!', KEY_1),
+    SHIFTED('"', KEY_APOSTROPHE),
+    SHIFTED('#', KEY_3),
+    SHIFTED('$', KEY_4),
+    SHIFTED('%', KEY_5),
+    SHIFTED('&', KEY_7),
+    PLAIN('\'', KEY_APOSTROPHE),
+    SHIFTED('(', KEY_9),
+    SHIFTED(')', KEY_0),
+    SHIFTED('*', KEY_8),
+    SHIFTED('+', KEY_EQUAL),
+    PLAIN(',', KEY_COMMA),
+    PLAIN('-', KEY_MINUS),
+    PLAIN('.', KEY_DOT),
+    PLAIN('/', KEY_SLASH),
+    PLAIN('0', KEY_0),
+    PLAIN('1', KEY_1),
+    PLAIN('2', KEY_2),
+    PLAIN('3', KEY_3),
+    PLAIN('4', KEY_4),
+    PLAIN('5', KEY_5),
+    PLAIN('6', KEY_6),
+    PLAIN('7', KEY_7),
+    PLAIN('8', KEY_8),
+    PLAIN('9', KEY_9),
+    SHIFTED(':', KEY_SEMICOLON),
+    PLAIN(';', KEY_SEMICOLON),
+    SHIFTED('<', KEY_COMMA),
+    PLAIN('=', KEY_EQUAL),
+    SHIFTED('>', KEY_DOT),
+    SHIFTED('?', KEY_SLASH),
+    SHIFTED('@', KEY_2),
+    SHIFTED('A', KEY_A),
+    SHIFTED('B', KEY_B),
+    SHIFTED('C', KEY_C),
+    SHIFTED('D', KEY_D),
+    SHIFTED('E', KEY_E),
+    SHIFTED('F', KEY_F),
+    SHIFTED('G', KEY_G),
+    SHIFTED('H', KEY_H),
+    SHIFTED('I', KEY_I),
+    SHIFTED('J', KEY_J),
+    SHIFTED('K', KEY_K),
+    SHIFTED('L', KEY_L),
+    SHIFTED('M', KEY_M),
+    SHIFTED('N', KEY_N),
+    SHIFTED('O', KEY_O),
+    SHIFTED('P', KEY_P),
+    SHIFTED('Q', KEY_Q),
+    SHIFTED('R', KEY_R),
+    SHIFTED('S', KEY_S),
+    SHIFTED('T', KEY_T),
+    SHIFTED('U', KEY_U),
+    SHIFTED('V', KEY_V),
+    SHIFTED('W', KEY_W),
+    SHIFTED('X', KEY_X),
+    SHIFTED('Y', KEY_Y),
+    SHIFTED('Z', KEY_Z),
+    PLAIN('[', KEY_LEFTBRACE),
+    PLAIN('\\', KEY_BACKSLASH),
+    PLAIN(']', KEY_RIGHTBRACE),
+    SHIFTED('^', KEY_6),
+    SHIFTED('_', KEY_MINUS),
+    PLAIN('`', KEY_GRAVE),
+    PLAIN('a', KEY_A),
+    PLAIN('b', KEY_B),
+    PLAIN('c', KEY_C),
+    PLAIN('d', KEY_D),
+    PLAIN('e', KEY_E),
+    PLAIN('f', KEY_F),
+    PLAIN('g', KEY_G),
+    PLAIN('h', KEY_H),
+    PLAIN('i', KEY_I),
+    PLAIN('j', KEY_J),
+    PLAIN('k', KEY_K),
+    PLAIN('l', KEY_L),
+    PLAIN('m', KEY_M),
+    PLAIN('n', KEY_N),
+    PLAIN('o', KEY_O),
+    PLAIN('p', KEY_P),
+    PLAIN('q', KEY_Q),
+    PLAIN('r', KEY_R),
+    PLAIN('s', KEY_S),
+    PLAIN('t', KEY_T),
+    PLAIN('u', KEY_U),
+    PLAIN('v', KEY_V),
+    PLAIN('w', KEY_W),
+    PLAIN('x', KEY_X),
+    PLAIN('y', KEY_Y),
+    PLAIN('z', KEY_Z),
+    SHIFTED('{', KEY_LEFTBRACE),
+    SHIFTED('|', KEY_BACKSLASH),
+    SHIFTED('}', KEY_RIGHTBRACE),
+    SHIFTED('~', KEY_GRAVE),
 };
 
 struct keysym_key {
@@ -175,7 +247,7 @@ unsigned keymap_keysym_to_keycode(uint32_t keysym)
 	size_t lo = 0, hi = ARRAY_SIZE(other_keys);
 
 	if (keysym >= 0x20 && keysym < 0x7F)
-		return ascii_keys[keysym - 0x20];
+		return ascii_keys[keysym - 0x20].ak_code;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
@@ -187,4 +259,13 @@ unsigned keymap_keysym_to_keycode(uint32_t keysym)
 			hi = mid;
 	}
 	return 0;
+}
+
+enum keymap_level keymap_keysym_level(uint32_t keysym)
+{
+	if (keysym >= 0x20 && keysym < 0x7F)
+		return ascii_keys[keysym - 0x20].ak_shift ? KEYMAP_LEVEL_SHIFT : KEYMAP_LEVEL_PLAIN;
+	if (keysym == XK_ISO_Left_Tab)
+		return KEYMAP_LEVEL_SHIFT;
+	return KEYMAP_LEVEL_ANY;
 }

@@ -1,6 +1,8 @@
 /* X11 keysyms, as RFB KeyEvent messages carry them, to Linux input keycodes (KEY_*) for a
- * US keyboard layout. A pure lookup: no state, no I/O, no scan codes (the keyboard
- * devices turn keycodes into whatever their bus speaks). */
+ * US keyboard layout, and whether the keysym is typed with Shift there. Pure lookups: no
+ * state, no I/O, no scan codes (the keyboard devices turn keycodes into whatever their
+ * bus speaks). The one table of the US layout: vdi-hv's VNC server, its control
+ * socket's "type" (hv/keys.c) and the relay's Shift synthesis (display/rfbkeys.c). */
 #ifndef VDI_DISPLAY_KEYMAP_H
 #define VDI_DISPLAY_KEYMAP_H
 
@@ -11,5 +13,16 @@
  * Shift itself. Keypad keysyms map to the keypad whatever their NumLock meaning
  * (XK_KP_End and XK_KP_1 both to KEY_KP1). */
 unsigned keymap_keysym_to_keycode(uint32_t keysym);
+
+/* Whether a keysym needs Shift on a US keyboard. The layout has no AltGr level: nothing
+ * needs AltGr. */
+enum keymap_level {
+	KEYMAP_LEVEL_ANY,   /* Shift does not change what the key means (Return, F1, Shift
+			     * itself), or the keysym has no key */
+	KEYMAP_LEVEL_PLAIN, /* typed without Shift ('a', '4', '-') */
+	KEYMAP_LEVEL_SHIFT, /* typed with Shift ('A', '$', '_', ISO_Left_Tab) */
+};
+
+enum keymap_level keymap_keysym_level(uint32_t keysym);
 
 #endif

@@ -1,16 +1,20 @@
 /* Key names (QEMU qcodes) and US-layout characters to Linux keycodes, for the control
  * socket's "sendkey" and "type" verbs. Pure lookups: no state, no I/O. The names and
  * their keys follow QEMU's QKeyCode table (keycodemapdb), except that "menu" is the PC
- * context-menu key (KEY_COMPOSE) as people mean it, not the rare KEY_MENU. */
+ * context-menu key (KEY_COMPOSE) as people mean it, not the rare KEY_MENU. Characters
+ * are typed with display/keymap.h's US layout. */
 #include "hv/keys.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <linux/input-event-codes.h>
+#include <rfb/keysym.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <strings.h>
+
+#include "display/keymap.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -190,43 +194,6 @@ static const struct key_name key_names[] = {
     {"lf", KEY_LINEFEED},
 };
 
-/* US layout: the key for each ASCII character and whether it needs Shift. */
-struct us_key {
-	uint8_t uk_code; /* 0: not typable */
-	bool uk_shift;
-};
-
-#define PLAIN(ch, key)	   [ch] = {key, false}
-#define SHIFTED(ch, key)   [ch] = {key, true}
-#define LETTER(lower, key) PLAIN(lower, key), SHIFTED(lower - 'a' + 'A', key)
-
-static const struct us_key us_keys[128] = {
-    PLAIN('\n', KEY_ENTER),	 PLAIN('\t', KEY_TAB),	      PLAIN(' ', KEY_SPACE),
-    LETTER('a', KEY_A),		 LETTER('b', KEY_B),	      LETTER('c', KEY_C),
-    LETTER('d', KEY_D),		 LETTER('e', KEY_E),	      LETTER('f', KEY_F),
-    LETTER('g', KEY_G),		 LETTER('h', KEY_H),	      LETTER('i', KEY_I),
-    LETTER('j', KEY_J),		 LETTER('k', KEY_K),	      LETTER('l', KEY_L),
-    LETTER('m', KEY_M),		 LETTER('n', KEY_N),	      LETTER('o', KEY_O),
-    LETTER('p', KEY_P),		 LETTER('q', KEY_Q),	      LETTER('r', KEY_R),
-    LETTER('s', KEY_S),		 LETTER('t', KEY_T),	      LETTER('u', KEY_U),
-    LETTER('v', KEY_V),		 LETTER('w', KEY_W),	      LETTER('x', KEY_X),
-    LETTER('y', KEY_Y),		 LETTER('z', KEY_Z),	      PLAIN('1', KEY_1),
-    PLAIN('2', KEY_2),		 PLAIN('3', KEY_3),	      PLAIN('4', KEY_4),
-    PLAIN('5', KEY_5),		 PLAIN('6', KEY_6),	      PLAIN('7', KEY_7),
-    PLAIN('8', KEY_8),		 PLAIN('9', KEY_9),	      PLAIN('0', KEY_0),
-    SHIFTED('!', KEY_1),	 SHIFTED('@', KEY_2),	      SHIFTED('#', KEY_3),
-    SHIFTED('$', KEY_4),	 SHIFTED('%', KEY_5),	      SHIFTED('^', KEY_6),
-    SHIFTED('&', KEY_7),	 SHIFTED('*', KEY_8),	      SHIFTED('(', KEY_9),
-    SHIFTED(')', KEY_0),	 PLAIN('-', KEY_MINUS),	      SHIFTED('_', KEY_MINUS),
-    PLAIN('=', KEY_EQUAL),	 SHIFTED('+', KEY_EQUAL),     PLAIN('[', KEY_LEFTBRACE),
-    SHIFTED('{', KEY_LEFTBRACE), PLAIN(']', KEY_RIGHTBRACE),  SHIFTED('}', KEY_RIGHTBRACE),
-    PLAIN('\\', KEY_BACKSLASH),	 SHIFTED('|', KEY_BACKSLASH), PLAIN(';', KEY_SEMICOLON),
-    SHIFTED(':', KEY_SEMICOLON), PLAIN('\'', KEY_APOSTROPHE), SHIFTED('"', KEY_APOSTROPHE),
-    PLAIN('`', KEY_GRAVE),	 SHIFTED('~', KEY_GRAVE),     PLAIN(',', KEY_COMMA),
-    SHIFTED('<', KEY_COMMA),	 PLAIN('.', KEY_DOT),	      SHIFTED('>', KEY_DOT),
-    PLAIN('/', KEY_SLASH),	 SHIFTED('?', KEY_SLASH),
-};
-
 /* The keycode named by the len bytes at name, or -1. */
 static int key_lookup(const char *name, size_t len)
 {
@@ -269,16 +236,21 @@ int keys_parse_combo(const char *spec, unsigned *codes, size_t max)
 int keys_for_char(char c, unsigned *codes, size_t max)
 {
 	unsigned char uc = (unsigned char)c;
-	const struct us_key *k;
+	uint32_t keysym = uc == '\n' ? XK_Return : uc == '\t' ? XK_Tab : uc;
+	unsigned code;
+	bool shift;
 	size_t n = 0;
 
-	if (uc >= ARRAY_SIZE(us_keys) || us_keys[uc].uk_code == 0)
+	if ((uc < 0x20 && uc != '\n' && uc != '\t') || uc >= 0x7F)
 		return -EINVAL;
-	k = &us_keys[uc];
-	if (max < (k->uk_shift ? 2u : 1u))
+	code = keymap_keysym_to_keycode(keysym);
+	if (code == 0)
+		return -EINVAL;
+	shift = keymap_keysym_level(keysym) == KEYMAP_LEVEL_SHIFT;
+	if (max < (shift ? 2u : 1u))
 		return -E2BIG;
-	if (k->uk_shift)
+	if (shift)
 		codes[n++] = KEY_LEFTSHIFT;
-	codes[n++] = k->uk_code;
+	codes[n++] = code;
 	return (int)n;
 }

@@ -1,36 +1,75 @@
-/* Unit tests for display/keymap: every printable ASCII keysym types the same
- * key as the control socket's "type" does (hv/keys.c), shifted symbols map to
- * their base key, and the function, editing, keypad and modifier keysyms land
- * on their keys; keysyms with no key on a US keyboard map to 0. */
+/* Unit tests for display/keymap: every printable ASCII keysym has its key and the
+ * Shift level a US keyboard types it at, shifted symbols map to their base key, the
+ * control socket's "type" (hv/keys.c) uses the same table, and the function, editing,
+ * keypad and modifier keysyms land on their keys at no level; keysyms with no key on a
+ * US keyboard map to 0. */
 #include <linux/input-event-codes.h>
 #include <rfb/keysym.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <cmocka.h>
 
 #include "display/keymap.h"
 #include "hv/keys.h"
 
-static void test_ascii_like_the_control_socket(void **state)
+static void test_ascii_keys_and_levels(void **state)
 {
+	/* A US keyboard's Shift level, written out here rather than read from the table. */
+	static const char shifted[] = "~!@#$%^&*()_+{}|:\"<>?ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
 	(void)state;
 	for (uint32_t c = 0x20; c < 0x7F; c++) {
-		unsigned codes[4];
-		int n = keys_for_char((char)c, codes, 4);
+		enum keymap_level want =
+		    strchr(shifted, (int)c) ? KEYMAP_LEVEL_SHIFT : KEYMAP_LEVEL_PLAIN;
 
-		assert_true(n > 0);
-		/* keys_for_char() gives Shift first when needed, the key last. */
-		if (keymap_keysym_to_keycode(c) != codes[n - 1])
-			fail_msg("keysym '%c' maps to %u, the control socket types %u", (char)c,
-				 keymap_keysym_to_keycode(c), codes[n - 1]);
+		if (keymap_keysym_to_keycode(c) == 0)
+			fail_msg("keysym '%c' has no key", (char)c);
+		if (keymap_keysym_level(c) != want)
+			fail_msg("keysym '%c' is at level %d, not %d", (char)c,
+				 keymap_keysym_level(c), want);
 	}
 	assert_int_equal(keymap_keysym_to_keycode('A'), KEY_A);
 	assert_int_equal(keymap_keysym_to_keycode('!'), KEY_1);
 	assert_int_equal(keymap_keysym_to_keycode('~'), KEY_GRAVE);
 	assert_int_equal(keymap_keysym_to_keycode('"'), KEY_APOSTROPHE);
+	assert_int_equal(keymap_keysym_to_keycode('$'), KEY_4);
+	assert_int_equal(keymap_keysym_to_keycode('('), KEY_9);
+	assert_int_equal(keymap_keysym_to_keycode('*'), KEY_8);
+}
+
+/* Keys whose meaning Shift does not change, and keysyms without a key, need nothing. */
+static void test_levels_of_other_keysyms(void **state)
+{
+	static const uint32_t any[] = {
+	    XK_Return,	  XK_Tab,   XK_BackSpace,   XK_Escape,	XK_F1,
+	    XK_Left,	  XK_KP_4,  XK_KP_Multiply, XK_Shift_L, XK_Shift_R,
+	    XK_Control_L, XK_Alt_L, 0xE9,	    0x20AC,	0,
+	    0xFFFFFFFF};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(any) / sizeof(any[0]); i++)
+		if (keymap_keysym_level(any[i]) != KEYMAP_LEVEL_ANY)
+			fail_msg("keysym 0x%x is at level %d", any[i], keymap_keysym_level(any[i]));
+	assert_int_equal(keymap_keysym_level(XK_ISO_Left_Tab), KEYMAP_LEVEL_SHIFT);
+}
+
+/* The control socket's "type" (hv/keys.c) types with the same table. */
+static void test_control_socket_types_with_it(void **state)
+{
+	unsigned codes[4];
+
+	(void)state;
+	assert_int_equal(keys_for_char('$', codes, 4), 2);
+	assert_int_equal(codes[0], KEY_LEFTSHIFT);
+	assert_int_equal(codes[1], KEY_4);
+	assert_int_equal(keys_for_char('4', codes, 4), 1);
+	assert_int_equal(codes[0], KEY_4);
+	assert_int_equal(keys_for_char('\n', codes, 4), 1);
+	assert_int_equal(codes[0], KEY_ENTER);
 }
 
 static void test_special_keys(void **state)
@@ -124,7 +163,9 @@ static void test_no_key(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_ascii_like_the_control_socket),
+	    cmocka_unit_test(test_ascii_keys_and_levels),
+	    cmocka_unit_test(test_levels_of_other_keysyms),
+	    cmocka_unit_test(test_control_socket_types_with_it),
 	    cmocka_unit_test(test_special_keys),
 	    cmocka_unit_test(test_no_key),
 	};

@@ -1,7 +1,8 @@
 /* RFB client-stream filter: a header is collected byte by byte until the
  * message's length is known, then its body passes or is skipped in bulk, so
  * nothing the client says sizes a buffer. Message lengths from RFC 6143
- * section 7.5 and QEMU's extensions. */
+ * section 7.5 and QEMU's extensions. In keys mode a key message is collected
+ * whole and replaced by the KeyEvents display/rfbkeys.c gives for it. */
 #include "display/rfbfilter.h"
 
 #include <errno.h>
@@ -19,11 +20,70 @@ enum { SV_VERSION, SV_SECURITY, SV_TYPES, SV_DONE, SV_FAILED };
 
 enum { NEED_MORE = 0, DONE = 1, BROKEN = -1 };
 
-void rfb_filter_init(struct rfb_filter *f)
+void rfb_filter_init_mode(struct rfb_filter *f, enum rfb_filter_mode mode)
 {
 	memset(f, 0, sizeof(*f));
+	f->rf_mode = mode;
+	rfb_keys_init(&f->rf_keys);
 	f->rf_state = RF_VERSION;
 	f->rf_sstate = SV_VERSION;
+}
+
+void rfb_filter_init(struct rfb_filter *f)
+{
+	rfb_filter_init_mode(f, RFB_FILTER_VIEW_ONLY);
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Appends KeyEvents to what the current message becomes. */
+static void emit_keys(struct rfb_filter *f, const struct rfb_key_event *ev, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *m = f->rf_emit + f->rf_elen;
+
+		m[0] = 4;
+		m[1] = ev[i].ke_down;
+		m[2] = m[3] = 0;
+		m[4] = (uint8_t)(ev[i].ke_keysym >> 24);
+		m[5] = (uint8_t)(ev[i].ke_keysym >> 16);
+		m[6] = (uint8_t)(ev[i].ke_keysym >> 8);
+		m[7] = (uint8_t)ev[i].ke_keysym;
+		f->rf_elen += 8;
+	}
+}
+
+/* Keys mode: a whole KeyEvent (8 bytes) in the header, replaced by what rfbkeys says. */
+static int key_event(struct rfb_filter *f)
+{
+	struct rfb_key_event ev[RFB_KEYS_OUT_MAX];
+	size_t n = rfb_keys_event(&f->rf_keys, be32(f->rf_hdr + 4), f->rf_hdr[1] != 0, ev);
+
+	f->rf_elen = 0;
+	emit_keys(f, ev, n);
+	f->rf_forward = 0; /* the header itself does not pass */
+	f->rf_remaining = 0;
+	return DONE;
+}
+
+/* Keys mode: a whole QEMU extended key event (12 bytes: type, subtype, u16 down, u32
+ * keysym, u32 scan code), passed on after the Shift changes rfbkeys asks for. */
+static int extended_key_event(struct rfb_filter *f)
+{
+	struct rfb_key_event ev[RFB_KEYS_OUT_MAX];
+	const uint8_t *h = f->rf_hdr;
+	size_t n = rfb_keys_extended(&f->rf_keys, be32(h + 4), be32(h + 8), (h[2] | h[3]) != 0, ev);
+
+	f->rf_elen = 0;
+	emit_keys(f, ev, n);
+	memcpy(f->rf_emit + f->rf_elen, h, 12);
+	f->rf_elen += 12;
+	f->rf_forward = 0;
+	f->rf_remaining = 0;
+	return DONE;
 }
 
 /* "RFB xxx.yyy\n" as major * 1000 + minor, or -1. */
@@ -69,10 +129,63 @@ static int decide(struct rfb_filter *f, int forward, uint64_t body)
 	return DONE;
 }
 
+/* Keys mode: every message passes; QEMU's list (ui/vnc.c) with the lengths of RFC 6143
+ * section 7.5. */
+static int message_keys(struct rfb_filter *f)
+{
+	const uint8_t *h = f->rf_hdr;
+	int32_t cut;
+
+	switch (h[0]) {
+	case 0: return decide(f, 1, 19); /* SetPixelFormat */
+	case 2:				 /* SetEncodings: u16 count of s32 */
+		if (f->rf_hlen < 4)
+			return NEED_MORE;
+		return decide(f, 1, 4ull * (uint64_t)(h[2] << 8 | h[3]));
+	case 3: return decide(f, 1, 9); /* FramebufferUpdateRequest */
+	case 4:				/* KeyEvent */
+		if (f->rf_hlen < 8)
+			return NEED_MORE;
+		return key_event(f);
+	case 5: return decide(f, 1, 5); /* PointerEvent */
+	case 6: /* ClientCutText: s32 length, negative for the extended clipboard */
+		if (f->rf_hlen < 8)
+			return NEED_MORE;
+		cut = (int32_t)be32(h + 4);
+		return decide(f, 1, cut < 0 ? (uint64_t)(-(int64_t)cut) : (uint64_t)cut);
+	case 150: return decide(f, 1, 9); /* EnableContinuousUpdates */
+	case 250: return decide(f, 1, 3); /* xvp: shutdown, reboot, reset */
+	case 251:			  /* SetDesktopSize: u8 count of 16-byte screens */
+		if (f->rf_hlen < 8)
+			return NEED_MORE;
+		return decide(f, 1, 16ull * h[6]);
+	case 255: /* QEMU client message */
+		if (f->rf_hlen < 2)
+			return NEED_MORE;
+		if (h[1] == 0) { /* extended key event */
+			if (f->rf_hlen < 12)
+				return NEED_MORE;
+			return extended_key_event(f);
+		}
+		if (h[1] == 1) { /* audio: u16 operation */
+			if (f->rf_hlen < 4)
+				return NEED_MORE;
+			if (h[3] == 0 || h[3] == 1)
+				return decide(f, 1, 0);
+			if (h[3] == 2)
+				return decide(f, 1, 6);
+		}
+		return BROKEN;
+	default: return BROKEN;
+	}
+}
+
 static int message(struct rfb_filter *f)
 {
 	const uint8_t *h = f->rf_hdr;
 
+	if (f->rf_mode == RFB_FILTER_KEYS)
+		return message_keys(f);
 	switch (h[0]) {
 	case 0: return decide(f, 1, 19); /* SetPixelFormat */
 	case 2:				 /* SetEncodings: u16 count of s32 */
@@ -204,16 +317,36 @@ static int server_byte(struct rfb_filter *f, uint8_t b)
 
 int rfb_filter_server(struct rfb_filter *f, const uint8_t *in, size_t len)
 {
-	for (size_t i = 0; i < len && f->rf_sstate != SV_DONE && f->rf_sstate != SV_FAILED; i++)
-		if (server_byte(f, in[i]) < 0)
-			return -EPROTO;
+	for (size_t i = 0;
+	     i < len && f->rf_sstate != SV_DONE && f->rf_sstate != SV_FAILED && !f->rf_passthrough;
+	     i++) {
+		if (server_byte(f, in[i]) < 0) {
+			if (f->rf_mode != RFB_FILTER_KEYS)
+				return -EPROTO;
+			f->rf_passthrough = true; /* the client's bytes pass unchanged */
+		}
+	}
 	return 0;
+}
+
+/* Keys mode, the stream lost: what was held back and everything after passes. */
+static size_t pass_through(struct rfb_filter *f, const uint8_t *in, size_t len, uint8_t *out)
+{
+	size_t o = f->rf_hlen;
+
+	f->rf_passthrough = true;
+	memcpy(out, f->rf_hdr, f->rf_hlen);
+	f->rf_hlen = 0;
+	memcpy(out + o, in, len);
+	return o + len;
 }
 
 ssize_t rfb_filter_client(struct rfb_filter *f, const uint8_t *in, size_t len, uint8_t *out)
 {
 	size_t i = 0, o = 0;
 
+	if (f->rf_passthrough)
+		return (ssize_t)pass_through(f, in, len, out);
 	while (i < len) {
 		int r;
 
@@ -230,15 +363,23 @@ ssize_t rfb_filter_client(struct rfb_filter *f, const uint8_t *in, size_t len, u
 		}
 		f->rf_hdr[f->rf_hlen++] = in[i++];
 		r = header(f);
+		if (r == BROKEN && f->rf_mode == RFB_FILTER_KEYS)
+			return (ssize_t)(o + pass_through(f, in + i, len - i, out + o));
 		if (r == BROKEN)
 			return -EPROTO;
 		if (r == DONE) {
+			/* a key message's replacement (keys mode), or the header itself */
+			memcpy(out + o, f->rf_emit, f->rf_elen);
+			o += f->rf_elen;
+			f->rf_elen = 0;
 			if (f->rf_forward) {
 				memcpy(out + o, f->rf_hdr, f->rf_hlen);
 				o += f->rf_hlen;
 			}
 			f->rf_hlen = 0;
 		} else if (f->rf_hlen == sizeof(f->rf_hdr)) {
+			if (f->rf_mode == RFB_FILTER_KEYS)
+				return (ssize_t)(o + pass_through(f, in + i, len - i, out + o));
 			return -EPROTO;
 		}
 	}

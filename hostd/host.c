@@ -862,7 +862,8 @@ void host_tick(struct host *h)
 	pthread_mutex_unlock(&h->h_lock);
 }
 
-int host_vnc_socket(struct host *h, const char *id, char *path, size_t len)
+int host_vnc_socket(struct host *h, const char *id, char *path, size_t len,
+		    enum desktop_engine *engine)
 {
 	struct desktop *d;
 	int r = 0;
@@ -875,6 +876,8 @@ int host_vnc_socket(struct host *h, const char *id, char *path, size_t len)
 		r = -EBUSY;
 	else
 		r = desktop_path(h->h_conf, d, DESKTOP_FILE_VNC, path, len);
+	if (r == 0 && engine)
+		*engine = d->d_engine;
 	pthread_mutex_unlock(&h->h_lock);
 	return r;
 }

@@ -65,8 +65,10 @@ json_t *host_heartbeat(struct host *h);
 /* Supervision: call every few hundred milliseconds. */
 void host_tick(struct host *h);
 
-/* For the relay: the VNC socket of a running desktop. 0 or -ENOENT / -EBUSY. */
-int host_vnc_socket(struct host *h, const char *id, char *path, size_t len);
+/* For the relay: the VNC socket of a running desktop, and its engine (engine may be
+ * NULL). 0 or -ENOENT / -EBUSY. */
+int host_vnc_socket(struct host *h, const char *id, char *path, size_t len,
+		    enum desktop_engine *engine);
 struct tickets *host_tickets(struct host *h);
 
 #endif

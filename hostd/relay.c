@@ -1,7 +1,9 @@
 /* Display relay: an accept thread, then per session a thread that does the TLS
  * handshake and reads the ticket line under one deadline, redeems the ticket,
  * connects the VNC unix socket and splices the two on net/splice.h, 64 KiB each
- * way, what the client sends through display/rfbfilter.h when view only. */
+ * way, what the client sends through display/rfbfilter.h when view only (input
+ * dropped) or when the desktop runs on QEMU (Shift synthesised for keysyms that
+ * need it, which QEMU's VNC server does not do). */
 #include "hostd/relay.h"
 
 #include <arpa/inet.h>
@@ -45,11 +47,13 @@ struct session {
 	bool s_greeting;	       /* its ticket not redeemed yet, under r_lock */
 	char s_desktop[DESKTOP_ID_MAX + 1];
 	bool s_view_only;
+	bool s_filtered; /* what the client sends goes through s_filter */
+	enum desktop_engine s_engine;
 	struct rfb_filter s_filter;
 	struct splice s_splice; /* side 0 the client's TLS, side 1 the VNC socket */
 	uint8_t s_c2v[BUF_SIZE + RFB_FILTER_SLACK], s_v2c[BUF_SIZE];
-	uint8_t s_from_client[BUF_SIZE]; /* view only: what waits for the filter */
-	uint8_t s_from_vnc[BUF_SIZE];	 /* view only: the server's bytes, watched */
+	uint8_t s_from_client[BUF_SIZE]; /* filtered: what waits for the filter */
+	uint8_t s_from_vnc[BUF_SIZE];	 /* filtered: the server's bytes, watched */
 	size_t s_early;			 /* bytes after the ticket line, in s_c2v */
 };
 
@@ -158,8 +162,8 @@ static int greet(struct session *s, char *ticket, size_t ticket_len)
 static int connect_vnc(struct session *s)
 {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
-	int r =
-	    host_vnc_socket(s->s_relay->r_host, s->s_desktop, addr.sun_path, sizeof(addr.sun_path));
+	int r = host_vnc_socket(s->s_relay->r_host, s->s_desktop, addr.sun_path,
+				sizeof(addr.sun_path), &s->s_engine);
 
 	if (r < 0) {
 		log_info("relay: desktop=%s is not running with a display; %s dropped",
@@ -174,11 +178,11 @@ static int connect_vnc(struct session *s)
 	return 0;
 }
 
-/* The splice's filter for view-only sessions: what the client sends, through the RFB
- * filter, as far as the VNC side has room; what the VNC server sends, unchanged, seen
- * by the filter before the client gets it (its security type decides what the client
- * may send next). */
-static ssize_t view_only_filter(struct splice *sp, int from, uint8_t *in, size_t n)
+/* The splice's filter for view-only sessions and QEMU's: what the client sends, through
+ * the RFB filter, as far as the VNC side has room for what it may become; what the VNC
+ * server sends, unchanged, seen by the filter before the client gets it (its security
+ * type decides what the client may send next). */
+static ssize_t rfb_filter_hook(struct splice *sp, int from, uint8_t *in, size_t n)
 {
 	struct session *s = sp->sp_arg;
 	uint8_t out[BUF_SIZE + RFB_FILTER_SLACK];
@@ -195,10 +199,10 @@ static ssize_t view_only_filter(struct splice *sp, int from, uint8_t *in, size_t
 		splice_put(sp, 0, in, n); /* fits: room was checked */
 		return (ssize_t)n;
 	}
-	if (room <= RFB_FILTER_SLACK)
+	if (room < RFB_FILTER_OUT_MAX(1))
 		return 0;
-	if (n > room - RFB_FILTER_SLACK)
-		n = room - RFB_FILTER_SLACK;
+	if (n > room / 3 - RFB_FILTER_SLACK)
+		n = room / 3 - RFB_FILTER_SLACK; /* RFB_FILTER_OUT_MAX(n) <= room */
 	len = rfb_filter_client(&s->s_filter, in, n, out);
 	if (len < 0)
 		return -1;
@@ -235,8 +239,8 @@ static void splice_session(struct session *s, struct stream *tls, struct stream 
 	    .sp_stop_fd = -1,
 	    .sp_tick_ms = -1,
 	};
-	if (s->s_view_only) {
-		sp->sp_filter = view_only_filter;
+	if (s->s_filtered) {
+		sp->sp_filter = rfb_filter_hook;
 		sp->sp_side[0].sd_in = s->s_from_client;
 		sp->sp_side[0].sd_in_size = sizeof(s->s_from_client);
 		memcpy(s->s_from_client, s->s_c2v, s->s_early);
@@ -247,8 +251,8 @@ static void splice_session(struct session *s, struct stream *tls, struct stream 
 		sp->sp_side[1].sd_out_len = s->s_early;
 	}
 	if (splice_run(sp) == SPLICE_FILTER)
-		log_info("relay: desktop=%s: view-only session from %s: %s; closed", s->s_desktop,
-			 s->s_peer,
+		log_info("relay: desktop=%s: %s session from %s: %s; closed", s->s_desktop,
+			 s->s_view_only ? "view-only" : "filtered", s->s_peer,
 			 sp->sp_end_side == 1 ? "the VNC server's handshake cannot be followed"
 					      : "the client sent what it may not");
 }
@@ -317,17 +321,23 @@ static void *session_main(void *arg)
 	vnc = tls ? stream_new(s->s_vnc, NULL) : NULL;
 	if (!vnc)
 		goto out;
-	rfb_filter_init(&s->s_filter);
+	/* View only: input dropped (QEMU has no view-only password; vdi-hv's is not used).
+	 * QEMU: keys get the Shift they need. vdi-hv: bytes pass unchanged. */
+	s->s_filtered = s->s_view_only || s->s_engine == DESKTOP_ENGINE_QEMU;
+	rfb_filter_init_mode(&s->s_filter, s->s_view_only ? RFB_FILTER_VIEW_ONLY : RFB_FILTER_KEYS);
 	log_info("relay: desktop=%s: session from %s%s", s->s_desktop, s->s_peer,
-		 s->s_view_only ? " (view only)" : "");
+		 s->s_view_only	 ? " (view only)"
+		 : s->s_filtered ? " (Shift synthesis)"
+				 : "");
 	splice_session(s, tls, vnc);
 	log_info("relay: desktop=%s: session from %s ended after %.1f s (%llu bytes "
-		 "in, %llu "
-		 "out%s)",
+		 "in, %llu out%s%s; %llu Shift events synthesised)",
 		 s->s_desktop, s->s_peer, (double)(monotonic_ms() - t0) / 1000,
 		 (unsigned long long)s->s_splice.sp_side[0].sd_read,
 		 (unsigned long long)s->s_splice.sp_side[0].sd_written,
-		 s->s_filter.rf_dropped ? ", input dropped: view only" : "");
+		 s->s_filter.rf_dropped ? ", input dropped: view only" : "",
+		 s->s_filter.rf_passthrough ? ", client stream not followed: passed unchanged" : "",
+		 (unsigned long long)s->s_filter.rf_keys.rk_synthesised);
 out:
 	ERR_clear_error();
 	unregister(s);

@@ -1,7 +1,9 @@
 /* Unit tests for display/rfbfilter: the handshake passes, viewing messages pass, input
  * (keys, pointer, clipboard, QEMU key events, xvp) is dropped whatever way the bytes are
  * split, and a stream it cannot follow is refused. The security type is the one the
- * server chose (3.3: None, VNC authentication, failure) or offered (3.7/3.8). */
+ * server chose (3.3: None, VNC authentication, failure) or offered (3.7/3.8). In keys
+ * mode (QEMU desktops) everything passes, keysym-only shifted keys with Shift around
+ * them, and a stream it cannot follow passes unchanged. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -268,6 +270,117 @@ static void test_huge_clipboard_is_skipped_without_buffering(void **state)
 	assert_int_equal(f.rf_remaining, 0xffffffffULL - 100 * sizeof(chunk));
 }
 
+/* Keys mode, RFB 3.8 with VNC authentication, up to the client's security byte. */
+static void keys_38(struct rfb_filter *f)
+{
+	uint8_t out[RFB_FILTER_OUT_MAX(12)];
+
+	rfb_filter_init_mode(f, RFB_FILTER_KEYS);
+	server(f, "RFB 003.008\n", 12);
+	assert_int_equal(rfb_filter_client(f, (const uint8_t *)"RFB 003.008\n", 12, out), 12);
+	server(f, "\x02\x01\x02", 3);
+}
+
+static const uint8_t shift_l_down[] = {4, 1, 0, 0, 0, 0, 0xff, 0xe1};
+static const uint8_t shift_l_up[] = {4, 0, 0, 0, 0, 0, 0xff, 0xe1};
+static const uint8_t dollar_down[] = {4, 1, 0, 0, 0, 0, 0, '$'};
+static const uint8_t dollar_up[] = {4, 0, 0, 0, 0, 0, 0, '$'};
+
+/* Keys mode: everything passes (pointer, clipboard, QEMU key events unchanged), and a
+ * keysym-only '$' reaches the server between a Shift press and release, however the
+ * bytes are split. */
+static void test_keys_mode_adds_shift(void **state)
+{
+	static const uint8_t down_2[] = {4, 2, 0, 0, 0, 0, 0, '$'}; /* any non-zero is down */
+	static const uint8_t neg_cut[] = {6, 0, 0, 0, 0xff, 0xff, 0xff, 0xfc, 1, 2, 3, 4};
+	uint8_t in[512], want[512], out[RFB_FILTER_OUT_MAX(512)];
+	size_t n = 0, w = 0;
+
+	(void)state;
+	n = append(in, n, handshake, HANDSHAKE_LEN);
+	w = append(want, w, handshake, HANDSHAKE_LEN);
+	n = append(in, n, set_encodings, sizeof(set_encodings));
+	w = append(want, w, set_encodings, sizeof(set_encodings));
+	n = append(in, n, key_event, sizeof(key_event)); /* 'a': as it came */
+	w = append(want, w, key_event, sizeof(key_event));
+	n = append(in, n, down_2, sizeof(down_2));
+	w = append(want, w, shift_l_down, sizeof(shift_l_down));
+	w = append(want, w, dollar_down, sizeof(dollar_down));
+	n = append(in, n, pointer_event, sizeof(pointer_event));
+	w = append(want, w, pointer_event, sizeof(pointer_event));
+	n = append(in, n, dollar_up, sizeof(dollar_up));
+	w = append(want, w, dollar_up, sizeof(dollar_up));
+	w = append(want, w, shift_l_up, sizeof(shift_l_up));
+	n = append(in, n, cut_text, sizeof(cut_text));
+	w = append(want, w, cut_text, sizeof(cut_text));
+	n = append(in, n, neg_cut, sizeof(neg_cut)); /* extended clipboard: 4 bytes */
+	w = append(want, w, neg_cut, sizeof(neg_cut));
+	n = append(in, n, qemu_key, sizeof(qemu_key));
+	w = append(want, w, qemu_key, sizeof(qemu_key));
+	n = append(in, n, update_request, sizeof(update_request));
+	w = append(want, w, update_request, sizeof(update_request));
+	for (size_t step = 1; step <= n; step++) {
+		struct rfb_filter f;
+		ssize_t got;
+
+		keys_38(&f);
+		got = feed(&f, in, n, step, out);
+		assert_int_equal(got, (ssize_t)w);
+		assert_memory_equal(out, want, w);
+		assert_int_equal(f.rf_dropped, 0);
+		assert_false(f.rf_passthrough);
+		assert_int_equal(f.rf_keys.rk_synthesised, 2);
+	}
+}
+
+/* A client whose own Shift comes first: its bytes pass unchanged. */
+static void test_keys_mode_real_shift_unchanged(void **state)
+{
+	uint8_t in[128], out[RFB_FILTER_OUT_MAX(128)];
+	struct rfb_filter f;
+	size_t n = 0;
+
+	(void)state;
+	n = append(in, n, handshake, HANDSHAKE_LEN);
+	n = append(in, n, shift_l_down, sizeof(shift_l_down));
+	n = append(in, n, dollar_down, sizeof(dollar_down));
+	n = append(in, n, dollar_up, sizeof(dollar_up));
+	n = append(in, n, shift_l_up, sizeof(shift_l_up));
+	keys_38(&f);
+	assert_int_equal(feed(&f, in, n, 5, out), (ssize_t)n);
+	assert_memory_equal(out, in, n);
+}
+
+/* Keys mode never ends a session: a message it does not know, or a security type whose
+ * bytes it cannot follow, and the rest passes unchanged, without synthesis. */
+static void test_keys_mode_passes_what_it_cannot_follow(void **state)
+{
+	static const uint8_t unknown[] = {200, 1, 2, 3};
+	uint8_t in[128], out[RFB_FILTER_OUT_MAX(128)];
+	struct rfb_filter f;
+	size_t n = 0;
+
+	(void)state;
+	n = append(in, n, handshake, HANDSHAKE_LEN);
+	n = append(in, n, unknown, sizeof(unknown));
+	n = append(in, n, dollar_down, sizeof(dollar_down));
+	for (size_t step = 1; step <= n; step++) {
+		keys_38(&f);
+		assert_int_equal(feed(&f, in, n, step, out), (ssize_t)n);
+		assert_memory_equal(out, in, n);
+		assert_true(f.rf_passthrough);
+	}
+	/* 3.3 with VeNCrypt (19): the server's word is not followed */
+	rfb_filter_init_mode(&f, RFB_FILTER_KEYS);
+	server(&f, "RFB 003.003\n", 12);
+	assert_int_equal(rfb_filter_client(&f, (const uint8_t *)"RFB 003.003\n", 12, out), 12);
+	server(&f, "\x00\x00\x00\x13", 4);
+	assert_true(f.rf_passthrough);
+	assert_int_equal(rfb_filter_client(&f, dollar_down, sizeof(dollar_down), out),
+			 sizeof(dollar_down));
+	assert_memory_equal(out, dollar_down, sizeof(dollar_down));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -279,6 +392,9 @@ int main(void)
 	    cmocka_unit_test(test_security_follows_the_server),
 	    cmocka_unit_test(test_unknown_streams_are_refused),
 	    cmocka_unit_test(test_huge_clipboard_is_skipped_without_buffering),
+	    cmocka_unit_test(test_keys_mode_adds_shift),
+	    cmocka_unit_test(test_keys_mode_real_shift_unchanged),
+	    cmocka_unit_test(test_keys_mode_passes_what_it_cannot_follow),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

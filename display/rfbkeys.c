@@ -1,0 +1,107 @@
+/* Shift synthesis: two sets of Shift keys, what the client holds and what the server was
+ * told, and before each key goes down the server's set is moved to what the key needs
+ * (display/keymap.c's US layout says which level it is typed at). After the key's
+ * release it goes back to the client's, so a Shift added for '$' is released with '$'
+ * and one released for '1' is pressed again. */
+#include "display/rfbkeys.h"
+
+#include <rfb/keysym.h>
+#include <string.h>
+
+#include "display/keymap.h"
+
+/* PC scan codes of the Shift keys, as QEMU's extended key events carry them. */
+#define SCANCODE_SHIFT_L 0x2a
+#define SCANCODE_SHIFT_R 0x36
+
+static const struct {
+	unsigned bit;
+	uint32_t keysym;
+} shift_keys[] = {{RFB_KEYS_SHIFT_L, XK_Shift_L}, {RFB_KEYS_SHIFT_R, XK_Shift_R}};
+
+void rfb_keys_init(struct rfb_keys *k)
+{
+	memset(k, 0, sizeof(*k));
+}
+
+static unsigned shift_bit(uint32_t keysym)
+{
+	for (size_t i = 0; i < sizeof(shift_keys) / sizeof(shift_keys[0]); i++)
+		if (shift_keys[i].keysym == keysym)
+			return shift_keys[i].bit;
+	return 0;
+}
+
+/* The events that make the server hold the Shift keys of want: releases first. */
+static size_t move_server(struct rfb_keys *k, unsigned want, struct rfb_key_event *out)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(shift_keys) / sizeof(shift_keys[0]); i++)
+		if ((k->rk_server & shift_keys[i].bit) && !(want & shift_keys[i].bit))
+			out[n++] = (struct rfb_key_event){shift_keys[i].keysym, false};
+	for (size_t i = 0; i < sizeof(shift_keys) / sizeof(shift_keys[0]); i++)
+		if (!(k->rk_server & shift_keys[i].bit) && (want & shift_keys[i].bit))
+			out[n++] = (struct rfb_key_event){shift_keys[i].keysym, true};
+	k->rk_server = want;
+	return n;
+}
+
+size_t rfb_keys_event(struct rfb_keys *k, uint32_t keysym, bool down, struct rfb_key_event *out)
+{
+	unsigned bit = shift_bit(keysym), want;
+	size_t n;
+
+	if (bit) {
+		/* The client's own Shift: the server follows it, unless it already holds
+		 * (or, for a key typed unshifted, already released) that key. */
+		if (down)
+			k->rk_client |= bit;
+		else
+			k->rk_client &= ~bit;
+		return move_server(k, k->rk_client, out);
+	}
+	if (!down) {
+		out[0] = (struct rfb_key_event){keysym, false};
+		n = move_server(k, k->rk_client, out + 1);
+		k->rk_synthesised += n;
+		return n + 1;
+	}
+	switch (keymap_keysym_level(keysym)) {
+	case KEYMAP_LEVEL_SHIFT:
+		want = k->rk_server ? k->rk_server : k->rk_client ? k->rk_client : RFB_KEYS_SHIFT_L;
+		break;
+	case KEYMAP_LEVEL_PLAIN: want = 0; break;
+	default: want = k->rk_client; break;
+	}
+	n = move_server(k, want, out);
+	k->rk_synthesised += n;
+	out[n++] = (struct rfb_key_event){keysym, true};
+	return n;
+}
+
+size_t rfb_keys_extended(struct rfb_keys *k, uint32_t keysym, uint32_t scancode, bool down,
+			 struct rfb_key_event *out)
+{
+	unsigned bit = scancode == SCANCODE_SHIFT_L   ? RFB_KEYS_SHIFT_L
+		       : scancode == SCANCODE_SHIFT_R ? RFB_KEYS_SHIFT_R
+						      : 0;
+	size_t n;
+
+	(void)keysym; /* the server goes by the scan code */
+	if (bit) {
+		if (down) {
+			k->rk_client |= bit;
+			k->rk_server |= bit;
+		} else {
+			k->rk_client &= ~bit;
+			k->rk_server &= ~bit;
+		}
+		return 0;
+	}
+	if (!down)
+		return 0;
+	n = move_server(k, k->rk_client, out);
+	k->rk_synthesised += n;
+	return n;
+}

@@ -20,8 +20,8 @@
 #define RFB_KEYS_SHIFT_R 0x2u
 
 struct rfb_keys {
-	unsigned rk_client; /* Shift keys the client holds, as it said */
-	unsigned rk_server; /* Shift keys the server holds, as sent to it */
+	unsigned rk_client;	 /* Shift keys the client holds, as it said */
+	unsigned rk_server;	 /* Shift keys the server holds, as sent to it */
 	uint64_t rk_synthesised; /* Shift presses and releases added, for the log */
 };
 

@@ -16,7 +16,8 @@ virtio_blk_fuzz_SRCS := hv/dev/pci.c hv/dev/virtio_pci.c hv/dev/virtqueue.c hv/d
 	hv/dev/blk_overlay.c lib/log.c tests/unit/fake_vm.c
 websocket_fuzz_SRCS := web/websocket.c lib/log.c
 websocket_fuzz_LIBS := $(shell pkg-config --libs libcrypto 2>/dev/null)
-rfbfilter_fuzz_SRCS := display/rfbfilter.c
+rfbfilter_fuzz_SRCS := display/rfbfilter.c display/rfbkeys.c display/keymap.c
+rfbkeys_fuzz_SRCS := display/rfbfilter.c display/rfbkeys.c display/keymap.c
 vnc_auth_fuzz_SRCS := display/vnc_auth.c
 vnc_auth_fuzz_LIBS := $(shell pkg-config --libs libcrypto 2>/dev/null)
 route_fuzz_SRCS := web/route.c

@@ -152,10 +152,13 @@ class Rfb:
     def key(self, keysym, down):
         self.sock.sendall(struct.pack(">BBxxI", 4, int(down), keysym))
 
-    def type(self, text):
+    def type(self, text, shift_keys=True):
+        """Types text as a US keyboard does (Shift held for the shifted symbols and
+        capitals), or with shift_keys=False as keysyms alone, as a phone's on-screen
+        keyboard does."""
         for ch in text:
             sym = 0xff0d if ch == "\n" else ord(ch)
-            shift = ch in self.SHIFTED or ch.isupper()
+            shift = shift_keys and (ch in self.SHIFTED or ch.isupper())
             if shift:
                 self.key(0xffe1, True)
             self.key(sym, True)

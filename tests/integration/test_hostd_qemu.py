@@ -213,6 +213,29 @@ def test_vnc_through_the_relay_sees_the_console_and_types(desk):
     assert closed_without_data(h.relay(f"VDI-TICKET {ticket}\n".encode()))
 
 
+def test_keysyms_without_shift_type_what_they_name(desk):
+    """QEMU maps a keysym to its key without Shift ('$' typed '4'); the relay adds Shift
+    around keysyms that need it when the client sends none (issue [10]), and a client
+    that sends its own Shift is typed as before."""
+    h = desk
+    ticket = "tk-" + os.urandom(16).hex()
+    assert h.ticket("d1", ticket)[0] == 200
+    rfb = Rfb(h.relay(f"VDI-TICKET {ticket}\n".encode()), ticket)
+    rfb.update()
+    token = "Ks" + os.urandom(4).hex()
+    rfb.type(f"echo {token}-$((6*7))_A >/dev/ttyS0\n", shift_keys=False)
+    wait_serial(h, "d1", re.escape(f"{token}-42_A"), 30)
+    token = "Rs" + os.urandom(4).hex()
+    rfb.type(f"echo {token}-$((6*7))_A >/dev/ttyS0\n")
+    wait_serial(h, "d1", re.escape(f"{token}-42_A"), 30)
+    rfb.sock.close()
+    deadline = time.monotonic() + 5
+    while not re.search(r"desktop=d1: session from .* ended .*; [1-9][0-9]* Shift events synthesised",
+                        h.log()):
+        assert time.monotonic() < deadline, h.log()[-3000:]
+        time.sleep(0.1)
+
+
 def test_bad_tickets_are_refused(desk):
     h = desk
     # Never registered.

@@ -16,9 +16,18 @@
 
 #include "display/rfbkeys.h"
 
-#define DN(k) {k, true}
-#define UP(k) {k, false}
-#define END   {0, false}
+#define DN(k)                                                                                      \
+	{                                                                                          \
+		k, true                                                                            \
+	}
+#define UP(k)                                                                                      \
+	{                                                                                          \
+		k, false                                                                           \
+	}
+#define END                                                                                        \
+	{                                                                                          \
+		0, false                                                                           \
+	}
 
 /* Runs the events in (up to END) through k and checks the output is want (up to END). */
 static void run(struct rfb_keys *k, const struct rfb_key_event *in,
@@ -53,17 +62,40 @@ static void run(struct rfb_keys *k, const struct rfb_key_event *in,
 static void test_keysym_only_typing_gets_shift(void **state)
 {
 	static const struct rfb_key_event in[] = {
-	    DN('o'), UP('o'), DN('H'), UP('H'), DN('-'), UP('-'), DN('$'), UP('$'),
-	    DN('('), UP('('), DN('6'), UP('6'), DN('*'), UP('*'), DN('7'), UP('7'),
-	    DN(')'), UP(')'), DN(XK_Return), UP(XK_Return), END};
-	static const struct rfb_key_event want[] = {
-	    DN('o'),	    UP('o'),	    DN(XK_Shift_L), DN('H'),	    UP('H'),
-	    UP(XK_Shift_L), DN('-'),	    UP('-'),	    DN(XK_Shift_L), DN('$'),
-	    UP('$'),	    UP(XK_Shift_L), DN(XK_Shift_L), DN('('),	    UP('('),
-	    UP(XK_Shift_L), DN('6'),	    UP('6'),	    DN(XK_Shift_L), DN('*'),
-	    UP('*'),	    UP(XK_Shift_L), DN('7'),	    UP('7'),	    DN(XK_Shift_L),
-	    DN(')'),	    UP(')'),	    UP(XK_Shift_L), DN(XK_Return),  UP(XK_Return),
-	    END};
+	    DN('o'), UP('o'), DN('H'), UP('H'), DN('-'),       UP('-'),	      DN('$'),
+	    UP('$'), DN('('), UP('('), DN('6'), UP('6'),       DN('*'),	      UP('*'),
+	    DN('7'), UP('7'), DN(')'), UP(')'), DN(XK_Return), UP(XK_Return), END};
+	static const struct rfb_key_event want[] = {DN('o'),
+						    UP('o'),
+						    DN(XK_Shift_L),
+						    DN('H'),
+						    UP('H'),
+						    UP(XK_Shift_L),
+						    DN('-'),
+						    UP('-'),
+						    DN(XK_Shift_L),
+						    DN('$'),
+						    UP('$'),
+						    UP(XK_Shift_L),
+						    DN(XK_Shift_L),
+						    DN('('),
+						    UP('('),
+						    UP(XK_Shift_L),
+						    DN('6'),
+						    UP('6'),
+						    DN(XK_Shift_L),
+						    DN('*'),
+						    UP('*'),
+						    UP(XK_Shift_L),
+						    DN('7'),
+						    UP('7'),
+						    DN(XK_Shift_L),
+						    DN(')'),
+						    UP(')'),
+						    UP(XK_Shift_L),
+						    DN(XK_Return),
+						    UP(XK_Return),
+						    END};
 	struct rfb_keys k;
 
 	(void)state;
@@ -76,11 +108,19 @@ static void test_keysym_only_typing_gets_shift(void **state)
 /* A desktop keyboard sends Shift itself: nothing is added or taken away. */
 static void test_real_shift_passes_unchanged(void **state)
 {
-	static const struct rfb_key_event in[] = {
-	    DN(XK_Shift_L), DN('$'),	    UP('$'), DN('('),	     UP('('),
-	    UP(XK_Shift_L), DN('a'),	    UP('a'), DN(XK_Shift_R), DN('A'),
-	    UP(XK_Shift_R), UP('A'), /* Shift let go before the key */
-	    END};
+	static const struct rfb_key_event in[] = {DN(XK_Shift_L),
+						  DN('$'),
+						  UP('$'),
+						  DN('('),
+						  UP('('),
+						  UP(XK_Shift_L),
+						  DN('a'),
+						  UP('a'),
+						  DN(XK_Shift_R),
+						  DN('A'),
+						  UP(XK_Shift_R),
+						  UP('A'), /* Shift let go before the key */
+						  END};
 	struct rfb_keys k;
 
 	(void)state;
@@ -95,12 +135,15 @@ static void test_real_shift_passes_unchanged(void **state)
  * without it comes: Shift is released for the key and pressed again after it. */
 static void test_unshifted_key_under_shift(void **state)
 {
-	static const struct rfb_key_event in[] = {DN(XK_Shift_L), DN('4'), UP('4'), DN('$'),
-						  UP('$'),	  DN('4'), UP(XK_Shift_L), UP('4'),
-						  END};
+	static const struct rfb_key_event in[] = {DN(XK_Shift_L), DN('4'), UP('4'),
+						  DN('$'),	  UP('$'), DN('4'),
+						  UP(XK_Shift_L), UP('4'), END};
 	static const struct rfb_key_event want[] = {
-	    DN(XK_Shift_L), UP(XK_Shift_L), DN('4'), UP('4'), DN(XK_Shift_L), DN('$'), UP('$'),
-	    UP(XK_Shift_L), DN('4'), /* Shift's release: the server holds none already */
+	    DN(XK_Shift_L), UP(XK_Shift_L),
+	    DN('4'),	    UP('4'),
+	    DN(XK_Shift_L), DN('$'),
+	    UP('$'),	    UP(XK_Shift_L),
+	    DN('4'), /* Shift's release: the server holds none already */
 	    UP('4'),	    END};
 	struct rfb_keys k;
 
@@ -113,11 +156,11 @@ static void test_unshifted_key_under_shift(void **state)
 /* Both Shift keys held: both are released around an unshifted key. */
 static void test_both_shifts_released_and_restored(void **state)
 {
-	static const struct rfb_key_event in[] = {DN(XK_Shift_L), DN(XK_Shift_R), DN('1'),
-						  UP('1'), END};
-	static const struct rfb_key_event want[] = {
-	    DN(XK_Shift_L), DN(XK_Shift_R), UP(XK_Shift_L), UP(XK_Shift_R), DN('1'),
-	    UP('1'),	    DN(XK_Shift_L), DN(XK_Shift_R), END};
+	static const struct rfb_key_event in[] = {DN(XK_Shift_L), DN(XK_Shift_R), DN('1'), UP('1'),
+						  END};
+	static const struct rfb_key_event want[] = {DN(XK_Shift_L), DN(XK_Shift_R), UP(XK_Shift_L),
+						    UP(XK_Shift_R), DN('1'),	    UP('1'),
+						    DN(XK_Shift_L), DN(XK_Shift_R), END};
 	struct rfb_keys k;
 
 	(void)state;
@@ -131,17 +174,29 @@ static void test_both_shifts_released_and_restored(void **state)
  * Control) go down with the client's Shift, the added one released first. */
 static void test_rollover_and_other_keys(void **state)
 {
-	static const struct rfb_key_event in[] = {DN('$'),	  DN('a'),	  UP('$'),
-						  UP('a'),	  DN('%'),	  DN(XK_Return),
-						  UP(XK_Return),  UP('%'),	  DN(XK_Control_L),
-						  DN('C'),	  UP('C'),	  UP(XK_Control_L),
-						  END};
-	static const struct rfb_key_event want[] = {
-	    DN(XK_Shift_L), DN('$'), UP(XK_Shift_L), DN('a'),	     UP('$'),
-	    UP('a'),	    DN(XK_Shift_L), DN('%'), UP(XK_Shift_L), DN(XK_Return),
-	    UP(XK_Return),  UP('%'),	    DN(XK_Control_L),	     DN(XK_Shift_L),
-	    DN('C'),	    UP('C'),	    UP(XK_Shift_L),	     UP(XK_Control_L),
-	    END};
+	static const struct rfb_key_event in[] = {
+	    DN('$'),	   DN('a'),	     UP('$'), UP('a'),		DN('%'),
+	    DN(XK_Return), UP(XK_Return),    UP('%'), DN(XK_Control_L), DN('C'),
+	    UP('C'),	   UP(XK_Control_L), END};
+	static const struct rfb_key_event want[] = {DN(XK_Shift_L),
+						    DN('$'),
+						    UP(XK_Shift_L),
+						    DN('a'),
+						    UP('$'),
+						    UP('a'),
+						    DN(XK_Shift_L),
+						    DN('%'),
+						    UP(XK_Shift_L),
+						    DN(XK_Return),
+						    UP(XK_Return),
+						    UP('%'),
+						    DN(XK_Control_L),
+						    DN(XK_Shift_L),
+						    DN('C'),
+						    UP('C'),
+						    UP(XK_Shift_L),
+						    UP(XK_Control_L),
+						    END};
 	struct rfb_keys k;
 
 	(void)state;
@@ -153,8 +208,7 @@ static void test_rollover_and_other_keys(void **state)
 /* Keysyms the US layout has no key for pass as they came, at no level. */
 static void test_unknown_keysyms_pass(void **state)
 {
-	static const struct rfb_key_event in[] = {DN(0xE9), UP(0xE9), DN(0x20AC), UP(0x20AC),
-						  END};
+	static const struct rfb_key_event in[] = {DN(0xE9), UP(0xE9), DN(0x20AC), UP(0x20AC), END};
 	struct rfb_keys k;
 
 	(void)state;

@@ -1,0 +1,185 @@
+// Keys on a QEMU desktop (the Linux image of `make guest` under the QEMU engine), through
+// the whole product: portal, the broker's gateway, the host's relay. QEMU's VNC server
+// maps a keysym to its key and leaves the modifiers to the viewer, so a viewer that sends
+// keysyms alone (a phone's on-screen keyboard, noVNC's rfb.sendKey() without a code)
+// typed `echo hello-$((6*7))` as `echo hello-49968700` (issue [10]). The host's relay
+// adds Shift for keysyms that need it. Checked here, with the shell's answers read from
+// the canvas: a command typed as on a US keyboard (Shift held; noVNC sends QEMU extended
+// key events, which the relay leaves alone), and one sent as keysyms alone.
+// Run by tests/integration/test_browser_linux_qemu.py.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { env, launch, newPage, recordWebSockets, screenshots, signIn } from './harness.mjs';
+import { consoleGeometry, loadFont, serial, shownText, waitForTerminal } from './screen.mjs';
+
+function need(name) {
+    const v = process.env[name];
+    if (!v) throw new Error(`${name} is not set: run this through tests/integration/test_browser_linux_qemu.py`);
+    return v;
+}
+
+const POOL = need('VDI_QEMU_POOL');
+const BOOT_TIMEOUT = Number(process.env.VDI_BOOT_TIMEOUT_MS || 240000);
+const SCREEN = { width: 1024, height: 768 }; // vga=0x344 on the kernel command line
+const PROMPT = 'root@vdi-desktop:~#';
+const XK_SHIFT_L = 0xffe1;
+const XK_RETURN = 0xff0d;
+
+const shot = screenshots('qemu-keys');
+let chrome, page, font, geo, ws;
+let booted = false;
+
+before(async () => {
+    chrome = await launch();
+    page = await newPage(await chrome.user());
+    font = loadFont(env.font);
+});
+after(async () => { await chrome?.close(); });
+
+function serialTail() {
+    try {
+        return serial(env.serial).slice(-3000);
+    } catch (e) {
+        return `(no serial log: ${e.message})`;
+    }
+}
+
+// A desktop keyboard with a US layout: Shift held for the shifted symbols and capitals.
+const SHIFTED = {
+    '~': 'Backquote', '!': 'Digit1', '@': 'Digit2', '#': 'Digit3', $: 'Digit4', '%': 'Digit5',
+    '^': 'Digit6', '&': 'Digit7', '*': 'Digit8', '(': 'Digit9', ')': 'Digit0', _: 'Minus',
+    '+': 'Equal', '{': 'BracketLeft', '}': 'BracketRight', '|': 'Backslash', ':': 'Semicolon',
+    '"': 'Quote', '<': 'Comma', '>': 'Period', '?': 'Slash',
+};
+async function typeOnUsKeyboard(p, text) {
+    for (const ch of text) {
+        if (SHIFTED[ch]) await p.keyboard.press(`Shift+${SHIFTED[ch]}`);
+        else if (/[A-Z]/.test(ch)) await p.keyboard.press(`Shift+Key${ch}`);
+        else await p.keyboard.type(ch);
+    }
+}
+
+// noVNC's RFB object of the viewer: viewer.js keeps it to itself, so the next key it
+// sends is caught on RFB.prototype.sendKey (the same module the viewer imported).
+async function catchRfb(p) {
+    await p.evaluate(async () => {
+        const RFB = (await import('/novnc/core/rfb.js')).default;
+        const send = RFB.prototype.sendKey;
+        RFB.prototype.sendKey = function (...args) {
+            window.vdiTestRfb = this;
+            RFB.prototype.sendKey = send;
+            return send.apply(this, args);
+        };
+    });
+    await p.keyboard.press('Control'); // a key that types nothing
+    await p.waitForFunction(() => !!window.vdiTestRfb);
+}
+
+// Keysyms alone, as an on-screen keyboard sends them: rfb.sendKey(keysym, code, down)
+// with no code (so no QEMU extended key event) and no Shift.
+async function typeKeysyms(p, text) {
+    await p.evaluate(async ({ text, ret }) => {
+        const rfb = window.vdiTestRfb;
+        for (const ch of text) {
+            const keysym = ch === '\n' ? ret : ch.codePointAt(0);
+            rfb.sendKey(keysym, null, true);
+            rfb.sendKey(keysym, null, false);
+            await new Promise((resolve) => setTimeout(resolve, 15));
+        }
+    }, { text, ret: XK_RETURN });
+}
+
+// RFB client messages of one kind in what the page sent on the gateway's WebSocket
+// (each frame one or more whole messages of noVNC's).
+function keyMessages(frames) {
+    const keys = [], extended = [];
+    for (const f of frames) {
+        for (let i = 0; i + 8 <= f.length;) {
+            if (f[i] === 4) {
+                keys.push({ down: f[i + 1] !== 0, keysym: f.readUInt32BE(i + 4) });
+                i += 8;
+            } else if (f[i] === 255 && f[i + 1] === 0 && i + 12 <= f.length) {
+                extended.push({ down: f.readUInt16BE(i + 2) !== 0, keysym: f.readUInt32BE(i + 4) });
+                i += 12;
+            } else {
+                break; // other messages: not looked into
+            }
+        }
+    }
+    return { keys, extended };
+}
+
+// The typed line, the shell's answer on the next row, and a new prompt under it.
+async function expectAnswer(p, command, answer, name) {
+    const typed = `${PROMPT} ${command}`;
+    const at = (lines) => lines.findIndex((x, i) => x === typed &&
+                                          (lines[i + 1] || '').startsWith(answer) &&
+                                          (lines[i + 2] || '').startsWith(PROMPT));
+    try {
+        await waitForTerminal(p, geo, font, (l) => at(l) >= 0, `"${typed}" answered "${answer}"`,
+                              60000, 500);
+    } catch (e) {
+        await shot(p, `no-answer-${name}`);
+        throw e;
+    }
+    await shot(p, `answered-${name}`);
+}
+
+test('the QEMU desktop opens in the viewer and shows a shell prompt', async () => {
+    await signIn(page, env.user, env.password);
+    const card = page.locator(`#desktops article[data-pool="${POOL}"]`);
+    await card.waitFor();
+    ws = recordWebSockets(page);
+    await card.getByRole('link', { name: 'Connect' }).click();
+    await page.waitForURL(/\/viewer\.html\?pool=/);
+    await page.waitForFunction(() => ['connected', 'failed', 'closed'].includes(document.body.dataset.state),
+                               null, { timeout: BOOT_TIMEOUT });
+    assert.equal(await page.evaluate(() => document.body.dataset.state), 'connected');
+    // QEMU starts in VGA text mode; the kernel switches to the VESA mode
+    await page.waitForFunction(({ width, height }) => {
+        const c = document.querySelector('#screen canvas');
+        return c && c.width === width && c.height === height;
+    }, SCREEN, { timeout: BOOT_TIMEOUT, polling: 500 });
+    geo = consoleGeometry(SCREEN.width, SCREEN.height, font);
+    try {
+        await waitForTerminal(page, geo, font, (l) => l.some((x) => x.startsWith(PROMPT)),
+                              'the shell prompt', BOOT_TIMEOUT, 1000);
+    } catch (e) {
+        await shot(page, 'no-prompt');
+        e.message += `\n--- the guest's serial log (diagnostics) ---\n${serialTail()}`;
+        throw e;
+    }
+    await shot(page, 'prompt');
+    booted = true;
+});
+
+test('typed as on a US keyboard (Shift held): QEMU extended key events, answered', async () => {
+    if (!booted) throw new Error('the desktop never showed its prompt (see the first test)');
+    await page.locator('#screen canvas').click({ position: { x: 50, y: 50 } });
+    const from = ws.sent.length;
+    await typeOnUsKeyboard(page, 'echo Hello-$((6*7))');
+    await page.keyboard.press('Enter');
+    await expectAnswer(page, 'echo Hello-$((6*7))', 'Hello-42', 'keyboard');
+    const { extended } = keyMessages(ws.sent.slice(from));
+    assert.ok(extended.some((k) => k.down && k.keysym === XK_SHIFT_L),
+              'the viewer sent Shift as a QEMU extended key event');
+    assert.ok(extended.some((k) => k.down && k.keysym === 0x24), "and '$' the same way");
+});
+
+test('sent as keysyms alone (no Shift, no scan code): answered, Shift added by the relay', async () => {
+    if (!booted) throw new Error('the desktop never showed its prompt (see the first test)');
+    await catchRfb(page);
+    const from = ws.sent.length;
+    await typeKeysyms(page, 'echo Phone-$((6*7))\n');
+    const { keys, extended } = keyMessages(ws.sent.slice(from));
+    // what the bug needs: plain KeyEvents for '$' and 'P', never a Shift
+    assert.ok(keys.some((k) => k.down && k.keysym === 0x24), "'$' sent as a plain KeyEvent");
+    assert.ok(keys.some((k) => k.down && k.keysym === 0x50), "'P' sent as a plain KeyEvent");
+    assert.ok(!keys.some((k) => k.keysym === XK_SHIFT_L) && extended.length === 0,
+              'no Shift and no extended key event sent');
+    await expectAnswer(page, 'echo Phone-$((6*7))', 'Phone-42', 'keysyms');
+});
+
+test('no page had a script error or a CSP violation', () => {
+    assert.deepEqual(page.problems(), []);
+});

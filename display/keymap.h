@@ -2,15 +2,15 @@
  * US keyboard layout, and whether the keysym is typed with Shift there. Pure lookups: no
  * state, no I/O, no scan codes (the keyboard devices turn keycodes into whatever their
  * bus speaks). The one table of the US layout: vdi-hv's VNC server, its control
- * socket's "type" (hv/keys.c) and the relay's Shift synthesis (display/rfbkeys.c). */
+ * socket's "type" (hv/keys.c) and the Shift synthesis (display/rfbkeys.c). */
 #ifndef VDI_DISPLAY_KEYMAP_H
 #define VDI_DISPLAY_KEYMAP_H
 
 #include <stdint.h>
 
 /* The key that produces keysym on a US keyboard, or 0 when there is none. A shifted
- * symbol maps to its base key ('A' and 'a' to KEY_A, '!' to KEY_1): the viewer sends
- * Shift itself. Keypad keysyms map to the keypad whatever their NumLock meaning
+ * symbol maps to its base key ('A' and 'a' to KEY_A, '!' to KEY_1): Shift is the
+ * caller's (keymap_keysym_level()). Keypad keysyms map to the keypad whatever their NumLock meaning
  * (XK_KP_End and XK_KP_1 both to KEY_KP1). */
 unsigned keymap_keysym_to_keycode(uint32_t keysym);
 

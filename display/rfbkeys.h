@@ -3,8 +3,9 @@
  * on-screen keyboard, automation) gets '4' typed there. Given each KeyEvent of the
  * client, it says which KeyEvents to send on instead, so that the server holds Shift
  * exactly when the keysym needs it on a US keyboard (display/keymap.h) and otherwise
- * what the client holds. Pure: no I/O, no RFB framing (display/rfbfilter.c parses the
- * stream and calls it). Not for vdi-hv, whose server takes the key events itself. */
+ * what the client holds. Pure: no I/O, no RFB framing. Used by the relay for QEMU
+ * desktops (display/rfbfilter.c parses the stream and calls it) and by vdi-hv's VNC
+ * server for its viewers (display/vnc_input.c). */
 #ifndef VDI_DISPLAY_RFBKEYS_H
 #define VDI_DISPLAY_RFBKEYS_H
 

@@ -1,4 +1,5 @@
-/* Viewer input to guest devices. Keys: keysym -> keycode (display/keymap.c), with the
+/* Viewer input to guest devices. Keys: keysym -> keycode (display/keymap.c), with Shift
+ * pressed or released around keysyms whose level needs it (display/rfbkeys.c), and the
  * keys each viewer holds remembered so a viewer that goes away leaves no key stuck.
  * Pointer: absolute to the tablet when its driver is up. Otherwise relative PS/2
  * motion from where the guest's pointer is believed to be: on entering that mode the
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "display/keymap.h"
+#include "display/rfbkeys.h"
 #include "lib/log.h"
 
 /* Relative motion per i8042_mouse_event() call stays well within what one call turns
@@ -58,7 +60,9 @@ static void unknown_keysym(struct vnc_input *in, uint32_t keysym)
 
 void vnc_input_key(struct vnc_input *in, struct vnc_input_viewer *v, bool down, uint32_t keysym)
 {
+	struct rfb_key_event ev[RFB_KEYS_OUT_MAX];
 	unsigned code;
+	size_t n;
 
 	if (v->iv_view_only)
 		return;
@@ -67,10 +71,17 @@ void vnc_input_key(struct vnc_input *in, struct vnc_input_viewer *v, bool down, 
 		unknown_keysym(in, keysym);
 		return;
 	}
-	/* A release of a key this viewer does not hold (pressed before it connected, or
-	 * twice) still goes out: the guest ignores a stray release, not a stuck key. */
-	set_held(v, code, down);
-	in->in_sink.is_key(in->in_sink.is_arg, code, down);
+	/* The key with the Shift changes it needs; every keysym rfbkeys gives has a key. A
+	 * release of a key this viewer does not hold (pressed before it connected, or twice)
+	 * still goes out: the guest ignores a stray release, not a stuck key. */
+	n = rfb_keys_event(&v->iv_keys, keysym, down, ev);
+	for (size_t i = 0; i < n; i++) {
+		code = keymap_keysym_to_keycode(ev[i].ke_keysym);
+		if (code == 0 || code >= VNC_INPUT_KEYCODES)
+			continue;
+		set_held(v, code, ev[i].ke_down);
+		in->in_sink.is_key(in->in_sink.is_arg, code, ev[i].ke_down);
+	}
 }
 
 void vnc_input_viewer_release(struct vnc_input *in, struct vnc_input_viewer *v)
@@ -80,6 +91,7 @@ void vnc_input_viewer_release(struct vnc_input *in, struct vnc_input_viewer *v)
 			set_held(v, code, false);
 			in->in_sink.is_key(in->in_sink.is_arg, code, false);
 		}
+	rfb_keys_init(&v->iv_keys);
 }
 
 void vnc_input_pointer_reset(struct vnc_input *in)

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "display/rfbkeys.h"
+
 /* Longest client cut text accepted; longer is dropped and logged. */
 #define VNC_INPUT_CUT_TEXT_MAX (64u * 1024u)
 /* Distinct unknown keysyms remembered (each logged once); beyond, no more logging. */
@@ -54,17 +56,22 @@ struct vnc_input {
 	uint64_t in_cut_text_bytes; /* accepted so far, for the log */
 };
 
-/* Per viewer: whether its input counts, and the keys it holds (released when it goes). */
+/* Per viewer: whether its input counts, the keys it holds (released when it goes), and
+ * its Shift keys and the guest's (display/rfbkeys.h). */
 struct vnc_input_viewer {
 	bool iv_view_only;
 	uint8_t iv_held[VNC_INPUT_KEYCODES / 8];
+	struct rfb_keys iv_keys;
 };
 
 void vnc_input_init(struct vnc_input *in, const struct vnc_input_sink *sink, unsigned width,
 		    unsigned height);
 
-/* A KeyEvent: keysym pressed (down) or released. Unknown keysyms are logged once each
- * and dropped; a view-only viewer's keys are ignored. */
+/* A KeyEvent: keysym pressed (down) or released. A keysym that needs Shift on a US
+ * keyboard goes down with Shift held, one typed without it with Shift released, whatever
+ * the viewer holds (display/rfbkeys.h: for viewers that send keysyms alone, such as
+ * phones' on-screen keyboards). Unknown keysyms are logged once each and dropped; a
+ * view-only viewer's keys are ignored. */
 void vnc_input_key(struct vnc_input *in, struct vnc_input_viewer *v, bool down, uint32_t keysym);
 /* A PointerEvent at (x, y) in framebuffer pixels (clamped to the screen) with RFB button
  * mask buttons (bits 3 and 4: a wheel click up or down). */

@@ -50,8 +50,8 @@ function serialTail() {
 }
 
 // On a US keyboard a person types '$', '(', '*' ... with Shift held on the key that
-// carries them; vdi-hv maps each keysym to its key and takes the modifiers from the
-// viewer, as a real keyboard does, so the test types them that way.
+// carries them, and the test types them that way. (Keysyms sent alone get their Shift
+// from vdi-hv, and on QEMU from the relay: qemu_keys.test.mjs.)
 const SHIFTED = {
     '~': 'Backquote', '!': 'Digit1', '@': 'Digit2', '#': 'Digit3', $: 'Digit4', '%': 'Digit5',
     '^': 'Digit6', '&': 'Digit7', '*': 'Digit8', '(': 'Digit9', ')': 'Digit0', _: 'Minus',

@@ -10,7 +10,7 @@ FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -Wall -Wextra -Werror \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	$(shell pkg-config --cflags libvncserver 2>/dev/null)
 FUZZ_DIR := $(BUILD)/fuzz
-vnc_input_fuzz_SRCS := display/vnc_input.c display/keymap.c lib/log.c
+vnc_input_fuzz_SRCS := display/vnc_input.c display/keymap.c display/rfbkeys.c lib/log.c
 i8042_fuzz_SRCS := hv/dev/i8042.c lib/log.c
 virtio_blk_fuzz_SRCS := hv/dev/pci.c hv/dev/virtio_pci.c hv/dev/virtqueue.c hv/dev/virtio_blk.c \
 	hv/dev/blk_overlay.c lib/log.c tests/unit/fake_vm.c

@@ -136,6 +136,40 @@ static void test_keys(void **state)
 	assert_null(strstr(strstr(log, "0x20ac") + 1, "0x20ac")); /* logged once */
 }
 
+/* A viewer that sends keysyms alone (a phone's keyboard) gets Shift around those that
+ * need it, and Shift released around those typed without it while it holds Shift; a
+ * viewer going away with an added Shift down releases it too. */
+static void test_keysyms_alone_get_shift(void **state)
+{
+	struct vnc_input_viewer v = {0};
+
+	(void)state;
+	vnc_input_key(&in, &v, true, '$');
+	vnc_input_key(&in, &v, false, '$');
+	vnc_input_key(&in, &v, true, XK_Shift_R);
+	vnc_input_key(&in, &v, true, '4');
+	vnc_input_key(&in, &v, false, '4');
+	vnc_input_key(&in, &v, false, XK_Shift_R);
+	vnc_input_key(&in, &v, true, '(');
+	assert_int_equal(nevents, 12);
+	assert_event(0, 'k', KEY_LEFTSHIFT, 1, 0, 0);
+	assert_event(1, 'k', KEY_4, 1, 0, 0);
+	assert_event(2, 'k', KEY_4, 0, 0, 0);
+	assert_event(3, 'k', KEY_LEFTSHIFT, 0, 0, 0);
+	assert_event(4, 'k', KEY_RIGHTSHIFT, 1, 0, 0);
+	assert_event(5, 'k', KEY_RIGHTSHIFT, 0, 0, 0);
+	assert_event(6, 'k', KEY_4, 1, 0, 0);
+	assert_event(7, 'k', KEY_4, 0, 0, 0);
+	assert_event(8, 'k', KEY_RIGHTSHIFT, 1, 0, 0);
+	assert_event(9, 'k', KEY_RIGHTSHIFT, 0, 0, 0);
+	assert_event(10, 'k', KEY_LEFTSHIFT, 1, 0, 0);
+	assert_event(11, 'k', KEY_9, 1, 0, 0);
+	vnc_input_viewer_release(&in, &v);
+	assert_int_equal(nevents, 14);
+	assert_event(12, 'k', KEY_9, 0, 0, 0); /* in keycode order */
+	assert_event(13, 'k', KEY_LEFTSHIFT, 0, 0, 0);
+}
+
 static void test_tablet(void **state)
 {
 	struct vnc_input_viewer v = {0}, watcher = {.iv_view_only = true};
@@ -233,6 +267,7 @@ static void test_cut_text(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_keysyms_alone_get_shift, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_keys, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tablet, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ps2_mouse, setup, teardown),

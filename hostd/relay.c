@@ -321,8 +321,8 @@ static void *session_main(void *arg)
 	vnc = tls ? stream_new(s->s_vnc, NULL) : NULL;
 	if (!vnc)
 		goto out;
-	/* View only: input dropped (QEMU has no view-only password; vdi-hv's is not used).
-	 * QEMU: keys get the Shift they need. vdi-hv: bytes pass unchanged. */
+	/* View only: input dropped. QEMU: keys get the Shift they need (vdi-hv's VNC
+	 * server does that itself, so its bytes pass unchanged). */
 	s->s_filtered = s->s_view_only || s->s_engine == DESKTOP_ENGINE_QEMU;
 	rfb_filter_init_mode(&s->s_filter, s->s_view_only ? RFB_FILTER_VIEW_ONLY : RFB_FILTER_KEYS);
 	log_info("relay: desktop=%s: session from %s%s", s->s_desktop, s->s_peer,

@@ -104,7 +104,8 @@ static void check_output(const struct rfb_filter *f, const uint8_t *o, size_t le
 				shift |= bit;
 			else if (bit)
 				shift &= ~bit;
-			else if (o[i + 1] && keymap_keysym_level(ks) == KEYMAP_LEVEL_SHIFT && !shift)
+			else if (o[i + 1] && keymap_keysym_level(ks) == KEYMAP_LEVEL_SHIFT &&
+				 !shift)
 				abort();
 			else if (o[i + 1] && keymap_keysym_level(ks) == KEYMAP_LEVEL_PLAIN && shift)
 				abort();
@@ -190,7 +191,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				client(&bytes, data + i + k, 1, &out_bytes, &len_bytes);
 		}
 		i += n;
-		if (len_whole != len_bytes || (len_whole && memcmp(out_whole, out_bytes, len_whole)))
+		if (len_whole != len_bytes ||
+		    (len_whole && memcmp(out_whole, out_bytes, len_whole)))
 			abort();
 	}
 	if (whole.rf_passthrough != bytes.rf_passthrough)

@@ -185,7 +185,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			server(&whole, data + i, n);
 			for (size_t k = 0; k < n; k++)
 				server(&bytes, data + i + k, 1);
-		} else {
+		} else if (n) { /* a call without bytes may send on what was held back */
 			client(&whole, data + i, n, &out_whole, &len_whole);
 			for (size_t k = 0; k < n; k++)
 				client(&bytes, data + i + k, 1, &out_bytes, &len_bytes);

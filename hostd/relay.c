@@ -295,6 +295,7 @@ static void *session_main(void *arg)
 	struct relay *rl = s->s_relay;
 	struct stream *tls = NULL, *vnc = NULL;
 	char ticket[TICKET_MAX_LEN + 2];
+	char keys[64] = "";
 	long long t0 = monotonic_ms();
 	int r;
 
@@ -330,14 +331,17 @@ static void *session_main(void *arg)
 		 : s->s_filtered ? " (Shift synthesis)"
 				 : "");
 	splice_session(s, tls, vnc);
+	if (s->s_filtered && !s->s_view_only)
+		snprintf(keys, sizeof(keys), "; %llu Shift events synthesised",
+			 (unsigned long long)s->s_filter.rf_keys.rk_synthesised);
 	log_info("relay: desktop=%s: session from %s ended after %.1f s (%llu bytes "
-		 "in, %llu out%s%s; %llu Shift events synthesised)",
+		 "in, %llu out%s%s%s)",
 		 s->s_desktop, s->s_peer, (double)(monotonic_ms() - t0) / 1000,
 		 (unsigned long long)s->s_splice.sp_side[0].sd_read,
 		 (unsigned long long)s->s_splice.sp_side[0].sd_written,
 		 s->s_filter.rf_dropped ? ", input dropped: view only" : "",
 		 s->s_filter.rf_passthrough ? ", client stream not followed: passed unchanged" : "",
-		 (unsigned long long)s->s_filter.rf_keys.rk_synthesised);
+		 keys);
 out:
 	ERR_clear_error();
 	unregister(s);

@@ -42,10 +42,10 @@ char *hosts_place(struct broker *b, struct pool_view *pv, enum policy_reason *wh
 static void add_engine_problem(const struct host_rec *h, unsigned engine, char *buf, size_t len)
 {
 	const json_t *cap = h->hr_capacity, *engines = json_object_get(cap, "engines");
-	const char *name = engine == POLICY_ENGINE_VDIHV   ? "vdi-hv"
-			   : engine == POLICY_ENGINE_QEMU  ? "qemu"
-			   : jstr(cap, "default_engine") ? jstr(cap, "default_engine")
-							 : "qemu";
+	const char *name = engine == POLICY_ENGINE_VDIHV  ? "vdi-hv"
+			   : engine == POLICY_ENGINE_QEMU ? "qemu"
+			   : jstr(cap, "default_engine")  ? jstr(cap, "default_engine")
+							  : "qemu";
 	const char *why = jstr(json_object_get(engines, name), "reason");
 	size_t used = strlen(buf);
 
@@ -278,8 +278,8 @@ static void desktop_failed(struct broker *b, const struct desktop_rec *d, const 
 		return;
 	log_warnx("desktop=%s pool=%s failed (%d in a row): %s", d->dr_id, d->dr_pool, n, cause);
 	if (n == b->b_cfg->bc_degraded_after) {
-		log_warnx("pool=%s degraded: %d desktops failed in a row; the last: %s",
-			  d->dr_pool, n, cause);
+		log_warnx("pool=%s degraded: %d desktops failed in a row; the last: %s", d->dr_pool,
+			  n, cause);
 		broker_audit(b, NULL, "pool_degraded", d->dr_pool, "failure", NULL,
 			     "%d desktops failed in a row; the last, %s: %s", n, d->dr_id, cause);
 	}

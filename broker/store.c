@@ -942,9 +942,8 @@ json_t *pool_rec_json(const struct pool_rec *p)
 	    p->pr_template ? p->pr_template : json_null(), "networks",
 	    string_or_null(p->pr_networks), "windows", string_or_null(p->pr_windows), "utc_offset",
 	    p->pr_utc_offset, "hosts", string_or_null(p->pr_hosts), "deleting", p->pr_deleting,
-	    "created", (json_int_t)p->pr_created, "entitlements", ents, "failures",
-	    p->pr_failures, "retry_at", (json_int_t)p->pr_retry_at, "failure",
-	    string_or_null(p->pr_failure));
+	    "created", (json_int_t)p->pr_created, "entitlements", ents, "failures", p->pr_failures,
+	    "retry_at", (json_int_t)p->pr_retry_at, "failure", string_or_null(p->pr_failure));
 }
 
 int store_pools_list(struct store *s, struct pool_list *out)

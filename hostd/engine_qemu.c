@@ -96,14 +96,13 @@ static int run_tool(char *const argv[], char *err, size_t errlen)
 	return -EIO;
 }
 
-
 /* Whether QEMU can run here: both programs executable and `qemu -version` answering. */
 static void check_programs(const struct conf *c)
 {
 	char *version[] = {c->qemu_binary, (char *)"-version", NULL};
 	const char *missing = access(c->qemu_binary, X_OK) < 0 ? c->qemu_binary
-			      : access(c->qemu_img, X_OK) < 0	 ? c->qemu_img
-								 : NULL;
+			      : access(c->qemu_img, X_OK) < 0  ? c->qemu_img
+							       : NULL;
 	char err[400];
 
 	unavailable = NULL;

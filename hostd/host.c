@@ -99,7 +99,7 @@ static void clean_run_dir(struct host *h, const struct desktop *d)
  * an error ("vdi-hv error: cannot open /dev/kvm: ..."), or NULL. */
 static const char *vmm_error_line(const json_t *tail)
 {
-	static const char *const words[] = {"error",	 "cannot",    "failed",	  "fatal",
+	static const char *const words[] = {"error",   "cannot",    "failed",	 "fatal",
 					    "invalid", "could not", "not found", "triple fault"};
 
 	for (size_t i = json_array_size(tail); i-- > 0;) {

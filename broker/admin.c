@@ -778,11 +778,16 @@ json_t *broker_admin_users(struct broker *b)
 
 		known = user_in(out, jstr(u, "username"));
 		if (!known) {
-			known = json_pack("{s:s?, s:n, s:n, s:[], s:n, s:s}", "username",
-					  jstr(u, "username"), "display_name", "mail", "groups",
+			json_t *groups = json_object_get(u, "groups");
+
+			known = json_pack("{s:s?, s:O?, s:n, s:[], s:n, s:s}", "username",
+					  jstr(u, "username"), "display_name",
+					  json_object_get(u, "display_name"), "mail", "groups",
 					  "created", "source", backend);
 			if (!known || json_array_append_new(out, known) < 0)
 				goto out_fail;
+			if (json_is_array(groups)) /* as of their newest web session */
+				json_object_set(known, "groups", groups);
 		}
 		json_object_set_new(known, "last_login",
 				    last > 0 ? json_integer(last) : json_null());

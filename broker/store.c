@@ -541,12 +541,16 @@ json_t *store_users_seen(struct store *s)
 	/* Successful logins are audited under the user's name (websession.c); web sessions
 	 * and desktop sessions name users whose login row may have aged out. */
 	return rows(s,
-		    "SELECT username, MAX(login) AS last_login FROM ("
+		    "SELECT username, MAX(login) AS last_login,"
+		    "  (SELECT display_name FROM web_sessions w WHERE w.username = seen.username"
+		    "    ORDER BY created DESC LIMIT 1) AS display_name,"
+		    "  (SELECT groups FROM web_sessions w WHERE w.username = seen.username"
+		    "    ORDER BY created DESC LIMIT 1) AS groups FROM ("
 		    "  SELECT actor AS username, time AS login FROM audit"
 		    "    WHERE action = 'login' AND result = 'success' AND actor IS NOT NULL"
 		    "  UNION ALL SELECT username, created FROM web_sessions"
 		    "  UNION ALL SELECT username, 0 FROM sessions"
-		    ") GROUP BY username COLLATE NOCASE ORDER BY username COLLATE NOCASE",
+		    ") AS seen GROUP BY username COLLATE NOCASE ORDER BY username COLLATE NOCASE",
 		    "");
 }
 

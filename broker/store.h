@@ -46,8 +46,9 @@ json_t *store_user_get(struct store *s, const char *username);
 /* Without password hashes, by name. */
 json_t *store_users_list(struct store *s);
 /* Everyone who signed in, whatever the backend, as far as the store remembers (audited
- * logins, web sessions, desktop sessions): [{"username", "last_login"}] by name, with
- * last_login 0 when no login row is left. */
+ * logins, web sessions, desktop sessions): [{"username", "last_login", "display_name",
+ * "groups"}] by name, with last_login 0 when no login row is left, and the display name
+ * and groups of their newest web session (null without one). */
 json_t *store_users_seen(struct store *s);
 int store_user_add(struct store *s, const char *username, const char *password_hash,
 		   const char *display_name, const char *mail, const json_t *groups, int64_t now);

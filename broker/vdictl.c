@@ -411,7 +411,7 @@ static void cell(const char *key, const json_t *v, char *out, size_t len)
 	if (!v || json_is_null(v)) {
 		snprintf(out, len, "-");
 	} else if (json_is_string(v)) {
-		snprintf(out, len, "%s", json_string_value(v));
+		snprintf(out, len, "%s", json_string_length(v) ? json_string_value(v) : "-");
 	} else if (json_is_integer(v) && is_time_key(key)) {
 		format_time((int64_t)json_integer_value(v), out, len);
 	} else if (json_is_integer(v)) {

@@ -605,6 +605,8 @@ def test_vdictl_users_list_shows_directory_users(env):
     try:
         users = {u["username"]: u for u in json.loads(b.vdictl("--json", "users", "list").stdout)}
         assert users["erin"]["source"] == "ldap" and users["erin"]["last_login"] > 1e9
+        assert users["erin"]["display_name"] == "Erin Cycle"
+        assert "cycle-b" in users["erin"]["groups"]
         assert users["carol"]["source"] == "ldap"
         assert users["local2"]["source"] == "local" and users["local2"]["last_login"] is None
         table = b.vdictl("users", "list").stdout.decode()

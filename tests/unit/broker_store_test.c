@@ -513,8 +513,10 @@ static void test_web_sessions_and_audit(void **state)
 			     9000);
 	json_decref(groups);
 	a = store_users_seen(s);
-	assert_json_text(a, "[{\"username\":\"erin\",\"last_login\":400},"
-			    "{\"username\":\"frank\",\"last_login\":350}]");
+	assert_json_text(a, "[{\"username\":\"erin\",\"last_login\":400,\"display_name\":null,"
+			    "\"groups\":null},"
+			    "{\"username\":\"frank\",\"last_login\":350,\"display_name\":"
+			    "\"Frank\",\"groups\":[]}]");
 	store_close(s);
 }
 

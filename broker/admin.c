@@ -273,8 +273,10 @@ static bool pool_hostless(struct broker *b, const struct pool_rec *p)
 	struct pool_view pv;
 	char *host = NULL;
 
-	if (pool_view_init(&pv, p) < 0)
+	if (pool_view_init(&pv, p) < 0) { /* rules it cannot use: placement is not asked */
+		pool_view_free(&pv);
 		return false;
+	}
 	host = hosts_place(b, &pv, &why);
 	pool_view_free(&pv);
 	free(host);

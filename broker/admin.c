@@ -265,34 +265,39 @@ enum broker_outcome broker_admin_host_stop_desktops(struct broker *b, const stru
 
 /* ---- pools ---- */
 
-/* Whether placement finds no host at all for a new desktop of p (none up, enabled and
- * allowed for it; a full host does not count). */
-static bool pool_hostless(struct broker *b, const struct pool_rec *p)
+/* Whether the pool can work now: {"state": ok, disabled, unavailable (no host can run
+ * its desktops: "reason" no_host or engine_unavailable, "detail" each host's reason) or
+ * degraded (degraded_after desktops failed in a row: "detail" the last cause)}. */
+static json_t *pool_health(struct broker *b, const struct pool_rec *p)
 {
-	enum policy_reason why = POLICY_NO_HOST;
 	struct pool_view pv;
-	char *host = NULL;
+	enum policy_reason why = POLICY_OK;
+	char detail[1024] = "";
 
-	if (pool_view_init(&pv, p) < 0) { /* rules it cannot use: placement is not asked */
+	if (!p->pr_enabled)
+		return json_pack("{s:s}", "state", "disabled");
+	if (p->pr_source != POOL_MANUAL && pool_view_init(&pv, p) == 0) {
+		why = hosts_can_run(b, &pv, detail, sizeof(detail));
 		pool_view_free(&pv);
-		return false;
 	}
-	host = hosts_place(b, &pv, &why);
-	pool_view_free(&pv);
-	free(host);
-	return !host && why == POLICY_NO_HOST;
+	if (why != POLICY_OK)
+		return json_pack(
+		    "{s:s, s:s, s:s}", "state", "unavailable", "reason", policy_reason_name(why),
+		    "detail",
+		    detail[0] ? detail : "no host is up, not draining and allowed for this pool");
+	if (p->pr_failures >= b->b_cfg->bc_degraded_after)
+		return json_pack("{s:s, s:s, s:s}", "state", "degraded", "reason",
+				 "desktops_failing", "detail",
+				 p->pr_failure ? p->pr_failure : "desktops fail to start");
+	return json_pack("{s:s}", "state", "ok");
 }
 
-/* Sets the desktop counts of pool p (desktops ds) and its state in the object pool:
- * "desktops_ready" (free and ready), "desktops_in_use", "desktops_preparing",
- * "desktops_failed" (in error, or lost with their host), and "state": disabled,
- * unavailable (no usable desktop, and none can be made), degraded (some failed) or
- * enabled. */
-static void pool_counts(struct broker *b, const struct pool_rec *p, const struct desktop_list *ds,
-			json_t *pool)
+/* Sets the desktop counts of a pool (desktops ds) in the object pool: "desktops_ready"
+ * (free and ready), "desktops_in_use", "desktops_preparing", "desktops_failed" (in
+ * error, or lost with their host). */
+static void pool_counts(const struct desktop_list *ds, json_t *pool)
 {
-	int ready = 0, in_use = 0, preparing = 0, failed = 0, usable;
-	const char *state = "enabled";
+	int ready = 0, in_use = 0, preparing = 0, failed = 0;
 
 	for (size_t i = 0; i < ds->dl_n; i++) {
 		const struct desktop_rec *d = &ds->dl_recs[i];
@@ -306,23 +311,14 @@ static void pool_counts(struct broker *b, const struct pool_rec *p, const struct
 		if (d->dr_state == DESKTOP_ERROR || d->dr_state == DESKTOP_LOST)
 			failed++;
 	}
-	usable = ready + in_use + preparing;
-	if (!p->pr_enabled)
-		state = "disabled";
-	else if (p->pr_source == POOL_MANUAL ? (int)ds->dl_n - failed <= 0
-					     : usable == 0 && pool_hostless(b, p))
-		state = "unavailable";
-	else if (failed)
-		state = "degraded";
-	json_object_set_new(pool, "state", json_string(state));
 	json_object_set_new(pool, "desktops_ready", json_integer(ready));
 	json_object_set_new(pool, "desktops_in_use", json_integer(in_use));
 	json_object_set_new(pool, "desktops_preparing", json_integer(preparing));
 	json_object_set_new(pool, "desktops_failed", json_integer(failed));
 }
 
-/* A pool for the API: its desktops listed, no VNC passwords. Returns a new object or
- * NULL. */
+/* A pool for the API: its desktops listed, no VNC passwords, its health. Returns a new
+ * object or NULL. */
 static json_t *pool_out(struct broker *b, const struct pool_rec *p)
 {
 	json_t *pool = pool_rec_json(p), *out = json_array();
@@ -340,9 +336,10 @@ static json_t *pool_out(struct broker *b, const struct pool_rec *p)
 		json_object_del(d, "vnc_password");
 		json_array_append_new(out, d);
 	}
-	pool_counts(b, p, &ds, pool);
+	pool_counts(&ds, pool);
 	desktop_list_free(&ds);
 	json_object_set_new(pool, "desktops", out);
+	json_object_set_new(pool, "health", pool_health(b, p));
 	json_object_del(pool, "deleting");
 	return pool;
 }

@@ -760,6 +760,17 @@ out:
 	return r;
 }
 
+/* pools list: the state column is the pool's health ("ok", "disabled", "unavailable",
+ * "degraded"). */
+static void pool_row(json_t *row)
+{
+	const char *state =
+	    json_string_value(json_object_get(json_object_get(row, "health"), "state"));
+
+	if (state)
+		json_object_set_new(row, "state", json_string(state));
+}
+
 /* A pool's desktops in `pools show`. */
 static const struct column desktop_cols[] = {
     {"id", "id"},	{"state", "state"},   {"host_id", "host"},	 {"address", "address"},
@@ -809,7 +820,7 @@ static int cmd_pools(int argc, char **argv)
 	if (!strcmp(argv[1], "list")) {
 		if (argc != 2)
 			return usage_error(cmd, "unexpected argument '%s'", argv[2]);
-		return list("/api/v1/admin/pools", "pools", cols, NULL);
+		return list("/api/v1/admin/pools", "pools", cols, pool_row);
 	}
 	if (argc != 3)
 		return usage_error(cmd,

@@ -563,7 +563,10 @@ def test_vdictl_pools_show_and_list_for_people(env):
     b.vdictl("login", "carol", stdin="carol-pw\n")
     manual_pool(env, "vshow", desktops=2, entitle=[("user", "alice")], name="Show pool")
     manual_pool(env, "voff", desktops=1, enabled=False)
-    manual_pool(env, "vnone", desktops=0)
+    env.admin.ok("POST", "/api/v1/admin/pools",  # automated, and there is no host
+                 {"id": "vnone", "kind": "floating", "source": "automated",
+                  "template": {"disk": "base.img"}}, expect=(201,))
+    env.pools.add("vnone")
     alice = user(env, "alice")
     assert alice.connect("vshow").status == 200
     try:
@@ -576,18 +579,18 @@ def test_vdictl_pools_show_and_list_for_people(env):
         assert re.search(r"(?m)^created:\s+\d+ (s|min) ago$", shown), shown
         assert shown.count("127.0.0.1:590") == 2, shown
         raw = json.loads(b.vdictl("--json", "pools", "show", "vshow").stdout)
-        assert (raw["state"], raw["desktops_ready"], raw["desktops_in_use"],
-                raw["desktops_failed"]) == ("enabled", 1, 1, 0)
+        assert (raw["health"]["state"], raw["desktops_ready"], raw["desktops_in_use"],
+                raw["desktops_failed"]) == ("ok", 1, 1, 0)
         listed = {p["id"]: p for p in
                   env.admin.ok("GET", "/api/v1/admin/pools")["pools"]}
-        assert listed["voff"]["state"] == "disabled"
-        assert listed["vnone"]["state"] == "unavailable"
+        assert listed["voff"]["health"]["state"] == "disabled"
+        assert listed["vnone"]["health"]["state"] == "unavailable"
         table = b.vdictl("pools", "list").stdout.decode().splitlines()
         head = table[0].split()
         for col in ("state", "ready", "in", "use", "failed"):
             assert col in head, table[0]
         rows = {line.split()[0]: line.split() for line in table[1:]}
-        assert rows["vshow"][1:3] == ["enabled", "floating"], rows["vshow"]
+        assert rows["vshow"][1:3] == ["ok", "floating"], rows["vshow"]
         assert rows["vshow"][4:7] == ["1", "1", "0"], (table[0], rows["vshow"])
         assert rows["voff"][1] == "disabled" and rows["vnone"][1] == "unavailable"
     finally:

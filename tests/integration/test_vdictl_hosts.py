@@ -177,7 +177,7 @@ def test_drain_resume_and_stop_desktops(stack):
              "vdi-hv", "--kernel", "serial.elf", "--disk", "base.img")
     time.sleep(3)  # three maintenance passes
     assert pool(b, "ap")["desktops"] == [] and host.creates() == []
-    assert pool(b, "ap")["state"] == "unavailable"
+    assert pool(b, "ap")["health"]["state"] == "unavailable"
 
     # resumed: the pool's desktop is created there and becomes ready
     assert b.vdictl("hosts", "resume", "test-host").returncode == 0
@@ -188,7 +188,7 @@ def test_drain_resume_and_stop_desktops(stack):
     assert host.desktops[did] == "running"
     rows = {line.split()[0]: line for line in
             b.vdictl("pools", "list").stdout.decode().splitlines()[1:]}
-    assert re.match(r"ap\s+enabled\s+floating\s+automated\s+1\s+0\s+0\s", rows["ap"]), rows
+    assert re.match(r"ap\s+ok\s+floating\s+automated\s+1\s+0\s+0\s", rows["ap"]), rows
 
     # draining again: the running desktop stays
     b.vdictl("hosts", "drain", "test-host")

@@ -386,9 +386,9 @@ static void test_deleted_pool_leaves_the_host(void **state)
 	assert_string_equal(keys_of(p, keys, sizeof(keys)),
 			    "id,name,kind,source,enabled,min,max,spare,memory_mib,vcpus,"
 			    "disconnect_timeout,logoff_action,template,networks,windows,utc_offset,"
-			    "hosts,created,entitlements,state,desktops_ready,desktops_in_use,"
-			    "desktops_preparing,desktops_failed,desktops");
-	assert_string_equal(jstr(p, "state"), "enabled");
+			    "hosts,created,entitlements,failures,retry_at,failure,desktops_ready,"
+			    "desktops_in_use,desktops_preparing,desktops_failed,desktops,health");
+	assert_string_equal(jstr(json_object_get(p, "health"), "state"), "ok");
 	assert_int_equal(jint(p, "desktops_ready"), 2);
 	assert_int_equal(jint(p, "desktops_in_use") + jint(p, "desktops_failed"), 0);
 	assert_string_equal(jstr(p, "kind"), "floating");

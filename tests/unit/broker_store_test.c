@@ -371,7 +371,8 @@ static void test_pool_records(void **state)
 			 "\"logoff_action\":\"refresh\",\"template\":null,\"networks\":\"\","
 			 "\"windows\":\"\",\"utc_offset\":0,\"hosts\":\"\",\"deleting\":false,"
 			 "\"created\":1,\"entitlements\":[{\"kind\":\"group\",\"name\":"
-			 "\"staff\"},{\"kind\":\"user\",\"name\":\"bob\"}]}");
+			 "\"staff\"},{\"kind\":\"user\",\"name\":\"bob\"}],\"failures\":0,"
+			 "\"retry_at\":0,\"failure\":null}");
 	pool_rec_release(&p);
 	assert_null(p.pr_ents);
 

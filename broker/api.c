@@ -467,6 +467,44 @@ static void admin_host_delete(void *ctx, struct web_request *req)
 	admin_remove(ctx, req, broker_admin_host_remove);
 }
 
+/* POST /admin/hosts/{id}/drain or /resume: 200 with the host. */
+static void host_drain(struct broker *b, struct web_request *req, bool drain)
+{
+	struct broker_result res = {0};
+	struct broker_user u;
+	json_t *out = NULL;
+
+	if (!admin_begin(b, req, &u))
+		return;
+	broker_admin_host_drain(b, &u, web_client_addr(req), web_param(req, 0), drain, &out, &res);
+	reply_admin(req, &res, 200, out);
+	broker_user_free(&u);
+}
+
+static void admin_host_drain(void *ctx, struct web_request *req)
+{
+	host_drain(ctx, req, true);
+}
+
+static void admin_host_resume(void *ctx, struct web_request *req)
+{
+	host_drain(ctx, req, false);
+}
+
+static void admin_host_stop_desktops(void *ctx, struct web_request *req)
+{
+	struct broker *b = ctx;
+	struct broker_result res = {0};
+	struct broker_user u;
+	json_t *out = NULL;
+
+	if (!admin_begin(b, req, &u))
+		return;
+	broker_admin_host_stop_desktops(b, &u, web_client_addr(req), web_param(req, 0), &out, &res);
+	reply_admin(req, &res, 202, out);
+	broker_user_free(&u);
+}
+
 static void admin_pools(void *ctx, struct web_request *req)
 {
 	admin_list(ctx, req, "pools", broker_admin_pools);
@@ -689,6 +727,9 @@ static const struct web_route routes[] = {
     {"GET", "/api/v1/admin/hosts", admin_hosts},
     {"POST", "/api/v1/admin/hosts", admin_host_add},
     {"DELETE", "/api/v1/admin/hosts/{}", admin_host_delete},
+    {"POST", "/api/v1/admin/hosts/{}/drain", admin_host_drain},
+    {"POST", "/api/v1/admin/hosts/{}/resume", admin_host_resume},
+    {"POST", "/api/v1/admin/hosts/{}/stop-desktops", admin_host_stop_desktops},
     {"GET", "/api/v1/admin/pools", admin_pools},
     {"POST", "/api/v1/admin/pools", admin_pool_create},
     {"GET", "/api/v1/admin/pools/{}", admin_pool_get},

@@ -1,9 +1,9 @@
 /* Desktops driven towards their state on their hosts through vdi-hostd's API:
  * provisioning = created and running, refreshing = stopped, deleted and created anew,
- * deleting = stopped and deleted; a ready desktop its host no longer runs ends its
- * sessions. Host calls happen outside store transactions; each write afterwards checks
- * the desktop is still in the state the call was made for. Runs in the maintenance
- * pass. */
+ * deleting = stopped and deleted, stopped = stopped (kept on the host); a ready desktop its host no
+ * longer runs ends its sessions. Host calls happen outside store transactions; each write
+ * afterwards checks the desktop is still in the state the call was made for. Runs in the
+ * maintenance pass. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -158,6 +158,18 @@ static void provision(struct broker *b, const struct desktop_rec *d, const struc
 	}
 }
 
+/* Stops desktop id on host (forced); its host state from the answer. */
+static void stop(struct broker *b, const struct host_rec *host, const char *id)
+{
+	json_t *req = json_pack("{s:b}", "force", 1), *reply = NULL;
+	int r = req ? call(b, host, "POST", id, "stop", req, &reply) : -ENOMEM;
+
+	json_decref(req);
+	if (r == 202)
+		set_host_state(b, id, reply);
+	json_decref(reply);
+}
+
 /* A desktop ready for POOL_HEALTHY_S ends its pool's run of failures. */
 static void ready(struct broker *b, const struct desktop_rec *d, const struct pool_rec *pool,
 		  int64_t now)
@@ -179,15 +191,11 @@ static void remove_from_host(struct broker *b, const struct desktop_rec *d,
 {
 	const char *id = d->dr_id, *hs = d->dr_host_state;
 	bool on = d->dr_on_host;
-	json_t *req, *reply = NULL;
+	json_t *reply = NULL;
 	int r;
 
 	if (on && one_of(hs, live)) {
-		req = json_pack("{s:b}", "force", 1);
-		r = req ? call(b, host, "POST", id, "stop", req, &reply) : -ENOMEM;
-		json_decref(req);
-		if (r == 202)
-			set_host_state(b, id, reply);
+		stop(b, host, id);
 	} else if (on && (!hs || one_of(hs, down))) {
 		r = call(b, host, "DELETE", id, NULL, NULL, &reply);
 		if (r == 200 || r == 404) {
@@ -219,6 +227,10 @@ static void reconcile(struct broker *b, const struct desktop_rec *d, const struc
 			desktop_gone(b, d, pool, now);
 		else
 			ready(b, d, pool, now);
+		break;
+	case DESKTOP_STOPPED: /* an administrator stopped it (admin.c) */
+		if (d->dr_on_host && one_of(d->dr_host_state, live))
+			stop(b, host, d->dr_id);
 		break;
 	case DESKTOP_LOST: /* its host is back */
 		store_desktop_set_state(b->b_store, d->dr_id, DESKTOP_LOST,

@@ -541,6 +541,24 @@ json_t *store_users_list(struct store *s)
 		    "");
 }
 
+json_t *store_users_seen(struct store *s)
+{
+	/* Successful logins are audited under the user's name (websession.c); web sessions
+	 * and desktop sessions name users whose login row may have aged out. */
+	return rows(s,
+		    "SELECT username, MAX(login) AS last_login,"
+		    "  (SELECT display_name FROM web_sessions w WHERE w.username = seen.username"
+		    "    ORDER BY created DESC LIMIT 1) AS display_name,"
+		    "  (SELECT groups FROM web_sessions w WHERE w.username = seen.username"
+		    "    ORDER BY created DESC LIMIT 1) AS groups FROM ("
+		    "  SELECT actor AS username, time AS login FROM audit"
+		    "    WHERE action = 'login' AND result = 'success' AND actor IS NOT NULL"
+		    "  UNION ALL SELECT username, created FROM web_sessions"
+		    "  UNION ALL SELECT username, 0 FROM sessions"
+		    ") AS seen GROUP BY username COLLATE NOCASE ORDER BY username COLLATE NOCASE",
+		    "");
+}
+
 int store_user_add(struct store *s, const char *username, const char *password_hash,
 		   const char *display_name, const char *mail, const json_t *groups, int64_t now)
 {
@@ -670,6 +688,13 @@ int store_host_add(struct store *s, const char *id, const char *url, const char 
 		    id, url, relay ? relay : "", now);
 
 	return r < 0 ? r : 0;
+}
+
+int store_host_set_enabled(struct store *s, const char *id, bool enabled)
+{
+	int r = run(s, "UPDATE hosts SET enabled = ? WHERE id = ?", "is", (int64_t)enabled, id);
+
+	return r == 0 ? -ENOENT : r < 0 ? r : 0;
 }
 
 int store_host_delete(struct store *s, const char *id)

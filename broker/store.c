@@ -13,12 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/metrics.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 
 struct store {
 	sqlite3 *st_db;
 	pthread_mutex_t st_lock; /* recursive: calls inside a transaction take it again */
 	int st_depth;		 /* store_begin() nesting (0 or 1) */
+	double st_began;	 /* monotonic: when store_begin() was called */
 };
 
 /* Migration i takes the schema from version i to i + 1. Append; never edit one that
@@ -400,6 +403,7 @@ int store_schema_latest(void)
 
 int store_begin(struct store *s)
 {
+	double began = monotonic_seconds();
 	char msg[256];
 
 	lock(s);
@@ -414,6 +418,7 @@ int store_begin(struct store *s)
 		return -EIO;
 	}
 	s->st_depth = 1;
+	s->st_began = began;
 	return 0;
 }
 
@@ -428,6 +433,7 @@ int store_commit(struct store *s)
 		r = -EIO;
 	}
 	s->st_depth = 0;
+	broker_metrics_store_transaction(monotonic_seconds() - s->st_began);
 	unlock(s);
 	return r;
 }
@@ -436,6 +442,7 @@ void store_rollback(struct store *s)
 {
 	sqlite3_exec(s->st_db, "ROLLBACK", NULL, NULL, NULL);
 	s->st_depth = 0;
+	broker_metrics_store_transaction(monotonic_seconds() - s->st_began);
 	unlock(s);
 }
 

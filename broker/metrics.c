@@ -53,8 +53,6 @@ static const char *const failure_names[BROKER_FAILURES] = {
 };
 
 static const double connect_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
-static const double store_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-				      0.05,   0.1,   0.25,   0.5,   1};
 
 static struct {
 	struct metrics_counter logins[BROKER_OUTCOMES];
@@ -65,10 +63,8 @@ static struct {
 	struct metrics_counter gw_websocket, gw_tunnel;
 	struct metrics_gauge gw_open;
 	struct metrics_counter gw_from_client, gw_to_client;
-	struct metrics_histogram store_seconds;
 } m = {
     .connect_seconds = METRICS_HISTOGRAM(connect_bounds),
-    .store_seconds = METRICS_HISTOGRAM(store_bounds),
 };
 
 void broker_metrics_login(enum broker_outcome o)
@@ -118,11 +114,6 @@ void broker_metrics_gateway_close(uint64_t from_client, uint64_t to_client)
 	metrics_counter_add(&m.gw_to_client, to_client);
 }
 
-void broker_metrics_store_transaction(double seconds)
-{
-	metrics_histogram_observe(&m.store_seconds, seconds);
-}
-
 /* ---- the scrape ---- */
 
 static bool listed(const enum broker_outcome *list, size_t n, enum broker_outcome o)
@@ -144,7 +135,7 @@ static void outcomes(struct metrics_text *t, const char *name, struct metrics_co
 	}
 }
 
-static void events(struct metrics_text *t)
+static void events(struct metrics_text *t, struct broker *b)
 {
 	metrics_family(t, "vdi_broker_logins_total", "counter",
 		       "Login requests by result (ok, bad_credentials: wrong user name or "
@@ -192,8 +183,8 @@ static void events(struct metrics_text *t)
 	metrics_family(t, "vdi_broker_store_transaction_seconds", "histogram",
 		       "Store write transactions, from begin (waiting for the lock included) to "
 		       "commit or rollback.");
-	metrics_histogram_write(t, "vdi_broker_store_transaction_seconds", &m.store_seconds, NULL,
-				NULL);
+	metrics_histogram_write(t, "vdi_broker_store_transaction_seconds",
+				store_transaction_seconds(b->b_store), NULL, NULL);
 }
 
 static void sessions(struct metrics_text *t, struct broker *b)
@@ -385,7 +376,7 @@ char *broker_metrics_text(struct broker *b)
 		       "Whether the store answers (1) or not (0); the figures read from it are "
 		       "left out when not.");
 	metrics_sample(&t, "vdi_broker_store_up", up, NULL);
-	events(&t);
+	events(&t, b);
 	if (up) {
 		sessions(&t, b);
 		desktops_and_pools(&t, b);

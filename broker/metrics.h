@@ -1,6 +1,6 @@
 /* The broker's monitoring: events counted as they happen (logins, connects, desktop
- * failures, the gateway, store transactions; lock-free, lib/metrics.h), the figures read
- * from the store at each scrape (sessions, desktops, pools, hosts), the text of
+ * failures, the gateway; lock-free, lib/metrics.h), the figures read from the store at
+ * each scrape (sessions, desktops, pools, hosts, its transaction times), the text of
  * GET /metrics, and whether the broker can serve (GET /readyz). Counters are the
  * process's: one broker per process. Serving them is api.c's. */
 #ifndef VDI_BROKER_METRICS_H
@@ -35,9 +35,6 @@ void broker_metrics_desktop_restart(void);
 void broker_metrics_gateway_open(bool websocket);
 /* A gateway connection ended, having moved these bytes. */
 void broker_metrics_gateway_close(uint64_t from_client, uint64_t to_client);
-/* A store transaction from store_begin() (waiting for the lock included) to its commit
- * or rollback. */
-void broker_metrics_store_transaction(double seconds);
 
 /* The text of GET /metrics (Prometheus format 0.0.4): a new string (free()), or NULL
  * when out of memory. */

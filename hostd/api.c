@@ -202,9 +202,12 @@ static void readyz(void *ctx, struct web_request *req)
 static void metrics(void *ctx, struct web_request *req)
 {
 	struct host_api *a = ctx;
+	json_t *list = host_list(a->a_host), *cap = host_capacity(a->a_host);
 
 	web_reply_text(req, 200, "text/plain; version=0.0.4; charset=utf-8",
-		       hostd_metrics_text(a->a_conf, a->a_host));
+		       hostd_metrics_text(a->a_conf, list, cap));
+	json_decref(list);
+	json_decref(cap);
 }
 
 static const struct web_route metrics_routes[] = {

@@ -1,5 +1,6 @@
 /* vdi-hostd's metrics and readiness (see metrics.h): counters other files bump and the
- * scrape, which reads the desktop table and capacity through host.h. Not HTTP. */
+ * scrape, written from the desktop list and capacity report host.h makes (metrics.c
+ * does not call host.c, which calls it). Not HTTP. */
 #include "hostd/metrics.h"
 
 #include <stdio.h>
@@ -100,9 +101,9 @@ static void events(struct metrics_text *t)
 		       NULL);
 }
 
-static void desktops(struct metrics_text *t, struct host *h)
+static void desktops(struct metrics_text *t, const json_t *list)
 {
-	json_t *list = host_list(h), *d;
+	json_t *d;
 	int count[NENGINES][NSTATES] = {{0}};
 	long long vcpus = 0;
 	size_t i;
@@ -122,7 +123,6 @@ static void desktops(struct metrics_text *t, struct host *h)
 					vcpus += json_integer_value(json_object_get(d, "vcpus"));
 			}
 	}
-	json_decref(list);
 	metrics_family(t, "vdi_hostd_desktops", "gauge",
 		       "Desktops defined on this host by state (stopped, starting, running, "
 		       "stopping, failed) and engine (qemu, vdi-hv).");
@@ -136,7 +136,7 @@ static void desktops(struct metrics_text *t, struct host *h)
 	metrics_sample(t, "vdi_hostd_vcpus_committed", (double)vcpus, NULL);
 }
 
-static void capacity(struct metrics_text *t, struct host *h)
+static void capacity(struct metrics_text *t, const json_t *cap)
 {
 	static const struct {
 		const char *name, *help, *key;
@@ -154,7 +154,6 @@ static void capacity(struct metrics_text *t, struct host *h)
 	     "max_desktops).",
 	     "max_desktops", 1},
 	};
-	json_t *cap = host_capacity(h);
 
 	for (size_t f = 0; cap && f < sizeof(figures) / sizeof(figures[0]); f++) {
 		json_t *v = json_object_get(cap, figures[f].key);
@@ -163,10 +162,9 @@ static void capacity(struct metrics_text *t, struct host *h)
 		metrics_family(t, figures[f].name, "gauge", figures[f].help);
 		metrics_sample(t, figures[f].name, x < 0 ? -1 : x * figures[f].scale, NULL);
 	}
-	json_decref(cap);
 }
 
-char *hostd_metrics_text(const struct conf *c, struct host *h)
+char *hostd_metrics_text(const struct conf *c, const json_t *list, const json_t *cap)
 {
 	struct metrics_text t;
 
@@ -178,7 +176,7 @@ char *hostd_metrics_text(const struct conf *c, struct host *h)
 			       hostd_engine_available(c, (enum desktop_engine)e), "engine",
 			       desktop_engine_name((enum desktop_engine)e), NULL);
 	events(&t);
-	desktops(&t, h);
-	capacity(&t, h);
+	desktops(&t, list);
+	capacity(&t, cap);
 	return metrics_text_take(&t);
 }

@@ -387,6 +387,90 @@ def test_hostd_metrics_vmm_failure_and_scraper_certificate(tmp_path, hostcerts, 
         h.kill_vms()
 
 
+FAKE_VMM = """#!/usr/bin/env python3
+# vdi-hv's outside, no VM: --help, a control socket answering ok (quit ends it) and a
+# VNC socket with RFB 3.8 without authentication, a 64x48 ServerInit, then silence
+import json, os, socket, struct, sys, threading
+if sys.argv[1:] == ["--help"]:
+    print("usage: vdi-hv --kernel FILE --vnc unix:PATH")
+    sys.exit(0)
+arg = dict(zip(sys.argv[1::2], sys.argv[2::2]))
+def listen(path):
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(path)
+    s.listen(8)
+    return s
+def control(c):
+    for line in c.makefile():
+        c.sendall(b'{"ok": true}\\n')
+        if json.loads(line).get("cmd") == "quit":
+            os._exit(0)
+def vnc(c):
+    c.sendall(b"RFB 003.008\\n"); c.recv(12)
+    c.sendall(b"\\x01\\x01"); c.recv(1); c.sendall(bytes(4)); c.recv(1)
+    c.sendall(struct.pack(">HH16sI", 64, 48, bytes(16), 4) + b"fake")
+    while c.recv(65536):
+        pass
+def serve(s, fn):
+    while True:
+        threading.Thread(target=fn, args=(s.accept()[0],), daemon=True).start()
+ctl, v = listen(arg["--control"][5:]), listen(arg["--vnc"][5:])
+threading.Thread(target=serve, args=(v, vnc), daemon=True).start()
+serve(ctl, control)
+"""
+
+
+def test_hostd_relay_sessions_and_bytes(tmp_path, hostcerts, monkeypatch):
+    h = hostd_with(tmp_path, hostcerts, monkeypatch, "[desktops]\ndefault_engine = vdi-hv\n")
+    (tmp_path / "fake-vdi-hv").write_text(FAKE_VMM)
+    try:
+        h.start()
+        h.ok("POST", "/api/v1/desktops", {"id": "d2", "disk": "base.img", "kernel": "kernel",
+                                          "vcpus": 2})
+        h.ok("POST", "/api/v1/desktops/d2/start")
+        h.wait_state("d2", "running", timeout=30)
+        samples, _ = parse(hostd_get(h, "/metrics")[2])
+        assert value(samples, "vdi_hostd_desktops", state="running", engine="vdi-hv") == 1
+        assert value(samples, "vdi_hostd_vcpus_committed") == 2
+        assert value(samples, "vdi_hostd_memory_committed_bytes") == 512 << 20
+        ticket = "t" * 32
+        assert h.ticket("d2", ticket)[0] == 200
+        s = h.relay(("VDI-TICKET %s\n" % ticket).encode())
+        got = b""
+        while len(got) < 12:
+            got += s.recv(12 - len(got))
+        s.sendall(b"RFB 003.008\n")
+        s.recv(2)
+        s.sendall(b"\x01")
+        s.recv(4)
+        s.sendall(b"\x01")  # ClientInit
+        got = b""
+        while len(got) < 28:
+            got += s.recv(28 - len(got))
+        assert struct.unpack(">HH", got[:4]) == (64, 48)
+        during, _ = parse(hostd_get(h, "/metrics")[2])
+        assert value(during, "vdi_hostd_relay_sessions_total") == 1
+        assert value(during, "vdi_hostd_relay_sessions_open") == 1
+        s.close()
+        deadline = time.monotonic() + 10
+        while True:
+            after, _ = parse(hostd_get(h, "/metrics")[2])
+            if value(after, "vdi_hostd_relay_sessions_open") == 0:
+                break
+            assert time.monotonic() < deadline, h.log()
+            time.sleep(0.1)
+        assert value(after, "vdi_hostd_relay_bytes_total", direction="from_client") >= 14
+        assert value(after, "vdi_hostd_relay_bytes_total", direction="to_client") >= 12 + 2 + 4 + 28
+        h.ok("POST", "/api/v1/desktops/d2/stop", {"force": True})
+        h.wait_state("d2", "stopped", timeout=30)
+        samples, _ = parse(hostd_get(h, "/metrics")[2])
+        assert value(samples, "vdi_hostd_vmm_starts_total", engine="vdi-hv") == 1
+        assert value(samples, "vdi_hostd_vmm_failures_total", engine="vdi-hv") == 0
+    finally:
+        h.stop()
+        h.kill_vms()
+
+
 def test_hostd_health_and_readiness(tmp_path, hostcerts, monkeypatch):
     h = hostd_with(tmp_path, hostcerts, monkeypatch, "")
     try:

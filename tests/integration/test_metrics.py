@@ -8,6 +8,7 @@ import math
 import os
 import re
 import socket
+import sqlite3
 import ssl
 import stat
 import struct
@@ -286,6 +287,28 @@ def test_broker_health_and_readiness(broker):
         assert https_get(port, "/readyz", broker.ssl_context())[::2] == (200, "ready\n")
     # the scrape listener serves nothing else
     assert https_get(broker.metrics_port, "/api/v1/session", broker.ssl_context())[0] == 404
+
+
+def test_broker_with_an_unusable_store_is_not_ready(tmp_path):
+    port = free_port()
+    b = Broker(str(tmp_path), "[metrics]\nlisten = 127.0.0.1:%d\n" % port)
+    try:
+        b.start()
+        assert https_get(b.port, "/readyz", b.ssl_context())[::2] == (200, "ready\n")
+        # another process breaks the database under the broker
+        db = sqlite3.connect(os.path.join(b.state, "broker.db"))
+        db.execute("DROP TABLE schema_version")
+        db.commit()
+        db.close()
+        status, _, text = https_get(b.port, "/readyz", b.ssl_context())
+        assert (status, text) == (503, "not ready: the store does not answer\n")
+        assert https_get(b.port, "/healthz", b.ssl_context())[::2] == (200, "ok\n")
+        samples, _ = parse(https_get(port, "/metrics", b.ssl_context())[2])
+        assert value(samples, "vdi_broker_store_up") == 0
+        assert value(samples, "vdi_broker_logins_total", result="ok") == 0
+    finally:
+        status = b.stop()
+    assert status == 0, b.log()
 
 
 def test_broker_metrics_listen_checked_and_documented(tmp_path):

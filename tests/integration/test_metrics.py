@@ -213,10 +213,19 @@ def test_broker_metrics_parse_and_name_every_family(broker):
         assert types.get(family) == kind, (family, types.get(family))
     assert value(samples, "vdi_broker_store_up") == 1
     assert value(samples, "vdi_broker_pool_desktops", pool="m") == 1
+    assert value(samples, "vdi_broker_pool_spare_desktops", pool="m") == 1
     assert value(samples, "vdi_broker_pool_spare_target", pool="m") == 0
     assert value(samples, "vdi_broker_desktops", state="ready", engine="manual") == 1
     # the admin's bearer login and the pool's creation went through the store
     assert value(samples, "vdi_broker_store_transaction_seconds_count") >= 1
+    # a host registered, never heard from: down, its figures unknown
+    broker.admin.ok("POST", "/api/v1/admin/hosts",
+                    {"id": "h-9", "url": "https://127.0.0.1:%d" % free_port()}, expect=(201,))
+    samples, _ = parse(https_get(broker.metrics_port, "/metrics", broker.ssl_context())[2])
+    assert value(samples, "vdi_broker_host_up", host="h-9") == 0
+    assert value(samples, "vdi_broker_host_cpus", host="h-9") == -1
+    assert value(samples, "vdi_broker_host_memory_available_bytes", host="h-9") == -1
+    broker.admin.ok("DELETE", "/api/v1/admin/hosts/h-9", expect=(204,))
 
 
 def test_logins_connect_and_gateway_move_the_counters(broker):

@@ -35,6 +35,12 @@ static const char *const outcome_names[BROKER_OUTCOMES] = {
     [BROKER_LOGINS_BUSY] = "logins_busy",
 };
 
+/* An outcome's label value; "other" for one without a name here yet. */
+static const char *outcome_name(int o)
+{
+	return o >= 0 && o < BROKER_OUTCOMES && outcome_names[o] ? outcome_names[o] : "other";
+}
+
 /* Results shown even before they happen (so a rate over them starts at 0). */
 static const enum broker_outcome login_results[] = {
     BROKER_OK,		BROKER_BAD_CREDENTIALS,	      BROKER_THROTTLED,
@@ -127,12 +133,18 @@ static bool listed(const enum broker_outcome *list, size_t n, enum broker_outcom
 static void outcomes(struct metrics_text *t, const char *name, struct metrics_counter *c,
 		     const enum broker_outcome *always, size_t nalways)
 {
+	uint64_t other = 0;
+
 	for (int o = 0; o < BROKER_OUTCOMES; o++) {
 		uint64_t v = metrics_counter_get(&c[o]);
 
-		if (v || listed(always, nalways, (enum broker_outcome)o))
-			metrics_sample(t, name, (double)v, "result", outcome_names[o], NULL);
+		if (!outcome_names[o])
+			other += v; /* one sample for all of them: names are unique */
+		else if (v || listed(always, nalways, (enum broker_outcome)o))
+			metrics_sample(t, name, (double)v, "result", outcome_name(o), NULL);
 	}
+	if (other)
+		metrics_sample(t, name, (double)other, "result", "other", NULL);
 }
 
 static void events(struct metrics_text *t, struct broker *b)

@@ -275,6 +275,7 @@ static void desktop_failed(struct broker *b, const struct desktop_rec *d, const 
 	if (!cause)
 		cause = "its host reports it failed, without a reason";
 	store_desktop_set_failure(b->b_store, d->dr_id, cause);
+	broker_metrics_desktop_failure(BROKER_FAILURE_FAILED);
 	n = store_pool_failed(b->b_store, d->dr_pool, cause, now);
 	if (n < 0)
 		return;

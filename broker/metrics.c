@@ -33,6 +33,7 @@ static const char *const outcome_names[BROKER_OUTCOMES] = {
     [BROKER_HOST_UNAVAILABLE] = "host_unavailable",
     [BROKER_DIRECTORY_UNAVAILABLE] = "directory_unavailable",
     [BROKER_LOGINS_BUSY] = "logins_busy",
+    [BROKER_DESKTOP_FAILED] = "desktop_failed",
 };
 
 /* An outcome's label value; "other" for one without a name here yet. */
@@ -47,7 +48,8 @@ static const enum broker_outcome login_results[] = {
     BROKER_LOGINS_BUSY, BROKER_DIRECTORY_UNAVAILABLE, BROKER_UNAVAILABLE,
 };
 static const enum broker_outcome connect_results[] = {
-    BROKER_OK, BROKER_STARTING, BROKER_DENIED, BROKER_NO_CAPACITY, BROKER_HOST_UNAVAILABLE,
+    BROKER_OK,		BROKER_STARTING,	 BROKER_DENIED,
+    BROKER_NO_CAPACITY, BROKER_HOST_UNAVAILABLE, BROKER_DESKTOP_FAILED,
 };
 
 static const char *const failure_names[BROKER_FAILURES] = {
@@ -88,12 +90,11 @@ void broker_metrics_connect(enum broker_outcome o, double seconds)
 
 void broker_metrics_desktop_gone(const char *host_state)
 {
-	for (int i = 0; i < BROKER_FAILURES; i++)
-		if (host_state && !strcmp(host_state, failure_names[i])) {
-			broker_metrics_desktop_failure((enum broker_desktop_failure)i);
-			return;
-		}
-	broker_metrics_desktop_failure(BROKER_FAILURE_FAILED);
+	/* "failed" was counted when the heartbeat said so (broker_metrics_desktop_failure) */
+	if (host_state && !strcmp(host_state, failure_names[BROKER_FAILURE_STOPPED]))
+		broker_metrics_desktop_failure(BROKER_FAILURE_STOPPED);
+	else if (host_state && !strcmp(host_state, failure_names[BROKER_FAILURE_MISSING]))
+		broker_metrics_desktop_failure(BROKER_FAILURE_MISSING);
 }
 
 void broker_metrics_desktop_failure(enum broker_desktop_failure why)
@@ -313,6 +314,12 @@ static void desktops_and_pools(struct metrics_text *t, struct broker *b)
 		metrics_sample(t, "vdi_broker_pool_spare_desktops", n, "pool", pl.pl_recs[p].pr_id,
 			       NULL);
 	}
+	metrics_family(t, "vdi_broker_pool_failures", "gauge",
+		       "Desktops of each pool that failed on their host in a row (none ready "
+		       "since); degraded_after or more: the pool is degraded.");
+	for (size_t p = 0; p < pl.pl_n; p++)
+		metrics_sample(t, "vdi_broker_pool_failures", pl.pl_recs[p].pr_failures, "pool",
+			       pl.pl_recs[p].pr_id, NULL);
 	metrics_family(t, "vdi_broker_pool_spare_target", "gauge",
 		       "Spare desktops each automated pool is configured to keep (spare).");
 	for (size_t p = 0; p < pl.pl_n; p++)

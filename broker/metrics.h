@@ -27,7 +27,8 @@ enum broker_desktop_failure {
 void broker_metrics_login(enum broker_outcome o);
 /* A connect request answered with o after seconds. */
 void broker_metrics_connect(enum broker_outcome o, double seconds);
-/* host_state is what the host reported ("stopped", "failed", "missing"). */
+/* A ready desktop its host no longer runs: host_state is what the host reported
+ * ("stopped", "missing"; "failed" is counted when the heartbeat says so). */
 void broker_metrics_desktop_gone(const char *host_state);
 void broker_metrics_desktop_failure(enum broker_desktop_failure why);
 /* An owned desktop provisioned again after a failure or its host's loss. */

@@ -5,7 +5,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "hostd/engine.h"
 #include "lib/metrics.h"
@@ -43,24 +42,29 @@ void hostd_metrics_relay_close(uint64_t from_client, uint64_t to_client)
 	metrics_counter_add(&m.relay_to_client, to_client);
 }
 
-bool hostd_engine_available(const struct conf *c, enum desktop_engine e)
+/* Why engine e cannot run desktops here (its start-up probe), or NULL. */
+static const char *unavailable(enum desktop_engine e)
 {
 	const struct engine *en = e == DESKTOP_ENGINE_QEMU ? &engine_qemu : &engine_vdihv;
 
-	if (en->en_unavailable && en->en_unavailable())
-		return false;
-	return e != DESKTOP_ENGINE_QEMU || access(c->qemu_binary, X_OK) == 0;
+	return en->en_unavailable ? en->en_unavailable() : NULL;
+}
+
+bool hostd_engine_available(const struct conf *c, enum desktop_engine e)
+{
+	(void)c;
+	return !unavailable(e);
 }
 
 bool hostd_ready(const struct conf *c, char *why, size_t len)
 {
-	const char *vdihv = engine_vdihv.en_unavailable ? engine_vdihv.en_unavailable() : NULL;
+	const char *qemu = unavailable(DESKTOP_ENGINE_QEMU);
+	const char *vdihv = unavailable(DESKTOP_ENGINE_VDIHV);
 
-	if (hostd_engine_available(c, DESKTOP_ENGINE_QEMU) ||
-	    hostd_engine_available(c, DESKTOP_ENGINE_VDIHV))
+	(void)c;
+	if (!qemu || !vdihv)
 		return true;
-	snprintf(why, len, "no engine can run desktops: qemu: %s is not executable; vdi-hv: %s",
-		 c->qemu_binary, vdihv ? vdihv : "unavailable");
+	snprintf(why, len, "no engine can run desktops: qemu: %s; vdi-hv: %s", qemu, vdihv);
 	return false;
 }
 

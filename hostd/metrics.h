@@ -24,8 +24,8 @@ void hostd_metrics_vmm_failure(enum desktop_engine e);
 void hostd_metrics_relay_open(void);
 void hostd_metrics_relay_close(uint64_t from_client, uint64_t to_client);
 
-/* Whether the engine can run desktops here: vdi-hv as its start-up probe found it,
- * QEMU when its binary is executable. */
+/* Whether the engine can run desktops here, as its start-up probe found (the reason
+ * when not is in the capacity report). */
 bool hostd_engine_available(const struct conf *c, enum desktop_engine e);
 /* The text of GET /metrics (Prometheus format 0.0.4) from host_list()'s list and
  * host_capacity()'s report (either NULL: left out): a new string, or NULL. */

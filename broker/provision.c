@@ -10,6 +10,7 @@
 
 #include "broker/hostclient.h"
 #include "broker/internal.h"
+#include "broker/metrics.h"
 #include "lib/log.h"
 
 static bool one_of(const char *v, const char *const *list)
@@ -81,6 +82,9 @@ static void desktop_gone(struct broker *b, const struct desktop_rec *d, const st
 	sessions_desktop_lost(b, d, &pv, now, detail);
 	store_desktop_set_state(b->b_store, d->dr_id, d->dr_state,
 				d->dr_owner ? DESKTOP_PROVISIONING : DESKTOP_DELETING, now);
+	broker_metrics_desktop_gone(d->dr_host_state);
+	if (d->dr_owner)
+		broker_metrics_desktop_restart();
 	log_warnx("desktop=%s is %s on host=%s: %s", d->dr_id, d->dr_host_state, d->dr_host,
 		  d->dr_owner ? "starting it again" : "replacing it");
 	if (store_commit(b->b_store) < 0)
@@ -143,6 +147,7 @@ static void provision(struct broker *b, const struct desktop_rec *d, const struc
 					    now) > 0) {
 			log_warnx("desktop=%s: not running after %ds; in error", id,
 				  b->b_cfg->bc_provision_timeout);
+			broker_metrics_desktop_failure(BROKER_FAILURE_PROVISION_TIMEOUT);
 			broker_audit(b, NULL, "desktop_error", id, "failure", NULL,
 				     "not running after provision_timeout");
 		}
@@ -233,8 +238,11 @@ static void reconcile(struct broker *b, const struct desktop_rec *d, const struc
 			stop(b, host, d->dr_id);
 		break;
 	case DESKTOP_LOST: /* its host is back */
-		store_desktop_set_state(b->b_store, d->dr_id, DESKTOP_LOST,
-					d->dr_owner ? DESKTOP_PROVISIONING : DESKTOP_DELETING, now);
+		if (store_desktop_set_state(b->b_store, d->dr_id, DESKTOP_LOST,
+					    d->dr_owner ? DESKTOP_PROVISIONING : DESKTOP_DELETING,
+					    now) > 0 &&
+		    d->dr_owner)
+			broker_metrics_desktop_restart();
 		break;
 	default: break;
 	}

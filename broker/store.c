@@ -13,13 +13,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 
 struct store {
 	sqlite3 *st_db;
 	pthread_mutex_t st_lock; /* recursive: calls inside a transaction take it again */
 	int st_depth;		 /* store_begin() nesting (0 or 1) */
+	double st_began;	 /* monotonic: when store_begin() was called */
+	struct metrics_histogram st_seconds; /* store_begin() to commit or rollback */
 };
+
+static const double transaction_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+					    0.05,   0.1,   0.25,   0.5,	  1};
 
 /* Migration i takes the schema from version i to i + 1. Append; never edit one that
  * has shipped. */
@@ -349,6 +356,8 @@ struct store *store_open(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	s->st_seconds.mh_bounds = transaction_bounds;
+	s->st_seconds.mh_nbounds = sizeof(transaction_bounds) / sizeof(transaction_bounds[0]);
 	pthread_mutexattr_init(&attr);
 	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&s->st_lock, &attr);
@@ -403,8 +412,14 @@ int store_schema_latest(void)
 	return NMIGRATIONS;
 }
 
+struct metrics_histogram *store_transaction_seconds(struct store *s)
+{
+	return &s->st_seconds;
+}
+
 int store_begin(struct store *s)
 {
+	double began = monotonic_seconds();
 	char msg[256];
 
 	lock(s);
@@ -419,6 +434,7 @@ int store_begin(struct store *s)
 		return -EIO;
 	}
 	s->st_depth = 1;
+	s->st_began = began;
 	return 0;
 }
 
@@ -433,6 +449,7 @@ int store_commit(struct store *s)
 		r = -EIO;
 	}
 	s->st_depth = 0;
+	metrics_histogram_observe(&s->st_seconds, monotonic_seconds() - s->st_began);
 	unlock(s);
 	return r;
 }
@@ -441,6 +458,7 @@ void store_rollback(struct store *s)
 {
 	sqlite3_exec(s->st_db, "ROLLBACK", NULL, NULL, NULL);
 	s->st_depth = 0;
+	metrics_histogram_observe(&s->st_seconds, monotonic_seconds() - s->st_began);
 	unlock(s);
 }
 

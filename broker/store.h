@@ -32,6 +32,11 @@ int store_schema_version(struct store *s);
 /* The newest schema version this build knows. */
 int store_schema_latest(void);
 
+/* How long write transactions took, from store_begin() (waiting for the lock included)
+ * to their commit or rollback: the store's own histogram (lib/metrics.h), for the
+ * broker's metrics. */
+struct metrics_histogram *store_transaction_seconds(struct store *s);
+
 /* A write transaction (SQLite BEGIN IMMEDIATE), held with the store's lock until
  * store_commit() or store_rollback(): other threads' store calls wait, so what is read
  * inside cannot change before the writes that depend on it. Calls made outside a

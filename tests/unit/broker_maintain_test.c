@@ -6,10 +6,11 @@
  * runs replaced, a deleted pool's desktops removed from the host, a drained host's
  * desktops kept and then stopped on request, and the failures of
  * clients not signed in counted per address and minute in the audit log, which keeps
- * its retention. */
+ * its retention. Desktops lost or failed are counted in the broker's metrics. */
 #include <sqlite3.h>
 
 #include "broker_fixture.h"
+#include "broker/metrics.h"
 
 static const char *staff[] = {"staff"};
 
@@ -205,6 +206,22 @@ static void test_pass_sizes_the_pool_and_provisions(void **state)
 	json_decref(ds);
 }
 
+/* The value of the sample that starts with prefix ("name{labels} ") in GET /metrics. */
+static double metric(struct broker *b, const char *prefix)
+{
+	char *text = broker_metrics_text(b), *at;
+	double v;
+
+	assert_non_null(text);
+	at = strstr(text, prefix);
+	assert_non_null(at);
+	v = strtod(at + strlen(prefix), NULL);
+	free(text);
+	return v;
+}
+
+#define FAILURES(reason) "vdi_broker_desktop_failures_total{reason=\"" reason "\"} "
+
 static void test_silent_host_goes_down(void **state)
 {
 	struct fixture *f = *state;
@@ -212,8 +229,13 @@ static void test_silent_host_goes_down(void **state)
 	json_t *ds, *d, *hosts, *e;
 	size_t i;
 
+	double lost;
+
 	json_decref(sized_pool(f, now));
+	lost = metric(f->f_broker, FAILURES("host_down"));
 	broker_maintain(f->f_broker, now + 301); /* host_timeout = 300s */
+	assert_true(metric(f->f_broker, FAILURES("host_down")) - lost == 2); /* min 2 */
+	assert_true(metric(f->f_broker, "vdi_broker_host_up{host=\"h1\"} ") == 0);
 	hosts = broker_admin_hosts(f->f_broker);
 	assert_string_equal(jstr(json_array_get(hosts, 0), "state"), "down");
 	json_decref(hosts);
@@ -354,13 +376,19 @@ static void test_failed_desktop_is_replaced(void **state)
 	char w[2][80], st[32];
 	const char *report[] = {w[0], w[1], NULL};
 	json_t *e;
+	double failed, restarts;
 
 	ready_pool(f, now, w);
 	assert_int_equal(broker_connect(f->f_broker, &u, "spare", NULL, &cn, &res), BROKER_OK);
+	failed = metric(f->f_broker, FAILURES("failed"));
+	restarts = metric(f->f_broker, "vdi_broker_desktop_restarts_total ");
 	report_state(w, cn.cn_desktop, "failed");
 	heartbeat(f->f_broker, "h1", report, &res);
 	broker_maintain(f->f_broker, now);
 	assert_string_equal(state_of(f, cn.cn_desktop, st, sizeof(st)), "deleting");
+	assert_true(metric(f->f_broker, FAILURES("failed")) - failed == 1);
+	/* a floating desktop without an owner is replaced, not restarted */
+	assert_true(metric(f->f_broker, "vdi_broker_desktop_restarts_total ") == restarts);
 	e = audit_find(f->f_broker, "session_lost");
 	assert_non_null(e);
 	assert_string_equal(jstr(e, "target"), cn.cn_session);

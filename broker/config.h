@@ -26,6 +26,7 @@ struct broker_config {
 	int bc_session_lifetime; /* web sessions: seconds after login */
 	int bc_maintenance_interval;
 	int bc_provision_timeout; /* a desktop not running after this is in error */
+	int bc_degraded_after;	  /* failures in a row that make a pool degraded */
 	int bc_password_cost;	  /* scrypt ln for passwords the broker hashes */
 	/* [http] */
 	char *bc_listen;
@@ -44,6 +45,8 @@ struct broker_config {
 	char *bc_heartbeat_listen;		       /* empty: heartbeats not accepted */
 	int bc_host_timeout;			       /* silence before a host is down */
 	int bc_host_request_timeout;
+	/* [metrics] */
+	char *bc_metrics_listen; /* empty: /metrics only for admins on bc_listen */
 	/* [auth], [ldap] */
 	struct auth_config bc_auth;
 };

@@ -13,13 +13,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 
 struct store {
 	sqlite3 *st_db;
 	pthread_mutex_t st_lock; /* recursive: calls inside a transaction take it again */
 	int st_depth;		 /* store_begin() nesting (0 or 1) */
+	double st_began;	 /* monotonic: when store_begin() was called */
+	struct metrics_histogram st_seconds; /* store_begin() to commit or rollback */
 };
+
+static const double transaction_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+					    0.05,   0.1,   0.25,   0.5,	  1};
 
 /* Migration i takes the schema from version i to i + 1. Append; never edit one that
  * has shipped. */
@@ -89,6 +96,11 @@ static const char *const migrations[] = {
     "  id INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL, actor TEXT,"
     "  action TEXT NOT NULL, target TEXT, result TEXT NOT NULL, client_addr TEXT,"
     "  detail TEXT);",
+    /* 2: why desktops failed, and each pool's run of failures (restart back-off) */
+    "ALTER TABLE desktops ADD COLUMN failure TEXT;"
+    "ALTER TABLE pools ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE pools ADD COLUMN retry_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE pools ADD COLUMN failure TEXT;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -344,6 +356,8 @@ struct store *store_open(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	s->st_seconds.mh_bounds = transaction_bounds;
+	s->st_seconds.mh_nbounds = sizeof(transaction_bounds) / sizeof(transaction_bounds[0]);
 	pthread_mutexattr_init(&attr);
 	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&s->st_lock, &attr);
@@ -398,8 +412,14 @@ int store_schema_latest(void)
 	return NMIGRATIONS;
 }
 
+struct metrics_histogram *store_transaction_seconds(struct store *s)
+{
+	return &s->st_seconds;
+}
+
 int store_begin(struct store *s)
 {
+	double began = monotonic_seconds();
 	char msg[256];
 
 	lock(s);
@@ -414,6 +434,7 @@ int store_begin(struct store *s)
 		return -EIO;
 	}
 	s->st_depth = 1;
+	s->st_began = began;
 	return 0;
 }
 
@@ -428,6 +449,7 @@ int store_commit(struct store *s)
 		r = -EIO;
 	}
 	s->st_depth = 0;
+	metrics_histogram_observe(&s->st_seconds, monotonic_seconds() - s->st_began);
 	unlock(s);
 	return r;
 }
@@ -436,6 +458,7 @@ void store_rollback(struct store *s)
 {
 	sqlite3_exec(s->st_db, "ROLLBACK", NULL, NULL, NULL);
 	s->st_depth = 0;
+	metrics_histogram_observe(&s->st_seconds, monotonic_seconds() - s->st_began);
 	unlock(s);
 }
 
@@ -533,6 +556,24 @@ json_t *store_users_list(struct store *s)
 	return rows(s,
 		    "SELECT username, display_name, mail, groups, created FROM users "
 		    "ORDER BY username",
+		    "");
+}
+
+json_t *store_users_seen(struct store *s)
+{
+	/* Successful logins are audited under the user's name (websession.c); web sessions
+	 * and desktop sessions name users whose login row may have aged out. */
+	return rows(s,
+		    "SELECT username, MAX(login) AS last_login,"
+		    "  (SELECT display_name FROM web_sessions w WHERE w.username = seen.username"
+		    "    ORDER BY created DESC LIMIT 1) AS display_name,"
+		    "  (SELECT groups FROM web_sessions w WHERE w.username = seen.username"
+		    "    ORDER BY created DESC LIMIT 1) AS groups FROM ("
+		    "  SELECT actor AS username, time AS login FROM audit"
+		    "    WHERE action = 'login' AND result = 'success' AND actor IS NOT NULL"
+		    "  UNION ALL SELECT username, created FROM web_sessions"
+		    "  UNION ALL SELECT username, 0 FROM sessions"
+		    ") AS seen GROUP BY username COLLATE NOCASE ORDER BY username COLLATE NOCASE",
 		    "");
 }
 
@@ -665,6 +706,13 @@ int store_host_add(struct store *s, const char *id, const char *url, const char 
 		    id, url, relay ? relay : "", now);
 
 	return r < 0 ? r : 0;
+}
+
+int store_host_set_enabled(struct store *s, const char *id, bool enabled)
+{
+	int r = run(s, "UPDATE hosts SET enabled = ? WHERE id = ?", "is", (int64_t)enabled, id);
+
+	return r == 0 ? -ENOENT : r < 0 ? r : 0;
 }
 
 int store_host_delete(struct store *s, const char *id)
@@ -869,6 +917,9 @@ static int pool_from_row(const json_t *row, void *rec)
 	    .pr_utc_offset = (int)json_integer_value(json_object_get(row, "utc_offset")),
 	    .pr_deleting = json_is_true(json_object_get(row, "deleting")),
 	    .pr_created = json_integer_value(json_object_get(row, "created")),
+	    .pr_failures = (int)json_integer_value(json_object_get(row, "failures")),
+	    .pr_retry_at = json_integer_value(json_object_get(row, "retry_at")),
+	    .pr_failure = dup_or_null(row, "failure", &nomem),
 	};
 	/* the table's CHECKs allow no other names */
 	if (pool_kind_parse(json_string_value(json_object_get(row, "kind")), &p->pr_kind) < 0)
@@ -893,6 +944,7 @@ void pool_rec_release(struct pool_rec *p)
 	free(p->pr_networks);
 	free(p->pr_windows);
 	free(p->pr_hosts);
+	free(p->pr_failure);
 	for (size_t i = 0; i < p->pr_nents; i++)
 		free(p->pr_ents[i].er_name);
 	free(p->pr_ents);
@@ -924,7 +976,7 @@ json_t *pool_rec_json(const struct pool_rec *p)
 		return NULL;
 	return json_pack(
 	    "{s:o, s:o, s:s, s:s, s:b, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:O, s:o, "
-	    "s:o, s:i, s:o, s:b, s:I, s:o}",
+	    "s:o, s:i, s:o, s:b, s:I, s:o, s:i, s:I, s:o}",
 	    "id", string_or_null(p->pr_id), "name", string_or_null(p->pr_name), "kind",
 	    pool_kind_name(p->pr_kind), "source", pool_source_name(p->pr_source), "enabled",
 	    p->pr_enabled, "min", p->pr_min, "max", p->pr_max, "spare", p->pr_spare, "memory_mib",
@@ -933,7 +985,8 @@ json_t *pool_rec_json(const struct pool_rec *p)
 	    p->pr_template ? p->pr_template : json_null(), "networks",
 	    string_or_null(p->pr_networks), "windows", string_or_null(p->pr_windows), "utc_offset",
 	    p->pr_utc_offset, "hosts", string_or_null(p->pr_hosts), "deleting", p->pr_deleting,
-	    "created", (json_int_t)p->pr_created, "entitlements", ents);
+	    "created", (json_int_t)p->pr_created, "entitlements", ents, "failures", p->pr_failures,
+	    "retry_at", (json_int_t)p->pr_retry_at, "failure", string_or_null(p->pr_failure));
 }
 
 int store_pools_list(struct store *s, struct pool_list *out)
@@ -999,7 +1052,7 @@ int store_pool_put(struct store *s, const json_t *p, bool create, int64_t now)
 		    "UPDATE pools SET name = ?, kind = ?, source = ?, enabled = ?, min = ?, "
 		    "max = ?, spare = ?, memory_mib = ?, vcpus = ?, disconnect_timeout = ?, "
 		    "logoff_action = ?, template = ?, networks = ?, windows = ?, utc_offset = ?, "
-		    "hosts = ? WHERE id = ? AND deleting = 0",
+		    "hosts = ?, failures = 0, retry_at = 0 WHERE id = ? AND deleting = 0",
 		    "sssbiiiiiissssiss", str(p, "name"), str(p, "kind"), str(p, "source"),
 		    (int)json_is_true(json_object_get(p, "enabled")), num(p, "min"), num(p, "max"),
 		    num(p, "spare"), num(p, "memory_mib"), num(p, "vcpus"),
@@ -1009,6 +1062,42 @@ int store_pool_put(struct store *s, const json_t *p, bool create, int64_t now)
 	if (r == 0)
 		return -ENOENT;
 	return r < 0 ? r : 0;
+}
+
+int store_pool_failed(struct store *s, const char *id, const char *cause, int64_t now)
+{
+	json_t *row;
+	int failures, r;
+	int64_t delay;
+
+	row = one(rows(s, "SELECT failures FROM pools WHERE id = ?", "s", id));
+	if (!row)
+		return errno == ENOENT ? -ENOENT : -EIO;
+	failures = (int)json_integer_value(json_object_get(row, "failures")) + 1;
+	json_decref(row);
+	if (failures > 1000)
+		failures = 1000;
+	delay = failures > 9 ? POOL_RETRY_MAX_S : (int64_t)1 << (failures - 1);
+	if (delay > POOL_RETRY_MAX_S)
+		delay = POOL_RETRY_MAX_S;
+	r = run(s, "UPDATE pools SET failures = ?, retry_at = ?, failure = ? WHERE id = ?", "iiss",
+		(int64_t)failures, now + delay, cause, id);
+	return r < 0 ? r : failures;
+}
+
+int store_pool_healthy(struct store *s, const char *id)
+{
+	return run(s,
+		   "UPDATE pools SET failures = 0, retry_at = 0, failure = NULL "
+		   "WHERE id = ? AND failures > 0",
+		   "s", id);
+}
+
+int store_desktop_set_failure(struct store *s, const char *id, const char *cause)
+{
+	int r = run(s, "UPDATE desktops SET failure = ? WHERE id = ?", "ss", cause, id);
+
+	return r == 0 ? -ENOENT : r < 0 ? r : 0;
 }
 
 int store_pool_mark_deleting(struct store *s, const char *id)
@@ -1082,6 +1171,7 @@ static int desktop_from_row(const json_t *row, void *rec)
 	    .dr_vnc_password = dup_or_null(row, "vnc_password", &nomem),
 	    .dr_owner = dup_or_null(row, "owner", &nomem),
 	    .dr_host_state = dup_or_null(row, "host_state", &nomem),
+	    .dr_failure = dup_or_null(row, "failure", &nomem),
 	    .dr_on_host = json_is_true(json_object_get(row, "on_host")),
 	    .dr_in_use = json_is_true(json_object_get(row, "in_use")),
 	    .dr_since = json_integer_value(json_object_get(row, "since")),
@@ -1107,6 +1197,7 @@ void desktop_rec_release(struct desktop_rec *d)
 	free(d->dr_vnc_password);
 	free(d->dr_owner);
 	free(d->dr_host_state);
+	free(d->dr_failure);
 	memset(d, 0, sizeof(*d));
 }
 
@@ -1120,14 +1211,14 @@ void desktop_list_free(struct desktop_list *l)
 
 json_t *desktop_rec_json(const struct desktop_rec *d)
 {
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:b, s:I, s:I, s:b}", "id",
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:b, s:I, s:I, s:b, s:o}", "id",
 			 string_or_null(d->dr_id), "pool_id", string_or_null(d->dr_pool), "host_id",
 			 string_or_null(d->dr_host), "address", string_or_null(d->dr_address),
 			 "vnc_password", string_or_null(d->dr_vnc_password), "owner",
 			 string_or_null(d->dr_owner), "state", desktop_state_name(d->dr_state),
 			 "host_state", string_or_null(d->dr_host_state), "on_host", d->dr_on_host,
 			 "since", (json_int_t)d->dr_since, "created", (json_int_t)d->dr_created,
-			 "in_use", d->dr_in_use);
+			 "in_use", d->dr_in_use, "failure", string_or_null(d->dr_failure));
 }
 
 #define DESKTOP_COLUMNS                                                                            \

@@ -32,6 +32,11 @@ int store_schema_version(struct store *s);
 /* The newest schema version this build knows. */
 int store_schema_latest(void);
 
+/* How long write transactions took, from store_begin() (waiting for the lock included)
+ * to their commit or rollback: the store's own histogram (lib/metrics.h), for the
+ * broker's metrics. */
+struct metrics_histogram *store_transaction_seconds(struct store *s);
+
 /* A write transaction (SQLite BEGIN IMMEDIATE), held with the store's lock until
  * store_commit() or store_rollback(): other threads' store calls wait, so what is read
  * inside cannot change before the writes that depend on it. Calls made outside a
@@ -45,6 +50,11 @@ void store_rollback(struct store *s);
 json_t *store_user_get(struct store *s, const char *username);
 /* Without password hashes, by name. */
 json_t *store_users_list(struct store *s);
+/* Everyone who signed in, whatever the backend, as far as the store remembers (audited
+ * logins, web sessions, desktop sessions): [{"username", "last_login", "display_name",
+ * "groups"}] by name, with last_login 0 when no login row is left, and the display name
+ * and groups of their newest web session (null without one). */
+json_t *store_users_seen(struct store *s);
 int store_user_add(struct store *s, const char *username, const char *password_hash,
 		   const char *display_name, const char *mail, const json_t *groups, int64_t now);
 /* Replaces a local user's password hash (a login upgrading a weak one). -ENOENT if absent. */
@@ -92,6 +102,8 @@ int store_hosts_list(struct store *s, struct host_list *out);
 int store_host_get(struct store *s, const char *id, struct host_rec *out);
 int store_host_add(struct store *s, const char *id, const char *url, const char *relay,
 		   int64_t now);
+/* A disabled host gets no new desktops (placement skips it); its own keep running. */
+int store_host_set_enabled(struct store *s, const char *id, bool enabled);
 int store_host_delete(struct store *s, const char *id);
 /* Records a heartbeat. Returns 1 when the host was down until now, 0, or -ENOENT. */
 int store_host_heartbeat(struct store *s, const char *id, int64_t now, int64_t mem_free_mib,
@@ -148,9 +160,20 @@ struct pool_rec {
 	int pr_utc_offset;			   /* minutes */
 	bool pr_deleting;
 	int64_t pr_created;
+	/* Restart back-off: desktops failed in a row (reset by a desktop that stays ready
+	 * for POOL_HEALTHY_S or by an update of the pool), no new start before
+	 * pr_retry_at, and the last failure's cause. */
+	int pr_failures;
+	int64_t pr_retry_at;
+	char *pr_failure;
 	struct entitlement_rec *pr_ents; /* by kind, then name */
 	size_t pr_nents;
 };
+
+/* Back-off after the n-th failure in a row: 1 s doubling, at most POOL_RETRY_MAX_S. */
+#define POOL_RETRY_MAX_S 300
+/* A desktop ready this long ends its pool's run of failures. */
+#define POOL_HEALTHY_S 60
 
 struct pool_list {
 	struct pool_rec *pl_recs;
@@ -180,6 +203,12 @@ int store_pool_get(struct store *s, const char *id, struct pool_rec *out);
 /* Inserts (create) or replaces the settings of (update) the pool described by pool, an
  * object with the columns above (checked by the caller). */
 int store_pool_put(struct store *s, const json_t *pool, bool create, int64_t now);
+/* One more failure of a desktop of pool id, with its cause: the pool waits 1 s, 2 s,
+ * 4 s ... up to POOL_RETRY_MAX_S before its next start. Returns the failures in a row,
+ * -ENOENT or -errno. */
+int store_pool_failed(struct store *s, const char *id, const char *cause, int64_t now);
+/* Ends pool id's run of failures. Returns 1 when there was one, 0, or -errno. */
+int store_pool_healthy(struct store *s, const char *id);
 /* Marks a pool as being deleted (hidden; removed once its desktops are gone). */
 int store_pool_mark_deleting(struct store *s, const char *id);
 int store_pool_delete(struct store *s, const char *id);
@@ -207,6 +236,7 @@ struct desktop_rec {
 	char *dr_id, *dr_pool, *dr_host, *dr_address, *dr_vnc_password, *dr_owner;
 	enum desktop_state dr_state;
 	char *dr_host_state; /* as its host last reported it; NULL: not yet */
+	char *dr_failure;    /* why it last failed, as its host said; NULL: never */
 	bool dr_on_host;     /* created on its host (as far as the broker knows) */
 	bool dr_in_use;	     /* a live session is on it */
 	int64_t dr_since;    /* when it entered dr_state */
@@ -241,6 +271,8 @@ int store_desktop_set_state(struct store *s, const char *id, enum desktop_state 
 			    enum desktop_state to, int64_t now);
 int store_desktop_set_owner(struct store *s, const char *id, const char *owner);
 int store_desktop_set_host_state(struct store *s, const char *id, const char *host_state);
+/* Why desktop id last failed (NULL: forget it). */
+int store_desktop_set_failure(struct store *s, const char *id, const char *cause);
 int store_desktop_set_on_host(struct store *s, const char *id, bool on_host);
 int store_desktop_delete(struct store *s, const char *id);
 

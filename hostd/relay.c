@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "display/rfbfilter.h"
+#include "hostd/metrics.h"
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "net/splice.h"
@@ -330,7 +331,10 @@ static void *session_main(void *arg)
 		 s->s_view_only	 ? " (view only)"
 		 : s->s_filtered ? " (Shift synthesis)"
 				 : "");
+	hostd_metrics_relay_open();
 	splice_session(s, tls, vnc);
+	hostd_metrics_relay_close(s->s_splice.sp_side[0].sd_read,
+				  s->s_splice.sp_side[0].sd_written);
 	if (s->s_filtered && !s->s_view_only)
 		snprintf(keys, sizeof(keys), "; %llu Shift events synthesised",
 			 (unsigned long long)s->s_filter.rf_keys.rk_synthesised);

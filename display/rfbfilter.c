@@ -70,17 +70,19 @@ static int key_event(struct rfb_filter *f)
 }
 
 /* Keys mode: a whole QEMU extended key event (12 bytes: type, subtype, u16 down, u32
- * keysym, u32 scan code), passed on after the Shift changes rfbkeys asks for. */
+ * keysym, u32 scan code), passed on between the Shift changes rfbkeys asks for. */
 static int extended_key_event(struct rfb_filter *f)
 {
 	struct rfb_key_event ev[RFB_KEYS_OUT_MAX];
 	const uint8_t *h = f->rf_hdr;
-	size_t n = rfb_keys_extended(&f->rf_keys, be32(h + 4), be32(h + 8), (h[2] | h[3]) != 0, ev);
+	size_t before, n = rfb_keys_extended(&f->rf_keys, be32(h + 4), be32(h + 8),
+					     (h[2] | h[3]) != 0, ev, &before);
 
 	f->rf_elen = 0;
-	emit_keys(f, ev, n);
+	emit_keys(f, ev, before);
 	memcpy(f->rf_emit + f->rf_elen, h, 12);
 	f->rf_elen += 12;
+	emit_keys(f, ev + before, n - before);
 	f->rf_forward = 0;
 	f->rf_remaining = 0;
 	return DONE;

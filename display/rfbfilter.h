@@ -35,7 +35,7 @@ struct rfb_filter {
 	enum rfb_filter_mode rf_mode;
 	bool rf_passthrough; /* keys: the stream was lost, bytes pass unchanged */
 	struct rfb_keys rf_keys;
-	uint8_t rf_emit[32]; /* keys: what a completed key message becomes */
+	uint8_t rf_emit[48]; /* keys: what a completed key message becomes */
 	size_t rf_elen;
 	int rf_state;
 	uint8_t rf_hdr[RFB_FILTER_SLACK];

@@ -11,8 +11,11 @@
 #include "display/keymap.h"
 
 /* PC scan codes of the Shift keys, as QEMU's extended key events carry them. */
-#define SCANCODE_SHIFT_L 0x2a
-#define SCANCODE_SHIFT_R 0x36
+#define SCANCODE_SHIFT_L   0x2a
+#define SCANCODE_SHIFT_R   0x36
+#define SCANCODE_CAPS_LOCK 0x3a
+/* Below this, PC scan codes (set 1) and Linux keycodes number the keys alike. */
+#define SCANCODE_SAME_AS_KEYCODE 0x59
 
 static const struct {
 	unsigned bit;
@@ -52,6 +55,8 @@ size_t rfb_keys_event(struct rfb_keys *k, uint32_t keysym, bool down, struct rfb
 	unsigned bit = shift_bit(keysym), want;
 	size_t n;
 
+	if (keysym == XK_Caps_Lock && down)
+		k->rk_caps_lock = !k->rk_caps_lock;
 	if (bit) {
 		/* The client's own Shift: the server follows it, unless it already holds
 		 * (or, for a key typed unshifted, already released) that key. */
@@ -80,15 +85,28 @@ size_t rfb_keys_event(struct rfb_keys *k, uint32_t keysym, bool down, struct rfb
 	return n;
 }
 
+/* Whether an extended key event is keysym typed on its US key without the Shift it
+ * needs there: the key's level is left to Shift, which the client does not hold. */
+static bool shift_missing(const struct rfb_keys *k, uint32_t keysym, uint32_t scancode)
+{
+	bool letter = (keysym >= 'A' && keysym <= 'Z') || (keysym >= 'a' && keysym <= 'z');
+
+	return !k->rk_client && keymap_keysym_level(keysym) == KEYMAP_LEVEL_SHIFT &&
+	       scancode < SCANCODE_SAME_AS_KEYCODE && keymap_keysym_to_keycode(keysym) == scancode &&
+	       !(letter && k->rk_caps_lock);
+}
+
 size_t rfb_keys_extended(struct rfb_keys *k, uint32_t keysym, uint32_t scancode, bool down,
-			 struct rfb_key_event *out)
+			 struct rfb_key_event *out, size_t *before)
 {
 	unsigned bit = scancode == SCANCODE_SHIFT_L   ? RFB_KEYS_SHIFT_L
 		       : scancode == SCANCODE_SHIFT_R ? RFB_KEYS_SHIFT_R
 						      : 0;
 	size_t n;
 
-	(void)keysym; /* the server goes by the scan code */
+	*before = 0;
+	if (scancode == SCANCODE_CAPS_LOCK && down)
+		k->rk_caps_lock = !k->rk_caps_lock;
 	if (bit) {
 		if (down) {
 			k->rk_client |= bit;
@@ -99,9 +117,15 @@ size_t rfb_keys_extended(struct rfb_keys *k, uint32_t keysym, uint32_t scancode,
 		}
 		return 0;
 	}
-	if (!down)
-		return 0;
-	n = move_server(k, k->rk_client, out);
+	if (!down) {
+		/* after the release: the server holds what the client holds again */
+		n = move_server(k, k->rk_client, out);
+		k->rk_synthesised += n;
+		return n;
+	}
+	n = move_server(k, shift_missing(k, keysym, scancode) ? RFB_KEYS_SHIFT_L : k->rk_client,
+			out);
 	k->rk_synthesised += n;
+	*before = n;
 	return n;
 }

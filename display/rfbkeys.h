@@ -23,6 +23,7 @@
 struct rfb_keys {
 	unsigned rk_client;	 /* Shift keys the client holds, as it said */
 	unsigned rk_server;	 /* Shift keys the server holds, as sent to it */
+	bool rk_caps_lock;	 /* Caps Lock on, as far as the client's presses of it tell */
 	uint64_t rk_synthesised; /* Shift presses and releases added, for the log */
 };
 
@@ -41,11 +42,15 @@ void rfb_keys_init(struct rfb_keys *k);
  * holds. After every key release the server holds what the client holds again. */
 size_t rfb_keys_event(struct rfb_keys *k, uint32_t keysym, bool down, struct rfb_key_event *out);
 /* A QEMU extended key event (keysym and PC scan code), which the server takes by its
- * scan code and the caller passes on unchanged, after the KeyEvents this writes to out
- * (room for RFB_KEYS_OUT_MAX - 1; returns their count): before a key goes down, the
- * server is brought back to the Shift state of the client. A Shift key's own event
- * counts as held by both. */
+ * scan code and the caller passes on unchanged, between the KeyEvents this writes to
+ * out (room for RFB_KEYS_OUT_MAX; returns their count, the first *before of them to go
+ * before it, the rest after). A key goes down with the client's Shift state, except
+ * one whose scan code is the US key of a keysym typed with Shift while the client holds
+ * no Shift (Playwright's keyboard.type('$'): key '$' on the 4 key, no Shift; a letter
+ * only while Caps Lock is off as far as the client's presses of it tell): it gets Shift
+ * pressed before it and released after its release. A Shift key's own event counts as
+ * held by both. */
 size_t rfb_keys_extended(struct rfb_keys *k, uint32_t keysym, uint32_t scancode, bool down,
-			 struct rfb_key_event *out);
+			 struct rfb_key_event *out, size_t *before);
 
 #endif

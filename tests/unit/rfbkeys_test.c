@@ -223,28 +223,68 @@ static void test_extended_key_events(void **state)
 {
 	struct rfb_key_event out[RFB_KEYS_OUT_MAX];
 	struct rfb_keys k;
+	size_t before;
 
 	(void)state;
 	rfb_keys_init(&k);
-	assert_int_equal(rfb_keys_extended(&k, XK_Shift_L, 0x2a, true, out), 0);
+	assert_int_equal(rfb_keys_extended(&k, XK_Shift_L, 0x2a, true, out, &before), 0);
 	assert_int_equal(k.rk_client, RFB_KEYS_SHIFT_L);
 	assert_int_equal(k.rk_server, RFB_KEYS_SHIFT_L);
-	assert_int_equal(rfb_keys_extended(&k, '$', 0x05, true, out), 0);
-	assert_int_equal(rfb_keys_extended(&k, '$', 0x05, false, out), 0);
-	assert_int_equal(rfb_keys_extended(&k, XK_Shift_L, 0x2a, false, out), 0);
+	assert_int_equal(rfb_keys_extended(&k, '$', 0x05, true, out, &before), 0);
+	assert_int_equal(rfb_keys_extended(&k, '$', 0x05, false, out, &before), 0);
+	assert_int_equal(rfb_keys_extended(&k, XK_Shift_L, 0x2a, false, out, &before), 0);
 	assert_int_equal(k.rk_server, 0);
 	/* a keysym-only '$' held (Shift added), then an extended 'a' goes down */
 	assert_int_equal(rfb_keys_event(&k, '$', true, out), 2);
 	assert_int_equal(k.rk_server, RFB_KEYS_SHIFT_L);
-	assert_int_equal(rfb_keys_extended(&k, 'a', 0x1e, true, out), 1);
+	assert_int_equal(rfb_keys_extended(&k, 'a', 0x1e, true, out, &before), 1);
+	assert_int_equal(before, 1);
 	assert_int_equal(out[0].ke_keysym, XK_Shift_L);
 	assert_false(out[0].ke_down);
 	assert_int_equal(k.rk_server, 0);
 	/* releases need nothing: the scan code names the key */
-	assert_int_equal(rfb_keys_extended(&k, 'a', 0x1e, false, out), 0);
+	assert_int_equal(rfb_keys_extended(&k, 'a', 0x1e, false, out, &before), 0);
 	/* the right Shift by its scan code, whatever keysym came with it */
-	assert_int_equal(rfb_keys_extended(&k, 0, 0x36, true, out), 0);
+	assert_int_equal(rfb_keys_extended(&k, 0, 0x36, true, out, &before), 0);
 	assert_int_equal(k.rk_client, RFB_KEYS_SHIFT_R);
+}
+
+/* Playwright's keyboard.type('$H'): key '$' on the 4 key and 'H' on the H key, no Shift
+ * held. Each goes down with Shift pressed before it and released after its release; a
+ * letter only while Caps Lock (as pressed by the client) is off; a keysym on another
+ * key than its US one (a layout of the client's own) passes as it is. */
+static void test_extended_keys_without_their_shift(void **state)
+{
+	struct rfb_key_event out[RFB_KEYS_OUT_MAX];
+	struct rfb_keys k;
+	size_t before;
+
+	(void)state;
+	rfb_keys_init(&k);
+	assert_int_equal(rfb_keys_extended(&k, '$', 0x05, true, out, &before), 1);
+	assert_int_equal(before, 1);
+	assert_int_equal(out[0].ke_keysym, XK_Shift_L);
+	assert_true(out[0].ke_down);
+	assert_int_equal(rfb_keys_extended(&k, '$', 0x05, false, out, &before), 1);
+	assert_int_equal(before, 0);
+	assert_int_equal(out[0].ke_keysym, XK_Shift_L);
+	assert_false(out[0].ke_down);
+	assert_int_equal(k.rk_server, 0);
+	assert_int_equal(rfb_keys_extended(&k, 'H', 0x23, true, out, &before), 1);
+	assert_int_equal(rfb_keys_extended(&k, 'H', 0x23, false, out, &before), 1);
+	/* plain keys, and '$' typed on another key (a French keyboard's), pass alone */
+	assert_int_equal(rfb_keys_extended(&k, '4', 0x05, true, out, &before), 0);
+	assert_int_equal(rfb_keys_extended(&k, '4', 0x05, false, out, &before), 0);
+	assert_int_equal(rfb_keys_extended(&k, '$', 0x1b, true, out, &before), 0);
+	assert_int_equal(rfb_keys_extended(&k, '$', 0x1b, false, out, &before), 0);
+	/* Caps Lock on: 'H' is the guest's own doing; '$' still needs Shift */
+	assert_int_equal(rfb_keys_extended(&k, XK_Caps_Lock, 0x3a, true, out, &before), 0);
+	assert_int_equal(rfb_keys_extended(&k, XK_Caps_Lock, 0x3a, false, out, &before), 0);
+	assert_int_equal(rfb_keys_extended(&k, 'H', 0x23, true, out, &before), 0);
+	assert_int_equal(rfb_keys_extended(&k, 'H', 0x23, false, out, &before), 0);
+	assert_int_equal(rfb_keys_extended(&k, '$', 0x05, true, out, &before), 1);
+	assert_int_equal(rfb_keys_extended(&k, '$', 0x05, false, out, &before), 1);
+	assert_int_equal(k.rk_synthesised, 6);
 }
 
 int main(void)
@@ -257,6 +297,7 @@ int main(void)
 	    cmocka_unit_test(test_rollover_and_other_keys),
 	    cmocka_unit_test(test_unknown_keysyms_pass),
 	    cmocka_unit_test(test_extended_key_events),
+	    cmocka_unit_test(test_extended_keys_without_their_shift),
 	};
 
 	return cmocka_run_group_tests_name("rfbkeys", tests, NULL, NULL);

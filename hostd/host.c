@@ -883,3 +883,8 @@ struct tickets *host_tickets(struct host *h)
 {
 	return h->h_tickets;
 }
+
+const struct conf *host_conf(struct host *h)
+{
+	return h->h_conf;
+}

@@ -89,6 +89,10 @@ static const char *const migrations[] = {
     "  id INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL, actor TEXT,"
     "  action TEXT NOT NULL, target TEXT, result TEXT NOT NULL, client_addr TEXT,"
     "  detail TEXT);",
+    /* 2: why a pool's template could not be checked on a host; why a desktop is in
+     * error (its host refused its template) */
+    "ALTER TABLE pools ADD COLUMN template_warning TEXT;"
+    "ALTER TABLE desktops ADD COLUMN error TEXT;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -869,6 +873,7 @@ static int pool_from_row(const json_t *row, void *rec)
 	    .pr_utc_offset = (int)json_integer_value(json_object_get(row, "utc_offset")),
 	    .pr_deleting = json_is_true(json_object_get(row, "deleting")),
 	    .pr_created = json_integer_value(json_object_get(row, "created")),
+	    .pr_template_warning = dup_or_null(row, "template_warning", &nomem),
 	};
 	/* the table's CHECKs allow no other names */
 	if (pool_kind_parse(json_string_value(json_object_get(row, "kind")), &p->pr_kind) < 0)
@@ -893,6 +898,7 @@ void pool_rec_release(struct pool_rec *p)
 	free(p->pr_networks);
 	free(p->pr_windows);
 	free(p->pr_hosts);
+	free(p->pr_template_warning);
 	for (size_t i = 0; i < p->pr_nents; i++)
 		free(p->pr_ents[i].er_name);
 	free(p->pr_ents);
@@ -924,7 +930,7 @@ json_t *pool_rec_json(const struct pool_rec *p)
 		return NULL;
 	return json_pack(
 	    "{s:o, s:o, s:s, s:s, s:b, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:O, s:o, "
-	    "s:o, s:i, s:o, s:b, s:I, s:o}",
+	    "s:o, s:i, s:o, s:b, s:I, s:o, s:o}",
 	    "id", string_or_null(p->pr_id), "name", string_or_null(p->pr_name), "kind",
 	    pool_kind_name(p->pr_kind), "source", pool_source_name(p->pr_source), "enabled",
 	    p->pr_enabled, "min", p->pr_min, "max", p->pr_max, "spare", p->pr_spare, "memory_mib",
@@ -933,7 +939,8 @@ json_t *pool_rec_json(const struct pool_rec *p)
 	    p->pr_template ? p->pr_template : json_null(), "networks",
 	    string_or_null(p->pr_networks), "windows", string_or_null(p->pr_windows), "utc_offset",
 	    p->pr_utc_offset, "hosts", string_or_null(p->pr_hosts), "deleting", p->pr_deleting,
-	    "created", (json_int_t)p->pr_created, "entitlements", ents);
+	    "created", (json_int_t)p->pr_created, "entitlements", ents, "template_warning",
+	    string_or_null(p->pr_template_warning));
 }
 
 int store_pools_list(struct store *s, struct pool_list *out)
@@ -985,26 +992,27 @@ int store_pool_put(struct store *s, const json_t *p, bool create, int64_t now)
 		r = run(s,
 			"INSERT INTO pools (id, name, kind, source, enabled, min, max, spare, "
 			"memory_mib, vcpus, disconnect_timeout, logoff_action, template, networks, "
-			"windows, utc_offset, hosts, created) "
-			"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			"ssssbiiiiiissssisi", str(p, "id"), str(p, "name"), str(p, "kind"),
+			"windows, utc_offset, hosts, created, template_warning) "
+			"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			"ssssbiiiiiissssisis", str(p, "id"), str(p, "name"), str(p, "kind"),
 			str(p, "source"), (int)json_is_true(json_object_get(p, "enabled")),
 			num(p, "min"), num(p, "max"), num(p, "spare"), num(p, "memory_mib"),
 			num(p, "vcpus"), num(p, "disconnect_timeout"), str(p, "logoff_action"), tpl,
 			str(p, "networks"), str(p, "windows"), num(p, "utc_offset"),
-			str(p, "hosts"), now);
+			str(p, "hosts"), now, str(p, "template_warning"));
 	else
 		r = run(
 		    s,
 		    "UPDATE pools SET name = ?, kind = ?, source = ?, enabled = ?, min = ?, "
 		    "max = ?, spare = ?, memory_mib = ?, vcpus = ?, disconnect_timeout = ?, "
 		    "logoff_action = ?, template = ?, networks = ?, windows = ?, utc_offset = ?, "
-		    "hosts = ? WHERE id = ? AND deleting = 0",
-		    "sssbiiiiiissssiss", str(p, "name"), str(p, "kind"), str(p, "source"),
+		    "hosts = ?, template_warning = ? WHERE id = ? AND deleting = 0",
+		    "sssbiiiiiissssisss", str(p, "name"), str(p, "kind"), str(p, "source"),
 		    (int)json_is_true(json_object_get(p, "enabled")), num(p, "min"), num(p, "max"),
 		    num(p, "spare"), num(p, "memory_mib"), num(p, "vcpus"),
 		    num(p, "disconnect_timeout"), str(p, "logoff_action"), tpl, str(p, "networks"),
-		    str(p, "windows"), num(p, "utc_offset"), str(p, "hosts"), str(p, "id"));
+		    str(p, "windows"), num(p, "utc_offset"), str(p, "hosts"),
+		    str(p, "template_warning"), str(p, "id"));
 	free(tpl);
 	if (r == 0)
 		return -ENOENT;
@@ -1086,6 +1094,7 @@ static int desktop_from_row(const json_t *row, void *rec)
 	    .dr_in_use = json_is_true(json_object_get(row, "in_use")),
 	    .dr_since = json_integer_value(json_object_get(row, "since")),
 	    .dr_created = json_integer_value(json_object_get(row, "created")),
+	    .dr_error = dup_or_null(row, "error", &nomem),
 	};
 	if (desktop_state_parse(json_string_value(json_object_get(row, "state")), &d->dr_state) < 0)
 		d->dr_state = DESKTOP_ERROR; /* only the broker writes states */
@@ -1107,6 +1116,7 @@ void desktop_rec_release(struct desktop_rec *d)
 	free(d->dr_vnc_password);
 	free(d->dr_owner);
 	free(d->dr_host_state);
+	free(d->dr_error);
 	memset(d, 0, sizeof(*d));
 }
 
@@ -1120,14 +1130,14 @@ void desktop_list_free(struct desktop_list *l)
 
 json_t *desktop_rec_json(const struct desktop_rec *d)
 {
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:b, s:I, s:I, s:b}", "id",
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:b, s:I, s:I, s:b, s:o}", "id",
 			 string_or_null(d->dr_id), "pool_id", string_or_null(d->dr_pool), "host_id",
 			 string_or_null(d->dr_host), "address", string_or_null(d->dr_address),
 			 "vnc_password", string_or_null(d->dr_vnc_password), "owner",
 			 string_or_null(d->dr_owner), "state", desktop_state_name(d->dr_state),
 			 "host_state", string_or_null(d->dr_host_state), "on_host", d->dr_on_host,
 			 "since", (json_int_t)d->dr_since, "created", (json_int_t)d->dr_created,
-			 "in_use", d->dr_in_use);
+			 "in_use", d->dr_in_use, "error", string_or_null(d->dr_error));
 }
 
 #define DESKTOP_COLUMNS                                                                            \
@@ -1182,9 +1192,18 @@ int store_desktop_set_state(struct store *s, const char *id, enum desktop_state 
 			    enum desktop_state to, int64_t now)
 {
 	return run(s,
-		   "UPDATE desktops SET state = ?1, since = ?2 WHERE id = ?3 AND "
+		   "UPDATE desktops SET state = ?1, since = ?2, error = NULL WHERE id = ?3 AND "
 		   "(?4 IS NULL OR state = ?4)",
 		   "siss", desktop_state_name(to), now, id, desktop_state_name(from));
+}
+
+int store_desktop_set_error(struct store *s, const char *id, enum desktop_state from,
+			    const char *error, int64_t now)
+{
+	return run(s,
+		   "UPDATE desktops SET state = 'error', since = ?1, error = ?2 WHERE id = ?3 AND "
+		   "state = ?4",
+		   "isss", now, error, id, desktop_state_name(from));
 }
 
 int store_desktop_set_owner(struct store *s, const char *id, const char *owner)

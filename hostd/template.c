@@ -57,7 +57,8 @@ static const char *bzimage_format(const unsigned char *data, size_t len, enum de
 
 	if (e == DESKTOP_ENGINE_QEMU) {
 		if (version < 0x200) {
-			snprintf(why, whylen, "is a bzImage of boot protocol %x.%02x, older than 2.00",
+			snprintf(why, whylen,
+				 "is a bzImage of boot protocol %x.%02x, older than 2.00",
 				 version >> 8, version & 0xFF);
 			return NULL;
 		}
@@ -79,7 +80,8 @@ static const char *bzimage_format(const unsigned char *data, size_t len, enum de
 		return NULL;
 	}
 	if (version < 0x20C || !(le16(data + BZ_XLOADFLAGS) & BZ_XLF_KERNEL64)) {
-		snprintf(why, whylen, "is a bzImage without a 64-bit entry point (vdi-hv needs one)");
+		snprintf(why, whylen,
+			 "is a bzImage without a 64-bit entry point (vdi-hv needs one)");
 		return NULL;
 	}
 	if ((setup_sects + 1ULL) * 512 >= len) {
@@ -147,8 +149,7 @@ static const char *elf_format(const unsigned char *data, size_t len, enum deskto
 		snprintf(why, whylen, "is not a little-endian x86-64 ELF executable");
 		return NULL;
 	}
-	if (__builtin_add_overflow(eh.e_phoff, (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr),
-				   &phend) ||
+	if (__builtin_add_overflow(eh.e_phoff, (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr), &phend) ||
 	    phend > len) {
 		snprintf(why, whylen, "is a damaged ELF file (program headers outside the file)");
 		return NULL;
@@ -181,8 +182,8 @@ static const char *elf_format(const unsigned char *data, size_t len, enum deskto
 			snprintf(why, whylen,
 				 "has segment %u at %#llx (%llu bytes), outside the guest's RAM "
 				 "from 1 MiB to %lld MiB",
-				 i, (unsigned long long)ph.p_paddr,
-				 (unsigned long long)ph.p_memsz, memory_mib);
+				 i, (unsigned long long)ph.p_paddr, (unsigned long long)ph.p_memsz,
+				 memory_mib);
 			return NULL;
 		}
 		loaded++;
@@ -341,8 +342,8 @@ static void add_problem(json_t *problems, const char *field, const char *file, c
 {
 	if (!json_array_size(problems))
 		snprintf(err, errlen, "%s '%.200s' %s", field, file, why);
-	json_array_append_new(problems, json_pack("{s:s, s:s, s:s}", "field", field, "file", file,
-						  "error", why));
+	json_array_append_new(
+	    problems, json_pack("{s:s, s:s, s:s}", "field", field, "file", file, "error", why));
 }
 
 static json_t *dirs_json(const struct conf *c)

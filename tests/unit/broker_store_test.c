@@ -353,7 +353,8 @@ static void test_pool_records(void **state)
 	assert_int_equal(p.pr_ents[0].er_kind, ENTITLEMENT_GROUP); /* by kind, then name */
 	assert_string_equal(p.pr_ents[0].er_name, "staff");
 	assert_int_equal(p.pr_ents[1].er_kind, ENTITLEMENT_USER);
-	/* the admin API's object: the columns in table order, then the entitlements */
+	/* the admin API's object: the columns in table order, the entitlements, then the
+	 * template's warning */
 	assert_json_text(pool_rec_json(&p),
 			 "{\"id\":\"p\",\"name\":\"p\",\"kind\":\"floating\",\"source\":"
 			 "\"manual\",\"enabled\":true,\"min\":0,\"max\":0,\"spare\":0,"
@@ -361,7 +362,8 @@ static void test_pool_records(void **state)
 			 "\"logoff_action\":\"refresh\",\"template\":null,\"networks\":\"\","
 			 "\"windows\":\"\",\"utc_offset\":0,\"hosts\":\"\",\"deleting\":false,"
 			 "\"created\":1,\"entitlements\":[{\"kind\":\"group\",\"name\":"
-			 "\"staff\"},{\"kind\":\"user\",\"name\":\"bob\"}]}");
+			 "\"staff\"},{\"kind\":\"user\",\"name\":\"bob\"}],"
+			 "\"template_warning\":null}");
 	pool_rec_release(&p);
 	assert_null(p.pr_ents);
 

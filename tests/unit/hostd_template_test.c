@@ -231,9 +231,10 @@ static void test_check(void **state)
 	body = json_pack("{s:s, s:s, s:s}", "engine", "vdi-hv", "kernel", "vmlinuz", "disk",
 			 "base.img");
 	assert_int_equal(template_check(&conf, body, &report, err, sizeof(err)), 0);
-	assert_string_equal(json_string_value(json_object_get(
-				json_object_get(json_object_get(report, "files"), "kernel"), "format")),
-			    "bzImage");
+	assert_string_equal(
+	    json_string_value(json_object_get(
+		json_object_get(json_object_get(report, "files"), "kernel"), "format")),
+	    "bzImage");
 	assert_int_equal(json_array_size(json_object_get(report, "problems")), 0);
 	json_decref(report);
 	json_decref(body);
@@ -254,8 +255,7 @@ static void test_check(void **state)
 	json_decref(body);
 
 	/* settings beyond this host's limits are a bad request */
-	body = json_pack("{s:s, s:s, s:i}", "kernel", "vmlinuz", "disk", "base.img", "vcpus",
-			 1000);
+	body = json_pack("{s:s, s:s, s:i}", "kernel", "vmlinuz", "disk", "base.img", "vcpus", 1000);
 	assert_int_equal(template_check(&conf, body, &report, err, sizeof(err)), -EINVAL);
 	assert_null(report);
 	assert_non_null(strstr(err, "vcpus"));
@@ -292,7 +292,7 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_bzimage), cmocka_unit_test(test_elf),
+	    cmocka_unit_test(test_bzimage),	 cmocka_unit_test(test_elf),
 	    cmocka_unit_test(test_not_a_kernel), cmocka_unit_test(test_disks),
 	    cmocka_unit_test(test_check),
 	};

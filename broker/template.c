@@ -58,7 +58,8 @@ static const char *engine_missing(const struct host_rec *h, const char *engine)
 }
 
 /* Appends text to buf (len bytes) after a "; " when buf has something. */
-static void append(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void append(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void append(char *buf, size_t len, const char *fmt, ...)
 {
@@ -109,7 +110,8 @@ static void problems_text(const char *host, const json_t *report, char *buf, siz
 		const char *why = json_string_value(json_object_get(p, "error"));
 
 		append(buf, len, "template: %s '%.200s' %.300s on host %s (template_dirs %s)",
-		       field ? field : "file", file ? file : "?", why ? why : "is wrong", host, dirs);
+		       field ? field : "file", file ? file : "?", why ? why : "is wrong", host,
+		       dirs);
 	}
 	if (!buf[0])
 		snprintf(buf, len, "template: refused by host %s: %.300s", host,
@@ -150,7 +152,8 @@ enum broker_outcome template_check_pool(struct broker *b, const json_t *rec, cha
 		char err[512] = "";
 		int r;
 
-		if (!h->hr_enabled || h->hr_state != HOST_UP || !rule_allows(jstr(rec, "hosts"), h->hr_id))
+		if (!h->hr_enabled || h->hr_state != HOST_UP ||
+		    !rule_allows(jstr(rec, "hosts"), h->hr_id))
 			continue;
 		if (missing) {
 			append(skipped, sizeof(skipped), "host %s: %s: %.200s", h->hr_id, engine,
@@ -158,10 +161,10 @@ enum broker_outcome template_check_pool(struct broker *b, const json_t *rec, cha
 			continue;
 		}
 		asked++;
-		r = b->b_hosts ? hostclient_call(b->b_hosts, h->hr_id, h->hr_url, "POST",
-						 "/api/v1/templates/check", req, &reply, err,
-						 sizeof(err))
-			       : -ENOTCONN;
+		r = b->b_hosts
+			? hostclient_call(b->b_hosts, h->hr_id, h->hr_url, "POST",
+					  "/api/v1/templates/check", req, &reply, err, sizeof(err))
+			: -ENOTCONN;
 		if (r == -EPERM)
 			hosts_identity_refused(b, h->hr_id, "template check: %s", err);
 		if (r == 200) {
@@ -189,7 +192,8 @@ enum broker_outcome template_check_pool(struct broker *b, const json_t *rec, cha
 				 "template not checked: no host is up%s%s%s; it will be checked "
 				 "when its first desktop is created%s%s",
 				 engine ? " with engine " : "", engine ? engine : "",
-				 rule_allows(jstr(rec, "hosts"), "") ? "" : " among the pool's hosts",
+				 rule_allows(jstr(rec, "hosts"), "") ? ""
+								     : " among the pool's hosts",
 				 skipped[0] ? " (" : "", skipped[0] ? skipped : "");
 		else
 			snprintf(text, sizeof(text), "template not checked on %s", unchecked);

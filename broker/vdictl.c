@@ -29,6 +29,7 @@ static const char usage_text[] =
     "        [--networks CIDRS] [--windows TEXT] [--utc-offset MINUTES] [--hosts IDS]\n"
     "        [--engine qemu|vdi-hv] [--kernel F] [--initrd F] [--disk F] [--cmdline S]\n"
     "        [--desktop HOST:PORT]...     (manual; VNC password from $VDICTL_VNC_PASSWORD)\n"
+    "  pools update ID [the options of create but --kind, --source and --desktop]\n"
     "  entitlements add|remove POOL user|group NAME\n"
     "  hosts list | add ID URL [RELAY] | remove ID\n"
     "  sessions list [--all] | disconnect ID | logoff ID\n"
@@ -396,7 +397,59 @@ static long parse_num(const char *s, bool *ok)
 	return v;
 }
 
-static int cmd_pools_create(int argc, char **argv)
+/* Reports the answer to a pool create or update: the broker's refusal with each of its
+ * problems on a line (a template refused names the file and the host), or done and
+ * the template's warning when the broker could not check it. Returns the exit status. */
+static int pool_written(int status, json_t *reply, const char *id, const char *what)
+{
+	const char *msg = json_string_value(json_object_get(reply, "error"));
+	const char *warning = json_string_value(json_object_get(reply, "template_warning"));
+
+	if (status < 200 || status > 299) {
+		if (status < 0 || !msg)
+			return failed(status, reply);
+		fprintf(stderr, "vdictl: pool '%s' not %s (HTTP %d):\n", id, what, status);
+		for (const char *p = msg, *end; *p; p = end + (*end ? 2 : 0)) {
+			end = strstr(p, "; template: ");
+			if (!end)
+				end = p + strlen(p);
+			fprintf(stderr, "  %.*s\n", (int)(end - p), p);
+		}
+		json_decref(reply);
+		return EXIT_FAIL;
+	}
+	if (opt.json) {
+		char *t = json_dumps(reply, JSON_INDENT(2));
+
+		puts(t ? t : "{}");
+		free(t);
+	} else {
+		printf("pool %s\n", what);
+	}
+	if (warning)
+		fprintf(stderr, "vdictl: warning: pool '%s': %s\n", id, warning);
+	json_decref(reply);
+	return 0;
+}
+
+/* The template of pool id as stored (a new reference), for an update that changes
+ * some of its files: the broker replaces a template whole. NULL when it has none. */
+static json_t *stored_template(const char *id)
+{
+	char path[1024], *esc = escape(id);
+	json_t *reply = NULL, *tpl = NULL;
+
+	snprintf(path, sizeof(path), "/api/v1/admin/pools/%s", esc ? esc : "");
+	curl_free(esc);
+	if (call("GET", path, NULL, true, &reply) == 200 &&
+	    json_is_object(json_object_get(reply, "template")))
+		tpl = json_deep_copy(json_object_get(reply, "template"));
+	json_decref(reply);
+	return tpl;
+}
+
+/* pools create ID ... (update false) or pools update ID ... (only the fields given). */
+static int cmd_pools_write(int argc, char **argv, bool update)
 {
 	static const struct option longs[] = {
 	    {"kind", required_argument, NULL, 'k'},
@@ -431,13 +484,18 @@ static int cmd_pools_create(int argc, char **argv)
 	bool ok = true;
 	int o;
 
+	json_t *reply;
+	char path[1024], *esc;
+	int status;
+
 	if (argc < 2 || argv[1][0] == '-') {
 		json_decref(body);
 		json_decref(tpl);
 		json_decref(desktops);
 		return usage();
 	}
-	json_object_set_new(body, "id", json_string(argv[1]));
+	if (!update)
+		json_object_set_new(body, "id", json_string(argv[1]));
 	optind = 2;
 	while ((o = getopt_long(argc, argv, "", longs, NULL)) != -1) {
 		if (o == 'k')
@@ -464,11 +522,23 @@ static int cmd_pools_create(int argc, char **argv)
 		else
 			ok = false;
 	}
+	if (update && (json_object_get(body, "kind") || json_object_get(body, "source") ||
+		       json_array_size(desktops)))
+		ok = false;
 	if (!ok || optind != argc) {
 		json_decref(body);
 		json_decref(tpl);
 		json_decref(desktops);
 		return usage();
+	}
+	if (update && json_object_size(tpl)) {
+		json_t *stored = stored_template(argv[1]);
+
+		if (stored) {
+			json_object_update(stored, tpl);
+			json_decref(tpl);
+			tpl = stored;
+		}
 	}
 	if (json_object_size(tpl))
 		json_object_set(body, "template", tpl);
@@ -476,7 +546,13 @@ static int cmd_pools_create(int argc, char **argv)
 		json_object_set(body, "desktops", desktops);
 	json_decref(tpl);
 	json_decref(desktops);
-	return act("POST", "/api/v1/admin/pools", body, "pool created");
+	esc = escape(argv[1]);
+	snprintf(path, sizeof(path), "/api/v1/admin/pools/%s", esc ? esc : "");
+	curl_free(esc);
+	status = call(update ? "PUT" : "POST", update ? path : "/api/v1/admin/pools", body, true,
+		      &reply);
+	json_decref(body);
+	return pool_written(status, reply, argv[1], update ? "updated" : "created");
 }
 
 static int cmd_pools(int argc, char **argv)
@@ -489,7 +565,9 @@ static int cmd_pools(int argc, char **argv)
 	if (argc == 2 && !strcmp(argv[1], "list"))
 		return list("/api/v1/admin/pools", "pools", cols);
 	if (argc >= 2 && !strcmp(argv[1], "create"))
-		return cmd_pools_create(argc - 1, argv + 1);
+		return cmd_pools_write(argc - 1, argv + 1, false);
+	if (argc >= 2 && !strcmp(argv[1], "update"))
+		return cmd_pools_write(argc - 1, argv + 1, true);
 	if (argc != 3 || (strcmp(argv[1], "delete") && strcmp(argv[1], "show")))
 		return usage();
 	id = escape(argv[2]);

@@ -374,14 +374,14 @@ static void test_deleted_pool_leaves_the_host(void **state)
 
 	ready_pool(f, now, w);
 	/* the admin API's pool: the stored columns in table order (without deleting), its
-	 * entitlements and its desktops (without VNC passwords) */
+	 * entitlements, the template's warning and its desktops (without VNC passwords) */
 	pools = broker_admin_pools(f->f_broker);
 	assert_int_equal(json_array_size(pools), 1);
 	p = json_array_get(pools, 0);
 	assert_string_equal(keys_of(p, keys, sizeof(keys)),
 			    "id,name,kind,source,enabled,min,max,spare,memory_mib,vcpus,"
 			    "disconnect_timeout,logoff_action,template,networks,windows,utc_offset,"
-			    "hosts,created,entitlements,desktops");
+			    "hosts,created,entitlements,template_warning,desktops");
 	assert_string_equal(jstr(p, "kind"), "floating");
 	assert_string_equal(jstr(p, "source"), "automated");
 	assert_string_equal(jstr(json_array_get(json_object_get(p, "entitlements"), 0), "kind"),

@@ -167,6 +167,8 @@ enum broker_outcome template_check_pool(struct broker *b, const json_t *rec, cha
 			: -ENOTCONN;
 		if (r == -EPERM)
 			hosts_identity_refused(b, h->hr_id, "template check: %s", err);
+		else if (r >= 0)
+			hosts_identity_proven(b, h->hr_id);
 		if (r == 200) {
 			log_debug("pool=%s host=%s: template checked", jstr(rec, "id"), h->hr_id);
 		} else if (r == 422 || r == 400) {

@@ -346,6 +346,10 @@ static enum broker_outcome pool_put(struct broker *b, const char *id, const json
 	id = jstr(*rec, "id");
 	if (r < 0)
 		return store_outcome(res, r, "pool");
+	/* a template every host now accepts: desktops its hosts refused are replaced */
+	if (checked && !warning && !pool_is_manual(*rec) &&
+	    store_pool_retry_template_errors(b->b_store, id, (int64_t)time(NULL)) > 0)
+		log_info("pool=%s: desktops in error for their template replaced", id);
 	if (ents && add_entitlements(b, id, ents, err, sizeof(err)) < 0)
 		return broker_result_set(res, BROKER_BAD_REQUEST, NULL, "%s", err);
 	if (desks && !pool_is_manual(*rec))

@@ -1206,6 +1206,14 @@ int store_desktop_set_error(struct store *s, const char *id, enum desktop_state 
 		   "isss", now, error, id, desktop_state_name(from));
 }
 
+int store_pool_retry_template_errors(struct store *s, const char *pool, int64_t now)
+{
+	return run(s,
+		   "UPDATE desktops SET state = 'deleting', since = ?1, error = NULL "
+		   "WHERE pool_id = ?2 AND state = 'error' AND error IS NOT NULL",
+		   "is", now, pool);
+}
+
 int store_desktop_set_owner(struct store *s, const char *id, const char *owner)
 {
 	int r = run(s, "UPDATE desktops SET owner = ? WHERE id = ?", "ss", owner, id);

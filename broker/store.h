@@ -247,6 +247,9 @@ int store_desktop_set_state(struct store *s, const char *id, enum desktop_state 
  * `from`, or a negative errno. */
 int store_desktop_set_error(struct store *s, const char *id, enum desktop_state from,
 			    const char *error, int64_t now);
+/* The desktops of pool in error with a reason (their host refused the template) go to
+ * deleting, to be replaced. Returns how many, or a negative errno. */
+int store_pool_retry_template_errors(struct store *s, const char *pool, int64_t now);
 int store_desktop_set_owner(struct store *s, const char *id, const char *owner);
 int store_desktop_set_host_state(struct store *s, const char *id, const char *host_state);
 int store_desktop_set_on_host(struct store *s, const char *id, bool on_host);

@@ -226,3 +226,9 @@ def test_template_broken_after_creation_fails_the_desktop_once(env):
     rows = [a for a in audit["entries"] if a["action"] == "desktop_error" and
             a["target"] == did]
     assert len(rows) == 1 and "vmlinuz-gone" in rows[0]["detail"], rows
+    # a template every host accepts again: the desktop in error is removed (spare 0: no
+    # new one, which would start QEMU on a header that is only a kernel's)
+    p = env.broker.vdictl("pools", "update", "p-gone", "--kernel", "vmlinuz", "--spare", "0")
+    assert p.stdout.decode().strip() == "pool updated", p
+    wait("the desktop in error gone",
+         lambda: env.admin.ok("GET", "/api/v1/admin/pools/p-gone")["desktops"] == [])

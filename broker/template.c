@@ -136,6 +136,7 @@ enum broker_outcome template_check_pool(struct broker *b, const json_t *rec, cha
 					struct broker_result *res)
 {
 	const char *engine = jstr(json_object_get(rec, "template"), "engine");
+	bool has_rule = !rule_allows(jstr(rec, "hosts"), ""); /* "" is no host's id */
 	char unchecked[1024] = "", skipped[1024] = "", refusal[2048] = "";
 	struct host_list hosts;
 	size_t asked = 0;
@@ -194,9 +195,8 @@ enum broker_outcome template_check_pool(struct broker *b, const json_t *rec, cha
 				 "template not checked: no host is up%s%s%s; it will be checked "
 				 "when its first desktop is created%s%s",
 				 engine ? " with engine " : "", engine ? engine : "",
-				 rule_allows(jstr(rec, "hosts"), "") ? ""
-								     : " among the pool's hosts",
-				 skipped[0] ? " (" : "", skipped[0] ? skipped : "");
+				 has_rule ? " among the pool's hosts" : "", skipped[0] ? " (" : "",
+				 skipped[0] ? skipped : "");
 		else
 			snprintf(text, sizeof(text), "template not checked on %s", unchecked);
 		if (!asked && skipped[0])

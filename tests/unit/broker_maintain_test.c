@@ -362,6 +362,102 @@ static void test_failed_desktop_is_replaced(void **state)
 	json_decref(e);
 }
 
+/* The calls made for desktop id: its create (by the body's id) and its own paths. */
+static int calls_for(const char *id)
+{
+	char prefix[80];
+	int k = 0;
+
+	snprintf(prefix, sizeof(prefix), "/api/v1/desktops/%s", id);
+	for (int i = 0; i < fake_hosts.fh_ncalls && i < FAKE_CALLS; i++) {
+		const struct fake_call *c = &fake_hosts.fh_calls[i];
+		const char *body_id = jstr(c->fc_body, "id");
+
+		if (!strncmp(c->fc_path, prefix, strlen(prefix)) ||
+		    (body_id && !strcmp(body_id, id)))
+			k++;
+	}
+	return k;
+}
+
+static void test_template_refused_by_the_host_is_not_retried(void **state)
+{
+	struct fixture *f = *state;
+	int64_t now = (int64_t)time(NULL);
+	struct broker_result res;
+	char ids[2][48];
+	json_t *ds, *d, *e;
+	size_t i;
+
+	host_add(f->f_broker, "h1");
+	assert_int_equal(heartbeat(f->f_broker, "h1", NULL, &res), BROKER_OK);
+	pool_create(f->f_broker, spare_pool);
+	/* the files went away on the host: its creates are refused */
+	fake_hosts.fh_status = 400;
+	broker_maintain(f->f_broker, now);
+	ds = desktops_of(f->f_broker, "spare");
+	assert_int_equal(json_array_size(ds), 2);
+	json_array_foreach (ds, i, d) {
+		assert_string_equal(jstr(d, "state"), "error");
+		assert_string_equal(jstr(d, "error"),
+				    "host h1 refused the template: fake host answered 400");
+		snprintf(ids[i], sizeof(ids[i]), "%s", jstr(d, "id"));
+	}
+	json_decref(ds);
+	e = audit_find(f->f_broker, "desktop_error");
+	assert_non_null(e);
+	assert_non_null(strstr(jstr(e, "detail"), "refused the template"));
+	json_decref(e);
+	/* later passes leave them alone */
+	fake_reset();
+	fake_hosts.fh_status = 400;
+	broker_maintain(f->f_broker, now + 1);
+	broker_maintain(f->f_broker, now + 2);
+	assert_int_equal(calls_for(ids[0]), 0);
+	assert_int_equal(calls_for(ids[1]), 0);
+	/* a template every host accepts again replaces them */
+	fake_reset();
+	e = json_pack("{s:{s:s, s:s, s:s}}", "template", "engine", "vdi-hv", "kernel", "k2.elf",
+		      "disk", "base.img");
+	assert_int_equal(
+	    broker_admin_pool_write(f->f_broker, &admin, "127.0.0.1", "spare", e, &d, &res),
+	    BROKER_OK);
+	assert_int_equal(fake_count("POST", "/api/v1/templates/check"), 1);
+	json_decref(e);
+	json_decref(d);
+	ds = desktops_of(f->f_broker, "spare");
+	json_array_foreach (ds, i, d)
+		if (!strcmp(jstr(d, "id"), ids[0]) || !strcmp(jstr(d, "id"), ids[1]))
+			assert_string_equal(jstr(d, "state"), "deleting");
+	json_decref(ds);
+}
+
+static void test_pool_refused_by_a_host_is_not_stored(void **state)
+{
+	struct fixture *f = *state;
+	json_t *req = json_loads(spare_pool, 0, NULL), *out = NULL, *p = NULL;
+	struct broker_result res = {0};
+
+	/* no host: accepted with a warning */
+	assert_int_equal(
+	    broker_admin_pool_write(f->f_broker, &admin, "127.0.0.1", NULL, req, &out, &res),
+	    BROKER_OK);
+	assert_non_null(strstr(jstr(out, "template_warning"), "no host is up with engine vdi-hv"));
+	json_decref(out);
+	/* a host up that refuses the template */
+	json_object_set_new(req, "id", json_string("other"));
+	host_add(f->f_broker, "h1");
+	assert_int_equal(heartbeat(f->f_broker, "h1", NULL, &res), BROKER_OK);
+	fake_hosts.fh_status = 422;
+	assert_int_equal(
+	    broker_admin_pool_write(f->f_broker, &admin, "127.0.0.1", NULL, req, &out, &res),
+	    BROKER_BAD_REQUEST);
+	assert_string_equal(res.br_message, "template: refused by host h1: fake host answered 422");
+	assert_int_equal(fake_count("POST", "/api/v1/templates/check"), 1);
+	assert_int_equal(broker_admin_pool_get(f->f_broker, "other", &p, &res), BROKER_NOT_FOUND);
+	json_decref(req);
+}
+
 static void test_deleted_pool_leaves_the_host(void **state)
 {
 	struct fixture *f = *state;
@@ -484,6 +580,10 @@ int main(void)
 					    fixture_setup, fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_failed_desktop_is_replaced, fixture_setup,
 					    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_template_refused_by_the_host_is_not_retried,
+					    fixture_setup, fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_pool_refused_by_a_host_is_not_stored,
+					    fixture_setup, fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_deleted_pool_leaves_the_host, fixture_setup,
 					    fixture_teardown),
 	};

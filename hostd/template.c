@@ -139,7 +139,11 @@ static const char *elf_format(const unsigned char *data, size_t len, enum deskto
 	Elf64_Ehdr eh;
 	bool pvh;
 
-	if (len < sizeof(eh) || data[EI_CLASS] != ELFCLASS64) {
+	if (len < sizeof(eh)) {
+		snprintf(why, whylen, "is a truncated ELF file (%zu bytes)", len);
+		return NULL;
+	}
+	if (data[EI_CLASS] != ELFCLASS64) {
 		snprintf(why, whylen, "is a 32-bit ELF file, not an ELF64 kernel");
 		return NULL;
 	}
@@ -201,7 +205,7 @@ const char *template_kernel_format(const unsigned char *data, size_t len, enum d
 	const char *engine = desktop_engine_name(e);
 
 	if (len >= SELFMAG && !memcmp(data, ELFMAG, SELFMAG)) {
-		if (e == DESKTOP_ENGINE_QEMU && data[EI_CLASS] != ELFCLASS64 &&
+		if (e == DESKTOP_ENGINE_QEMU && len > EI_CLASS && data[EI_CLASS] != ELFCLASS64 &&
 		    has_multiboot(data, len))
 			return "multiboot";
 		return elf_format(data, len, e, memory_mib, why, whylen);

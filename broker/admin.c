@@ -164,8 +164,34 @@ enum broker_outcome broker_admin_host_remove(struct broker *b, const struct brok
 
 /* ---- pools ---- */
 
-/* A pool for the API: its desktops listed, no VNC passwords. Returns a new object or
- * NULL. */
+/* Whether the pool can work now: {"state": ok, disabled, unavailable (no host can run
+ * its desktops: "reason" no_host or engine_unavailable, "detail" each host's reason) or
+ * degraded (degraded_after desktops failed in a row: "detail" the last cause)}. */
+static json_t *pool_health(struct broker *b, const struct pool_rec *p)
+{
+	struct pool_view pv;
+	enum policy_reason why = POLICY_OK;
+	char detail[1024] = "";
+
+	if (!p->pr_enabled)
+		return json_pack("{s:s}", "state", "disabled");
+	if (p->pr_source != POOL_MANUAL && pool_view_init(&pv, p) == 0) {
+		why = hosts_can_run(b, &pv, detail, sizeof(detail));
+		pool_view_free(&pv);
+	}
+	if (why != POLICY_OK)
+		return json_pack("{s:s, s:s, s:s}", "state", "unavailable", "reason",
+				 policy_reason_name(why), "detail",
+				 detail[0] ? detail : "no host is up and allowed for this pool");
+	if (p->pr_failures >= b->b_cfg->bc_degraded_after)
+		return json_pack("{s:s, s:s, s:s}", "state", "degraded", "reason",
+				 "desktops_failing", "detail",
+				 p->pr_failure ? p->pr_failure : "desktops fail to start");
+	return json_pack("{s:s}", "state", "ok");
+}
+
+/* A pool for the API: its desktops listed, no VNC passwords, its health. Returns a new
+ * object or NULL. */
 static json_t *pool_out(struct broker *b, const struct pool_rec *p)
 {
 	json_t *pool = pool_rec_json(p), *out = json_array();
@@ -185,6 +211,7 @@ static json_t *pool_out(struct broker *b, const struct pool_rec *p)
 	}
 	desktop_list_free(&ds);
 	json_object_set_new(pool, "desktops", out);
+	json_object_set_new(pool, "health", pool_health(b, p));
 	json_object_del(pool, "deleting");
 	return pool;
 }
@@ -346,10 +373,11 @@ static enum broker_outcome pool_put(struct broker *b, const char *id, const json
 	id = jstr(*rec, "id");
 	if (r < 0)
 		return store_outcome(res, r, "pool");
-	/* a template every host now accepts: desktops its hosts refused are replaced */
+	/* a changed template every host accepts: desktops in error (say, refused by their
+	 * host for the old one) are replaced */
 	if (checked && !warning && !pool_is_manual(*rec) &&
-	    store_pool_retry_template_errors(b->b_store, id, (int64_t)time(NULL)) > 0)
-		log_info("pool=%s: desktops in error for their template replaced", id);
+	    store_pool_replace_failed(b->b_store, id, (int64_t)time(NULL)) > 0)
+		log_info("pool=%s: its desktops in error are replaced", id);
 	if (ents && add_entitlements(b, id, ents, err, sizeof(err)) < 0)
 		return broker_result_set(res, BROKER_BAD_REQUEST, NULL, "%s", err);
 	if (desks && !pool_is_manual(*rec))

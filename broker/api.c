@@ -59,6 +59,7 @@ static const struct outcome_http {
     [BROKER_HOST_UNAVAILABLE] = {503, "host_unavailable"},
     [BROKER_DIRECTORY_UNAVAILABLE] = {503, "directory_unavailable"},
     [BROKER_LOGINS_BUSY] = {503, "busy"},
+    [BROKER_DESKTOP_FAILED] = {503, "desktop_failed"},
 };
 
 static unsigned outcome_status(enum broker_outcome o)
@@ -269,7 +270,8 @@ static void reply_connection(struct web_request *req, const struct broker_connec
 	if (res->br_outcome == BROKER_STARTING) {
 		add_retry_after(req, res->br_retry_after);
 		web_reply_json(req, 202,
-			       json_pack("{s:s, s:i, s:s, s:s}", "state", "starting", "retry_after",
+			       json_pack("{s:s, s:s, s:i, s:s, s:s}", "state", "starting", "stage",
+					 cn->cn_stage ? cn->cn_stage : "booting", "retry_after",
 					 res->br_retry_after, "session", cn->cn_session, "desktop",
 					 cn->cn_desktop));
 		return;

@@ -47,6 +47,7 @@ enum broker_outcome {
 	BROKER_HOST_UNAVAILABLE,      /* the desktop's host is not answering */
 	BROKER_DIRECTORY_UNAVAILABLE, /* the user directory is not answering */
 	BROKER_LOGINS_BUSY,	      /* too many logins at once: retry after br_retry_after */
+	BROKER_DESKTOP_FAILED,	      /* the desktop failed to start (message: why); retry */
 	BROKER_OUTCOMES
 };
 
@@ -68,6 +69,9 @@ enum broker_outcome broker_result_set(struct broker_result *res, enum broker_out
 struct broker_connection {
 	char cn_session[24], cn_desktop[48], cn_ticket[BROKER_TICKET_LEN + 1];
 	int64_t cn_expires;
+	/* While starting: placing (no host has it yet), booting, almost_ready (its host
+	 * runs it), waiting (its pool waits before starting again after failures). */
+	const char *cn_stage;
 };
 
 /* The caller of a request, from their web session. */

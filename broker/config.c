@@ -51,6 +51,8 @@ static const struct config_option options[] = {
     OPT("broker", "provision_timeout", CONFIG_DURATION, bc_provision_timeout, .co_default = "5m",
 	.co_min = 5, .co_max = 86400,
 	.co_help = "a desktop not running this long after its start is in error"),
+    OPT("broker", "degraded_after", CONFIG_INT, bc_degraded_after, .co_default = "3", .co_min = 1,
+	.co_max = 1000, .co_help = "desktops of a pool failing in a row that make it degraded"),
     OPT("broker", "password_cost", CONFIG_INT, bc_password_cost, .co_default = "15", .co_min = 10,
 	.co_max = 20, .co_help = "scrypt cost (log2 N) of passwords hashed here"),
     OPT("http", "listen", CONFIG_STRING, bc_listen, .co_default = "127.0.0.1:9443", .co_max = 128,

@@ -26,6 +26,7 @@ struct broker_config {
 	int bc_session_lifetime; /* web sessions: seconds after login */
 	int bc_maintenance_interval;
 	int bc_provision_timeout; /* a desktop not running after this is in error */
+	int bc_degraded_after;	  /* failures in a row that make a pool degraded */
 	int bc_password_cost;	  /* scrypt ln for passwords the broker hashes */
 	/* [http] */
 	char *bc_listen;

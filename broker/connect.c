@@ -154,6 +154,44 @@ static int ticket_if_ready(struct broker *b, const struct broker_user *u, const 
 	return r;
 }
 
+/* The answer while cn's desktop is not ready: how far it is, or that it failed (with
+ * its host's reason, and when it will be tried again). After the transaction. */
+static enum broker_outcome starting(struct broker *b, struct broker_connection *cn, int64_t now,
+				    struct broker_result *res)
+{
+	struct desktop_rec d;
+	struct pool_rec pool = {0};
+	const char *hs;
+	int64_t wait = 0;
+	bool failed;
+
+	res->br_retry_after = RETRY_AFTER_S;
+	cn->cn_stage = "booting";
+	if (store_desktop_get(b->b_store, cn->cn_desktop, &d) < 0)
+		return broker_result_set(res, BROKER_STARTING, NULL, "starting");
+	if (store_pool_get(b->b_store, d.dr_pool, &pool) == 0 && pool.pr_retry_at > now)
+		wait = pool.pr_retry_at - now;
+	hs = d.dr_host_state;
+	failed = d.dr_state == DESKTOP_ERROR || (hs && !strcmp(hs, "failed") && d.dr_failure);
+	if (failed) {
+		if (wait > 0)
+			res->br_retry_after = (int)wait;
+		broker_result_set(res, BROKER_DESKTOP_FAILED, NULL,
+				  "your desktop failed to start: %.300s%s",
+				  d.dr_failure ? d.dr_failure : "it did not start in time",
+				  wait > 0 ? "; it will be started again shortly" : "");
+	} else {
+		cn->cn_stage = !d.dr_on_host		      ? "placing"
+			       : wait > 0		      ? "waiting"
+			       : hs && !strcmp(hs, "running") ? "almost_ready"
+							      : "booting";
+		broker_result_set(res, BROKER_STARTING, NULL, "starting");
+	}
+	desktop_rec_release(&d);
+	pool_rec_release(&pool);
+	return res->br_outcome;
+}
+
 /* Decides and records, with its audit rows, on the snapshot of pool pv. Ends the
  * transaction. */
 static enum broker_outcome connect_decide(struct broker *b, const struct broker_user *u,
@@ -177,11 +215,20 @@ static enum broker_outcome connect_decide(struct broker *b, const struct broker_
 	}
 	r = record_assignment(b, u, pool_id, addr, pv, &a, now, cn, &why);
 	if (r == -EHOSTUNREACH) {
-		broker_audit(b, u->bu_name, "assign", pool_id, "failure", addr, "%s",
-			     policy_reason_name(why));
+		char detail[512] = "";
+
+		if (why == POLICY_NO_ENGINE)
+			hosts_can_run(b, pv, detail, sizeof(detail));
+		broker_audit(b, u->bu_name, "assign", pool_id, "failure", addr, "%s%s%s",
+			     policy_reason_name(why), detail[0] ? ": " : "", detail);
 		store_commit(b->b_store);
-		return broker_result_set(res, BROKER_NO_CAPACITY, policy_reason_name(why),
-					 "no host can run a new desktop");
+		if (detail[0])
+			log_warnx("connect user=%s pool=%s: no host can run its desktops: %s",
+				  u->bu_name, pool_id, detail);
+		return broker_result_set(res, BROKER_NO_CAPACITY, policy_reason_name(why), "%s",
+					 why == POLICY_NO_ENGINE
+					     ? "this desktop is not available right now"
+					     : "no host can run a new desktop");
 	}
 	if (r < 0) {
 		log_warnx("connect user=%s pool=%s: cannot record the assignment: %s", u->bu_name,
@@ -203,8 +250,7 @@ static enum broker_outcome connect_decide(struct broker *b, const struct broker_
 	}
 	if (ready)
 		return broker_result_set(res, BROKER_OK, NULL, "ticket issued");
-	res->br_retry_after = RETRY_AFTER_S;
-	return broker_result_set(res, BROKER_STARTING, NULL, "starting");
+	return starting(b, cn, now, res);
 }
 
 /* The transaction of a connect: the pool and the snapshot read, then decided. */

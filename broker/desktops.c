@@ -55,6 +55,15 @@ json_t *broker_desktops(struct broker *b, const struct broker_user *u, const cha
 			    "{s:s, s:s, s:s}", "id", a.as_session->sess_id, "state",
 			    session_state_name(pool_stored_session_state(a.as_session->sess_state)),
 			    "desktop", a.as_session->sess_desktop);
+		} else if (a.as_action == POLICY_ASSIGN_CREATE ||
+			   a.as_action == POLICY_ASSIGN_START) {
+			char detail[512];
+			enum policy_reason why = hosts_can_run(b, &pv, detail, sizeof(detail));
+
+			if (why != POLICY_OK) {
+				state = "unavailable";
+				reason = policy_reason_name(why);
+			}
 		} else if (a.as_action == POLICY_ASSIGN_WAIT) {
 			state = "starting";
 			reason = policy_reason_name(a.as_reason);

@@ -37,6 +37,55 @@ char *hosts_place(struct broker *b, struct pool_view *pv, enum policy_reason *wh
 	return id;
 }
 
+/* Why host h (up, enabled, allowed) cannot run the pool's engine, from its capacity
+ * report: "<host>: <engine>: <reason>" appended to buf. */
+static void add_engine_problem(const struct host_rec *h, unsigned engine, char *buf, size_t len)
+{
+	const json_t *cap = h->hr_capacity, *engines = json_object_get(cap, "engines");
+	const char *name = engine == POLICY_ENGINE_VDIHV  ? "vdi-hv"
+			   : engine == POLICY_ENGINE_QEMU ? "qemu"
+			   : jstr(cap, "default_engine")  ? jstr(cap, "default_engine")
+							  : "qemu";
+	const char *why = jstr(json_object_get(engines, name), "reason");
+	size_t used = strlen(buf);
+
+	if (used + 1 < len)
+		snprintf(buf + used, len - used, "%s%s: %s: %s", used ? "; " : "", h->hr_id, name,
+			 why ? why : "not available");
+}
+
+enum policy_reason hosts_can_run(struct broker *b, const struct pool_view *pv, char *detail,
+				 size_t len)
+{
+	const struct policy_pool *pp = &pv->pv_pool;
+	struct policy_pool any_size = *pp;
+	struct host_list hosts;
+	struct policy_host *ph;
+	enum policy_reason why = POLICY_NO_HOST;
+
+	detail[0] = '\0';
+	if (store_hosts_list(b->b_store, &hosts) < 0)
+		return POLICY_NO_HOST;
+	ph = calloc(hosts.hl_n + 1, sizeof(*ph));
+	if (ph) {
+		/* Size aside: whether some host could run it at all. */
+		any_size.pool_memory_mb = any_size.pool_vcpus = 0;
+		for (size_t i = 0; i < hosts.hl_n; i++) {
+			ph[i] = host_view(&hosts.hl_recs[i]);
+			ph[i].host_max_desktops = 0;
+		}
+		why = policy_place(&any_size, ph, hosts.hl_n).pl_reason;
+		if (why == POLICY_NO_CAPACITY)
+			why = POLICY_OK;
+		for (size_t i = 0; why == POLICY_NO_ENGINE && i < hosts.hl_n; i++)
+			if (policy_place(&any_size, &ph[i], 1).pl_reason == POLICY_NO_ENGINE)
+				add_engine_problem(&hosts.hl_recs[i], pp->pool_engine, detail, len);
+	}
+	free(ph);
+	host_list_free(&hosts);
+	return why;
+}
+
 static int64_t clamp(int64_t v, int64_t lo, int64_t hi)
 {
 	return v < lo ? lo : v > hi ? hi : v;
@@ -63,12 +112,35 @@ struct host_capacity host_capacity_of(const json_t *cap)
 	};
 }
 
+/* The engines a host's last capacity report says are available, as POLICY_ENGINE_ bits;
+ * a report without engines (none yet) says nothing against any. */
+static unsigned host_engines(const json_t *cap)
+{
+	const json_t *engines = json_object_get(cap, "engines");
+	const char *def = jstr(cap, "default_engine");
+	const char *name;
+	json_t *e;
+	unsigned bits = 0;
+
+	if (!json_is_object(engines))
+		return ~0u;
+	json_object_foreach ((json_t *)engines, name, e) {
+		if (!json_is_true(json_object_get(e, "available")))
+			continue;
+		bits |= pool_engine_bit(name);
+		if (def && !strcmp(def, name))
+			bits |= POLICY_ENGINE_DEFAULT;
+	}
+	return bits;
+}
+
 struct policy_host host_view(const struct host_rec *h)
 {
 	/* The store holds clamped figures; clamped again so that a row written by an
 	 * older broker cannot be truncated into something else by the casts. */
 	return (struct policy_host){
 	    .host_id = h->hr_id,
+	    .host_engines = host_engines(h->hr_capacity),
 	    .host_up = h->hr_state == HOST_UP,
 	    .host_enabled = h->hr_enabled,
 	    .host_mem_free_mb = clamp(h->hr_mem_free_mib, 0, HOST_MEMORY_MAX_MIB),
@@ -190,10 +262,40 @@ static const struct json_field heartbeat_fields[] = {
     JSON_FIELDS_END,
 };
 
+/* Desktop d has just failed on its host, for cause: its pool's run of failures grows
+ * (and with it the wait before the pool's next start); at degraded_after failures in a
+ * row the pool is degraded, which the log and the audit say once. */
+static void desktop_failed(struct broker *b, const struct desktop_rec *d, const char *cause,
+			   int64_t now)
+{
+	int n;
+
+	if (!cause)
+		cause = "its host reports it failed, without a reason";
+	store_desktop_set_failure(b->b_store, d->dr_id, cause);
+	n = store_pool_failed(b->b_store, d->dr_pool, cause, now);
+	if (n < 0)
+		return;
+	log_warnx("desktop=%s pool=%s failed (%d in a row): %s", d->dr_id, d->dr_pool, n, cause);
+	if (n == b->b_cfg->bc_degraded_after) {
+		log_warnx("pool=%s degraded: %d desktops failed in a row; the last: %s", d->dr_pool,
+			  n, cause);
+		broker_audit(b, NULL, "pool_degraded", d->dr_pool, "failure", NULL,
+			     "%d desktops failed in a row; the last, %s: %s", n, d->dr_id, cause);
+	}
+}
+
+/* The failure cause a heartbeat gives for a desktop, or NULL. */
+static const char *failure_cause(const json_t *item)
+{
+	return jstr(item, "failure_reason");
+}
+
 /* What the host says of each of its desktops ("missing" when it does not list one the
  * broker put there), recorded where it changed. Returns whether anything did. */
 static bool record_desktop_states(struct broker *b, const char *host, const json_t *listed)
 {
+	int64_t now = (int64_t)time(NULL);
 	struct desktop_list ours;
 	bool changed = false;
 	json_t *item;
@@ -203,16 +305,21 @@ static bool record_desktop_states(struct broker *b, const char *host, const json
 		return false;
 	for (size_t i = 0; i < ours.dl_n; i++) {
 		const struct desktop_rec *d = &ours.dl_recs[i];
-		const char *state = "missing";
+		const char *state = "missing", *cause = NULL;
 
 		json_array_foreach ((json_t *)listed, j, item)
 			if (jstr(item, "id") && !strcmp(jstr(item, "id"), d->dr_id) &&
-			    jstr(item, "state"))
+			    jstr(item, "state")) {
 				state = jstr(item, "state");
+				cause = failure_cause(item);
+			}
 		if (!d->dr_on_host && !strcmp(state, "missing"))
 			continue;
 		if (!d->dr_host_state || strcmp(d->dr_host_state, state)) {
 			store_desktop_set_host_state(b->b_store, d->dr_id, state);
+			if (!strcmp(state, "failed") && d->dr_state != DESKTOP_DELETING &&
+			    d->dr_state != DESKTOP_REFRESHING)
+				desktop_failed(b, d, cause, now);
 			changed = true;
 		}
 	}

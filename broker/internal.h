@@ -86,6 +86,11 @@ struct host_capacity {
 struct host_capacity host_capacity_of(const json_t *cap);
 /* The host a new desktop of pv goes to, or NULL with *why. Returns a new string. */
 char *hosts_place(struct broker *b, struct pool_view *pv, enum policy_reason *why);
+/* Whether some host could run a desktop of the pool at all, room aside: POLICY_OK,
+ * POLICY_NO_HOST (none up and allowed) or POLICY_NO_ENGINE, with each host's reason for
+ * its engine in detail ("host-a: vdi-hv: cannot open /dev/kvm: ..."). */
+enum policy_reason hosts_can_run(struct broker *b, const struct pool_view *pv, char *detail,
+				 size_t len);
 /* Maintenance: hosts silent for host_timeout marked down, their desktops lost. */
 void hosts_expire(struct broker *b, int64_t now);
 /* Records (and logs) that a certificate that does not name host was refused for it

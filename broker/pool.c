@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/util.h"
 #include "lib/json.h"
 #include "policy/rules.h"
 
@@ -280,6 +281,13 @@ out_fail:
 	return NULL;
 }
 
+unsigned pool_engine_bit(const char *engine)
+{
+	if (!engine)
+		return POLICY_ENGINE_DEFAULT;
+	return !strcmp(engine, "vdi-hv") ? POLICY_ENGINE_VDIHV : POLICY_ENGINE_QEMU;
+}
+
 int pool_view_init(struct pool_view *v, const struct pool_rec *pool)
 {
 	struct policy_pool *pp = &v->pv_pool;
@@ -334,6 +342,8 @@ int pool_view_init(struct pool_view *v, const struct pool_rec *pool)
 		goto out_invalid;
 	pp->pool_hosts = v->pv_hosts;
 	pp->pool_nhosts = (size_t)n;
+	if (pool->pr_source != POOL_MANUAL)
+		pp->pool_engine = pool_engine_bit(jstr(pool->pr_template, "engine"));
 	return 0;
 
 out_invalid:

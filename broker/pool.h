@@ -34,6 +34,9 @@ struct pool_view {
 	char *pv_hosts_buf;
 };
 
+/* The POLICY_ENGINE_ bit of a template's engine name (NULL: the host's default). */
+unsigned pool_engine_bit(const char *engine);
+
 /* Fills v from a stored pool record, which must outlive v. Returns 0 or -ENOMEM /
  * -EINVAL (a record that no longer parses: the pool is treated as disabled). Release
  * with pool_view_free(). */

@@ -116,8 +116,9 @@ static bool template_refused(int status)
 }
 
 /* A provisioning desktop whose host refused its template: in error with the host's
- * reason (the admin API's desktop and pool views show it), audited and logged once,
- * instead of being asked again every pass. */
+ * reason as its failure (the admin API's desktop and pool views show it), audited and
+ * logged once, instead of being asked again every pass; its pool counts one more
+ * failure (and waits before its next start). */
 static void template_error(struct broker *b, const struct desktop_rec *d,
 			   const struct host_rec *host, const json_t *reply, int64_t now)
 {
@@ -131,6 +132,7 @@ static void template_error(struct broker *b, const struct desktop_rec *d,
 			  host->hr_id, reason);
 		broker_audit(b, NULL, "desktop_error", d->dr_id, "failure", NULL, "pool=%s %s",
 			     d->dr_pool, reason);
+		store_pool_failed(b->b_store, d->dr_pool, reason, now);
 	}
 }
 
@@ -165,14 +167,18 @@ static void create(struct broker *b, const struct desktop_rec *d, const struct h
 }
 
 /* A provisioning desktop: in error after provision_timeout, else created, started, and
- * ready once its host runs it. */
+ * ready once its host runs it. While its pool backs off after failures (pr_retry_at)
+ * nothing is created or started. */
 static void provision(struct broker *b, const struct desktop_rec *d, const struct host_rec *host,
 		      const struct pool_rec *pool, int64_t now)
 {
 	const char *id = d->dr_id, *hs = d->dr_host_state;
+	bool backing_off = pool->pr_retry_at > now;
 	json_t *reply = NULL;
 	int r;
 
+	if (backing_off && (!d->dr_on_host || !hs || one_of(hs, down)))
+		return; /* its time does not run while it waits */
 	if (now - d->dr_since > b->b_cfg->bc_provision_timeout) {
 		if (store_desktop_set_state(b->b_store, id, DESKTOP_PROVISIONING, DESKTOP_ERROR,
 					    now) > 0) {
@@ -194,6 +200,20 @@ static void provision(struct broker *b, const struct desktop_rec *d, const struc
 		if (store_desktop_set_state(b->b_store, id, DESKTOP_PROVISIONING, DESKTOP_READY,
 					    now) > 0)
 			log_info("desktop=%s ready on host=%s", id, host->hr_id);
+	}
+}
+
+/* A desktop ready for POOL_HEALTHY_S ends its pool's run of failures. */
+static void ready(struct broker *b, const struct desktop_rec *d, const struct pool_rec *pool,
+		  int64_t now)
+{
+	if (pool->pr_failures > 0 && now - d->dr_since >= POOL_HEALTHY_S &&
+	    store_pool_healthy(b->b_store, pool->pr_id) > 0) {
+		log_info("pool=%s healthy again: desktop=%s ready for %ds after %d failures",
+			 pool->pr_id, d->dr_id, POOL_HEALTHY_S, pool->pr_failures);
+		if (pool->pr_failures >= b->b_cfg->bc_degraded_after)
+			broker_audit(b, NULL, "pool_healthy", pool->pr_id, "success", NULL,
+				     "desktop=%s ready for %ds", d->dr_id, POOL_HEALTHY_S);
 	}
 }
 
@@ -242,6 +262,8 @@ static void reconcile(struct broker *b, const struct desktop_rec *d, const struc
 	case DESKTOP_READY:
 		if (d->dr_on_host && one_of(d->dr_host_state, down))
 			desktop_gone(b, d, pool, now);
+		else
+			ready(b, d, pool, now);
 		break;
 	case DESKTOP_LOST: /* its host is back */
 		store_desktop_set_state(b->b_store, d->dr_id, DESKTOP_LOST,

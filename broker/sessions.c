@@ -153,6 +153,32 @@ static bool never_opened(struct broker *b, const struct session_rec *s, int64_t 
 	return r;
 }
 
+/* A session no client holds whose desktop will not come: the desktop is gone or in
+ * error (the session ends), or it has not been ready for provision_timeout after the
+ * session began and no ticket is waiting (the session is disconnected, then ends by the
+ * pool's disconnect timeout). POLICY_EVENT_TICK: neither. */
+static enum policy_session_event stranded(struct broker *b, const struct session_rec *s,
+					  int64_t now)
+{
+	enum policy_session_event ev = POLICY_EVENT_TICK;
+	struct desktop_rec d;
+	int r;
+
+	if (s->sr_attached)
+		return ev;
+	r = store_desktop_get(b->b_store, s->sr_desktop, &d);
+	if (r < 0)
+		return r == -ENOENT ? POLICY_EVENT_DESKTOP_LOST : ev;
+	if (d.dr_state == DESKTOP_ERROR)
+		ev = POLICY_EVENT_DESKTOP_LOST;
+	else if (s->sr_state == SESSION_CONNECTED && d.dr_state != DESKTOP_READY &&
+		 s->sr_since + b->b_cfg->bc_provision_timeout <= now &&
+		 store_tickets_live(b->b_store, s->sr_id, now) == 0)
+		ev = POLICY_EVENT_DISCONNECT;
+	desktop_rec_release(&d);
+	return ev;
+}
+
 void sessions_tick(struct broker *b, int64_t now)
 {
 	struct session_list sessions;
@@ -169,7 +195,8 @@ void sessions_tick(struct broker *b, int64_t now)
 		struct pool_view pv;
 		bool have_pool;
 
-		if (s->sr_state == SESSION_CONNECTED) {
+		ev = stranded(b, s, now);
+		if (ev == POLICY_EVENT_TICK && s->sr_state == SESSION_CONNECTED) {
 			if (!never_opened(b, s, now))
 				continue;
 			ev = POLICY_EVENT_DISCONNECT;
@@ -190,7 +217,7 @@ void sessions_tick(struct broker *b, int64_t now)
 		if (t.pt_changed) {
 			session_apply_transition(b, &cur, &pv, &t, now);
 			broker_audit(b, cur.sr_user,
-				     ev == POLICY_EVENT_TICK ? "logoff" : "disconnect", id,
+				     ev == POLICY_EVENT_DISCONNECT ? "disconnect" : "logoff", id,
 				     "success", NULL, "%s, desktop=%s",
 				     policy_reason_name(t.pt_reason), cur.sr_desktop);
 			log_info("session=%s user=%s: %s (%s)", id, cur.sr_user,

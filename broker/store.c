@@ -89,10 +89,13 @@ static const char *const migrations[] = {
     "  id INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL, actor TEXT,"
     "  action TEXT NOT NULL, target TEXT, result TEXT NOT NULL, client_addr TEXT,"
     "  detail TEXT);",
-    /* 2: why a pool's template could not be checked on a host; why a desktop is in
-     * error (its host refused its template) */
-    "ALTER TABLE pools ADD COLUMN template_warning TEXT;"
-    "ALTER TABLE desktops ADD COLUMN error TEXT;",
+    /* 2: why desktops failed, and each pool's run of failures (restart back-off) */
+    "ALTER TABLE desktops ADD COLUMN failure TEXT;"
+    "ALTER TABLE pools ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE pools ADD COLUMN retry_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE pools ADD COLUMN failure TEXT;",
+    /* 3: why a pool's template could not be checked on a host */
+    "ALTER TABLE pools ADD COLUMN template_warning TEXT;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -873,6 +876,9 @@ static int pool_from_row(const json_t *row, void *rec)
 	    .pr_utc_offset = (int)json_integer_value(json_object_get(row, "utc_offset")),
 	    .pr_deleting = json_is_true(json_object_get(row, "deleting")),
 	    .pr_created = json_integer_value(json_object_get(row, "created")),
+	    .pr_failures = (int)json_integer_value(json_object_get(row, "failures")),
+	    .pr_retry_at = json_integer_value(json_object_get(row, "retry_at")),
+	    .pr_failure = dup_or_null(row, "failure", &nomem),
 	    .pr_template_warning = dup_or_null(row, "template_warning", &nomem),
 	};
 	/* the table's CHECKs allow no other names */
@@ -898,6 +904,7 @@ void pool_rec_release(struct pool_rec *p)
 	free(p->pr_networks);
 	free(p->pr_windows);
 	free(p->pr_hosts);
+	free(p->pr_failure);
 	free(p->pr_template_warning);
 	for (size_t i = 0; i < p->pr_nents; i++)
 		free(p->pr_ents[i].er_name);
@@ -930,7 +937,7 @@ json_t *pool_rec_json(const struct pool_rec *p)
 		return NULL;
 	return json_pack(
 	    "{s:o, s:o, s:s, s:s, s:b, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:O, s:o, "
-	    "s:o, s:i, s:o, s:b, s:I, s:o, s:o}",
+	    "s:o, s:i, s:o, s:b, s:I, s:o, s:i, s:I, s:o, s:o}",
 	    "id", string_or_null(p->pr_id), "name", string_or_null(p->pr_name), "kind",
 	    pool_kind_name(p->pr_kind), "source", pool_source_name(p->pr_source), "enabled",
 	    p->pr_enabled, "min", p->pr_min, "max", p->pr_max, "spare", p->pr_spare, "memory_mib",
@@ -939,8 +946,9 @@ json_t *pool_rec_json(const struct pool_rec *p)
 	    p->pr_template ? p->pr_template : json_null(), "networks",
 	    string_or_null(p->pr_networks), "windows", string_or_null(p->pr_windows), "utc_offset",
 	    p->pr_utc_offset, "hosts", string_or_null(p->pr_hosts), "deleting", p->pr_deleting,
-	    "created", (json_int_t)p->pr_created, "entitlements", ents, "template_warning",
-	    string_or_null(p->pr_template_warning));
+	    "created", (json_int_t)p->pr_created, "entitlements", ents, "failures", p->pr_failures,
+	    "retry_at", (json_int_t)p->pr_retry_at, "failure", string_or_null(p->pr_failure),
+	    "template_warning", string_or_null(p->pr_template_warning));
 }
 
 int store_pools_list(struct store *s, struct pool_list *out)
@@ -1006,7 +1014,8 @@ int store_pool_put(struct store *s, const json_t *p, bool create, int64_t now)
 		    "UPDATE pools SET name = ?, kind = ?, source = ?, enabled = ?, min = ?, "
 		    "max = ?, spare = ?, memory_mib = ?, vcpus = ?, disconnect_timeout = ?, "
 		    "logoff_action = ?, template = ?, networks = ?, windows = ?, utc_offset = ?, "
-		    "hosts = ?, template_warning = ? WHERE id = ? AND deleting = 0",
+		    "hosts = ?, template_warning = ?, failures = 0, retry_at = 0 WHERE id = ? AND "
+		    "deleting = 0",
 		    "sssbiiiiiissssisss", str(p, "name"), str(p, "kind"), str(p, "source"),
 		    (int)json_is_true(json_object_get(p, "enabled")), num(p, "min"), num(p, "max"),
 		    num(p, "spare"), num(p, "memory_mib"), num(p, "vcpus"),
@@ -1017,6 +1026,42 @@ int store_pool_put(struct store *s, const json_t *p, bool create, int64_t now)
 	if (r == 0)
 		return -ENOENT;
 	return r < 0 ? r : 0;
+}
+
+int store_pool_failed(struct store *s, const char *id, const char *cause, int64_t now)
+{
+	json_t *row;
+	int failures, r;
+	int64_t delay;
+
+	row = one(rows(s, "SELECT failures FROM pools WHERE id = ?", "s", id));
+	if (!row)
+		return errno == ENOENT ? -ENOENT : -EIO;
+	failures = (int)json_integer_value(json_object_get(row, "failures")) + 1;
+	json_decref(row);
+	if (failures > 1000)
+		failures = 1000;
+	delay = failures > 9 ? POOL_RETRY_MAX_S : (int64_t)1 << (failures - 1);
+	if (delay > POOL_RETRY_MAX_S)
+		delay = POOL_RETRY_MAX_S;
+	r = run(s, "UPDATE pools SET failures = ?, retry_at = ?, failure = ? WHERE id = ?", "iiss",
+		(int64_t)failures, now + delay, cause, id);
+	return r < 0 ? r : failures;
+}
+
+int store_pool_healthy(struct store *s, const char *id)
+{
+	return run(s,
+		   "UPDATE pools SET failures = 0, retry_at = 0, failure = NULL "
+		   "WHERE id = ? AND failures > 0",
+		   "s", id);
+}
+
+int store_desktop_set_failure(struct store *s, const char *id, const char *cause)
+{
+	int r = run(s, "UPDATE desktops SET failure = ? WHERE id = ?", "ss", cause, id);
+
+	return r == 0 ? -ENOENT : r < 0 ? r : 0;
 }
 
 int store_pool_mark_deleting(struct store *s, const char *id)
@@ -1090,11 +1135,11 @@ static int desktop_from_row(const json_t *row, void *rec)
 	    .dr_vnc_password = dup_or_null(row, "vnc_password", &nomem),
 	    .dr_owner = dup_or_null(row, "owner", &nomem),
 	    .dr_host_state = dup_or_null(row, "host_state", &nomem),
+	    .dr_failure = dup_or_null(row, "failure", &nomem),
 	    .dr_on_host = json_is_true(json_object_get(row, "on_host")),
 	    .dr_in_use = json_is_true(json_object_get(row, "in_use")),
 	    .dr_since = json_integer_value(json_object_get(row, "since")),
 	    .dr_created = json_integer_value(json_object_get(row, "created")),
-	    .dr_error = dup_or_null(row, "error", &nomem),
 	};
 	if (desktop_state_parse(json_string_value(json_object_get(row, "state")), &d->dr_state) < 0)
 		d->dr_state = DESKTOP_ERROR; /* only the broker writes states */
@@ -1116,7 +1161,7 @@ void desktop_rec_release(struct desktop_rec *d)
 	free(d->dr_vnc_password);
 	free(d->dr_owner);
 	free(d->dr_host_state);
-	free(d->dr_error);
+	free(d->dr_failure);
 	memset(d, 0, sizeof(*d));
 }
 
@@ -1137,7 +1182,7 @@ json_t *desktop_rec_json(const struct desktop_rec *d)
 			 string_or_null(d->dr_owner), "state", desktop_state_name(d->dr_state),
 			 "host_state", string_or_null(d->dr_host_state), "on_host", d->dr_on_host,
 			 "since", (json_int_t)d->dr_since, "created", (json_int_t)d->dr_created,
-			 "in_use", d->dr_in_use, "error", string_or_null(d->dr_error));
+			 "in_use", d->dr_in_use, "failure", string_or_null(d->dr_failure));
 }
 
 #define DESKTOP_COLUMNS                                                                            \
@@ -1192,25 +1237,25 @@ int store_desktop_set_state(struct store *s, const char *id, enum desktop_state 
 			    enum desktop_state to, int64_t now)
 {
 	return run(s,
-		   "UPDATE desktops SET state = ?1, since = ?2, error = NULL WHERE id = ?3 AND "
+		   "UPDATE desktops SET state = ?1, since = ?2 WHERE id = ?3 AND "
 		   "(?4 IS NULL OR state = ?4)",
 		   "siss", desktop_state_name(to), now, id, desktop_state_name(from));
 }
 
 int store_desktop_set_error(struct store *s, const char *id, enum desktop_state from,
-			    const char *error, int64_t now)
+			    const char *cause, int64_t now)
 {
 	return run(s,
-		   "UPDATE desktops SET state = 'error', since = ?1, error = ?2 WHERE id = ?3 AND "
-		   "state = ?4",
-		   "isss", now, error, id, desktop_state_name(from));
+		   "UPDATE desktops SET state = 'error', since = ?1, failure = ?2 WHERE id = ?3 "
+		   "AND state = ?4",
+		   "isss", now, cause, id, desktop_state_name(from));
 }
 
-int store_pool_retry_template_errors(struct store *s, const char *pool, int64_t now)
+int store_pool_replace_failed(struct store *s, const char *pool, int64_t now)
 {
 	return run(s,
-		   "UPDATE desktops SET state = 'deleting', since = ?1, error = NULL "
-		   "WHERE pool_id = ?2 AND state = 'error' AND error IS NOT NULL",
+		   "UPDATE desktops SET state = 'deleting', since = ?1 "
+		   "WHERE pool_id = ?2 AND state = 'error'",
 		   "is", now, pool);
 }
 

@@ -149,10 +149,21 @@ struct pool_rec {
 	int pr_utc_offset;			   /* minutes */
 	bool pr_deleting;
 	int64_t pr_created;
+	/* Restart back-off: desktops failed in a row (reset by a desktop that stays ready
+	 * for POOL_HEALTHY_S or by an update of the pool), no new start before
+	 * pr_retry_at, and the last failure's cause. */
+	int pr_failures;
+	int64_t pr_retry_at;
+	char *pr_failure;
 	char *pr_template_warning;	 /* why the template was not checked on a host; or NULL */
 	struct entitlement_rec *pr_ents; /* by kind, then name */
 	size_t pr_nents;
 };
+
+/* Back-off after the n-th failure in a row: 1 s doubling, at most POOL_RETRY_MAX_S. */
+#define POOL_RETRY_MAX_S 300
+/* A desktop ready this long ends its pool's run of failures. */
+#define POOL_HEALTHY_S 60
 
 struct pool_list {
 	struct pool_rec *pl_recs;
@@ -182,6 +193,12 @@ int store_pool_get(struct store *s, const char *id, struct pool_rec *out);
 /* Inserts (create) or replaces the settings of (update) the pool described by pool, an
  * object with the columns above (checked by the caller). */
 int store_pool_put(struct store *s, const json_t *pool, bool create, int64_t now);
+/* One more failure of a desktop of pool id, with its cause: the pool waits 1 s, 2 s,
+ * 4 s ... up to POOL_RETRY_MAX_S before its next start. Returns the failures in a row,
+ * -ENOENT or -errno. */
+int store_pool_failed(struct store *s, const char *id, const char *cause, int64_t now);
+/* Ends pool id's run of failures. Returns 1 when there was one, 0, or -errno. */
+int store_pool_healthy(struct store *s, const char *id);
 /* Marks a pool as being deleted (hidden; removed once its desktops are gone). */
 int store_pool_mark_deleting(struct store *s, const char *id);
 int store_pool_delete(struct store *s, const char *id);
@@ -209,11 +226,11 @@ struct desktop_rec {
 	char *dr_id, *dr_pool, *dr_host, *dr_address, *dr_vnc_password, *dr_owner;
 	enum desktop_state dr_state;
 	char *dr_host_state; /* as its host last reported it; NULL: not yet */
+	char *dr_failure;    /* why it last failed, as its host said; NULL: never */
 	bool dr_on_host;     /* created on its host (as far as the broker knows) */
 	bool dr_in_use;	     /* a live session is on it */
 	int64_t dr_since;    /* when it entered dr_state */
 	int64_t dr_created;
-	char *dr_error; /* in error: why (its host refused its template); or NULL */
 };
 
 struct desktop_list {
@@ -242,16 +259,17 @@ int store_desktop_add(struct store *s, const char *id, const char *pool, const c
  * when it moved, 0 when it was not in `from`, or a negative errno. */
 int store_desktop_set_state(struct store *s, const char *id, enum desktop_state from,
 			    enum desktop_state to, int64_t now);
-/* Moves desktop id from state `from` to error with the reason error (cleared by the
- * next store_desktop_set_state()). Returns 1 when it moved, 0 when it was not in
- * `from`, or a negative errno. */
+/* Moves desktop id from state `from` to error, with cause as its failure. Returns 1
+ * when it moved, 0 when it was not in `from`, or a negative errno. */
 int store_desktop_set_error(struct store *s, const char *id, enum desktop_state from,
-			    const char *error, int64_t now);
-/* The desktops of pool in error with a reason (their host refused the template) go to
- * deleting, to be replaced. Returns how many, or a negative errno. */
-int store_pool_retry_template_errors(struct store *s, const char *pool, int64_t now);
+			    const char *cause, int64_t now);
+/* The desktops of pool in error go to deleting, to be replaced. Returns how many, or a
+ * negative errno. */
+int store_pool_replace_failed(struct store *s, const char *pool, int64_t now);
 int store_desktop_set_owner(struct store *s, const char *id, const char *owner);
 int store_desktop_set_host_state(struct store *s, const char *id, const char *host_state);
+/* Why desktop id last failed (NULL: forget it). */
+int store_desktop_set_failure(struct store *s, const char *id, const char *cause);
 int store_desktop_set_on_host(struct store *s, const char *id, bool on_host);
 int store_desktop_delete(struct store *s, const char *id);
 

@@ -41,20 +41,20 @@ static bool rule_allows(const char *rule, const char *id)
 	return !any;
 }
 
-/* Why host h cannot run desktops of engine (NULL: it can, as far as its last heartbeat
- * says; no engine named: its default). */
-static const char *engine_missing(const struct host_rec *h, const char *engine)
+/* Why host h cannot run desktops of engine (its default when NULL), from its last
+ * capacity report as placement reads it (hosts.c); NULL when it can, or when the report
+ * says nothing of engines. *name gets the engine's name. */
+static const char *engine_missing(const struct host_rec *h, const char *engine, const char **name)
 {
-	const json_t *e;
+	const json_t *cap = h->hr_capacity, *engines = json_object_get(cap, "engines"), *e;
 
-	if (!engine)
+	*name = engine ? engine : jstr(cap, "default_engine");
+	if (!*name || !json_is_object(engines))
 		return NULL;
-	e = json_object_get(json_object_get(h->hr_capacity, "engines"), engine);
-	if (json_is_false(json_object_get(e, "available")))
-		return json_string_value(json_object_get(e, "reason"))
-			   ? json_string_value(json_object_get(e, "reason"))
-			   : "engine unavailable";
-	return NULL;
+	e = json_object_get(engines, *name);
+	if (json_is_true(json_object_get(e, "available")))
+		return NULL;
+	return jstr(e, "reason") ? jstr(e, "reason") : "not available";
 }
 
 /* Appends text to buf (len bytes) after a "; " when buf has something. */
@@ -148,7 +148,7 @@ enum broker_outcome template_check_pool(struct broker *b, const json_t *rec, cha
 	req = check_request(rec);
 	for (size_t i = 0; req && i < hosts.hl_n && !refusal[0]; i++) {
 		const struct host_rec *h = &hosts.hl_recs[i];
-		const char *missing = engine_missing(h, engine);
+		const char *name = NULL, *missing = engine_missing(h, engine, &name);
 		json_t *reply = NULL;
 		char err[512] = "";
 		int r;
@@ -157,7 +157,7 @@ enum broker_outcome template_check_pool(struct broker *b, const json_t *rec, cha
 		    !rule_allows(jstr(rec, "hosts"), h->hr_id))
 			continue;
 		if (missing) {
-			append(skipped, sizeof(skipped), "host %s: %s: %.200s", h->hr_id, engine,
+			append(skipped, sizeof(skipped), "host %s: %s: %.200s", h->hr_id, name,
 			       missing);
 			continue;
 		}

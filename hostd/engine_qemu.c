@@ -28,45 +28,9 @@ extern char **environ;
 
 static bool use_kvm;
 static char accel_why[160];
-
-static void qemu_init(const struct conf *c)
-{
-	double rate;
-
-	if (access(c->qemu_binary, X_OK) < 0)
-		log_warn("qemu: %s is not executable; qemu desktops will not start",
-			 c->qemu_binary);
-	switch (c->qemu_accel) {
-	case CONF_ACCEL_KVM:
-		use_kvm = true;
-		snprintf(accel_why, sizeof(accel_why), "configured");
-		break;
-	case CONF_ACCEL_TCG:
-		use_kvm = false;
-		snprintf(accel_why, sizeof(accel_why), "configured");
-		break;
-	default:
-		rate = kvmprobe_loops_per_second(PROBE_MS);
-		use_kvm = rate >= KVMPROBE_HARDWARE_LOOPS_PER_S;
-		if (rate < 0)
-			snprintf(accel_why, sizeof(accel_why), "KVM unusable: %s",
-				 strerror((int)-rate));
-		else if (rate == 0)
-			snprintf(accel_why, sizeof(accel_why),
-				 "KVM too slow: a 5 M loop did not finish in %d ms (hardware "
-				 "speed is > %.0f M loops/s)",
-				 PROBE_MS, KVMPROBE_HARDWARE_LOOPS_PER_S / 1e6);
-		else
-			snprintf(accel_why, sizeof(accel_why), "KVM measured at %.1f M loops/s",
-				 rate / 1e6);
-	}
-	log_info("qemu: accel=%s (%s)", use_kvm ? "kvm" : "tcg", accel_why);
-}
-
-static json_t *qemu_describe(void)
-{
-	return json_pack("{s:s, s:s}", "accel", use_kvm ? "kvm" : "tcg", "accel_reason", accel_why);
-}
+/* Why QEMU desktops cannot start here; NULL when they can. */
+static const char *unavailable;
+static char unavailable_buf[512];
 
 /* Runs a short tool (qemu-img) and waits; its output, trimmed, lands in err on
  * failure. */
@@ -130,6 +94,75 @@ static int run_tool(char *const argv[], char *err, size_t errlen)
 			out[i] = ' ';
 	snprintf(err, errlen, "%s failed: %.300s", argv[0], len ? out : "no output");
 	return -EIO;
+}
+
+/* Whether QEMU can run here: both programs executable and `qemu -version` answering. */
+static void check_programs(const struct conf *c)
+{
+	char *version[] = {c->qemu_binary, (char *)"-version", NULL};
+	const char *missing = access(c->qemu_binary, X_OK) < 0 ? c->qemu_binary
+			      : access(c->qemu_img, X_OK) < 0  ? c->qemu_img
+							       : NULL;
+	char err[400];
+
+	unavailable = NULL;
+	if (missing) {
+		snprintf(unavailable_buf, sizeof(unavailable_buf), "%s is not executable: %s",
+			 missing, strerror(errno));
+		unavailable = unavailable_buf;
+	} else if (run_tool(version, err, sizeof(err)) < 0) {
+		snprintf(unavailable_buf, sizeof(unavailable_buf), "%s", err);
+		unavailable = unavailable_buf;
+	}
+	if (unavailable)
+		log_warnx("qemu: %s; qemu desktops will not start", unavailable);
+}
+
+static void qemu_init(const struct conf *c)
+{
+	double rate;
+
+	check_programs(c);
+	switch (c->qemu_accel) {
+	case CONF_ACCEL_KVM:
+		use_kvm = true;
+		snprintf(accel_why, sizeof(accel_why), "configured");
+		break;
+	case CONF_ACCEL_TCG:
+		use_kvm = false;
+		snprintf(accel_why, sizeof(accel_why), "configured");
+		break;
+	default:
+		rate = kvmprobe_loops_per_second(PROBE_MS);
+		use_kvm = rate >= KVMPROBE_HARDWARE_LOOPS_PER_S;
+		if (rate < 0)
+			snprintf(accel_why, sizeof(accel_why), "KVM unusable: %s",
+				 strerror((int)-rate));
+		else if (rate == 0)
+			snprintf(accel_why, sizeof(accel_why),
+				 "KVM too slow: a 5 M loop did not finish in %d ms (hardware "
+				 "speed is > %.0f M loops/s)",
+				 PROBE_MS, KVMPROBE_HARDWARE_LOOPS_PER_S / 1e6);
+		else
+			snprintf(accel_why, sizeof(accel_why), "KVM measured at %.1f M loops/s",
+				 rate / 1e6);
+	}
+	log_info("qemu: accel=%s (%s)", use_kvm ? "kvm" : "tcg", accel_why);
+}
+
+static const char *qemu_unavailable(void)
+{
+	return unavailable;
+}
+
+static json_t *qemu_describe(void)
+{
+	json_t *j = json_pack("{s:b, s:s, s:s}", "available", unavailable == NULL, "accel",
+			      use_kvm ? "kvm" : "tcg", "accel_reason", accel_why);
+
+	if (j && unavailable)
+		json_object_set_new(j, "reason", json_string(unavailable));
+	return j;
 }
 
 static int qemu_create_disk(const struct conf *c, const struct desktop *d, char *err, size_t errlen)
@@ -272,6 +305,7 @@ static int qemu_set_ticket(const struct conf *c, const struct desktop *d, const 
 const struct engine engine_qemu = {
     .en_name = "qemu",
     .en_init = qemu_init,
+    .en_unavailable = qemu_unavailable,
     .en_describe = qemu_describe,
     .en_create_disk = qemu_create_disk,
     .en_command = qemu_command,

@@ -95,17 +95,42 @@ static void clean_run_dir(struct host *h, const struct desktop *d)
 	rmdir(path);
 }
 
-static json_t *failure_report(struct host *h, const struct desktop *d, const char *reason,
-			      const char *exit_text)
+/* The VMM's own last word on why it ended: the last line of its log tail that reports
+ * an error ("vdi-hv error: cannot open /dev/kvm: ..."), or NULL. */
+static const char *vmm_error_line(const json_t *tail)
+{
+	static const char *const words[] = {"error",   "cannot",    "failed",	 "fatal",
+					    "invalid", "could not", "not found", "triple fault"};
+
+	for (size_t i = json_array_size(tail); i-- > 0;) {
+		const char *line = json_string_value(json_array_get(tail, i));
+
+		for (size_t w = 0; line && w < sizeof(words) / sizeof(words[0]); w++)
+			if (strcasestr(line, words[w]))
+				return line;
+	}
+	return NULL;
+}
+
+/* d's failure: {reason (with the VMM's last error line), exit, time, serial_tail,
+ * vmm_log_tail}. The reason given is completed in place (reason_len bytes). */
+static json_t *failure_report(struct host *h, const struct desktop *d, char *reason,
+			      size_t reason_len, const char *exit_text)
 {
 	char serial[PATH_LEN], vmm_log[PATH_LEN];
+	json_t *vmm_tail;
+	const char *error;
+	size_t used = strlen(reason);
 
 	path_of(h, d, DESKTOP_FILE_SERIAL, serial);
 	path_of(h, d, DESKTOP_FILE_VMM_LOG, vmm_log);
+	vmm_tail = vmm_log_tail(vmm_log, VMM_LOG_TAIL_LINES);
+	error = vmm_error_line(vmm_tail);
+	if (error && used + 3 < reason_len)
+		snprintf(reason + used, reason_len - used, ": %s", error);
 	return json_pack("{s:s, s:s, s:I, s:o, s:o}", "reason", reason, "exit", exit_text, "time",
 			 (json_int_t)time(NULL), "serial_tail",
-			 vmm_log_tail(serial, SERIAL_TAIL_LINES), "vmm_log_tail",
-			 vmm_log_tail(vmm_log, VMM_LOG_TAIL_LINES));
+			 vmm_log_tail(serial, SERIAL_TAIL_LINES), "vmm_log_tail", vmm_tail);
 }
 
 static void reap_monitor(struct desktop *d)
@@ -121,7 +146,7 @@ static void reap_monitor(struct desktop *d)
 static void vmm_gone(struct host *h, struct desktop *d)
 {
 	const char *engine = engine_of(d)->en_name;
-	char exit_path[PATH_LEN], how[160], reason[256];
+	char exit_path[PATH_LEN], how[160], reason[512];
 	bool known, clean;
 	int status = 0;
 
@@ -163,7 +188,7 @@ static void vmm_gone(struct host *h, struct desktop *d)
 			snprintf(reason, sizeof(reason), "%s (pid %d) %s unexpectedly", engine,
 				 (int)d->d_vmm_pid, how);
 		d->d_state = DESKTOP_FAILED;
-		d->d_failure = failure_report(h, d, reason, how);
+		d->d_failure = failure_report(h, d, reason, sizeof(reason), how);
 		log_warnx("desktop=%s failed: %s", d->d_id, reason);
 	}
 	d->d_fail_reason = NULL;
@@ -187,11 +212,12 @@ static void adopt(struct host *h, struct desktop *d)
 	if (r == -ENOENT && d->d_state != DESKTOP_RUNNING)
 		return; /* stopped or failed, and nothing runs: as stored */
 	if (r < 0) {
+		char reason[512] =
+		    "no VMM found when hostd started: it ended while hostd was not running";
+
 		json_decref(d->d_failure);
 		d->d_state = DESKTOP_FAILED;
-		d->d_failure = failure_report(
-		    h, d, "no VMM found when hostd started: it ended while hostd was not running",
-		    "unknown");
+		d->d_failure = failure_report(h, d, reason, sizeof(reason), "unknown");
 		log_warnx("desktop=%s failed: no VMM found at start-up", d->d_id);
 		clean_run_dir(h, d);
 		definitions_save(h->h_conf, d);
@@ -783,10 +809,15 @@ static json_t *capacity_locked(struct host *h)
 		}
 	}
 	o = host_capacity_json(h->h_id, &f);
-	if (o)
+	if (o) {
 		json_object_set_new(o, "engines",
 				    json_pack("{s:o, s:o}", "qemu", engine_qemu.en_describe(),
 					      "vdi-hv", engine_vdihv.en_describe()));
+		json_object_set_new(o, "default_engine",
+				    json_string(h->h_conf->default_engine == CONF_ENGINE_VDIHV
+						    ? engine_vdihv.en_name
+						    : engine_qemu.en_name));
+	}
 	return o;
 }
 

@@ -331,8 +331,8 @@ int vmm_spawn(const char *self, const struct vmm_args *a, const char *log_path,
 		p->vp_vmm_start = p->vp_monitor_start = 0;
 	}
 	p->vp_uid = a->va_uid;
-	snprintf(pidline, sizeof(pidline), "%d %llu %d %llu %u\n", (int)p->vp_vmm,
-		 p->vp_vmm_start, (int)p->vp_monitor, p->vp_monitor_start, (unsigned)p->vp_uid);
+	snprintf(pidline, sizeof(pidline), "%d %llu %d %llu %u\n", (int)p->vp_vmm, p->vp_vmm_start,
+		 (int)p->vp_monitor, p->vp_monitor_start, (unsigned)p->vp_uid);
 	r = file_write_atomic(pid_path, pidline, strlen(pidline));
 	if (r < 0)
 		log_warnx("vmm: cannot write %s: %s", pid_path, strerror(-r));

@@ -153,8 +153,7 @@ static void parse_user(const char *s, struct options *o)
 	memcpy(uid, s, n);
 	uid[n] = '\0';
 	o->user_uid = (long)parse_number("--user", uid, 1, 0x7fffffff);
-	o->user_gid = colon ? (long)parse_number("--user", colon + 1, 1, 0x7fffffff)
-			    : o->user_uid;
+	o->user_gid = colon ? (long)parse_number("--user", colon + 1, 1, 0x7fffffff) : o->user_uid;
 }
 
 static void parse_options(int argc, char **argv, struct options *o)

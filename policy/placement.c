@@ -60,7 +60,7 @@ static const struct policy_host *choose(const struct policy_pool *pool,
 {
 	const struct policy_host *best = NULL;
 	struct room best_room = {0};
-	bool any_allowed = false;
+	bool any_allowed = false, any_engine = false;
 
 	for (size_t i = 0; i < nhosts; i++) {
 		const struct policy_host *h = &hosts[i];
@@ -70,6 +70,9 @@ static const struct policy_host *choose(const struct policy_pool *pool,
 		if (!allowed(pool, h))
 			continue;
 		any_allowed = true;
+		if (pool->pool_engine && !(h->host_engines & pool->pool_engine))
+			continue;
+		any_engine = true;
 		for (size_t j = 0; j < nplaced; j++)
 			taken += placed[j] == h;
 		r = room_of(pool, h, taken);
@@ -80,7 +83,10 @@ static const struct policy_host *choose(const struct policy_pool *pool,
 			best_room = r;
 		}
 	}
-	*reason = best ? POLICY_OK : any_allowed ? POLICY_NO_CAPACITY : POLICY_NO_HOST;
+	*reason = best		? POLICY_OK
+		  : any_engine	? POLICY_NO_CAPACITY
+		  : any_allowed ? POLICY_NO_ENGINE
+				: POLICY_NO_HOST;
 	return best;
 }
 

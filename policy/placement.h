@@ -1,7 +1,7 @@
-/* Where a new desktop runs: among hosts that are up, enabled, allowed for the pool and
- * have room for one more desktop of the pool's size, the one with the most free
- * memory; ties go to more free vCPUs, then fewer desktops, then the smaller host id,
- * so the choice is deterministic. Pure functions. */
+/* Where a new desktop runs: among hosts that are up, enabled, allowed for the pool, able
+ * to run its engine now and have room for one more desktop of the pool's size, the one with the
+ * most free memory; ties go to more free vCPUs, then fewer desktops, then the smaller host id, so
+ * the choice is deterministic. Pure functions. */
 #ifndef VDI_POLICY_PLACEMENT_H
 #define VDI_POLICY_PLACEMENT_H
 
@@ -11,7 +11,7 @@
 
 struct policy_placement {
 	const struct policy_host *pl_host; /* NULL when nowhere */
-	enum policy_reason pl_reason;	   /* ok, no_host or no_capacity */
+	enum policy_reason pl_reason;	   /* ok, no_host, no_engine or no_capacity */
 };
 
 /* Picks the host for one new desktop of pool. */

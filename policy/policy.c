@@ -19,6 +19,7 @@ static const char *const reason_names[POLICY_REASON_COUNT] = {
     [POLICY_DESKTOPS_PREPARING] = "desktops_preparing",
     [POLICY_NO_DESKTOP] = "no_desktop_available",
     [POLICY_NO_HOST] = "no_host",
+    [POLICY_NO_ENGINE] = "engine_unavailable",
     [POLICY_NO_CAPACITY] = "no_capacity",
     [POLICY_STEADY] = "steady",
     [POLICY_BELOW_MINIMUM] = "below_minimum",

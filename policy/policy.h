@@ -30,6 +30,7 @@ enum policy_reason {
 	POLICY_NO_DESKTOP,	   /* "no_desktop_available" */
 	/* placement */
 	POLICY_NO_HOST,	    /* "no_host": no host up and allowed for the pool */
+	POLICY_NO_ENGINE,   /* "engine_unavailable": hosts up, none can run the engine */
 	POLICY_NO_CAPACITY, /* "no_capacity": hosts up, none with room */
 	/* maintenance */
 	POLICY_STEADY,	      /* "steady": nothing to do */
@@ -114,6 +115,7 @@ struct policy_pool {
 	struct policy_rules pool_rules;
 	const char *const *pool_hosts; /* hosts it may run on; none listed: any */
 	size_t pool_nhosts;
+	unsigned pool_engine; /* the POLICY_ENGINE_ bit its desktops run on (automated) */
 };
 
 /* The authenticated user: name and every group, nested ones included (auth/ expands
@@ -162,8 +164,17 @@ struct policy_session {
 	int64_t sess_since; /* Unix time of the last state change */
 };
 
+/* Engines a host can run desktops on now, as bits: the pool names one of them, or none
+ * (the host's default engine). */
+enum policy_engine {
+	POLICY_ENGINE_QEMU = 1u << 0,
+	POLICY_ENGINE_VDIHV = 1u << 1,
+	POLICY_ENGINE_DEFAULT = 1u << 2, /* whichever the host uses when none is named */
+};
+
 struct policy_host {
 	const char *host_id;
+	unsigned host_engines;	  /* POLICY_ENGINE_ bits available on it */
 	bool host_up;		  /* heartbeats arriving */
 	bool host_enabled;	  /* not in maintenance */
 	int64_t host_mem_free_mb; /* memory left for new desktops */

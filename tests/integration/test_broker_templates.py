@@ -210,7 +210,7 @@ def test_template_broken_after_creation_fails_the_desktop_once(env):
 
     desk = wait("the desktop in error", failed)[0]
     assert ("host test-host refused the template: template file 'vmlinuz-gone' not found in "
-            "the template directories") in desk["error"], desk
+            "the template directories") in desk["failure"], desk
     did = desk["id"]
     time.sleep(3)  # three more maintenance passes
     ds = env.admin.ok("GET", "/api/v1/admin/pools/p-gone")["desktops"]

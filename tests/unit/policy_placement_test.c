@@ -1,6 +1,6 @@
 /* Unit tests for policy/placement: most free memory wins, tie-breaks (vCPUs, desktop
- * count, host id), down / disabled / disallowed hosts, capacity limits, the two
- * failure reasons, and batches that spread over hosts. */
+ * count, host id), down / disabled / disallowed hosts, hosts without the pool's engine,
+ * capacity limits, the three failure reasons, and batches that spread over hosts. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,7 +17,7 @@ static struct policy_pool pool(int memory_mb, int vcpus)
 
 #define H(id, mem, vcpus, desktops)                                                                \
 	{                                                                                          \
-		id, true, true, mem, vcpus, desktops, 0                                            \
+		id, ~0u, true, true, mem, vcpus, desktops, 0                                       \
 	}
 
 static void test_most_free_memory(void **state)
@@ -76,6 +76,32 @@ static void test_down_and_disallowed_hosts(void **state)
 	assert_int_equal(policy_place(&p, NULL, 0).pl_reason, POLICY_NO_HOST);
 }
 
+static void test_engine_unavailable(void **state)
+{
+	struct policy_pool p = pool(1024, 1);
+	struct policy_host hosts[] = {H("big", 65536, 64, 0), H("small", 4096, 4, 0)};
+	struct policy_placement pl;
+
+	(void)state;
+	p.pool_engine = POLICY_ENGINE_VDIHV;
+	hosts[0].host_engines = POLICY_ENGINE_QEMU | POLICY_ENGINE_DEFAULT; /* no KVM */
+	assert_ptr_equal(policy_place(&p, hosts, 2).pl_host, &hosts[1]);
+	hosts[1].host_engines = POLICY_ENGINE_QEMU;
+	pl = policy_place(&p, hosts, 2);
+	assert_null(pl.pl_host);
+	assert_int_equal(pl.pl_reason, POLICY_NO_ENGINE);
+	/* a pool on the hosts' default engine goes where the default runs */
+	p.pool_engine = POLICY_ENGINE_DEFAULT;
+	assert_ptr_equal(policy_place(&p, hosts, 2).pl_host, &hosts[0]);
+	/* an engine some host has, but no room there: no_capacity, not engine_unavailable */
+	p.pool_engine = POLICY_ENGINE_QEMU;
+	p.pool_memory_mb = 1 << 20;
+	assert_int_equal(policy_place(&p, hosts, 2).pl_reason, POLICY_NO_CAPACITY);
+	/* down hosts are no_host whatever their engines */
+	hosts[0].host_up = hosts[1].host_up = false;
+	assert_int_equal(policy_place(&p, hosts, 2).pl_reason, POLICY_NO_HOST);
+}
+
 static void test_capacity(void **state)
 {
 	struct policy_pool p = pool(4096, 4);
@@ -128,6 +154,7 @@ int main(void)
 	    cmocka_unit_test(test_most_free_memory),
 	    cmocka_unit_test(test_tie_breaks),
 	    cmocka_unit_test(test_down_and_disallowed_hosts),
+	    cmocka_unit_test(test_engine_unavailable),
 	    cmocka_unit_test(test_capacity),
 	    cmocka_unit_test(test_batch_spreads),
 	};

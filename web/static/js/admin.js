@@ -141,6 +141,27 @@ async function sessionAction(s, action) {
     refresh();
 }
 
+// A pool's health as the broker reports it: a badge, and for a pool that is unavailable
+// or degraded the reason (which hosts cannot run its engine, the last failure's cause).
+const HEALTH = {
+    ok: ['Enabled', 'ok'],
+    disabled: ['Disabled', 'off'],
+    unavailable: ['Unavailable', 'bad'],
+    degraded: ['Degraded', 'warn'],
+};
+
+function poolHealth(p) {
+    const health = p.health || { state: p.enabled ? 'ok' : 'disabled' };
+    const [label, tone] = HEALTH[health.state] || [health.state, 'off'];
+    const node = el('span', { 'data-role': 'health', 'data-state': health.state }, badge(label, tone));
+    if (health.detail) node.append(el('br'), el('span', { class: 'small' }, health.detail));
+    if (p.failures > 0 && health.state !== 'degraded') {
+        node.append(el('br'), el('span', { class: 'small muted' },
+                                 `${p.failures} failure${p.failures > 1 ? 's' : ''} in a row`));
+    }
+    return node;
+}
+
 function renderPools(pools) {
     put('admin-pools', table(
         ['Pool', 'Kind', 'Desktops', 'Entitled', 'State'],
@@ -154,7 +175,7 @@ function renderPools(pools) {
                 p.source === 'automated' ? `${desktops.length} (min ${p.min}, max ${p.max}), ${inUse} in use`
                                          : `${desktops.length}, ${inUse} in use`,
                 ents.length ? ents.join(', ') : el('span', { class: 'muted' }, 'nobody'),
-                p.enabled ? badge('Enabled', 'ok') : badge('Disabled', 'off'),
+                poolHealth(p),
             ];
         }),
         'No pools yet. Create one with: vdictl pool create'));

@@ -73,6 +73,7 @@ const REASONS = {
     desktop_busy: 'Your desktop is busy. Try again in a moment.',
     desktop_failed: 'Your desktop failed to start. Contact your administrator.',
     no_host: 'No host is available to run this desktop.',
+    engine_unavailable: 'This desktop is not available right now.',
     no_capacity: 'The hosts are full right now.',
     host_unavailable: 'The host of your desktop is not available.',
     not_found: 'No such desktop.',

@@ -39,6 +39,16 @@ function fail(title, text) {
     setState('failed', title, text, true);
 }
 
+// How far a desktop being prepared is, as the broker's 202 answers say.
+const STAGES = {
+    placing: ['Preparing your desktop…', 'Choosing a host for it.'],
+    booting: ['Starting your desktop…',
+              'This can take a minute. The viewer connects as soon as it is ready.'],
+    almost_ready: ['Your desktop is almost ready…', 'Connecting in a moment.'],
+    waiting: ['Starting your desktop again…',
+              'It failed to start a moment ago and will be tried again shortly.'],
+};
+
 // A 202 answer means the desktop is being created or started: ask again after
 // retry_after seconds (the broker keeps the same session) until a ticket comes.
 async function requestTicket() {
@@ -49,8 +59,9 @@ async function requestTicket() {
         if (Date.now() > deadline) {
             throw new Error('Your desktop is taking too long to start. Try again in a few minutes.');
         }
-        setState('starting', 'Starting your desktop…',
-                 'This can take a minute. The viewer connects as soon as it is ready.');
+        const [title, text] = STAGES[data.stage] || STAGES.booting;
+        setState('starting', title, text);
+        $('#overlay').dataset.stage = data.stage || 'booting';
         await sleep(Math.min(Math.max(Number(data.retry_after) || 2, 1), 10) * 1000);
     }
 }
@@ -98,6 +109,7 @@ async function connect() {
         grant = await requestTicket();
     } catch (e) {
         if (e.status === 401) return fail('You are signed out', 'Sign in again, then open your desktop.');
+        if (e.code === 'desktop_failed') return fail('Your desktop failed to start', e.message);
         return fail('Cannot open this desktop', describe(e));
     }
     sessionId = grant.session;

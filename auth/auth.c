@@ -117,6 +117,11 @@ void auth_close(struct auth *a)
 	free(a);
 }
 
+const struct localdir *auth_users_file(const struct auth *a)
+{
+	return a->a_localdir;
+}
+
 const char *auth_dummy_hash(const struct auth *a)
 {
 	return a->a_dummy_hash;

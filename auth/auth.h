@@ -115,6 +115,12 @@ struct auth *auth_open(const struct auth_config *cfg, const struct auth_user_sou
 		       char *err, size_t errlen);
 void auth_close(struct auth *a);
 
+struct localdir;
+
+/* The users of [auth] users_file (backend local), or NULL when logins do not read one.
+ * Borrowed: valid until auth_close(). */
+const struct localdir *auth_users_file(const struct auth *a);
+
 /* The hash an unknown local user's password is checked against: random, at the
  * configured cost (ac_password_cost, r and p of password_default_params), so the
  * answer for an unknown user takes as long as for a known one with a wrong password. */

@@ -319,17 +319,12 @@ struct localdir *localdir_load(const char *path, char *err, size_t errlen)
 	return dir;
 }
 
-int localdir_lookup(const struct localdir *dir, const char *username, struct identity **out,
-		    char **password_hash)
+/* u's identity into *out. Returns 0 or a negative errno. */
+static int identity_of(const struct local_user *u, struct identity **out)
 {
-	const struct local_user *u = find(dir, username);
-	struct identity *id;
+	struct identity *id = identity_new(u->lu_username, NULL, u->lu_display_name, u->lu_mail);
 
 	*out = NULL;
-	*password_hash = NULL;
-	if (!u)
-		return -ENOENT;
-	id = identity_new(u->lu_username, NULL, u->lu_display_name, u->lu_mail);
 	if (!id)
 		return -ENOMEM;
 	for (size_t i = 0; i < u->lu_ngroups; i++) {
@@ -340,6 +335,32 @@ int localdir_lookup(const struct localdir *dir, const char *username, struct ide
 			return r;
 		}
 	}
+	*out = id;
+	return 0;
+}
+
+int localdir_user_at(const struct localdir *dir, size_t i, struct identity **id)
+{
+	*id = NULL;
+	if (i >= dir->ld_nusers)
+		return -ENOENT;
+	return identity_of(&dir->ld_users[i], id);
+}
+
+int localdir_lookup(const struct localdir *dir, const char *username, struct identity **out,
+		    char **password_hash)
+{
+	const struct local_user *u = find(dir, username);
+	struct identity *id;
+	int r;
+
+	*out = NULL;
+	*password_hash = NULL;
+	if (!u)
+		return -ENOENT;
+	r = identity_of(u, &id);
+	if (r < 0)
+		return r;
 	*password_hash = strdup(u->lu_hash);
 	if (!*password_hash) {
 		identity_free(id);

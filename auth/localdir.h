@@ -23,6 +23,9 @@ struct localdir *localdir_parse(const char *name, const char *text, char *err, s
 void localdir_free(struct localdir *dir);
 
 size_t localdir_count(const struct localdir *dir);
+/* The i-th user (i < localdir_count()), in file order: 0 with a new identity (free with
+ * identity_free()), -ENOENT past the end, -ENOMEM. */
+int localdir_user_at(const struct localdir *dir, size_t i, struct identity **id);
 
 /* Finds username (ASCII case-insensitive). Returns 0 with a new identity (free with
  * identity_free()) and a copy of the stored hash (free()), -ENOENT for an unknown user,

@@ -1,14 +1,18 @@
 /* Administration, the operations behind the admin API: hosts registered and removed,
  * pools created, updated and deleted with their entitlements and manual desktops,
- * local users added and removed, and the lists admins read. Each write is checked,
+ * local users added and removed, hosts drained, resumed and their desktops stopped,
+ * and the lists admins read (pools with their desktop counts and state, every user the
+ * broker knows of). Each write is checked,
  * audited under the admin's name and answered as a domain outcome; api.c checks that
  * the caller is an admin and turns outcomes into HTTP. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
+#include "auth/localdir.h"
 #include "broker/internal.h"
 #include "lib/hostport.h"
 #include "lib/json.h"
@@ -84,6 +88,31 @@ static bool vnc_password_ok(const char *p)
 
 /* ---- hosts ---- */
 
+/* A host for the API: its record, state, whether it drains, alert and desktops. Returns
+ * a new object or NULL. */
+static json_t *host_out(struct broker *b, const struct host_rec *h)
+{
+	json_t *item = host_rec_json(h), *ids = json_array(), *alert;
+	struct desktop_list ds;
+
+	if (!item || !ids) {
+		json_decref(item);
+		json_decref(ids);
+		return NULL;
+	}
+	json_object_set_new(item, "state", json_string(host_state_name(h->hr_state)));
+	json_object_set_new(item, "draining", json_boolean(!h->hr_enabled));
+	alert = hosts_identity_alert(b, h->hr_id);
+	if (alert)
+		json_object_set_new(item, "identity_error", alert);
+	store_desktops_list(b->b_store, NULL, h->hr_id, &ds);
+	for (size_t j = 0; j < ds.dl_n; j++)
+		json_array_append_new(ids, json_string(ds.dl_recs[j].dr_id));
+	json_object_set_new(item, "desktop_ids", ids);
+	desktop_list_free(&ds);
+	return item;
+}
+
 json_t *broker_admin_hosts(struct broker *b)
 {
 	struct host_list hosts;
@@ -92,20 +121,7 @@ json_t *broker_admin_hosts(struct broker *b)
 	if (store_hosts_list(b->b_store, &hosts) == 0)
 		out = json_array();
 	for (size_t i = 0; out && i < hosts.hl_n; i++) {
-		const struct host_rec *h = &hosts.hl_recs[i];
-		json_t *item = host_rec_json(h), *ids = json_array(), *alert;
-		struct desktop_list ds;
-
-		json_object_set_new(item, "state", json_string(host_state_name(h->hr_state)));
-		alert = hosts_identity_alert(b, h->hr_id);
-		if (alert)
-			json_object_set_new(item, "identity_error", alert);
-		store_desktops_list(b->b_store, NULL, h->hr_id, &ds);
-		for (size_t j = 0; ids && j < ds.dl_n; j++)
-			json_array_append_new(ids, json_string(ds.dl_recs[j].dr_id));
-		json_object_set_new(item, "desktop_ids", ids);
-		desktop_list_free(&ds);
-		if (json_array_append_new(out, item) < 0) {
+		if (json_array_append_new(out, host_out(b, &hosts.hl_recs[i])) < 0) {
 			json_decref(out);
 			out = NULL;
 		}
@@ -162,6 +178,91 @@ enum broker_outcome broker_admin_host_remove(struct broker *b, const struct brok
 	return res->br_outcome;
 }
 
+enum broker_outcome broker_admin_host_drain(struct broker *b, const struct broker_user *u,
+					    const char *addr, const char *id, bool drain,
+					    json_t **out, struct broker_result *res)
+{
+	int r = store_host_set_enabled(b->b_store, id, !drain);
+	struct host_rec h;
+
+	*out = NULL;
+	broker_audit(b, u->bu_name, drain ? "host_drain" : "host_resume", id,
+		     r == 0 ? "success" : "failure", addr, NULL);
+	if (r < 0)
+		return store_outcome(res, r, "host");
+	log_info("host=%s %s by %s", id, drain ? "draining (no new desktops)" : "resumed",
+		 u->bu_name);
+	broker_kick(b); /* pools may be sized on it again, or elsewhere */
+	if (store_host_get(b->b_store, id, &h) == 0)
+		*out = host_out(b, &h);
+	host_rec_release(&h);
+	return done(res);
+}
+
+/* Desktop d, stopped by an administrator: its sessions end; an owner's desktop is kept,
+ * stopped on its host (their next connect starts it), others go (pool sizing replaces
+ * them where placement says). Inside a transaction. */
+static void desktop_stop(struct broker *b, const struct desktop_rec *d, const char *admin,
+			 int64_t now)
+{
+	struct pool_rec pool;
+	struct pool_view pv;
+	char detail[200];
+
+	if (store_pool_get(b->b_store, d->dr_pool, &pool) == 0 &&
+	    pool_view_init(&pv, &pool) != -ENOMEM) {
+		snprintf(detail, sizeof(detail), "desktop=%s stopped by %s", d->dr_id, admin);
+		sessions_desktop_lost(b, d, &pv, now, detail);
+		pool_view_free(&pv);
+	}
+	pool_rec_release(&pool);
+	store_desktop_set_state(b->b_store, d->dr_id, d->dr_state,
+				d->dr_owner ? DESKTOP_STOPPED : DESKTOP_DELETING, now);
+}
+
+enum broker_outcome broker_admin_host_stop_desktops(struct broker *b, const struct broker_user *u,
+						    const char *addr, const char *id, json_t **out,
+						    struct broker_result *res)
+{
+	int64_t now = (int64_t)time(NULL);
+	json_t *stopped = json_array();
+	struct desktop_list ds = {0};
+	struct host_rec h;
+	int r;
+
+	*out = NULL;
+	if (!stopped || store_begin(b->b_store) < 0) {
+		json_decref(stopped);
+		return unavailable(res);
+	}
+	r = store_host_get(b->b_store, id, &h);
+	host_rec_release(&h);
+	if (r == 0)
+		r = store_desktops_list(b->b_store, NULL, id, &ds);
+	for (size_t i = 0; r == 0 && i < ds.dl_n; i++) {
+		const struct desktop_rec *d = &ds.dl_recs[i];
+
+		if (d->dr_state != DESKTOP_READY && d->dr_state != DESKTOP_PROVISIONING)
+			continue;
+		desktop_stop(b, d, u->bu_name, now);
+		json_array_append_new(stopped, json_string(d->dr_id));
+	}
+	desktop_list_free(&ds);
+	broker_audit(b, u->bu_name, "host_stop_desktops", id, r == 0 ? "success" : "failure", addr,
+		     "%zu desktop(s)", json_array_size(stopped));
+	if (r < 0 || store_commit(b->b_store) < 0) {
+		if (r < 0)
+			store_commit(b->b_store); /* the audit row stays */
+		json_decref(stopped);
+		return store_outcome(res, r < 0 ? r : -EIO, "host");
+	}
+	log_info("host=%s: %zu desktop(s) to stop, by %s", id, json_array_size(stopped),
+		 u->bu_name);
+	broker_kick(b); /* provision.c stops them on the host */
+	*out = json_pack("{s:s, s:o}", "host", id, "desktops", stopped);
+	return done(res);
+}
+
 /* ---- pools ---- */
 
 /* Whether the pool can work now: {"state": ok, disabled, unavailable (no host can run
@@ -180,14 +281,40 @@ static json_t *pool_health(struct broker *b, const struct pool_rec *p)
 		pool_view_free(&pv);
 	}
 	if (why != POLICY_OK)
-		return json_pack("{s:s, s:s, s:s}", "state", "unavailable", "reason",
-				 policy_reason_name(why), "detail",
-				 detail[0] ? detail : "no host is up and allowed for this pool");
+		return json_pack(
+		    "{s:s, s:s, s:s}", "state", "unavailable", "reason", policy_reason_name(why),
+		    "detail",
+		    detail[0] ? detail : "no host is up, not draining and allowed for this pool");
 	if (p->pr_failures >= b->b_cfg->bc_degraded_after)
 		return json_pack("{s:s, s:s, s:s}", "state", "degraded", "reason",
 				 "desktops_failing", "detail",
 				 p->pr_failure ? p->pr_failure : "desktops fail to start");
 	return json_pack("{s:s}", "state", "ok");
+}
+
+/* Sets the desktop counts of a pool (desktops ds) in the object pool: "desktops_ready"
+ * (free and ready), "desktops_in_use", "desktops_preparing", "desktops_failed" (in
+ * error, or lost with their host). */
+static void pool_counts(const struct desktop_list *ds, json_t *pool)
+{
+	int ready = 0, in_use = 0, preparing = 0, failed = 0;
+
+	for (size_t i = 0; i < ds->dl_n; i++) {
+		const struct desktop_rec *d = &ds->dl_recs[i];
+
+		if (d->dr_in_use)
+			in_use++;
+		else if (d->dr_state == DESKTOP_READY)
+			ready++;
+		else if (d->dr_state == DESKTOP_PROVISIONING || d->dr_state == DESKTOP_REFRESHING)
+			preparing++;
+		if (d->dr_state == DESKTOP_ERROR || d->dr_state == DESKTOP_LOST)
+			failed++;
+	}
+	json_object_set_new(pool, "desktops_ready", json_integer(ready));
+	json_object_set_new(pool, "desktops_in_use", json_integer(in_use));
+	json_object_set_new(pool, "desktops_preparing", json_integer(preparing));
+	json_object_set_new(pool, "desktops_failed", json_integer(failed));
 }
 
 /* A pool for the API: its desktops listed, no VNC passwords, its health. Returns a new
@@ -209,6 +336,7 @@ static json_t *pool_out(struct broker *b, const struct pool_rec *p)
 		json_object_del(d, "vnc_password");
 		json_array_append_new(out, d);
 	}
+	pool_counts(&ds, pool);
 	desktop_list_free(&ds);
 	json_object_set_new(pool, "desktops", out);
 	json_object_set_new(pool, "health", pool_health(b, p));
@@ -632,9 +760,116 @@ json_t *broker_admin_sessions(struct broker *b, bool all)
 	return out;
 }
 
+/* The user named name in list (ASCII case-insensitive), or NULL. Borrowed. */
+static json_t *user_in(const json_t *list, const char *name)
+{
+	size_t i;
+	json_t *u;
+
+	json_array_foreach ((json_t *)list, i, u)
+		if (name && jstr(u, "username") && !strcasecmp(jstr(u, "username"), name))
+			return u;
+	return NULL;
+}
+
+static int by_username(const void *a, const void *b)
+{
+	const char *x = jstr(*(json_t *const *)a, "username"),
+		   *y = jstr(*(json_t *const *)b, "username");
+
+	return strcasecmp(x ? x : "", y ? y : "");
+}
+
+/* Sorts a list of users by name. Returns 0 or -ENOMEM. */
+static int users_sort(json_t *list)
+{
+	size_t n = json_array_size(list), i;
+	json_t **items = calloc(n + 1, sizeof(*items)), *u;
+
+	if (!items)
+		return -ENOMEM;
+	json_array_foreach (list, i, u)
+		items[i] = json_incref(u);
+	qsort(items, n, sizeof(*items), by_username);
+	json_array_clear(list);
+	for (i = 0; i < n; i++)
+		json_array_append_new(list, items[i]);
+	free(items);
+	return 0;
+}
+
+/* The users of [auth] users_file appended to list, as source "users_file". */
+static int add_file_users(struct broker *b, json_t *list)
+{
+	const struct localdir *dir = auth_users_file(b->b_auth);
+
+	for (size_t i = 0; dir && i < localdir_count(dir); i++) {
+		struct identity *id;
+		json_t *u;
+
+		if (localdir_user_at(dir, i, &id) < 0)
+			return -ENOMEM;
+		u = identity_to_json(id);
+		identity_free(id);
+		if (!u)
+			return -ENOMEM;
+		json_object_del(u, "dn");
+		json_object_set_new(u, "source", json_string("users_file"));
+		json_object_set_new(u, "created", json_null());
+		if (user_in(list, jstr(u, "username")) || json_array_append_new(list, u) < 0)
+			json_decref(u);
+	}
+	return 0;
+}
+
 json_t *broker_admin_users(struct broker *b)
 {
-	return store_users_list(b->b_store);
+	const char *backend = auth_backends[b->b_cfg->bc_auth.ac_backend];
+	json_t *out = store_users_list(b->b_store), *seen = NULL, *u, *known;
+	size_t i;
+
+	if (!out)
+		return NULL;
+	json_array_foreach (out, i, u)
+		json_object_set_new(u, "source", json_string("local"));
+	if (add_file_users(b, out) < 0)
+		goto out_fail;
+	/* users of the directory (LDAP) are known here once they signed in */
+	seen = store_users_seen(b->b_store);
+	if (!seen)
+		goto out_fail;
+	json_array_foreach (seen, i, u) {
+		json_int_t last = json_integer_value(json_object_get(u, "last_login"));
+
+		known = user_in(out, jstr(u, "username"));
+		if (!known) {
+			json_t *groups = json_object_get(u, "groups");
+
+			known = json_pack("{s:s?, s:O?, s:n, s:[], s:n, s:s}", "username",
+					  jstr(u, "username"), "display_name",
+					  json_object_get(u, "display_name"), "mail", "groups",
+					  "created", "source", backend);
+			if (!known || json_array_append_new(out, known) < 0)
+				goto out_fail;
+			if (json_is_array(groups)) /* as of their newest web session */
+				json_object_set(known, "groups", groups);
+		}
+		json_object_set_new(known, "last_login",
+				    last > 0 ? json_integer(last) : json_null());
+	}
+	json_array_foreach (out, i, u)
+		if (!json_object_get(u, "last_login"))
+			json_object_set_new(u, "last_login", json_null());
+	json_decref(seen);
+	if (users_sort(out) < 0) {
+		json_decref(out);
+		return NULL;
+	}
+	return out;
+out_fail:
+	json_decref(seen);
+	json_decref(out);
+	return NULL;
 }
 
 /* Whether an add-user request's fields are valid (no NUL inside, printable names). */

@@ -17,8 +17,10 @@
 #include "auth/token.h"
 #include "broker/cert.h"
 #include "broker/gateway.h"
+#include "broker/metrics.h"
 #include "broker/util.h"
 #include "broker/pool.h"
+#include "lib/clock.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "lib/pem.h"
@@ -30,7 +32,7 @@
 
 struct api {
 	struct broker *a_broker;
-	struct web_server *a_http, *a_heartbeat;
+	struct web_server *a_http, *a_heartbeat, *a_metrics;
 };
 
 /* ---- domain outcomes as HTTP: the one table ---- */
@@ -202,6 +204,7 @@ static void login(void *ctx, struct web_request *req)
 	broker_login(b, user, json_string_length(json_object_get(body, "username")), pw,
 		     json_string_length(json_object_get(body, "password")), web_client_addr(req),
 		     bearer, &out, token, &res);
+	broker_metrics_login(res.br_outcome);
 	json_decref(body);
 	if (res.br_outcome != BROKER_OK)
 		reply_result(req, &res);
@@ -292,6 +295,7 @@ static void connect(void *ctx, struct web_request *req)
 	struct broker_user u;
 	char host[300];
 	json_t *body;
+	double t0;
 
 	if (!authenticate(b, req, &u, false, NULL))
 		return;
@@ -307,7 +311,9 @@ static void connect(void *ctx, struct web_request *req)
 		return;
 	}
 	gateway_host(b, req, host, sizeof(host));
+	t0 = monotonic_seconds();
 	broker_connect(b, &u, web_param(req, 0), web_client_addr(req), &cn, &res);
+	broker_metrics_connect(res.br_outcome, monotonic_seconds() - t0);
 	if (res.br_outcome == BROKER_OK || res.br_outcome == BROKER_STARTING)
 		reply_connection(req, &cn, &res, host);
 	else
@@ -465,6 +471,44 @@ static void admin_host_add(void *ctx, struct web_request *req)
 static void admin_host_delete(void *ctx, struct web_request *req)
 {
 	admin_remove(ctx, req, broker_admin_host_remove);
+}
+
+/* POST /admin/hosts/{id}/drain or /resume: 200 with the host. */
+static void host_drain(struct broker *b, struct web_request *req, bool drain)
+{
+	struct broker_result res = {0};
+	struct broker_user u;
+	json_t *out = NULL;
+
+	if (!admin_begin(b, req, &u))
+		return;
+	broker_admin_host_drain(b, &u, web_client_addr(req), web_param(req, 0), drain, &out, &res);
+	reply_admin(req, &res, 200, out);
+	broker_user_free(&u);
+}
+
+static void admin_host_drain(void *ctx, struct web_request *req)
+{
+	host_drain(ctx, req, true);
+}
+
+static void admin_host_resume(void *ctx, struct web_request *req)
+{
+	host_drain(ctx, req, false);
+}
+
+static void admin_host_stop_desktops(void *ctx, struct web_request *req)
+{
+	struct broker *b = ctx;
+	struct broker_result res = {0};
+	struct broker_user u;
+	json_t *out = NULL;
+
+	if (!admin_begin(b, req, &u))
+		return;
+	broker_admin_host_stop_desktops(b, &u, web_client_addr(req), web_param(req, 0), &out, &res);
+	reply_admin(req, &res, 202, out);
+	broker_user_free(&u);
 }
 
 static void admin_pools(void *ctx, struct web_request *req)
@@ -654,6 +698,48 @@ static void admin_audit(void *ctx, struct web_request *req)
 	reply_list(req, "entries", broker_admin_audit(b, (int)limit, before));
 }
 
+/* ---- monitoring (metrics.c) ---- */
+
+#define METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+/* GET /healthz: the process answers. */
+static void healthz(void *ctx, struct web_request *req)
+{
+	(void)ctx;
+	web_reply_text(req, 200, "text/plain; charset=utf-8", strdup("ok\n"));
+}
+
+/* GET /readyz: 200 "ready" when the store answers, else 503 with the reason. */
+static void readyz(void *ctx, struct web_request *req)
+{
+	char why[200], *text = NULL;
+
+	if (broker_ready(ctx, why, sizeof(why))) {
+		web_reply_text(req, 200, "text/plain; charset=utf-8", strdup("ready\n"));
+		return;
+	}
+	if (asprintf(&text, "not ready: %s\n", why) < 0)
+		text = NULL;
+	web_reply_text(req, 503, "text/plain; charset=utf-8", text);
+}
+
+/* GET /metrics on [http] listen: administrators only (bearer token or session). */
+static void metrics_admin(void *ctx, struct web_request *req)
+{
+	struct broker_user u;
+
+	if (!authenticate(ctx, req, &u, true, NULL))
+		return;
+	broker_user_free(&u);
+	web_reply_text(req, 200, METRICS_TYPE, broker_metrics_text(ctx));
+}
+
+/* GET /metrics on [metrics] listen: anyone who reaches that address. */
+static void metrics_open(void *ctx, struct web_request *req)
+{
+	web_reply_text(req, 200, METRICS_TYPE, broker_metrics_text(ctx));
+}
+
 /* ---- hosts ---- */
 
 static void heartbeat(void *ctx, struct web_request *req)
@@ -689,6 +775,9 @@ static const struct web_route routes[] = {
     {"GET", "/api/v1/admin/hosts", admin_hosts},
     {"POST", "/api/v1/admin/hosts", admin_host_add},
     {"DELETE", "/api/v1/admin/hosts/{}", admin_host_delete},
+    {"POST", "/api/v1/admin/hosts/{}/drain", admin_host_drain},
+    {"POST", "/api/v1/admin/hosts/{}/resume", admin_host_resume},
+    {"POST", "/api/v1/admin/hosts/{}/stop-desktops", admin_host_stop_desktops},
     {"GET", "/api/v1/admin/pools", admin_pools},
     {"POST", "/api/v1/admin/pools", admin_pool_create},
     {"GET", "/api/v1/admin/pools/{}", admin_pool_get},
@@ -704,6 +793,16 @@ static const struct web_route routes[] = {
     {"POST", "/api/v1/admin/users", admin_user_add},
     {"DELETE", "/api/v1/admin/users/{}", admin_user_delete},
     {"GET", "/api/v1/admin/audit", admin_audit},
+    {"GET", "/healthz", healthz},
+    {"GET", "/readyz", readyz},
+    {"GET", "/metrics", metrics_admin},
+    {NULL, NULL, NULL},
+};
+
+static const struct web_route metrics_routes[] = {
+    {"GET", "/metrics", metrics_open},
+    {"GET", "/healthz", healthz},
+    {"GET", "/readyz", readyz},
     {NULL, NULL, NULL},
 };
 
@@ -753,6 +852,21 @@ struct api *api_start(struct broker *b, char *err, size_t errlen)
 		goto out_fail;
 	log_info("listening on https://%s%s", c->bc_listen,
 		 c->bc_cert[0] ? "" : " (self-signed certificate)");
+	if (c->bc_metrics_listen[0]) {
+		struct web_config mc = wc;
+
+		mc.wc_listen = c->bc_metrics_listen;
+		mc.wc_static_dir = NULL;
+		mc.wc_max_connections = 16;
+		mc.wc_max_body = 1024;
+		mc.wc_name = "metrics";
+		a->a_metrics = web_start(&mc, metrics_routes, b, err, errlen);
+		if (!a->a_metrics)
+			goto out_fail;
+		log_info("metrics on https://%s/metrics (no authentication: anyone who reaches "
+			 "this address reads them)",
+			 c->bc_metrics_listen);
+	}
 	if (c->bc_heartbeat_listen[0]) {
 		free(cert);
 		explicit_bzero(key, strlen(key));
@@ -797,6 +911,7 @@ void api_stop(struct api *a)
 {
 	if (!a)
 		return;
+	web_stop(a->a_metrics);
 	web_stop(a->a_heartbeat);
 	/* upgraded connections first: the server waits for them */
 	gateway_free(broker_gateway(a->a_broker));

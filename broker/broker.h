@@ -172,7 +172,8 @@ int broker_user_add(struct broker *b, const char *username, const char *password
 
 /* ---- administration (admin.c): writes are checked and audited under u's name ---- */
 
-/* The hosts with their "state" (up, down) and "desktop_ids"; NULL: the store failed. */
+/* The hosts with their "state" (up, down), "draining" and "desktop_ids"; NULL: the
+ * store failed. */
 json_t *broker_admin_hosts(struct broker *b);
 /* Registers host req {id, url, relay?}; its record in *out. BAD_REQUEST, EXISTS. */
 enum broker_outcome broker_admin_host_add(struct broker *b, const struct broker_user *u,
@@ -182,7 +183,20 @@ enum broker_outcome broker_admin_host_add(struct broker *b, const struct broker_
 enum broker_outcome broker_admin_host_remove(struct broker *b, const struct broker_user *u,
 					     const char *addr, const char *id,
 					     struct broker_result *res);
-/* The pools with their desktops (no VNC passwords); NULL: the store failed. */
+/* Drains host id (drain: placement puts no new desktop on it; those it runs stay) or
+ * resumes it; the host in *out. NOT_FOUND. */
+enum broker_outcome broker_admin_host_drain(struct broker *b, const struct broker_user *u,
+					    const char *addr, const char *id, bool drain,
+					    json_t **out, struct broker_result *res);
+/* Stops every desktop host id runs (through its vdi-hostd, in the maintenance pass):
+ * their sessions end; owned desktops stay stopped on the host until their owner
+ * connects, others are deleted (and replaced where placement says). *out:
+ * {"host", "desktops": [ids]}. NOT_FOUND. */
+enum broker_outcome broker_admin_host_stop_desktops(struct broker *b, const struct broker_user *u,
+						    const char *addr, const char *id, json_t **out,
+						    struct broker_result *res);
+/* The pools with their desktops (no VNC passwords), desktop counts and state; NULL: the
+ * store failed. */
 json_t *broker_admin_pools(struct broker *b);
 enum broker_outcome broker_admin_pool_get(struct broker *b, const char *id, json_t **out,
 					  struct broker_result *res);
@@ -208,8 +222,10 @@ enum broker_outcome broker_admin_unentitle(struct broker *b, const struct broker
 enum broker_outcome broker_admin_desktop_add(struct broker *b, const struct broker_user *u,
 					     const char *addr, const char *pool,
 					     const json_t *desktop, struct broker_result *res);
-/* Live sessions, or all with all; local users; audit entries (newest first, at most
- * limit, before an id when before > 0). NULL: the store failed. */
+/* Live sessions, or all with all; every user the broker knows (local ones, those of
+ * [auth] users_file, and any who signed in, e.g. from LDAP, with their "source" and
+ * "last_login"); audit entries (newest first, at most limit, before an id when
+ * before > 0). NULL: the store failed. */
 json_t *broker_admin_sessions(struct broker *b, bool all);
 json_t *broker_admin_users(struct broker *b);
 json_t *broker_admin_audit(struct broker *b, int limit, int64_t before);

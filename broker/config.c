@@ -96,6 +96,10 @@ static const struct config_option options[] = {
 	.co_max = 3600, .co_help = "silence after which a host is down"),
     OPT("hosts", "request_timeout", CONFIG_DURATION, bc_host_request_timeout, .co_default = "10s",
 	.co_min = 1, .co_max = 300, .co_help = "one call to a vdi-hostd"),
+    OPT("metrics", "listen", CONFIG_STRING, bc_metrics_listen, .co_default = "", .co_max = 128,
+	.co_help = "HTTPS address:port serving /metrics, /healthz and /readyz to anyone who "
+		   "reaches it (for Prometheus; keep it on loopback); empty: none (/metrics is "
+		   "then for admins on [http] listen)"),
     AUTH_CONFIG_OPTIONS(offsetof(struct broker_config, bc_auth)),
     CONFIG_END,
 };

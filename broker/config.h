@@ -45,6 +45,8 @@ struct broker_config {
 	char *bc_heartbeat_listen;		       /* empty: heartbeats not accepted */
 	int bc_host_timeout;			       /* silence before a host is down */
 	int bc_host_request_timeout;
+	/* [metrics] */
+	char *bc_metrics_listen; /* empty: /metrics only for admins on bc_listen */
 	/* [auth], [ldap] */
 	struct auth_config bc_auth;
 };

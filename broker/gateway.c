@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "broker/internal.h"
+#include "broker/metrics.h"
 #include "display/vnc_auth.h"
 #include "lib/clock.h"
 #include "lib/hostport.h"
@@ -504,6 +505,7 @@ static void conn_finish(struct gw_conn *c)
 		 c->c_session, c->c_desktop, c->c_user, end_names[why],
 		 (unsigned long long)c->c_sp.sp_side[0].sd_read,
 		 (unsigned long long)c->c_sp.sp_side[1].sd_read);
+	broker_metrics_gateway_close(c->c_sp.sp_side[0].sd_read, c->c_sp.sp_side[0].sd_written);
 	stream_close(c->c_desk_st); /* the desktop's socket and TLS */
 	web_stream_close(c->c_st);
 	conn_unlink(c);
@@ -734,7 +736,9 @@ void gateway_handle(struct gateway *gw, struct web_request *req, const char *ori
 	pthread_mutex_unlock(&gw->g_lock);
 	log_info("gateway: session=%s desktop=%s user=%s addr=%s: %s connected", c->c_session,
 		 c->c_desktop, c->c_user, c->c_addr, ws ? "WebSocket" : "tunnel");
+	broker_metrics_gateway_open(ws);
 	if (web_reply_upgrade(req, on_upgrade, c) < 0) {
+		broker_metrics_gateway_close(0, 0);
 		conn_unlink(c);
 		stream_close(c->c_desk_st);
 		broker_session_closed(gw->g_broker, c->c_session, c->c_addr);

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "broker/internal.h"
+#include "broker/metrics.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "policy/placement.h"
@@ -169,6 +170,7 @@ static void desktop_lost(struct broker *b, const struct desktop_rec *d, const ch
 	pool_rec_release(&pool);
 	store_desktop_set_state(b->b_store, d->dr_id, DESKTOP_ANY, DESKTOP_LOST, now);
 	log_warnx("desktop=%s host=%s: lost", d->dr_id, host);
+	broker_metrics_desktop_failure(BROKER_FAILURE_HOST_DOWN);
 }
 
 static void host_lost(struct broker *b, const char *host, int64_t now)
@@ -273,6 +275,7 @@ static void desktop_failed(struct broker *b, const struct desktop_rec *d, const 
 	if (!cause)
 		cause = "its host reports it failed, without a reason";
 	store_desktop_set_failure(b->b_store, d->dr_id, cause);
+	broker_metrics_desktop_failure(BROKER_FAILURE_FAILED);
 	n = store_pool_failed(b->b_store, d->dr_pool, cause, now);
 	if (n < 0)
 		return;

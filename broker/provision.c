@@ -1,15 +1,16 @@
 /* Desktops driven towards their state on their hosts through vdi-hostd's API:
  * provisioning = created and running, refreshing = stopped, deleted and created anew,
- * deleting = stopped and deleted; a ready desktop its host no longer runs ends its
- * sessions. Host calls happen outside store transactions; each write afterwards checks
- * the desktop is still in the state the call was made for. Runs in the maintenance
- * pass. */
+ * deleting = stopped and deleted, stopped = stopped (kept on the host); a ready desktop its host no
+ * longer runs ends its sessions. Host calls happen outside store transactions; each write
+ * afterwards checks the desktop is still in the state the call was made for. Runs in the
+ * maintenance pass. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "broker/hostclient.h"
 #include "broker/internal.h"
+#include "broker/metrics.h"
 #include "lib/log.h"
 
 static bool one_of(const char *v, const char *const *list)
@@ -81,6 +82,9 @@ static void desktop_gone(struct broker *b, const struct desktop_rec *d, const st
 	sessions_desktop_lost(b, d, &pv, now, detail);
 	store_desktop_set_state(b->b_store, d->dr_id, d->dr_state,
 				d->dr_owner ? DESKTOP_PROVISIONING : DESKTOP_DELETING, now);
+	broker_metrics_desktop_gone(d->dr_host_state);
+	if (d->dr_owner)
+		broker_metrics_desktop_restart();
 	log_warnx("desktop=%s is %s on host=%s: %s", d->dr_id, d->dr_host_state, d->dr_host,
 		  d->dr_owner ? "starting it again" : "replacing it");
 	if (store_commit(b->b_store) < 0)
@@ -184,6 +188,7 @@ static void provision(struct broker *b, const struct desktop_rec *d, const struc
 					    now) > 0) {
 			log_warnx("desktop=%s: not running after %ds; in error", id,
 				  b->b_cfg->bc_provision_timeout);
+			broker_metrics_desktop_failure(BROKER_FAILURE_PROVISION_TIMEOUT);
 			broker_audit(b, NULL, "desktop_error", id, "failure", NULL,
 				     "not running after provision_timeout");
 		}
@@ -201,6 +206,18 @@ static void provision(struct broker *b, const struct desktop_rec *d, const struc
 					    now) > 0)
 			log_info("desktop=%s ready on host=%s", id, host->hr_id);
 	}
+}
+
+/* Stops desktop id on host (forced); its host state from the answer. */
+static void stop(struct broker *b, const struct host_rec *host, const char *id)
+{
+	json_t *req = json_pack("{s:b}", "force", 1), *reply = NULL;
+	int r = req ? call(b, host, "POST", id, "stop", req, &reply) : -ENOMEM;
+
+	json_decref(req);
+	if (r == 202)
+		set_host_state(b, id, reply);
+	json_decref(reply);
 }
 
 /* A desktop ready for POOL_HEALTHY_S ends its pool's run of failures. */
@@ -224,15 +241,11 @@ static void remove_from_host(struct broker *b, const struct desktop_rec *d,
 {
 	const char *id = d->dr_id, *hs = d->dr_host_state;
 	bool on = d->dr_on_host;
-	json_t *req, *reply = NULL;
+	json_t *reply = NULL;
 	int r;
 
 	if (on && one_of(hs, live)) {
-		req = json_pack("{s:b}", "force", 1);
-		r = req ? call(b, host, "POST", id, "stop", req, &reply) : -ENOMEM;
-		json_decref(req);
-		if (r == 202)
-			set_host_state(b, id, reply);
+		stop(b, host, id);
 	} else if (on && (!hs || one_of(hs, down))) {
 		r = call(b, host, "DELETE", id, NULL, NULL, &reply);
 		if (r == 200 || r == 404) {
@@ -265,9 +278,16 @@ static void reconcile(struct broker *b, const struct desktop_rec *d, const struc
 		else
 			ready(b, d, pool, now);
 		break;
+	case DESKTOP_STOPPED: /* an administrator stopped it (admin.c) */
+		if (d->dr_on_host && one_of(d->dr_host_state, live))
+			stop(b, host, d->dr_id);
+		break;
 	case DESKTOP_LOST: /* its host is back */
-		store_desktop_set_state(b->b_store, d->dr_id, DESKTOP_LOST,
-					d->dr_owner ? DESKTOP_PROVISIONING : DESKTOP_DELETING, now);
+		if (store_desktop_set_state(b->b_store, d->dr_id, DESKTOP_LOST,
+					    d->dr_owner ? DESKTOP_PROVISIONING : DESKTOP_DELETING,
+					    now) > 0 &&
+		    d->dr_owner)
+			broker_metrics_desktop_restart();
 		break;
 	default: break;
 	}

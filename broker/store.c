@@ -13,13 +13,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 
 struct store {
 	sqlite3 *st_db;
 	pthread_mutex_t st_lock; /* recursive: calls inside a transaction take it again */
 	int st_depth;		 /* store_begin() nesting (0 or 1) */
+	double st_began;	 /* monotonic: when store_begin() was called */
+	struct metrics_histogram st_seconds; /* store_begin() to commit or rollback */
 };
+
+static const double transaction_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+					    0.05,   0.1,   0.25,   0.5,	  1};
 
 /* Migration i takes the schema from version i to i + 1. Append; never edit one that
  * has shipped. */
@@ -351,6 +358,8 @@ struct store *store_open(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	s->st_seconds.mh_bounds = transaction_bounds;
+	s->st_seconds.mh_nbounds = sizeof(transaction_bounds) / sizeof(transaction_bounds[0]);
 	pthread_mutexattr_init(&attr);
 	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&s->st_lock, &attr);
@@ -405,8 +414,14 @@ int store_schema_latest(void)
 	return NMIGRATIONS;
 }
 
+struct metrics_histogram *store_transaction_seconds(struct store *s)
+{
+	return &s->st_seconds;
+}
+
 int store_begin(struct store *s)
 {
+	double began = monotonic_seconds();
 	char msg[256];
 
 	lock(s);
@@ -421,6 +436,7 @@ int store_begin(struct store *s)
 		return -EIO;
 	}
 	s->st_depth = 1;
+	s->st_began = began;
 	return 0;
 }
 
@@ -435,6 +451,7 @@ int store_commit(struct store *s)
 		r = -EIO;
 	}
 	s->st_depth = 0;
+	metrics_histogram_observe(&s->st_seconds, monotonic_seconds() - s->st_began);
 	unlock(s);
 	return r;
 }
@@ -443,6 +460,7 @@ void store_rollback(struct store *s)
 {
 	sqlite3_exec(s->st_db, "ROLLBACK", NULL, NULL, NULL);
 	s->st_depth = 0;
+	metrics_histogram_observe(&s->st_seconds, monotonic_seconds() - s->st_began);
 	unlock(s);
 }
 
@@ -540,6 +558,24 @@ json_t *store_users_list(struct store *s)
 	return rows(s,
 		    "SELECT username, display_name, mail, groups, created FROM users "
 		    "ORDER BY username",
+		    "");
+}
+
+json_t *store_users_seen(struct store *s)
+{
+	/* Successful logins are audited under the user's name (websession.c); web sessions
+	 * and desktop sessions name users whose login row may have aged out. */
+	return rows(s,
+		    "SELECT username, MAX(login) AS last_login,"
+		    "  (SELECT display_name FROM web_sessions w WHERE w.username = seen.username"
+		    "    ORDER BY created DESC LIMIT 1) AS display_name,"
+		    "  (SELECT groups FROM web_sessions w WHERE w.username = seen.username"
+		    "    ORDER BY created DESC LIMIT 1) AS groups FROM ("
+		    "  SELECT actor AS username, time AS login FROM audit"
+		    "    WHERE action = 'login' AND result = 'success' AND actor IS NOT NULL"
+		    "  UNION ALL SELECT username, created FROM web_sessions"
+		    "  UNION ALL SELECT username, 0 FROM sessions"
+		    ") AS seen GROUP BY username COLLATE NOCASE ORDER BY username COLLATE NOCASE",
 		    "");
 }
 
@@ -672,6 +708,13 @@ int store_host_add(struct store *s, const char *id, const char *url, const char 
 		    id, url, relay ? relay : "", now);
 
 	return r < 0 ? r : 0;
+}
+
+int store_host_set_enabled(struct store *s, const char *id, bool enabled)
+{
+	int r = run(s, "UPDATE hosts SET enabled = ? WHERE id = ?", "is", (int64_t)enabled, id);
+
+	return r == 0 ? -ENOENT : r < 0 ? r : 0;
 }
 
 int store_host_delete(struct store *s, const char *id)

@@ -32,6 +32,11 @@ int store_schema_version(struct store *s);
 /* The newest schema version this build knows. */
 int store_schema_latest(void);
 
+/* How long write transactions took, from store_begin() (waiting for the lock included)
+ * to their commit or rollback: the store's own histogram (lib/metrics.h), for the
+ * broker's metrics. */
+struct metrics_histogram *store_transaction_seconds(struct store *s);
+
 /* A write transaction (SQLite BEGIN IMMEDIATE), held with the store's lock until
  * store_commit() or store_rollback(): other threads' store calls wait, so what is read
  * inside cannot change before the writes that depend on it. Calls made outside a
@@ -45,6 +50,11 @@ void store_rollback(struct store *s);
 json_t *store_user_get(struct store *s, const char *username);
 /* Without password hashes, by name. */
 json_t *store_users_list(struct store *s);
+/* Everyone who signed in, whatever the backend, as far as the store remembers (audited
+ * logins, web sessions, desktop sessions): [{"username", "last_login", "display_name",
+ * "groups"}] by name, with last_login 0 when no login row is left, and the display name
+ * and groups of their newest web session (null without one). */
+json_t *store_users_seen(struct store *s);
 int store_user_add(struct store *s, const char *username, const char *password_hash,
 		   const char *display_name, const char *mail, const json_t *groups, int64_t now);
 /* Replaces a local user's password hash (a login upgrading a weak one). -ENOENT if absent. */
@@ -92,6 +102,8 @@ int store_hosts_list(struct store *s, struct host_list *out);
 int store_host_get(struct store *s, const char *id, struct host_rec *out);
 int store_host_add(struct store *s, const char *id, const char *url, const char *relay,
 		   int64_t now);
+/* A disabled host gets no new desktops (placement skips it); its own keep running. */
+int store_host_set_enabled(struct store *s, const char *id, bool enabled);
 int store_host_delete(struct store *s, const char *id);
 /* Records a heartbeat. Returns 1 when the host was down until now, 0, or -ENOENT. */
 int store_host_heartbeat(struct store *s, const char *id, int64_t now, int64_t mem_free_mib,

@@ -342,6 +342,30 @@ vdictl pools create linux-hv --name "Linux desktop (vdi-hv)" --kind floating --s
 	--initrd initrd.img --disk home.img --cmdline "console=ttyS0 console=tty0 panic=-1"
 vdictl entitlements add linux-hv group staff
 
+# Each pool and whether its engine can run here, once the host has reported (heartbeat).
+pool_health() {
+	HOME=$DEMO/home "$BIN/vdictl" -u "$URL" --ca "$BCA" --json pools list 2>>"$LOGS/vdictl.log" |
+		python3 -c '
+import json, sys
+pools = json.load(sys.stdin)
+pools = pools.get("pools", pools) if isinstance(pools, dict) else pools
+for p in pools:
+    engine = (p.get("template") or {}).get("engine") or "default"
+    h = p.get("health") or {}
+    state = h.get("state", "?")
+    line = "  %-14s %-8s %s" % (p["id"], engine, "available" if state == "ok" else state.upper())
+    if h.get("detail"):
+        line += ": " + h["detail"]
+    print(line)
+'
+}
+deadline=$((SECONDS + 30))
+until HOME=$DEMO/home "$BIN/vdictl" -u "$URL" --ca "$BCA" --json hosts list 2>/dev/null | grep -q '"up"'; do
+	[ $SECONDS -lt $deadline ] || break
+	sleep 0.5
+done
+POOLS=$(pool_health) || POOLS="  (cannot list the pools: see $LOGS/vdictl.log)"
+
 cat <<EOF
 
   vdi demo is running:  $URL/
@@ -352,7 +376,11 @@ cat <<EOF
   KVM:     $KVM_NOTE
            admin / admin-demo   (administrator; also: HOME=$DEMO/home $BIN/vdictl -u $URL --ca $BCA pools list)
   Logs:    $LOGS/
+
+  Pools (engine, whether this machine can run it now):
+$POOLS
 EOF
+case $POOLS in *UNAVAILABLE* | *DEGRADED*) say "warning: some pools cannot run here (above)" >&2 ;; esac
 
 if [ $SMOKE = 1 ]; then
 	ok=1

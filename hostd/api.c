@@ -8,13 +8,15 @@
  *   GET    /api/v1/desktops/{id}              DELETE /api/v1/desktops/{id}
  *   POST   /api/v1/desktops/{id}/start        POST /api/v1/desktops/{id}/stop
  *   POST   /api/v1/desktops/{id}/ticket
- *   POST   /api/v1/templates/check */
+ *   POST   /api/v1/templates/check
+ *   GET    /metrics  /healthz  /readyz (also on [metrics] listen, for a scraper) */
 #include "hostd/api.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "hostd/metrics.h"
 #include "hostd/template.h"
 #include "lib/log.h"
 #include "lib/pem.h"
@@ -24,8 +26,9 @@
 #define API_IDLE_TIMEOUT_S 30
 
 struct host_api {
+	const struct conf *a_conf;
 	struct host *a_host;
-	struct web_server *a_web;
+	struct web_server *a_web, *a_metrics;
 };
 
 /* host.h's errors as the API answers them. */
@@ -184,7 +187,7 @@ static void check_template(void *ctx, struct web_request *req)
 
 	if (!body)
 		return;
-	r = template_check(host_conf(a->a_host), body, &report, err, sizeof(err));
+	r = template_check(a->a_conf, body, &report, err, sizeof(err));
 	json_decref(body);
 	if (r == -ENOEXEC && report) {
 		json_object_set_new(report, "error", json_string(err));
@@ -195,7 +198,53 @@ static void check_template(void *ctx, struct web_request *req)
 	reply(req, r, 200, report, err);
 }
 
+/* ---- monitoring (metrics.c) ---- */
+
+#define TEXT_TYPE "text/plain; charset=utf-8"
+
+static void healthz(void *ctx, struct web_request *req)
+{
+	(void)ctx;
+	web_reply_text(req, 200, TEXT_TYPE, strdup("ok\n"));
+}
+
+static void readyz(void *ctx, struct web_request *req)
+{
+	struct host_api *a = ctx;
+	char why[1024], *text = NULL;
+
+	if (hostd_ready(a->a_conf, why, sizeof(why))) {
+		web_reply_text(req, 200, TEXT_TYPE, strdup("ready\n"));
+		return;
+	}
+	why[strcspn(why, "\n")] = '\0'; /* one line */
+	if (asprintf(&text, "not ready: %s\n", why) < 0)
+		text = NULL;
+	web_reply_text(req, 503, TEXT_TYPE, text);
+}
+
+static void metrics(void *ctx, struct web_request *req)
+{
+	struct host_api *a = ctx;
+	json_t *list = host_list(a->a_host), *cap = host_capacity(a->a_host);
+
+	web_reply_text(req, 200, "text/plain; version=0.0.4; charset=utf-8",
+		       hostd_metrics_text(a->a_conf, list, cap));
+	json_decref(list);
+	json_decref(cap);
+}
+
+static const struct web_route metrics_routes[] = {
+    {"GET", "/metrics", metrics},
+    {"GET", "/healthz", healthz},
+    {"GET", "/readyz", readyz},
+    {NULL, NULL, NULL},
+};
+
 static const struct web_route routes[] = {
+    {"GET", "/metrics", metrics},
+    {"GET", "/healthz", healthz},
+    {"GET", "/readyz", readyz},
     {"GET", "/api/v1/capacity", get_capacity},
     {"GET", "/api/v1/desktops", list_desktops},
     {"POST", "/api/v1/desktops", create_desktop},
@@ -238,6 +287,7 @@ struct host_api *host_api_start(const struct conf *c, struct host *h)
 	char err[512];
 
 	if (a && ca) {
+		a->a_conf = c;
 		a->a_host = h;
 		a->a_web = web_start(&wc, routes, a, err, sizeof(err));
 		if (a->a_web)
@@ -246,6 +296,23 @@ struct host_api *host_api_start(const struct conf *c, struct host *h)
 				 c->api_listen, c->broker_name);
 		else
 			log_warnx("api: %s", err);
+	}
+	if (a && a->a_web && c->metrics_listen[0]) {
+		wc.wc_listen = c->metrics_listen;
+		wc.wc_client_name = c->metrics_client_name;
+		wc.wc_max_connections = 8;
+		wc.wc_max_body = 1024;
+		wc.wc_name = "metrics";
+		a->a_metrics = web_start(&wc, metrics_routes, a, err, sizeof(err));
+		if (a->a_metrics) {
+			log_info("metrics: listening on https://%s (a certificate named '%s' "
+				 "required)",
+				 c->metrics_listen, c->metrics_client_name);
+		} else {
+			log_warnx("metrics: %s", err);
+			web_stop(a->a_web);
+			a->a_web = NULL;
+		}
 	}
 	free(cert);
 	if (key)
@@ -263,6 +330,7 @@ void host_api_stop(struct host_api *a)
 {
 	if (!a)
 		return;
+	web_stop(a->a_metrics);
 	web_stop(a->a_web);
 	free(a);
 }

@@ -109,6 +109,13 @@ static const struct config_option conf_options[] = {
     OPT("vdi-hv", "uid_base", CONFIG_INT, vdihv_uid_base, "700000", 1000, 2000000000,
 	"first uid (and gid) of the range vdi-hv desktops run as, one each, when hostd "
 	"runs as root"),
+    OPT("metrics", "listen", CONFIG_STRING, metrics_listen, "", 0, 128,
+	"address:port of a second mutual-TLS listener serving only /metrics, /healthz and "
+	"/readyz to the certificate named client_name (a scraper's); empty: none (they are "
+	"on the API, for the broker's certificate)"),
+    OPT("metrics", "client_name", CONFIG_STRING, metrics_client_name, "vdi-metrics", 1, 128,
+	"the name (CN) of the scraper's certificate, from [api] ca, let in on [metrics] "
+	"listen"),
     CONFIG_END,
 };
 
@@ -196,6 +203,20 @@ static int check(const char *name, struct conf *c, char *err, size_t errlen)
 	    conf_parse_listen(c->relay_listen, &c->relay_addr, &c->relay_addr_len) < 0) {
 		snprintf(err, errlen, "%s: [relay] listen: '%s' is not ADDRESS:PORT", name,
 			 c->relay_listen);
+		return -EINVAL;
+	}
+	if (c->metrics_listen[0] &&
+	    conf_parse_listen(c->metrics_listen, &c->metrics_addr, &c->metrics_addr_len) < 0) {
+		snprintf(err, errlen, "%s: [metrics] listen: '%s' is not ADDRESS:PORT", name,
+			 c->metrics_listen);
+		return -EINVAL;
+	}
+	if (!strcmp(c->metrics_client_name, c->broker_name) ||
+	    !strcmp(c->metrics_client_name, c->host_id)) {
+		snprintf(err, errlen,
+			 "%s: [metrics] client_name: '%s' is the broker's or this host's name: "
+			 "give the scraper a certificate of its own",
+			 name, c->metrics_client_name);
 		return -EINVAL;
 	}
 	if (!c->broker_name[0]) {

@@ -61,11 +61,14 @@ struct conf {
 	/* Started as root, the vdi-hv of each running desktop runs as its own uid and gid:
 	 * uid_base + a slot below max_desktops. */
 	int vdihv_uid_base;
+	/* [metrics] */
+	char *metrics_listen;	   /* empty: /metrics only on the API */
+	char *metrics_client_name; /* the CN let in on metrics_listen */
 
 	/* Derived by conf_load(): parsed addresses and the template directories
 	 * resolved. */
-	struct sockaddr_storage api_addr, relay_addr;
-	socklen_t api_addr_len, relay_addr_len;
+	struct sockaddr_storage api_addr, relay_addr, metrics_addr;
+	socklen_t api_addr_len, relay_addr_len, metrics_addr_len;
 	char **template_dir_list; /* NULL-terminated, absolute, symlinks resolved */
 };
 

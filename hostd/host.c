@@ -18,6 +18,7 @@
 
 #include "hostd/engine.h"
 #include "hostd/definitions.h"
+#include "hostd/metrics.h"
 #include "hostd/vmm.h"
 #include "lib/clock.h"
 #include "lib/file.h"
@@ -190,6 +191,7 @@ static void vmm_gone(struct host *h, struct desktop *d)
 		d->d_state = DESKTOP_FAILED;
 		d->d_failure = failure_report(h, d, reason, sizeof(reason), how);
 		log_warnx("desktop=%s failed: %s", d->d_id, reason);
+		hostd_metrics_vmm_failure(d->d_engine);
 	}
 	d->d_fail_reason = NULL;
 	d->d_stop_requested = false;
@@ -507,6 +509,7 @@ int host_start(struct host *h, const char *id, json_t **out, char *err, size_t e
 		r = vmm_spawn(h->h_self, &args, log_path, exit_path, pid_path, &p);
 	vmm_args_free(&args);
 	if (r < 0) {
+		hostd_metrics_vmm_failure(d->d_engine);
 		snprintf(err, errlen, "cannot start %s: %s", engine_of(d)->en_name, strerror(-r));
 		clean_run_dir(h, d);
 		r = -EIO;
@@ -527,6 +530,7 @@ int host_start(struct host *h, const char *id, json_t **out, char *err, size_t e
 	d->d_vnc = engine_of(d)->en_has_vnc();
 	d->d_watch_fd = vmm_watch(p.vp_monitor, p.vp_monitor_start);
 	log_info("desktop=%s starting: %s pid=%d", d->d_id, engine_of(d)->en_name, (int)p.vp_vmm);
+	hostd_metrics_vmm_start(d->d_engine);
 	definitions_save(h->h_conf, d);
 	if (d->d_watch_fd < 0)
 		vmm_gone(h, d); /* ended at once; the exit file says how */
@@ -913,9 +917,4 @@ int host_vnc_socket(struct host *h, const char *id, char *path, size_t len)
 struct tickets *host_tickets(struct host *h)
 {
 	return h->h_tickets;
-}
-
-const struct conf *host_conf(struct host *h)
-{
-	return h->h_conf;
 }

@@ -68,7 +68,5 @@ void host_tick(struct host *h);
 /* For the relay: the VNC socket of a running desktop. 0 or -ENOENT / -EBUSY. */
 int host_vnc_socket(struct host *h, const char *id, char *path, size_t len);
 struct tickets *host_tickets(struct host *h);
-/* The configuration the host runs with (template checks read it). */
-const struct conf *host_conf(struct host *h);
 
 #endif

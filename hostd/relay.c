@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "display/rfbfilter.h"
+#include "hostd/metrics.h"
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "net/splice.h"
@@ -320,7 +321,10 @@ static void *session_main(void *arg)
 	rfb_filter_init(&s->s_filter);
 	log_info("relay: desktop=%s: session from %s%s", s->s_desktop, s->s_peer,
 		 s->s_view_only ? " (view only)" : "");
+	hostd_metrics_relay_open();
 	splice_session(s, tls, vnc);
+	hostd_metrics_relay_close(s->s_splice.sp_side[0].sd_read,
+				  s->s_splice.sp_side[0].sd_written);
 	log_info("relay: desktop=%s: session from %s ended after %.1f s (%llu bytes "
 		 "in, %llu "
 		 "out%s)",

@@ -1,7 +1,7 @@
-/* Where a new desktop runs: among hosts that are up, enabled, allowed for the pool, able
- * to run its engine now and have room for one more desktop of the pool's size, the one with the
- * most free memory; ties go to more free vCPUs, then fewer desktops, then the smaller host id, so
- * the choice is deterministic. Pure functions. */
+/* Where a new desktop runs: among hosts that are up, enabled (not draining), allowed for
+ * the pool, able to run its engine now and have room for one more desktop of the pool's
+ * size, the one with the most free memory; ties go to more free vCPUs, then fewer
+ * desktops, then the smaller host id, so the choice is deterministic. Pure functions. */
 #ifndef VDI_POLICY_PLACEMENT_H
 #define VDI_POLICY_PLACEMENT_H
 

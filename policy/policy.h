@@ -176,7 +176,7 @@ struct policy_host {
 	const char *host_id;
 	unsigned host_engines;	  /* POLICY_ENGINE_ bits available on it */
 	bool host_up;		  /* heartbeats arriving */
-	bool host_enabled;	  /* not in maintenance */
+	bool host_enabled;	  /* not draining (vdictl hosts drain) */
 	int64_t host_mem_free_mb; /* memory left for new desktops */
 	int host_vcpus_free;	  /* vCPUs left (after the host's overcommit ratio) */
 	int host_desktops;	  /* desktops it runs now */

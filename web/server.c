@@ -133,6 +133,24 @@ void web_reply_error(struct web_request *req, unsigned status, const char *code,
 	web_reply_json(req, status, json_pack("{s:s, s:s}", "error", msg, "code", code));
 }
 
+void web_reply_text(struct web_request *req, unsigned status, const char *content_type, char *text)
+{
+	struct MHD_Response *resp = NULL;
+
+	if (text) {
+		resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+		if (!resp)
+			free(text);
+	}
+	if (!resp) {
+		web_reply_error(req, 500, "internal", "internal error");
+		return;
+	}
+	MHD_add_response_header(resp, "Content-Type", content_type);
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	queue(req, status, resp);
+}
+
 void web_reply_empty(struct web_request *req, unsigned status)
 {
 	struct MHD_Response *resp =

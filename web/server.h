@@ -94,6 +94,9 @@ void web_reply_json(struct web_request *req, unsigned status, json_t *body);
 /* Answers {"error": message, "code": code}. */
 void web_reply_error(struct web_request *req, unsigned status, const char *code, const char *fmt,
 		     ...) __attribute__((format(printf, 4, 5)));
+/* Answers with text (a malloc'd string, taken over; NULL: a 500) as content_type
+ * ("text/plain; charset=utf-8", Prometheus' "text/plain; version=0.0.4"). */
+void web_reply_text(struct web_request *req, unsigned status, const char *content_type, char *text);
 /* Answers with no body (204, or any status). */
 void web_reply_empty(struct web_request *req, unsigned status);
 /* An upgraded connection: the client's byte stream, TLS done by the web layer on the

@@ -27,6 +27,8 @@ export const env = {
     get deskPool() { return need('VDI_DESK_POOL'); },
     // an automated pool on a real vdi-hostd, or '' when vdi-hostd is not built
     get autoPool() { return process.env.VDI_AUTO_POOL || ''; },
+    // an automated pool whose template makes its VMM fail at once, or ''
+    get brokenPool() { return process.env.VDI_BROKEN_POOL || ''; },
     get serial() { return need('VDI_SERIAL'); },
     get font() { return need('VDI_FONT'); },
     get artifacts() { return need('VDI_ARTIFACTS'); },

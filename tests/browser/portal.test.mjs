@@ -142,7 +142,7 @@ test('a session shows Disconnect and Log off, which work', async () => {
 
 const NO_HOSTD = 'vdi-hostd is not built: no automated pool';
 
-test('a desktop being created shows Starting, then opens in the viewer', { skip: !env.autoPool && NO_HOSTD }, async () => {
+test('a desktop being created shows its progress, then opens in the viewer', { skip: !env.autoPool && NO_HOSTD }, async () => {
     const pool = env.autoPool;
     const page = await freshPage();
     await signIn(page, env.user, env.password);
@@ -156,7 +156,12 @@ test('a desktop being created shows Starting, then opens in the viewer', { skip:
     });
     await card(page, pool).getByRole('link', { name: 'Connect' }).click();
     await page.waitForFunction(() => document.body.dataset.state === 'starting', null, { timeout: 10000 });
-    assert.equal(await page.locator('#overlay-title').textContent(), 'Starting your desktop…');
+    // the broker's stage: placing (no host has it yet), booting, almost ready
+    const stage = await page.evaluate(() => document.querySelector('#overlay').dataset.stage);
+    assert.match(stage, /^(placing|booting|almost_ready)$/);
+    assert.equal(await page.locator('#overlay-title').textContent(),
+                 { placing: 'Preparing your desktop…', booting: 'Starting your desktop…',
+                   almost_ready: 'Your desktop is almost ready…' }[stage]);
     await shot(page, 'viewer-starting');
     await page.waitForFunction(() => ['connected', 'failed'].includes(document.body.dataset.state), null,
                                { timeout: 40000 });

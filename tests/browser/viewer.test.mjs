@@ -314,6 +314,39 @@ test('the viewer says so when the gateway cannot reach the desktop', async () =>
     await card(p, 'office').locator('[data-action=logoff]').waitFor({ state: 'detached' });
 });
 
+test('a desktop that fails to start is explained with its cause, and can be retried',
+     { skip: !env.brokenPool && 'no vdi-hostd' }, async () => {
+    // The broken pool's template is a bzImage cut short: QEMU refuses it at once. The
+    // viewer shows the broker's stages, then the cause from the VMM's own error line.
+    const p = await userPage();
+    await signIn(p, env.user, env.password);
+    await card(p, env.brokenPool).getByRole('link', { name: 'Connect' }).click();
+    await p.waitForFunction(() => ['starting', 'failed'].includes(document.body.dataset.state));
+    const waiting = Date.now();
+    if (await p.evaluate(() => document.body.dataset.state) === 'starting') {
+        const stage = await p.evaluate(() => document.querySelector('#overlay').dataset.stage);
+        assert.match(stage, /^(placing|booting|almost_ready|waiting)$/);
+        await shot(p, 'desktop-starting');
+    }
+    const seen = await settled(p, ['failed', 'connected'], 60000);
+    console.log(`the failure was shown ${((Date.now() - waiting) / 1000).toFixed(1)} s after the wait began`);
+    assert.equal(seen.title, 'Your desktop failed to start', seen.text);
+    assert.match(seen.text, /invalid kernel header/, 'the VMM\'s own reason reaches the user');
+    const retry = p.getByRole('button', { name: 'Reconnect' });
+    assert.equal(await retry.isVisible(), true);
+    await shot(p, 'desktop-failed');
+    // Retry asks the broker again: starting (its pool backs off) or failed again, with a
+    // reason either way; never a spinner without an end.
+    await retry.click();
+    const again = await settled(p, ['failed'], 60000);
+    assert.equal(again.title, 'Your desktop failed to start');
+    // the session its attempts left behind is the user's to log off
+    await p.getByRole('link', { name: 'Back to my desktops' }).click();
+    await card(p, env.brokenPool).locator('[data-action=logoff]').click();
+    await card(p, env.brokenPool).locator('[data-action=logoff]').click();
+    await card(p, env.brokenPool).locator('[data-action=logoff]').waitFor({ state: 'detached' });
+});
+
 test('no page had a script error or a CSP violation', () => {
     for (const p of pages) assert.deepEqual(p.problems(), []);
 });

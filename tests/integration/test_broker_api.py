@@ -19,7 +19,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from broker_fixture import BROKER, Broker, free_port
+from broker_fixture import BROKER, VDICTL, Broker, free_port
 from conftest import GUESTS, TOP
 from ldap_fixture import BASE, SLAPD, Slapd
 from rfb_client import Rfb
@@ -444,7 +444,7 @@ def test_admin_role_and_vdictl(env):
     b.vdictl("pools", "create", "vp", "--kind", "floating", "--source", "manual",
              "--desktop", "127.0.0.1:5999", "--disconnect-timeout", "60")
     b.vdictl("entitlements", "add", "vp", "group", "r&d (lab)")
-    shown = json.loads(b.vdictl("pools", "show", "vp").stdout)
+    shown = json.loads(b.vdictl("--json", "pools", "show", "vp").stdout)
     assert shown["entitlements"] == [{"kind": "group", "name": "r&d (lab)"}]
     assert shown["desktops"][0]["address"] == "127.0.0.1:5999"
     b.vdictl("entitlements", "remove", "vp", "group", "r&d (lab)")
@@ -471,6 +471,175 @@ def test_admin_role_and_vdictl(env):
     # a non-admin's token works for login but not for administration
     p = b.vdictl("pools", "list", token=alice.token, check=False)
     assert p.returncode == 1 and b"administrators only" in p.stderr
+
+
+def vdictl_bare(b, home, *args, stdin=None, env=None):
+    """vdictl as an admin runs it: no --ca unless given, HOME of its own."""
+    e = dict(os.environ, HOME=str(home))
+    e.pop("VDICTL_CA", None)
+    e.pop("VDICTL_TOKEN", None)
+    e.update(env or {})
+    return subprocess.run([VDICTL, "-u", b.url, *args], input=(stdin or "").encode(),
+                          capture_output=True, timeout=60, env=e)
+
+
+def test_vdictl_keeps_the_ca_of_its_login(env, tmp_path):
+    b = env.broker
+    home = tmp_path / "home"
+    ca = os.path.join(b.state, "https.crt")
+    # without a CA the broker's self-signed certificate is refused
+    p = vdictl_bare(b, home, "login", "carol", stdin="carol-pw\n")
+    assert p.returncode == 1 and b"--ca" in p.stderr, p.stderr
+    p = vdictl_bare(b, home, "--ca", ca, "login", "carol", stdin="carol-pw\n")
+    assert p.returncode == 0, p.stderr
+    saved = home / ".config" / "vdi" / "ca.pem"
+    assert oct(os.stat(saved).st_mode & 0o777) == "0o600"
+    assert saved.read_bytes() == open(ca, "rb").read()
+    # later commands need no --ca
+    p = vdictl_bare(b, home, "pools", "list")
+    assert p.returncode == 0 and p.stdout.startswith(b"id "), p.stderr
+    # VDICTL_CA comes before the saved one, --ca before VDICTL_CA
+    wrong = tmp_path / "wrong.pem"  # a CA that did not sign the broker's certificate
+    other = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                            "-keyout", str(tmp_path / "k.pem"), "-out", str(wrong), "-days",
+                            "1", "-subj", "/CN=someone-else"], capture_output=True)
+    assert other.returncode == 0, other.stderr
+    p = vdictl_bare(b, home, "pools", "list", env={"VDICTL_CA": str(wrong)})
+    assert p.returncode == 1, p.stdout
+    p = vdictl_bare(b, home, "--ca", ca, "pools", "list", env={"VDICTL_CA": str(wrong)})
+    assert p.returncode == 0, p.stderr
+    # VDICTL_CA alone, in a HOME without a saved CA
+    home2 = tmp_path / "home2"
+    p = vdictl_bare(b, home2, "login", "carol", stdin="carol-pw\n", env={"VDICTL_CA": ca})
+    assert p.returncode == 0, p.stderr
+    assert vdictl_bare(b, home2, "pools", "list").returncode == 0
+
+
+def test_vdictl_tables_show_times_for_people(env):
+    b = env.broker
+    b.vdictl("login", "carol", stdin="carol-pw\n")
+    raw = json.loads(b.vdictl("--json", "audit", "--limit", "5").stdout)
+    assert all(isinstance(e["time"], int) and e["time"] > 1e9 for e in raw)
+    table = b.vdictl("audit", "--limit", "5").stdout.decode()
+    assert re.search(r"\b\d+ (s|min|h) ago\b", table), table
+    for e in raw:
+        assert str(e["time"]) not in table, table
+    b.vdictl("hosts", "add", "h-never", "https://127.0.0.1:1")
+    try:
+        hosts = b.vdictl("hosts", "list").stdout.decode()
+        row = [line for line in hosts.splitlines() if line.startswith("h-never")][0]
+        assert "never" in row.split(), hosts
+    finally:
+        b.vdictl("hosts", "remove", "h-never")
+
+
+def test_vdictl_usage_errors_name_the_argument(env):
+    b = env.broker
+    for args, expect in [
+        (("pools", "create", "x", "--kernal", "k"),
+         "vdictl: pools create: unknown option '--kernal' (see vdictl pools create --help)"),
+        (("pools", "create", "x", "--min", "two"),
+         "vdictl: pools create: --min takes a number, not 'two' (see vdictl pools create --help)"),
+        (("pools", "frobnicate"),
+         "vdictl: pools: unknown subcommand 'frobnicate' (see vdictl pools --help)"),
+        (("pools", "show"), "vdictl: pools show: missing the pool id (see vdictl pools show --help)"),
+        (("hosts", "drain"), "vdictl: hosts drain: missing the host id (see vdictl hosts drain --help)"),
+        (("users", "add", "u1", "--grops", "g"),
+         "vdictl: users add: unknown option '--grops' (see vdictl users add --help)"),
+        (("audit", "--limit"), "vdictl: audit: option '--limit' needs a value (see vdictl audit --help)"),
+        (("frob",), "vdictl: unknown command 'frob' (see vdictl --help)"),
+    ]:
+        p = b.vdictl(*args, check=False)
+        assert p.returncode == 2, (args, p.stderr)
+        assert p.stderr.decode() == expect + "\n", (args, p.stderr)
+        assert p.stdout == b""
+    p = b.vdictl("pools", "create", "--help")
+    assert b"--kernel" in p.stdout and b"entitlements" not in p.stdout
+    assert b"hosts drain ID" in b.vdictl("hosts", "--help").stdout
+
+
+def test_vdictl_pools_show_and_list_for_people(env):
+    b = env.broker
+    b.vdictl("login", "carol", stdin="carol-pw\n")
+    manual_pool(env, "vshow", desktops=2, entitle=[("user", "alice")], name="Show pool")
+    manual_pool(env, "voff", desktops=1, enabled=False)
+    env.admin.ok("POST", "/api/v1/admin/pools",  # automated, and there is no host
+                 {"id": "vnone", "kind": "floating", "source": "automated",
+                  "template": {"disk": "base.img"}}, expect=(201,))
+    env.pools.add("vnone")
+    alice = user(env, "alice")
+    assert alice.connect("vshow").status == 200
+    try:
+        shown = b.vdictl("pools", "show", "vshow").stdout.decode()
+        with pytest.raises(ValueError):
+            json.loads(shown)
+        assert re.search(r"(?m)^kind:\s+floating$", shown), shown
+        assert re.search(r"(?m)^name:\s+Show pool$", shown), shown
+        assert re.search(r"(?m)^entitlements:\s+user alice$", shown), shown
+        assert re.search(r"(?m)^created:\s+\d+ (s|min) ago$", shown), shown
+        assert shown.count("127.0.0.1:590") == 2, shown
+        raw = json.loads(b.vdictl("--json", "pools", "show", "vshow").stdout)
+        assert (raw["health"]["state"], raw["desktops_ready"], raw["desktops_in_use"],
+                raw["desktops_failed"]) == ("ok", 1, 1, 0)
+        listed = {p["id"]: p for p in
+                  env.admin.ok("GET", "/api/v1/admin/pools")["pools"]}
+        assert listed["voff"]["health"]["state"] == "disabled"
+        assert listed["vnone"]["health"]["state"] == "unavailable"
+        table = b.vdictl("pools", "list").stdout.decode().splitlines()
+        head = table[0].split()
+        for col in ("state", "ready", "in", "use", "failed"):
+            assert col in head, table[0]
+        rows = {line.split()[0]: line.split() for line in table[1:]}
+        assert rows["vshow"][1:3] == ["ok", "floating"], rows["vshow"]
+        assert rows["vshow"][4:7] == ["1", "1", "0"], (table[0], rows["vshow"])
+        assert rows["voff"][1] == "disabled" and rows["vnone"][1] == "unavailable"
+    finally:
+        logoff_all(env, "alice")
+        for pid in ("vshow", "voff", "vnone"):
+            env.admin.ok("DELETE", "/api/v1/admin/pools/" + pid, expect=(204,))
+            env.pools.discard(pid)
+
+
+def test_vdictl_users_list_shows_directory_users(env):
+    b = env.broker
+    b.vdictl("login", "carol", stdin="carol-pw\n")
+    user(env, "erin")  # an LDAP user, not in the broker's store
+    b.vdictl("users", "add", "local2", stdin="pw-2\n")
+    try:
+        users = {u["username"]: u for u in json.loads(b.vdictl("--json", "users", "list").stdout)}
+        assert users["erin"]["source"] == "ldap" and users["erin"]["last_login"] > 1e9
+        assert users["erin"]["display_name"] == "Erin Cycle"
+        assert "cycle-b" in users["erin"]["groups"]
+        assert users["carol"]["source"] == "ldap"
+        assert users["local2"]["source"] == "local" and users["local2"]["last_login"] is None
+        table = b.vdictl("users", "list").stdout.decode()
+        erin = [line for line in table.splitlines() if line.startswith("erin ")]
+        assert erin and "ldap" in erin[0] and re.search(r"\d+ (s|min|h) ago", erin[0]), table
+    finally:
+        b.vdictl("users", "delete", "local2")
+
+
+def test_vdictl_users_list_shows_users_file_users(tmp_path):
+    b = Broker(str(tmp_path), f"""
+[broker]
+admin_users = admin
+[auth]
+backend = local
+users_file = {TOP}/conf/demo/users.ini
+""")
+    b.start()
+    try:
+        b.vdictl("login", "admin", stdin="admin-demo\n")
+        users = json.loads(b.vdictl("--json", "users", "list").stdout)
+        by_name = {u["username"]: u for u in users}
+        assert {"alice", "bob", "admin"} <= set(by_name), users
+        assert all(u["source"] == "users_file" for u in users), users
+        assert by_name["admin"]["last_login"] > 1e9 and by_name["bob"]["last_login"] is None
+        assert "password" not in json.dumps(users) and "scrypt" not in json.dumps(users)
+        assert [u["username"] for u in users] == sorted((u["username"] for u in users),
+                                                        key=str.lower)
+    finally:
+        assert b.stop() == 0, b.log()
 
 
 # ---- a manual pool on a real VNC endpoint ----

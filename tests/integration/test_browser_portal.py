@@ -44,6 +44,11 @@ def start_hostd(request, work, hb_port):
     tpl = os.path.join(work, "templates")
     os.makedirs(tpl)
     shutil.copyfile(guest_path("desktop"), os.path.join(tpl, "desktop.elf"))
+    # a template QEMU refuses at once (a bzImage cut short), for the broken pool
+    with open(os.path.join(BUILD, "guest", "vmlinuz"), "rb") as f:
+        head = f.read(8192)
+    with open(os.path.join(tpl, "cut-short.bzImage"), "wb") as f:
+        f.write(head)
     with open(os.path.join(tpl, "base.img"), "wb") as f:
         f.truncate(1 << 20)
     hostd_work = pathlib.Path(work) / "hostd"
@@ -120,6 +125,21 @@ lockout = 60s
                 "template": {"engine": "vdi-hv", "kernel": "desktop.elf", "disk": "base.img"},
                 "entitlements": [{"kind": "group", "name": "staff"}]}, expect=(201,))
             expect["eng"] = {"name": "Engineering desktops", "state": "ready"}
+            admin.ok("POST", "/api/v1/admin/pools", {
+                "id": "broken", "name": "Broken template", "kind": "floating",
+                "source": "automated", "min": 0, "max": 2, "spare": 0, "memory_mib": 64,
+                "template": {"engine": "qemu", "kernel": "cut-short.bzImage", "disk": "base.img"},
+                "entitlements": [{"kind": "user", "name": "alice"}]}, expect=(201,))
+            expect["broken"] = {"name": "Broken template", "state": "ready"}
+            # a pool only a host that never reports may run: unavailable, and why
+            admin.ok("POST", "/api/v1/admin/pools", {
+                "id": "offsite", "name": "Offsite desktops", "kind": "floating",
+                "source": "automated", "min": 0, "max": 1, "spare": 0, "memory_mib": 64,
+                "hosts": "dc2-host7",
+                "template": {"engine": "vdi-hv", "kernel": "desktop.elf", "disk": "base.img"},
+                "entitlements": [{"kind": "user", "name": "alice"}]}, expect=(201,))
+            expect["offsite"] = {"name": "Offsite desktops", "state": "unavailable",
+                                 "reason": "No host is available to run this desktop."}
             wait_for(lambda: host_state(admin, "dc1-host1") == "up", "the host to report",
                      lambda: hostd.log())
         # a host that never reports
@@ -131,6 +151,7 @@ lockout = 60s
                    VDI_THROTTLED_USER="zed", VDI_MAX_FAILURES=str(MAX_FAILURES),
                    VDI_POOLS=json.dumps(expect), VDI_HIDDEN_POOLS=json.dumps(["finance", "probe"]),
                    VDI_DESK_POOL="desk", VDI_AUTO_POOL="eng" if hostd else "",
+                   VDI_BROKEN_POOL="broken" if hostd else "",
                    VDI_FONT=FONT, VDI_ARTIFACTS=ARTIFACTS,
                    VDI_CHROMIUM=CHROMIUM)
         yield SimpleNamespace(broker=broker, admin=admin, env=env, work=work, vnc_port=vnc_port,

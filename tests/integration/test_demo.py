@@ -1,9 +1,12 @@
 """`make demo`'s script in its smoke mode: demo/run-demo.sh --smoke starts a broker and a
 host agent (with a QEMU pool of the Linux desktop image and a vdi-hv pool of the demo
-desktop guest), logs in as alice with curl, lists her desktops and stops everything. It
-must exit 0 and leave none of the processes it started (vdi-broker, vdi-hostd, vdi-hv,
-QEMU) behind. Runs in a temporary state directory on free ports."""
+desktop guest), prints each pool with its engine and availability, logs in as alice with
+curl, lists her desktops and stops everything. It must exit 0 and leave none of the
+processes it started (vdi-broker, vdi-hostd, vdi-hv, QEMU) behind. Runs in a temporary
+state directory on free ports. And `make demo` on a terminal ends with status 0 on
+Ctrl-C (its make file runs the script as a job of its own)."""
 import os
+import re
 import subprocess
 
 import pytest
@@ -84,4 +87,47 @@ def test_demo_smoke(tmp_path):
     assert "https://127.0.0.1:" in text and "self-signed" in text, text
     assert "smoke: POST /api/v1/login as alice: 200" in text, text
     assert '"linux"' in text and '"demo-desktop"' in text, text
+    # each pool with its engine and whether it can run here
+    assert re.search(r"^  linux +qemu +available$", text, re.M), text
+    assert re.search(r"^  demo-desktop +vdi-hv +available$", text, re.M), text
     assert not left, "processes left behind: %r\n%s" % (left, text)
+
+
+def test_make_demo_recipe_exits_0_on_ctrl_c(tmp_path):
+    """The demo recipe's way of running the script (bash -m on a terminal), with a stand-in
+    script, under make on a pseudo-terminal: Ctrl-C reaches the script alone, which exits
+    0, and so does make (without it make reports "Interrupt" and exits 2)."""
+    import pty
+    import time
+    recipe = [line for line in open(os.path.join(TOP, "demo", "demo.mk")).read().split("\n")
+              if "bash -mc" in line]
+    assert recipe, "demo.mk does not run the script with bash -m"
+    script = tmp_path / "run-demo.sh"
+    script.write_text("#!/bin/bash\ntrap 'echo stopped; exit 0' INT\necho running\n"
+                      "while :; do sleep 1 & wait $!; done\n")
+    script.chmod(0o755)
+    (tmp_path / "t.mk").write_text(".PHONY: demo\ndemo:\n\t@if [ -t 0 ]; then bash -mc %s; else %s; fi\n"
+                                    % (script, script))
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvp("make", ["make", "-s", "-f", str(tmp_path / "t.mk"), "demo"])
+    out = b""
+    deadline = time.monotonic() + 10
+    try:
+        while b"running" not in out and time.monotonic() < deadline:
+            out += os.read(fd, 1024)
+    except OSError:
+        _, status = os.waitpid(pid, 0)
+        pytest.fail("make ended (%s) before the script ran: %r" % (status, out))
+    os.write(fd, b"\x03")
+    try:
+        while True:
+            data = os.read(fd, 1024)
+            if not data:
+                break
+            out += data
+    except OSError:
+        pass
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, out
+    assert b"stopped" in out and b"Interrupt" not in out, out

@@ -86,6 +86,16 @@ static void test_localdir(void **state)
 	identity_free(id);
 	assert_int_equal(localdir_lookup(dir, "carol", &id, &hash), -ENOENT);
 	assert_null(id);
+	/* listed in file order, without their hashes (the admin users list) */
+	assert_int_equal(localdir_user_at(dir, 0, &id), 0);
+	assert_string_equal(id->id_username, "alice");
+	assert_int_equal(id->id_ngroups, 2);
+	identity_free(id);
+	assert_int_equal(localdir_user_at(dir, 1, &id), 0);
+	assert_string_equal(id->id_username, "bob");
+	identity_free(id);
+	assert_int_equal(localdir_user_at(dir, 2, &id), -ENOENT);
+	assert_null(id);
 	localdir_free(dir);
 	free(text);
 }

@@ -3,10 +3,14 @@
  * and recorded (capacity figures clamped), a pool sized and its desktops created and started on the
  * host, a silent host marked down with its desktops lost, a disconnected session logged off once
  * its timeout passes, a floating desktop refreshed after a logoff, a desktop its host no longer
- * runs replaced, a deleted pool's desktops removed from the host, and the failures of
+ * runs replaced, a deleted pool's desktops removed from the host, a drained host's
+ * desktops kept and then stopped on request, and the failures of
  * clients not signed in counted per address and minute in the audit log, which keeps
- * its retention. */
+ * its retention. Desktops lost or failed are counted in the broker's metrics. */
+#include <sqlite3.h>
+
 #include "broker_fixture.h"
+#include "broker/metrics.h"
 
 static const char *staff[] = {"staff"};
 
@@ -97,10 +101,12 @@ static void test_heartbeat_brings_the_host_up(void **state)
 	assert_int_equal(jint(h, "max_desktops"), 10);
 	assert_int_equal(jint(json_object_get(h, "capacity"), "cpus"), 4);
 	assert_string_equal(jstr(h, "relay"), "10.0.0.1:7444");
-	/* the admin API's host: the stored columns in table order, then state and desktops */
+	/* the admin API's host: the stored columns in table order, then state, whether it
+	 * drains, and desktops */
 	assert_string_equal(keys_of(h, keys, sizeof(keys)),
 			    "id,url,relay,enabled,up,last_heartbeat,mem_free_mib,vcpus_free,"
-			    "desktops,max_desktops,capacity,created,state,desktop_ids");
+			    "desktops,max_desktops,capacity,created,state,draining,desktop_ids");
+	assert_false(json_is_true(json_object_get(h, "draining")));
 	assert_int_equal(json_array_size(json_object_get(h, "desktop_ids")), 0);
 	json_decref(hosts);
 	e = audit_find(f->f_broker, "host_up");
@@ -200,6 +206,22 @@ static void test_pass_sizes_the_pool_and_provisions(void **state)
 	json_decref(ds);
 }
 
+/* The value of the sample that starts with prefix ("name{labels} ") in GET /metrics. */
+static double metric(struct broker *b, const char *prefix)
+{
+	char *text = broker_metrics_text(b), *at;
+	double v;
+
+	assert_non_null(text);
+	at = strstr(text, prefix);
+	assert_non_null(at);
+	v = strtod(at + strlen(prefix), NULL);
+	free(text);
+	return v;
+}
+
+#define FAILURES(reason) "vdi_broker_desktop_failures_total{reason=\"" reason "\"} "
+
 static void test_silent_host_goes_down(void **state)
 {
 	struct fixture *f = *state;
@@ -207,8 +229,13 @@ static void test_silent_host_goes_down(void **state)
 	json_t *ds, *d, *hosts, *e;
 	size_t i;
 
+	double lost;
+
 	json_decref(sized_pool(f, now));
+	lost = metric(f->f_broker, FAILURES("host_down"));
 	broker_maintain(f->f_broker, now + 301); /* host_timeout = 300s */
+	assert_true(metric(f->f_broker, FAILURES("host_down")) - lost == 2); /* min 2 */
+	assert_true(metric(f->f_broker, "vdi_broker_host_up{host=\"h1\"} ") == 0);
 	hosts = broker_admin_hosts(f->f_broker);
 	assert_string_equal(jstr(json_array_get(hosts, 0), "state"), "down");
 	json_decref(hosts);
@@ -349,13 +376,19 @@ static void test_failed_desktop_is_replaced(void **state)
 	char w[2][80], st[32];
 	const char *report[] = {w[0], w[1], NULL};
 	json_t *e;
+	double failed, restarts;
 
 	ready_pool(f, now, w);
 	assert_int_equal(broker_connect(f->f_broker, &u, "spare", NULL, &cn, &res), BROKER_OK);
+	failed = metric(f->f_broker, FAILURES("failed"));
+	restarts = metric(f->f_broker, "vdi_broker_desktop_restarts_total ");
 	report_state(w, cn.cn_desktop, "failed");
 	heartbeat(f->f_broker, "h1", report, &res);
 	broker_maintain(f->f_broker, now);
 	assert_string_equal(state_of(f, cn.cn_desktop, st, sizeof(st)), "deleting");
+	assert_true(metric(f->f_broker, FAILURES("failed")) - failed == 1);
+	/* a floating desktop without an owner is replaced, not restarted */
+	assert_true(metric(f->f_broker, "vdi_broker_desktop_restarts_total ") == restarts);
 	e = audit_find(f->f_broker, "session_lost");
 	assert_non_null(e);
 	assert_string_equal(jstr(e, "target"), cn.cn_session);
@@ -471,8 +504,8 @@ static void test_deleted_pool_leaves_the_host(void **state)
 
 	ready_pool(f, now, w);
 	/* the admin API's pool: the stored columns in table order (without deleting), its
-	 * entitlements, its run of failures, the template's warning, its desktops (without
-	 * VNC passwords) and its health */
+	 * entitlements, its run of failures, the template's warning, state and desktop counts,
+	 * and its desktops (without VNC passwords) */
 	pools = broker_admin_pools(f->f_broker);
 	assert_int_equal(json_array_size(pools), 1);
 	p = json_array_get(pools, 0);
@@ -480,7 +513,11 @@ static void test_deleted_pool_leaves_the_host(void **state)
 			    "id,name,kind,source,enabled,min,max,spare,memory_mib,vcpus,"
 			    "disconnect_timeout,logoff_action,template,networks,windows,utc_offset,"
 			    "hosts,created,entitlements,failures,retry_at,failure,template_warning,"
+			    "desktops_ready,desktops_in_use,desktops_preparing,desktops_failed,"
 			    "desktops,health");
+	assert_string_equal(jstr(json_object_get(p, "health"), "state"), "ok");
+	assert_int_equal(jint(p, "desktops_ready"), 2);
+	assert_int_equal(jint(p, "desktops_in_use") + jint(p, "desktops_failed"), 0);
 	assert_string_equal(jstr(p, "kind"), "floating");
 	assert_string_equal(jstr(p, "source"), "automated");
 	assert_string_equal(jstr(json_array_get(json_object_get(p, "entitlements"), 0), "kind"),
@@ -511,6 +548,89 @@ static void test_deleted_pool_leaves_the_host(void **state)
 
 /* The login failures of one address in a minute: its first row at once, the rest one
  * row when the minute is over; audit rows past the retention purged. */
+/* Creates asked of the fake host (POST /api/v1/desktops itself). */
+static int fake_creates(void)
+{
+	return fake_count("POST", "/api/v1/desktops") - fake_count("POST", "/api/v1/desktops/");
+}
+
+/* A drained host gets no new desktop and keeps those it runs; stop-desktops has each
+ * stopped there: an owned one is kept stopped (not started again), the others deleted
+ * and, the host drained, not replaced on it. Resumed, the pool is sized on it again. */
+static void test_drained_host_and_its_desktops_stopped(void **state)
+{
+	struct fixture *f = *state;
+	int64_t now = (int64_t)time(NULL);
+	struct broker_result res = {0};
+	char w[2][80], owned[48], path[128];
+	const char *report[] = {w[0], w[1], NULL};
+	int creates, starts;
+	json_t *out = NULL, *ds, *e;
+	sqlite3 *db;
+
+	ready_pool(f, now, w);
+	assert_int_equal(broker_admin_host_drain(f->f_broker, &admin, NULL, "h1", true, &out, &res),
+			 BROKER_OK);
+	assert_true(json_is_true(json_object_get(out, "draining")));
+	json_decref(out);
+	assert_int_equal(broker_admin_host_drain(f->f_broker, &admin, NULL, "h9", true, &out, &res),
+			 BROKER_NOT_FOUND);
+	assert_null(out);
+	ds = desktops_of(f->f_broker, "spare");
+	snprintf(owned, sizeof(owned), "%s", jstr(json_array_get(ds, 0), "id"));
+	json_decref(ds);
+	snprintf(path, sizeof(path), "%s/state/broker.db", f->f_dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	snprintf(path, sizeof(path), "UPDATE desktops SET owner = 'alice' WHERE id = '%s'", owned);
+	assert_int_equal(sqlite3_exec(db, path, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	/* draining: the running desktops stay, nothing is stopped */
+	broker_maintain(f->f_broker, now);
+	assert_int_equal(fake_count("POST", "/api/v1/desktops/"), 2); /* the two starts */
+	creates = fake_creates();
+
+	assert_int_equal(
+	    broker_admin_host_stop_desktops(f->f_broker, &admin, NULL, "h1", &out, &res),
+	    BROKER_OK);
+	assert_int_equal(json_array_size(json_object_get(out, "desktops")), 2);
+	json_decref(out);
+	broker_maintain(f->f_broker, now); /* both stopped on the host */
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "/api/v1/desktops/%.*s/stop",
+			 (int)(strchr(w[i], '=') - w[i]), w[i]);
+		assert_int_equal(fake_count("POST", path), 1);
+		strcpy(strchr(w[i], '=') + 1, "stopped");
+	}
+	heartbeat(f->f_broker, "h1", report, &res);
+	starts = fake_count("POST", "/api/v1/desktops/");
+	broker_maintain(f->f_broker, now); /* the unowned one deleted from the host */
+	broker_maintain(f->f_broker, now);
+	assert_int_equal(fake_count("DELETE", "/api/v1/desktops/"), 1);
+	assert_int_equal(fake_count("POST", "/api/v1/desktops/"), starts); /* none restarted */
+	assert_int_equal(fake_creates(), creates);			   /* none created */
+	ds = desktops_of(f->f_broker, "spare");
+	assert_int_equal(json_array_size(ds), 1);
+	assert_string_equal(jstr(json_array_get(ds, 0), "id"), owned);
+	assert_string_equal(jstr(json_array_get(ds, 0), "state"), "stopped");
+	json_decref(ds);
+	e = audit_find(f->f_broker, "host_stop_desktops");
+	assert_non_null(e);
+	assert_string_equal(jstr(e, "detail"), "2 desktop(s)");
+	json_decref(e);
+	e = audit_find(f->f_broker, "host_drain");
+	assert_non_null(e);
+	assert_string_equal(jstr(e, "result"), "failure"); /* the newest: h9 */
+	json_decref(e);
+
+	/* resumed: the pool is sized on h1 again */
+	assert_int_equal(
+	    broker_admin_host_drain(f->f_broker, &admin, NULL, "h1", false, &out, &res), BROKER_OK);
+	json_decref(out);
+	broker_maintain(f->f_broker, now);
+	assert_true(fake_creates() > creates);
+}
+
 static unsigned login_rows(struct broker *b, const char *addr, const char **last)
 {
 	json_t *all = broker_admin_audit(b, 1000, 0), *e;
@@ -586,6 +706,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_template_refused_by_the_host_is_not_retried,
 					    fixture_setup, fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_pool_refused_by_a_host_is_not_stored,
+					    fixture_setup, fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_drained_host_and_its_desktops_stopped,
 					    fixture_setup, fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_deleted_pool_leaves_the_host, fixture_setup,
 					    fixture_teardown),

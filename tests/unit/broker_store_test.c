@@ -289,6 +289,16 @@ static void test_host_records(void **state)
 	assert_int_equal(store_host_get(s, "h1", &h), 0);
 	assert_int_equal(h.hr_state, HOST_DOWN);
 	host_rec_release(&h);
+	/* drained (placement skips a host not enabled) and resumed */
+	assert_int_equal(store_host_set_enabled(s, "h1", false), 0);
+	assert_int_equal(store_host_get(s, "h1", &h), 0);
+	assert_false(h.hr_enabled);
+	host_rec_release(&h);
+	assert_int_equal(store_host_set_enabled(s, "h1", true), 0);
+	assert_int_equal(store_host_get(s, "h1", &h), 0);
+	assert_true(h.hr_enabled);
+	host_rec_release(&h);
+	assert_int_equal(store_host_set_enabled(s, "nope", false), -ENOENT);
 	assert_int_equal(store_host_delete(s, "h2"), 0);
 	assert_int_equal(store_host_delete(s, "h2"), -ENOENT);
 	store_close(s);
@@ -497,6 +507,19 @@ static void test_web_sessions_and_audit(void **state)
 	a = store_audit_list(s, 10, 3);
 	assert_int_equal(json_array_size(a), 2);
 	json_decref(a);
+	/* users seen signing in: audited logins (the newest), web sessions, sessions */
+	store_audit(s, 300, "Erin", "login", "Erin", "success", NULL, NULL);
+	store_audit(s, 400, "erin", "login", "erin", "success", NULL, NULL);
+	store_audit(s, 500, "mallory", "login", "mallory", "failure", NULL, NULL);
+	groups = json_array();
+	store_websession_add(s, "th2", "frank", "Frank", groups, false, "csrf", true, NULL, 350,
+			     9000);
+	json_decref(groups);
+	a = store_users_seen(s);
+	assert_json_text(a, "[{\"username\":\"erin\",\"last_login\":400,\"display_name\":null,"
+			    "\"groups\":null},"
+			    "{\"username\":\"frank\",\"last_login\":350,\"display_name\":"
+			    "\"Frank\",\"groups\":[]}]");
 	store_close(s);
 }
 

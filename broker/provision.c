@@ -137,6 +137,7 @@ static void template_error(struct broker *b, const struct desktop_rec *d,
 		broker_audit(b, NULL, "desktop_error", d->dr_id, "failure", NULL, "pool=%s %s",
 			     d->dr_pool, reason);
 		store_pool_failed(b->b_store, d->dr_pool, reason, now);
+		broker_metrics_desktop_failure(BROKER_FAILURE_TEMPLATE);
 	}
 }
 

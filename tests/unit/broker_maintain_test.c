@@ -420,11 +420,13 @@ static void test_template_refused_by_the_host_is_not_retried(void **state)
 	struct broker_result res;
 	char ids[4][48];
 	size_t n = 0, i;
+	double refused;
 	json_t *ds, *d, *e;
 
 	host_add(f->f_broker, "h1");
 	assert_int_equal(heartbeat(f->f_broker, "h1", NULL, &res), BROKER_OK);
 	pool_create(f->f_broker, spare_pool);
+	refused = metric(f->f_broker, FAILURES("template"));
 	/* the files went away on the host: each create is refused, and the pool backs off
 	 * (1 s, 2 s, 4 s...) between them, up to its 4 desktops */
 	fake_hosts.fh_status = 400;
@@ -439,6 +441,7 @@ static void test_template_refused_by_the_host_is_not_retried(void **state)
 		snprintf(ids[n++], sizeof(ids[0]), "%s", jstr(d, "id"));
 	}
 	json_decref(ds);
+	assert_true(metric(f->f_broker, FAILURES("template")) - refused == 4);
 	e = audit_find(f->f_broker, "desktop_error");
 	assert_non_null(e);
 	assert_non_null(strstr(jstr(e, "detail"), "refused the template"));

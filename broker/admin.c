@@ -456,9 +456,11 @@ static int add_entitlements(struct broker *b, const char *pool, const json_t *li
 }
 
 /* The writes of a pool create (id NULL) or update, inside the transaction; the record
- * stored goes to *rec. */
+ * stored goes to *rec. With checked, the template's warning becomes warning (NULL:
+ * none); without, it stays what it was. */
 static enum broker_outcome pool_put(struct broker *b, const char *id, const json_t *body,
-				    json_t **rec, struct broker_result *res)
+				    const char *warning, bool checked, json_t **rec,
+				    struct broker_result *res)
 {
 	const json_t *ents = json_object_get(body, "entitlements"),
 		     *desks = json_object_get(body, "desktops");
@@ -491,10 +493,19 @@ static enum broker_outcome pool_put(struct broker *b, const char *id, const json
 		return broker_result_set(res, BROKER_BAD_REQUEST, NULL, "%s", err);
 	if (source_changed)
 		return broker_result_set(res, BROKER_BAD_REQUEST, NULL, "source cannot change");
+	if (checked || pool_is_manual(*rec))
+		json_object_set_new(*rec, "template_warning",
+				    warning && !pool_is_manual(*rec) ? json_string(warning)
+								     : json_null());
 	r = store_pool_put(b->b_store, *rec, !id, (int64_t)time(NULL));
 	id = jstr(*rec, "id");
 	if (r < 0)
 		return store_outcome(res, r, "pool");
+	/* a changed template every host accepts: desktops in error (say, refused by their
+	 * host for the old one) are replaced */
+	if (checked && !warning && !pool_is_manual(*rec) &&
+	    store_pool_replace_failed(b->b_store, id, (int64_t)time(NULL)) > 0)
+		log_info("pool=%s: its desktops in error are replaced", id);
 	if (ents && add_entitlements(b, id, ents, err, sizeof(err)) < 0)
 		return broker_result_set(res, BROKER_BAD_REQUEST, NULL, "%s", err);
 	if (desks && !pool_is_manual(*rec))
@@ -505,18 +516,70 @@ static enum broker_outcome pool_put(struct broker *b, const char *id, const json
 	return done(res);
 }
 
+/* Whether a pool update changes what its desktops are created from (template, memory,
+ * vCPUs) or where (hosts): only then is its template checked again, so a pool whose
+ * files went missing can still be disabled. */
+static bool template_changed(const json_t *rec, const json_t *existing)
+{
+	static const char *const keys[] = {"template", "memory_mib", "vcpus", "hosts"};
+
+	for (size_t i = 0; existing && i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (!json_equal(json_object_get(rec, keys[i]), json_object_get(existing, keys[i])))
+			return true;
+	return !existing;
+}
+
+/* Before a pool create (id NULL) or update is stored: its template checked with the
+ * hosts that could run it, outside any transaction. BROKER_OK with *checked when it
+ * was (*warning: why not on every host, or NULL); a request that does not parse is
+ * left to pool_put() to refuse. */
+static enum broker_outcome pool_check_template(struct broker *b, const char *id, const json_t *body,
+					       bool *checked, char **warning,
+					       struct broker_result *res)
+{
+	struct pool_rec stored;
+	json_t *existing = NULL, *rec;
+	char err[512];
+	enum broker_outcome o = BROKER_OK;
+
+	*checked = false;
+	*warning = NULL;
+	if (id && store_pool_get(b->b_store, id, &stored) == 0) {
+		existing = pool_rec_json(&stored);
+		pool_rec_release(&stored);
+	}
+	rec = pool_from_request(body, existing, err, sizeof(err));
+	if (rec && !pool_is_manual(rec) && template_changed(rec, existing)) {
+		o = template_check_pool(b, rec, warning, res);
+		*checked = o == BROKER_OK;
+	}
+	json_decref(rec);
+	json_decref(existing);
+	return o;
+}
+
 enum broker_outcome broker_admin_pool_write(struct broker *b, const struct broker_user *u,
 					    const char *addr, const char *id, const json_t *body,
 					    json_t **out, struct broker_result *res)
 {
-	bool create = !id;
+	bool create = !id, checked;
 	struct pool_rec stored;
 	json_t *rec = NULL;
+	char *warning = NULL;
 
 	*out = NULL;
-	if (store_begin(b->b_store) < 0)
+	if (pool_check_template(b, id, body, &checked, &warning, res) != BROKER_OK) {
+		broker_audit(b, u->bu_name, create ? "pool_create" : "pool_update",
+			     id ? id : jstr(body, "id"), "failure", addr, "%s", res->br_message);
+		log_warnx("pool=%s: %s refused: %s", id ? id : jstr(body, "id"),
+			  create ? "create" : "update", res->br_message);
+		return res->br_outcome;
+	}
+	if (store_begin(b->b_store) < 0) {
+		free(warning);
 		return unavailable(res);
-	if (pool_put(b, id, body, &rec, res) != BROKER_OK) {
+	}
+	if (pool_put(b, id, body, warning, checked, &rec, res) != BROKER_OK) {
 		store_rollback(b->b_store);
 		goto out;
 	}
@@ -530,6 +593,8 @@ enum broker_outcome broker_admin_pool_write(struct broker *b, const struct broke
 		goto out;
 	}
 	log_info("pool=%s %s by %s", id, create ? "created" : "updated", u->bu_name);
+	if (warning)
+		log_warnx("pool=%s: %s", id, warning);
 	broker_kick(b);
 	if (store_pool_get(b->b_store, id, &stored) == 0)
 		*out = pool_out(b, &stored);
@@ -537,6 +602,7 @@ enum broker_outcome broker_admin_pool_write(struct broker *b, const struct broke
 	if (!*out)
 		unavailable(res);
 out:
+	free(warning);
 	json_decref(rec);
 	return res->br_outcome;
 }

@@ -136,6 +136,15 @@ void pools_tick(struct broker *b, int64_t now);
 /* Maintenance: each desktop on a host moved one step towards its state. */
 void desktops_tick(struct broker *b, int64_t now);
 
+/* ---- template.c ---- */
+/* Checks the template of rec (a pool record of pool_from_request(), automated) with
+ * the hosts that could run the pool. Returns BROKER_OK, with *warning a new string
+ * (free()) when no host could check it, else NULL; or BROKER_BAD_REQUEST with every
+ * problem of the first host that found some, each naming the file and the host. No
+ * store transaction may be held. */
+enum broker_outcome template_check_pool(struct broker *b, const json_t *rec, char **warning,
+					struct broker_result *res);
+
 /* ---- audit.c ---- */
 /* A failure of a client not signed in (a wrong login, an unknown ticket): the first of
  * an address and action in a minute is written at once, the others of that minute are

@@ -58,6 +58,7 @@ static const char *const failure_names[BROKER_FAILURES] = {
     [BROKER_FAILURE_MISSING] = "missing",
     [BROKER_FAILURE_PROVISION_TIMEOUT] = "provision_timeout",
     [BROKER_FAILURE_HOST_DOWN] = "host_down",
+    [BROKER_FAILURE_TEMPLATE] = "template",
 };
 
 static const double connect_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};

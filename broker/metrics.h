@@ -13,14 +13,15 @@
 #include "broker/broker.h"
 
 /* Why a desktop the broker wanted running was not: its host reported it stopped,
- * failed or missing, it was not running after provision_timeout, or its host went
- * silent. */
+ * failed or missing, it was not running after provision_timeout, its host went
+ * silent, or its host refused its template. */
 enum broker_desktop_failure {
 	BROKER_FAILURE_STOPPED,
 	BROKER_FAILURE_FAILED,
 	BROKER_FAILURE_MISSING,
 	BROKER_FAILURE_PROVISION_TIMEOUT,
 	BROKER_FAILURE_HOST_DOWN,
+	BROKER_FAILURE_TEMPLATE,
 	BROKER_FAILURES
 };
 

@@ -95,21 +95,55 @@ static void desktop_gone(struct broker *b, const struct desktop_rec *d, const st
 static const char *const down[] = {"stopped", "failed", "missing", NULL};
 static const char *const live[] = {"running", "starting", NULL};
 
-/* Starts desktop id on host; its host state from the answer. Returns the status. */
-static int start(struct broker *b, const struct host_rec *host, const char *id)
+/* Starts desktop id on host; its host state from the answer. Returns the status, with
+ * the answer in *reply when reply is not NULL (json_decref() it). */
+static int start(struct broker *b, const struct host_rec *host, const char *id, json_t **reply)
 {
-	json_t *reply = NULL;
-	int r = call(b, host, "POST", id, "start", NULL, &reply);
+	json_t *answer = NULL;
+	int r = call(b, host, "POST", id, "start", NULL, &answer);
 
 	if (r == 202)
-		set_host_state(b, id, reply);
-	json_decref(reply);
+		set_host_state(b, id, answer);
+	if (reply)
+		*reply = answer;
+	else
+		json_decref(answer);
 	return r;
+}
+
+/* Whether a host's answer to a create or start refuses the desktop's template: 400
+ * (what a create carries is the pool's template, and a start re-checks its files) or
+ * 422 (a file of the template is wrong). Asking again would fail the same way. */
+static bool template_refused(int status)
+{
+	return status == 400 || status == 422;
+}
+
+/* A provisioning desktop whose host refused its template: in error with the host's
+ * reason as its failure (the admin API's desktop and pool views show it), audited and
+ * logged once, instead of being asked again every pass; its pool counts one more
+ * failure (and waits before its next start). */
+static void template_error(struct broker *b, const struct desktop_rec *d,
+			   const struct host_rec *host, const json_t *reply, int64_t now)
+{
+	const char *why = jstr(reply, "error");
+	char reason[700];
+
+	snprintf(reason, sizeof(reason), "host %s refused the template: %.600s", host->hr_id,
+		 why ? why : "no reason given");
+	if (store_desktop_set_error(b->b_store, d->dr_id, DESKTOP_PROVISIONING, reason, now) > 0) {
+		log_warnx("desktop=%s pool=%s host=%s: in error: %s", d->dr_id, d->dr_pool,
+			  host->hr_id, reason);
+		broker_audit(b, NULL, "desktop_error", d->dr_id, "failure", NULL, "pool=%s %s",
+			     d->dr_pool, reason);
+		store_pool_failed(b->b_store, d->dr_pool, reason, now);
+		broker_metrics_desktop_failure(BROKER_FAILURE_TEMPLATE);
+	}
 }
 
 /* Creates desktop d on host from pool's template, then starts it. */
 static void create(struct broker *b, const struct desktop_rec *d, const struct host_rec *host,
-		   const struct pool_rec *pool)
+		   const struct pool_rec *pool, int64_t now)
 {
 	const char *id = d->dr_id;
 	json_t *req, *reply = NULL;
@@ -121,13 +155,19 @@ static void create(struct broker *b, const struct desktop_rec *d, const struct h
 	req = create_request(d, pool);
 	r = req ? call(b, host, "POST", NULL, NULL, req, &reply) : -ENOMEM;
 	json_decref(req);
-	json_decref(reply);
 	if (r >= 400 && r != 409)
 		store_desktop_set_on_host(b->b_store, id, false);
+	if (template_refused(r))
+		template_error(b, d, host, reply, now);
+	json_decref(reply);
+	reply = NULL;
 	if (r == 201 || r == 409) {
 		store_desktop_set_on_host(b->b_store, id, true);
 		store_desktop_set_host_state(b->b_store, id, "stopped");
-		start(b, host, id);
+		r = start(b, host, id, &reply);
+		if (template_refused(r))
+			template_error(b, d, host, reply, now);
+		json_decref(reply);
 	}
 }
 
@@ -139,6 +179,8 @@ static void provision(struct broker *b, const struct desktop_rec *d, const struc
 {
 	const char *id = d->dr_id, *hs = d->dr_host_state;
 	bool backing_off = pool->pr_retry_at > now;
+	json_t *reply = NULL;
+	int r;
 
 	if (backing_off && (!d->dr_on_host || !hs || one_of(hs, down)))
 		return; /* its time does not run while it waits */
@@ -152,10 +194,14 @@ static void provision(struct broker *b, const struct desktop_rec *d, const struc
 				     "not running after provision_timeout");
 		}
 	} else if (!d->dr_on_host) {
-		create(b, d, host, pool);
+		create(b, d, host, pool, now);
 	} else if (!hs || one_of(hs, down)) {
-		if (start(b, host, id) == 404)
+		r = start(b, host, id, &reply);
+		if (r == 404)
 			store_desktop_set_on_host(b->b_store, id, false);
+		else if (template_refused(r))
+			template_error(b, d, host, reply, now);
+		json_decref(reply);
 	} else if (!strcmp(hs, "running")) {
 		if (store_desktop_set_state(b->b_store, id, DESKTOP_PROVISIONING, DESKTOP_READY,
 					    now) > 0)

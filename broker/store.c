@@ -101,6 +101,8 @@ static const char *const migrations[] = {
     "ALTER TABLE pools ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE pools ADD COLUMN retry_at INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE pools ADD COLUMN failure TEXT;",
+    /* 3: why a pool's template could not be checked on a host */
+    "ALTER TABLE pools ADD COLUMN template_warning TEXT;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -920,6 +922,7 @@ static int pool_from_row(const json_t *row, void *rec)
 	    .pr_failures = (int)json_integer_value(json_object_get(row, "failures")),
 	    .pr_retry_at = json_integer_value(json_object_get(row, "retry_at")),
 	    .pr_failure = dup_or_null(row, "failure", &nomem),
+	    .pr_template_warning = dup_or_null(row, "template_warning", &nomem),
 	};
 	/* the table's CHECKs allow no other names */
 	if (pool_kind_parse(json_string_value(json_object_get(row, "kind")), &p->pr_kind) < 0)
@@ -945,6 +948,7 @@ void pool_rec_release(struct pool_rec *p)
 	free(p->pr_windows);
 	free(p->pr_hosts);
 	free(p->pr_failure);
+	free(p->pr_template_warning);
 	for (size_t i = 0; i < p->pr_nents; i++)
 		free(p->pr_ents[i].er_name);
 	free(p->pr_ents);
@@ -976,7 +980,7 @@ json_t *pool_rec_json(const struct pool_rec *p)
 		return NULL;
 	return json_pack(
 	    "{s:o, s:o, s:s, s:s, s:b, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:O, s:o, "
-	    "s:o, s:i, s:o, s:b, s:I, s:o, s:i, s:I, s:o}",
+	    "s:o, s:i, s:o, s:b, s:I, s:o, s:i, s:I, s:o, s:o}",
 	    "id", string_or_null(p->pr_id), "name", string_or_null(p->pr_name), "kind",
 	    pool_kind_name(p->pr_kind), "source", pool_source_name(p->pr_source), "enabled",
 	    p->pr_enabled, "min", p->pr_min, "max", p->pr_max, "spare", p->pr_spare, "memory_mib",
@@ -986,7 +990,8 @@ json_t *pool_rec_json(const struct pool_rec *p)
 	    string_or_null(p->pr_networks), "windows", string_or_null(p->pr_windows), "utc_offset",
 	    p->pr_utc_offset, "hosts", string_or_null(p->pr_hosts), "deleting", p->pr_deleting,
 	    "created", (json_int_t)p->pr_created, "entitlements", ents, "failures", p->pr_failures,
-	    "retry_at", (json_int_t)p->pr_retry_at, "failure", string_or_null(p->pr_failure));
+	    "retry_at", (json_int_t)p->pr_retry_at, "failure", string_or_null(p->pr_failure),
+	    "template_warning", string_or_null(p->pr_template_warning));
 }
 
 int store_pools_list(struct store *s, struct pool_list *out)
@@ -1038,26 +1043,28 @@ int store_pool_put(struct store *s, const json_t *p, bool create, int64_t now)
 		r = run(s,
 			"INSERT INTO pools (id, name, kind, source, enabled, min, max, spare, "
 			"memory_mib, vcpus, disconnect_timeout, logoff_action, template, networks, "
-			"windows, utc_offset, hosts, created) "
-			"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			"ssssbiiiiiissssisi", str(p, "id"), str(p, "name"), str(p, "kind"),
+			"windows, utc_offset, hosts, created, template_warning) "
+			"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			"ssssbiiiiiissssisis", str(p, "id"), str(p, "name"), str(p, "kind"),
 			str(p, "source"), (int)json_is_true(json_object_get(p, "enabled")),
 			num(p, "min"), num(p, "max"), num(p, "spare"), num(p, "memory_mib"),
 			num(p, "vcpus"), num(p, "disconnect_timeout"), str(p, "logoff_action"), tpl,
 			str(p, "networks"), str(p, "windows"), num(p, "utc_offset"),
-			str(p, "hosts"), now);
+			str(p, "hosts"), now, str(p, "template_warning"));
 	else
 		r = run(
 		    s,
 		    "UPDATE pools SET name = ?, kind = ?, source = ?, enabled = ?, min = ?, "
 		    "max = ?, spare = ?, memory_mib = ?, vcpus = ?, disconnect_timeout = ?, "
 		    "logoff_action = ?, template = ?, networks = ?, windows = ?, utc_offset = ?, "
-		    "hosts = ?, failures = 0, retry_at = 0 WHERE id = ? AND deleting = 0",
-		    "sssbiiiiiissssiss", str(p, "name"), str(p, "kind"), str(p, "source"),
+		    "hosts = ?, template_warning = ?, failures = 0, retry_at = 0 WHERE id = ? AND "
+		    "deleting = 0",
+		    "sssbiiiiiissssisss", str(p, "name"), str(p, "kind"), str(p, "source"),
 		    (int)json_is_true(json_object_get(p, "enabled")), num(p, "min"), num(p, "max"),
 		    num(p, "spare"), num(p, "memory_mib"), num(p, "vcpus"),
 		    num(p, "disconnect_timeout"), str(p, "logoff_action"), tpl, str(p, "networks"),
-		    str(p, "windows"), num(p, "utc_offset"), str(p, "hosts"), str(p, "id"));
+		    str(p, "windows"), num(p, "utc_offset"), str(p, "hosts"),
+		    str(p, "template_warning"), str(p, "id"));
 	free(tpl);
 	if (r == 0)
 		return -ENOENT;
@@ -1276,6 +1283,23 @@ int store_desktop_set_state(struct store *s, const char *id, enum desktop_state 
 		   "UPDATE desktops SET state = ?1, since = ?2 WHERE id = ?3 AND "
 		   "(?4 IS NULL OR state = ?4)",
 		   "siss", desktop_state_name(to), now, id, desktop_state_name(from));
+}
+
+int store_desktop_set_error(struct store *s, const char *id, enum desktop_state from,
+			    const char *cause, int64_t now)
+{
+	return run(s,
+		   "UPDATE desktops SET state = 'error', since = ?1, failure = ?2 WHERE id = ?3 "
+		   "AND state = ?4",
+		   "isss", now, cause, id, desktop_state_name(from));
+}
+
+int store_pool_replace_failed(struct store *s, const char *pool, int64_t now)
+{
+	return run(s,
+		   "UPDATE desktops SET state = 'deleting', since = ?1 "
+		   "WHERE pool_id = ?2 AND state = 'error'",
+		   "is", now, pool);
 }
 
 int store_desktop_set_owner(struct store *s, const char *id, const char *owner)

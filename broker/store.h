@@ -115,7 +115,8 @@ int store_hosts_expire(struct store *s, int64_t before, struct host_list *out);
 /* ---- pools: id, name, kind (dedicated|floating), source (automated|manual), enabled,
  * min, max, spare, memory_mib, vcpus, disconnect_timeout, logoff_action
  * (refresh|destroy), template {}, networks, windows, utc_offset, hosts (text lists as
- * given), deleting, created, entitlements [{kind (user|group), name}]. Pools come back as
+ * given), deleting, created, entitlements [{kind (user|group), name}], template_warning
+ * (why its template was not checked on a host, or null). Pools come back as
  * typed records; they are written as JSON objects (store_pool_put()). ---- */
 
 /* Each stored as its name (pool_kind_name()...). */
@@ -166,6 +167,7 @@ struct pool_rec {
 	int pr_failures;
 	int64_t pr_retry_at;
 	char *pr_failure;
+	char *pr_template_warning;	 /* why the template was not checked on a host; or NULL */
 	struct entitlement_rec *pr_ents; /* by kind, then name */
 	size_t pr_nents;
 };
@@ -269,6 +271,13 @@ int store_desktop_add(struct store *s, const char *id, const char *pool, const c
  * when it moved, 0 when it was not in `from`, or a negative errno. */
 int store_desktop_set_state(struct store *s, const char *id, enum desktop_state from,
 			    enum desktop_state to, int64_t now);
+/* Moves desktop id from state `from` to error, with cause as its failure. Returns 1
+ * when it moved, 0 when it was not in `from`, or a negative errno. */
+int store_desktop_set_error(struct store *s, const char *id, enum desktop_state from,
+			    const char *cause, int64_t now);
+/* The desktops of pool in error go to deleting, to be replaced. Returns how many, or a
+ * negative errno. */
+int store_pool_replace_failed(struct store *s, const char *pool, int64_t now);
 int store_desktop_set_owner(struct store *s, const char *id, const char *owner);
 int store_desktop_set_host_state(struct store *s, const char *id, const char *host_state);
 /* Why desktop id last failed (NULL: forget it). */

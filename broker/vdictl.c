@@ -36,6 +36,7 @@ static const char usage_text[] =
     "        [--networks CIDRS] [--windows TEXT] [--utc-offset MINUTES] [--hosts IDS]\n"
     "        [--engine qemu|vdi-hv] [--kernel F] [--initrd F] [--disk F] [--cmdline S]\n"
     "        [--desktop HOST:PORT]...     (manual; VNC password from $VDICTL_VNC_PASSWORD)\n"
+    "  pools update ID [the options of create but --kind, --source and --desktop]\n"
     "  entitlements add|remove POOL user|group NAME\n"
     "  hosts list | add ID URL [RELAY] | remove ID\n"
     "  hosts drain ID | resume ID      place no new desktops on it / again\n"
@@ -665,9 +666,61 @@ static long parse_num(const char *s, bool *ok)
 	return v;
 }
 
-static int cmd_pools_create(int argc, char **argv)
+/* Reports the answer to a pool create or update: the broker's refusal with each of its
+ * problems on a line (a template refused names the file and the host), or done and
+ * the template's warning when the broker could not check it. Returns the exit status. */
+static int pool_written(int status, json_t *reply, const char *id, const char *what)
 {
-	static const char cmd[] = "pools create";
+	const char *msg = json_string_value(json_object_get(reply, "error"));
+	const char *warning = json_string_value(json_object_get(reply, "template_warning"));
+
+	if (status < 200 || status > 299) {
+		if (status < 0 || !msg)
+			return failed(status, reply);
+		fprintf(stderr, "vdictl: pool '%s' not %s (HTTP %d):\n", id, what, status);
+		for (const char *p = msg, *end; *p; p = end + (*end ? 2 : 0)) {
+			end = strstr(p, "; template: ");
+			if (!end)
+				end = p + strlen(p);
+			fprintf(stderr, "  %.*s\n", (int)(end - p), p);
+		}
+		json_decref(reply);
+		return EXIT_FAIL;
+	}
+	if (opt.json) {
+		char *t = json_dumps(reply, JSON_INDENT(2));
+
+		puts(t ? t : "{}");
+		free(t);
+	} else {
+		printf("pool %s\n", what);
+	}
+	if (warning)
+		fprintf(stderr, "vdictl: warning: pool '%s': %s\n", id, warning);
+	json_decref(reply);
+	return 0;
+}
+
+/* The template of pool id as stored (a new reference), for an update that changes
+ * some of its files: the broker replaces a template whole. NULL when it has none. */
+static json_t *stored_template(const char *id)
+{
+	char path[1024], *esc = escape(id);
+	json_t *reply = NULL, *tpl = NULL;
+
+	snprintf(path, sizeof(path), "/api/v1/admin/pools/%s", esc ? esc : "");
+	curl_free(esc);
+	if (call("GET", path, NULL, true, &reply) == 200 &&
+	    json_is_object(json_object_get(reply, "template")))
+		tpl = json_deep_copy(json_object_get(reply, "template"));
+	json_decref(reply);
+	return tpl;
+}
+
+/* pools create ID ... (update false) or pools update ID ... (only the fields given). */
+static int cmd_pools_write(int argc, char **argv, bool update)
+{
+	const char *cmd = update ? "pools update" : "pools create";
 	static const struct option longs[] = {
 	    {"kind", required_argument, NULL, 'k'},
 	    {"source", required_argument, NULL, 's'},
@@ -700,11 +753,15 @@ static int cmd_pools_create(int argc, char **argv)
 	const char *vnc_pw = getenv("VDICTL_VNC_PASSWORD");
 	int o, index, r = EXIT_USAGE;
 
+	json_t *reply = NULL;
+	char path[1024], *esc;
+	int status;
+
 	if (argc < 2 || argv[1][0] == '-')
 		return usage_error(
 		    cmd, argc < 2 ? "missing the pool id" : "the pool id comes first, not '%s'",
 		    argc < 2 ? "" : argv[1]);
-	body = json_pack("{s:s}", "id", argv[1]);
+	body = update ? json_object() : json_pack("{s:s}", "id", argv[1]);
 	tpl = json_object();
 	desktops = json_array();
 	optind = 2;
@@ -748,11 +805,30 @@ static int cmd_pools_create(int argc, char **argv)
 		usage_error(cmd, "unexpected argument '%s'", argv[optind]);
 		goto out;
 	}
+	if (update && (json_object_get(body, "kind") || json_object_get(body, "source") ||
+		       json_array_size(desktops))) {
+		usage_error(cmd, "--kind, --source and --desktop cannot change");
+		goto out;
+	}
+	if (update && json_object_size(tpl)) {
+		json_t *stored = stored_template(argv[1]);
+
+		if (stored) {
+			json_object_update(stored, tpl);
+			json_decref(tpl);
+			tpl = stored;
+		}
+	}
 	if (json_object_size(tpl))
 		json_object_set(body, "template", tpl);
 	if (json_array_size(desktops))
 		json_object_set(body, "desktops", desktops);
-	r = act("POST", "/api/v1/admin/pools", json_incref(body), "pool created");
+	esc = escape(argv[1]);
+	snprintf(path, sizeof(path), "/api/v1/admin/pools/%s", esc ? esc : "");
+	curl_free(esc);
+	status = call(update ? "PUT" : "POST", update ? path : "/api/v1/admin/pools", body, true,
+		      &reply);
+	r = pool_written(status, reply, argv[1], update ? "updated" : "created");
 out:
 	json_decref(body);
 	json_decref(tpl);
@@ -811,9 +887,12 @@ static int cmd_pools(int argc, char **argv)
 	char path[1024], cmd[64], *id;
 
 	if (argc < 2)
-		return usage_error("pools", "missing a subcommand (list, show, create, delete)");
+		return usage_error("pools",
+				   "missing a subcommand (list, show, create, update, delete)");
 	if (!strcmp(argv[1], "create"))
-		return cmd_pools_create(argc - 1, argv + 1);
+		return cmd_pools_write(argc - 1, argv + 1, false);
+	if (!strcmp(argv[1], "update"))
+		return cmd_pools_write(argc - 1, argv + 1, true);
 	if (strcmp(argv[1], "list") && strcmp(argv[1], "show") && strcmp(argv[1], "delete"))
 		return usage_error("pools", "unknown subcommand '%s'", argv[1]);
 	snprintf(cmd, sizeof(cmd), "pools %s", argv[1]);

@@ -8,6 +8,7 @@
  *   GET    /api/v1/desktops/{id}              DELETE /api/v1/desktops/{id}
  *   POST   /api/v1/desktops/{id}/start        POST /api/v1/desktops/{id}/stop
  *   POST   /api/v1/desktops/{id}/ticket
+ *   POST   /api/v1/templates/check
  *   GET    /metrics  /healthz  /readyz (also on [metrics] listen, for a scraper) */
 #include "hostd/api.h"
 
@@ -16,6 +17,7 @@
 #include <string.h>
 
 #include "hostd/metrics.h"
+#include "hostd/template.h"
 #include "lib/log.h"
 #include "lib/pem.h"
 #include "web/server.h"
@@ -38,7 +40,7 @@ static const struct failure {
     {-EINVAL, 400, "bad_request"},    {-ENOENT, 404, "not_found"},
     {-EEXIST, 409, "exists"},	      {-EBUSY, 409, "wrong_state"},
     {-ENOSPC, 409, "limit_reached"},  {-ENOMEM, 503, "insufficient_memory"},
-    {-ENOTSUP, 501, "not_supported"},
+    {-ENOTSUP, 501, "not_supported"}, {-ENOEXEC, 422, "template_invalid"},
 };
 
 static void reply_failure(struct web_request *req, int r, const char *msg)
@@ -174,6 +176,28 @@ static void set_ticket(void *ctx, struct web_request *req)
 	desktop_action(req, ctx, host_set_ticket, false, 200);
 }
 
+/* 200 with what was found, 422 template_invalid with the problems (each naming its
+ * file), 400 for a malformed request. */
+static void check_template(void *ctx, struct web_request *req)
+{
+	struct host_api *a = ctx;
+	json_t *body = web_json_body(req, NULL, false), *report = NULL;
+	char err[512] = "";
+	int r;
+
+	if (!body)
+		return;
+	r = template_check(a->a_conf, body, &report, err, sizeof(err));
+	json_decref(body);
+	if (r == -ENOEXEC && report) {
+		json_object_set_new(report, "error", json_string(err));
+		json_object_set_new(report, "code", json_string("template_invalid"));
+		web_reply_json(req, 422, report);
+		return;
+	}
+	reply(req, r, 200, report, err);
+}
+
 /* ---- monitoring (metrics.c) ---- */
 
 #define TEXT_TYPE "text/plain; charset=utf-8"
@@ -229,6 +253,7 @@ static const struct web_route routes[] = {
     {"POST", "/api/v1/desktops/{}/start", start_desktop},
     {"POST", "/api/v1/desktops/{}/stop", stop_desktop},
     {"POST", "/api/v1/desktops/{}/ticket", set_ticket},
+    {"POST", "/api/v1/templates/check", check_template},
     {NULL, NULL, NULL},
 };
 

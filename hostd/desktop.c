@@ -52,21 +52,19 @@ static bool inside(const char *dir, const char *path)
 	return !strncmp(dir, path, n) && path[n] == '/';
 }
 
-char *desktop_resolve_template(const struct conf *c, const char *name, char *err, size_t errlen)
+char *desktop_find_template(const struct conf *c, const char *name, const char **why)
 {
 	size_t len = strlen(name);
 	char *real = NULL;
 	struct stat st;
 
 	if (len == 0 || len > 1024) {
-		snprintf(err, errlen, "a template file name must have 1 to 1024 characters");
+		*why = "is not a valid name (1 to 1024 characters)";
 		return NULL;
 	}
 	for (size_t i = 0; i < len; i++) {
 		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f || name[i] == ',') {
-			snprintf(err, errlen,
-				 "template file names may not contain control "
-				 "characters or ','");
+			*why = "is not a valid name (no control characters or ',')";
 			return NULL;
 		}
 	}
@@ -83,26 +81,34 @@ char *desktop_resolve_template(const struct conf *c, const char *name, char *err
 		}
 	}
 	if (!real) {
-		snprintf(err, errlen,
-			 "template file '%.200s' not found in the template directories", name);
+		*why = "not found in the template directories";
 		return NULL;
 	}
 	for (size_t i = 0; c->template_dir_list[i]; i++) {
 		if (!inside(c->template_dir_list[i], real))
 			continue;
 		if (stat(real, &st) < 0 || !S_ISREG(st.st_mode))
-			snprintf(err, errlen, "template file '%.200s' is not a regular file", name);
+			*why = "is not a regular file";
 		else if (strchr(real, ','))
-			snprintf(err, errlen, "template file '%.200s' resolves to a path with ','",
-				 name);
+			*why = "resolves to a path with ','";
 		else
 			return real;
 		free(real);
 		return NULL;
 	}
-	snprintf(err, errlen, "template file '%.200s' is outside the template directories", name);
+	*why = "is outside the template directories";
 	free(real);
 	return NULL;
+}
+
+char *desktop_resolve_template(const struct conf *c, const char *name, char *err, size_t errlen)
+{
+	const char *why = NULL;
+	char *real = desktop_find_template(c, name, &why);
+
+	if (!real)
+		snprintf(err, errlen, "template file '%.200s' %s", name, why);
+	return real;
 }
 
 static const struct json_field create_fields[] = {
@@ -148,53 +154,63 @@ static int engine_from_name(const char *name)
 	return -1;
 }
 
-struct desktop *desktop_from_request(const struct conf *c, const json_t *body, char *err,
-				     size_t errlen)
+int desktop_check_request(const struct conf *c, const json_t *body, char *err, size_t errlen)
 {
 	const char *id = json_get_string(body, "id"), *engine = json_get_string(body, "engine");
 	const char *cmdline = json_get_string(body, "cmdline");
 	long long memory = json_get_int(body, "memory_mib", 512);
 	long long vcpus = json_get_int(body, "vcpus", 1);
-	struct desktop *d;
 	int e = c->default_engine;
 
 	err[0] = '\0';
 	if (json_check_fields(body, create_fields, err, errlen) < 0)
-		return NULL;
+		return -EINVAL;
 	if (id && !desktop_id_valid(id)) {
 		snprintf(err, errlen,
 			 "id must be 1 to %d characters of A-Z a-z 0-9 _ -, starting with "
 			 "a letter "
 			 "or digit",
 			 DESKTOP_ID_MAX);
-		return NULL;
+		return -EINVAL;
 	}
 	if (engine && (e = engine_from_name(engine)) < 0) {
 		snprintf(err, errlen, "engine must be \"qemu\" or \"vdi-hv\"");
-		return NULL;
+		return -EINVAL;
 	}
 	if (memory < 64 || memory > c->max_memory_mib || memory % 2) {
 		snprintf(err, errlen, "memory_mib must be an even number from 64 to %d",
 			 c->max_memory_mib);
-		return NULL;
+		return -EINVAL;
 	}
 	if (vcpus < 1 || vcpus > c->max_vcpus) {
 		snprintf(err, errlen, "vcpus must be from 1 to %d", c->max_vcpus);
-		return NULL;
+		return -EINVAL;
 	}
 	if (cmdline && !cmdline_valid(cmdline)) {
 		snprintf(err, errlen, "cmdline must be printable ASCII, at most %d characters",
 			 DESKTOP_CMDLINE_MAX);
-		return NULL;
+		return -EINVAL;
 	}
 	if (e == DESKTOP_ENGINE_VDIHV && !json_get_string(body, "kernel")) {
 		snprintf(err, errlen, "engine vdi-hv needs a kernel (it has no firmware)");
-		return NULL;
+		return -EINVAL;
 	}
 	if (!json_get_string(body, "kernel") && (json_get_string(body, "initrd") || cmdline)) {
 		snprintf(err, errlen, "initrd and cmdline need a kernel");
-		return NULL;
+		return -EINVAL;
 	}
+	return e;
+}
+
+struct desktop *desktop_from_request(const struct conf *c, const json_t *body, char *err,
+				     size_t errlen)
+{
+	const char *id = json_get_string(body, "id"), *cmdline = json_get_string(body, "cmdline");
+	struct desktop *d;
+	int e = desktop_check_request(c, body, err, errlen);
+
+	if (e < 0)
+		return NULL;
 	d = calloc(1, sizeof(*d));
 	if (!d) {
 		snprintf(err, errlen, "out of memory");
@@ -202,8 +218,8 @@ struct desktop *desktop_from_request(const struct conf *c, const json_t *body, c
 	}
 	d->d_watch_fd = -1;
 	d->d_engine = (enum desktop_engine)e;
-	d->d_memory_mib = (int)memory;
-	d->d_vcpus = (int)vcpus;
+	d->d_memory_mib = (int)json_get_int(body, "memory_mib", 512);
+	d->d_vcpus = (int)json_get_int(body, "vcpus", 1);
 	d->d_created = (long long)time(NULL);
 	if (id)
 		snprintf(d->d_id, sizeof(d->d_id), "%s", id);

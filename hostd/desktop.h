@@ -73,9 +73,18 @@ bool desktop_id_valid(const char *id);
 
 /* Resolves name (relative to one of the template directories, or absolute) to
  * an absolute path with symlinks resolved that lies inside one of them and is a
- * regular file. Returns a new string (free()), or NULL with the reason in err.
- */
+ * regular file. Returns a new string (free()), or NULL with *why set to what is
+ * wrong, a phrase to follow the quoted name ("not found in the template
+ * directories", "is outside the template directories", ...). */
+char *desktop_find_template(const struct conf *c, const char *name, const char **why);
+/* The same with the reason as a sentence in err ("template file 'NAME' ..."). */
 char *desktop_resolve_template(const struct conf *c, const char *name, char *err, size_t errlen);
+
+/* Checks a create request's fields other than the files (unknown fields, types,
+ * id, engine, memory and vCPUs within [desktops] limits, cmdline, what needs a
+ * kernel). Returns the engine (enum desktop_engine), or -EINVAL with the reason
+ * in err. */
+int desktop_check_request(const struct conf *c, const json_t *body, char *err, size_t errlen);
 
 /* Builds a desktop from an API request body, checked field by field (unknown
  * fields, types, ranges, paths). Returns a new desktop in state stopped

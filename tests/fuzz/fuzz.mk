@@ -29,6 +29,8 @@ serial_fuzz_SRCS := hv/dev/serial.c lib/log.c
 rtc_fuzz_SRCS := hv/dev/rtc.c lib/log.c
 virtio_input_fuzz_SRCS := hv/dev/pci.c hv/dev/virtio_pci.c hv/dev/virtqueue.c \
 	hv/dev/virtio_input.c lib/log.c tests/unit/fake_vm.c
+template_fuzz_SRCS := hostd/template.c hostd/desktop.c lib/json.c
+template_fuzz_LIBS := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 FUZZERS := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(wildcard tests/fuzz/*_fuzz.c))
 
 .PHONY: fuzz fuzz-smoke fuzz-replay

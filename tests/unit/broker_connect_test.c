@@ -152,6 +152,11 @@ static void test_new_desktop_starts_then_connects(void **state)
 	host_add(f->f_broker, "h1");
 	assert_int_equal(heartbeat(f->f_broker, "h1", NULL, &res), BROKER_OK);
 	pool_create(f->f_broker, auto_pool);
+	/* the pool's template was checked with h1, the one host up */
+	assert_int_equal(fake_count("POST", "/api/v1/templates/check"), 1);
+	assert_string_equal(jstr(fake_hosts.fh_calls[0].fc_body, "disk"), "base.img");
+	assert_int_equal(jint(fake_hosts.fh_calls[0].fc_body, "memory_mib"), 256);
+	fake_reset();
 
 	/* no desktop yet: one is created on h1 for alice, who is told to retry */
 	assert_int_equal(broker_connect(f->f_broker, &u, "auto", "10.1.1.1", &cn, &res),

@@ -57,7 +57,7 @@ void hostclient_free(struct hostclient *hc)
 }
 
 /* Answers as hostd does when all goes well: 201 to a create, 202 to start and stop,
- * 200 otherwise; or fake_hosts.fh_status when set. */
+ * 200 otherwise; or fake_hosts.fh_status when set (with "error" from 400 on). */
 int hostclient_call(struct hostclient *hc, const char *host_id, const char *base_url,
 		    const char *method, const char *path, const json_t *body, json_t **reply,
 		    char *err, size_t errlen)
@@ -81,6 +81,8 @@ int hostclient_call(struct hostclient *hc, const char *host_id, const char *base
 	*reply =
 	    json_pack("{s:s}", "state", fake_hosts.fh_state ? fake_hosts.fh_state : "starting");
 	snprintf(err, errlen, "fake host answered %d", status);
+	if (status >= 400)
+		json_object_set_new(*reply, "error", json_string(err));
 	return status;
 }
 

@@ -395,6 +395,106 @@ static void test_failed_desktop_is_replaced(void **state)
 	json_decref(e);
 }
 
+/* The calls made for desktop id: its create (by the body's id) and its own paths. */
+static int calls_for(const char *id)
+{
+	char prefix[80];
+	int k = 0;
+
+	snprintf(prefix, sizeof(prefix), "/api/v1/desktops/%s", id);
+	for (int i = 0; i < fake_hosts.fh_ncalls && i < FAKE_CALLS; i++) {
+		const struct fake_call *c = &fake_hosts.fh_calls[i];
+		const char *body_id = jstr(c->fc_body, "id");
+
+		if (!strncmp(c->fc_path, prefix, strlen(prefix)) ||
+		    (body_id && !strcmp(body_id, id)))
+			k++;
+	}
+	return k;
+}
+
+static void test_template_refused_by_the_host_is_not_retried(void **state)
+{
+	struct fixture *f = *state;
+	int64_t now = (int64_t)time(NULL), t = 0;
+	struct broker_result res;
+	char ids[4][48];
+	size_t n = 0, i;
+	double refused;
+	json_t *ds, *d, *e;
+
+	host_add(f->f_broker, "h1");
+	assert_int_equal(heartbeat(f->f_broker, "h1", NULL, &res), BROKER_OK);
+	pool_create(f->f_broker, spare_pool);
+	refused = metric(f->f_broker, FAILURES("template"));
+	/* the files went away on the host: each create is refused, and the pool backs off
+	 * (1 s, 2 s, 4 s...) between them, up to its 4 desktops */
+	fake_hosts.fh_status = 400;
+	for (int k = 0; k < 6; k++, t = 2 * t + 1)
+		broker_maintain(f->f_broker, now + t);
+	ds = desktops_of(f->f_broker, "spare");
+	assert_int_equal(json_array_size(ds), 4);
+	json_array_foreach (ds, i, d) {
+		assert_string_equal(jstr(d, "state"), "error");
+		assert_string_equal(jstr(d, "failure"),
+				    "host h1 refused the template: fake host answered 400");
+		snprintf(ids[n++], sizeof(ids[0]), "%s", jstr(d, "id"));
+	}
+	json_decref(ds);
+	assert_true(metric(f->f_broker, FAILURES("template")) - refused == 4);
+	e = audit_find(f->f_broker, "desktop_error");
+	assert_non_null(e);
+	assert_non_null(strstr(jstr(e, "detail"), "refused the template"));
+	json_decref(e);
+	/* later passes leave them alone */
+	fake_reset();
+	fake_hosts.fh_status = 400;
+	broker_maintain(f->f_broker, now + 40);
+	broker_maintain(f->f_broker, now + 45);
+	for (i = 0; i < n; i++)
+		assert_int_equal(calls_for(ids[i]), 0);
+	/* a template every host accepts again replaces them */
+	fake_reset();
+	e = json_pack("{s:{s:s, s:s, s:s}}", "template", "engine", "vdi-hv", "kernel", "k2.elf",
+		      "disk", "base.img");
+	assert_int_equal(
+	    broker_admin_pool_write(f->f_broker, &admin, "127.0.0.1", "spare", e, &d, &res),
+	    BROKER_OK);
+	assert_int_equal(fake_count("POST", "/api/v1/templates/check"), 1);
+	json_decref(e);
+	json_decref(d);
+	ds = desktops_of(f->f_broker, "spare");
+	json_array_foreach (ds, i, d)
+		assert_string_equal(jstr(d, "state"), "deleting");
+	json_decref(ds);
+}
+
+static void test_pool_refused_by_a_host_is_not_stored(void **state)
+{
+	struct fixture *f = *state;
+	json_t *req = json_loads(spare_pool, 0, NULL), *out = NULL, *p = NULL;
+	struct broker_result res = {0};
+
+	/* no host: accepted with a warning */
+	assert_int_equal(
+	    broker_admin_pool_write(f->f_broker, &admin, "127.0.0.1", NULL, req, &out, &res),
+	    BROKER_OK);
+	assert_non_null(strstr(jstr(out, "template_warning"), "no host is up with engine vdi-hv"));
+	json_decref(out);
+	/* a host up that refuses the template */
+	json_object_set_new(req, "id", json_string("other"));
+	host_add(f->f_broker, "h1");
+	assert_int_equal(heartbeat(f->f_broker, "h1", NULL, &res), BROKER_OK);
+	fake_hosts.fh_status = 422;
+	assert_int_equal(
+	    broker_admin_pool_write(f->f_broker, &admin, "127.0.0.1", NULL, req, &out, &res),
+	    BROKER_BAD_REQUEST);
+	assert_string_equal(res.br_message, "template: refused by host h1: fake host answered 422");
+	assert_int_equal(fake_count("POST", "/api/v1/templates/check"), 1);
+	assert_int_equal(broker_admin_pool_get(f->f_broker, "other", &p, &res), BROKER_NOT_FOUND);
+	json_decref(req);
+}
+
 static void test_deleted_pool_leaves_the_host(void **state)
 {
 	struct fixture *f = *state;
@@ -407,15 +507,17 @@ static void test_deleted_pool_leaves_the_host(void **state)
 
 	ready_pool(f, now, w);
 	/* the admin API's pool: the stored columns in table order (without deleting), its
-	 * entitlements, state and desktop counts, and its desktops (without VNC passwords) */
+	 * entitlements, its run of failures, the template's warning, state and desktop counts,
+	 * and its desktops (without VNC passwords) */
 	pools = broker_admin_pools(f->f_broker);
 	assert_int_equal(json_array_size(pools), 1);
 	p = json_array_get(pools, 0);
 	assert_string_equal(keys_of(p, keys, sizeof(keys)),
 			    "id,name,kind,source,enabled,min,max,spare,memory_mib,vcpus,"
 			    "disconnect_timeout,logoff_action,template,networks,windows,utc_offset,"
-			    "hosts,created,entitlements,failures,retry_at,failure,desktops_ready,"
-			    "desktops_in_use,desktops_preparing,desktops_failed,desktops,health");
+			    "hosts,created,entitlements,failures,retry_at,failure,template_warning,"
+			    "desktops_ready,desktops_in_use,desktops_preparing,desktops_failed,"
+			    "desktops,health");
 	assert_string_equal(jstr(json_object_get(p, "health"), "state"), "ok");
 	assert_int_equal(jint(p, "desktops_ready"), 2);
 	assert_int_equal(jint(p, "desktops_in_use") + jint(p, "desktops_failed"), 0);
@@ -604,6 +706,10 @@ int main(void)
 					    fixture_setup, fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_failed_desktop_is_replaced, fixture_setup,
 					    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_template_refused_by_the_host_is_not_retried,
+					    fixture_setup, fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_pool_refused_by_a_host_is_not_stored,
+					    fixture_setup, fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_drained_host_and_its_desktops_stopped,
 					    fixture_setup, fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_deleted_pool_leaves_the_host, fixture_setup,

@@ -363,7 +363,8 @@ static void test_pool_records(void **state)
 	assert_int_equal(p.pr_ents[0].er_kind, ENTITLEMENT_GROUP); /* by kind, then name */
 	assert_string_equal(p.pr_ents[0].er_name, "staff");
 	assert_int_equal(p.pr_ents[1].er_kind, ENTITLEMENT_USER);
-	/* the admin API's object: the columns in table order, then the entitlements */
+	/* the admin API's object: the columns in table order, the entitlements, the run of
+	 * failures, then the template's warning */
 	assert_json_text(pool_rec_json(&p),
 			 "{\"id\":\"p\",\"name\":\"p\",\"kind\":\"floating\",\"source\":"
 			 "\"manual\",\"enabled\":true,\"min\":0,\"max\":0,\"spare\":0,"
@@ -371,8 +372,9 @@ static void test_pool_records(void **state)
 			 "\"logoff_action\":\"refresh\",\"template\":null,\"networks\":\"\","
 			 "\"windows\":\"\",\"utc_offset\":0,\"hosts\":\"\",\"deleting\":false,"
 			 "\"created\":1,\"entitlements\":[{\"kind\":\"group\",\"name\":"
-			 "\"staff\"},{\"kind\":\"user\",\"name\":\"bob\"}],\"failures\":0,"
-			 "\"retry_at\":0,\"failure\":null}");
+			 "\"staff\"},{\"kind\":\"user\",\"name\":\"bob\"}],"
+			 "\"failures\":0,\"retry_at\":0,\"failure\":null,"
+			 "\"template_warning\":null}");
 	pool_rec_release(&p);
 	assert_null(p.pr_ents);
 

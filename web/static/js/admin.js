@@ -142,7 +142,8 @@ async function sessionAction(s, action) {
 }
 
 // A pool's health as the broker reports it: a badge, and for a pool that is unavailable
-// or degraded the reason (which hosts cannot run its engine, the last failure's cause).
+// or degraded the reason (which hosts cannot run its engine, the last failure's cause);
+// a template no host could check yet, said so.
 const HEALTH = {
     ok: ['Enabled', 'ok'],
     disabled: ['Disabled', 'off'],
@@ -158,6 +159,11 @@ function poolHealth(p) {
     if (p.failures > 0 && health.state !== 'degraded') {
         node.append(el('br'), el('span', { class: 'small muted' },
                                  `${p.failures} failure${p.failures > 1 ? 's' : ''} in a row`));
+    }
+    // The broker could not check the template with any host yet (none up, say).
+    if (p.template_warning) {
+        node.append(el('br'), el('span', { class: 'small', 'data-role': 'template-warning' },
+                                 p.template_warning));
     }
     return node;
 }

@@ -92,8 +92,8 @@ static bool shift_missing(const struct rfb_keys *k, uint32_t keysym, uint32_t sc
 	bool letter = (keysym >= 'A' && keysym <= 'Z') || (keysym >= 'a' && keysym <= 'z');
 
 	return !k->rk_client && keymap_keysym_level(keysym) == KEYMAP_LEVEL_SHIFT &&
-	       scancode < SCANCODE_SAME_AS_KEYCODE && keymap_keysym_to_keycode(keysym) == scancode &&
-	       !(letter && k->rk_caps_lock);
+	       scancode < SCANCODE_SAME_AS_KEYCODE &&
+	       keymap_keysym_to_keycode(keysym) == scancode && !(letter && k->rk_caps_lock);
 }
 
 size_t rfb_keys_extended(struct rfb_keys *k, uint32_t keysym, uint32_t scancode, bool down,

@@ -5,7 +5,9 @@
 // typed `echo hello-$((6*7))` as `echo hello-49968700` (issue [10]). The host's relay
 // adds Shift for keysyms that need it. Checked here, with the shell's answers read from
 // the canvas: a command typed as on a US keyboard (Shift held; noVNC sends QEMU extended
-// key events, which the relay leaves alone), and one sent as keysyms alone.
+// key events, which the relay leaves alone), one typed with Playwright's keyboard.type
+// (extended key events of '$' on the 4 key without Shift: the relay adds it), and one
+// sent as keysyms alone.
 // Run by tests/integration/test_browser_linux_qemu.py.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -157,13 +159,27 @@ test('typed as on a US keyboard (Shift held): QEMU extended key events, answered
     if (!booted) throw new Error('the desktop never showed its prompt (see the first test)');
     await page.locator('#screen canvas').click({ position: { x: 50, y: 50 } });
     const from = ws.sent.length;
-    await typeOnUsKeyboard(page, 'echo Hello-$((6*7))');
+    await typeOnUsKeyboard(page, 'echo Shift-$((6*7))');
     await page.keyboard.press('Enter');
-    await expectAnswer(page, 'echo Hello-$((6*7))', 'Hello-42', 'keyboard');
+    await expectAnswer(page, 'echo Shift-$((6*7))', 'Shift-42', 'keyboard');
     const { extended } = keyMessages(ws.sent.slice(from));
     assert.ok(extended.some((k) => k.down && k.keysym === XK_SHIFT_L),
               'the viewer sent Shift as a QEMU extended key event');
     assert.ok(extended.some((k) => k.down && k.keysym === 0x24), "and '$' the same way");
+});
+
+test("Playwright's keyboard.type (the key's code, no Shift): answered, Shift added by the relay", async () => {
+    // keyboard.type('$') is key '$' with code Digit4 and no Shift: noVNC sends the 4 key
+    // as a QEMU extended key event carrying keysym '$', which alone types '4' in QEMU.
+    if (!booted) throw new Error('the desktop never showed its prompt (see the first test)');
+    await page.locator('#screen canvas').click({ position: { x: 50, y: 50 } });
+    const from = ws.sent.length;
+    await page.keyboard.type('echo Hello-$((6*7))');
+    await page.keyboard.press('Enter');
+    const { extended } = keyMessages(ws.sent.slice(from));
+    assert.ok(extended.some((k) => k.down && k.keysym === 0x24), "'$' sent as an extended key event");
+    assert.ok(!extended.some((k) => k.keysym === XK_SHIFT_L), 'without Shift');
+    await expectAnswer(page, 'echo Hello-$((6*7))', 'Hello-42', 'keyboard-type');
 });
 
 test('sent as keysyms alone (no Shift, no scan code): answered, Shift added by the relay', async () => {

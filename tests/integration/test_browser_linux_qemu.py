@@ -4,7 +4,8 @@ key without the Shift the keysym needs, so a viewer that sends keysyms alone (a 
 on-screen keyboard, noVNC's rfb.sendKey()) typed '$' as '4' (issue [10]); the host's
 relay now adds Shift. tests/browser/qemu_keys.test.mjs signs in to the portal in headless
 Chromium, connects through the broker's gateway and the host's relay, types a command
-as a US keyboard does (Shift held: QEMU extended key events) and then as keysyms alone,
+as a US keyboard does (Shift held: QEMU extended key events), with Playwright's
+keyboard.type (no Shift: the relay adds it) and then as keysyms alone,
 and reads each answer back from the viewer's canvas. Screenshots:
 build/artifacts/browser/qemu-keys/."""
 import json

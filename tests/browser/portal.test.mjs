@@ -240,6 +240,13 @@ test('administrators get the admin console; users do not', async () => {
     // every pool, not only the admin's own
     const pools = await page.locator('#admin-pools tbody tr code').allTextContents();
     for (const id of [...Object.keys(env.pools), ...env.hiddenPools]) assert.ok(pools.includes(id), `pool ${id} listed`);
+    // a pool no host can run says so, and why (its only allowed host never reported)
+    for (const [id, want] of Object.entries(env.pools)) {
+        if (want.state !== 'unavailable' || !want.reason?.startsWith('No host')) continue;
+        const health = page.locator('#admin-pools tbody tr', { hasText: id }).locator('[data-role=health]');
+        assert.equal(await health.getAttribute('data-state'), 'unavailable');
+        assert.match(await health.textContent(), /Unavailable.*no host is up and allowed for this pool/);
+    }
     // the user's session, then disconnect and log off from the console
     const row = page.locator('#admin-sessions tbody tr', { hasText: env.user }).filter({ hasText: pool });
     await row.waitFor();

@@ -359,8 +359,16 @@ for p in pools:
     print(line)
 '
 }
+host_up() {
+	HOME=$DEMO/home "$BIN/vdictl" -u "$URL" --ca "$BCA" --json hosts list 2>/dev/null |
+		python3 -c '
+import json, sys
+hosts = json.load(sys.stdin)
+hosts = hosts.get("hosts", hosts) if isinstance(hosts, dict) else hosts
+sys.exit(0 if any(h.get("state") == "up" for h in hosts) else 1)'
+}
 deadline=$((SECONDS + 30))
-until HOME=$DEMO/home "$BIN/vdictl" -u "$URL" --ca "$BCA" --json hosts list 2>/dev/null | grep -q '"up"'; do
+until host_up; do
 	[ $SECONDS -lt $deadline ] || break
 	sleep 0.5
 done

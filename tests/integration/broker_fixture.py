@@ -20,6 +20,14 @@ BROKER = os.path.join(BIN, "vdi-broker")
 VDICTL = os.path.join(BIN, "vdictl")
 
 
+def hosts_section(certs, hb_port, host_timeout="3s", request_timeout="5s"):
+    """The [hosts] section of a broker that drives real hosts: its client certificate and
+    the CA from the test CA (the certs fixture), heartbeats taken on 127.0.0.1:hb_port."""
+    return (f"[hosts]\ncert = {certs.broker_crt}\nkey = {certs.broker_key}\nca = {certs.ca}\n"
+            f"heartbeat_listen = 127.0.0.1:{hb_port}\nhost_timeout = {host_timeout}\n"
+            f"request_timeout = {request_timeout}\n")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from broker_fixture import BROKER, Broker, free_port
+from broker_fixture import BROKER, Broker, free_port, hosts_section
 from conftest import BUILD, GUESTS
 from hostd_fixture import HOSTD, Hostd
 
@@ -48,14 +48,7 @@ admin_users = admin
 maintenance_interval = 1s
 provision_timeout = {PROVISION_TIMEOUT}s
 degraded_after = 3
-[hosts]
-cert = {certs.broker_crt}
-key = {certs.broker_key}
-ca = {certs.ca}
-heartbeat_listen = 127.0.0.1:{hb_port}
-host_timeout = 10s
-request_timeout = 5s
-""")
+""" + hosts_section(certs, hb_port, host_timeout="10s"))
     broker.add_user("admin", "admin-pw")
     broker.add_user("alice", "alice-pw", groups="staff")
     hb = f"[broker]\nheartbeat_url = https://127.0.0.1:{hb_port}/api/v1/hosts/heartbeat\n"

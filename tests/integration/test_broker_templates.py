@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from broker_fixture import BROKER, Broker, free_port
+from broker_fixture import BROKER, Broker, free_port, hosts_section
 from hostd_fixture import HOSTD, Hostd
 
 pytestmark = [
@@ -50,14 +50,7 @@ def env(tmp_path_factory, certs):
 [broker]
 admin_users = admin
 maintenance_interval = 1s
-[hosts]
-cert = {certs.broker_crt}
-key = {certs.broker_key}
-ca = {certs.ca}
-heartbeat_listen = 127.0.0.1:{hb_port}
-host_timeout = 5s
-request_timeout = 5s
-""")
+""" + hosts_section(certs, hb_port, host_timeout="5s"))
     broker.add_user("admin", "admin-pw")
     hostd = Hostd(work / "hostd-work", certs, str(tpl),
                   f"[broker]\nheartbeat_url = https://127.0.0.1:{hb_port}/api/v1/hosts/heartbeat\n"

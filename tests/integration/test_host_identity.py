@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from broker_fixture import BROKER, Broker, free_port
+from broker_fixture import BROKER, Broker, free_port, hosts_section
 from hostd_fixture import HOSTD, Hostd, closed_without_data
 
 pytestmark = [
@@ -43,14 +43,7 @@ def stack(tmp_path_factory, certs):
 [broker]
 admin_users = admin
 maintenance_interval = 1s
-[hosts]
-cert = {certs.broker_crt}
-key = {certs.broker_key}
-ca = {certs.ca}
-heartbeat_listen = 127.0.0.1:{hb_port}
-host_timeout = 3s
-request_timeout = 5s
-""")
+""" + hosts_section(certs, hb_port, host_timeout="3s"))
     broker.add_user("admin", "admin-pw")
     beat = f"[broker]\nheartbeat_url = https://127.0.0.1:{hb_port}/api/v1/hosts/heartbeat\n"
     hostds = {}

@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from broker_fixture import BROKER, VDICTL, Broker, free_port
+from broker_fixture import BROKER, VDICTL, Broker, free_port, hosts_section
 
 pytestmark = pytest.mark.skipif(not (os.path.exists(BROKER) and os.path.exists(VDICTL)),
                                 reason="vdi-broker and vdictl not built")
@@ -133,14 +133,7 @@ def stack(tmp_path, certs):
 [broker]
 admin_users = admin
 maintenance_interval = 1s
-[hosts]
-cert = {certs.broker_crt}
-key = {certs.broker_key}
-ca = {certs.ca}
-heartbeat_listen = 127.0.0.1:{hb_port}
-host_timeout = 5s
-request_timeout = 5s
-""")
+""" + hosts_section(certs, hb_port, host_timeout="5s"))
     broker.add_user("admin", "admin-pw")
     host = FakeHost(certs, hb_port)
     try:

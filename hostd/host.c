@@ -96,21 +96,35 @@ static void clean_run_dir(struct host *h, const struct desktop *d)
 	rmdir(path);
 }
 
-/* The VMM's own last word on why it ended: the last line of its log tail that reports
- * an error ("vdi-hv error: cannot open /dev/kvm: ..."), or NULL. */
-static const char *vmm_error_line(const json_t *tail)
+static bool reports_error(const char *line)
 {
 	static const char *const words[] = {"error",   "cannot",    "failed",	 "fatal",
 					    "invalid", "could not", "not found", "triple fault"};
 
+	for (size_t w = 0; line && w < sizeof(words) / sizeof(words[0]); w++)
+		if (strcasestr(line, words[w]))
+			return true;
+	return false;
+}
+
+/* The VMM's own last word on why it ended: the last line of its log tail that reports
+ * an error and names the engine ("vdi-hv error: cannot open /dev/kvm: ...", "qemu:
+ * invalid kernel header"), else the last that reports one (a launcher's), or NULL. */
+static const char *vmm_error_line(const json_t *tail, const char *engine)
+{
+	const char *other = NULL;
+
 	for (size_t i = json_array_size(tail); i-- > 0;) {
 		const char *line = json_string_value(json_array_get(tail, i));
 
-		for (size_t w = 0; line && w < sizeof(words) / sizeof(words[0]); w++)
-			if (strcasestr(line, words[w]))
-				return line;
+		if (!reports_error(line))
+			continue;
+		if (strstr(line, engine))
+			return line;
+		if (!other)
+			other = line;
 	}
-	return NULL;
+	return other;
 }
 
 /* d's failure: {reason (with the VMM's last error line), exit, time, serial_tail,
@@ -126,7 +140,7 @@ static json_t *failure_report(struct host *h, const struct desktop *d, char *rea
 	path_of(h, d, DESKTOP_FILE_SERIAL, serial);
 	path_of(h, d, DESKTOP_FILE_VMM_LOG, vmm_log);
 	vmm_tail = vmm_log_tail(vmm_log, VMM_LOG_TAIL_LINES);
-	error = vmm_error_line(vmm_tail);
+	error = vmm_error_line(vmm_tail, engine_of(d)->en_name);
 	if (error && used + 3 < reason_len)
 		snprintf(reason + used, reason_len - used, ": %s", error);
 	return json_pack("{s:s, s:s, s:I, s:o, s:o}", "reason", reason, "exit", exit_text, "time",

@@ -205,19 +205,11 @@ enum broker_outcome broker_admin_host_drain(struct broker *b, const struct broke
 static void desktop_stop(struct broker *b, const struct desktop_rec *d, const char *admin,
 			 int64_t now)
 {
-	struct pool_rec pool;
-	struct pool_view pv;
 	char detail[200];
 
-	if (store_pool_get(b->b_store, d->dr_pool, &pool) == 0 &&
-	    pool_view_init(&pv, &pool) != -ENOMEM) {
-		snprintf(detail, sizeof(detail), "desktop=%s stopped by %s", d->dr_id, admin);
-		sessions_desktop_lost(b, d, &pv, now, detail);
-		pool_view_free(&pv);
-	}
-	pool_rec_release(&pool);
-	store_desktop_set_state(b->b_store, d->dr_id, d->dr_state,
-				d->dr_owner ? DESKTOP_STOPPED : DESKTOP_DELETING, now);
+	snprintf(detail, sizeof(detail), "desktop=%s stopped by %s", d->dr_id, admin);
+	desktop_out_of_service(b, d, NULL, d->dr_owner ? DESKTOP_STOPPED : DESKTOP_DELETING, now,
+			       detail);
 }
 
 enum broker_outcome broker_admin_host_stop_desktops(struct broker *b, const struct broker_user *u,

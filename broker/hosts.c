@@ -14,25 +14,38 @@
 #include "policy/placement.h"
 
 /* The host a new desktop of pool goes to, or NULL with *why. Returns a new string. */
+/* Every known host, into hosts, and what placement sees of each (hl_n entries, freed
+ * by the caller with host_list_free() and free()). NULL when the store or memory fails. */
+static struct policy_host *host_views(struct broker *b, struct host_list *hosts)
+{
+	struct policy_host *ph;
+
+	if (store_hosts_list(b->b_store, hosts) < 0)
+		return NULL;
+	ph = calloc(hosts->hl_n + 1, sizeof(*ph));
+	if (!ph) {
+		host_list_free(hosts);
+		return NULL;
+	}
+	for (size_t i = 0; i < hosts->hl_n; i++)
+		ph[i] = host_view(&hosts->hl_recs[i]);
+	return ph;
+}
+
 char *hosts_place(struct broker *b, struct pool_view *pv, enum policy_reason *why)
 {
 	struct host_list hosts;
-	struct policy_host *ph;
+	struct policy_host *ph = host_views(b, &hosts);
 	struct policy_placement pl;
 	char *id = NULL;
 
 	*why = POLICY_NO_HOST;
-	if (store_hosts_list(b->b_store, &hosts) < 0)
+	if (!ph)
 		return NULL;
-	ph = calloc(hosts.hl_n + 1, sizeof(*ph));
-	if (ph) {
-		for (size_t i = 0; i < hosts.hl_n; i++)
-			ph[i] = host_view(&hosts.hl_recs[i]);
-		pl = policy_place(&pv->pv_pool, ph, hosts.hl_n);
-		*why = pl.pl_reason;
-		if (pl.pl_host)
-			id = strdup(pl.pl_host->host_id);
-	}
+	pl = policy_place(&pv->pv_pool, ph, hosts.hl_n);
+	*why = pl.pl_reason;
+	if (pl.pl_host)
+		id = strdup(pl.pl_host->host_id);
 	free(ph);
 	host_list_free(&hosts);
 	return id;
@@ -62,26 +75,22 @@ enum policy_reason hosts_can_run(struct broker *b, const struct pool_view *pv, c
 	struct policy_pool any_size = *pp;
 	struct host_list hosts;
 	struct policy_host *ph;
-	enum policy_reason why = POLICY_NO_HOST;
+	enum policy_reason why;
 
 	detail[0] = '\0';
-	if (store_hosts_list(b->b_store, &hosts) < 0)
+	ph = host_views(b, &hosts);
+	if (!ph)
 		return POLICY_NO_HOST;
-	ph = calloc(hosts.hl_n + 1, sizeof(*ph));
-	if (ph) {
-		/* Size aside: whether some host could run it at all. */
-		any_size.pool_memory_mb = any_size.pool_vcpus = 0;
-		for (size_t i = 0; i < hosts.hl_n; i++) {
-			ph[i] = host_view(&hosts.hl_recs[i]);
-			ph[i].host_max_desktops = 0;
-		}
-		why = policy_place(&any_size, ph, hosts.hl_n).pl_reason;
-		if (why == POLICY_NO_CAPACITY)
-			why = POLICY_OK;
-		for (size_t i = 0; why == POLICY_NO_ENGINE && i < hosts.hl_n; i++)
-			if (policy_place(&any_size, &ph[i], 1).pl_reason == POLICY_NO_ENGINE)
-				add_engine_problem(&hosts.hl_recs[i], pp->pool_engine, detail, len);
-	}
+	/* Size aside: whether some host could run it at all. */
+	any_size.pool_memory_mb = any_size.pool_vcpus = 0;
+	for (size_t i = 0; i < hosts.hl_n; i++)
+		ph[i].host_max_desktops = 0;
+	why = policy_place(&any_size, ph, hosts.hl_n).pl_reason;
+	if (why == POLICY_NO_CAPACITY)
+		why = POLICY_OK;
+	for (size_t i = 0; why == POLICY_NO_ENGINE && i < hosts.hl_n; i++)
+		if (policy_place(&any_size, &ph[i], 1).pl_reason == POLICY_NO_ENGINE)
+			add_engine_problem(&hosts.hl_recs[i], pp->pool_engine, detail, len);
 	free(ph);
 	host_list_free(&hosts);
 	return why;
@@ -157,18 +166,10 @@ struct policy_host host_view(const struct host_rec *h)
 static void desktop_lost(struct broker *b, const struct desktop_rec *d, const char *host,
 			 int64_t now)
 {
-	struct pool_rec pool;
-	struct pool_view pv;
 	char detail[200];
 
-	if (store_pool_get(b->b_store, d->dr_pool, &pool) == 0 &&
-	    pool_view_init(&pv, &pool) != -ENOMEM) {
-		snprintf(detail, sizeof(detail), "desktop=%s host=%s down", d->dr_id, host);
-		sessions_desktop_lost(b, d, &pv, now, detail);
-		pool_view_free(&pv);
-	}
-	pool_rec_release(&pool);
-	store_desktop_set_state(b->b_store, d->dr_id, DESKTOP_ANY, DESKTOP_LOST, now);
+	snprintf(detail, sizeof(detail), "desktop=%s host=%s down", d->dr_id, host);
+	desktop_out_of_service(b, d, NULL, DESKTOP_LOST, now, detail);
 	log_warnx("desktop=%s host=%s: lost", d->dr_id, host);
 	broker_metrics_desktop_failure(BROKER_FAILURE_HOST_DOWN);
 }

@@ -61,11 +61,13 @@ struct broker {
 int session_apply_transition(struct broker *b, const struct session_rec *session,
 			     const struct pool_view *pv, const struct policy_transition *t,
 			     int64_t now);
-/* The live sessions on desktop d (of pool pv) end as its desktop is lost, each audited
- * as session_lost with detail; the desktop's own state is the caller's. Inside a
- * transaction. */
-void sessions_desktop_lost(struct broker *b, const struct desktop_rec *d,
-			   const struct pool_view *pv, int64_t now, const char *detail);
+/* Desktop d leaves service (its host is gone, it stopped there, an administrator
+ * stopped it): the live sessions on it end under its pool's policy, each audited as
+ * session_lost with detail, and it moves from the state it was read in to next. pool is
+ * d's pool when the caller holds it, NULL to look it up. Inside a transaction. */
+void desktop_out_of_service(struct broker *b, const struct desktop_rec *d,
+			    const struct pool_rec *pool, enum desktop_state next, int64_t now,
+			    const char *detail);
 /* Maintenance: disconnect timeouts, and sessions whose ticket was never used. */
 void sessions_tick(struct broker *b, int64_t now);
 

@@ -69,19 +69,13 @@ static json_t *create_request(const struct desktop_rec *d, const struct pool_rec
 static void desktop_gone(struct broker *b, const struct desktop_rec *d, const struct pool_rec *pool,
 			 int64_t now)
 {
-	struct pool_view pv;
 	char detail[200];
 
 	if (store_begin(b->b_store) < 0)
 		return;
-	if (pool_view_init(&pv, pool) == -ENOMEM) {
-		store_rollback(b->b_store);
-		return;
-	}
 	snprintf(detail, sizeof(detail), "desktop=%s %s on its host", d->dr_id, d->dr_host_state);
-	sessions_desktop_lost(b, d, &pv, now, detail);
-	store_desktop_set_state(b->b_store, d->dr_id, d->dr_state,
-				d->dr_owner ? DESKTOP_PROVISIONING : DESKTOP_DELETING, now);
+	desktop_out_of_service(b, d, pool, d->dr_owner ? DESKTOP_PROVISIONING : DESKTOP_DELETING,
+			       now, detail);
 	broker_metrics_desktop_gone(d->dr_host_state);
 	if (d->dr_owner)
 		broker_metrics_desktop_restart();
@@ -89,7 +83,6 @@ static void desktop_gone(struct broker *b, const struct desktop_rec *d, const st
 		  d->dr_owner ? "starting it again" : "replacing it");
 	if (store_commit(b->b_store) < 0)
 		log_warnx("desktop=%s: cannot record its loss", d->dr_id);
-	pool_view_free(&pv);
 }
 
 static const char *const down[] = {"stopped", "failed", "missing", NULL};

@@ -31,8 +31,8 @@ int session_apply_transition(struct broker *b, const struct session_rec *session
 	return r < 0 ? r : 0;
 }
 
-void sessions_desktop_lost(struct broker *b, const struct desktop_rec *d,
-			   const struct pool_view *pv, int64_t now, const char *detail)
+static void sessions_desktop_lost(struct broker *b, const struct desktop_rec *d,
+				  const struct pool_view *pv, int64_t now, const char *detail)
 {
 	struct session_list sessions;
 
@@ -51,6 +51,23 @@ void sessions_desktop_lost(struct broker *b, const struct desktop_rec *d,
 			     detail);
 	}
 	session_list_free(&sessions);
+}
+
+void desktop_out_of_service(struct broker *b, const struct desktop_rec *d,
+			    const struct pool_rec *pool, enum desktop_state next, int64_t now,
+			    const char *detail)
+{
+	struct pool_rec looked_up = {0};
+	struct pool_view pv;
+
+	if (!pool && store_pool_get(b->b_store, d->dr_pool, &looked_up) == 0)
+		pool = &looked_up;
+	if (pool && pool_view_init(&pv, pool) != -ENOMEM) {
+		sessions_desktop_lost(b, d, &pv, now, detail);
+		pool_view_free(&pv);
+	}
+	pool_rec_release(&looked_up);
+	store_desktop_set_state(b->b_store, d->dr_id, d->dr_state, next, now);
 }
 
 /* Disconnect or logoff of session id for u, in one transaction. Returns 0, -ENOENT (no

@@ -131,6 +131,21 @@ static int decide(struct rfb_filter *f, int forward, uint64_t body)
 	return DONE;
 }
 
+/* A QEMU audio message (255, subtype 1, u16 operation): enable and disable have no
+ * body, set-format 6 bytes; it passes in both modes (audio is not input). */
+static int qemu_audio(struct rfb_filter *f)
+{
+	const uint8_t *h = f->rf_hdr;
+
+	if (f->rf_hlen < 4)
+		return NEED_MORE;
+	if (h[3] == 0 || h[3] == 1)
+		return decide(f, 1, 0);
+	if (h[3] == 2)
+		return decide(f, 1, 6);
+	return BROKEN;
+}
+
 /* Keys mode: every message passes; QEMU's list (ui/vnc.c) with the lengths of RFC 6143
  * section 7.5. */
 static int message_keys(struct rfb_filter *f)
@@ -169,15 +184,7 @@ static int message_keys(struct rfb_filter *f)
 				return NEED_MORE;
 			return extended_key_event(f);
 		}
-		if (h[1] == 1) { /* audio: u16 operation */
-			if (f->rf_hlen < 4)
-				return NEED_MORE;
-			if (h[3] == 0 || h[3] == 1)
-				return decide(f, 1, 0);
-			if (h[3] == 2)
-				return decide(f, 1, 6);
-		}
-		return BROKEN;
+		return qemu_audio(f);
 	default: return BROKEN;
 	}
 }
@@ -203,21 +210,17 @@ static int message(struct rfb_filter *f)
 		return decide(
 		    f, 0, (uint64_t)h[4] << 24 | (uint64_t)h[5] << 16 | (uint64_t)h[6] << 8 | h[7]);
 	case 150: return decide(f, 1, 9); /* EnableContinuousUpdates */
-	case 248: return decide(f, 0, 3); /* xvp: shutdown, reboot, reset */
-	case 255:			  /* QEMU client message */
+	case 250: return decide(f, 0, 3); /* xvp: shutdown, reboot, reset */
+	case 251:			  /* SetDesktopSize: a viewer does not resize */
+		if (f->rf_hlen < 8)
+			return NEED_MORE;
+		return decide(f, 0, 16ull * h[6]);
+	case 255: /* QEMU client message */
 		if (f->rf_hlen < 2)
 			return NEED_MORE;
 		if (h[1] == 0)
 			return decide(f, 0, 10); /* extended key event */
-		if (h[1] == 1) {		 /* audio: u16 operation */
-			if (f->rf_hlen < 4)
-				return NEED_MORE;
-			if (h[3] == 0 || h[3] == 1)
-				return decide(f, 1, 0);
-			if (h[3] == 2)
-				return decide(f, 1, 6);
-		}
-		return BROKEN;
+		return qemu_audio(f);
 	default: return BROKEN;
 	}
 }

@@ -1,6 +1,6 @@
 /* Unit tests for display/rfbfilter: the handshake passes, viewing messages pass, input
- * (keys, pointer, clipboard, QEMU key events, xvp) is dropped whatever way the bytes are
- * split, and a stream it cannot follow is refused. The security type is the one the
+ * (keys, pointer, clipboard, QEMU key events, xvp, desktop resizing) is dropped whatever way the
+ * bytes are split, and a stream it cannot follow is refused. The security type is the one the
  * server chose (3.3: None, VNC authentication, failure) or offered (3.7/3.8). In keys
  * mode (QEMU desktops) everything passes, keysym-only shifted keys with Shift around
  * them, and a stream it cannot follow passes unchanged. */
@@ -28,7 +28,10 @@ static const uint8_t key_event[] = {4, 1, 0, 0, 0, 0, 0, 0x61};
 static const uint8_t pointer_event[] = {5, 1, 0, 10, 0, 20};
 static const uint8_t cut_text[] = {6, 0, 0, 0, 0, 0, 0, 5, 'h', 'e', 'l', 'l', 'o'};
 static const uint8_t qemu_key[] = {255, 0, 0, 1, 0, 0, 0, 0x61, 0, 0, 0, 0x1e};
-static const uint8_t xvp[] = {248, 0, 1, 2};
+static const uint8_t xvp[] = {250, 0, 1, 2};
+/* SetDesktopSize, 1024x768, one screen. */
+static const uint8_t set_desktop_size[] = {251, 0, 4, 0, 3, 0, 1, 0, 0, 0, 0, 0,
+					   0,	0, 0, 0, 4, 0, 3, 0, 0, 0, 0, 0};
 static const uint8_t pixel_format[20] = {0, 0, 0, 0, 32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8};
 
 /* The server's bytes through the filter, which must accept them. */
@@ -90,6 +93,7 @@ static void test_input_is_dropped_viewing_passes(void **state)
 	n = append(in, n, cut_text, sizeof(cut_text));
 	n = append(in, n, qemu_key, sizeof(qemu_key));
 	n = append(in, n, xvp, sizeof(xvp));
+	n = append(in, n, set_desktop_size, sizeof(set_desktop_size));
 	n = append(in, n, update_request, sizeof(update_request));
 	w = append(want, w, update_request, sizeof(update_request));
 	for (size_t step = 1; step <= n; step++) {
@@ -100,7 +104,7 @@ static void test_input_is_dropped_viewing_passes(void **state)
 		got = feed(&f, in, n, step, out);
 		assert_int_equal(got, (ssize_t)w);
 		assert_memory_equal(out, want, w);
-		assert_int_equal(f.rf_dropped, 5);
+		assert_int_equal(f.rf_dropped, 6);
 	}
 }
 

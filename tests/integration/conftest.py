@@ -66,7 +66,14 @@ def box_alive():
 
 
 # What the box's failures to run a guest look like (kvmbox's and vdi-hv's own words).
-BOX_FAULTS = [r"the box stopped or died", r"vm stopping: vcpu[0-9]+: triple fault"]
+BOX_FAULTS = [r"the box stopped or died", r"vm stopping: vcpu[0-9]+: triple fault",
+              r"box fault: "]
+# Run in the box with a pid: each thread's name, state, wait channel and kernel stack.
+BOX_THREADS = r"""for t in /proc/$1/task/*; do
+  printf 'thread %s %s %s\n' "$(cat $t/comm)" "$(sed -n 's/^State:.\(.\).*/\1/p' $t/status)" \
+    "$(cat $t/wchan 2>/dev/null)"
+  head -n 6 $t/stack 2>/dev/null | sed 's/^/    /'
+done"""
 
 
 def kvm_prefix():
@@ -208,8 +215,44 @@ class HvProcess:
                     break
                 self._cond.wait(min(left, 0.5))
         raise AssertionError(
-            "serial output never matched %r within %ss (exit=%r)\n--- serial ---\n%s\n--- stderr ---\n%s"
-            % (pattern, timeout, self.proc.poll(), self.serial()[-4000:], self.stderr()[-4000:]))
+            "serial output never matched %r within %ss (exit=%r)\n--- serial ---\n%s\n--- stderr ---\n%s%s"
+            % (pattern, timeout, self.proc.poll(), self.serial()[-4000:], self.stderr()[-4000:],
+               self.box_report()))
+
+    def box_report(self):
+        """In the box, for a failure's message: what each of vdi-hv's threads is doing
+        there (state, wait channel, kernel stack) and whether its vCPUs still take
+        exits. A guest that stopped making progress inside KVM_RUN, or output stuck on
+        its way out of the box, is a box fault (BOX_FAULTS): no hardware shows either.
+        Elsewhere, or once vdi-hv has exited: nothing."""
+        if KVM.mode != "box" or self.proc.poll() is not None:
+            return ""
+        report, faults = [], []
+        try:
+            threads = subprocess.run(
+                [KVMBOX, "run", "--box", KVM.box_dir, "--", "sh", "-c", BOX_THREADS,
+                 "sh", str(box_pid_of(self.proc.pid))],
+                capture_output=True, text=True, timeout=30).stdout
+        except (AssertionError, OSError, subprocess.TimeoutExpired) as e:
+            threads = "(cannot look into the box: %s)" % e
+        report.append(threads)
+        try:
+            before = self.control({"cmd": "status"}, timeout=5)
+            time.sleep(2)
+            after = self.control({"cmd": "status"}, timeout=5)
+            report.append("vCPU exits: %s, 2 s later %s (%s)" % (before.get("exits"),
+                                                                after.get("exits"),
+                                                                after.get("state")))
+            stuck_vcpu = re.search(r"^thread vcpu\d+ R", threads, re.M)
+            if after.get("state") == "running" and before.get("exits") == after.get("exits") \
+                    and stuck_vcpu:
+                faults.append("the guest made no progress inside KVM_RUN for 2 s")
+        except (AssertionError, OSError, ValueError) as e:
+            report.append("(no stats from the control socket: %s)" % e)
+        if "pipe_write" in threads:
+            faults.append("vdi-hv is blocked writing its output to the box's runner")
+        return "\n--- in the box ---\n%s%s" % ("\n".join(report), "".join(
+            "\nbox fault: " + f for f in faults))
 
     def send_serial(self, data):
         if isinstance(data, str):
@@ -254,8 +297,9 @@ class HvProcess:
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            raise AssertionError("vdi-hv still running after %ss\n--- serial ---\n%s\n--- stderr ---\n%s"
-                                 % (timeout, self.serial()[-4000:], self.stderr()[-4000:]))
+            raise AssertionError("vdi-hv still running after %ss\n--- serial ---\n%s\n--- stderr ---\n%s%s"
+                                 % (timeout, self.serial()[-4000:], self.stderr()[-4000:],
+                                    self.box_report()))
 
     def stop(self):
         if self._sock:

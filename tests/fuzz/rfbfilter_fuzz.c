@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "display/rfbfilter.h"
+#include "tests/fuzz/rfbfilter_feed.h"
 
 /* The parser of the forwarded stream, which a view-only server would see. */
 enum { C_VERSION, C_SECURITY, C_AUTH, C_INIT, C_MSG };
@@ -112,47 +113,11 @@ static void check_byte(struct checker *c, const struct rfb_filter *f, uint8_t b)
 	}
 }
 
-/* One call as the gateway makes it: out has exactly len + RFB_FILTER_SLACK bytes. */
+/* View-only mode promises its caller that len + RFB_FILTER_SLACK bytes of output suffice. */
 static ssize_t client(struct rfb_filter *f, const uint8_t *in, size_t len, uint8_t **collected,
 		      size_t *clen)
 {
-	uint8_t *out = malloc(len + RFB_FILTER_SLACK);
-	uint8_t *copy = malloc(len ? len : 1);
-	ssize_t r;
-
-	if (!out || !copy)
-		abort();
-	memcpy(copy, in, len);
-	r = rfb_filter_client(f, copy, len, out);
-	if (r != -EPROTO && (r < 0 || (size_t)r > len + RFB_FILTER_SLACK))
-		abort();
-	if (r > 0) {
-		uint8_t *p = realloc(*collected, *clen + (size_t)r);
-
-		if (!p)
-			abort();
-		memcpy(p + *clen, out, (size_t)r);
-		*collected = p;
-		*clen += (size_t)r;
-	}
-	free(copy);
-	free(out);
-	return r;
-}
-
-static int server(struct rfb_filter *f, const uint8_t *in, size_t len)
-{
-	uint8_t *copy = malloc(len ? len : 1);
-	int r;
-
-	if (!copy)
-		abort();
-	memcpy(copy, in, len);
-	r = rfb_filter_server(f, copy, len);
-	if (r != 0 && r != -EPROTO)
-		abort();
-	free(copy);
-	return r;
+	return feed_client(f, in, len, len + RFB_FILTER_SLACK, collected, clen);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -175,9 +140,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (n > size - i)
 			n = size - i;
 		if (from_server) {
-			fail_whole = server(&whole, data + i, n) < 0;
+			fail_whole = feed_server(&whole, data + i, n) < 0;
 			for (size_t k = 0; k < n && !fail_bytes; k++)
-				fail_bytes = server(&bytes, data + i + k, 1) < 0;
+				fail_bytes = feed_server(&bytes, data + i + k, 1) < 0;
 		} else {
 			fail_whole = client(&whole, data + i, n, &out_whole, &len_whole) < 0;
 			for (size_t k = 0; k < n && !fail_bytes; k++)

@@ -29,6 +29,10 @@ export const env = {
     get autoPool() { return process.env.VDI_AUTO_POOL || ''; },
     // an automated pool whose template makes its VMM fail at once, or ''
     get brokenPool() { return process.env.VDI_BROKEN_POOL || ''; },
+    // the Linux desktop tests (tests/integration/linux_desktop.py)
+    get pool() { return need('VDI_POOL'); },
+    get kernelRelease() { return need('VDI_KERNEL_RELEASE'); },
+    get bootTimeout() { return Number(process.env.VDI_BOOT_TIMEOUT_MS || 240000); },
     get serial() { return need('VDI_SERIAL'); },
     get font() { return need('VDI_FONT'); },
     get artifacts() { return need('VDI_ARTIFACTS'); },

@@ -12,54 +12,22 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { env, launch, newPage, recordWebSockets, screenshots, signIn } from './harness.mjs';
-import { consoleGeometry, loadFont, serial, shownText, waitForTerminal } from './screen.mjs';
+import { expectAnswer, typeOnUsKeyboard, waitForPrompt } from './linux_desktop.mjs';
+import { consoleGeometry, loadFont } from './screen.mjs';
 
-function need(name) {
-    const v = process.env[name];
-    if (!v) throw new Error(`${name} is not set: run this through tests/integration/test_browser_linux_qemu.py`);
-    return v;
-}
-
-const POOL = need('VDI_QEMU_POOL');
-const BOOT_TIMEOUT = Number(process.env.VDI_BOOT_TIMEOUT_MS || 240000);
 const SCREEN = { width: 1024, height: 768 }; // vga=0x344 on the kernel command line
-const PROMPT = 'root@vdi-desktop:~#';
 const XK_SHIFT_L = 0xffe1;
 const XK_RETURN = 0xff0d;
 
 const shot = screenshots('qemu-keys');
-let chrome, page, font, geo, ws;
+let chrome, page, screen, ws;
 let booted = false;
 
 before(async () => {
     chrome = await launch();
     page = await newPage(await chrome.user());
-    font = loadFont(env.font);
 });
 after(async () => { await chrome?.close(); });
-
-function serialTail() {
-    try {
-        return serial(env.serial).slice(-3000);
-    } catch (e) {
-        return `(no serial log: ${e.message})`;
-    }
-}
-
-// A desktop keyboard with a US layout: Shift held for the shifted symbols and capitals.
-const SHIFTED = {
-    '~': 'Backquote', '!': 'Digit1', '@': 'Digit2', '#': 'Digit3', $: 'Digit4', '%': 'Digit5',
-    '^': 'Digit6', '&': 'Digit7', '*': 'Digit8', '(': 'Digit9', ')': 'Digit0', _: 'Minus',
-    '+': 'Equal', '{': 'BracketLeft', '}': 'BracketRight', '|': 'Backslash', ':': 'Semicolon',
-    '"': 'Quote', '<': 'Comma', '>': 'Period', '?': 'Slash',
-};
-async function typeOnUsKeyboard(p, text) {
-    for (const ch of text) {
-        if (SHIFTED[ch]) await p.keyboard.press(`Shift+${SHIFTED[ch]}`);
-        else if (/[A-Z]/.test(ch)) await p.keyboard.press(`Shift+Key${ch}`);
-        else await p.keyboard.type(ch);
-    }
-}
 
 // noVNC's RFB object of the viewer: viewer.js keeps it to itself, so the next key it
 // sends is caught on RFB.prototype.sendKey (the same module the viewer imported).
@@ -111,46 +79,24 @@ function keyMessages(frames) {
     return { keys, extended };
 }
 
-// The typed line, the shell's answer on the next row, and a new prompt under it.
-async function expectAnswer(p, command, answer, name) {
-    const typed = `${PROMPT} ${command}`;
-    const at = (lines) => lines.findIndex((x, i) => x === typed &&
-                                          (lines[i + 1] || '').startsWith(answer) &&
-                                          (lines[i + 2] || '').startsWith(PROMPT));
-    try {
-        await waitForTerminal(p, geo, font, (l) => at(l) >= 0, `"${typed}" answered "${answer}"`,
-                              60000, 500);
-    } catch (e) {
-        await shot(p, `no-answer-${name}`);
-        throw e;
-    }
-    await shot(p, `answered-${name}`);
-}
-
 test('the QEMU desktop opens in the viewer and shows a shell prompt', async () => {
     await signIn(page, env.user, env.password);
-    const card = page.locator(`#desktops article[data-pool="${POOL}"]`);
+    const card = page.locator(`#desktops article[data-pool="${env.pool}"]`);
     await card.waitFor();
     ws = recordWebSockets(page);
     await card.getByRole('link', { name: 'Connect' }).click();
     await page.waitForURL(/\/viewer\.html\?pool=/);
     await page.waitForFunction(() => ['connected', 'failed', 'closed'].includes(document.body.dataset.state),
-                               null, { timeout: BOOT_TIMEOUT });
+                               null, { timeout: env.bootTimeout });
     assert.equal(await page.evaluate(() => document.body.dataset.state), 'connected');
     // QEMU starts in VGA text mode; the kernel switches to the VESA mode
     await page.waitForFunction(({ width, height }) => {
         const c = document.querySelector('#screen canvas');
         return c && c.width === width && c.height === height;
-    }, SCREEN, { timeout: BOOT_TIMEOUT, polling: 500 });
-    geo = consoleGeometry(SCREEN.width, SCREEN.height, font);
-    try {
-        await waitForTerminal(page, geo, font, (l) => l.some((x) => x.startsWith(PROMPT)),
-                              'the shell prompt', BOOT_TIMEOUT, 1000);
-    } catch (e) {
-        await shot(page, 'no-prompt');
-        e.message += `\n--- the guest's serial log (diagnostics) ---\n${serialTail()}`;
-        throw e;
-    }
+    }, SCREEN, { timeout: env.bootTimeout, polling: 500 });
+    const font = loadFont(env.font);
+    screen = { geo: consoleGeometry(SCREEN.width, SCREEN.height, font), font, shot };
+    await waitForPrompt(page, screen);
     await shot(page, 'prompt');
     booted = true;
 });
@@ -161,7 +107,7 @@ test('typed as on a US keyboard (Shift held): QEMU extended key events, answered
     const from = ws.sent.length;
     await typeOnUsKeyboard(page, 'echo Shift-$((6*7))');
     await page.keyboard.press('Enter');
-    await expectAnswer(page, 'echo Shift-$((6*7))', 'Shift-42', 'keyboard');
+    await expectAnswer(page, screen, 'echo Shift-$((6*7))', 'Shift-42', 'keyboard');
     const { extended } = keyMessages(ws.sent.slice(from));
     assert.ok(extended.some((k) => k.down && k.keysym === XK_SHIFT_L),
               'the viewer sent Shift as a QEMU extended key event');
@@ -179,7 +125,7 @@ test("Playwright's keyboard.type (the key's code, no Shift): answered, Shift add
     const { extended } = keyMessages(ws.sent.slice(from));
     assert.ok(extended.some((k) => k.down && k.keysym === 0x24), "'$' sent as an extended key event");
     assert.ok(!extended.some((k) => k.keysym === XK_SHIFT_L), 'without Shift');
-    await expectAnswer(page, 'echo Hello-$((6*7))', 'Hello-42', 'keyboard-type');
+    await expectAnswer(page, screen, 'echo Hello-$((6*7))', 'Hello-42', 'keyboard-type');
 });
 
 test('sent as keysyms alone (no Shift, no scan code): answered, Shift added by the relay', async () => {
@@ -193,7 +139,7 @@ test('sent as keysyms alone (no Shift, no scan code): answered, Shift added by t
     assert.ok(keys.some((k) => k.down && k.keysym === 0x50), "'P' sent as a plain KeyEvent");
     assert.ok(!keys.some((k) => k.keysym === XK_SHIFT_L) && extended.length === 0,
               'no Shift and no extended key event sent');
-    await expectAnswer(page, 'echo Phone-$((6*7))', 'Phone-42', 'keysyms');
+    await expectAnswer(page, screen, 'echo Phone-$((6*7))', 'Phone-42', 'keysyms');
 });
 
 test('no page had a script error or a CSP violation', () => {

@@ -28,6 +28,17 @@ def hosts_section(certs, hb_port, host_timeout="3s", request_timeout="5s"):
             f"request_timeout = {request_timeout}\n")
 
 
+def wait(what, fn, timeout=30, interval=0.2):
+    """fn()'s first true value, asked every interval seconds; fails after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        assert time.monotonic() < deadline, "timed out waiting for " + what
+        time.sleep(interval)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

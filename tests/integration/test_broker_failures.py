@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from broker_fixture import BROKER, Broker, free_port, hosts_section
+from broker_fixture import BROKER, Broker, free_port, hosts_section, wait
 from conftest import BUILD, GUESTS
 from hostd_fixture import HOSTD, Hostd
 
@@ -80,16 +80,6 @@ degraded_after = 3
         status = broker.stop()
     assert status == 0, "vdi-broker did not exit cleanly:\n" + broker.log()
     assert all(s in (0, None) for s in statuses)
-
-
-def wait(what, fn, timeout=30, interval=0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        assert time.monotonic() < deadline, "timed out waiting for " + what
-        time.sleep(interval)
 
 
 def pool(stack, pid):

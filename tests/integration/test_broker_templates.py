@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from broker_fixture import BROKER, Broker, free_port, hosts_section
+from broker_fixture import BROKER, Broker, free_port, hosts_section, wait
 from hostd_fixture import HOSTD, Hostd
 
 pytestmark = [
@@ -77,16 +77,6 @@ maintenance_interval = 1s
         status = broker.stop()
     assert status == 0, "vdi-broker did not exit cleanly:\n" + broker.log()
     assert hostd_status in (0, None), hostd.log()
-
-
-def wait(what, fn, timeout=30, interval=0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        assert time.monotonic() < deadline, "timed out waiting for " + what
-        time.sleep(interval)
 
 
 def pool(pid, kernel="vmlinuz", disk="base.img", **extra):

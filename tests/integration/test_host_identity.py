@@ -13,23 +13,13 @@ import time
 
 import pytest
 
-from broker_fixture import BROKER, Broker, free_port, hosts_section
+from broker_fixture import BROKER, Broker, free_port, hosts_section, wait
 from hostd_fixture import HOSTD, Hostd, closed_without_data
 
 pytestmark = [
     pytest.mark.skipif(not os.path.exists(BROKER), reason="vdi-broker not built"),
     pytest.mark.skipif(not os.path.exists(HOSTD), reason="vdi-hostd not built"),
 ]
-
-
-def wait(what, fn, timeout=30, interval=0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        assert time.monotonic() < deadline, "timed out waiting for " + what
-        time.sleep(interval)
 
 
 @pytest.fixture(scope="module")

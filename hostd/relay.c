@@ -25,14 +25,13 @@
 
 #include "display/rfbfilter.h"
 #include "hostd/metrics.h"
+#include "hostd/ticketline.h"
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "net/splice.h"
 #include "net/tlsname.h"
 
 #define BUF_SIZE    65536
-#define LINE_MAX_   (11 + TICKET_MAX_LEN + 2)
-#define PREFIX	    "VDI-TICKET "
 #define SESSION_MAX 4096
 /* Connections one address may have before their ticket is redeemed (in the TLS
  * handshake or the ticket line): a broker opens them one display at a time. */
@@ -105,12 +104,12 @@ static int ssl_wait(struct session *s, int r, long long deadline)
 
 /* TLS handshake and the ticket line. Bytes after the line go to s_c2v. 0 or -1.
  */
-static int greet(struct session *s, char *ticket, size_t ticket_len)
+static int greet(struct session *s, char *ticket, size_t ticket_size)
 {
 	long long deadline = monotonic_ms() + 1000LL * s->s_relay->r_conf->relay_handshake_timeout;
-	char line[LINE_MAX_ + 1];
+	char line[TICKET_LINE_MAX];
 	size_t len = 0;
-	char *nl = NULL;
+	ssize_t n;
 	int r;
 
 	while ((r = SSL_accept(s->s_ssl)) != 1) {
@@ -130,8 +129,8 @@ static int greet(struct session *s, char *ticket, size_t ticket_len)
 			  s->s_relay->r_conf->broker_name);
 		return -1;
 	}
-	while (!nl) {
-		r = SSL_read(s->s_ssl, line + len, (int)(LINE_MAX_ - len));
+	for (;;) {
+		r = SSL_read(s->s_ssl, line + len, (int)(sizeof(line) - len));
 		if (r <= 0) {
 			if (ssl_wait(s, r, deadline) < 0) {
 				log_info("relay: no ticket line from %s", s->s_peer);
@@ -140,22 +139,17 @@ static int greet(struct session *s, char *ticket, size_t ticket_len)
 			continue;
 		}
 		len += (size_t)r;
-		nl = memchr(line, '\n', len);
-		if (!nl && len == LINE_MAX_) {
-			log_info("relay: over-long first line from %s", s->s_peer);
+		n = ticket_line_parse(line, len, ticket, ticket_size);
+		if (n < 0) {
+			log_info("relay: %s sent no ticket line", s->s_peer);
+			OPENSSL_cleanse(line, sizeof(line));
 			return -1;
 		}
+		if (n > 0)
+			break;
 	}
-	*nl = '\0';
-	if (nl > line && nl[-1] == '\r')
-		nl[-1] = '\0';
-	if (strncmp(line, PREFIX, strlen(PREFIX)) || strlen(line) - strlen(PREFIX) >= ticket_len) {
-		log_info("relay: %s sent no ticket line", s->s_peer);
-		return -1;
-	}
-	strcpy(ticket, line + strlen(PREFIX));
-	s->s_early = len - (size_t)(nl + 1 - line);
-	memcpy(s->s_c2v, nl + 1, s->s_early);
+	s->s_early = len - (size_t)n;
+	memcpy(s->s_c2v, line + n, s->s_early);
 	OPENSSL_cleanse(line, sizeof(line));
 	return 0;
 }

@@ -24,6 +24,9 @@ route_fuzz_SRCS := web/route.c
 hostport_fuzz_SRCS := lib/hostport.c
 ticketline_fuzz_SRCS := hostd/ticketline.c
 pci_fuzz_SRCS := hv/dev/pci.c lib/log.c tests/unit/fake_vm.c
+pool_fuzz_SRCS := broker/pool.c broker/util.c broker/store.c lib/json.c lib/log.c lib/clock.c \
+	lib/metrics.c policy/rules.c
+pool_fuzz_LIBS := $(shell pkg-config --libs jansson sqlite3 libcrypto 2>/dev/null || echo -ljansson -lsqlite3 -lcrypto)
 ldapfilter_fuzz_SRCS := auth/ldapfilter.c
 config_fuzz_SRCS := lib/config.c
 config_fuzz_LIBS := $(shell pkg-config --libs inih 2>/dev/null || echo -linih)

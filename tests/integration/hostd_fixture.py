@@ -39,6 +39,11 @@ def client_context(certs, which="broker"):
     return ctx
 
 
+def heartbeat_section(hb_port):
+    """hostd's [broker] section: heartbeats to a broker on loopback at hb_port."""
+    return "[broker]\nheartbeat_url = https://127.0.0.1:%d/api/v1/hosts/heartbeat\n" % hb_port
+
+
 class Hostd(Daemon):
     """One vdi-hostd with its own state directory, run directory (short: unix socket
     paths), ports and configuration. stop() ends it; kill_vms() ends every VMM it left.

@@ -15,7 +15,7 @@ import mkfont
 from broker_fixture import Broker, free_port
 from browser_fixture import ARTIFACTS, CHROMIUM, host_state, missing, run_node, stage_static, wait_for
 from conftest import BUILD
-from hostd_fixture import HOSTD, Hostd
+from hostd_fixture import HOSTD, Hostd, heartbeat_section
 
 GUEST = os.path.join(BUILD, "guest")
 IMAGE = ("vmlinuz", "initrd.img", "home.img")
@@ -111,8 +111,8 @@ def linux_desktop_stack(work, certs, pool, boot_timeout):
     hostd_work = pathlib.Path(work) / "hostd"
     hostd_work.mkdir()
     hostd = Hostd(hostd_work, certs, tpl,
-                  "[broker]\nheartbeat_url = https://127.0.0.1:%d/api/v1/hosts/heartbeat\n"
-                  "[desktops]\nstop_timeout = 2s\n" % hb_port, host_id=HOST)
+                  heartbeat_section(hb_port) +
+                  "[desktops]\nstop_timeout = 2s\n", host_id=HOST)
     broker = Broker(work, f"""
 [broker]
 admin_users = {ADMIN}

@@ -18,7 +18,7 @@ import pytest
 
 from broker_fixture import BROKER, Broker, free_port, hosts_section, wait
 from conftest import BUILD, GUESTS
-from hostd_fixture import HOSTD, Hostd
+from hostd_fixture import HOSTD, Hostd, heartbeat_section
 
 pytestmark = [
     pytest.mark.skipif(not os.path.exists(BROKER), reason="vdi-broker not built"),
@@ -51,7 +51,7 @@ degraded_after = 3
 """ + hosts_section(certs, hb_port, host_timeout="10s"))
     broker.add_user("admin", "admin-pw")
     broker.add_user("alice", "alice-pw", groups="staff")
-    hb = f"[broker]\nheartbeat_url = https://127.0.0.1:{hb_port}/api/v1/hosts/heartbeat\n"
+    hb = heartbeat_section(hb_port)
     hosts = {}
     for host_id, vdihv in (("test-host", None), ("host-a", "/nonexistent/vdi-hv")):
         (work / host_id).mkdir()

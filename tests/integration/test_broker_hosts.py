@@ -15,7 +15,7 @@ import pytest
 
 from broker_fixture import BROKER, Broker, free_port, hosts_section, wait
 from conftest import GUESTS
-from hostd_fixture import HOSTD, Hostd
+from hostd_fixture import HOSTD, Hostd, heartbeat_section
 from rfb_client import Rfb
 
 pytestmark = [
@@ -44,7 +44,7 @@ maintenance_interval = 1s
     broker.add_user("admin", "admin-pw")
     broker.add_user("alice", "alice-pw", groups="staff")
     hostd = Hostd(work / "hostd-work", certs, str(tpl),
-                  f"[broker]\nheartbeat_url = https://127.0.0.1:{hb_port}/api/v1/hosts/heartbeat\n"
+                  heartbeat_section(hb_port) +
                   "[desktops]\nstop_timeout = 2s\n")
     try:
         broker.start()

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from broker_fixture import BROKER, Broker, free_port, hosts_section, wait
-from hostd_fixture import HOSTD, Hostd
+from hostd_fixture import HOSTD, Hostd, heartbeat_section
 
 pytestmark = [
     pytest.mark.skipif(not os.path.exists(BROKER), reason="vdi-broker not built"),
@@ -53,7 +53,7 @@ maintenance_interval = 1s
 """ + hosts_section(certs, hb_port, host_timeout="5s"))
     broker.add_user("admin", "admin-pw")
     hostd = Hostd(work / "hostd-work", certs, str(tpl),
-                  f"[broker]\nheartbeat_url = https://127.0.0.1:{hb_port}/api/v1/hosts/heartbeat\n"
+                  heartbeat_section(hb_port) +
                   "[desktops]\ndefault_engine = qemu\n")
     try:
         broker.start()

@@ -20,7 +20,7 @@ import pytest
 from broker_fixture import Broker, free_port
 from browser_fixture import ARTIFACTS, CHROMIUM, host_state, missing, run_node, stage_static, wait_for
 from conftest import BUILD, guest_path, hv_argv
-from hostd_fixture import HOSTD, Hostd
+from hostd_fixture import HOSTD, Hostd, heartbeat_section
 
 FONT = os.path.join(BUILD, "guests", "desktop_font.h")
 VNC_PASSWORD = "desk-ticket-7f3a"
@@ -54,8 +54,8 @@ def start_hostd(request, work, hb_port):
     hostd_work = pathlib.Path(work) / "hostd"
     hostd_work.mkdir()
     hostd = Hostd(hostd_work, certs_, tpl,
-                  "[broker]\nheartbeat_url = https://127.0.0.1:%d/api/v1/hosts/heartbeat\n"
-                  "[desktops]\nstop_timeout = 2s\n" % hb_port, host_id="dc1-host1")
+                  heartbeat_section(hb_port) +
+                  "[desktops]\nstop_timeout = 2s\n", host_id="dc1-host1")
     return hostd
 
 

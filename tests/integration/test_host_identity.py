@@ -14,7 +14,7 @@ import time
 import pytest
 
 from broker_fixture import BROKER, Broker, free_port, hosts_section, wait
-from hostd_fixture import HOSTD, Hostd, closed_without_data
+from hostd_fixture import HOSTD, Hostd, closed_without_data, heartbeat_section
 
 pytestmark = [
     pytest.mark.skipif(not os.path.exists(BROKER), reason="vdi-broker not built"),
@@ -35,7 +35,7 @@ admin_users = admin
 maintenance_interval = 1s
 """ + hosts_section(certs, hb_port, host_timeout="3s"))
     broker.add_user("admin", "admin-pw")
-    beat = f"[broker]\nheartbeat_url = https://127.0.0.1:{hb_port}/api/v1/hosts/heartbeat\n"
+    beat = heartbeat_section(hb_port)
     hostds = {}
     for hid in ("host-a", "host-b"):
         (work / hid).mkdir()

@@ -181,10 +181,10 @@ static enum broker_outcome starting(struct broker *b, struct broker_connection *
 				  d.dr_failure ? d.dr_failure : "it did not start in time",
 				  wait > 0 ? "; it will be started again shortly" : "");
 	} else {
-		cn->cn_stage = !d.dr_on_host		      ? "placing"
-			       : wait > 0		      ? "waiting"
-			       : hs && !strcmp(hs, "running") ? "almost_ready"
-							      : "booting";
+		cn->cn_stage = desktop_rec_life(&d) == LIFE_PLACING ? "placing"
+			       : wait > 0			    ? "waiting"
+			       : hs && !strcmp(hs, "running")	    ? "almost_ready"
+								    : "booting";
 		broker_result_set(res, BROKER_STARTING, NULL, "starting");
 	}
 	desktop_rec_release(&d);

@@ -52,9 +52,10 @@ json_t *broker_desktops(struct broker *b, const struct broker_user *u, const cha
 				    ? "running"
 				    : "disconnected";
 			session = json_pack(
-			    "{s:s, s:s, s:s}", "id", a.as_session->sess_id, "state",
+			    "{s:s, s:s, s:s, s:s}", "id", a.as_session->sess_id, "state",
 			    session_state_name(pool_stored_session_state(a.as_session->sess_state)),
-			    "desktop", a.as_session->sess_desktop);
+			    "desktop", a.as_session->sess_desktop, "desktop_life",
+			    desktop_life_name(d ? desktop_rec_life(d) : LIFE_PLACING));
 		} else if (a.as_action == POLICY_ASSIGN_CREATE ||
 			   a.as_action == POLICY_ASSIGN_START) {
 			char detail[512];

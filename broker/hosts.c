@@ -269,13 +269,13 @@ static const struct json_field heartbeat_fields[] = {
  * (and with it the wait before the pool's next start); at degraded_after failures in a
  * row the pool is degraded, which the log and the audit say once. */
 static void desktop_failed(struct broker *b, const struct desktop_rec *d, const char *cause,
-			   int64_t now)
+			   const json_t *detail, int64_t now)
 {
 	int n;
 
 	if (!cause)
 		cause = "its host reports it failed, without a reason";
-	store_desktop_set_failure(b->b_store, d->dr_id, cause);
+	store_desktop_set_failure(b->b_store, d->dr_id, cause, detail);
 	broker_metrics_desktop_failure(BROKER_FAILURE_FAILED);
 	n = store_pool_failed(b->b_store, d->dr_pool, cause, now);
 	if (n < 0)
@@ -289,10 +289,41 @@ static void desktop_failed(struct broker *b, const struct desktop_rec *d, const 
 	}
 }
 
-/* The failure cause a heartbeat gives for a desktop, or NULL. */
-static const char *failure_cause(const json_t *item)
+/* What a host may say of a failure, at most: the broker keeps it and shows it. */
+#define FAILURE_TEXT_MAX 300
+#define FAILURE_TAIL_MAX 20
+
+static bool failure_text_ok(const char *s)
 {
-	return jstr(item, "failure_reason");
+	return s && strnlen(s, FAILURE_TEXT_MAX + 1) <= FAILURE_TEXT_MAX;
+}
+
+/* The failure cause a heartbeat gives for a desktop ("failure": {reason, exit,
+ * serial_tail}; an older hostd's "failure_reason"), or NULL; *detail gets a new object
+ * with what else it says within the limits above (or NULL). */
+static const char *failure_cause(const json_t *item, json_t **detail)
+{
+	const json_t *f = json_object_get(item, "failure"),
+		     *tail = json_object_get(f, "serial_tail");
+	const char *reason = jstr(f, "reason") ? jstr(f, "reason") : jstr(item, "failure_reason");
+	json_t *lines = json_array(), *line;
+	size_t i, from = json_array_size(tail) > FAILURE_TAIL_MAX
+			     ? json_array_size(tail) - FAILURE_TAIL_MAX
+			     : 0;
+
+	*detail = NULL;
+	for (i = from; lines && i < json_array_size(tail); i++) {
+		line = json_array_get(tail, i);
+		json_array_append_new(lines, json_string(failure_text_ok(json_string_value(line))
+							     ? json_string_value(line)
+							     : "(line too long)"));
+	}
+	if (lines && (failure_text_ok(jstr(f, "exit")) || json_array_size(lines)))
+		*detail = json_pack("{s:s?, s:O}", "exit",
+				    failure_text_ok(jstr(f, "exit")) ? jstr(f, "exit") : NULL,
+				    "serial_tail", lines);
+	json_decref(lines);
+	return reason;
 }
 
 /* What the host says of each of its desktops ("missing" when it does not list one the
@@ -310,12 +341,14 @@ static bool record_desktop_states(struct broker *b, const char *host, const json
 	for (size_t i = 0; i < ours.dl_n; i++) {
 		const struct desktop_rec *d = &ours.dl_recs[i];
 		const char *state = "missing", *cause = NULL;
+		json_t *detail = NULL;
 
 		json_array_foreach ((json_t *)listed, j, item)
 			if (jstr(item, "id") && !strcmp(jstr(item, "id"), d->dr_id) &&
 			    jstr(item, "state")) {
 				state = jstr(item, "state");
-				cause = failure_cause(item);
+				json_decref(detail);
+				cause = failure_cause(item, &detail);
 			}
 		if (!d->dr_on_host && !strcmp(state, "missing"))
 			continue;
@@ -323,9 +356,10 @@ static bool record_desktop_states(struct broker *b, const char *host, const json
 			store_desktop_set_host_state(b->b_store, d->dr_id, state);
 			if (!strcmp(state, "failed") && d->dr_state != DESKTOP_DELETING &&
 			    d->dr_state != DESKTOP_REFRESHING)
-				desktop_failed(b, d, cause, now);
+				desktop_failed(b, d, cause, detail, now);
 			changed = true;
 		}
+		json_decref(detail);
 	}
 	desktop_list_free(&ours);
 	return changed;

@@ -103,6 +103,8 @@ static const char *const migrations[] = {
     "ALTER TABLE pools ADD COLUMN failure TEXT;",
     /* 3: why a pool's template could not be checked on a host */
     "ALTER TABLE pools ADD COLUMN template_warning TEXT;",
+    /* 4: how a desktop's VMM ended and what its guest's console said last (JSON) */
+    "ALTER TABLE desktops ADD COLUMN failure_detail TEXT;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -110,7 +112,7 @@ static const char *const migrations[] = {
 /* Columns holding 0/1 (JSON booleans) and JSON text (parsed). */
 static const char *const bool_columns[] = {"enabled", "up",	"on_host",  "attached",
 					   "admin",   "bearer", "deleting", "in_use"};
-static const char *const json_columns[] = {"groups", "template", "capacity"};
+static const char *const json_columns[] = {"groups", "template", "capacity", "failure_detail"};
 
 static bool in_list(const char *name, const char *const *list, size_t n)
 {
@@ -1100,10 +1102,14 @@ int store_pool_healthy(struct store *s, const char *id)
 		   "s", id);
 }
 
-int store_desktop_set_failure(struct store *s, const char *id, const char *cause)
+int store_desktop_set_failure(struct store *s, const char *id, const char *cause,
+			      const json_t *detail)
 {
-	int r = run(s, "UPDATE desktops SET failure = ? WHERE id = ?", "ss", cause, id);
+	char *text = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
+	int r = run(s, "UPDATE desktops SET failure = ?, failure_detail = ? WHERE id = ?", "sss",
+		    cause, text, id);
 
+	free(text);
 	return r == 0 ? -ENOENT : r < 0 ? r : 0;
 }
 
@@ -1179,6 +1185,9 @@ static int desktop_from_row(const json_t *row, void *rec)
 	    .dr_owner = dup_or_null(row, "owner", &nomem),
 	    .dr_host_state = dup_or_null(row, "host_state", &nomem),
 	    .dr_failure = dup_or_null(row, "failure", &nomem),
+	    .dr_failure_detail = json_is_object(json_object_get(row, "failure_detail"))
+				     ? json_incref(json_object_get(row, "failure_detail"))
+				     : NULL,
 	    .dr_on_host = json_is_true(json_object_get(row, "on_host")),
 	    .dr_in_use = json_is_true(json_object_get(row, "in_use")),
 	    .dr_since = json_integer_value(json_object_get(row, "since")),
@@ -1205,6 +1214,7 @@ void desktop_rec_release(struct desktop_rec *d)
 	free(d->dr_owner);
 	free(d->dr_host_state);
 	free(d->dr_failure);
+	json_decref(d->dr_failure_detail);
 	memset(d, 0, sizeof(*d));
 }
 
@@ -1216,16 +1226,42 @@ void desktop_list_free(struct desktop_list *l)
 	memset(l, 0, sizeof(*l));
 }
 
+enum desktop_life desktop_rec_life(const struct desktop_rec *d)
+{
+	enum desktop_life vmm =
+	    d->dr_on_host ? desktop_life_of_vmm(d->dr_host_state) : LIFE_PLACING;
+	bool live = vmm == LIFE_BOOTING || vmm == LIFE_READY || vmm == LIFE_STOPPING;
+
+	switch (d->dr_state) {
+	case DESKTOP_PROVISIONING:
+		if (!d->dr_on_host || vmm == LIFE_FAILED)
+			return vmm;
+		return LIFE_BOOTING; /* ready once the broker has seen it running */
+	case DESKTOP_READY:
+		if (vmm == LIFE_READY || vmm == LIFE_PLACING) /* PLACING: not heard of yet */
+			return d->dr_in_use ? LIFE_IN_USE : LIFE_READY;
+		return vmm;
+	case DESKTOP_STOPPED:
+	case DESKTOP_REFRESHING:
+	case DESKTOP_DELETING: return live ? LIFE_STOPPING : LIFE_STOPPED;
+	case DESKTOP_ERROR:
+	case DESKTOP_LOST: return LIFE_FAILED;
+	default: return LIFE_PLACING;
+	}
+}
+
 json_t *desktop_rec_json(const struct desktop_rec *d)
 {
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:b, s:I, s:I, s:b, s:o}", "id",
-			 string_or_null(d->dr_id), "pool_id", string_or_null(d->dr_pool), "host_id",
-			 string_or_null(d->dr_host), "address", string_or_null(d->dr_address),
-			 "vnc_password", string_or_null(d->dr_vnc_password), "owner",
-			 string_or_null(d->dr_owner), "state", desktop_state_name(d->dr_state),
-			 "host_state", string_or_null(d->dr_host_state), "on_host", d->dr_on_host,
-			 "since", (json_int_t)d->dr_since, "created", (json_int_t)d->dr_created,
-			 "in_use", d->dr_in_use, "failure", string_or_null(d->dr_failure));
+	return json_pack(
+	    "{s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:o, s:b, s:I, s:I, s:b, s:o, s:o}", "id",
+	    string_or_null(d->dr_id), "pool_id", string_or_null(d->dr_pool), "host_id",
+	    string_or_null(d->dr_host), "address", string_or_null(d->dr_address), "vnc_password",
+	    string_or_null(d->dr_vnc_password), "owner", string_or_null(d->dr_owner), "state",
+	    desktop_state_name(d->dr_state), "life", desktop_life_name(desktop_rec_life(d)),
+	    "host_state", string_or_null(d->dr_host_state), "on_host", d->dr_on_host, "since",
+	    (json_int_t)d->dr_since, "created", (json_int_t)d->dr_created, "in_use", d->dr_in_use,
+	    "failure", string_or_null(d->dr_failure), "failure_detail",
+	    d->dr_failure_detail ? json_incref(d->dr_failure_detail) : json_null());
 }
 
 #define DESKTOP_COLUMNS                                                                            \

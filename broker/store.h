@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/desktop_life.h"
+
 struct store;
 
 /* Opens (creating) the database at path and applies missing migrations, each in a
@@ -237,11 +239,12 @@ enum desktop_state {
 struct desktop_rec {
 	char *dr_id, *dr_pool, *dr_host, *dr_address, *dr_vnc_password, *dr_owner;
 	enum desktop_state dr_state;
-	char *dr_host_state; /* as its host last reported it; NULL: not yet */
-	char *dr_failure;    /* why it last failed, as its host said; NULL: never */
-	bool dr_on_host;     /* created on its host (as far as the broker knows) */
-	bool dr_in_use;	     /* a live session is on it */
-	int64_t dr_since;    /* when it entered dr_state */
+	char *dr_host_state;	   /* as its host last reported it; NULL: not yet */
+	char *dr_failure;	   /* why it last failed, as its host said; NULL: never */
+	json_t *dr_failure_detail; /* and how: {exit, serial_tail}; NULL: not said */
+	bool dr_on_host;	   /* created on its host (as far as the broker knows) */
+	bool dr_in_use;		   /* a live session is on it */
+	int64_t dr_since;	   /* when it entered dr_state */
 	int64_t dr_created;
 };
 
@@ -253,7 +256,11 @@ struct desktop_list {
 const char *desktop_state_name(enum desktop_state state);
 /* The state named name; -EINVAL for no state. */
 int desktop_state_parse(const char *name, enum desktop_state *state);
-/* The record as the admin API shows it: an object keyed by the column names above. */
+/* Where d is in its life (lib/desktop_life.h), from what the broker decided (its state,
+ * whether a host has it, a session on it) and what its host last said of its VMM. */
+enum desktop_life desktop_rec_life(const struct desktop_rec *d);
+/* The record as the admin API shows it: an object keyed by the column names above, and
+ * its "life". */
 json_t *desktop_rec_json(const struct desktop_rec *d);
 void desktop_rec_release(struct desktop_rec *d);
 void desktop_list_free(struct desktop_list *l);
@@ -280,8 +287,10 @@ int store_desktop_set_error(struct store *s, const char *id, enum desktop_state 
 int store_pool_replace_failed(struct store *s, const char *pool, int64_t now);
 int store_desktop_set_owner(struct store *s, const char *id, const char *owner);
 int store_desktop_set_host_state(struct store *s, const char *id, const char *host_state);
-/* Why desktop id last failed (NULL: forget it). */
-int store_desktop_set_failure(struct store *s, const char *id, const char *cause);
+/* Why desktop id last failed (NULL: forget it), and how (detail: {exit, serial_tail},
+ * as its host said; NULL: not said). */
+int store_desktop_set_failure(struct store *s, const char *id, const char *cause,
+			      const json_t *detail);
 int store_desktop_set_on_host(struct store *s, const char *id, bool on_host);
 int store_desktop_delete(struct store *s, const char *id);
 

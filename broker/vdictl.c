@@ -849,9 +849,9 @@ static void pool_row(json_t *row)
 
 /* A pool's desktops in `pools show`. */
 static const struct column desktop_cols[] = {
-    {"id", "id"},	{"state", "state"},   {"host_id", "host"},	 {"address", "address"},
-    {"owner", "owner"}, {"in_use", "in use"}, {"host_state", "on host"}, {"since", "since"},
-    {NULL, NULL},
+    {"id", "id"},	    {"life", "life"},	{"state", "state"},   {"host_id", "host"},
+    {"address", "address"}, {"owner", "owner"}, {"in_use", "in use"}, {"since", "since"},
+    {"failure", "failure"}, {NULL, NULL},
 };
 
 static int pool_show(const char *path)

@@ -11,6 +11,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 
+#include "lib/desktop_life.h"
 #include "lib/json.h"
 
 static const char *const state_names[] = {"stopped", "starting", "running", "stopping", "failed"};
@@ -334,6 +335,10 @@ json_t *desktop_to_json(const struct desktop *d, bool for_store)
 			json_object_set_new(o, "uid", json_integer((json_int_t)d->d_vmm_uid));
 	}
 	json_object_set_new(o, "state", json_string(desktop_state_name(st)));
+	if (!for_store)
+		json_object_set_new(
+		    o, "life",
+		    json_string(desktop_life_name(desktop_life_of_vmm(desktop_state_name(st)))));
 	if (d->d_failure)
 		json_object_set(o, "failure", d->d_failure);
 	return o;

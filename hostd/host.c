@@ -860,9 +860,13 @@ json_t *host_heartbeat(struct host *h)
 					 desktop_state_name(d->d_state), "engine",
 					 desktop_engine_name(d->d_engine));
 
-		if (item && d->d_failure)
-			json_object_set(item, "failure_reason",
-					json_object_get(d->d_failure, "reason"));
+		if (item && d->d_failure) /* the VMM log's tail stays here: hostd's own */
+			json_object_set_new(
+			    item, "failure",
+			    json_pack("{s:O?, s:O?, s:O?}", "reason",
+				      json_object_get(d->d_failure, "reason"), "exit",
+				      json_object_get(d->d_failure, "exit"), "serial_tail",
+				      json_object_get(d->d_failure, "serial_tail")));
 		json_array_append_new(desktops, item);
 	}
 	o = json_pack("{s:s, s:I, s:o, s:o}", "host_id", h->h_id, "time", (json_int_t)time(NULL),

@@ -25,7 +25,7 @@ hostport_fuzz_SRCS := lib/hostport.c
 ticketline_fuzz_SRCS := hostd/ticketline.c
 pci_fuzz_SRCS := hv/dev/pci.c lib/log.c tests/unit/fake_vm.c
 pool_fuzz_SRCS := broker/pool.c broker/util.c broker/store.c lib/json.c lib/log.c lib/clock.c \
-	lib/metrics.c policy/rules.c
+	lib/desktop_life.c lib/metrics.c policy/rules.c
 pool_fuzz_LIBS := $(shell pkg-config --libs jansson sqlite3 libcrypto 2>/dev/null || echo -ljansson -lsqlite3 -lcrypto)
 ldapfilter_fuzz_SRCS := auth/ldapfilter.c
 config_fuzz_SRCS := lib/config.c
@@ -34,7 +34,7 @@ serial_fuzz_SRCS := hv/dev/serial.c lib/log.c
 rtc_fuzz_SRCS := hv/dev/rtc.c lib/log.c
 virtio_input_fuzz_SRCS := hv/dev/pci.c hv/dev/virtio_pci.c hv/dev/virtqueue.c \
 	hv/dev/virtio_input.c lib/log.c tests/unit/fake_vm.c
-template_fuzz_SRCS := hostd/template.c hostd/desktop.c lib/json.c
+template_fuzz_SRCS := hostd/template.c hostd/desktop.c lib/desktop_life.c lib/json.c
 template_fuzz_LIBS := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 FUZZERS := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(wildcard tests/fuzz/*_fuzz.c))
 

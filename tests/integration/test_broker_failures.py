@@ -149,6 +149,18 @@ def test_a_crashing_template_backs_off_then_degrades_its_pool(stack, engine, ker
     if r.status == 503 and r.json["code"] == "desktop_failed":
         assert re.search(cause, r.json["error"], re.I), r
 
+    # The failure as the administrator sees it: the desktop's life, its cause, and how its
+    # VMM ended, carried from hostd through the heartbeat.
+    failed = wait("a desktop whose life is failed", lambda: [
+        x for x in pool(stack, pid)["desktops"] if x["life"] == "failed" and x["failure_detail"]],
+        120, 0.1)[0]
+    assert re.search(r"exit|status|signal|killed", failed["failure_detail"]["exit"] or "", re.I), failed
+    assert isinstance(failed["failure_detail"]["serial_tail"], list), failed
+    lives = {"stopped": "stopped", "starting": "booting", "running": "ready",
+             "stopping": "stopping", "failed": "failed"}
+    for x in stack.hosts["test-host"].ok("GET", "/api/v1/desktops")["desktops"]:
+        assert x["life"] == lives[x["state"]], x
+
     def degraded():
         asked = time.time()
         p = pool(stack, pid)

@@ -271,22 +271,11 @@ static const struct json_field heartbeat_fields[] = {
 static void desktop_failed(struct broker *b, const struct desktop_rec *d, const char *cause,
 			   const json_t *detail, int64_t now)
 {
-	int n;
-
 	if (!cause)
 		cause = "its host reports it failed, without a reason";
 	store_desktop_set_failure(b->b_store, d->dr_id, cause, detail);
 	broker_metrics_desktop_failure(BROKER_FAILURE_FAILED);
-	n = store_pool_failed(b->b_store, d->dr_pool, cause, now);
-	if (n < 0)
-		return;
-	log_warnx("desktop=%s pool=%s failed (%d in a row): %s", d->dr_id, d->dr_pool, n, cause);
-	if (n == b->b_cfg->bc_degraded_after) {
-		log_warnx("pool=%s degraded: %d desktops failed in a row; the last: %s", d->dr_pool,
-			  n, cause);
-		broker_audit(b, NULL, "pool_degraded", d->dr_pool, "failure", NULL,
-			     "%d desktops failed in a row; the last, %s: %s", n, d->dr_id, cause);
-	}
+	pool_count_failure(b, d, cause, now);
 }
 
 /* What a host may say of a failure, at most: the broker keeps it and shows it. */

@@ -137,6 +137,11 @@ void pools_tick(struct broker *b, int64_t now);
 /* ---- provision.c ---- */
 /* Maintenance: each desktop on a host moved one step towards its state. */
 void desktops_tick(struct broker *b, int64_t now);
+/* One more failure of desktop d (cause: why) against its pool: counted for the pool's
+ * restart back-off and logged; the degraded_after-th in a row is logged and audited as
+ * pool_degraded. Inside a transaction or not. */
+void pool_count_failure(struct broker *b, const struct desktop_rec *d, const char *cause,
+			int64_t now);
 
 /* ---- template.c ---- */
 /* Checks the template of rec (a pool record of pool_from_request(), automated) with

@@ -112,6 +112,22 @@ static bool template_refused(int status)
 	return status == 400 || status == 422;
 }
 
+void pool_count_failure(struct broker *b, const struct desktop_rec *d, const char *cause,
+			int64_t now)
+{
+	int n = store_pool_failed(b->b_store, d->dr_pool, cause, now);
+
+	if (n < 0)
+		return;
+	log_warnx("desktop=%s pool=%s failed (%d in a row): %s", d->dr_id, d->dr_pool, n, cause);
+	if (n == b->b_cfg->bc_degraded_after) {
+		log_warnx("pool=%s degraded: %d desktops failed in a row; the last: %s", d->dr_pool,
+			  n, cause);
+		broker_audit(b, NULL, "pool_degraded", d->dr_pool, "failure", NULL,
+			     "%d desktops failed in a row; the last, %s: %s", n, d->dr_id, cause);
+	}
+}
+
 /* A provisioning desktop whose host refused its template: in error with the host's
  * reason as its failure (the admin API's desktop and pool views show it), audited and
  * logged once, instead of being asked again every pass; its pool counts one more
@@ -129,8 +145,8 @@ static void template_error(struct broker *b, const struct desktop_rec *d,
 			  host->hr_id, reason);
 		broker_audit(b, NULL, "desktop_error", d->dr_id, "failure", NULL, "pool=%s %s",
 			     d->dr_pool, reason);
-		store_pool_failed(b->b_store, d->dr_pool, reason, now);
 		broker_metrics_desktop_failure(BROKER_FAILURE_TEMPLATE);
+		pool_count_failure(b, d, reason, now);
 	}
 }
 

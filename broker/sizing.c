@@ -132,6 +132,34 @@ void pool_retire(struct broker *b, const char *pid, int64_t now)
 		log_warnx("pool=%s: cannot record its deletion", pid);
 }
 
+/* A pool stored with a template_warning (no host could check its template then) is
+ * checked again: the warning goes once a host accepts the template, or says what a host
+ * refuses in it (its desktops would fail). No transaction held: hosts are asked. */
+static void recheck_template(struct broker *b, const struct pool_rec *pool)
+{
+	struct broker_result res = {0};
+	json_t *rec = pool_rec_json(pool);
+	char *warning = NULL;
+	const char *now_says = NULL;
+
+	if (!rec)
+		return;
+	if (template_check_pool(b, rec, &warning, &res) == BROKER_OK) {
+		now_says = warning;
+	} else if (res.br_outcome == BROKER_BAD_REQUEST) {
+		now_says = res.br_message; /* "template: kernel 'k' not found ... on host h" */
+	} else {
+		now_says = pool->pr_template_warning; /* could not ask: as it was */
+	}
+	if (!now_says || strcmp(now_says, pool->pr_template_warning)) {
+		if (store_pool_set_template_warning(b->b_store, pool->pr_id, now_says) == 0)
+			log_info("pool=%s: template %s", pool->pr_id,
+				 now_says ? now_says : "checked by the hosts now up: accepted");
+	}
+	free(warning);
+	json_decref(rec);
+}
+
 void pools_tick(struct broker *b, int64_t now)
 {
 	struct pool_list pools;
@@ -139,9 +167,13 @@ void pools_tick(struct broker *b, int64_t now)
 
 	store_pools_list(b->b_store, &pools);
 	store_desktops_list(b->b_store, NULL, NULL, &all);
-	for (size_t i = 0; i < pools.pl_n; i++)
-		if (pools.pl_recs[i].pr_source != POOL_MANUAL)
-			size_pool(b, &pools.pl_recs[i], now);
+	for (size_t i = 0; i < pools.pl_n; i++) {
+		if (pools.pl_recs[i].pr_source == POOL_MANUAL)
+			continue;
+		if (pools.pl_recs[i].pr_template_warning)
+			recheck_template(b, &pools.pl_recs[i]);
+		size_pool(b, &pools.pl_recs[i], now);
+	}
 	/* pools being deleted are not listed: find them through their desktops */
 	for (size_t i = 0; i < all.dl_n; i++) {
 		struct pool_rec pool;

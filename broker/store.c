@@ -1113,6 +1113,13 @@ int store_desktop_set_failure(struct store *s, const char *id, const char *cause
 	return r == 0 ? -ENOENT : r < 0 ? r : 0;
 }
 
+int store_pool_set_template_warning(struct store *s, const char *id, const char *warning)
+{
+	int r = run(s, "UPDATE pools SET template_warning = ? WHERE id = ?", "ss", warning, id);
+
+	return r == 0 ? -ENOENT : r < 0 ? r : 0;
+}
+
 int store_pool_mark_deleting(struct store *s, const char *id)
 {
 	int r = run(s, "UPDATE pools SET deleting = 1, enabled = 0 WHERE id = ?", "s", id);

@@ -211,6 +211,9 @@ int store_pool_put(struct store *s, const json_t *pool, bool create, int64_t now
  * 4 s ... up to POOL_RETRY_MAX_S before its next start. Returns the failures in a row,
  * -ENOENT or -errno. */
 int store_pool_failed(struct store *s, const char *id, const char *cause, int64_t now);
+/* Sets (or with NULL clears) why pool id's template could not be checked. 0, -ENOENT or
+ * -errno. */
+int store_pool_set_template_warning(struct store *s, const char *id, const char *warning);
 /* Ends pool id's run of failures. Returns 1 when there was one, 0, or -errno. */
 int store_pool_healthy(struct store *s, const char *id);
 /* Marks a pool as being deleted (hidden; removed once its desktops are gone). */

@@ -60,9 +60,10 @@ maintenance_interval = 1s
         admin = broker.client()
         admin.login("admin", "admin-pw", bearer=True)
         # before any host: a pool is accepted, with a warning saying it was not checked
-        r = admin.request("POST", "/api/v1/admin/pools", pool("early", "vmlinux-missing"))
-        assert r.status == 201, r
-        assert "template not checked: no host is up" in r.json["template_warning"], r.json
+        for pid, kernel in (("early", "vmlinux-missing"), ("early-ok", "vmlinuz")):
+            r = admin.request("POST", "/api/v1/admin/pools", pool(pid, kernel))
+            assert r.status == 201, r
+            assert "template not checked: no host is up" in r.json["template_warning"], r.json
         hostd.start()
         admin.ok("POST", "/api/v1/admin/hosts",
                  {"id": "test-host", "url": "https://127.0.0.1:%d" % hostd.api_port,
@@ -175,9 +176,19 @@ def test_pool_no_host_can_check_is_accepted_with_a_warning(env):
                           "base.img", "--hosts", "host-not-yet")
     assert p.stdout.decode().strip() == "pool created"
     assert "vdictl: warning: pool 'p-later2': template not checked" in p.stderr.decode()
-    # the pool made before any host was registered kept its warning
-    early = env.admin.ok("GET", "/api/v1/admin/pools/early")
-    assert "template not checked" in early["template_warning"]
+    # the pools made before any host was registered were checked once one was up: the
+    # warning of the good one went, the other's says what the host refuses
+    wait("early-ok checked", lambda: env.admin.ok(
+        "GET", "/api/v1/admin/pools/early-ok")["template_warning"] is None)
+
+    def early_refused():
+        p = env.admin.ok("GET", "/api/v1/admin/pools/early")
+        return p if "not found" in p["template_warning"] else None
+    early = wait("early checked", early_refused)
+    assert early["template_warning"].startswith(
+        "template: kernel 'vmlinux-missing' not found in the template directories on host "
+        "test-host"), early
+    assert "pool=early-ok: template checked by the hosts now up: accepted" in env.broker.log()
 
 
 def test_template_broken_after_creation_fails_the_desktop_once(env):
@@ -200,6 +211,10 @@ def test_template_broken_after_creation_fails_the_desktop_once(env):
     assert [(d["id"], d["state"]) for d in ds] == [(did, "error")], ds
     log = env.broker.log()
     assert log.count(f"desktop={did} pool=p-gone host=test-host: in error:") == 1, log
+    # counted against its pool as any failure is (back-off; degraded after three in a row)
+    assert log.count(f"desktop={did} pool=p-gone failed (1 in a row): host test-host "
+                     "refused the template") == 1, log
+    assert env.admin.ok("GET", "/api/v1/admin/pools/p-gone")["failures"] == 1
     # one create asked, refused once
     assert log.count("host=test-host: POST /api/v1/desktops: HTTP 400: template file "
                      "'vmlinuz-gone'") == 1, log

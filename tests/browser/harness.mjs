@@ -29,6 +29,10 @@ export const env = {
     get autoPool() { return process.env.VDI_AUTO_POOL || ''; },
     // an automated pool whose template makes its VMM fail at once, or ''
     get brokenPool() { return process.env.VDI_BROKEN_POOL || ''; },
+    // an automated pool whose desktops keep failing (degraded), or ''
+    get degradedPool() { return process.env.VDI_DEGRADED_POOL || ''; },
+    // an automated pool whose template no host could check, or ''
+    get uncheckedPool() { return process.env.VDI_UNCHECKED_POOL || ''; },
     // the Linux desktop tests (tests/integration/linux_desktop.py)
     get pool() { return need('VDI_POOL'); },
     get kernelRelease() { return need('VDI_KERNEL_RELEASE'); },

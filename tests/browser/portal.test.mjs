@@ -240,12 +240,29 @@ test('administrators get the admin console; users do not', async () => {
     // every pool, not only the admin's own
     const pools = await page.locator('#admin-pools tbody tr code').allTextContents();
     for (const id of [...Object.keys(env.pools), ...env.hiddenPools]) assert.ok(pools.includes(id), `pool ${id} listed`);
-    // a pool no host can run says so, and why (its only allowed host never reported)
+    // a pool no host can run says so, and why: its only allowed host never reported, or
+    // cannot run its engine (which host, and why)
     for (const [id, want] of Object.entries(env.pools)) {
-        if (want.state !== 'unavailable' || !want.reason?.startsWith('No host')) continue;
+        if (want.state !== 'unavailable' || want.reason?.startsWith('All desktops')) continue;
         const health = page.locator('#admin-pools tbody tr', { hasText: id }).locator('[data-role=health]');
         assert.equal(await health.getAttribute('data-state'), 'unavailable');
-        assert.match(await health.textContent(), /^Unavailable.*no host is up/);
+        assert.match(await health.textContent(), want.reason.startsWith('No host')
+            ? /^Unavailable.*no host is up/ : /^Unavailable.*host-a: vdi-hv: /);
+    }
+    // a template no host could check yet: said under the pool's state
+    if (env.uncheckedPool) {
+        const warning = page.locator('#admin-pools tbody tr', { hasText: env.uncheckedPool })
+            .locator('[data-role=template-warning]');
+        assert.match(await warning.textContent(), /^template not checked: /);
+    }
+    // a pool whose desktops keep failing turns Degraded, with the last cause (the console
+    // refreshes itself: the third failure comes some seconds after the first)
+    if (env.degradedPool) {
+        const health = page.locator('#admin-pools tbody tr', { hasText: env.degradedPool })
+            .locator('[data-role=health][data-state=degraded]');
+        await health.waitFor({ timeout: 90000 });
+        assert.match(await health.textContent(), /^Degraded.*invalid kernel header/);
+        await shot(page, 'admin-degraded', { fullPage: true });
     }
     // the user's session, then disconnect and log off from the console
     const row = page.locator('#admin-sessions tbody tr', { hasText: env.user }).filter({ hasText: pool });

@@ -37,9 +37,10 @@ MAX_FAILURES = 3
 
 def start_hostd(request, work, hb_port):
     """vdi-hostd (engine vdi-hv) whose template directory has the demo desktop guest as
-    kernel and an empty base disk; None when it is not built."""
+    kernel and an empty base disk, and a second one (host-a) that cannot run vdi-hv;
+    None, None when vdi-hostd is not built."""
     if not os.path.exists(HOSTD):
-        return None
+        return None, None
     certs_ = request.getfixturevalue("certs")
     tpl = os.path.join(work, "templates")
     os.makedirs(tpl)
@@ -56,7 +57,11 @@ def start_hostd(request, work, hb_port):
     hostd = Hostd(hostd_work, certs_, tpl,
                   heartbeat_section(hb_port) +
                   "[desktops]\nstop_timeout = 2s\n", host_id="dc1-host1")
-    return hostd
+    # a host on which vdi-hv cannot run: pools only it may run are not available
+    (pathlib.Path(work) / "host-a").mkdir()
+    no_kvm = Hostd(pathlib.Path(work) / "host-a", certs_, tpl, heartbeat_section(hb_port),
+                   host_id="host-a", vdihv="/nonexistent/vdi-hv")
+    return hostd, no_kvm
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +71,7 @@ def stack(request, tmp_path_factory):
     stage_static(static)
     vnc_port = free_port()
     hb_port = free_port()
-    hostd = start_hostd(request, work, hb_port)
+    hostd, no_kvm = start_hostd(request, work, hb_port)
     hosts_conf = ""
     if hostd:
         hosts_conf = f"""
@@ -93,6 +98,7 @@ lockout = 60s
     try:
         if hostd:
             hostd.start()
+            no_kvm.start()
         admin = broker.client()
         admin.login("carol", "carol-pw", bearer=True)
         pools = [
@@ -140,8 +146,29 @@ lockout = 60s
                 "entitlements": [{"kind": "user", "name": "alice"}]}, expect=(201,))
             expect["offsite"] = {"name": "Offsite desktops", "state": "unavailable",
                                  "reason": "No host is available to run this desktop."}
+            admin.ok("POST", "/api/v1/admin/hosts",
+                     {"id": "host-a", "url": "https://127.0.0.1:%d" % no_kvm.api_port,
+                      "relay": "127.0.0.1:%d" % no_kvm.relay_port}, expect=(201,))
             wait_for(lambda: host_state(admin, "dc1-host1") == "up", "the host to report",
                      lambda: hostd.log())
+            wait_for(lambda: host_state(admin, "host-a") == "up", "host-a to report",
+                     lambda: no_kvm.log())
+            # a pool only host-a may run: its engine cannot run there
+            admin.ok("POST", "/api/v1/admin/pools", {
+                "id": "gpu", "name": "GPU workstation", "kind": "floating",
+                "source": "automated", "min": 0, "max": 1, "spare": 0, "memory_mib": 64,
+                "hosts": "host-a",
+                "template": {"engine": "vdi-hv", "kernel": "desktop.elf", "disk": "base.img"},
+                "entitlements": [{"kind": "user", "name": "alice"}]}, expect=(201,))
+            expect["gpu"] = {"name": "GPU workstation", "state": "unavailable",
+                             "reason": "This desktop is not available right now."}
+            # a pool whose spare desktop keeps failing: degraded after 3 in a row
+            admin.ok("POST", "/api/v1/admin/pools", {
+                "id": "crashy", "name": "Crashing template", "kind": "floating",
+                "source": "automated", "min": 0, "max": 1, "spare": 1, "memory_mib": 64,
+                "hosts": "dc1-host1",
+                "template": {"engine": "qemu", "kernel": "cut-short.bzImage", "disk": "base.img"},
+                "entitlements": []}, expect=(201,))
         # a host that never reports
         admin.ok("POST", "/api/v1/admin/hosts", {"id": "dc2-host7", "url": "https://127.0.0.1:%d" % free_port()},
                  expect=(201,))
@@ -152,6 +179,8 @@ lockout = 60s
                    VDI_POOLS=json.dumps(expect), VDI_HIDDEN_POOLS=json.dumps(["finance", "probe"]),
                    VDI_DESK_POOL="desk", VDI_AUTO_POOL="eng" if hostd else "",
                    VDI_BROKEN_POOL="broken" if hostd else "",
+                   VDI_DEGRADED_POOL="crashy" if hostd else "",
+                   VDI_UNCHECKED_POOL="offsite" if hostd else "",
                    VDI_FONT=FONT, VDI_ARTIFACTS=ARTIFACTS,
                    VDI_CHROMIUM=CHROMIUM)
         yield SimpleNamespace(broker=broker, admin=admin, env=env, work=work, vnc_port=vnc_port,
@@ -161,6 +190,7 @@ lockout = 60s
         if hostd:
             hostd_status = hostd.stop()
             hostd.kill_vms()
+            no_kvm.stop()
         status = broker.stop()
     assert status == 0, "vdi-broker did not exit cleanly:\n" + broker.log()
     assert hostd_status in (0, None), hostd.log()

@@ -192,6 +192,23 @@ def test_a_crashing_template_backs_off_then_degrades_its_pool(stack, engine, ker
     stack.admin.ok("DELETE", "/api/v1/admin/pools/%s" % pid, expect=(200, 202, 204))
 
 
+@pytest.mark.parametrize("engine", ["qemu", "vdi-hv"])
+def test_a_missing_template_is_refused_naming_file_and_host(stack, engine):
+    """For either engine, on the host that can run it: 400 naming the file and the host;
+    nothing is stored and no VMM starts."""
+    pid = "missing-%s" % engine.replace("-", "")
+    before = starts(stack, pid)
+    r = stack.admin.request("POST", "/api/v1/admin/pools", {
+        "id": pid, "kind": "floating", "source": "automated", "min": 0, "max": 1, "spare": 1,
+        "memory_mib": 64, "hosts": "test-host",
+        "template": {"engine": engine, "kernel": "gone.elf", "disk": "base.img"}})
+    assert (r.status, r.json["code"]) == (400, "bad_request"), r
+    assert "template: kernel 'gone.elf' not found in the template directories on host " \
+        "test-host" in r.json["error"], r
+    assert stack.admin.request("GET", "/api/v1/admin/pools/" + pid).status == 404
+    assert starts(stack, pid) == before
+
+
 def test_a_session_whose_desktop_never_came_is_cleaned_up(stack):
     """alice asks for a desktop that keeps failing and goes away: her session, connected
     on paper, is disconnected after provision_timeout and ends with its desktop."""

@@ -50,6 +50,25 @@ static size_t move_server(struct rfb_keys *k, unsigned want, struct rfb_key_even
 	return n;
 }
 
+static bool is_letter(uint32_t keysym)
+{
+	return (keysym >= 'A' && keysym <= 'Z') || (keysym >= 'a' && keysym <= 'z');
+}
+
+/* The level keysym is typed at on a US keyboard, Caps Lock (as the client's presses of
+ * it tell) counted: with it on, a capital is the plain key and a small letter the
+ * shifted one. */
+static enum keymap_level level_with_caps_lock(const struct rfb_keys *k, uint32_t keysym)
+{
+	enum keymap_level level = keymap_keysym_level(keysym);
+
+	if (!k->rk_caps_lock || !is_letter(keysym))
+		return level;
+	return level == KEYMAP_LEVEL_SHIFT   ? KEYMAP_LEVEL_PLAIN
+	       : level == KEYMAP_LEVEL_PLAIN ? KEYMAP_LEVEL_SHIFT
+					     : level;
+}
+
 size_t rfb_keys_event(struct rfb_keys *k, uint32_t keysym, bool down, struct rfb_key_event *out)
 {
 	unsigned bit = shift_bit(keysym), want;
@@ -72,7 +91,7 @@ size_t rfb_keys_event(struct rfb_keys *k, uint32_t keysym, bool down, struct rfb
 		k->rk_synthesised += n;
 		return n + 1;
 	}
-	switch (keymap_keysym_level(keysym)) {
+	switch (level_with_caps_lock(k, keysym)) {
 	case KEYMAP_LEVEL_SHIFT:
 		want = k->rk_server ? k->rk_server : k->rk_client ? k->rk_client : RFB_KEYS_SHIFT_L;
 		break;
@@ -89,11 +108,8 @@ size_t rfb_keys_event(struct rfb_keys *k, uint32_t keysym, bool down, struct rfb
  * needs there: the key's level is left to Shift, which the client does not hold. */
 static bool shift_missing(const struct rfb_keys *k, uint32_t keysym, uint32_t scancode)
 {
-	bool letter = (keysym >= 'A' && keysym <= 'Z') || (keysym >= 'a' && keysym <= 'z');
-
-	return !k->rk_client && keymap_keysym_level(keysym) == KEYMAP_LEVEL_SHIFT &&
-	       scancode < SCANCODE_SAME_AS_KEYCODE &&
-	       keymap_keysym_to_keycode(keysym) == scancode && !(letter && k->rk_caps_lock);
+	return !k->rk_client && level_with_caps_lock(k, keysym) == KEYMAP_LEVEL_SHIFT &&
+	       scancode < SCANCODE_SAME_AS_KEYCODE && keymap_keysym_to_keycode(keysym) == scancode;
 }
 
 size_t rfb_keys_extended(struct rfb_keys *k, uint32_t keysym, uint32_t scancode, bool down,

@@ -39,15 +39,17 @@ void rfb_keys_init(struct rfb_keys *k);
  * typed without Shift goes down with Shift released (and the client's Shift pressed
  * again after the key's release); any other key goes down with the client's Shift
  * state. A Shift key of the client's is passed on only when it changes what the server
- * holds. After every key release the server holds what the client holds again. */
+ * holds. While Caps Lock is on, as far as the client's presses of it tell, a capital
+ * letter counts as typed without Shift and a small one as typed with it (the guest
+ * capitalises). After every key release the server holds what the client holds again. */
 size_t rfb_keys_event(struct rfb_keys *k, uint32_t keysym, bool down, struct rfb_key_event *out);
 /* A QEMU extended key event (keysym and PC scan code), which the server takes by its
  * scan code and the caller passes on unchanged, between the KeyEvents this writes to
  * out (room for RFB_KEYS_OUT_MAX; returns their count, the first *before of them to go
  * before it, the rest after). A key goes down with the client's Shift state, except
  * one whose scan code is the US key of a keysym typed with Shift while the client holds
- * no Shift (Playwright's keyboard.type('$'): key '$' on the 4 key, no Shift; a letter
- * only while Caps Lock is off as far as the client's presses of it tell): it gets Shift
+ * no Shift (Playwright's keyboard.type('$'): key '$' on the 4 key, no Shift; for a
+ * letter, Caps Lock counted as the client's presses of it tell): it gets Shift
  * pressed before it and released after its release. A Shift key's own event counts as
  * held by both. */
 size_t rfb_keys_extended(struct rfb_keys *k, uint32_t keysym, uint32_t scancode, bool down,

@@ -6,7 +6,8 @@
  * (exact-size heap buffers, so ASan sees more); both runs send on the same bytes; and
  * when the stream was followed to the end (no pass-through), a parser of what was sent
  * on finds whole messages only, every key that needs Shift on a US layout going down
- * with Shift held, every one typed without Shift going down with none, and the Shift
+ * with Shift held, every one typed without Shift going down with none (letters the
+ * other way round while the Caps Lock presses sent on leave it on), and the Shift
  * keys held at the end those the filter believes the server holds. */
 #include <errno.h>
 #include <stdbool.h>
@@ -19,8 +20,9 @@
 #include "display/rfbfilter.h"
 #include "tests/fuzz/rfbfilter_feed.h"
 
-#define XK_SHIFT_L 0xffe1
-#define XK_SHIFT_R 0xffe2
+#define XK_SHIFT_L   0xffe1
+#define XK_SHIFT_R   0xffe2
+#define XK_CAPS_LOCK 0xffe5
 
 static uint32_t be32(const uint8_t *p)
 {
@@ -72,6 +74,7 @@ static int64_t message_len(const uint8_t *p, size_t n)
 static void check_output(const struct rfb_filter *f, const uint8_t *o, size_t len)
 {
 	unsigned shift = 0;
+	bool caps = false; /* Caps Lock, as the Caps Lock presses sent on tell */
 	size_t i = 0;
 
 	if (!f->rf_client_version)
@@ -100,21 +103,28 @@ static void check_output(const struct rfb_filter *f, const uint8_t *o, size_t le
 		if (o[i] == 4) {
 			uint32_t ks = be32(o + i + 4);
 			unsigned bit = ks == XK_SHIFT_L ? 1 : ks == XK_SHIFT_R ? 2 : 0;
+			enum keymap_level level = keymap_keysym_level(ks);
 
+			if (caps && ((ks >= 'A' && ks <= 'Z') || (ks >= 'a' && ks <= 'z')))
+				level = level == KEYMAP_LEVEL_SHIFT ? KEYMAP_LEVEL_PLAIN
+								    : KEYMAP_LEVEL_SHIFT;
+			if (ks == XK_CAPS_LOCK && o[i + 1])
+				caps = !caps;
 			if (bit && o[i + 1])
 				shift |= bit;
 			else if (bit)
 				shift &= ~bit;
-			else if (o[i + 1] && keymap_keysym_level(ks) == KEYMAP_LEVEL_SHIFT &&
-				 !shift)
+			else if (o[i + 1] && level == KEYMAP_LEVEL_SHIFT && !shift)
 				abort();
-			else if (o[i + 1] && keymap_keysym_level(ks) == KEYMAP_LEVEL_PLAIN && shift)
+			else if (o[i + 1] && level == KEYMAP_LEVEL_PLAIN && shift)
 				abort();
 		} else if (o[i] == 255 && o[i + 1] == 0) {
 			uint32_t sc = be32(o + i + 8);
 			bool down = o[i + 2] | o[i + 3];
 			unsigned bit = sc == 0x2a ? 1 : sc == 0x36 ? 2 : 0;
 
+			if (be32(o + i + 4) == XK_CAPS_LOCK && down)
+				caps = !caps;
 			if (bit && down)
 				shift |= bit;
 			else if (bit)

@@ -251,7 +251,7 @@ static void test_extended_key_events(void **state)
 
 /* Playwright's keyboard.type('$H'): key '$' on the 4 key and 'H' on the H key, no Shift
  * held. Each goes down with Shift pressed before it and released after its release; a
- * letter only while Caps Lock (as pressed by the client) is off; a keysym on another
+ * letter as Caps Lock (as pressed by the client) leaves it to Shift; a keysym on another
  * key than its US one (a layout of the client's own) passes as it is. */
 static void test_extended_keys_without_their_shift(void **state)
 {
@@ -277,14 +277,49 @@ static void test_extended_keys_without_their_shift(void **state)
 	assert_int_equal(rfb_keys_extended(&k, '4', 0x05, false, out, &before), 0);
 	assert_int_equal(rfb_keys_extended(&k, '$', 0x1b, true, out, &before), 0);
 	assert_int_equal(rfb_keys_extended(&k, '$', 0x1b, false, out, &before), 0);
-	/* Caps Lock on: 'H' is the guest's own doing; '$' still needs Shift */
+	/* Caps Lock on: 'H' is the guest's own doing, 'h' needs Shift there; '$' still
+	 * needs Shift */
 	assert_int_equal(rfb_keys_extended(&k, XK_Caps_Lock, 0x3a, true, out, &before), 0);
 	assert_int_equal(rfb_keys_extended(&k, XK_Caps_Lock, 0x3a, false, out, &before), 0);
 	assert_int_equal(rfb_keys_extended(&k, 'H', 0x23, true, out, &before), 0);
 	assert_int_equal(rfb_keys_extended(&k, 'H', 0x23, false, out, &before), 0);
+	assert_int_equal(rfb_keys_extended(&k, 'h', 0x23, true, out, &before), 1);
+	assert_int_equal(out[0].ke_keysym, XK_Shift_L);
+	assert_int_equal(rfb_keys_extended(&k, 'h', 0x23, false, out, &before), 1);
 	assert_int_equal(rfb_keys_extended(&k, '$', 0x05, true, out, &before), 1);
 	assert_int_equal(rfb_keys_extended(&k, '$', 0x05, false, out, &before), 1);
-	assert_int_equal(k.rk_synthesised, 6);
+	assert_int_equal(k.rk_synthesised, 8);
+}
+
+/* Keysyms alone while the client's Caps Lock is on (as its presses of it tell): the
+ * guest capitalises letters itself, so 'Q' goes without Shift and 'q' with it; symbols
+ * are not touched by Caps Lock. Off again, letters are as before. */
+static void test_keysyms_under_caps_lock(void **state)
+{
+	struct rfb_key_event out[RFB_KEYS_OUT_MAX];
+	struct rfb_keys k;
+
+	(void)state;
+	rfb_keys_init(&k);
+	assert_int_equal(rfb_keys_event(&k, XK_Caps_Lock, true, out), 1);
+	assert_int_equal(rfb_keys_event(&k, XK_Caps_Lock, false, out), 1);
+	assert_int_equal(rfb_keys_event(&k, 'Q', true, out), 1);
+	assert_int_equal(out[0].ke_keysym, 'Q');
+	assert_int_equal(rfb_keys_event(&k, 'Q', false, out), 1);
+	assert_int_equal(rfb_keys_event(&k, 'q', true, out), 2);
+	assert_int_equal(out[0].ke_keysym, XK_Shift_L);
+	assert_true(out[0].ke_down);
+	assert_int_equal(out[1].ke_keysym, 'q');
+	assert_int_equal(rfb_keys_event(&k, 'q', false, out), 2);
+	assert_int_equal(out[1].ke_keysym, XK_Shift_L);
+	assert_false(out[1].ke_down);
+	assert_int_equal(rfb_keys_event(&k, '$', true, out), 2);
+	assert_int_equal(rfb_keys_event(&k, '$', false, out), 2);
+	assert_int_equal(rfb_keys_event(&k, XK_Caps_Lock, true, out), 1);
+	assert_int_equal(rfb_keys_event(&k, XK_Caps_Lock, false, out), 1);
+	assert_int_equal(rfb_keys_event(&k, 'Q', true, out), 2);
+	assert_int_equal(rfb_keys_event(&k, 'Q', false, out), 2);
+	assert_int_equal(k.rk_server, 0);
 }
 
 int main(void)
@@ -298,6 +333,7 @@ int main(void)
 	    cmocka_unit_test(test_unknown_keysyms_pass),
 	    cmocka_unit_test(test_extended_key_events),
 	    cmocka_unit_test(test_extended_keys_without_their_shift),
+	    cmocka_unit_test(test_keysyms_under_caps_lock),
 	};
 
 	return cmocka_run_group_tests_name("rfbkeys", tests, NULL, NULL);

@@ -320,6 +320,18 @@ out_failed:
 	return r;
 }
 
+void auth_probe(struct auth *a)
+{
+	if (a->a_cfg->ac_backend == AUTH_BACKEND_LDAP)
+		ldapdir_probe(&a->a_cfg->ac_ldap);
+}
+
+void auth_cancel(struct auth *a)
+{
+	if (a->a_cfg->ac_backend == AUTH_BACKEND_LDAP)
+		ldapdir_cancel();
+}
+
 int auth_lookup(struct auth *a, const char *username, struct identity **out, char *err,
 		size_t errlen)
 {

@@ -151,6 +151,12 @@ struct auth_request {
 int auth_login(struct auth *a, const struct auth_request *req, struct identity **out,
 	       int *retry_after, char *err, size_t errlen);
 
+/* Maintenance: directory servers that failed are asked again once their back-off is
+ * over (ldapdir_probe()); nothing for local users. */
+void auth_probe(struct auth *a);
+/* Ends the logins under way and refuses new ones (-ECANCELED): the process stops. */
+void auth_cancel(struct auth *a);
+
 /* A signed-in user as the backend knows them now, without a password: 0 with a new
  * identity (their current groups), -ENOENT when the user is gone, or another negative
  * errno when the backend cannot tell (err says why). Not throttled, not gated. */

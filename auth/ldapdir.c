@@ -43,6 +43,7 @@ static const char *const default_group_filter[] = {
 /* One login in progress. */
 struct login {
 	const struct ldapdir_config *lg_cfg;
+	const char *lg_uri; /* the one directory server this attempt asks */
 	LDAP *lg_ld;
 	struct ldap_conncb lg_conncb;
 	/* watchdog: shuts the socket down when the login overruns its deadline */
@@ -52,8 +53,10 @@ struct login {
 	struct timespec lg_wd_deadline; /* CLOCK_MONOTONIC */
 	int lg_wd_fd;
 	bool lg_wd_running, lg_wd_stop, lg_wd_fired;
+	struct login *lg_next; /* in the list of logins under way (ldapdir_cancel()) */
 	const char *lg_username;
 	const struct ldapdir_hook *lg_hook; /* or NULL */
+	bool lg_hook_called;		    /* the user was found: this server answered */
 	char *lg_err;
 	size_t lg_errlen;
 	/* group DNs seen (normalised), in the order found: cycle detection and the frontier
@@ -355,6 +358,164 @@ static void watchdog_free(struct login *lg)
 	pthread_mutex_destroy(&lg->lg_wd_lock);
 }
 
+/* ---- the directory servers: failover, back-off, cancellation ---- */
+
+#define MAX_URIS       16
+#define DC_RETRY_MIN_S 5
+#define DC_RETRY_MAX_S 300
+
+/* What the process remembers of each directory server between logins: one that failed
+ * is asked last until its back-off is over (5 s doubling to 5 min), and maintenance
+ * probes it meanwhile (ldapdir_probe()). */
+struct dc_health {
+	char dh_uri[512];
+	time_t dh_retry_at; /* CLOCK_MONOTONIC seconds; asked last until then */
+	int dh_backoff;	    /* seconds; 0: answering */
+	char dh_error[256]; /* why it last failed */
+};
+
+static struct dc_health dcs[MAX_URIS];
+static struct login *under_way; /* logins in progress, for ldapdir_cancel() */
+static bool cancelled;
+static pthread_mutex_t dcs_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static time_t monotonic_s(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec;
+}
+
+/* The health slot of uri (dcs_lock held), made when missing; NULL when the table is full. */
+static struct dc_health *dc_slot(const char *uri)
+{
+	struct dc_health *free_slot = NULL;
+
+	for (size_t i = 0; i < MAX_URIS; i++) {
+		if (!strcmp(dcs[i].dh_uri, uri))
+			return &dcs[i];
+		if (!dcs[i].dh_uri[0] && !free_slot)
+			free_slot = &dcs[i];
+	}
+	if (free_slot)
+		snprintf(free_slot->dh_uri, sizeof(free_slot->dh_uri), "%s", uri);
+	return free_slot;
+}
+
+static void dc_failed(const char *uri, const char *why)
+{
+	struct dc_health *h;
+
+	pthread_mutex_lock(&dcs_lock);
+	h = dc_slot(uri);
+	if (h) {
+		bool first = h->dh_backoff == 0;
+
+		h->dh_backoff = first ? DC_RETRY_MIN_S
+				      : (h->dh_backoff * 2 > DC_RETRY_MAX_S ? DC_RETRY_MAX_S
+									    : h->dh_backoff * 2);
+		h->dh_retry_at = monotonic_s() + h->dh_backoff;
+		snprintf(h->dh_error, sizeof(h->dh_error), "%s", why);
+		if (first)
+			log_warnx("ldap: directory server %s failed: %s; asked last for %d s", uri,
+				  why, h->dh_backoff);
+	}
+	pthread_mutex_unlock(&dcs_lock);
+}
+
+static void dc_answered(const char *uri)
+{
+	struct dc_health *h;
+
+	pthread_mutex_lock(&dcs_lock);
+	h = dc_slot(uri);
+	if (h && h->dh_backoff) {
+		log_info("ldap: directory server %s answers again", uri);
+		h->dh_backoff = 0;
+		h->dh_retry_at = 0;
+		h->dh_error[0] = '\0';
+	}
+	pthread_mutex_unlock(&dcs_lock);
+}
+
+/* The configured URIs into uris (pointers into buf), the ones answering first in their
+ * order, then those in back-off, soonest due first. Returns how many. */
+static size_t dc_order(const struct ldapdir_config *c, char *buf, size_t buflen, const char **uris)
+{
+	time_t due[MAX_URIS], now = monotonic_s();
+	char *save = NULL;
+	size_t n = 0;
+
+	snprintf(buf, buflen, "%s", c->lc_uri ? c->lc_uri : "");
+	pthread_mutex_lock(&dcs_lock);
+	for (char *u = strtok_r(buf, " \t,", &save); u && n < MAX_URIS;
+	     u = strtok_r(NULL, " \t,", &save)) {
+		struct dc_health *h = dc_slot(u);
+
+		uris[n] = u;
+		due[n++] = h && h->dh_retry_at > now ? h->dh_retry_at : 0;
+	}
+	pthread_mutex_unlock(&dcs_lock);
+	for (size_t i = 1; i < n; i++) /* stable: equal keys keep their order */
+		for (size_t j = i; j > 0 && due[j - 1] > due[j]; j--) {
+			time_t t = due[j];
+			const char *u = uris[j];
+
+			due[j] = due[j - 1], uris[j] = uris[j - 1];
+			due[j - 1] = t, uris[j - 1] = u;
+		}
+	return n;
+}
+
+/* Whether an attempt's result says the server failed (rather than answering, even
+ * "no"): it could not be reached, did not answer in time, its TLS failed, or it broke
+ * off, before it said anything about the user. */
+static bool dc_failure(const struct login *lg, int r)
+{
+	if (r == -ETIMEDOUT || r == -EHOSTDOWN || r == -EPROTO)
+		return true;
+	return r == -EIO && !lg->lg_hook_called;
+}
+
+static void under_way_add(struct login *lg)
+{
+	pthread_mutex_lock(&dcs_lock);
+	lg->lg_next = under_way;
+	under_way = lg;
+	pthread_mutex_unlock(&dcs_lock);
+}
+
+static void under_way_remove(struct login *lg)
+{
+	pthread_mutex_lock(&dcs_lock);
+	for (struct login **p = &under_way; *p; p = &(*p)->lg_next)
+		if (*p == lg) {
+			*p = lg->lg_next;
+			break;
+		}
+	pthread_mutex_unlock(&dcs_lock);
+}
+
+void ldapdir_cancel(void)
+{
+	pthread_mutex_lock(&dcs_lock);
+	cancelled = true;
+	for (struct login *lg = under_way; lg; lg = lg->lg_next)
+		watchdog_arm(lg, 0); /* fires at once: every wait of that login ends */
+	pthread_mutex_unlock(&dcs_lock);
+}
+
+static bool is_cancelled(void)
+{
+	bool c;
+
+	pthread_mutex_lock(&dcs_lock);
+	c = cancelled;
+	pthread_mutex_unlock(&dcs_lock);
+	return c;
+}
+
 static int on_connect(LDAP *ld, Sockbuf *sb, LDAPURLDesc *srv, struct sockaddr *addr,
 		      struct ldap_conncb *ctx)
 {
@@ -367,6 +528,8 @@ static int on_connect(LDAP *ld, Sockbuf *sb, LDAPURLDesc *srv, struct sockaddr *
 	if (ber_sockbuf_ctrl(sb, LBER_SB_OPT_GET_FD, &fd) == 1) {
 		pthread_mutex_lock(&lg->lg_wd_lock);
 		lg->lg_wd_fd = fd;
+		if (lg->lg_wd_fired) /* the deadline passed while connecting */
+			shutdown(fd, SHUT_RDWR);
 		pthread_mutex_unlock(&lg->lg_wd_lock);
 	}
 	return LDAP_SUCCESS;
@@ -392,7 +555,7 @@ static int connect_server(struct login *lg)
 	int version = LDAP_VERSION3, demand = LDAP_OPT_X_TLS_DEMAND;
 	int tls_min = LDAP_OPT_X_TLS_PROTOCOL_TLS1_2, zero = 0, rc;
 
-	rc = ldap_initialize(&lg->lg_ld, c->lc_uri);
+	rc = ldap_initialize(&lg->lg_ld, lg->lg_uri);
 	if (rc != LDAP_SUCCESS) {
 		ldap_reason(lg, rc, "ldap_initialize"); /* a config problem, not the user's */
 		return -EIO;
@@ -841,6 +1004,7 @@ static int run_login(struct login *lg, const char *password, struct identity **o
 		set_err(lg, "cannot start the LDAP watchdog thread");
 		return r;
 	}
+	under_way_add(lg);
 	r = connect_server(lg);
 	if (r < 0)
 		goto out_unbind;
@@ -853,6 +1017,7 @@ static int run_login(struct login *lg, const char *password, struct identity **o
 	if (r < 0)
 		goto out_unbind;
 	/* The caller's say on this account (throttled?) before its password is sent. */
+	lg->lg_hook_called = true;
 	if (lg->lg_hook && (r = lg->lg_hook->lh_found(lg->lg_hook->lh_ctx, id->id_username)) < 0) {
 		set_err(lg, "refused after the user was found");
 		goto out_unbind;
@@ -873,6 +1038,7 @@ static int run_login(struct login *lg, const char *password, struct identity **o
 	*out = id;
 	id = NULL;
 out_unbind:
+	under_way_remove(lg);
 	if (watchdog_stop(lg) && r < 0) {
 		set_err(lg, "no complete answer from the LDAP server in time");
 		r = -ETIMEDOUT;
@@ -883,6 +1049,32 @@ out_unbind:
 	free_strings(lg->lg_dns, lg->lg_ndns);
 	free_strings(memberof, nmemberof);
 	identity_free(id);
+	return r;
+}
+
+/* Whether lg's server answers: connect, TLS, and a bind as the service account (or an
+ * anonymous one), under the same watchdog as a login. 0 or a negative errno, err set. */
+static int probe_server(struct login *lg)
+{
+	const struct ldapdir_config *cfg = lg->lg_cfg;
+	int r = watchdog_start(lg, cfg->lc_network_timeout + cfg->lc_timeout);
+
+	if (r < 0) {
+		set_err(lg, "cannot start the LDAP watchdog thread");
+		return r;
+	}
+	under_way_add(lg);
+	r = connect_server(lg);
+	if (r == 0)
+		r = bind_service(lg, true);
+	under_way_remove(lg);
+	if (watchdog_stop(lg) && r < 0) {
+		set_err(lg, "no complete answer from the LDAP server in time");
+		r = -ETIMEDOUT;
+	}
+	if (lg->lg_ld)
+		ldap_unbind_ext_s(lg->lg_ld, NULL, NULL);
+	watchdog_free(lg);
 	return r;
 }
 
@@ -921,18 +1113,17 @@ int ldapdir_login(const struct ldapdir_config *cfg, const char *username, const 
 	return ldapdir_login_hooked(cfg, username, password, NULL, out, err, errlen);
 }
 
-/* A login (password) or a lookup (no password) from start to end. */
+/* A login (password) or a lookup (no password) from start to end: each directory
+ * server in turn (dc_order()) until one answers. */
 static int run(const struct ldapdir_config *cfg, const char *username, const char *password,
 	       const struct ldapdir_hook *hook, struct identity **out, char *err, size_t errlen)
 {
-	struct login lg = {.lg_cfg = cfg,
-			   .lg_username = username,
-			   .lg_hook = hook,
-			   .lg_err = err,
-			   .lg_errlen = errlen};
+	char list[1024], last[512] = "";
+	const char *uris[MAX_URIS];
+	size_t n, failed = 0;
 	bool was_pending;
 	sigset_t old;
-	int r;
+	int r = -EHOSTDOWN;
 
 	*out = NULL;
 	err[0] = '\0';
@@ -940,10 +1131,76 @@ static int run(const struct ldapdir_config *cfg, const char *username, const cha
 		snprintf(err, errlen, "invalid username");
 		return -EINVAL;
 	}
+	n = dc_order(cfg, list, sizeof(list), uris);
 	sigpipe_block(&old, &was_pending);
-	r = run_login(&lg, password, out);
+	for (size_t i = 0; i < n; i++) {
+		struct login lg = {.lg_cfg = cfg,
+				   .lg_uri = uris[i],
+				   .lg_username = username,
+				   .lg_hook = hook,
+				   .lg_err = err,
+				   .lg_errlen = errlen};
+
+		if (is_cancelled()) {
+			r = -ECANCELED;
+			snprintf(err, errlen, "the broker is stopping");
+			break;
+		}
+		err[0] = '\0';
+		r = run_login(&lg, password, out);
+		if (!dc_failure(&lg, r)) {
+			dc_answered(uris[i]);
+			break;
+		}
+		if (is_cancelled()) {
+			r = -ECANCELED;
+			snprintf(err, errlen, "the broker is stopping");
+			break;
+		}
+		dc_failed(uris[i], err);
+		snprintf(last, sizeof(last), "%s: %s", uris[i], err);
+		failed++;
+	}
 	sigpipe_restore(&old, was_pending);
+	if (failed == n && n > 0) /* no server answered: say so, with the last one's reason */
+		snprintf(err, errlen, "%s%s", last,
+			 n > 1 ? " (and every other directory server failed too)" : "");
 	return r;
+}
+
+int ldapdir_probe(const struct ldapdir_config *cfg)
+{
+	char list[1024], err[512];
+	const char *uris[MAX_URIS];
+	size_t n = dc_order(cfg, list, sizeof(list), uris);
+	time_t now = monotonic_s();
+	int probed = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct login lg = {
+		    .lg_cfg = cfg, .lg_uri = uris[i], .lg_err = err, .lg_errlen = sizeof(err)};
+		bool due = false;
+		bool was_pending;
+		sigset_t old;
+		int r;
+
+		pthread_mutex_lock(&dcs_lock);
+		for (size_t j = 0; j < MAX_URIS; j++)
+			if (!strcmp(dcs[j].dh_uri, uris[i]))
+				due = dcs[j].dh_backoff && dcs[j].dh_retry_at <= now;
+		pthread_mutex_unlock(&dcs_lock);
+		if (!due || is_cancelled())
+			continue;
+		probed++;
+		sigpipe_block(&old, &was_pending);
+		r = probe_server(&lg);
+		sigpipe_restore(&old, was_pending);
+		if (r == 0)
+			dc_answered(uris[i]);
+		else
+			dc_failed(uris[i], err);
+	}
+	return probed;
 }
 
 int ldapdir_login_hooked(const struct ldapdir_config *cfg, const char *username,

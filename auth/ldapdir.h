@@ -1,8 +1,11 @@
 /* Users from LDAP or Active Directory through OpenLDAP's libldap: the [ldap] options,
  * and one login = find the user's entry with a service account (or anonymously), bind
  * as the user with their password, collect their groups (nested ones too). A fresh
- * connection per login, so calls from several threads are independent. Not throttling
- * (throttle.h) and not what the user may use (policy/). */
+ * connection per attempt, so calls from several threads are independent. With several
+ * directory servers (uri = "ldaps://dc1 ldaps://dc2"), each is asked in turn under its
+ * own deadlines until one answers; one that failed is asked last for a back-off
+ * period and probed by ldapdir_probe() meanwhile. Not throttling (throttle.h) and not
+ * what the user may use (policy/). */
 #ifndef VDI_AUTH_LDAPDIR_H
 #define VDI_AUTH_LDAPDIR_H
 
@@ -120,25 +123,34 @@ int ldapdir_config_finish(struct ldapdir_config *cfg, const char *file, char *er
  * identity in *out (free with identity_free()): the directory's spelling of the
  * username, DN, display name, mail, and group names (group_name_attr, or the first RDN
  * value for memberOf DNs), nested groups included up to max_nesting levels (cycles are
- * followed once). Opens one connection for the call and closes it (no pool), so calls
- * from several threads are independent. Blocks for a bounded time: each libldap wait
- * is limited by timeout / network_timeout, and a watchdog thread closes the socket if
- * connecting, TLS and finding the user take longer than network_timeout + timeout per
- * step, or the rest longer than 6 x timeout (libldap's TLS handshake has no timeout of
- * its own). SIGPIPE from a broken connection is blocked in the calling thread while it
- * runs and never reaches the process.
- * Returns 0, or:
- *   -EACCES     unknown user, wrong or empty password, account refused by the server
- *   -EINVAL     username not acceptable
+ * followed once). Asks the directory servers in turn (see above) until one answers:
+ * a server's "no" (wrong password, unknown user) is the answer, whatever others failed
+ * before it. Each attempt opens one connection and closes it. Blocks for a bounded time
+ * per server: each libldap wait is limited by timeout / network_timeout, and a watchdog
+ * thread closes the socket if connecting, TLS and finding the user take longer than
+ * network_timeout + timeout per step, or the rest longer than 6 x timeout (libldap's TLS
+ * handshake has no timeout of its own). SIGPIPE from a broken connection is blocked in the calling
+ * thread while it runs and never reaches the process. Returns 0, or: -EACCES     unknown user,
+ * wrong or empty password, account refused by the server -EINVAL     username not acceptable
  *   -ENOTUNIQ   the filter matches several entries (a directory or filter problem)
  *   -EPROTO     StartTLS or certificate verification failed (nothing sent in clear)
  *   -ETIMEDOUT  the server did not answer in time
  *   -EHOSTDOWN  no server could be reached
+ *   -ECANCELED  ldapdir_cancel() was called
  *   -ENOMEM, -EIO  other failures (service account refused, referral, ...)
  * err receives a one-line reason for the log (never the password); callers should show
  * users a generic message for -EACCES. */
 int ldapdir_login(const struct ldapdir_config *cfg, const char *username, const char *password,
 		  struct identity **out, char *err, size_t errlen);
+
+/* Ends every login and lookup under way within moments (they return -ECANCELED) and
+ * refuses new ones: for a process that is stopping. */
+void ldapdir_cancel(void);
+
+/* Asks each directory server of cfg whose back-off is over whether it answers again
+ * (connect, TLS, service bind); one that does is asked in its turn again, one that does
+ * not waits longer. For a maintenance thread. Returns how many were asked. */
+int ldapdir_probe(const struct ldapdir_config *cfg);
 
 /* Called by ldapdir_login_hooked() once the user's entry is found, before the user's
  * bind: with the directory's spelling of the username (username_attr). A negative

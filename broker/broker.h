@@ -95,6 +95,9 @@ struct gateway *broker_gateway(const struct broker *b);
 /* Starts / stops the maintenance thread. */
 int broker_start(struct broker *b);
 void broker_stop(struct broker *b);
+/* Ends the logins under way (their directory servers may hang) and refuses new ones:
+ * called first when the process stops. */
+void broker_cancel_logins(struct broker *b);
 /* Wakes the maintenance thread now (a heartbeat arrived, a desktop was claimed). */
 void broker_kick(struct broker *b);
 /* One maintenance pass at time now (the thread's body; tests call it directly). */

@@ -142,6 +142,7 @@ static int serve(const struct broker_config *cfg)
 			log_info("SIGHUP: restart vdi-broker to apply a new configuration");
 	}
 	log_info("%s: stopping", strsignal(sig));
+	broker_cancel_logins(b); /* a directory that hangs must not hold the stop */
 	status = 0;
 out:
 	api_stop(api);

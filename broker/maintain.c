@@ -1,7 +1,7 @@
 /* The maintenance thread: every maintenance_interval (or when kicked) one pass marks
- * silent hosts down (hosts.c), times out sessions (sessions.c), checks accounts again
- * (accounts.c), sizes and retires pools
- * (sizing.c), drives desktops on their hosts (provision.c) and purges what expired. */
+ * silent hosts down (hosts.c), asks failed directory servers again (auth.c), times out sessions
+ * (sessions.c), checks accounts again (accounts.c), sizes and retires pools (sizing.c), drives
+ * desktops on their hosts (provision.c) and purges what expired. */
 #include <errno.h>
 #include <time.h>
 
@@ -12,6 +12,7 @@
 void broker_maintain(struct broker *b, int64_t now)
 {
 	hosts_expire(b, now);
+	auth_probe(b->b_auth);
 	sessions_tick(b, now);
 	accounts_tick(b, now);
 	pools_tick(b, now);
@@ -52,6 +53,11 @@ int broker_start(struct broker *b)
 		return -EAGAIN;
 	b->b_thread_running = true;
 	return 0;
+}
+
+void broker_cancel_logins(struct broker *b)
+{
+	auth_cancel(b->b_auth);
 }
 
 void broker_stop(struct broker *b)

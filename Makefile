@@ -27,6 +27,7 @@ DEBIAN_PACKAGES := \
 	libcmocka-dev python3 python3-pytest python3-pytest-rerunfailures libseccomp-dev \
 	libvncserver-dev libvncclient1 vncsnapshot \
 	libsqlite3-dev libldap2-dev slapd ldap-utils libssl-dev openssl \
+	samba samba-ad-dc samba-ad-provision \
 	libmicrohttpd-dev libcurl4-openssl-dev \
 	qemu-system-x86 qemu-utils e2fsprogs console-setup-linux \
 	chromium websockify

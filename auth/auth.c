@@ -310,6 +310,12 @@ out_free:
 	}
 	if (r == -EBUSY)
 		return r;
+	if (r == LDAPDIR_PASSWORD_CHANGE || r == LDAPDIR_ACCOUNT_DISABLED ||
+	    r == LDAPDIR_ACCOUNT_EXPIRED || r == LDAPDIR_ACCOUNT_LOCKED) {
+		/* the directory's say on the account, not a guess: not counted */
+		log_warnx("login refused user=%s addr=%s: %s", username, addr, err);
+		return r;
+	}
 	if (r != -EACCES && r != -EINVAL) {
 		log_warnx("login error user=%s addr=%s: %s", username, addr, err);
 		return r;

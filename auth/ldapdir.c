@@ -8,6 +8,9 @@
 #include <errno.h>
 #include <lber.h>
 #include <ldap.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -57,6 +60,7 @@ struct login {
 	const char *lg_username;
 	const struct ldapdir_hook *lg_hook; /* or NULL */
 	bool lg_hook_called;		    /* the user was found: this server answered */
+	bool lg_tcp_up;			    /* a TCP connection was made (before any TLS) */
 	char *lg_err;
 	size_t lg_errlen;
 	/* group DNs seen (normalised), in the order found: cycle detection and the frontier
@@ -528,6 +532,7 @@ static int on_connect(LDAP *ld, Sockbuf *sb, LDAPURLDesc *srv, struct sockaddr *
 	if (ber_sockbuf_ctrl(sb, LBER_SB_OPT_GET_FD, &fd) == 1) {
 		pthread_mutex_lock(&lg->lg_wd_lock);
 		lg->lg_wd_fd = fd;
+		lg->lg_tcp_up = true;
 		if (lg->lg_wd_fired) /* the deadline passed while connecting */
 			shutdown(fd, SHUT_RDWR);
 		pthread_mutex_unlock(&lg->lg_wd_lock);
@@ -546,13 +551,88 @@ static void on_disconnect(LDAP *ld, Sockbuf *sb, struct ldap_conncb *ctx)
 	pthread_mutex_unlock(&lg->lg_wd_lock);
 }
 
+/* With tls_name, libldap is told to take any certificate (it would check the URI's
+ * host) and the certificate is checked here before anything is sent: the chain against
+ * ca_file (or the system's CAs) for a TLS server, and the name against tls_name. */
+static int check_peer_certificate(struct login *lg)
+{
+	const struct ldapdir_config *c = lg->lg_cfg;
+	struct berval der = {0};
+	const unsigned char *p;
+	X509_STORE_CTX *ctx = NULL;
+	X509_STORE *store = NULL;
+	X509 *cert = NULL;
+	int r = -EPROTO, ok;
+
+	if (ldap_get_option(lg->lg_ld, LDAP_OPT_X_TLS_PEERCERT, &der) != LDAP_OPT_SUCCESS ||
+	    !der.bv_val) {
+		set_err(lg, "TLS with %s: no server certificate to check", lg->lg_uri);
+		return -EPROTO;
+	}
+	p = (const unsigned char *)der.bv_val;
+	cert = d2i_X509(NULL, &p, (long)der.bv_len);
+	store = X509_STORE_new();
+	ctx = X509_STORE_CTX_new();
+	if (!cert || !store || !ctx) {
+		set_err(lg, "TLS with %s: cannot read the server certificate", lg->lg_uri);
+		goto out;
+	}
+	ok = c->lc_ca_file && *c->lc_ca_file ? X509_STORE_load_locations(store, c->lc_ca_file, NULL)
+					     : X509_STORE_set_default_paths(store);
+	if (ok != 1 || X509_STORE_CTX_init(ctx, store, cert, NULL) != 1) {
+		set_err(lg, "TLS with %s: cannot load the CA certificates", lg->lg_uri);
+		goto out;
+	}
+	X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_SERVER);
+	X509_VERIFY_PARAM_set1_host(X509_STORE_CTX_get0_param(ctx), c->lc_tls_name, 0);
+	if (X509_verify_cert(ctx) != 1) {
+		set_err(lg,
+			"TLS with %s: the server certificate is not trusted for the name '%s': %s",
+			lg->lg_uri, c->lc_tls_name,
+			X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+		goto out;
+	}
+	r = 0;
+out:
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(store);
+	X509_free(cert);
+	ber_memfree(der.bv_val);
+	return r;
+}
+
+/* What a failed TLS connection is said to be: a TLS failure (certificate, name,
+ * handshake) once TCP was up, never "cannot contact the server". */
+static int tls_failed(struct login *lg, int rc, const char *what)
+{
+	const char *name = lg->lg_cfg->lc_tls_name;
+
+	if (!lg->lg_tcp_up || lg->lg_wd_fired) {
+		ldap_reason(lg, rc, what);
+		return errno_of(rc);
+	}
+	set_err(lg,
+		"TLS with %s failed: the handshake broke off or the server certificate was not "
+		"accepted (not signed by a CA of ca_file, or not for the name '%s'%s)",
+		lg->lg_uri, name && *name ? name : "in the URI",
+		name && *name ? "" : "; tls_name sets another");
+	return -EPROTO;
+}
+
+static bool uses_tls(const struct login *lg)
+{
+	return lg->lg_cfg->lc_start_tls || !strncasecmp(lg->lg_uri, "ldaps://", 8);
+}
+
 /* Connection, options and TLS. StartTLS failure ends the login: no clear-text retry. */
 static int connect_server(struct login *lg)
 {
 	const struct ldapdir_config *c = lg->lg_cfg;
 	struct timeval net = {.tv_sec = c->lc_network_timeout};
 	struct timeval op = {.tv_sec = c->lc_timeout};
-	int version = LDAP_VERSION3, demand = LDAP_OPT_X_TLS_DEMAND;
+	bool own_check = c->lc_tls_name && *c->lc_tls_name;
+	int version = LDAP_VERSION3,
+	    demand = own_check ? LDAP_OPT_X_TLS_ALLOW : LDAP_OPT_X_TLS_DEMAND;
 	int tls_min = LDAP_OPT_X_TLS_PROTOCOL_TLS1_2, zero = 0, rc;
 
 	rc = ldap_initialize(&lg->lg_ld, lg->lg_uri);
@@ -581,8 +661,16 @@ static int connect_server(struct login *lg)
 		ldap_reason(lg, rc, "TLS setup (ca_file?)");
 		return -EPROTO;
 	}
-	if (!c->lc_start_tls)
-		return 0;
+	if (!c->lc_start_tls) {
+		if (!uses_tls(lg))
+			return 0;
+		/* ldaps://: connect and shake hands now, so the certificate is known to be
+		 * right before any password is sent */
+		rc = ldap_connect(lg->lg_ld);
+		if (rc != LDAP_SUCCESS)
+			return tls_failed(lg, rc, "connect");
+		return own_check ? check_peer_certificate(lg) : 0;
+	}
 	rc = ldap_start_tls_s(lg->lg_ld, NULL, NULL);
 	if (rc != LDAP_SUCCESS) {
 		ldap_reason(lg, rc, "StartTLS failed, not continuing in clear text");
@@ -592,7 +680,7 @@ static int connect_server(struct login *lg)
 		set_err(lg, "StartTLS reported success without TLS in place");
 		return -EPROTO;
 	}
-	return 0;
+	return own_check ? check_peer_certificate(lg) : 0;
 }
 
 static int bind_simple(LDAP *ld, const char *dn, const char *password)
@@ -971,13 +1059,54 @@ out_free:
 	return r;
 }
 
+/* Active Directory's reason for refusing a bind, from the "data" code of its
+ * diagnostic message ("80090308: LdapErr: ..., data 773, v4563"): the account's state,
+ * or 0 when the code says nothing more than a wrong password. */
+static int ad_account_state(struct login *lg)
+{
+	static const struct {
+		unsigned code;
+		int state;
+		const char *what;
+	} states[] = {
+	    {0x773, LDAPDIR_PASSWORD_CHANGE, "the password must be changed"},
+	    {0x532, LDAPDIR_PASSWORD_CHANGE, "the password has expired"},
+	    {0x533, LDAPDIR_ACCOUNT_DISABLED, "the account is disabled"},
+	    {0x701, LDAPDIR_ACCOUNT_EXPIRED, "the account has expired"},
+	    {0x775, LDAPDIR_ACCOUNT_LOCKED, "the account is locked out"},
+	};
+	char *diag = NULL;
+	const char *data;
+	unsigned code;
+	int state = 0;
+
+	if (lg->lg_cfg->lc_server_type != LDAPDIR_AD)
+		return 0;
+	ldap_get_option(lg->lg_ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
+	data = diag ? strstr(diag, "data ") : NULL;
+	if (data && sscanf(data + 5, "%x", &code) == 1)
+		for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+			if (states[i].code == code) {
+				set_err(lg, "user bind refused: %s (Active Directory data %x)",
+					states[i].what, code);
+				state = states[i].state;
+			}
+	ldap_memfree(diag);
+	return state;
+}
+
 static int bind_user(struct login *lg, const char *dn, const char *password)
 {
-	int rc = bind_simple(lg->lg_ld, dn, password);
+	int rc = bind_simple(lg->lg_ld, dn, password), state;
 
 	switch (rc) {
 	case LDAP_SUCCESS: return 0;
 	case LDAP_INVALID_CREDENTIALS:
+		state = ad_account_state(lg);
+		if (state)
+			return state;
+		ldap_reason(lg, rc, "user bind refused");
+		return -EACCES;
 	case LDAP_INAPPROPRIATE_AUTH:
 	case LDAP_UNWILLING_TO_PERFORM:
 	case LDAP_CONSTRAINT_VIOLATION:

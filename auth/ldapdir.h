@@ -9,6 +9,7 @@
 #ifndef VDI_AUTH_LDAPDIR_H
 #define VDI_AUTH_LDAPDIR_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -41,6 +42,7 @@ struct ldapdir_config {
 	bool lc_start_tls;   /* StartTLS on ldap:// URIs; failure is an error, never clear text */
 	bool lc_require_tls; /* refuse clear-text ldap:// to non-loopback hosts */
 	char *lc_ca_file;    /* PEM CA bundle for the server certificate; unset: system CAs */
+	char *lc_tls_name;   /* the name the certificate must bear; unset: the URI's host */
 	int lc_timeout;	     /* seconds per LDAP operation */
 	int lc_network_timeout; /* seconds to connect (TCP and TLS handshake) */
 };
@@ -103,6 +105,9 @@ extern const char *const ldapdir_member_attrs[]; /* "member", "uniqueMember", "m
 			 .co_help = "refuse clear text to non-loopback servers"),                  \
 	    LDAPDIR_OPT_(base, "ca_file", CONFIG_STRING, lc_ca_file, .co_max = 4096,               \
 			 .co_help = "CA certificates (PEM) for the server; default system CAs"),   \
+	    LDAPDIR_OPT_(base, "tls_name", CONFIG_STRING, lc_tls_name, .co_max = 255,              \
+			 .co_help =                                                                \
+			     "name the server certificate must bear; default the URI's host"),     \
 	    LDAPDIR_OPT_(base, "timeout", CONFIG_DURATION, lc_timeout, .co_default = "5s",         \
 			 .co_min = 1, .co_max = 300, .co_help = "limit per LDAP operation"),       \
 	    LDAPDIR_OPT_(base, "network_timeout", CONFIG_DURATION, lc_network_timeout,             \
@@ -118,6 +123,14 @@ extern const char *const ldapdir_member_attrs[]; /* "member", "uniqueMember", "m
  * require_tls is on. Returns 0 or -EINVAL / -ENOMEM with "file: [ldap] ..." in err. */
 int ldapdir_config_finish(struct ldapdir_config *cfg, const char *file, char *err, size_t errlen);
 
+/* What the directory says of an account it will not let in now, although it knows it
+ * (Active Directory's account states, from the "data" code of its bind refusal). Not a
+ * wrong password: the caller does not count them as failed guesses. */
+#define LDAPDIR_PASSWORD_CHANGE	 (-EKEYEXPIRED) /* must change it (773) or it expired (532) */
+#define LDAPDIR_ACCOUNT_DISABLED (-EKEYREVOKED) /* 533 */
+#define LDAPDIR_ACCOUNT_EXPIRED	 (-ETIME)	/* 701 */
+#define LDAPDIR_ACCOUNT_LOCKED	 (-ENOLCK)	/* 775 */
+
 /* Authenticates username (valid per identity_valid_username()) with password against
  * the directory. An empty password is refused before any bind. On success stores a new
  * identity in *out (free with identity_free()): the directory's spelling of the
@@ -129,9 +142,13 @@ int ldapdir_config_finish(struct ldapdir_config *cfg, const char *file, char *er
  * per server: each libldap wait is limited by timeout / network_timeout, and a watchdog
  * thread closes the socket if connecting, TLS and finding the user take longer than
  * network_timeout + timeout per step, or the rest longer than 6 x timeout (libldap's TLS
- * handshake has no timeout of its own). SIGPIPE from a broken connection is blocked in the calling
- * thread while it runs and never reaches the process. Returns 0, or: -EACCES     unknown user,
- * wrong or empty password, account refused by the server -EINVAL     username not acceptable
+ * handshake has no timeout of its own). SIGPIPE from a broken connection is blocked in
+ * the calling thread while it runs and never reaches the process.
+ * Returns 0, or:
+ *   -EACCES     unknown user, wrong or empty password, account refused by the server
+ *   LDAPDIR_PASSWORD_CHANGE, _ACCOUNT_DISABLED, _ACCOUNT_EXPIRED, _ACCOUNT_LOCKED
+ *               (server_type = ad) the account's state, err naming it
+ *   -EINVAL     username not acceptable
  *   -ENOTUNIQ   the filter matches several entries (a directory or filter problem)
  *   -EPROTO     StartTLS or certificate verification failed (nothing sent in clear)
  *   -ETIMEDOUT  the server did not answer in time

@@ -60,6 +60,10 @@ static const struct outcome_http {
     [BROKER_NO_CAPACITY] = {503, NULL},
     [BROKER_HOST_UNAVAILABLE] = {503, "host_unavailable"},
     [BROKER_DIRECTORY_UNAVAILABLE] = {503, "directory_unavailable"},
+    [BROKER_PASSWORD_CHANGE] = {403, "password_change_required"},
+    [BROKER_ACCOUNT_DISABLED] = {403, "account_disabled"},
+    [BROKER_ACCOUNT_EXPIRED] = {403, "account_expired"},
+    [BROKER_ACCOUNT_LOCKED] = {403, "account_locked"},
     [BROKER_LOGINS_BUSY] = {503, "busy"},
     [BROKER_DESKTOP_FAILED] = {503, "desktop_failed"},
 };

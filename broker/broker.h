@@ -48,6 +48,10 @@ enum broker_outcome {
 	BROKER_DIRECTORY_UNAVAILABLE, /* the user directory is not answering */
 	BROKER_LOGINS_BUSY,	      /* too many logins at once: retry after br_retry_after */
 	BROKER_DESKTOP_FAILED,	      /* the desktop failed to start (message: why); retry */
+	BROKER_PASSWORD_CHANGE,	      /* the right password, which must be changed first */
+	BROKER_ACCOUNT_DISABLED,      /* the directory has the account disabled */
+	BROKER_ACCOUNT_EXPIRED,	      /* ... expired */
+	BROKER_ACCOUNT_LOCKED,	      /* ... locked out (too many wrong passwords there) */
 	BROKER_OUTCOMES
 };
 

@@ -32,6 +32,10 @@ static const char *const outcome_names[BROKER_OUTCOMES] = {
     [BROKER_NO_CAPACITY] = "no_capacity",
     [BROKER_HOST_UNAVAILABLE] = "host_unavailable",
     [BROKER_DIRECTORY_UNAVAILABLE] = "directory_unavailable",
+    [BROKER_PASSWORD_CHANGE] = "password_change_required",
+    [BROKER_ACCOUNT_DISABLED] = "account_disabled",
+    [BROKER_ACCOUNT_EXPIRED] = "account_expired",
+    [BROKER_ACCOUNT_LOCKED] = "account_locked",
     [BROKER_LOGINS_BUSY] = "logins_busy",
     [BROKER_DESKTOP_FAILED] = "desktop_failed",
 };

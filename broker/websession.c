@@ -91,6 +91,18 @@ static enum broker_outcome login_outcome(int r, int retry_after, struct broker_r
 		return broker_result_set(res, BROKER_BAD_CREDENTIALS, NULL,
 					 "invalid username or password");
 	case -EINVAL: return broker_result_set(res, BROKER_BAD_REQUEST, NULL, "invalid username");
+	case LDAPDIR_PASSWORD_CHANGE:
+		return broker_result_set(res, BROKER_PASSWORD_CHANGE, NULL,
+					 "your password must be changed before you can sign in");
+	case LDAPDIR_ACCOUNT_DISABLED:
+		return broker_result_set(res, BROKER_ACCOUNT_DISABLED, NULL,
+					 "your account is disabled");
+	case LDAPDIR_ACCOUNT_EXPIRED:
+		return broker_result_set(res, BROKER_ACCOUNT_EXPIRED, NULL,
+					 "your account has expired");
+	case LDAPDIR_ACCOUNT_LOCKED:
+		return broker_result_set(res, BROKER_ACCOUNT_LOCKED, NULL,
+					 "your account is locked");
 	case -EBUSY:
 		res->br_retry_after = retry_after;
 		return broker_result_set(res, BROKER_LOGINS_BUSY, NULL,

@@ -82,6 +82,10 @@ const REASONS = {
     csrf: 'The request was refused as a possible forgery. Reload the page.',
     forbidden: 'Administrators only.',
     directory_unavailable: 'The sign-in service is not answering. Try again later.',
+    password_change_required: 'Your password must be changed before you can sign in. Change it on a domain computer or ask your administrator.',
+    account_disabled: 'Your account is disabled. Contact your administrator.',
+    account_expired: 'Your account has expired. Contact your administrator.',
+    account_locked: 'Your account is locked after too many wrong passwords. Try again later or contact your administrator.',
     network: 'Cannot reach the server. Check your connection.',
 };
 

@@ -1,0 +1,117 @@
+"""Active Directory for real: a Samba AD DC (samba_fixture) on loopback, asked over
+ldaps:// by address with the name its certificate bears given as tls_name. Logins by
+sAMAccountName, nested groups through LDAP_MATCHING_RULE_IN_CHAIN, the certificate's
+name checked (a wrong name is a TLS failure that says so), and the account states AD
+reports in its bind refusals mapped to their own answers."""
+import os
+
+import pytest
+
+from broker_fixture import Broker
+from samba_fixture import ADMIN_PW, BASE, SambaDC, why_not
+from test_auth_ldap import authcheck, ok, refused
+
+pytestmark = pytest.mark.skipif(why_not() is not None, reason=why_not() or "")
+
+USERS = [("alice", "Alice-pw1", ["--given-name=Alice", "--surname=Example"]),
+         ("bob", "Bob-pw1"), ("carol", "Carol-pw1", ["--must-change-at-next-login"]),
+         ("dave", "Dave-pw1"), ("erin", "Erin-pw1")]
+GROUPS = [("staff", ["alice"]), ("engineering", ["staff"]), ("everyone", ["engineering"])]
+SETUP = [("user", "disable", "bob"), ("user", "setexpiry", "dave", "--days=0"),
+         ("domain", "passwordsettings", "set", "--account-lockout-threshold=3",
+          "--reset-account-lockout-after=30", "--account-lockout-duration=30")]
+
+
+@pytest.fixture(scope="module")
+def dc(tmp_path_factory):
+    server = SambaDC(str(tmp_path_factory.mktemp("samba")), USERS, GROUPS, SETUP)
+    yield server
+    server.stop()
+
+
+def conf(tmp_path, dc, **extra):
+    options = dict(server_type="ad", bind_dn="CN=Administrator,CN=Users," + BASE,
+                   bind_password=ADMIN_PW, ca_file=dc.ca, tls_name="dc1.vdi.test")
+    options.update(extra)
+    path = tmp_path / ("ad-%d.conf" % len(list(tmp_path.glob("ad-*.conf"))))
+    lines = ["[auth]", "backend = ldap", "[ldap]", "uri = ldaps://127.0.0.1/",
+             "base_dn = " + BASE]
+    lines += ["%s = %s" % kv for kv in options.items() if kv[1] is not None]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_login_and_nested_groups(dc, tmp_path):
+    alice = ok(conf(tmp_path, dc), "alice", "Alice-pw1")
+    assert alice["username"] == "alice"
+    assert alice["dn"] == "CN=Alice Example,CN=Users," + BASE
+    assert {"staff", "engineering", "everyone"} <= set(alice["groups"]), alice
+    refused(conf(tmp_path, dc), "alice", "wrong-pw", "EACCES")
+    refused(conf(tmp_path, dc), "nobody", "Alice-pw1", "EACCES")
+
+
+def test_the_certificate_name_is_checked_and_said(dc, tmp_path):
+    """By address without tls_name the certificate (for dc1.vdi.test) does not fit: a TLS
+    failure that says so and points at tls_name, not 'cannot contact'; a tls_name the
+    certificate does not bear is refused by name."""
+    reply = refused(conf(tmp_path, dc, tls_name=None), "alice", "Alice-pw1", "EPROTO")
+    assert "TLS with ldaps://127.0.0.1/ failed" in reply["message"], reply
+    assert "tls_name sets another" in reply["message"], reply
+    reply = refused(conf(tmp_path, dc, tls_name="dc9.vdi.test"), "alice", "Alice-pw1", "EPROTO")
+    assert "not trusted for the name 'dc9.vdi.test'" in reply["message"], reply
+    other_ca = os.path.join(os.path.dirname(dc.ca), "dc.pem")  # not a CA of the chain
+    reply = refused(conf(tmp_path, dc, ca_file=other_ca), "alice", "Alice-pw1", "EPROTO")
+    assert "not trusted" in reply["message"], reply
+
+
+@pytest.mark.parametrize("user,password,error,words", [
+    ("carol", "Carol-pw1", "EKEYEXPIRED", "the password must be changed (Active Directory data 773)"),
+    ("bob", "Bob-pw1", "EKEYREVOKED", "the account is disabled (Active Directory data 533)"),
+    ("dave", "Dave-pw1", "ETIME", "the account has expired (Active Directory data 701)"),
+])
+def test_account_states_have_their_own_answers(dc, tmp_path, user, password, error, words):
+    reply = refused(conf(tmp_path, dc), user, password, error)
+    assert words in reply["message"], reply
+
+
+def test_a_locked_account_says_so(dc, tmp_path):
+    c = conf(tmp_path, dc)
+    for _ in range(3):
+        refused(c, "erin", "wrong-pw", "EACCES")
+    reply = refused(c, "erin", "Erin-pw1", "ENOLCK")
+    assert "the account is locked out (Active Directory data 775)" in reply["message"], reply
+
+
+def test_the_broker_answers_each_state_and_does_not_count_them(dc, tmp_path):
+    """403 with its own code and message; a password that must be changed is not a
+    failed guess: ten in a row are not throttled."""
+    work = tmp_path / "broker"
+    work.mkdir()
+    broker = Broker(str(work), f"""
+[auth]
+backend = ldap
+max_user_failures = 3
+[ldap]
+uri = ldaps://127.0.0.1/
+server_type = ad
+base_dn = {BASE}
+bind_dn = CN=Administrator,CN=Users,{BASE}
+bind_password = {ADMIN_PW}
+ca_file = {dc.ca}
+tls_name = dc1.vdi.test
+""")
+    broker.start()
+    try:
+        for _ in range(10):
+            r = broker.client().request("POST", "/api/v1/login",
+                                        {"username": "carol", "password": "Carol-pw1"})
+            assert (r.status, r.json["code"]) == (403, "password_change_required"), r
+        assert r.json["error"] == "your password must be changed before you can sign in", r
+        r = broker.client().request("POST", "/api/v1/login",
+                                    {"username": "bob", "password": "Bob-pw1"})
+        assert (r.status, r.json["code"]) == (403, "account_disabled"), r
+        assert broker.client().request(
+            "POST", "/api/v1/login", {"username": "alice", "password": "Alice-pw1"}).status == 200
+        assert "login refused user=carol" in broker.log()
+    finally:
+        assert broker.stop() == 0, broker.log()

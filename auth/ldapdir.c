@@ -36,8 +36,10 @@ const char *const ldapdir_server_types[] = {"openldap", "ad", NULL};
 const char *const ldapdir_group_modes[] = {"memberof", "search", NULL};
 const char *const ldapdir_member_attrs[] = {"member", "uniqueMember", "memberUid", NULL};
 
-static const char *const default_user_filter[] = {"(&(objectClass=person)(uid=%s))",
-						  "(&(objectClass=user)(sAMAccountName=%s))"};
+static const char *const default_user_filter[] = {
+    "(&(objectClass=person)(uid=%s))",
+    /* objectCategory=person: users, not computer accounts (also objectClass=user) */
+    "(&(objectCategory=person)(objectClass=user)(sAMAccountName=%s))"};
 static const char *const default_username_attr[] = {"uid", "sAMAccountName"};
 static const char *const default_group_filter[] = {
     "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=posixGroup))",
@@ -61,6 +63,7 @@ struct login {
 	const struct ldapdir_hook *lg_hook; /* or NULL */
 	bool lg_hook_called;		    /* the user was found: this server answered */
 	bool lg_tcp_up;			    /* a TCP connection was made (before any TLS) */
+	char *lg_primary_group; /* AD: "(objectSid=...)" of the user's primary group, or NULL */
 	char *lg_err;
 	size_t lg_errlen;
 	/* group DNs seen (normalised), in the order found: cycle detection and the frontier
@@ -262,7 +265,18 @@ static bool use_in_chain(const struct ldapdir_config *c)
 
 char *ldapdir_user_filter(const struct ldapdir_config *c, const char *username)
 {
-	return ldapfilter_format(c->lc_user_filter, username, strlen(username));
+	const char *user = username;
+
+	if (c->lc_server_type == LDAPDIR_AD) {
+		/* user@example.com: the userPrincipalName; DOMAIN\user: the user part */
+		if (strchr(username, '@'))
+			return ldapfilter_format("(&(objectCategory=person)(objectClass=user)"
+						 "(userPrincipalName=%s))",
+						 username, strlen(username));
+		if (strchr(username, '\\') && strchr(username, '\\')[1])
+			user = strchr(username, '\\') + 1;
+	}
+	return ldapfilter_format(c->lc_user_filter, user, strlen(user));
 }
 
 char *ldapdir_group_filter(const struct ldapdir_config *c, const char *dn, const char *username)
@@ -950,6 +964,32 @@ static int nested_groups(struct login *lg, struct identity *id)
 	return 0;
 }
 
+/* AD: the user's primary group, and with in-chain nesting the groups that hold it. */
+static int primary_group(struct login *lg, struct identity *id)
+{
+	const struct ldapdir_config *c = lg->lg_cfg;
+	size_t before = lg->lg_ndns;
+	char *filter;
+	int r;
+
+	if (!lg->lg_primary_group)
+		return 0;
+	filter = malloc(strlen(c->lc_group_filter) + strlen(lg->lg_primary_group) + 4);
+	if (!filter)
+		return -ENOMEM;
+	sprintf(filter, "(&%s%s)", c->lc_group_filter, lg->lg_primary_group);
+	r = groups_from_search(lg, id, filter);
+	free(filter);
+	if (r < 0 || lg->lg_ndns == before || !use_in_chain(c))
+		return r; /* without in-chain, nested_groups() follows it like the others */
+	filter = ldapdir_group_filter(c, lg->lg_dns[before], id->id_username);
+	if (!filter)
+		return -ENOMEM;
+	r = groups_from_search(lg, id, filter);
+	free(filter);
+	return r;
+}
+
 static int collect_groups(struct login *lg, struct identity *id, char **memberof, size_t n)
 {
 	const struct ldapdir_config *c = lg->lg_cfg;
@@ -966,8 +1006,10 @@ static int collect_groups(struct login *lg, struct identity *id, char **memberof
 		r = groups_from_search(lg, id, filter);
 		free(filter);
 		if (use_in_chain(c))
-			return r; /* the server already followed the nesting */
+			return r < 0 ? r : primary_group(lg, id); /* the server followed nesting */
 	}
+	if (r == 0)
+		r = primary_group(lg, id);
 	if (r == 0 && c->lc_nested_groups && c->lc_member_attr != LDAPDIR_MEMBERUID)
 		r = nested_groups(lg, id);
 	if (r < 0 && !*lg->lg_err)
@@ -984,11 +1026,49 @@ static void free_strings(char **v, size_t n)
 
 /* Finds the user's entry. Returns 0 with a new identity (no groups yet) and the
  * memberOf DNs when group_mode = memberof. */
+/* Active Directory keeps a user's primary group (Domain Users, usually) out of the
+ * group's member list: only its RID is on the user, as primaryGroupID. The group's SID
+ * is the user's with that RID as the last sub-authority. Returns a filter matching it,
+ * "(objectSid=\\01\\05...)", or NULL when the entry has no usable pair. */
+static char *primary_group_filter(LDAP *ld, LDAPMessage *e)
+{
+	struct berval **sid = ldap_get_values_len(ld, e, "objectSid");
+	char *rid_text = value_of(ld, e, "primaryGroupID", NULL), *filter = NULL, *p;
+	unsigned long rid;
+	size_t len, count;
+	char *end;
+
+	if (!sid || !sid[0] || !rid_text)
+		goto out;
+	len = sid[0]->bv_len;
+	count = len >= 2 ? (unsigned char)sid[0]->bv_val[1] : 0;
+	rid = strtoul(rid_text, &end, 10);
+	if (count < 1 || count > 15 || len != 8 + 4 * count || *end || rid == 0 ||
+	    rid > 0xFFFFFFFFul)
+		goto out;
+	filter = malloc(sizeof("(objectSid=)") + 3 * len);
+	if (!filter)
+		goto out;
+	p = filter + sprintf(filter, "(objectSid=");
+	for (size_t i = 0; i < len; i++) {
+		unsigned char b = (unsigned char)sid[0]->bv_val[i];
+
+		if (i >= len - 4) /* the last sub-authority, little-endian: the group's RID */
+			b = (unsigned char)(rid >> (8 * (i - (len - 4))));
+		p += sprintf(p, "\\%02x", b);
+	}
+	strcpy(p, ")");
+out:
+	ldap_value_free_len(sid);
+	free(rid_text);
+	return filter;
+}
+
 static int find_user(struct login *lg, struct identity **out, char ***memberof, size_t *nmemberof)
 {
 	const struct ldapdir_config *c = lg->lg_cfg;
-	char *attrs[] = {c->lc_username_attr, c->lc_name_attr, "cn",
-			 c->lc_mail_attr,     "memberOf",      NULL};
+	char *attrs[] = {c->lc_username_attr, c->lc_name_attr,	"cn",	    c->lc_mail_attr,
+			 "objectSid",	      "primaryGroupID", "memberOf", NULL};
 	char *filter, *dn = NULL, *username = NULL, *name = NULL, *mail = NULL;
 	struct berval **vals = NULL;
 	LDAPMessage *res, *e;
@@ -996,7 +1076,7 @@ static int find_user(struct login *lg, struct identity **out, char ***memberof, 
 	int r, count;
 
 	if (c->lc_group_mode != LDAPDIR_GROUPS_MEMBEROF)
-		attrs[4] = NULL;
+		attrs[6] = NULL;
 	filter = ldapdir_user_filter(c, lg->lg_username);
 	if (!filter)
 		return -ENOMEM;
@@ -1031,6 +1111,8 @@ static int find_user(struct login *lg, struct identity **out, char ***memberof, 
 	if (!name)
 		name = value_of(lg->lg_ld, e, "cn", NULL);
 	mail = value_of(lg->lg_ld, e, c->lc_mail_attr, NULL);
+	if (c->lc_server_type == LDAPDIR_AD)
+		lg->lg_primary_group = primary_group_filter(lg->lg_ld, e);
 	*out = identity_new(username ? username : lg->lg_username, dn, name, mail);
 	if (!*out) {
 		r = -ENOMEM;
@@ -1176,6 +1258,7 @@ out_unbind:
 		ldap_unbind_ext_s(lg->lg_ld, NULL, NULL);
 	watchdog_free(lg);
 	free_strings(lg->lg_dns, lg->lg_ndns);
+	free(lg->lg_primary_group);
 	free_strings(memberof, nmemberof);
 	identity_free(id);
 	return r;

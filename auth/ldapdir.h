@@ -116,8 +116,8 @@ extern const char *const ldapdir_member_attrs[]; /* "member", "uniqueMember", "m
 
 /* Completes and checks a loaded [ldap] section: fills user_filter, username_attr and
  * group_filter from server_type ("(&(objectClass=person)(uid=%s))" and uid for
- * openldap, "(&(objectClass=user)(sAMAccountName=%s))" and sAMAccountName for ad),
- * group_base_dn from base_dn; refuses a missing uri or base_dn, a bind_dn without a
+ * openldap, "(&(objectCategory=person)(objectClass=user)(sAMAccountName=%s))" and sAMAccountName
+ * for ad), group_base_dn from base_dn; refuses a missing uri or base_dn, a bind_dn without a
  * password (that would be an unauthenticated bind), malformed filters or attribute
  * names, ldaps:// with start_tls, and clear-text ldap:// to a non-loopback host while
  * require_tls is on. Returns 0 or -EINVAL / -ENOMEM with "file: [ldap] ..." in err. */

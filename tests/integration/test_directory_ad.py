@@ -16,8 +16,10 @@ pytestmark = pytest.mark.skipif(why_not() is not None, reason=why_not() or "")
 USERS = [("alice", "Alice-pw1", ["--given-name=Alice", "--surname=Example"]),
          ("bob", "Bob-pw1"), ("carol", "Carol-pw1", ["--must-change-at-next-login"]),
          ("dave", "Dave-pw1"), ("erin", "Erin-pw1")]
-GROUPS = [("staff", ["alice"]), ("engineering", ["staff"]), ("everyone", ["engineering"])]
+GROUPS = [("staff", ["alice"]), ("engineering", ["staff"]), ("everyone", ["engineering"]),
+          ("all-users", ["Domain Users"])]
 SETUP = [("user", "disable", "bob"), ("user", "setexpiry", "dave", "--days=0"),
+         ("computer", "add", "PC1"), ("user", "setpassword", "PC1$", "--newpassword=Pc1-pw1"),
          ("domain", "passwordsettings", "set", "--account-lockout-threshold=3",
           "--reset-account-lockout-after=30", "--account-lockout-duration=30")]
 
@@ -48,6 +50,27 @@ def test_login_and_nested_groups(dc, tmp_path):
     assert {"staff", "engineering", "everyone"} <= set(alice["groups"]), alice
     refused(conf(tmp_path, dc), "alice", "wrong-pw", "EACCES")
     refused(conf(tmp_path, dc), "nobody", "Alice-pw1", "EACCES")
+
+
+def test_primary_group_counts(dc, tmp_path):
+    """AD keeps Domain Users out of the group's member list (primaryGroupID on the user):
+    it is found through the SID, and so is a group that holds it."""
+    groups = set(ok(conf(tmp_path, dc), "alice", "Alice-pw1")["groups"])
+    assert {"Domain Users", "all-users"} <= groups, groups
+
+
+def test_upn_and_down_level_names(dc, tmp_path):
+    """alice@vdi.test (userPrincipalName) and VDI\\alice reach the same account, whose
+    name is the sAMAccountName."""
+    for typed in ("alice@vdi.test", "VDI\\alice", "vdi\\alice"):
+        assert ok(conf(tmp_path, dc), typed, "Alice-pw1")["username"] == "alice", typed
+    refused(conf(tmp_path, dc), "alice@vdi.test", "wrong-pw", "EACCES")
+
+
+def test_computer_accounts_cannot_sign_in(dc, tmp_path):
+    """A machine account with its password is not a user (objectCategory=person)."""
+    reply = refused(conf(tmp_path, dc), "PC1$", "Pc1-pw1", "EACCES")
+    assert "no such user" in reply["message"], reply
 
 
 def test_the_certificate_name_is_checked_and_said(dc, tmp_path):

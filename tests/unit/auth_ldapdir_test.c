@@ -86,10 +86,20 @@ static void test_ad_in_chain(void **state)
 			      "bind_password = s3cret\ngroup_mode = memberof\n",
 			      &h, err),
 			 0);
-	assert_string_equal(h.h_ldap.lc_user_filter, "(&(objectClass=user)(sAMAccountName=%s))");
+	assert_string_equal(h.h_ldap.lc_user_filter,
+			    "(&(objectCategory=person)(objectClass=user)(sAMAccountName=%s))");
 	assert_string_equal(h.h_ldap.lc_username_attr, "sAMAccountName");
 	f = ldapdir_user_filter(&h.h_ldap, "*");
-	assert_string_equal(f, "(&(objectClass=user)(sAMAccountName=\\2a))");
+	assert_string_equal(f, "(&(objectCategory=person)(objectClass=user)(sAMAccountName=\\2a))");
+	free(f);
+	/* user@domain: the userPrincipalName; DOMAIN\\user: the part after the backslash */
+	f = ldapdir_user_filter(&h.h_ldap, "a*@corp.example.com");
+	assert_string_equal(f, "(&(objectCategory=person)(objectClass=user)"
+			       "(userPrincipalName=a\\2a@corp.example.com))");
+	free(f);
+	f = ldapdir_user_filter(&h.h_ldap, "CORP\\a(b)");
+	assert_string_equal(
+	    f, "(&(objectCategory=person)(objectClass=user)(sAMAccountName=a\\28b\\29))");
 	free(f);
 	f = ldapdir_group_filter(
 	    &h.h_ldap, "CN=Smith\\, Alice (*),OU=Users,DC=corp,DC=example,DC=com", "asmith");

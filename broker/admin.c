@@ -924,6 +924,24 @@ enum broker_outcome broker_admin_user_delete(struct broker *b, const struct brok
 	return r < 0 ? store_outcome(res, r, "user") : done(res);
 }
 
+json_t *broker_admin_user_websessions(struct broker *b, const char *name)
+{
+	return store_websessions_of_user(b->b_store, name, (int64_t)time(NULL));
+}
+
+enum broker_outcome broker_admin_user_revoke(struct broker *b, const struct broker_user *u,
+					     const char *addr, const char *name,
+					     struct broker_result *res)
+{
+	int n = store_websessions_delete_user(b->b_store, name);
+
+	broker_audit(b, u->bu_name, "websessions_revoke", name, n >= 0 ? "success" : "failure",
+		     addr, "%d web session(s) ended", n < 0 ? 0 : n);
+	if (n > 0)
+		log_info("user=%s: %d web session(s) revoked by %s", name, n, u->bu_name);
+	return n < 0 ? store_outcome(res, n, "user") : done(res);
+}
+
 json_t *broker_admin_audit(struct broker *b, int limit, int64_t before)
 {
 	return store_audit_list(b->b_store, limit, before);

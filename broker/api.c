@@ -675,6 +675,24 @@ static void admin_user_delete(void *ctx, struct web_request *req)
 	admin_remove(ctx, req, broker_admin_user_delete);
 }
 
+/* GET /admin/users/{name}/web-sessions: 200 {"web_sessions": [...]}. */
+static void admin_user_websessions(void *ctx, struct web_request *req)
+{
+	struct broker *b = ctx;
+	struct broker_user u;
+
+	if (!admin_begin(b, req, &u))
+		return;
+	broker_user_free(&u);
+	reply_list(req, "web_sessions", broker_admin_user_websessions(b, web_param(req, 0)));
+}
+
+/* DELETE /admin/users/{name}/web-sessions: 204, every one ended. */
+static void admin_user_revoke(void *ctx, struct web_request *req)
+{
+	admin_remove(ctx, req, broker_admin_user_revoke);
+}
+
 static void admin_audit(void *ctx, struct web_request *req)
 {
 	struct broker *b = ctx;
@@ -796,6 +814,8 @@ static const struct web_route routes[] = {
     {"GET", "/api/v1/admin/users", admin_users},
     {"POST", "/api/v1/admin/users", admin_user_add},
     {"DELETE", "/api/v1/admin/users/{}", admin_user_delete},
+    {"GET", "/api/v1/admin/users/{}/web-sessions", admin_user_websessions},
+    {"DELETE", "/api/v1/admin/users/{}/web-sessions", admin_user_revoke},
     {"GET", "/api/v1/admin/audit", admin_audit},
     {"GET", "/healthz", healthz},
     {"GET", "/readyz", readyz},

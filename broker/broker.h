@@ -243,5 +243,12 @@ enum broker_outcome broker_admin_user_add(struct broker *b, const struct broker_
 enum broker_outcome broker_admin_user_delete(struct broker *b, const struct broker_user *u,
 					     const char *addr, const char *name,
 					     struct broker_result *res);
+/* A user's web sessions (store_websessions_of_user()); NULL: the store failed. */
+json_t *broker_admin_user_websessions(struct broker *b, const char *name);
+/* Ends every web session of user name (they must sign in again), audited as
+ * websessions_revoke with how many. */
+enum broker_outcome broker_admin_user_revoke(struct broker *b, const struct broker_user *u,
+					     const char *addr, const char *name,
+					     struct broker_result *res);
 
 #endif

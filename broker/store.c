@@ -1625,6 +1625,15 @@ json_t *store_websession_users(struct store *s, int64_t now)
 		    "i", now);
 }
 
+json_t *store_websessions_of_user(struct store *s, const char *username, int64_t now)
+{
+	return rows(s,
+		    "SELECT substr(token_hash, 1, 16) AS id, client_addr, bearer, admin, created, "
+		    "last_seen, expires_at FROM web_sessions WHERE username = ? AND expires_at > ? "
+		    "ORDER BY created DESC",
+		    "si", username, now);
+}
+
 int store_websessions_set_user(struct store *s, const char *username, const json_t *groups,
 			       bool admin)
 {

@@ -382,6 +382,10 @@ json_t *store_websession_users(struct store *s, int64_t now);
 /* A user's web sessions take their groups and admin role as they are now. */
 int store_websessions_set_user(struct store *s, const char *username, const json_t *groups,
 			       bool admin);
+/* A user's web sessions not past their lifetime, newest first: [{"id" (the first 16
+ * characters of the token's hash: names it, opens nothing), "client_addr", "bearer",
+ * "admin", "created", "last_seen", "expires_at"}]. NULL: the store failed. */
+json_t *store_websessions_of_user(struct store *s, const char *username, int64_t now);
 /* Ends every web session of a user. Returns how many, or -errno. */
 int store_websessions_delete_user(struct store *s, const char *username);
 

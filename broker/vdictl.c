@@ -42,7 +42,7 @@ static const char usage_text[] =
     "  hosts drain ID | resume ID      place no new desktops on it / again\n"
     "  hosts stop-desktops ID          stop every desktop the host runs\n"
     "  sessions list [--all] | disconnect ID | logoff ID\n"
-    "  users list | delete NAME\n"
+    "  users list | delete NAME | sessions NAME | revoke NAME\n"
     "  users add NAME [--groups G1,G2] [--display-name TEXT] [--mail ADDR]   (password as "
     "for login)\n"
     "  audit [--limit N]\n"
@@ -65,8 +65,8 @@ struct column {
 };
 
 /* Keys whose values are times (seconds since the epoch). */
-static const char *const time_keys[] = {"time",		  "since",	"created",
-					"last_heartbeat", "last_login", NULL};
+static const char *const time_keys[] = {"time",	      "since",	   "created",	 "last_heartbeat",
+					"last_login", "last_seen", "expires_at", NULL};
 
 /* Prints the usage lines of command cmd ("pools", "pools create"; NULL: all) to f. */
 static void print_usage(FILE *f, const char *cmd)
@@ -1107,6 +1107,18 @@ static int cmd_users_add(int argc, char **argv)
 	return act("POST", "/api/v1/admin/users", body, "user added");
 }
 
+/* A user's web sessions in `users sessions NAME`. */
+static const struct column websession_cols[] = {
+    {"id", "id"},
+    {"client_addr", "client"},
+    {"bearer", "bearer"},
+    {"admin", "admin"},
+    {"created", "created"},
+    {"last_seen", "last seen"},
+    {"expires_at", "expires"},
+    {NULL, NULL},
+};
+
 static int cmd_users(int argc, char **argv)
 {
 	static const struct column cols[] = {
@@ -1117,7 +1129,8 @@ static int cmd_users(int argc, char **argv)
 	char path[1024], *id;
 
 	if (argc < 2)
-		return usage_error("users", "missing a subcommand (list, add, delete)");
+		return usage_error("users",
+				   "missing a subcommand (list, add, delete, sessions, revoke)");
 	if (!strcmp(argv[1], "add"))
 		return cmd_users_add(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "list")) {
@@ -1125,16 +1138,22 @@ static int cmd_users(int argc, char **argv)
 			return usage_error("users list", "unexpected argument '%s'", argv[2]);
 		return list("/api/v1/admin/users", "users", cols, NULL);
 	}
-	if (strcmp(argv[1], "delete"))
+	if (strcmp(argv[1], "delete") && strcmp(argv[1], "sessions") && strcmp(argv[1], "revoke"))
 		return usage_error("users", "unknown subcommand '%s'", argv[1]);
-	if (argc != 3)
-		return usage_error("users delete",
+	if (argc != 3) {
+		snprintf(path, sizeof(path), "users %s", argv[1]);
+		return usage_error(path,
 				   argc < 3 ? "missing the user name" : "unexpected argument '%s'",
 				   argc < 3 ? "" : argv[3]);
+	}
 	id = escape(argv[2]);
-	snprintf(path, sizeof(path), "/api/v1/admin/users/%s", id ? id : "");
+	snprintf(path, sizeof(path), "/api/v1/admin/users/%s%s", id ? id : "",
+		 strcmp(argv[1], "delete") ? "/web-sessions" : "");
 	curl_free(id);
-	return act("DELETE", path, NULL, "user deleted");
+	if (!strcmp(argv[1], "sessions"))
+		return list(path, "web_sessions", websession_cols, NULL);
+	return act("DELETE", path, NULL,
+		   strcmp(argv[1], "delete") ? "web sessions revoked" : "user deleted");
 }
 
 static int cmd_audit(int argc, char **argv)

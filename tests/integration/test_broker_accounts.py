@@ -121,3 +121,37 @@ def test_add_user_is_refused_where_the_store_has_no_say(tmp_path):
     assert p.returncode == 2, p
     assert b"users come from the LDAP directory" in p.stderr and b"admin_users" in p.stderr
     assert not (tmp_path / "state" / "broker.db").exists()
+
+
+def test_an_admin_lists_and_revokes_a_users_web_sessions(tmp_path):
+    """GET and DELETE /admin/users/NAME/web-sessions, and vdictl users sessions / revoke:
+    the user's two sign-ins are listed (named by an id that opens nothing), revoking
+    ends both at once and is audited with how many."""
+    b = Broker(str(tmp_path), "[broker]\nadmin_users = admin\n")
+    b.add_user("admin", "admin-pw")
+    b.add_user("bob", "bob-pw")
+    b.start()
+    try:
+        admin = b.client()
+        admin.login("admin", "admin-pw", bearer=True)
+        phone, desk = b.client(), b.client()
+        phone.login("bob", "bob-pw", bearer=True)
+        desk.login("bob", "bob-pw")
+        listed = admin.ok("GET", "/api/v1/admin/users/bob/web-sessions")["web_sessions"]
+        assert len(listed) == 2, listed
+        assert all(len(w["id"]) == 16 and w["client_addr"] == "127.0.0.1" for w in listed), listed
+        assert sorted(bool(w["bearer"]) for w in listed) == [False, True], listed
+        b.vdictl("login", "admin", stdin="admin-pw\n")
+        out = b.vdictl("users", "sessions", "bob").stdout.decode()
+        assert all(w["id"] in out for w in listed), out
+        assert b.vdictl("users", "revoke", "bob").stdout.decode().strip() == "web sessions revoked"
+        assert phone.request("GET", "/api/v1/session").status == 401
+        assert desk.request("GET", "/api/v1/session").status == 401
+        assert admin.ok("GET", "/api/v1/admin/users/bob/web-sessions")["web_sessions"] == []
+        rows = [e for e in admin.ok("GET", "/api/v1/admin/audit")["entries"]
+                if e["action"] == "websessions_revoke" and e["target"] == "bob"]
+        assert rows and rows[0]["detail"] == "2 web session(s) ended", rows
+        # the admin's own session is untouched
+        assert admin.request("GET", "/api/v1/session").status == 200
+    finally:
+        assert b.stop() == 0, b.log()

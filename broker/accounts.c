@@ -2,7 +2,8 @@
  * directory) loses every web session and desktop session at once; a user whose groups
  * changed keeps their web sessions with the new groups and admin role, and loses the
  * desktop sessions of pools they are no longer entitled to. The maintenance pass looks
- * the users with web sessions up again every [broker] account_recheck. */
+ * the users with web sessions up again every [broker] account_recheck, and each admin
+ * request looks its administrator up first. */
 #include <errno.h>
 #include <string.h>
 #include <time.h>
@@ -83,7 +84,7 @@ void accounts_end_user(struct broker *b, const char *username, const char *why)
 
 /* username as the backend knows them now: gone, changed or unknown (the backend
  * could not tell: nothing changes). */
-static void recheck_user(struct broker *b, const char *username)
+int broker_account_recheck(struct broker *b, const char *username)
 {
 	struct identity *id = NULL;
 	json_t *groups;
@@ -93,11 +94,11 @@ static void recheck_user(struct broker *b, const char *username)
 
 	if (r == -ENOENT) {
 		accounts_end_user(b, username, "the user no longer exists");
-		return;
+		return -ENOENT;
 	}
 	if (r < 0) {
 		log_warnx("account check of user=%s: %s; their sessions stay", username, err);
-		return;
+		return r;
 	}
 	groups = json_array();
 	for (size_t i = 0; groups && i < id->id_ngroups; i++)
@@ -111,6 +112,7 @@ static void recheck_user(struct broker *b, const char *username)
 		broker_audit(b, "broker", "sessions_end", username, "success", NULL,
 			     "groups changed: sessions in pools no longer entitled ended");
 	identity_free(id);
+	return 0;
 }
 
 void accounts_tick(struct broker *b, int64_t now)
@@ -125,8 +127,8 @@ void accounts_tick(struct broker *b, int64_t now)
 	n = json_array_size(users);
 	/* round robin: with more users than a pass checks, the next pass goes on */
 	for (size_t i = 0; i < n && i < RECHECK_PER_PASS; i++)
-		recheck_user(b,
-			     jstr(json_array_get(users, (b->b_recheck_next + i) % n), "username"));
+		broker_account_recheck(
+		    b, jstr(json_array_get(users, (b->b_recheck_next + i) % n), "username"));
 	b->b_recheck_next = n ? (b->b_recheck_next + RECHECK_PER_PASS) % n : 0;
 	json_decref(users);
 }

@@ -383,8 +383,19 @@ static void gateway(void *ctx, struct web_request *req)
 /* ---- administration (admin.c) ---- */
 
 /* Fills u with an admin caller, or answers and returns false. */
+/* An administrator's request: signed in as an admin, by the account and groups the
+ * directory has now (a user removed from the admin group loses the role at their next
+ * request, not at the next periodic check). */
 static bool admin_begin(struct broker *b, struct web_request *req, struct broker_user *u)
 {
+	if (!authenticate(b, req, u, true, NULL))
+		return false;
+	if (broker_account_recheck(b, u->bu_name) == -ENOENT) {
+		broker_user_free(u);
+		web_reply_error(req, 401, "not_logged_in", "the account no longer exists");
+		return false;
+	}
+	broker_user_free(u);
 	return authenticate(b, req, u, true, NULL);
 }
 

@@ -243,6 +243,11 @@ enum broker_outcome broker_admin_user_add(struct broker *b, const struct broker_
 enum broker_outcome broker_admin_user_delete(struct broker *b, const struct broker_user *u,
 					     const char *addr, const char *name,
 					     struct broker_result *res);
+/* The account of a signed-in user looked up again now: gone, every session of theirs
+ * ends (-ENOENT); its groups changed, their web sessions take the new groups and admin
+ * role and their desktop sessions in pools no longer entitled end (0). Another negative
+ * errno when the backend cannot tell (the sessions stay as they are). */
+int broker_account_recheck(struct broker *b, const char *username);
 /* A user's web sessions (store_websessions_of_user()); NULL: the store failed. */
 json_t *broker_admin_user_websessions(struct broker *b, const char *name);
 /* Ends every web session of user name (they must sign in again), audited as

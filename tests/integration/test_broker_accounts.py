@@ -155,3 +155,38 @@ def test_an_admin_lists_and_revokes_a_users_web_sessions(tmp_path):
         assert admin.request("GET", "/api/v1/session").status == 200
     finally:
         assert b.stop() == 0, b.log()
+
+
+def test_an_admin_request_checks_the_account_first(tmp_path):
+    """No periodic check for an hour: bob, taken out of the admin group in the directory,
+    is refused at his very next admin request, and his web session now says so."""
+    slapd = Slapd(str(tmp_path / "slapd"))
+    (tmp_path / "broker").mkdir()
+    b = Broker(str(tmp_path / "broker"), f"""
+[broker]
+admin_groups = sales
+account_recheck = 1h
+[auth]
+backend = ldap
+[ldap]
+uri = {slapd.uri}
+base_dn = {BASE}
+""")
+    try:
+        b.start()
+        bob = b.client()
+        bob.login("bob", "bob-pw", bearer=True)
+        assert bob.request("GET", "/api/v1/admin/pools").status == 200
+        change = tmp_path / "change.ldif"
+        change.write_text(f"""dn: cn=sales,ou=groups,{BASE}
+changetype: modify
+delete: member
+member: uid=bob,ou=people,{BASE}
+""")
+        slapd.modify(str(change))
+        assert bob.request("GET", "/api/v1/admin/pools").status == 403
+        assert bob.ok("GET", "/api/v1/session")["user"]["admin"] is False
+    finally:
+        status = b.stop()
+        slapd.stop()
+    assert status == 0, b.log()

@@ -26,7 +26,7 @@ DEBIAN_PACKAGES := \
 	libinih-dev libjansson-dev libpng-dev zlib1g-dev \
 	libcmocka-dev python3 python3-pytest python3-pytest-rerunfailures libseccomp-dev \
 	libvncserver-dev libvncclient1 vncsnapshot \
-	libsqlite3-dev libldap2-dev slapd ldap-utils libssl-dev openssl \
+	libsqlite3-dev libldap2-dev slapd ldap-utils libssl-dev openssl libunistring-dev \
 	samba samba-ad-dc samba-ad-provision \
 	libmicrohttpd-dev libcurl4-openssl-dev \
 	qemu-system-x86 qemu-utils e2fsprogs console-setup-linux \
@@ -40,7 +40,8 @@ CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 $(WARNINGS) -D_GNU_SOURCE -I. -MMD -MP $(SANFLAGS)
 CFLAGS += $(shell pkg-config --cflags $(PKGS) $(TEST_PKGS) 2>/dev/null)
 LDFLAGS += $(SANFLAGS) -Wl,--as-needed
-LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+# libunistring (Unicode case folding of account names) has no pkg-config file.
+LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lunistring -lpthread
 
 BIN := $(BUILD)/bin
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))

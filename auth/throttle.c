@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unicase.h>
+#include <unistr.h>
 
 #define NONE	     UINT32_MAX
 #define KEY_LEN	     16
@@ -105,31 +107,23 @@ static size_t put_addr(const char *addr, unsigned char *buf, size_t len, size_t 
 	return len;
 }
 
-/* Appends the account name folded the way directories compare names, as far as a
- * few lines can: fullwidth forms U+FF01..U+FF5E (UTF-8 EF BC 81..EF BD 9E) become
- * their ASCII characters and the ideographic space U+3000 a space, as NFKC does, then
- * ASCII letters go to lower case. Other compatibility forms are caught once the
- * backend names the account (auth.c throttles its canonical name too). */
+/* Appends the account name folded the way directories compare names: Unicode's
+ * NFKC_Casefold (compatibility forms such as fullwidth letters to their plain ones, then
+ * full case folding), so that no other spelling of a name the directory takes for the
+ * same account gets fresh attempts. A name that is not UTF-8 is used as it is. */
 static size_t put_user(const char *user, unsigned char *buf, size_t len, size_t cap)
 {
-	const unsigned char *p = (const unsigned char *)user;
+	size_t n = strlen(user), folded_len = 0;
+	uint8_t *folded =
+	    u8_check((const uint8_t *)user, n)
+		? NULL
+		: u8_casefold((const uint8_t *)user, n, NULL, UNINORM_NFKC, NULL, &folded_len);
+	const unsigned char *p = folded ? folded : (const unsigned char *)user;
+	size_t m = folded ? folded_len : n;
 
-	while (*p && len < cap) {
-		unsigned char c = *p++;
-
-		if (c == 0xef && (p[0] == 0xbc || p[0] == 0xbd) && (p[1] & 0xc0) == 0x80) {
-			unsigned cp = 0xff00 | (p[0] & 0x3fu) << 6 | (p[1] & 0x3fu);
-
-			if (cp >= 0xff01 && cp <= 0xff5e) {
-				c = (unsigned char)(cp - 0xfee0);
-				p += 2;
-			}
-		} else if (c == 0xe3 && p[0] == 0x80 && p[1] == 0x80) {
-			c = ' ';
-			p += 2;
-		}
-		buf[len++] = c >= 'A' && c <= 'Z' ? c + 32 : c;
-	}
+	for (size_t i = 0; i < m && len < cap; i++)
+		buf[len++] = p[i];
+	free(folded);
 	return len;
 }
 

@@ -32,7 +32,7 @@ void throttle_free(struct throttle *t);
 /* Whether a login for user from addr may be tried at time now (seconds, any epoch as
  * long as it is the same for every call). Returns 0 if allowed, otherwise the seconds
  * to wait before the next try. user or addr may be NULL. Account names compare
- * after folding fullwidth forms to ASCII and ASCII case ("ＡＬＩＣＥ" is "alice"). */
+ * after Unicode's NFKC_Casefold ("ＡＬＩＣＥ" is "alice", "STRASSE" is "straße"). */
 int throttle_check(struct throttle *t, const char *user, const char *addr, int64_t now);
 
 /* Records a failed login (wrong password, unknown user, invalid name): counts for the

@@ -104,8 +104,8 @@ static void test_account_per_address(void **state)
 	throttle_free(t);
 }
 
-/* Spellings a directory takes for the same account share its counts: ASCII case and
- * fullwidth forms (what NFKC folds), as typed before any lookup. */
+/* Spellings a directory takes for the same account share its counts: NFKC_Casefold
+ * (case, fullwidth and other compatibility forms), as typed before any lookup. */
 static void test_name_folding(void **state)
 {
 	struct throttle *t = throttle_new(&cfg);
@@ -126,6 +126,21 @@ static void test_name_folding(void **state)
 	assert_int_equal(throttle_check(t, "erin2", "10.0.0.1", 100), 0);
 	assert_int_equal(throttle_check(t, "erin\uff12", "10.0.0.1", 100), 0);
 	assert_int_equal(throttle_check(t, "er\u00efn", "10.0.0.1", 100), 0);
+	/* beyond ASCII, full Unicode case folding: a capital with a diacritic, sharp s and
+	 * its capital, Greek final sigma */
+	for (int i = 0; i < 3; i++)
+		throttle_failure(t, "\u00c9mile Stra\u00dfe", "10.0.1.1", 100);
+	assert_int_equal(throttle_check(t, "\u00e9MILE STRASSE", "10.0.1.1", 100), 30);
+	assert_int_equal(throttle_check(t, "\u00e9mile stra\u1e9ee", "10.0.1.1", 100), 30);
+	for (int i = 0; i < 3; i++)
+		throttle_failure(t, "\u039f\u0394\u03a5\u03a3\u03a3\u0395\u03a5\u03a3", "10.0.2.1",
+				 100);
+	assert_int_equal(
+	    throttle_check(t, "\u03bf\u03b4\u03c5\u03c3\u03c3\u03b5\u03c5\u03c2", "10.0.2.1", 100),
+	    30);
+	/* a name that is not UTF-8 is taken as it is */
+	throttle_failure(t, "\xff\xfe", "10.0.3.1", 100);
+	assert_int_equal(throttle_check(t, "\xff\xfe", "10.0.3.1", 100), 0);
 	throttle_free(t);
 }
 

@@ -15,10 +15,11 @@ pytestmark = pytest.mark.skipif(why_not() is not None, reason=why_not() or "")
 
 USERS = [("alice", "Alice-pw1", ["--given-name=Alice", "--surname=Example"]),
          ("bob", "Bob-pw1"), ("carol", "Carol-pw1", ["--must-change-at-next-login"]),
-         ("dave", "Dave-pw1"), ("erin", "Erin-pw1")]
+         ("dave", "Dave-pw1"), ("erin", "Erin-pw1"), ("o'hara(ops)&co", "Hara-pw1")]
 GROUPS = [("staff", ["alice"]), ("engineering", ["staff"]), ("everyone", ["engineering"]),
-          ("all-users", ["Domain Users"])]
+          ("all-users", ["Domain Users"]), ("loop-a", ["alice"]), ("loop-b", ["loop-a"])]
 SETUP = [("user", "disable", "bob"), ("user", "setexpiry", "dave", "--days=0"),
+         ("group", "addmembers", "loop-a", "loop-b"),  # a cycle: loop-a in loop-b in loop-a
          ("computer", "add", "PC1"), ("user", "setpassword", "PC1$", "--newpassword=Pc1-pw1"),
          ("domain", "passwordsettings", "set", "--account-lockout-threshold=3",
           "--reset-account-lockout-after=30", "--account-lockout-duration=30")]
@@ -50,6 +51,17 @@ def test_login_and_nested_groups(dc, tmp_path):
     assert {"staff", "engineering", "everyone"} <= set(alice["groups"]), alice
     refused(conf(tmp_path, dc), "alice", "wrong-pw", "EACCES")
     refused(conf(tmp_path, dc), "nobody", "Alice-pw1", "EACCES")
+
+
+def test_group_cycles_and_special_characters(dc, tmp_path):
+    """A cycle of groups ends (each once); a name with filter characters is escaped, and
+    a wildcard typed as a name matches nobody. (Samba answers subtree searches from the
+    domain root with referrals too: they are not followed, the login still works.)"""
+    groups = ok(conf(tmp_path, dc), "alice", "Alice-pw1")["groups"]
+    assert groups.count("loop-a") == 1 and groups.count("loop-b") == 1, groups
+    assert ok(conf(tmp_path, dc), "o'hara(ops)&co", "Hara-pw1")["username"] == "o'hara(ops)&co"
+    refused(conf(tmp_path, dc), "*", "Hara-pw1", "EACCES")
+    refused(conf(tmp_path, dc), "o'hara*", "Hara-pw1", "EACCES")
 
 
 def test_primary_group_counts(dc, tmp_path):

@@ -285,6 +285,18 @@ test('administrators get the admin console; users do not', async () => {
     await row.waitFor({ state: 'detached' });
     assert.match(await page.locator('#admin-message').textContent(), /Logged off/);
     await shot(page, 'admin-after-logoff');
+    // a user signed in elsewhere is signed out everywhere from the Users panel
+    const bob = await freshPage();
+    await signIn(bob, 'bob', 'bob-pw');
+    await bob.locator('#desktops').waitFor();
+    assert.equal((await pageFetch(bob, 'GET', '/api/v1/session')).status, 200);
+    await page.locator('#admin-refresh').click();
+    const bobRow = page.locator('#admin-users tbody tr', { hasText: 'bob' });
+    await bobRow.getByRole('button', { name: 'Sign out everywhere' }).click();
+    await bobRow.getByRole('button', { name: 'Confirm' }).click();
+    await page.locator('#admin-message', { hasText: 'Signed bob out everywhere.' }).waitFor();
+    assert.equal((await pageFetch(bob, 'GET', '/api/v1/session')).status, 401);
+    await shot(page, 'admin-users', { fullPage: true });
     // the user's portal agrees
     await user.goto(env.url + '/');
     await expectState(user, pool, 'ready');

@@ -1,6 +1,6 @@
 // The admin console inside the portal (index.html#admin, shown to administrators only):
-// hosts and their load, pools, live sessions with Disconnect / Log off, and the audit
-// log, newest first. Read-mostly: pool and host changes are vdictl's for now.
+// hosts and their load, pools, live sessions with Disconnect / Log off, users with Sign
+// out everywhere, and the audit log, newest first. Read-mostly: pool and host changes are vdictl's for now.
 import { api, describe, path } from './api.js';
 import { $, ago, confirmClick, el, show, when } from './dom.js';
 
@@ -51,6 +51,7 @@ async function refresh(event) {
         load('/api/v1/admin/hosts').then((d) => renderHosts(d.hosts || [])),
         load('/api/v1/admin/sessions').then((d) => renderSessions(d.sessions || [])),
         load('/api/v1/admin/pools').then((d) => renderPools(d.pools || [])),
+        load('/api/v1/admin/users').then((d) => renderUsers(d.users || [])),
     ];
     if (byHand || !auditPaged) {
         auditPaged = false;
@@ -128,6 +129,37 @@ function renderSessions(sessions) {
                    'Log off')),
         ]),
         'No live sessions.'));
+}
+
+// Every user the broker knows, and for each a way to end all their sign-ins (they sign
+// in again, with the account and groups the directory has now).
+function renderUsers(users) {
+    put('admin-users', table(
+        ['User', 'Source', 'Groups', 'Last sign-in', ''],
+        users.map((u) => [
+            el('span', {}, el('strong', {}, u.username),
+               u.display_name && u.display_name !== u.username
+                   ? el('span', { class: 'muted small' }, ` ${u.display_name}`) : null),
+            u.source || '–',
+            (u.groups || []).join(', ') || '–',
+            ago(u.last_login),
+            el('span', { class: 'row-actions', dataset: { user: u.username } },
+                el('button', { type: 'button', class: 'btn btn-small btn-danger-quiet', 'data-action': 'revoke',
+                               onclick: (e) => confirmClick(e.currentTarget, 'Confirm',
+                                                            () => revokeUser(u.username)) },
+                   'Sign out everywhere')),
+        ]),
+        'No users yet.'));
+}
+
+async function revokeUser(name) {
+    try {
+        await api('DELETE', `/api/v1/admin/users/${path(name)}/web-sessions`);
+        message(`Signed ${name} out everywhere.`, 'ok');
+    } catch (e) {
+        if (e.status === 401) return onUnauthorized();
+        message(describe(e));
+    }
 }
 
 async function sessionAction(s, action) {

@@ -1197,6 +1197,37 @@ static int bind_user(struct login *lg, const char *dn, const char *password)
 	}
 }
 
+/* One attempt on lg's server: its watchdog armed for the first step, and known to
+ * ldapdir_cancel(). */
+static int attempt_begin(struct login *lg)
+{
+	const struct ldapdir_config *cfg = lg->lg_cfg;
+	int r = watchdog_start(lg, cfg->lc_network_timeout + cfg->lc_timeout);
+
+	if (r < 0) {
+		set_err(lg, "cannot start the LDAP watchdog thread");
+		return r;
+	}
+	under_way_add(lg);
+	return 0;
+}
+
+/* Ends the attempt begun by attempt_begin() with result r: a failure after the watchdog
+ * fired is a timeout; the connection is closed. Returns the result. */
+static int attempt_end(struct login *lg, int r)
+{
+	under_way_remove(lg);
+	if (watchdog_stop(lg) && r < 0) {
+		set_err(lg, "no complete answer from the LDAP server in time");
+		r = -ETIMEDOUT;
+	}
+	if (lg->lg_ld)
+		ldap_unbind_ext_s(lg->lg_ld, NULL, NULL);
+	lg->lg_ld = NULL;
+	watchdog_free(lg);
+	return r;
+}
+
 /* The login proper, once the request is known to be acceptable; with no password, the
  * lookup: the user's entry and groups as the service account sees them, no user bind. */
 static int run_login(struct login *lg, const char *password, struct identity **out)
@@ -1210,12 +1241,9 @@ static int run_login(struct login *lg, const char *password, struct identity **o
 	/* Each of the first steps may have to connect (libldap connects lazily), shake
 	 * hands and wait for one answer: network_timeout + timeout each. The rest of the
 	 * login gets a few timeouts. */
-	r = watchdog_start(lg, cfg->lc_network_timeout + cfg->lc_timeout);
-	if (r < 0) {
-		set_err(lg, "cannot start the LDAP watchdog thread");
+	r = attempt_begin(lg);
+	if (r < 0)
 		return r;
-	}
-	under_way_add(lg);
 	r = connect_server(lg);
 	if (r < 0)
 		goto out_unbind;
@@ -1249,14 +1277,7 @@ static int run_login(struct login *lg, const char *password, struct identity **o
 	*out = id;
 	id = NULL;
 out_unbind:
-	under_way_remove(lg);
-	if (watchdog_stop(lg) && r < 0) {
-		set_err(lg, "no complete answer from the LDAP server in time");
-		r = -ETIMEDOUT;
-	}
-	if (lg->lg_ld)
-		ldap_unbind_ext_s(lg->lg_ld, NULL, NULL);
-	watchdog_free(lg);
+	r = attempt_end(lg, r);
 	free_strings(lg->lg_dns, lg->lg_ndns);
 	free(lg->lg_primary_group);
 	free_strings(memberof, nmemberof);
@@ -1268,26 +1289,14 @@ out_unbind:
  * anonymous one), under the same watchdog as a login. 0 or a negative errno, err set. */
 static int probe_server(struct login *lg)
 {
-	const struct ldapdir_config *cfg = lg->lg_cfg;
-	int r = watchdog_start(lg, cfg->lc_network_timeout + cfg->lc_timeout);
+	int r = attempt_begin(lg);
 
-	if (r < 0) {
-		set_err(lg, "cannot start the LDAP watchdog thread");
+	if (r < 0)
 		return r;
-	}
-	under_way_add(lg);
 	r = connect_server(lg);
 	if (r == 0)
 		r = bind_service(lg, true);
-	under_way_remove(lg);
-	if (watchdog_stop(lg) && r < 0) {
-		set_err(lg, "no complete answer from the LDAP server in time");
-		r = -ETIMEDOUT;
-	}
-	if (lg->lg_ld)
-		ldap_unbind_ext_s(lg->lg_ld, NULL, NULL);
-	watchdog_free(lg);
-	return r;
+	return attempt_end(lg, r);
 }
 
 /* libldap writes to its socket with write(): on a connection the server (or the

@@ -15,20 +15,10 @@ import urllib.request
 
 import pytest
 
-from broker_fixture import BROKER, VDICTL, Broker, free_port, hosts_section
+from broker_fixture import BROKER, Broker, VDICTL, free_port, hosts_section, wait
 
 pytestmark = pytest.mark.skipif(not (os.path.exists(BROKER) and os.path.exists(VDICTL)),
                                 reason="vdi-broker and vdictl not built")
-
-
-def wait(what, fn, timeout=30, interval=0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        assert time.monotonic() < deadline, "timed out waiting for " + what
-        time.sleep(interval)
 
 
 class FakeHost:

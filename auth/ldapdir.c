@@ -389,7 +389,6 @@ struct dc_health {
 	char dh_uri[512];
 	time_t dh_retry_at; /* CLOCK_MONOTONIC seconds; asked last until then */
 	int dh_backoff;	    /* seconds; 0: answering */
-	char dh_error[256]; /* why it last failed */
 };
 
 static struct dc_health dcs[MAX_URIS];
@@ -434,7 +433,6 @@ static void dc_failed(const char *uri, const char *why)
 				      : (h->dh_backoff * 2 > DC_RETRY_MAX_S ? DC_RETRY_MAX_S
 									    : h->dh_backoff * 2);
 		h->dh_retry_at = monotonic_s() + h->dh_backoff;
-		snprintf(h->dh_error, sizeof(h->dh_error), "%s", why);
 		if (first)
 			log_warnx("ldap: directory server %s failed: %s; asked last for %d s", uri,
 				  why, h->dh_backoff);
@@ -452,7 +450,6 @@ static void dc_answered(const char *uri)
 		log_info("ldap: directory server %s answers again", uri);
 		h->dh_backoff = 0;
 		h->dh_retry_at = 0;
-		h->dh_error[0] = '\0';
 	}
 	pthread_mutex_unlock(&dcs_lock);
 }

@@ -389,6 +389,7 @@ struct dc_health {
 	char dh_uri[512];
 	time_t dh_retry_at; /* CLOCK_MONOTONIC seconds; asked last until then */
 	int dh_backoff;	    /* seconds; 0: answering */
+	char dh_error[256]; /* why it last failed */
 };
 
 static struct dc_health dcs[MAX_URIS];
@@ -433,6 +434,7 @@ static void dc_failed(const char *uri, const char *why)
 				      : (h->dh_backoff * 2 > DC_RETRY_MAX_S ? DC_RETRY_MAX_S
 									    : h->dh_backoff * 2);
 		h->dh_retry_at = monotonic_s() + h->dh_backoff;
+		snprintf(h->dh_error, sizeof(h->dh_error), "%s", why);
 		if (first)
 			log_warnx("ldap: directory server %s failed: %s; asked last for %d s", uri,
 				  why, h->dh_backoff);
@@ -450,6 +452,7 @@ static void dc_answered(const char *uri)
 		log_info("ldap: directory server %s answers again", uri);
 		h->dh_backoff = 0;
 		h->dh_retry_at = 0;
+		h->dh_error[0] = '\0';
 	}
 	pthread_mutex_unlock(&dcs_lock);
 }
@@ -480,6 +483,32 @@ static size_t dc_order(const struct ldapdir_config *c, char *buf, size_t buflen,
 			due[j] = due[j - 1], uris[j] = uris[j - 1];
 			due[j - 1] = t, uris[j - 1] = u;
 		}
+	return n;
+}
+
+size_t ldapdir_servers(const struct ldapdir_config *c, struct ldapdir_server_health *out,
+		       size_t max)
+{
+	char buf[1024], *save = NULL;
+	time_t now = monotonic_s();
+	size_t n = 0;
+
+	snprintf(buf, sizeof(buf), "%s", c->lc_uri ? c->lc_uri : "");
+	pthread_mutex_lock(&dcs_lock);
+	for (char *u = strtok_r(buf, " \t,", &save); u && n < max;
+	     u = strtok_r(NULL, " \t,", &save)) {
+		struct dc_health *h = dc_slot(u);
+		struct ldapdir_server_health *o = &out[n++];
+
+		memset(o, 0, sizeof(*o));
+		snprintf(o->sh_uri, sizeof(o->sh_uri), "%s", u);
+		if (h && h->dh_backoff) {
+			o->sh_failing = true;
+			o->sh_retry_in = h->dh_retry_at > now ? (int)(h->dh_retry_at - now) : 0;
+			snprintf(o->sh_error, sizeof(o->sh_error), "%s", h->dh_error);
+		}
+	}
+	pthread_mutex_unlock(&dcs_lock);
 	return n;
 }
 

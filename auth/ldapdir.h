@@ -164,6 +164,18 @@ int ldapdir_login(const struct ldapdir_config *cfg, const char *username, const 
  * refuses new ones: for a process that is stopping. */
 void ldapdir_cancel(void);
 
+/* What the process knows of one directory server of the configuration. */
+struct ldapdir_server_health {
+	char sh_uri[512];
+	bool sh_failing;    /* it failed last time it was asked */
+	int sh_retry_in;    /* seconds until it is asked in its turn again (failing) */
+	char sh_error[256]; /* why it failed ("TLS with ... failed: ..."), or "" */
+};
+
+/* The servers of cfg in their configured order, at most max into out. Returns how many. */
+size_t ldapdir_servers(const struct ldapdir_config *cfg, struct ldapdir_server_health *out,
+		       size_t max);
+
 /* Asks each directory server of cfg whose back-off is over whether it answers again
  * (connect, TLS, service bind); one that does is asked in its turn again, one that does
  * not waits longer. For a maintenance thread. Returns how many were asked. */

@@ -924,6 +924,25 @@ enum broker_outcome broker_admin_user_delete(struct broker *b, const struct brok
 	return r < 0 ? store_outcome(res, r, "user") : done(res);
 }
 
+json_t *broker_admin_directory(struct broker *b)
+{
+	const struct auth_config *ac = &b->b_cfg->bc_auth;
+	struct ldapdir_server_health servers[16];
+	json_t *list = json_array();
+	size_t n = 0;
+
+	if (ac->ac_backend == AUTH_BACKEND_LDAP)
+		n = ldapdir_servers(&ac->ac_ldap, servers, sizeof(servers) / sizeof(servers[0]));
+	for (size_t i = 0; list && i < n; i++)
+		json_array_append_new(
+		    list, json_pack("{s:s, s:s, s:i, s:s?}", "uri", servers[i].sh_uri, "state",
+				    servers[i].sh_failing ? "failing" : "ok", "retry_in",
+				    servers[i].sh_retry_in, "error",
+				    servers[i].sh_error[0] ? servers[i].sh_error : NULL));
+	return json_pack("{s:s, s:o}", "backend", auth_backends[ac->ac_backend], "servers",
+			 list ? list : json_array());
+}
+
 json_t *broker_admin_user_websessions(struct broker *b, const char *name)
 {
 	return store_websessions_of_user(b->b_store, name, (int64_t)time(NULL));

@@ -686,6 +686,18 @@ static void admin_user_delete(void *ctx, struct web_request *req)
 	admin_remove(ctx, req, broker_admin_user_delete);
 }
 
+/* GET /admin/directory: 200 the user directory's servers and how they answer. */
+static void admin_directory(void *ctx, struct web_request *req)
+{
+	struct broker *b = ctx;
+	struct broker_user u;
+
+	if (!admin_begin(b, req, &u))
+		return;
+	broker_user_free(&u);
+	web_reply_json(req, 200, broker_admin_directory(b));
+}
+
 /* GET /admin/users/{name}/web-sessions: 200 {"web_sessions": [...]}. */
 static void admin_user_websessions(void *ctx, struct web_request *req)
 {
@@ -826,6 +838,7 @@ static const struct web_route routes[] = {
     {"POST", "/api/v1/admin/users", admin_user_add},
     {"DELETE", "/api/v1/admin/users/{}", admin_user_delete},
     {"GET", "/api/v1/admin/users/{}/web-sessions", admin_user_websessions},
+    {"GET", "/api/v1/admin/directory", admin_directory},
     {"DELETE", "/api/v1/admin/users/{}/web-sessions", admin_user_revoke},
     {"GET", "/api/v1/admin/audit", admin_audit},
     {"GET", "/healthz", healthz},

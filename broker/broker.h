@@ -248,6 +248,10 @@ enum broker_outcome broker_admin_user_delete(struct broker *b, const struct brok
  * role and their desktop sessions in pools no longer entitled end (0). Another negative
  * errno when the backend cannot tell (the sessions stay as they are). */
 int broker_account_recheck(struct broker *b, const char *username);
+/* Who signs users in: {"backend": "local"|"ldap", "servers": [{"uri", "state":
+ * "ok"|"failing", "retry_in" (seconds until it is asked in its turn again), "error"
+ * (why it failed)}]} (no servers for local users). */
+json_t *broker_admin_directory(struct broker *b);
 /* A user's web sessions (store_websessions_of_user()); NULL: the store failed. */
 json_t *broker_admin_user_websessions(struct broker *b, const char *name);
 /* Ends every web session of user name (they must sign in again), audited as

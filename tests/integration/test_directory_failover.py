@@ -73,6 +73,7 @@ def broker_conf(uri_list, ca, timeout="1s"):
     return f"""
 [broker]
 maintenance_interval = 1s
+admin_users = alice
 [auth]
 backend = ldap
 [ldap]
@@ -103,6 +104,15 @@ def test_the_broker_remembers_a_failed_server_and_stops_at_once(slapd, tmp_path,
                                         {"username": "alice", "password": "wrong-pw"})
             assert r.status == 401, r
         assert hung[0].accepted == 1, "a server in back-off is asked last"
+        # the administrator sees which server fails, why, and when it is asked again
+        admin = broker.client()
+        admin.login("alice", "alice-pw", bearer=True)
+        d = admin.ok("GET", "/api/v1/admin/directory")
+        assert d["backend"] == "ldap", d
+        (bad, good) = d["servers"]
+        assert (bad["uri"], bad["state"]) == (hung_uri(hung[0]), "failing"), d
+        assert "in time" in bad["error"] and 0 <= bad["retry_in"] <= 300, d
+        assert (good["uri"], good["state"]) == (slapd.ldaps_uri, "ok"), d
     finally:
         assert broker.stop() == 0, broker.log()
 

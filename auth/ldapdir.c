@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,24 +46,43 @@ static const char *const default_group_filter[] = {
     "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=posixGroup))",
     "(objectClass=group)"};
 
+/* A login's connections: searches run as the service account (or anonymously) on one,
+ * the user's bind on the other, so neither has to be bound again afterwards and both go
+ * back to the pool. */
+enum conn_kind { CONN_SEARCH, CONN_BIND, CONN_KINDS };
+
+/* A connection to one directory server: in a login's hands or idle in the pool. */
+struct ldapconn {
+	LDAP *c_ld;
+	struct ldap_conncb c_cb;   /* lc_arg: this connection */
+	struct login *c_owner;	   /* the login using it (its watchdog), NULL when idle */
+	int c_fd;		   /* -1 until connected, and once closed */
+	enum conn_kind c_kind;	   /* CONN_SEARCH: bound as the service account */
+	bool c_tcp_up;		   /* a TCP connection was made (before any TLS) */
+	bool c_broken;		   /* an operation failed on the client side: never reused */
+	bool c_reused;		   /* taken from the pool for this login */
+	uint64_t c_key;		   /* the settings it was made with (conn_key()) */
+	char c_uri[512];
+	time_t c_born, c_idle_since; /* CLOCK_MONOTONIC seconds */
+	struct ldapconn *c_next;     /* in the pool */
+};
+
 /* One login in progress. */
 struct login {
 	const struct ldapdir_config *lg_cfg;
 	const char *lg_uri; /* the one directory server this attempt asks */
-	LDAP *lg_ld;
-	struct ldap_conncb lg_conncb;
-	/* watchdog: shuts the socket down when the login overruns its deadline */
+	struct ldapconn *lg_conn[CONN_KINDS];
+	LDAP *lg_ld; /* the search connection's handle */
+	/* watchdog: shuts the connections down when the login overruns its deadline */
 	pthread_t lg_wd_thread;
-	pthread_mutex_t lg_wd_lock;
+	pthread_mutex_t lg_wd_lock; /* also guards lg_conn and their c_fd */
 	pthread_cond_t lg_wd_cond;
 	struct timespec lg_wd_deadline; /* CLOCK_MONOTONIC */
-	int lg_wd_fd;
 	bool lg_wd_running, lg_wd_stop, lg_wd_fired;
 	struct login *lg_next; /* in the list of logins under way (ldapdir_cancel()) */
 	const char *lg_username;
 	const struct ldapdir_hook *lg_hook; /* or NULL */
 	bool lg_hook_called;		    /* the user was found: this server answered */
-	bool lg_tcp_up;			    /* a TCP connection was made (before any TLS) */
 	char *lg_primary_group; /* AD: "(objectSid=...)" of the user's primary group, or NULL */
 	char *lg_err;
 	size_t lg_errlen;
@@ -74,6 +94,7 @@ struct login {
 };
 
 static void set_err(struct login *lg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void pool_drop(const char *uri);
 
 static void set_err(struct login *lg, const char *fmt, ...)
 {
@@ -88,13 +109,18 @@ static void set_err(struct login *lg, const char *fmt, ...)
 			*p = ' ';
 }
 
-/* ldap_err2string plus the server's diagnostic message, if any. */
-static void ldap_reason(struct login *lg, int rc, const char *what)
+static void err_clear(struct login *lg)
+{
+	lg->lg_err[0] = '\0';
+}
+
+/* ldap_err2string plus the diagnostic message of ld's server, if any. */
+static void ldap_reason(struct login *lg, LDAP *ld, int rc, const char *what)
 {
 	char *diag = NULL;
 
-	if (lg->lg_ld)
-		ldap_get_option(lg->lg_ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
+	if (ld)
+		ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
 	if (diag && *diag)
 		set_err(lg, "%s: %s (%.200s)", what, ldap_err2string(rc), diag);
 	else
@@ -294,8 +320,8 @@ char *ldapdir_group_filter(const struct ldapdir_config *c, const char *dn, const
 /* The watchdog: libldap bounds connect() by LDAP_OPT_NETWORK_TIMEOUT and each answer by
  * LDAP_OPT_TIMEOUT, but the TLS handshake (GnuTLS under libldap 2.5) retries a silent
  * socket forever, so a server that accepts and never speaks would hold the login. A
- * thread per login shuts the socket down at a deadline; every libldap wait then ends
- * with an error. The socket is known through libldap's connection callbacks. */
+ * thread per login shuts its connections down at a deadline; every libldap wait then ends
+ * with an error. A new socket is known through libldap's connection callbacks. */
 static void *watchdog_main(void *arg)
 {
 	struct login *lg = arg;
@@ -314,8 +340,9 @@ static void *watchdog_main(void *arg)
 			     now.tv_nsec < lg->lg_wd_deadline.tv_nsec))
 				continue; /* the deadline moved */
 			lg->lg_wd_fired = true;
-			if (lg->lg_wd_fd >= 0)
-				shutdown(lg->lg_wd_fd, SHUT_RDWR);
+			for (int k = 0; k < CONN_KINDS; k++)
+				if (lg->lg_conn[k] && lg->lg_conn[k]->c_fd >= 0)
+					shutdown(lg->lg_conn[k]->c_fd, SHUT_RDWR);
 			while (!lg->lg_wd_stop)
 				pthread_cond_wait(&lg->lg_wd_cond, &lg->lg_wd_lock);
 		}
@@ -338,7 +365,6 @@ static int watchdog_start(struct login *lg, int seconds)
 {
 	pthread_condattr_t attr;
 
-	lg->lg_wd_fd = -1;
 	pthread_mutex_init(&lg->lg_wd_lock, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -440,6 +466,7 @@ static void dc_failed(const char *uri, const char *why)
 				  why, h->dh_backoff);
 	}
 	pthread_mutex_unlock(&dcs_lock);
+	pool_drop(uri); /* its idle connections are likely dead too */
 }
 
 static void dc_answered(const char *uri)
@@ -548,6 +575,7 @@ void ldapdir_cancel(void)
 	for (struct login *lg = under_way; lg; lg = lg->lg_next)
 		watchdog_arm(lg, 0); /* fires at once: every wait of that login ends */
 	pthread_mutex_unlock(&dcs_lock);
+	pool_drop(NULL);
 }
 
 static bool is_cancelled(void)
@@ -563,38 +591,42 @@ static bool is_cancelled(void)
 static int on_connect(LDAP *ld, Sockbuf *sb, LDAPURLDesc *srv, struct sockaddr *addr,
 		      struct ldap_conncb *ctx)
 {
-	struct login *lg = ctx->lc_arg;
+	struct ldapconn *conn = ctx->lc_arg;
+	struct login *lg = conn->c_owner;
 	ber_socket_t fd;
 
 	(void)ld;
 	(void)srv;
 	(void)addr;
-	if (ber_sockbuf_ctrl(sb, LBER_SB_OPT_GET_FD, &fd) == 1) {
-		pthread_mutex_lock(&lg->lg_wd_lock);
-		lg->lg_wd_fd = fd;
-		lg->lg_tcp_up = true;
-		if (lg->lg_wd_fired) /* the deadline passed while connecting */
-			shutdown(fd, SHUT_RDWR);
-		pthread_mutex_unlock(&lg->lg_wd_lock);
-	}
+	if (!lg || ber_sockbuf_ctrl(sb, LBER_SB_OPT_GET_FD, &fd) != 1)
+		return LDAP_SUCCESS;
+	pthread_mutex_lock(&lg->lg_wd_lock);
+	conn->c_fd = fd;
+	conn->c_tcp_up = true;
+	if (lg->lg_wd_fired) /* the deadline passed while connecting */
+		shutdown(fd, SHUT_RDWR);
+	pthread_mutex_unlock(&lg->lg_wd_lock);
 	return LDAP_SUCCESS;
 }
 
 static void on_disconnect(LDAP *ld, Sockbuf *sb, struct ldap_conncb *ctx)
 {
-	struct login *lg = ctx->lc_arg;
+	struct ldapconn *conn = ctx->lc_arg;
+	struct login *lg = conn->c_owner;
 
 	(void)ld;
 	(void)sb;
-	pthread_mutex_lock(&lg->lg_wd_lock);
-	lg->lg_wd_fd = -1;
-	pthread_mutex_unlock(&lg->lg_wd_lock);
+	if (lg)
+		pthread_mutex_lock(&lg->lg_wd_lock);
+	conn->c_fd = -1;
+	if (lg)
+		pthread_mutex_unlock(&lg->lg_wd_lock);
 }
 
 /* With tls_name, libldap is told to take any certificate (it would check the URI's
  * host) and the certificate is checked here before anything is sent: the chain against
  * ca_file (or the system's CAs) for a TLS server, and the name against tls_name. */
-static int check_peer_certificate(struct login *lg)
+static int check_peer_certificate(struct login *lg, struct ldapconn *conn)
 {
 	const struct ldapdir_config *c = lg->lg_cfg;
 	struct berval der = {0};
@@ -604,7 +636,7 @@ static int check_peer_certificate(struct login *lg)
 	X509 *cert = NULL;
 	int r = -EPROTO, ok;
 
-	if (ldap_get_option(lg->lg_ld, LDAP_OPT_X_TLS_PEERCERT, &der) != LDAP_OPT_SUCCESS ||
+	if (ldap_get_option(conn->c_ld, LDAP_OPT_X_TLS_PEERCERT, &der) != LDAP_OPT_SUCCESS ||
 	    !der.bv_val) {
 		set_err(lg, "TLS with %s: no server certificate to check", lg->lg_uri);
 		return -EPROTO;
@@ -643,12 +675,12 @@ out:
 
 /* What a failed TLS connection is said to be: a TLS failure (certificate, name,
  * handshake) once TCP was up, never "cannot contact the server". */
-static int tls_failed(struct login *lg, int rc, const char *what)
+static int tls_failed(struct login *lg, struct ldapconn *conn, int rc, const char *what)
 {
 	const char *name = lg->lg_cfg->lc_tls_name;
 
-	if (!lg->lg_tcp_up || lg->lg_wd_fired) {
-		ldap_reason(lg, rc, what);
+	if (!conn->c_tcp_up || lg->lg_wd_fired) {
+		ldap_reason(lg, conn->c_ld, rc, what);
 		return errno_of(rc);
 	}
 	set_err(lg,
@@ -664,8 +696,9 @@ static bool uses_tls(const struct login *lg)
 	return lg->lg_cfg->lc_start_tls || !strncasecmp(lg->lg_uri, "ldaps://", 8);
 }
 
-/* Connection, options and TLS. StartTLS failure ends the login: no clear-text retry. */
-static int connect_server(struct login *lg)
+/* Connection, options and TLS on conn (c_ld unset). StartTLS failure ends the login:
+ * no clear-text retry. */
+static int connect_server(struct login *lg, struct ldapconn *conn)
 {
 	const struct ldapdir_config *c = lg->lg_cfg;
 	struct timeval net = {.tv_sec = c->lc_network_timeout};
@@ -674,78 +707,84 @@ static int connect_server(struct login *lg)
 	int version = LDAP_VERSION3,
 	    demand = own_check ? LDAP_OPT_X_TLS_ALLOW : LDAP_OPT_X_TLS_DEMAND;
 	int tls_min = LDAP_OPT_X_TLS_PROTOCOL_TLS1_2, zero = 0, rc;
+	LDAP *ld;
 
-	rc = ldap_initialize(&lg->lg_ld, lg->lg_uri);
+	rc = ldap_initialize(&conn->c_ld, lg->lg_uri);
 	if (rc != LDAP_SUCCESS) {
-		ldap_reason(lg, rc, "ldap_initialize"); /* a config problem, not the user's */
+		ldap_reason(lg, NULL, rc, "ldap_initialize"); /* a config problem, not the user's */
 		return -EIO;
 	}
-	lg->lg_conncb.lc_add = on_connect;
-	lg->lg_conncb.lc_del = on_disconnect;
-	lg->lg_conncb.lc_arg = lg;
-	if (ldap_set_option(lg->lg_ld, LDAP_OPT_CONNECT_CB, &lg->lg_conncb) ||
-	    ldap_set_option(lg->lg_ld, LDAP_OPT_PROTOCOL_VERSION, &version) ||
-	    ldap_set_option(lg->lg_ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF) ||
-	    ldap_set_option(lg->lg_ld, LDAP_OPT_RESTART, LDAP_OPT_ON) ||
-	    ldap_set_option(lg->lg_ld, LDAP_OPT_NETWORK_TIMEOUT, &net) ||
-	    ldap_set_option(lg->lg_ld, LDAP_OPT_TIMEOUT, &op) ||
-	    ldap_set_option(lg->lg_ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &demand) ||
-	    ldap_set_option(lg->lg_ld, LDAP_OPT_X_TLS_PROTOCOL_MIN, &tls_min) ||
+	ld = conn->c_ld;
+	conn->c_cb.lc_add = on_connect;
+	conn->c_cb.lc_del = on_disconnect;
+	conn->c_cb.lc_arg = conn;
+	if (ldap_set_option(ld, LDAP_OPT_CONNECT_CB, &conn->c_cb) ||
+	    ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &version) ||
+	    ldap_set_option(ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF) ||
+	    ldap_set_option(ld, LDAP_OPT_RESTART, LDAP_OPT_ON) ||
+	    ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &net) ||
+	    ldap_set_option(ld, LDAP_OPT_TIMEOUT, &op) ||
+	    ldap_set_option(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &demand) ||
+	    ldap_set_option(ld, LDAP_OPT_X_TLS_PROTOCOL_MIN, &tls_min) ||
 	    (c->lc_ca_file && *c->lc_ca_file &&
-	     ldap_set_option(lg->lg_ld, LDAP_OPT_X_TLS_CACERTFILE, c->lc_ca_file))) {
+	     ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, c->lc_ca_file))) {
 		set_err(lg, "cannot set LDAP connection options");
 		return -EIO;
 	}
-	rc = ldap_set_option(lg->lg_ld, LDAP_OPT_X_TLS_NEWCTX, &zero);
+	rc = ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &zero);
 	if (rc != LDAP_SUCCESS) {
-		ldap_reason(lg, rc, "TLS setup (ca_file?)");
+		ldap_reason(lg, ld, rc, "TLS setup (ca_file?)");
 		return -EPROTO;
 	}
 	if (!c->lc_start_tls) {
-		if (!uses_tls(lg))
-			return 0;
-		/* ldaps://: connect and shake hands now, so the certificate is known to be
+		/* connect now (ldaps://: shake hands too), so the certificate is known to be
 		 * right before any password is sent */
-		rc = ldap_connect(lg->lg_ld);
+		rc = ldap_connect(ld);
 		if (rc != LDAP_SUCCESS)
-			return tls_failed(lg, rc, "connect");
-		return own_check ? check_peer_certificate(lg) : 0;
+			return uses_tls(lg) ? tls_failed(lg, conn, rc, "connect")
+					    : (ldap_reason(lg, ld, rc, "connect"), errno_of(rc));
+		return own_check && uses_tls(lg) ? check_peer_certificate(lg, conn) : 0;
 	}
-	rc = ldap_start_tls_s(lg->lg_ld, NULL, NULL);
+	rc = ldap_start_tls_s(ld, NULL, NULL);
 	if (rc != LDAP_SUCCESS) {
-		ldap_reason(lg, rc, "StartTLS failed, not continuing in clear text");
+		ldap_reason(lg, ld, rc, "StartTLS failed, not continuing in clear text");
 		return rc == LDAP_TIMEOUT ? -ETIMEDOUT : -EPROTO;
 	}
-	if (!ldap_tls_inplace(lg->lg_ld)) {
+	if (!ldap_tls_inplace(ld)) {
 		set_err(lg, "StartTLS reported success without TLS in place");
 		return -EPROTO;
 	}
-	return own_check ? check_peer_certificate(lg) : 0;
+	return own_check ? check_peer_certificate(lg, conn) : 0;
 }
 
-static int bind_simple(LDAP *ld, const char *dn, const char *password)
+/* A simple bind on conn; a failure of the client side (connection lost, no answer in
+ * time) leaves conn broken. */
+static int bind_simple(struct ldapconn *conn, const char *dn, const char *password)
 {
 	struct berval cred = {.bv_len = password ? strlen(password) : 0,
 			      .bv_val = (char *)(password ? password : "")};
+	int rc = ldap_sasl_bind_s(conn->c_ld, dn ? dn : "", LDAP_SASL_SIMPLE, &cred, NULL, NULL,
+				  NULL);
 
-	return ldap_sasl_bind_s(ld, dn ? dn : "", LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
+	if (rc < 0)
+		conn->c_broken = true;
+	return rc;
 }
 
-/* Binds as the service account, or anonymously when none is configured (explicitly only
- * when rebinding after the user's bind). */
-static int bind_service(struct login *lg, bool rebind)
+/* Binds conn as the service account, or anonymously when none is configured (a fresh
+ * connection is anonymous already). */
+static int bind_service(struct login *lg, struct ldapconn *conn)
 {
 	const struct ldapdir_config *c = lg->lg_cfg;
 	bool anonymous = !c->lc_bind_dn || !*c->lc_bind_dn;
 	int rc;
 
-	if (anonymous && !rebind)
+	if (anonymous)
 		return 0;
-	rc = bind_simple(lg->lg_ld, anonymous ? NULL : c->lc_bind_dn,
-			 anonymous ? NULL : c->lc_bind_password);
+	rc = bind_simple(conn, c->lc_bind_dn, c->lc_bind_password);
 	if (rc == LDAP_SUCCESS)
 		return 0;
-	ldap_reason(lg, rc, anonymous ? "anonymous bind" : "service account bind (bind_dn)");
+	ldap_reason(lg, conn->c_ld, rc, "service account bind (bind_dn)");
 	return rc == LDAP_INVALID_CREDENTIALS ? -EIO : errno_of(rc);
 }
 
@@ -760,6 +799,8 @@ static int search(struct login *lg, const char *base, int scope, const char *fil
 	*res = NULL;
 	rc = ldap_search_ext_s(lg->lg_ld, base, scope, filter, attrs, 0, NULL, NULL, &tv, sizelimit,
 			       res);
+	if (rc < 0)
+		lg->lg_conn[CONN_SEARCH]->c_broken = true;
 	if (rc == LDAP_SUCCESS || rc == LDAP_SIZELIMIT_EXCEEDED)
 		return 0;
 	if (rc == LDAP_NO_SUCH_OBJECT && scope == LDAP_SCOPE_BASE)
@@ -771,7 +812,7 @@ static int search(struct login *lg, const char *base, int scope, const char *fil
 			base);
 		return -EIO;
 	}
-	ldap_reason(lg, rc, "search");
+	ldap_reason(lg, lg->lg_ld, rc, "search");
 	return errno_of(rc);
 }
 
@@ -1170,7 +1211,7 @@ out_free:
 /* Active Directory's reason for refusing a bind, from the "data" code of its
  * diagnostic message ("80090308: LdapErr: ..., data 773, v4563"): the account's state,
  * or 0 when the code says nothing more than a wrong password. */
-static int ad_account_state(struct login *lg)
+static int ad_account_state(struct login *lg, LDAP *ld)
 {
 	static const struct {
 		unsigned code;
@@ -1190,7 +1231,7 @@ static int ad_account_state(struct login *lg)
 
 	if (lg->lg_cfg->lc_server_type != LDAPDIR_AD)
 		return 0;
-	ldap_get_option(lg->lg_ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
+	ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
 	data = diag ? strstr(diag, "data ") : NULL;
 	if (data && sscanf(data + 5, "%x", &code) == 1)
 		for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
@@ -1203,24 +1244,254 @@ static int ad_account_state(struct login *lg)
 	return state;
 }
 
+/* The user's bind, on the login's bind connection. */
 static int bind_user(struct login *lg, const char *dn, const char *password)
 {
-	int rc = bind_simple(lg->lg_ld, dn, password), state;
+	struct ldapconn *conn = lg->lg_conn[CONN_BIND];
+	int rc = bind_simple(conn, dn, password), state;
 
 	switch (rc) {
 	case LDAP_SUCCESS: return 0;
 	case LDAP_INVALID_CREDENTIALS:
-		state = ad_account_state(lg);
+		state = ad_account_state(lg, conn->c_ld);
 		if (state)
 			return state;
-		ldap_reason(lg, rc, "user bind refused");
+		ldap_reason(lg, conn->c_ld, rc, "user bind refused");
 		return -EACCES;
 	case LDAP_INAPPROPRIATE_AUTH:
 	case LDAP_UNWILLING_TO_PERFORM:
 	case LDAP_CONSTRAINT_VIOLATION:
-	case LDAP_INSUFFICIENT_ACCESS: ldap_reason(lg, rc, "user bind refused"); return -EACCES;
-	default: ldap_reason(lg, rc, "user bind"); return errno_of(rc);
+	case LDAP_INSUFFICIENT_ACCESS:
+		ldap_reason(lg, conn->c_ld, rc, "user bind refused");
+		return -EACCES;
+	default: ldap_reason(lg, conn->c_ld, rc, "user bind"); return errno_of(rc);
 	}
+}
+
+/* ---- the pool of idle connections ---- */
+
+#define POOL_MAX      64  /* idle connections in all */
+#define CONN_LIFETIME 900 /* seconds a connection is used at most */
+
+static struct ldapconn *pool; /* idle, most recently used first */
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* What a connection was made with: one made for other settings is not reused. */
+static uint64_t conn_key(const struct ldapdir_config *c)
+{
+	const char *parts[] = {c->lc_bind_dn, c->lc_bind_password, c->lc_ca_file, c->lc_tls_name};
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		for (const char *p = parts[i] ? parts[i] : ""; *p; p++)
+			h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+		h = (h ^ 0xff) * 1099511628211ULL;
+	}
+	h = (h ^ (uint64_t)c->lc_start_tls) * 1099511628211ULL;
+	h = (h ^ (uint64_t)c->lc_timeout) * 1099511628211ULL;
+	return (h ^ (uint64_t)c->lc_network_timeout) * 1099511628211ULL;
+}
+
+/* Closes conn, idle or detached from its login. */
+static void conn_close(struct ldapconn *conn)
+{
+	if (!conn)
+		return;
+	conn->c_owner = NULL;
+	if (conn->c_ld)
+		ldap_unbind_ext_s(conn->c_ld, NULL, NULL);
+	free(conn);
+}
+
+static void close_list(struct ldapconn *list)
+{
+	while (list) {
+		struct ldapconn *next = list->c_next;
+
+		conn_close(list);
+		list = next;
+	}
+}
+
+/* An idle connection to lg's server of the kind asked for, or NULL. Idle ones past
+ * pool_idle are closed on the way. */
+static struct ldapconn *pool_take(struct login *lg, enum conn_kind kind)
+{
+	uint64_t key = conn_key(lg->lg_cfg);
+	time_t now = monotonic_s();
+	struct ldapconn **p = &pool, *found = NULL, *stale = NULL;
+
+	pthread_mutex_lock(&pool_lock);
+	while (*p) {
+		struct ldapconn *c = *p;
+
+		if (now - c->c_idle_since >= lg->lg_cfg->lc_pool_idle) {
+			*p = c->c_next;
+			c->c_next = stale;
+			stale = c;
+		} else if (!found && c->c_kind == kind && c->c_key == key &&
+			   !strcmp(c->c_uri, lg->lg_uri)) {
+			*p = c->c_next;
+			found = c;
+		} else {
+			p = &c->c_next;
+		}
+	}
+	pthread_mutex_unlock(&pool_lock);
+	close_list(stale);
+	return found;
+}
+
+/* Keeps conn for the next login, unless it is not fit to be reused or the pool has
+ * pool_size of its kind for that server (then the least recently used goes). */
+static void pool_put(const struct ldapdir_config *cfg, struct ldapconn *conn)
+{
+	struct ldapconn **p, *evict = NULL;
+	time_t now = monotonic_s();
+	size_t same = 0, all = 0;
+
+	conn->c_owner = NULL;
+	if (conn->c_broken || !conn->c_ld || now - conn->c_born >= CONN_LIFETIME) {
+		conn_close(conn);
+		return;
+	}
+	conn->c_idle_since = now;
+	conn->c_reused = false;
+	if (is_cancelled()) {
+		conn_close(conn);
+		return;
+	}
+	pthread_mutex_lock(&pool_lock);
+	conn->c_next = pool;
+	pool = conn;
+	for (p = &pool; *p;) {
+		struct ldapconn *c = *p;
+		bool alike = c->c_kind == conn->c_kind && c->c_key == conn->c_key &&
+			     !strcmp(c->c_uri, conn->c_uri);
+
+		same += alike;
+		all++;
+		if ((alike && same > (size_t)cfg->lc_pool_size) || all > POOL_MAX) {
+			*p = c->c_next;
+			c->c_next = evict;
+			evict = c;
+			continue;
+		}
+		p = &c->c_next;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	close_list(evict);
+}
+
+/* Closes the idle connections to uri (NULL: all). */
+static void pool_drop(const char *uri)
+{
+	struct ldapconn **p = &pool, *drop = NULL;
+
+	pthread_mutex_lock(&pool_lock);
+	while (*p) {
+		struct ldapconn *c = *p;
+
+		if (!uri || !strcmp(c->c_uri, uri)) {
+			*p = c->c_next;
+			c->c_next = drop;
+			drop = c;
+		} else {
+			p = &c->c_next;
+		}
+	}
+	pthread_mutex_unlock(&pool_lock);
+	close_list(drop);
+}
+
+/* Hands conn to lg as its connection of conn's kind, under lg's watchdog. */
+static void conn_attach(struct login *lg, struct ldapconn *conn)
+{
+	pthread_mutex_lock(&lg->lg_wd_lock);
+	conn->c_owner = lg;
+	lg->lg_conn[conn->c_kind] = conn;
+	if (conn->c_kind == CONN_SEARCH)
+		lg->lg_ld = conn->c_ld;
+	if (lg->lg_wd_fired && conn->c_fd >= 0)
+		shutdown(conn->c_fd, SHUT_RDWR);
+	pthread_mutex_unlock(&lg->lg_wd_lock);
+}
+
+/* Takes lg's connection of kind away from it: back to the pool when keep, closed
+ * otherwise or when the watchdog fired (it may have shut the socket). */
+static void conn_release(struct login *lg, enum conn_kind kind, bool keep)
+{
+	struct ldapconn *conn;
+
+	pthread_mutex_lock(&lg->lg_wd_lock);
+	conn = lg->lg_conn[kind];
+	lg->lg_conn[kind] = NULL;
+	if (kind == CONN_SEARCH)
+		lg->lg_ld = NULL;
+	if (conn)
+		conn->c_owner = NULL;
+	keep = keep && !lg->lg_wd_fired;
+	pthread_mutex_unlock(&lg->lg_wd_lock);
+	if (!conn)
+		return;
+	if (keep)
+		pool_put(lg->lg_cfg, conn);
+	else
+		conn_close(conn);
+}
+
+/* Gives lg a connection of kind to its server: an idle one from the pool unless fresh,
+ * else a new one (connected, TLS checked, and for searches bound as the service
+ * account), each step under its own deadline. */
+static int conn_open(struct login *lg, enum conn_kind kind, bool fresh)
+{
+	const struct ldapdir_config *cfg = lg->lg_cfg;
+	struct ldapconn *conn = fresh ? NULL : pool_take(lg, kind);
+	int r;
+
+	if (conn) {
+		conn->c_reused = true;
+		conn_attach(lg, conn);
+		return 0;
+	}
+	conn = calloc(1, sizeof(*conn));
+	if (!conn) {
+		set_err(lg, "out of memory");
+		return -ENOMEM;
+	}
+	conn->c_fd = -1;
+	conn->c_kind = kind;
+	conn->c_key = conn_key(cfg);
+	conn->c_born = monotonic_s();
+	snprintf(conn->c_uri, sizeof(conn->c_uri), "%s", lg->lg_uri);
+	conn_attach(lg, conn);
+	watchdog_arm(lg, cfg->lc_network_timeout + cfg->lc_timeout);
+	r = connect_server(lg, conn);
+	if (kind == CONN_SEARCH)
+		lg->lg_ld = conn->c_ld;
+	if (r == 0 && kind == CONN_SEARCH) {
+		watchdog_arm(lg, cfg->lc_network_timeout + cfg->lc_timeout);
+		r = bind_service(lg, conn);
+	}
+	if (r < 0)
+		conn->c_broken = true;
+	return r;
+}
+
+/* Whether r, a failure on lg's connection of kind, is that of an idle connection the
+ * server had closed meanwhile (an idle timeout, a restart): then the step is tried
+ * once more on a new connection, and the server has not failed. */
+static bool went_stale(struct login *lg, enum conn_kind kind, int r)
+{
+	struct ldapconn *conn = lg->lg_conn[kind];
+
+	if (r >= 0 || !conn || !conn->c_reused || !conn->c_broken || lg->lg_wd_fired)
+		return false;
+	log_debug("ldap: an idle connection to %s was closed by the server; connecting again",
+		  lg->lg_uri);
+	conn_release(lg, kind, false);
+	err_clear(lg);
+	return true;
 }
 
 /* One attempt on lg's server: its watchdog armed for the first step, and known to
@@ -1239,7 +1510,8 @@ static int attempt_begin(struct login *lg)
 }
 
 /* Ends the attempt begun by attempt_begin() with result r: a failure after the watchdog
- * fired is a timeout; the connection is closed. Returns the result. */
+ * fired is a timeout. The connections go back to the pool when the server answered
+ * everything asked on them. Returns the result. */
 static int attempt_end(struct login *lg, int r)
 {
 	under_way_remove(lg);
@@ -1247,9 +1519,8 @@ static int attempt_end(struct login *lg, int r)
 		set_err(lg, "no complete answer from the LDAP server in time");
 		r = -ETIMEDOUT;
 	}
-	if (lg->lg_ld)
-		ldap_unbind_ext_s(lg->lg_ld, NULL, NULL);
-	lg->lg_ld = NULL;
+	for (int k = 0; k < CONN_KINDS; k++)
+		conn_release(lg, k, !dc_failure(lg, r));
 	watchdog_free(lg);
 	return r;
 }
@@ -1264,45 +1535,48 @@ static int run_login(struct login *lg, const char *password, struct identity **o
 	size_t nmemberof = 0;
 	int r;
 
-	/* Each of the first steps may have to connect (libldap connects lazily), shake
-	 * hands and wait for one answer: network_timeout + timeout each. The rest of the
-	 * login gets a few timeouts. */
+	/* Each of the first steps may have to connect, shake hands and wait for one
+	 * answer: network_timeout + timeout each. The rest of the login gets a few
+	 * timeouts. */
 	r = attempt_begin(lg);
 	if (r < 0)
 		return r;
-	r = connect_server(lg);
+	for (bool fresh = false;; fresh = true) {
+		r = conn_open(lg, CONN_SEARCH, fresh);
+		if (r < 0)
+			goto out_end;
+		watchdog_arm(lg, cfg->lc_network_timeout + cfg->lc_timeout);
+		r = find_user(lg, &id, &memberof, &nmemberof);
+		if (!went_stale(lg, CONN_SEARCH, r))
+			break;
+	}
 	if (r < 0)
-		goto out_unbind;
-	watchdog_arm(lg, cfg->lc_network_timeout + cfg->lc_timeout);
-	r = bind_service(lg, false);
-	if (r < 0)
-		goto out_unbind;
-	watchdog_arm(lg, cfg->lc_network_timeout + cfg->lc_timeout);
-	r = find_user(lg, &id, &memberof, &nmemberof);
-	if (r < 0)
-		goto out_unbind;
+		goto out_end;
 	/* The caller's say on this account (throttled?) before its password is sent. */
 	lg->lg_hook_called = true;
 	if (lg->lg_hook && (r = lg->lg_hook->lh_found(lg->lg_hook->lh_ctx, id->id_username)) < 0) {
 		set_err(lg, "refused after the user was found");
-		goto out_unbind;
+		goto out_end;
 	}
-	watchdog_arm(lg, WATCHDOG_OPERATIONS * cfg->lc_timeout);
-	r = password ? bind_user(lg, id->id_dn, password) : 0;
-	if (r < 0)
-		goto out_unbind;
-	if (password && (cfg->lc_group_mode != LDAPDIR_GROUPS_MEMBEROF || cfg->lc_nested_groups)) {
-		r = bind_service(lg, true);
+	for (bool fresh = false; password; fresh = true) {
+		r = conn_open(lg, CONN_BIND, fresh);
 		if (r < 0)
-			goto out_unbind;
+			goto out_end;
+		watchdog_arm(lg, cfg->lc_network_timeout + cfg->lc_timeout);
+		r = bind_user(lg, id->id_dn, password);
+		if (!went_stale(lg, CONN_BIND, r))
+			break;
 	}
+	if (r < 0)
+		goto out_end;
+	watchdog_arm(lg, WATCHDOG_OPERATIONS * cfg->lc_timeout);
 	r = collect_groups(lg, id, memberof, nmemberof);
 	if (r < 0)
-		goto out_unbind;
+		goto out_end;
 	log_debug("ldap: user=%s dn=%s groups=%zu", id->id_username, id->id_dn, id->id_ngroups);
 	*out = id;
 	id = NULL;
-out_unbind:
+out_end:
 	r = attempt_end(lg, r);
 	free_strings(lg->lg_dns, lg->lg_ndns);
 	free(lg->lg_primary_group);
@@ -1311,17 +1585,24 @@ out_unbind:
 	return r;
 }
 
-/* Whether lg's server answers: connect, TLS, and a bind as the service account (or an
- * anonymous one), under the same watchdog as a login. 0 or a negative errno, err set. */
+/* Whether lg's server answers: a new connection (TLS checked) and a bind as the service
+ * account (or an anonymous one), under the same watchdog as a login; the connection
+ * then serves logins. 0 or a negative errno, err set. */
 static int probe_server(struct login *lg)
 {
 	int r = attempt_begin(lg);
 
 	if (r < 0)
 		return r;
-	r = connect_server(lg);
-	if (r == 0)
-		r = bind_service(lg, true);
+	r = conn_open(lg, CONN_SEARCH, true);
+	if (r == 0 && (!lg->lg_cfg->lc_bind_dn || !*lg->lg_cfg->lc_bind_dn)) {
+		int rc = bind_simple(lg->lg_conn[CONN_SEARCH], NULL, NULL);
+
+		if (rc != LDAP_SUCCESS) {
+			ldap_reason(lg, lg->lg_ld, rc, "anonymous bind");
+			r = errno_of(rc);
+		}
+	}
 	return attempt_end(lg, r);
 }
 

@@ -1,7 +1,10 @@
 /* Users from LDAP or Active Directory through OpenLDAP's libldap: the [ldap] options,
  * and one login = find the user's entry with a service account (or anonymously), bind
- * as the user with their password, collect their groups (nested ones too). A fresh
- * connection per attempt, so calls from several threads are independent. With several
+ * as the user with their password, collect their groups (nested ones too). Connections
+ * are kept for the next login (pool_size idle ones per server and kind, for pool_idle):
+ * searches run on connections bound as the service account, users' binds on others, so
+ * a login costs the user's bind and the searches. Calls from several threads are
+ * independent: each login has its connections to itself while it runs. With several
  * directory servers (uri = "ldaps://dc1 ldaps://dc2"), each is asked in turn under its
  * own deadlines until one answers; one that failed is asked last for a back-off
  * period and probed by ldapdir_probe() meanwhile. Not throttling (throttle.h) and not
@@ -45,6 +48,8 @@ struct ldapdir_config {
 	char *lc_tls_name;   /* the name the certificate must bear; unset: the URI's host */
 	int lc_timeout;	     /* seconds per LDAP operation */
 	int lc_network_timeout; /* seconds to connect (TCP and TLS handshake) */
+	int lc_pool_size;	/* idle connections kept per server, for searches and for binds */
+	int lc_pool_idle;	/* seconds an idle connection is kept */
 };
 
 extern const char *const ldapdir_server_types[]; /* "openldap", "ad" */
@@ -112,7 +117,13 @@ extern const char *const ldapdir_member_attrs[]; /* "member", "uniqueMember", "m
 			 .co_min = 1, .co_max = 300, .co_help = "limit per LDAP operation"),       \
 	    LDAPDIR_OPT_(base, "network_timeout", CONFIG_DURATION, lc_network_timeout,             \
 			 .co_default = "3s", .co_min = 1, .co_max = 300,                           \
-			 .co_help = "limit to connect, TLS handshake included")
+			 .co_help = "limit to connect, TLS handshake included"),                   \
+	    LDAPDIR_OPT_(base, "pool_size", CONFIG_INT, lc_pool_size, .co_default = "4",           \
+			 .co_min = 1, .co_max = 64,                                                \
+			 .co_help = "idle connections kept per server for searches, and for binds"), \
+	    LDAPDIR_OPT_(base, "pool_idle", CONFIG_DURATION, lc_pool_idle, .co_default = "60s",    \
+			 .co_min = 1, .co_max = 3600,                                              \
+			 .co_help = "an idle connection is closed after this long")
 
 /* Completes and checks a loaded [ldap] section: fills user_filter, username_attr and
  * group_filter from server_type ("(&(objectClass=person)(uid=%s))" and uid for
@@ -138,7 +149,8 @@ int ldapdir_config_finish(struct ldapdir_config *cfg, const char *file, char *er
  * value for memberOf DNs), nested groups included up to max_nesting levels (cycles are
  * followed once). Asks the directory servers in turn (see above) until one answers:
  * a server's "no" (wrong password, unknown user) is the answer, whatever others failed
- * before it. Each attempt opens one connection and closes it. Blocks for a bounded time
+ * before it. An idle connection the server closed meanwhile is replaced without
+ * counting as the server's failure. Blocks for a bounded time
  * per server: each libldap wait is limited by timeout / network_timeout, and a watchdog
  * thread closes the socket if connecting, TLS and finding the user take longer than
  * network_timeout + timeout per step, or the rest longer than 6 x timeout (libldap's TLS

@@ -29,6 +29,9 @@ struct auth {
 	char a_dummy_hash[PASSWORD_HASH_MAX]; /* checked for unknown users */
 };
 
+/* Password checks at once per online CPU with backend = ldap (max_password_checks = 0). */
+#define LDAP_CHECKS_PER_CPU 8
+
 int auth_config_finish(struct auth_config *cfg, const char *file, char *err, size_t errlen)
 {
 	if (cfg->ac_lockout_max < cfg->ac_lockout) {
@@ -36,7 +39,9 @@ int auth_config_finish(struct auth_config *cfg, const char *file, char *err, siz
 		return -EINVAL;
 	}
 	if (cfg->ac_max_checks == 0) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		/* scrypt keeps a CPU busy; an LDAP login mostly waits for the directory */
+		long n = sysconf(_SC_NPROCESSORS_ONLN) *
+			 (cfg->ac_backend == AUTH_BACKEND_LDAP ? LDAP_CHECKS_PER_CPU : 1);
 
 		cfg->ac_max_checks = n < 1 ? 1 : n > 4096 ? 4096 : (int)n;
 	}

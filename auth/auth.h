@@ -29,11 +29,11 @@ struct auth_config {
 	int ac_lockout;		 /* seconds of the first delay, doubling per failure */
 	int ac_lockout_max;	 /* seconds, cap of a delay */
 	int ac_throttle_entries; /* accounts + addresses remembered */
-	int ac_max_checks;	 /* password checks at once; 0 in the file: online CPUs */
-	int ac_check_queue;	 /* logins waiting for a check beyond those */
-	int ac_check_wait;	 /* seconds a login waits in that queue at most */
-	int ac_password_cost;	 /* scrypt ln of the program's new hashes (not read from
-				  * [auth]: the broker's [broker] password_cost); 0: default */
+	int ac_max_checks;  /* password checks at once; 0 in the file: online CPUs (x 8 for ldap) */
+	int ac_check_queue; /* logins waiting for a check beyond those */
+	int ac_check_wait;  /* seconds a login waits in that queue at most */
+	int ac_password_cost; /* scrypt ln of the program's new hashes (not read from
+			       * [auth]: the broker's [broker] password_cost); 0: default */
 	struct ldapdir_config ac_ldap;
 };
 
@@ -80,7 +80,7 @@ struct auth_config {
 		      .co_help = "accounts and addresses remembered (fixed memory)"),              \
 	    AUTH_OPT_(base, "max_password_checks", CONFIG_INT, ac_max_checks, .co_default = "0",   \
 		      .co_min = 0, .co_max = 4096,                                                 \
-		      .co_help = "password checks (scrypt, LDAP) at once; 0: online CPUs"),        \
+		      .co_help = "password checks at once; 0: online CPUs (ldap: 8 per CPU)"),     \
 	    AUTH_OPT_(base, "password_check_queue", CONFIG_INT, ac_check_queue,                    \
 		      .co_default = "64", .co_min = 0, .co_max = 65536,                            \
 		      .co_help = "logins waiting for a check; more are answered busy"),            \
@@ -91,7 +91,8 @@ struct auth_config {
 
 /* Checks a loaded [auth] section (and [ldap] when backend = ldap, see
  * ldapdir_config_finish()); max_password_checks = 0 becomes the number of online
- * CPUs. Returns 0 or a negative errno with "file: ..." in err. */
+ * CPUs, 8 times that with backend = ldap (an LDAP login mostly waits). Returns 0 or
+ * a negative errno with "file: ..." in err. */
 int auth_config_finish(struct auth_config *cfg, const char *file, char *err, size_t errlen);
 
 /* Local users kept elsewhere (the broker's store). lookup returns 0 with a new identity

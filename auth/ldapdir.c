@@ -54,14 +54,14 @@ enum conn_kind { CONN_SEARCH, CONN_BIND, CONN_KINDS };
 /* A connection to one directory server: in a login's hands or idle in the pool. */
 struct ldapconn {
 	LDAP *c_ld;
-	struct ldap_conncb c_cb;   /* lc_arg: this connection */
-	struct login *c_owner;	   /* the login using it (its watchdog), NULL when idle */
-	int c_fd;		   /* -1 until connected, and once closed */
-	enum conn_kind c_kind;	   /* CONN_SEARCH: bound as the service account */
-	bool c_tcp_up;		   /* a TCP connection was made (before any TLS) */
-	bool c_broken;		   /* an operation failed on the client side: never reused */
-	bool c_reused;		   /* taken from the pool for this login */
-	uint64_t c_key;		   /* the settings it was made with (conn_key()) */
+	struct ldap_conncb c_cb; /* lc_arg: this connection */
+	struct login *c_owner;	 /* the login using it (its watchdog), NULL when idle */
+	int c_fd;		 /* -1 until connected, and once closed */
+	enum conn_kind c_kind;	 /* CONN_SEARCH: bound as the service account */
+	bool c_tcp_up;		 /* a TCP connection was made (before any TLS) */
+	bool c_broken;		 /* an operation failed on the client side: never reused */
+	bool c_reused;		 /* taken from the pool for this login */
+	uint64_t c_key;		 /* the settings it was made with (conn_key()) */
 	char c_uri[512];
 	time_t c_born, c_idle_since; /* CLOCK_MONOTONIC seconds */
 	struct ldapconn *c_next;     /* in the pool */
@@ -763,8 +763,8 @@ static int bind_simple(struct ldapconn *conn, const char *dn, const char *passwo
 {
 	struct berval cred = {.bv_len = password ? strlen(password) : 0,
 			      .bv_val = (char *)(password ? password : "")};
-	int rc = ldap_sasl_bind_s(conn->c_ld, dn ? dn : "", LDAP_SASL_SIMPLE, &cred, NULL, NULL,
-				  NULL);
+	int rc =
+	    ldap_sasl_bind_s(conn->c_ld, dn ? dn : "", LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
 
 	if (rc < 0)
 		conn->c_broken = true;

@@ -120,7 +120,8 @@ extern const char *const ldapdir_member_attrs[]; /* "member", "uniqueMember", "m
 			 .co_help = "limit to connect, TLS handshake included"),                   \
 	    LDAPDIR_OPT_(base, "pool_size", CONFIG_INT, lc_pool_size, .co_default = "4",           \
 			 .co_min = 1, .co_max = 64,                                                \
-			 .co_help = "idle connections kept per server for searches, and for binds"), \
+			 .co_help =                                                                \
+			     "idle connections kept per server for searches, and for binds"),      \
 	    LDAPDIR_OPT_(base, "pool_idle", CONFIG_DURATION, lc_pool_idle, .co_default = "60s",    \
 			 .co_min = 1, .co_max = 3600,                                              \
 			 .co_help = "an idle connection is closed after this long")
@@ -150,9 +151,9 @@ int ldapdir_config_finish(struct ldapdir_config *cfg, const char *file, char *er
  * followed once). Asks the directory servers in turn (see above) until one answers:
  * a server's "no" (wrong password, unknown user) is the answer, whatever others failed
  * before it. An idle connection the server closed meanwhile is replaced without
- * counting as the server's failure. Blocks for a bounded time
- * per server: each libldap wait is limited by timeout / network_timeout, and a watchdog
- * thread closes the socket if connecting, TLS and finding the user take longer than
+ * counting as the server's failure. Blocks for a bounded time per server: each libldap
+ * wait is limited by timeout / network_timeout, and a watchdog thread shuts the
+ * login's connections down if connecting, TLS and finding the user take longer than
  * network_timeout + timeout per step, or the rest longer than 6 x timeout (libldap's TLS
  * handshake has no timeout of its own). SIGPIPE from a broken connection is blocked in
  * the calling thread while it runs and never reaches the process.

@@ -616,14 +616,22 @@ static void test_config(void **state)
 	assert_int_equal(cfg.ac_check_wait, 10);
 	assert_int_equal(auth_config_finish(&cfg, "t.conf", err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "t.conf: [ldap] uri is required");
-	/* checked at once: one per online CPU */
-	assert_int_equal(cfg.ac_max_checks, (int)sysconf(_SC_NPROCESSORS_ONLN));
+	/* checked at once: an LDAP login mostly waits for the directory, 8 per online CPU */
+	assert_int_equal(cfg.ac_max_checks, 8 * (int)sysconf(_SC_NPROCESSORS_ONLN));
 	config_free(options, &cfg);
 	memset(&cfg, 0, sizeof(cfg));
 	assert_int_equal(config_load_string("t.conf", "[auth]\nlockout = 5m\nlockout_max = 1m\n",
 					    options, &cfg, err, sizeof(err)),
 			 0);
 	assert_int_equal(auth_config_finish(&cfg, "t.conf", err, sizeof(err)), -EINVAL);
+	config_free(options, &cfg);
+	/* scrypt keeps a CPU busy: one check per online CPU */
+	memset(&cfg, 0, sizeof(cfg));
+	assert_int_equal(config_load_string("t.conf", "[auth]\nbackend = local\n", options, &cfg,
+					    err, sizeof(err)),
+			 0);
+	assert_int_equal(auth_config_finish(&cfg, "t.conf", err, sizeof(err)), 0);
+	assert_int_equal(cfg.ac_max_checks, (int)sysconf(_SC_NPROCESSORS_ONLN));
 	config_free(options, &cfg);
 	/* the service password never appears in printed configuration */
 	memset(&cfg, 0, sizeof(cfg));

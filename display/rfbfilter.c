@@ -132,11 +132,14 @@ static int decide(struct rfb_filter *f, int forward, uint64_t body)
 }
 
 /* A QEMU audio message (255, subtype 1, u16 operation): enable and disable have no
- * body, set-format 6 bytes; it passes in both modes (audio is not input). */
+ * body, set-format 6 bytes; it passes in both modes (audio is not input). QEMU knows
+ * no other subtype but 0 (extended key event): anything else breaks the session. */
 static int qemu_audio(struct rfb_filter *f)
 {
 	const uint8_t *h = f->rf_hdr;
 
+	if (h[1] != 1)
+		return BROKEN;
 	if (f->rf_hlen < 4)
 		return NEED_MORE;
 	if (h[3] == 0 || h[3] == 1)

@@ -5,10 +5,12 @@ client), against LDAP (a real slapd with conf/test-ldap/directory.ldif), against
 Directory (a Samba AD DC over ldaps:// with tls_name, tests/integration/samba_fixture.py;
 needs root) and against local users in the broker's store (scrypt at the default cost
 ln=15, and at ln=10 to show the rest of the path). Prints a Markdown table; --out writes
-it with the command and machine.
+it with the command and machine. --before BINARY runs every row a second time, right
+after this build's, with another vdi-broker (an older commit's build), for before/after
+ratios from the same run.
 
 usage: bench/broker/run.py [--seconds S] [--levels 1,10,100] [--backends ldap,ad,local]
-                           [--out FILE]"""
+                           [--before BINARY] [--out FILE]"""
 import argparse
 import http.client
 import json
@@ -23,7 +25,7 @@ TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
 os.environ.setdefault("VDI_TOP", TOP)
 
-from broker_fixture import Broker  # noqa: E402
+from broker_fixture import BROKER, Broker  # noqa: E402
 from ldap_fixture import BASE, Slapd  # noqa: E402
 from samba_fixture import ADMIN_PW, SambaDC  # noqa: E402
 from samba_fixture import BASE as AD_BASE  # noqa: E402
@@ -94,8 +96,10 @@ def main():
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--levels", default="1,10,100")
     ap.add_argument("--backends", default="ldap,ad,local")
+    ap.add_argument("--before", help="another vdi-broker binary to run the same rows with")
     ap.add_argument("--out")
     args = ap.parse_args()
+    builds = [("this build", BROKER)] + ([("before", args.before)] if args.before else [])
     levels = [int(x) for x in args.levels.split(",")]
     backends = args.backends.split(",")
     rows = []
@@ -123,13 +127,14 @@ def main():
             setups += [("local, scrypt ln=15 (default)", "[broker]\npassword_cost = 15\n", None, 15),
                        ("local, scrypt ln=10", "[broker]\npassword_cost = 10\n", None, 10)]
         try:
-            for name, conf, users, cost in setups:
+            for (name, conf, users, cost), (build, binary) in (
+                    (setup, build) for setup in setups for build in builds):
                 work = os.path.join(tmp, "b%d" % len(rows))
                 os.makedirs(work)
                 # all clients come from 127.0.0.1: lift the per-address cap (64) that
                 # would otherwise refuse clients past the 64th
                 conf += "[http]\nmax_connections = 1024\nmax_connections_per_address = 1024\n"
-                b = Broker(work, conf)
+                b = Broker(work, conf, binary=binary)
                 if users is None:
                     users = [("u%d" % i, "pw-u%d" % i) for i in range(10)]
                     for u, pw in users:
@@ -139,10 +144,10 @@ def main():
                     for clients in levels:
                         rate, lat, errors = run_level(b, users, clients, args.seconds)
                         busy = sum(1 for e in errors if e == 503)
-                        rows.append((name, clients, rate, pct(lat, 50), pct(lat, 99), len(lat),
-                                     busy, len(errors) - busy))
-                        print("%-32s %4d clients: %7.1f logins/s  p50 %7.1f ms  p99 %7.1f ms"
-                              "  (%d logins, %d busy, %d errors)" % rows[-1], flush=True)
+                        rows.append((name, build, clients, rate, pct(lat, 50), pct(lat, 99),
+                                     len(lat), busy, len(errors) - busy))
+                        print("%-32s %-10s %4d clients: %7.1f logins/s  p50 %7.1f ms  p99 %7.1f"
+                              " ms  (%d logins, %d busy, %d errors)" % rows[-1], flush=True)
                 finally:
                     b.stop()
         finally:
@@ -151,10 +156,19 @@ def main():
                 dc.stop()
     # busy: 503 with Retry-After, more password checks waiting than [auth]
     # password_check_queue allows (the client would retry); errors: anything else
-    table = ["| users from | clients | logins/s | p50 ms | p99 ms | logins | busy (503) | errors |",
-             "|---|---|---|---|---|---|---|---|"]
-    table += ["| %s | %d | %.1f | %.1f | %.1f | %d | %d | %d |" % r for r in rows]
+    table = ["| users from | build | clients | logins/s | p50 ms | p99 ms | logins | busy (503) "
+             "| errors |", "|---|---|---|---|---|---|---|---|---|"]
+    table += ["| %s | %s | %d | %.1f | %.1f | %.1f | %d | %d | %d |" % r for r in rows]
     text = "\n".join(table) + "\n"
+    if args.before:  # this build against the other, row by row
+        text += ("\n| users from | clients | logins/s ratio (this / before) | p50 ratio | "
+                 "p99 ratio |\n|---|---|---|---|---|\n")
+        before = {(r[0], r[2]): r for r in rows if r[1] == "before"}
+        for r in rows:
+            o = before.get((r[0], r[2]))
+            if r[1] == "this build" and o and o[3] and o[4] and o[5]:
+                text += "| %s | %d | %.2f | %.2f | %.2f |\n" % (
+                    r[0], r[2], r[3] / o[3], r[4] / o[4], r[5] / o[5])
     print(text)
     if args.out:
         cpus = os.cpu_count()

@@ -48,8 +48,8 @@ def free_port():
 class Broker(Daemon):
     """One vdi-broker with its own state directory and configuration."""
 
-    def __init__(self, workdir, conf="", port=None):
-        super().__init__(BROKER, os.path.join(workdir, "broker.conf"),
+    def __init__(self, workdir, conf="", port=None, binary=BROKER):
+        super().__init__(binary, os.path.join(workdir, "broker.conf"),
                          os.path.join(workdir, "broker.log"))
         self.workdir = workdir
         self.state = os.path.join(workdir, "state")

@@ -1692,7 +1692,7 @@ static int run(const struct ldapdir_config *cfg, const char *username, const cha
 	sigpipe_restore(&old, was_pending);
 	if (failed == n && n > 0) /* no server answered: say so, with the last one's reason */
 		snprintf(err, errlen, "%s%s", last,
-			 n > 1 ? " (and every other directory server failed too)" : "");
+			 n > 1 ? "; every other directory server failed too" : "");
 	return r;
 }
 

@@ -108,7 +108,7 @@ static int usage_error(const char *cmd, const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, " (see vdictl %s%s--help)\n", cmd ? cmd : "", cmd ? " " : "");
+	fprintf(stderr, "; see vdictl %s%s--help\n", cmd ? cmd : "", cmd ? " " : "");
 	return EXIT_USAGE;
 }
 
@@ -480,7 +480,8 @@ static void print_json(const json_t *v)
 	free(t);
 }
 
-/* GET path and print its list under key, each row first passed to fix (if any). */
+/* GET path and print its list under key as a table, each row first passed to fix (if
+ * any); with --json the API's answer as it is. */
 static int list(const char *path, const char *key, const struct column *cols,
 		void (*fix)(json_t *row))
 {
@@ -492,7 +493,7 @@ static int list(const char *path, const char *key, const struct column *cols,
 		return failed(status, reply);
 	rows = json_object_get(reply, key);
 	if (opt.json) {
-		print_json(rows ? rows : json_array());
+		print_json(reply);
 	} else {
 		json_array_foreach (rows, i, row)
 			if (fix && json_is_object(row))
@@ -687,14 +688,10 @@ static int pool_written(int status, json_t *reply, const char *id, const char *w
 		json_decref(reply);
 		return EXIT_FAIL;
 	}
-	if (opt.json) {
-		char *t = json_dumps(reply, JSON_INDENT(2));
-
-		puts(t ? t : "{}");
-		free(t);
-	} else {
+	if (opt.json)
+		print_json(reply);
+	else
 		printf("pool %s\n", what);
-	}
 	if (warning)
 		fprintf(stderr, "vdictl: warning: pool '%s': %s\n", id, warning);
 	json_decref(reply);

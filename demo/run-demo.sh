@@ -347,8 +347,7 @@ pool_health() {
 	HOME=$DEMO/home "$BIN/vdictl" -u "$URL" --ca "$BCA" --json pools list 2>>"$LOGS/vdictl.log" |
 		python3 -c '
 import json, sys
-pools = json.load(sys.stdin)
-pools = pools.get("pools", pools) if isinstance(pools, dict) else pools
+pools = json.load(sys.stdin)["pools"]
 for p in pools:
     engine = (p.get("template") or {}).get("engine") or "default"
     h = p.get("health") or {}
@@ -363,8 +362,7 @@ host_up() {
 	HOME=$DEMO/home "$BIN/vdictl" -u "$URL" --ca "$BCA" --json hosts list 2>/dev/null |
 		python3 -c '
 import json, sys
-hosts = json.load(sys.stdin)
-hosts = hosts.get("hosts", hosts) if isinstance(hosts, dict) else hosts
+hosts = json.load(sys.stdin)["hosts"]
 sys.exit(0 if any(h.get("state") == "up" for h in hosts) else 1)'
 }
 deadline=$((SECONDS + 30))

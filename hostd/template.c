@@ -256,7 +256,7 @@ static int open_file(const char *path, struct stat *st, char *why, size_t whylen
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 
 	if (fd < 0) {
-		snprintf(why, whylen, "cannot be read (%s)", strerror(errno));
+		snprintf(why, whylen, "cannot be read: %s", strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
@@ -283,7 +283,7 @@ static const char *check_kernel(int fd, const struct stat *st, enum desktop_engi
 	}
 	map = mmap(NULL, (size_t)st->st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (map == MAP_FAILED) {
-		snprintf(why, whylen, "cannot be read (%s)", strerror(errno));
+		snprintf(why, whylen, "cannot be read: %s", strerror(errno));
 		return NULL;
 	}
 	format = template_kernel_format(map, (size_t)st->st_size, e, memory_mib, why, whylen);
@@ -298,7 +298,7 @@ static const char *check_disk(int fd, const struct stat *st, enum desktop_engine
 	ssize_t n = pread(fd, head, sizeof(head), 0);
 
 	if (n < 0) {
-		snprintf(why, whylen, "cannot be read (%s)", strerror(errno));
+		snprintf(why, whylen, "cannot be read: %s", strerror(errno));
 		return NULL;
 	}
 	return template_disk_format(head, (size_t)n, (unsigned long long)st->st_size, e, why,
@@ -310,7 +310,7 @@ static const char *check_initrd(int fd, char *why, size_t whylen)
 	unsigned char byte;
 
 	if (pread(fd, &byte, 1, 0) < 0) {
-		snprintf(why, whylen, "cannot be read (%s)", strerror(errno));
+		snprintf(why, whylen, "cannot be read: %s", strerror(errno));
 		return NULL;
 	}
 	return "data";

@@ -112,7 +112,7 @@ static int kvm_check(char *why, size_t whylen)
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC), vm, v;
 
 	if (fd < 0) {
-		snprintf(why, whylen, "no /dev/kvm in the box (%s)", strerror(errno));
+		snprintf(why, whylen, "no /dev/kvm in the box: %s", strerror(errno));
 		return -1;
 	}
 	v = ioctl(fd, KVM_GET_API_VERSION, 0);

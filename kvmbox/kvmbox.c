@@ -613,7 +613,7 @@ static bool kvm_direct(char *why, size_t len)
 		die(2, "VDI_KVM=%s: want direct, box or auto", force);
 	rate = kvmprobe_loops_per_second(2000);
 	if (rate < 0) {
-		snprintf(why, len, "no usable /dev/kvm (%s)", strerror((int)-rate));
+		snprintf(why, len, "no usable /dev/kvm: %s", strerror((int)-rate));
 		return false;
 	}
 	if (rate < KVMPROBE_HARDWARE_LOOPS_PER_S) {

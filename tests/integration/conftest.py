@@ -138,7 +138,7 @@ def pytest_sessionstart(session):
         session.config.option.reruns = 1
         session.config.option.only_rerun = BOX_FAULTS
     where = ("this machine's KVM" if KVM.mode == "direct" else "the KVM host in a box")
-    line = "kvm: vdi-hv runs on %s (%s)" % (where, KVM.why)
+    line = "kvm: vdi-hv runs on %s: %s" % (where, KVM.why)
     if KVM.error:
         line += "; " + KVM.error
     elif KVM.box_dir:

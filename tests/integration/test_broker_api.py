@@ -452,13 +452,13 @@ def test_admin_role_and_vdictl(env):
     assert "h9" in b.vdictl("hosts", "list").stdout.decode()
     b.vdictl("hosts", "remove", "h9")
     b.vdictl("users", "add", "local1", "--groups", "staff,qa", stdin="pw-1\n")
-    users = json.loads(b.vdictl("--json", "users", "list").stdout)
+    users = json.loads(b.vdictl("--json", "users", "list").stdout)["users"]
     assert [u["groups"] for u in users if u["username"] == "local1"] == [["staff", "qa"]]
     assert "password" not in str(users)
     b.vdictl("users", "delete", "local1")
     b.vdictl("pools", "delete", "vp")
     assert "vp" not in b.vdictl("pools", "list").stdout.decode()
-    entries = json.loads(b.vdictl("--json", "audit", "--limit", "30").stdout)
+    entries = json.loads(b.vdictl("--json", "audit", "--limit", "30").stdout)["entries"]
     actions = [e["action"] for e in entries]
     for a in ("pool_create", "entitlement_add", "entitlement_remove", "host_add", "host_remove",
               "user_add", "user_delete", "pool_delete"):
@@ -518,7 +518,10 @@ def test_vdictl_keeps_the_ca_of_its_login(env, tmp_path):
 def test_vdictl_tables_show_times_for_people(env):
     b = env.broker
     b.vdictl("login", "carol", stdin="carol-pw\n")
-    raw = json.loads(b.vdictl("--json", "audit", "--limit", "5").stdout)
+    # --json prints the API's object, not only its list
+    answer = json.loads(b.vdictl("--json", "audit", "--limit", "5").stdout)
+    assert isinstance(answer, dict) and set(answer) >= {"entries"}, answer
+    raw = answer["entries"]
     assert all(isinstance(e["time"], int) and e["time"] > 1e9 for e in raw)
     table = b.vdictl("audit", "--limit", "5").stdout.decode()
     assert re.search(r"\b\d+ (s|min|h) ago\b", table), table
@@ -537,17 +540,19 @@ def test_vdictl_usage_errors_name_the_argument(env):
     b = env.broker
     for args, expect in [
         (("pools", "create", "x", "--kernal", "k"),
-         "vdictl: pools create: unknown option '--kernal' (see vdictl pools create --help)"),
+         "vdictl: pools create: unknown option '--kernal'; see vdictl pools create --help"),
         (("pools", "create", "x", "--min", "two"),
-         "vdictl: pools create: --min takes a number, not 'two' (see vdictl pools create --help)"),
+         "vdictl: pools create: --min takes a number, not 'two'; see vdictl pools create --help"),
         (("pools", "frobnicate"),
-         "vdictl: pools: unknown subcommand 'frobnicate' (see vdictl pools --help)"),
-        (("pools", "show"), "vdictl: pools show: missing the pool id (see vdictl pools show --help)"),
-        (("hosts", "drain"), "vdictl: hosts drain: missing the host id (see vdictl hosts drain --help)"),
+         "vdictl: pools: unknown subcommand 'frobnicate'; see vdictl pools --help"),
+        (("pools", "show"), "vdictl: pools show: missing the pool id; see vdictl pools show --help"),
+        (("hosts", "drain"), "vdictl: hosts drain: missing the host id; see vdictl hosts drain --help"),
         (("users", "add", "u1", "--grops", "g"),
-         "vdictl: users add: unknown option '--grops' (see vdictl users add --help)"),
-        (("audit", "--limit"), "vdictl: audit: option '--limit' needs a value (see vdictl audit --help)"),
-        (("frob",), "vdictl: unknown command 'frob' (see vdictl --help)"),
+         "vdictl: users add: unknown option '--grops'; see vdictl users add --help"),
+        (("audit", "--limit"), "vdictl: audit: option '--limit' needs a value; see vdictl audit --help"),
+        (("frob",), "vdictl: unknown command 'frob'; see vdictl --help"),
+        (("hosts",), "vdictl: hosts: missing a subcommand (list, add, remove, drain, resume, "
+                     "stop-desktops); see vdictl hosts --help"),
     ]:
         p = b.vdictl(*args, check=False)
         assert p.returncode == 2, (args, p.stderr)
@@ -606,7 +611,7 @@ def test_vdictl_users_list_shows_directory_users(env):
     user(env, "erin")  # an LDAP user, not in the broker's store
     b.vdictl("users", "add", "local2", stdin="pw-2\n")
     try:
-        users = {u["username"]: u for u in json.loads(b.vdictl("--json", "users", "list").stdout)}
+        users = {u["username"]: u for u in json.loads(b.vdictl("--json", "users", "list").stdout)["users"]}
         assert users["erin"]["source"] == "ldap" and users["erin"]["last_login"] > 1e9
         assert users["erin"]["display_name"] == "Erin Cycle"
         assert "cycle-b" in users["erin"]["groups"]
@@ -630,7 +635,7 @@ users_file = {TOP}/conf/demo/users.ini
     b.start()
     try:
         b.vdictl("login", "admin", stdin="admin-demo\n")
-        users = json.loads(b.vdictl("--json", "users", "list").stdout)
+        users = json.loads(b.vdictl("--json", "users", "list").stdout)["users"]
         by_name = {u["username"]: u for u in users}
         assert {"alice", "bob", "admin"} <= set(by_name), users
         assert all(u["source"] == "users_file" for u in users), users

@@ -138,7 +138,7 @@ maintenance_interval = 1s
 
 
 def hosts(b):
-    return {h["id"]: h for h in json.loads(b.vdictl("--json", "hosts", "list").stdout)}
+    return {h["id"]: h for h in json.loads(b.vdictl("--json", "hosts", "list").stdout)["hosts"]}
 
 
 def pool(b, pid):
@@ -191,7 +191,7 @@ def test_drain_resume_and_stop_desktops(stack):
     # unknown hosts; the audit
     p = b.vdictl("hosts", "drain", "nosuch", check=False)
     assert p.returncode == 1 and b"no such host" in p.stderr
-    entries = json.loads(b.vdictl("--json", "audit", "--limit", "100").stdout)
+    entries = json.loads(b.vdictl("--json", "audit", "--limit", "100").stdout)["entries"]
     done = [(e["action"], e["target"], e["result"]) for e in entries if e["actor"] == "admin"]
     for action in ("host_drain", "host_resume", "host_stop_desktops"):
         assert (action, "test-host", "success") in done, done

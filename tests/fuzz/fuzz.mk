@@ -27,6 +27,13 @@ pci_fuzz_SRCS := hv/dev/pci.c lib/log.c tests/unit/fake_vm.c
 pool_fuzz_SRCS := broker/pool.c broker/util.c broker/store.c lib/json.c lib/log.c lib/clock.c \
 	lib/desktop_life.c lib/metrics.c policy/rules.c
 pool_fuzz_LIBS := $(shell pkg-config --libs jansson sqlite3 libcrypto 2>/dev/null || echo -ljansson -lsqlite3 -lcrypto)
+# http_fuzz includes web/server.c to reach hand_over(), as the TLS front calls it
+http_fuzz_INCLUDED := web/server.c
+http_fuzz_SRCS := web/route.c web/static.c web/tls_front.c net/splice.c net/stream.c \
+	net/tlsname.c lib/hostport.c lib/log.c lib/json.c lib/clock.c lib/file.c lib/pem.c \
+	broker/cert.c
+http_fuzz_LIBS := $(shell pkg-config --libs libmicrohttpd jansson openssl 2>/dev/null || \
+	echo -lmicrohttpd -ljansson -lssl -lcrypto)
 ldapfilter_fuzz_SRCS := auth/ldapfilter.c
 config_fuzz_SRCS := lib/config.c
 config_fuzz_LIBS := $(shell pkg-config --libs inih 2>/dev/null || echo -linih)
@@ -42,10 +49,10 @@ FUZZERS := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(wildcard tests/fuzz/*_fuzz.
 fuzz: $(FUZZERS)
 
 define fuzz_rule
-$(FUZZ_DIR)/$(1): tests/fuzz/$(1).c $($(1)_SRCS)
+$(FUZZ_DIR)/$(1): tests/fuzz/$(1).c $($(1)_SRCS) $($(1)_INCLUDED)
 	@mkdir -p $$(dir $$@)
 	@$$(if $$(Q),echo "  FUZZ    $$@")
-	$$(Q)$$(FUZZ_CC) $$(FUZZ_CFLAGS) -o $$@ $$^ $$($(1)_LIBS) -lpthread
+	$$(Q)$$(FUZZ_CC) $$(FUZZ_CFLAGS) -o $$@ $$(filter-out $($(1)_INCLUDED),$$^) $$($(1)_LIBS) -lpthread
 endef
 $(foreach f,$(FUZZERS),$(eval $(call fuzz_rule,$(notdir $(f)))))
 
@@ -70,10 +77,10 @@ REPLAY_DIR := $(BUILD)/fuzz-replay
 REPLAYS := $(patsubst $(FUZZ_DIR)/%,$(REPLAY_DIR)/%,$(FUZZERS))
 
 define replay_rule
-$(REPLAY_DIR)/$(1): tests/fuzz/$(1).c tests/fuzz/replay.c $($(1)_SRCS)
+$(REPLAY_DIR)/$(1): tests/fuzz/$(1).c tests/fuzz/replay.c $($(1)_SRCS) $($(1)_INCLUDED)
 	@mkdir -p $$(dir $$@)
 	@$$(if $$(Q),echo "  REPLAY  $$@")
-	$$(Q)$$(REPLAY_CC) $$(REPLAY_CFLAGS) -o $$@ $$^ $$($(1)_LIBS) -lpthread
+	$$(Q)$$(REPLAY_CC) $$(REPLAY_CFLAGS) -o $$@ $$(filter-out $($(1)_INCLUDED),$$^) $$($(1)_LIBS) -lpthread
 endef
 $(foreach f,$(FUZZERS),$(eval $(call replay_rule,$(notdir $(f)))))
 

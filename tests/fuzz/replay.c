@@ -1,7 +1,8 @@
 /* Replays fuzzer inputs without libFuzzer, so the corpora run as regression tests with
  * any compiler (`make fuzz-replay`, built with ASan and UBSan): linked with one
  * harness, it calls LLVMFuzzerTestOneInput() once for each file named on the command
- * line, or for each file in a directory named there. A broken invariant aborts, a
+ * line, or for each file in a directory named there (after LLVMFuzzerInitialize(), if
+ * the harness has one). A broken invariant aborts, a
  * sanitizer report ends the run; otherwise it exits 0 after "N inputs". */
 #include <dirent.h>
 #include <stdint.h>
@@ -11,6 +12,8 @@
 #include <sys/stat.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+/* A harness that sets up state once (a server, say) defines this, as libFuzzer has it. */
+int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
 
 static int replay_file(const char *path)
 {
@@ -72,6 +75,8 @@ int main(int argc, char **argv)
 {
 	int total = 0, failed = 0;
 
+	if (LLVMFuzzerInitialize)
+		LLVMFuzzerInitialize(&argc, &argv);
 	for (int i = 1; i < argc; i++) {
 		struct stat st;
 		int r;

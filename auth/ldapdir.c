@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "auth/ldapfilter.h"
+#include "auth/ldapvalue.h"
 #include "lib/log.h"
 
 /* Longest value kept from a directory answer, and group DNs per nested search. */
@@ -816,19 +817,9 @@ static int search(struct login *lg, const char *base, int scope, const char *fil
 	return errno_of(rc);
 }
 
-/* A copy of a value if it is acceptable text, else NULL. */
 static char *text_of(const struct berval *bv, size_t max)
 {
-	char *s;
-
-	if (!bv || !identity_valid_text(bv->bv_val, bv->bv_len, max))
-		return NULL;
-	s = malloc(bv->bv_len + 1);
-	if (!s)
-		return NULL;
-	memcpy(s, bv->bv_val, bv->bv_len);
-	s[bv->bv_len] = '\0';
-	return s;
+	return bv ? ldapvalue_text(bv->bv_val, bv->bv_len, max) : NULL;
 }
 
 /* The first acceptable value of attr, preferring one equal (ASCII case-insensitive) to
@@ -857,39 +848,10 @@ static char *value_of(LDAP *ld, LDAPMessage *entry, const char *attr, const char
 	return best;
 }
 
-/* The value of the first RDN of dn ("cn=staff,ou=groups,..." -> "staff"), or NULL. */
-static char *rdn_value(const char *dn)
-{
-	LDAPDN parsed = NULL;
-	char *name = NULL;
-
-	if (ldap_str2dn(dn, &parsed, LDAP_DN_FORMAT_LDAPV3) == LDAP_SUCCESS && parsed &&
-	    parsed[0] && parsed[0][0] && (parsed[0][0]->la_flags & LDAP_AVA_STRING))
-		name = text_of(&parsed[0][0]->la_value, VALUE_MAX);
-	ldap_dnfree(parsed);
-	return name;
-}
-
-/* Normalised copy of dn for comparisons (case is ignored when comparing). */
-static char *normalise_dn(const char *dn)
-{
-	char *norm = NULL, *copy;
-
-	if (strlen(dn) > DN_MAX)
-		return NULL;
-	if (ldap_dn_normalize(dn, LDAP_DN_FORMAT_LDAPV3, &norm, LDAP_DN_FORMAT_LDAPV3) !=
-		LDAP_SUCCESS ||
-	    !norm)
-		return strdup(dn);
-	copy = strdup(norm);
-	ldap_memfree(norm);
-	return copy;
-}
-
 /* Records group dn unless seen before. Returns 1 when new, 0 when seen, <0 on error. */
 static int remember_dn(struct login *lg, const char *dn)
 {
-	char *norm = normalise_dn(dn);
+	char *norm = ldapvalue_normalise_dn(dn, DN_MAX);
 
 	if (!norm)
 		return strlen(dn) > DN_MAX ? 0 : -ENOMEM;
@@ -928,7 +890,7 @@ static int add_group(struct login *lg, struct identity *id, const char *dn, char
 		return r;
 	}
 	if (!name)
-		name = rdn_value(dn);
+		name = ldapvalue_rdn(dn, VALUE_MAX);
 	if (name) {
 		r = identity_add_group(id, name);
 		free(name);
@@ -1091,8 +1053,6 @@ static void free_strings(char **v, size_t n)
 	free(v);
 }
 
-/* Finds the user's entry. Returns 0 with a new identity (no groups yet) and the
- * memberOf DNs when group_mode = memberof. */
 /* Active Directory keeps a user's primary group (Domain Users, usually) out of the
  * group's member list: only its RID is on the user, as primaryGroupID. The group's SID
  * is the user's with that RID as the last sub-authority. Returns a filter matching it,
@@ -1100,37 +1060,17 @@ static void free_strings(char **v, size_t n)
 static char *primary_group_filter(LDAP *ld, LDAPMessage *e)
 {
 	struct berval **sid = ldap_get_values_len(ld, e, "objectSid");
-	char *rid_text = value_of(ld, e, "primaryGroupID", NULL), *filter = NULL, *p;
-	unsigned long rid;
-	size_t len, count;
-	char *end;
+	char *rid = value_of(ld, e, "primaryGroupID", NULL), *filter = NULL;
 
-	if (!sid || !sid[0] || !rid_text)
-		goto out;
-	len = sid[0]->bv_len;
-	count = len >= 2 ? (unsigned char)sid[0]->bv_val[1] : 0;
-	rid = strtoul(rid_text, &end, 10);
-	if (count < 1 || count > 15 || len != 8 + 4 * count || *end || rid == 0 ||
-	    rid > 0xFFFFFFFFul)
-		goto out;
-	filter = malloc(sizeof("(objectSid=)") + 3 * len);
-	if (!filter)
-		goto out;
-	p = filter + sprintf(filter, "(objectSid=");
-	for (size_t i = 0; i < len; i++) {
-		unsigned char b = (unsigned char)sid[0]->bv_val[i];
-
-		if (i >= len - 4) /* the last sub-authority, little-endian: the group's RID */
-			b = (unsigned char)(rid >> (8 * (i - (len - 4))));
-		p += sprintf(p, "\\%02x", b);
-	}
-	strcpy(p, ")");
-out:
+	if (sid && sid[0])
+		filter = ldapvalue_primary_group_filter(sid[0]->bv_val, sid[0]->bv_len, rid);
 	ldap_value_free_len(sid);
-	free(rid_text);
+	free(rid);
 	return filter;
 }
 
+/* Finds the user's entry. Returns 0 with a new identity (no groups yet) and the
+ * memberOf DNs when group_mode = memberof. */
 static int find_user(struct login *lg, struct identity **out, char ***memberof, size_t *nmemberof)
 {
 	const struct ldapdir_config *c = lg->lg_cfg;
@@ -1225,15 +1165,14 @@ static int ad_account_state(struct login *lg, LDAP *ld)
 	    {0x775, LDAPDIR_ACCOUNT_LOCKED, "the account is locked out"},
 	};
 	char *diag = NULL;
-	const char *data;
 	unsigned code;
 	int state = 0;
 
 	if (lg->lg_cfg->lc_server_type != LDAPDIR_AD)
 		return 0;
 	ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
-	data = diag ? strstr(diag, "data ") : NULL;
-	if (data && sscanf(data + 5, "%x", &code) == 1)
+	code = ldapvalue_ad_data_code(diag);
+	if (code)
 		for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
 			if (states[i].code == code) {
 				set_err(lg, "user bind refused: %s (Active Directory data %x)",

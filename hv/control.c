@@ -1,8 +1,8 @@
-/* Control socket server. Each client sends lines; each line is one request validated
- * against its verb's field table (unknown fields, wrong types and over-long lines are
- * refused with an error reply, never a crash). Keystrokes from sendkey/type are queued
- * and fed to the i8042 from control_tick(), a few per tick, so a long text does not
- * overrun the keyboard's queue. */
+/* Control socket server. Each client sends lines; each line is one request checked by
+ * control_request.c against its verb's field table (unknown fields, wrong types and
+ * over-long lines are refused with an error reply, never a crash). Keystrokes from sendkey/type are
+ * queued and fed to the i8042 from control_tick(), a few per tick, so a long text does not overrun
+ * the keyboard's queue. */
 #include "hv/control.h"
 
 #include <errno.h>
@@ -22,7 +22,7 @@
 #include "hv/dev/fb.h"
 #include "hv/dev/i8042.h"
 #include "hv/dev/serial.h"
-#include "hv/keys.h"
+#include "hv/control_request.h"
 #include "hv/machine.h"
 #include "hv/mainloop.h"
 #include "hv/sandbox.h"
@@ -30,23 +30,16 @@
 #include "lib/json.h"
 #include "lib/log.h"
 
-#define REQUEST_MAX   65536
 #define MAX_CLIENTS   16
 #define KEYQ_SIZE     8192
 #define KEYS_PER_TICK 2
-#define COMBO_MAX     8
 #define POINTER_RANGE (1 << 20)
 
 struct client {
 	int cl_fd;
 	size_t cl_len;
 	bool cl_discarding; /* skipping the rest of an over-long line */
-	char cl_buf[REQUEST_MAX];
-};
-
-struct key_event {
-	unsigned ke_code;
-	bool ke_down;
+	char cl_buf[CONTROL_REQUEST_MAX];
 };
 
 struct control {
@@ -54,20 +47,15 @@ struct control {
 	int ctl_listen_fd;
 	char *ctl_path;
 	struct client *ctl_clients[MAX_CLIENTS];
-	struct key_event ctl_keyq[KEYQ_SIZE];
+	struct control_key ctl_keyq[KEYQ_SIZE];
 	size_t ctl_keyq_head, ctl_keyq_count;
 	/* The pointer verb's own idea of where the pointer is (the VNC server has another). */
 	struct vnc_input ctl_pointer;
 	struct vnc_input_viewer ctl_pointer_viewer;
 };
 
-struct command {
-	const char *cmd_name;
-	const struct json_field *cmd_fields;
-	json_t *(*cmd_run)(struct control *ctl, const json_t *req, char *err, size_t errlen);
-};
-
-static const struct json_field no_fields[] = {{"cmd", JSON_FIELD_STRING, true}, JSON_FIELDS_END};
+/* What a verb does, with its request checked (control_request_parse()). */
+typedef json_t *verb_run(struct control *ctl, const json_t *req, char *err, size_t errlen);
 
 static json_t *ok_reply(void)
 {
@@ -110,75 +98,48 @@ static json_t *cmd_quit(struct control *ctl, const json_t *req, char *err, size_
 	return ok_reply();
 }
 
-/* Queues presses of codes in order and releases in reverse. */
-static int queue_combo(struct control *ctl, const unsigned *codes, int n)
+/* Queues key events behind those waiting; all or none. */
+static int queue_keys(struct control *ctl, const struct control_key *keys, size_t n)
 {
-	if (ctl->ctl_keyq_count + 2 * (size_t)n > KEYQ_SIZE)
+	if (ctl->ctl_keyq_count + n > KEYQ_SIZE)
 		return -ENOSPC;
-	for (int i = 0; i < 2 * n; i++) {
-		size_t slot = (ctl->ctl_keyq_head + ctl->ctl_keyq_count++) % KEYQ_SIZE;
-
-		ctl->ctl_keyq[slot] = i < n ? (struct key_event){codes[i], true}
-					    : (struct key_event){codes[2 * n - 1 - i], false};
-	}
+	for (size_t i = 0; i < n; i++)
+		ctl->ctl_keyq[(ctl->ctl_keyq_head + ctl->ctl_keyq_count++) % KEYQ_SIZE] = keys[i];
 	return 0;
 }
 
-static const struct json_field sendkey_fields[] = {
-    {"cmd", JSON_FIELD_STRING, true}, {"key", JSON_FIELD_STRING, true}, JSON_FIELDS_END};
-
 static json_t *cmd_sendkey(struct control *ctl, const json_t *req, char *err, size_t errlen)
 {
-	const char *key = json_get_string(req, "key");
-	unsigned codes[COMBO_MAX];
-	int n = keys_parse_combo(key, codes, COMBO_MAX);
+	struct control_key keys[2 * CONTROL_COMBO_MAX];
+	int n = control_combo_keys(json_get_string(req, "key"), keys, 2 * CONTROL_COMBO_MAX, err,
+				   errlen);
 
-	if (n == -E2BIG) {
-		snprintf(err, errlen, "too many keys in '%.64s' (at most %d)", key, COMBO_MAX);
+	if (n < 0)
 		return NULL;
-	}
-	if (n <= 0) {
-		snprintf(err, errlen, "unknown key '%.64s'", key);
-		return NULL;
-	}
-	if (queue_combo(ctl, codes, n) < 0) {
+	if (queue_keys(ctl, keys, (size_t)n) < 0) {
 		snprintf(err, errlen, "keyboard queue full, try again later");
 		return NULL;
 	}
 	return ok_reply();
 }
 
-static const struct json_field type_fields[] = {
-    {"cmd", JSON_FIELD_STRING, true}, {"text", JSON_FIELD_STRING, true}, JSON_FIELDS_END};
-
 static json_t *cmd_type(struct control *ctl, const json_t *req, char *err, size_t errlen)
 {
 	const char *text = json_get_string(req, "text");
-	size_t len = strlen(text), needed = 0;
-	unsigned codes[COMBO_MAX];
+	size_t room = KEYQ_SIZE - ctl->ctl_keyq_count;
+	struct control_key *keys = malloc((room ? room : 1) * sizeof(*keys));
+	int n;
 
-	for (size_t i = 0; i < len; i++) {
-		int n = keys_for_char(text[i], codes, COMBO_MAX);
-
-		if (n <= 0) {
-			snprintf(err, errlen, "cannot type character %zu (0x%02x) on a US keyboard",
-				 i, (unsigned char)text[i]);
-			return NULL;
-		}
-		needed += 2 * (size_t)n;
-	}
-	if (ctl->ctl_keyq_count + needed > KEYQ_SIZE) {
-		snprintf(err, errlen, "text too long for the keyboard queue (%zu key events free)",
-			 KEYQ_SIZE - ctl->ctl_keyq_count);
+	if (!keys) {
+		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	for (size_t i = 0; i < len; i++)
-		queue_combo(ctl, codes, keys_for_char(text[i], codes, COMBO_MAX));
-	return json_pack("{s:b, s:i}", "ok", 1, "queued", (int)len);
+	n = control_text_keys(text, keys, room, err, errlen);
+	if (n >= 0)
+		queue_keys(ctl, keys, (size_t)n);
+	free(keys);
+	return n < 0 ? NULL : json_pack("{s:b, s:i}", "ok", 1, "queued", (int)strlen(text));
 }
-
-static const struct json_field screendump_fields[] = {
-    {"cmd", JSON_FIELD_STRING, true}, {"path", JSON_FIELD_STRING, true}, JSON_FIELDS_END};
 
 static json_t *cmd_screendump(struct control *ctl, const json_t *req, char *err, size_t errlen)
 {
@@ -207,9 +168,6 @@ static json_t *cmd_screendump(struct control *ctl, const json_t *req, char *err,
 	return ok_reply();
 }
 
-static const struct json_field serial_fields[] = {
-    {"cmd", JSON_FIELD_STRING, true}, {"text", JSON_FIELD_STRING, true}, JSON_FIELDS_END};
-
 static json_t *cmd_serial(struct control *ctl, const json_t *req, char *err, size_t errlen)
 {
 	const char *text = json_get_string(req, "text");
@@ -224,11 +182,6 @@ static json_t *cmd_serial(struct control *ctl, const json_t *req, char *err, siz
 	return ok_reply();
 }
 
-static const struct json_field mouse_fields[] = {
-    {"cmd", JSON_FIELD_STRING, true},	{"dx", JSON_FIELD_INT, false},
-    {"dy", JSON_FIELD_INT, false},	{"dz", JSON_FIELD_INT, false},
-    {"buttons", JSON_FIELD_INT, false}, JSON_FIELDS_END};
-
 static json_t *cmd_mouse(struct control *ctl, const json_t *req, char *err, size_t errlen)
 {
 	long long dx = json_get_int(req, "dx", 0), dy = json_get_int(req, "dy", 0);
@@ -242,11 +195,6 @@ static json_t *cmd_mouse(struct control *ctl, const json_t *req, char *err, size
 	i8042_mouse_event(ctl->ctl_machine->m_i8042, (int)dx, (int)dy, (int)dz, (unsigned)buttons);
 	return ok_reply();
 }
-
-static const struct json_field pointer_fields[] = {
-    {"cmd", JSON_FIELD_STRING, true}, {"x", JSON_FIELD_INT, true},
-    {"y", JSON_FIELD_INT, true},      {"buttons", JSON_FIELD_INT, false},
-    {"wheel", JSON_FIELD_INT, false}, JSON_FIELDS_END};
 
 /* An absolute pointer event as a VNC viewer's would be: on the tablet when its driver is
  * up, else as PS/2 motion from the position this verb last set (re-homed first). */
@@ -276,12 +224,6 @@ static json_t *cmd_pointer(struct control *ctl, const json_t *req, char *err, si
 			  (unsigned)buttons);
 	return json_pack("{s:b, s:s}", "ok", 1, "device", tablet ? "tablet" : "ps2");
 }
-
-static const struct json_field set_ticket_fields[] = {{"cmd", JSON_FIELD_STRING, true},
-						      {"password", JSON_FIELD_STRING, true},
-						      {"expires", JSON_FIELD_INT, true},
-						      {"view_only", JSON_FIELD_BOOL, false},
-						      JSON_FIELDS_END};
 
 /* The password is a secret: it is never echoed in a reply or a log line. */
 static json_t *cmd_set_ticket(struct control *ctl, const json_t *req, char *err, size_t errlen)
@@ -318,9 +260,6 @@ static json_t *cmd_set_ticket(struct control *ctl, const json_t *req, char *err,
 	return ok_reply();
 }
 
-static const struct json_field clear_tickets_fields[] = {
-    {"cmd", JSON_FIELD_STRING, true}, {"disconnect", JSON_FIELD_BOOL, false}, JSON_FIELDS_END};
-
 static json_t *cmd_clear_tickets(struct control *ctl, const json_t *req, char *err, size_t errlen)
 {
 	struct display *d = ctl->ctl_machine->m_display;
@@ -353,20 +292,14 @@ static json_t *cmd_display(struct control *ctl, const json_t *req, char *err, si
 			 "port", st.ds_port);
 }
 
-static const struct command commands[] = {
-    {"status", no_fields, cmd_status},
-    {"pause", no_fields, cmd_pause},
-    {"resume", no_fields, cmd_resume},
-    {"quit", no_fields, cmd_quit},
-    {"sendkey", sendkey_fields, cmd_sendkey},
-    {"type", type_fields, cmd_type},
-    {"screendump", screendump_fields, cmd_screendump},
-    {"serial", serial_fields, cmd_serial},
-    {"mouse", mouse_fields, cmd_mouse},
-    {"pointer", pointer_fields, cmd_pointer},
-    {"set-ticket", set_ticket_fields, cmd_set_ticket},
-    {"clear-tickets", clear_tickets_fields, cmd_clear_tickets},
-    {"display", no_fields, cmd_display},
+static verb_run *const verb_runs[CONTROL_VERBS] = {
+    [CONTROL_STATUS] = cmd_status,	   [CONTROL_PAUSE] = cmd_pause,
+    [CONTROL_RESUME] = cmd_resume,	   [CONTROL_QUIT] = cmd_quit,
+    [CONTROL_SENDKEY] = cmd_sendkey,	   [CONTROL_TYPE] = cmd_type,
+    [CONTROL_SCREENDUMP] = cmd_screendump, [CONTROL_SERIAL] = cmd_serial,
+    [CONTROL_MOUSE] = cmd_mouse,	   [CONTROL_POINTER] = cmd_pointer,
+    [CONTROL_SET_TICKET] = cmd_set_ticket, [CONTROL_CLEAR_TICKETS] = cmd_clear_tickets,
+    [CONTROL_DISPLAY] = cmd_display,
 };
 
 static void send_line(struct client *cl, json_t *reply)
@@ -397,34 +330,19 @@ static void send_error(struct client *cl, const char *msg)
 
 static void handle_request(struct control *ctl, struct client *cl, const char *line, size_t len)
 {
-	char err[512];
-	const struct command *cmd = NULL;
-	const char *verb;
+	char err[512] = "";
 	json_t *req, *reply;
+	int verb = control_request_parse(line, len, &req, err, sizeof(err));
 
-	req = json_parse_object(line, len, REQUEST_MAX, err, sizeof(err));
-	if (!req) {
+	if (verb < 0) {
 		send_error(cl, err);
 		return;
 	}
-	verb = json_get_string(req, "cmd");
-	for (size_t i = 0; verb && i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (!strcmp(commands[i].cmd_name, verb))
-			cmd = &commands[i];
-	if (!cmd) {
-		snprintf(err, sizeof(err), verb ? "unknown command '%.64s'" : "missing field 'cmd'",
-			 verb);
-		send_error(cl, err);
-	} else if (json_check_fields(req, cmd->cmd_fields, err, sizeof(err)) < 0) {
-		send_error(cl, err);
-	} else {
-		err[0] = '\0';
-		reply = cmd->cmd_run(ctl, req, err, sizeof(err));
-		if (reply)
-			send_line(cl, reply);
-		else
-			send_error(cl, err[0] ? err : "command failed");
-	}
+	reply = verb_runs[verb](ctl, req, err, sizeof(err));
+	if (reply)
+		send_line(cl, reply);
+	else
+		send_error(cl, err[0] ? err : "command failed");
 	json_decref(req);
 }
 
@@ -521,9 +439,9 @@ bool control_tick(struct control *ctl)
 	struct i8042 *kbc = ctl->ctl_machine->m_i8042;
 
 	for (int i = 0; i < KEYS_PER_TICK && ctl->ctl_keyq_count; i++) {
-		struct key_event *ke = &ctl->ctl_keyq[ctl->ctl_keyq_head];
+		const struct control_key *k = &ctl->ctl_keyq[ctl->ctl_keyq_head];
 
-		i8042_key_event(kbc, ke->ke_code, ke->ke_down);
+		i8042_key_event(kbc, k->ck_code, k->ck_down);
 		ctl->ctl_keyq_head = (ctl->ctl_keyq_head + 1) % KEYQ_SIZE;
 		ctl->ctl_keyq_count--;
 	}

@@ -35,6 +35,8 @@ http_fuzz_SRCS := web/route.c web/static.c web/tls_front.c net/splice.c net/stre
 http_fuzz_LIBS := $(shell pkg-config --libs libmicrohttpd jansson openssl 2>/dev/null || \
 	echo -lmicrohttpd -ljansson -lssl -lcrypto)
 ldapfilter_fuzz_SRCS := auth/ldapfilter.c
+control_fuzz_SRCS := hv/control_request.c hv/keys.c display/keymap.c lib/json.c
+control_fuzz_LIBS := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 ldapvalue_fuzz_SRCS := auth/ldapvalue.c auth/ldapfilter.c auth/identity.c
 ldapvalue_fuzz_LIBS := -lldap -llber -ljansson
 config_fuzz_SRCS := lib/config.c

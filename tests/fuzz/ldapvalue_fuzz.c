@@ -90,9 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		break;
 	}
-	default: /* a bind refusal's diagnostic message */
-		(void)ldapvalue_ad_data_code(s);
-		break;
+	default: /* a bind refusal's diagnostic message */ (void)ldapvalue_ad_data_code(s); break;
 	}
 	free(s);
 	return 0;

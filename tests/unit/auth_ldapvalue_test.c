@@ -18,9 +18,9 @@ static void test_text(void **state)
 	t = ldapvalue_text("Zoë Example", strlen("Zoë Example"), 64);
 	assert_string_equal(t, "Zoë Example");
 	free(t);
-	assert_null(ldapvalue_text("a\0b", 3, 64));	     /* a NUL inside */
+	assert_null(ldapvalue_text("a\0b", 3, 64));	    /* a NUL inside */
 	assert_null(ldapvalue_text("line\nbreak", 10, 64)); /* a control character */
-	assert_null(ldapvalue_text("\xff\xfe", 2, 64));	     /* not UTF-8 */
+	assert_null(ldapvalue_text("\xff\xfe", 2, 64));	    /* not UTF-8 */
 	assert_null(ldapvalue_text("long", 4, 3));
 }
 
@@ -49,9 +49,9 @@ static void test_dns(void **state)
 static void test_primary_group(void **state)
 {
 	/* S-1-5-21-3721641392-1066254561-2581326102-1104 and primaryGroupID 513 */
-	static const unsigned char sid[] = {1, 5, 0, 0, 0, 0, 0, 5, 21, 0, 0, 0, 0xb0, 0x6d,
-					    0xd2, 0xdd, 0xe1, 0x70, 0x8e, 0x3f, 0x16, 0xd1,
-					    0xdb, 0x99, 0x50, 0x04, 0, 0};
+	static const unsigned char sid[] = {
+	    1,	  5,	0,    0,    0,	  0,	0,    5,    21,	  0,	0,    0,    0xb0, 0x6d,
+	    0xd2, 0xdd, 0xe1, 0x70, 0x8e, 0x3f, 0x16, 0xd1, 0xdb, 0x99, 0x50, 0x04, 0,	  0};
 	char *f;
 
 	(void)state;

@@ -123,8 +123,10 @@ int control_text_keys(const char *text, struct control_key *out, size_t max, cha
 			return -EINVAL;
 		}
 		if (count + 2 * (size_t)n > max) {
-			snprintf(err, errlen, "text too long for the keyboard queue (%zu key events "
-					      "free)", max);
+			snprintf(err, errlen,
+				 "text too long for the keyboard queue (%zu key events "
+				 "free)",
+				 max);
 			return -ENOSPC;
 		}
 		count += combo_events(codes, n, out + count);

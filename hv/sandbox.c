@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <linux/seccomp.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/ioctl.h>
@@ -42,6 +43,7 @@ enum rule_arg {
 	ARG_SET_NAME,	  /* prctl: PR_SET_NAME only */
 	ARG_ERRNO_ENOSYS, /* not allowed, but fails with ENOSYS (the C library falls back) */
 	ARG_ERRNO_EPERM,  /* not allowed, but fails with EPERM (callers cope) */
+	ARG_ADD_FILTER,	  /* seccomp: only to add a filter (which can only forbid more) */
 };
 
 struct rule {
@@ -118,6 +120,8 @@ static const struct rule rules[] = {
     ALLOW(exit),
     ALLOW(exit_group),
     ALLOW_IF(prctl, ARG_SET_NAME), /* a vCPU thread names itself */
+    /* and narrows what it may do further (sandbox_enter_vcpu()) */
+    ALLOW_IF(seccomp, ARG_ADD_FILTER),
     /* Signals: vCPU kicks (tgkill to our own threads), SIGTERM to stop, abort(). */
     ALLOW(rt_sigreturn),
     ALLOW(rt_sigprocmask),
@@ -267,6 +271,13 @@ static int add_rule(scmp_filter_ctx ctx, const struct rule *r)
 	case ARG_ERRNO_ENOSYS:
 		return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), r->r_syscall, 0);
 	case ARG_ERRNO_EPERM: return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), r->r_syscall, 0);
+	case ARG_ADD_FILTER:
+		/* libseccomp also asks which actions the kernel has */
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->r_syscall, 1,
+				      SCMP_A0(SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER));
+		return rc ? rc
+			  : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->r_syscall, 1,
+					     SCMP_A0(SCMP_CMP_EQ, SECCOMP_GET_ACTION_AVAIL));
 	}
 	return -EINVAL;
 }
@@ -299,4 +310,37 @@ int sandbox_enter(void)
 		return rc < 0 ? rc : -EINVAL;
 	active = true;
 	return 0;
+}
+
+/* What a vCPU thread never does, on top of the process's list: it runs the guest and
+ * the devices it exits to (port and MMIO I/O, disk reads and writes, the serial log,
+ * interrupts, kicks of other vCPUs), so the network, new threads, waiting on other
+ * descriptors and randomness are left to the main and display threads. A device
+ * model taken over by the guest then cannot reach a viewer's or the control socket. */
+static const int vcpu_forbidden[] = {
+    SCMP_SYS(accept4),	   SCMP_SYS(recvfrom),	  SCMP_SYS(recvmsg),	SCMP_SYS(sendto),
+    SCMP_SYS(sendmsg),	   SCMP_SYS(shutdown),	  SCMP_SYS(getsockopt), SCMP_SYS(setsockopt),
+    SCMP_SYS(getpeername), SCMP_SYS(getsockname), SCMP_SYS(clone),	SCMP_SYS(clone3),
+    SCMP_SYS(poll),	   SCMP_SYS(ppoll),	  SCMP_SYS(pselect6),	SCMP_SYS(getrandom),
+    SCMP_SYS(unlink),	   SCMP_SYS(unlinkat),	  SCMP_SYS(seccomp),
+};
+
+int sandbox_enter_vcpu(void)
+{
+	scmp_filter_ctx ctx;
+	int rc = 0;
+
+	if (!active)
+		return 1;
+	ctx = seccomp_init(SCMP_ACT_ALLOW); /* the process's list still applies */
+	if (!ctx)
+		return -ENOMEM;
+	/* no_new_privs is set already (sandbox_enter()); prctl() is not allowed any more */
+	rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
+	for (size_t i = 0; !rc && i < sizeof(vcpu_forbidden) / sizeof(vcpu_forbidden[0]); i++)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, vcpu_forbidden[i], 0);
+	if (!rc)
+		rc = seccomp_load(ctx);
+	seccomp_release(ctx);
+	return rc < 0 ? rc : rc ? -EINVAL : 0;
 }

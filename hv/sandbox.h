@@ -28,6 +28,12 @@ int sandbox_limit_resources(void);
  * -errno; on failure nothing is installed and the caller should not run the guest. */
 int sandbox_enter(void);
 
+/* In a vCPU thread, after sandbox_enter(): forbids it, on top of the process's list,
+ * the calls only other threads make (sockets, new threads, poll, randomness, unlink);
+ * any of them kills the process. Only this thread is affected. Returns 0, 1 when the
+ * process has no sandbox (nothing to narrow), or -errno. */
+int sandbox_enter_vcpu(void);
+
 /* Whether sandbox_enter() succeeded: code that would open or rename files at run time
  * asks first and says why it cannot. */
 bool sandbox_active(void);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "hv/cpuid.h"
+#include "hv/sandbox.h"
 #include "lib/log.h"
 
 #define KICK_SIGNAL	 SIGUSR1
@@ -333,6 +334,11 @@ static void *vcpu_thread(void *arg)
 	sigemptyset(&set);
 	sigaddset(&set, KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	if (sandbox_enter_vcpu() < 0) {
+		snprintf(why, sizeof(why), "vcpu%d: cannot narrow its sandbox", vc->vc_id);
+		vm_request_stop(vm, VM_STOP_ERROR, why);
+		return NULL;
+	}
 
 	while (wait_unpaused(vc)) {
 		if (ioctl(vc->vc_fd, KVM_RUN, 0) < 0) {

@@ -57,7 +57,8 @@ static void one_line(const char *line, size_t len)
 		check_keys(keys, control_combo_keys(json_get_string(req, "key"), keys,
 						    2 * CONTROL_COMBO_MAX, err, sizeof(err)));
 	if (verb == CONTROL_TYPE || verb == CONTROL_SERIAL) {
-		int n = control_text_keys(json_get_string(req, "text"), keys, ROOM, err, sizeof(err));
+		int n =
+		    control_text_keys(json_get_string(req, "text"), keys, ROOM, err, sizeof(err));
 
 		if (n < 0 && n != -EINVAL && n != -ENOSPC)
 			abort();

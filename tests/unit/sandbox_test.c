@@ -6,11 +6,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,6 +229,85 @@ static void test_forbidden_calls_kill(void **state)
 	}
 }
 
+/* ---- a vCPU thread's narrower list ---- */
+
+/* What a vCPU thread does in a test child: narrows its sandbox, does what vCPUs do
+ * (write, futex, time), then, when probe is set, a call only other threads make. */
+static int (*vcpu_probe)(void);
+
+static void *vcpu_main(void *arg)
+{
+	struct timespec ts;
+	int word = 0;
+
+	(void)arg;
+	if (sandbox_enter_vcpu() != 0)
+		return (void *)1;
+	if (write(pipe_fds[1], "v", 1) != 1 ||
+	    syscall(SYS_futex, &word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0) != 0 ||
+	    clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
+		return (void *)2;
+	if (vcpu_probe && vcpu_probe() != 0)
+		return (void *)3;
+	return NULL;
+}
+
+/* A vCPU thread runs vcpu_main(); the main thread then still uses a socket call the
+ * vCPU may not (the display and control threads do). */
+static int sock_fds[2]; /* made before the filter, as vdi-hv's sockets are */
+
+static int do_vcpu(void)
+{
+	struct sockaddr_un addr;
+	socklen_t len = sizeof(addr);
+	void *ret = (void *)9;
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, vcpu_main, NULL) != 0 || pthread_join(t, &ret) != 0)
+		return 11;
+	if (ret)
+		return (int)(intptr_t)ret;
+	return getsockname(sock_fds[0], (struct sockaddr *)&addr, &len) == 0 ? 0 : 12;
+}
+
+static int vcpu_getsockname(void)
+{
+	struct sockaddr_un addr;
+	socklen_t len = sizeof(addr);
+
+	return getsockname(sock_fds[0], (struct sockaddr *)&addr, &len) == 0 ? 0 : 1;
+}
+
+static int vcpu_thread_create(void)
+{
+	pthread_t t;
+
+	return pthread_create(&t, NULL, thread_main, NULL) == 0 ? 0 : 1;
+}
+
+static int vcpu_poll(void)
+{
+	return poll(NULL, 0, 0) == 0 ? 0 : 1;
+}
+
+static void test_vcpu_thread_narrows(void **state)
+{
+	int (*const forbidden[])(void) = {vcpu_getsockname, vcpu_thread_create, vcpu_poll};
+
+	(void)state;
+	assert_int_equal(sandbox_enter_vcpu(), 1); /* no sandbox here: nothing to narrow */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sock_fds), 0);
+	vcpu_probe = NULL;
+	assert_passes(do_vcpu);
+	for (size_t i = 0; i < sizeof(forbidden) / sizeof(forbidden[0]); i++) {
+		print_message("forbidden in a vCPU thread %zu\n", i);
+		vcpu_probe = forbidden[i];
+		assert_killed_by_sandbox(do_vcpu);
+	}
+	close(sock_fds[0]);
+	close(sock_fds[1]);
+}
+
 /* ---- what /proc shows of it ---- */
 
 /* The child enters the sandbox and waits on a pipe; its status is read meanwhile. */
@@ -278,9 +359,8 @@ int main(void)
 	return 0;
 #endif
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_needed_calls_pass),
-	    cmocka_unit_test(test_forbidden_calls_kill),
-	    cmocka_unit_test(test_resource_limits),
+	    cmocka_unit_test(test_needed_calls_pass),	cmocka_unit_test(test_forbidden_calls_kill),
+	    cmocka_unit_test(test_resource_limits),	cmocka_unit_test(test_vcpu_thread_narrows),
 	    cmocka_unit_test(test_status_shows_filter),
 	};
 

@@ -234,9 +234,32 @@ static int wait_turn(struct auth *a, int *retry_after, char *err, size_t errlen)
 	return -EBUSY;
 }
 
-int auth_login(struct auth *a, const struct auth_request *req, struct identity **out,
-	       int *retry_after, char *err, size_t errlen)
+/* A local user's new password, once the old one was right. */
+static int set_local_password(struct auth *a, const char *username, const char *new_password,
+			      char *err, size_t errlen)
 {
+	char fresh[PASSWORD_HASH_MAX];
+	int r;
+
+	if (!a->a_source.aus_set_hash) {
+		snprintf(err, errlen, "the users file is edited by an administrator");
+		return -EPERM;
+	}
+	r = password_hash(new_password, fresh, sizeof(fresh));
+	if (r == 0)
+		r = a->a_source.aus_set_hash(a->a_source.aus_ctx, username, fresh);
+	explicit_bzero(fresh, sizeof(fresh));
+	if (r < 0)
+		snprintf(err, errlen, "the new password could not be stored: %s", strerror(-r));
+	return r;
+}
+
+/* A login, or with new_password a password change: throttled, gated and counted the
+ * same way, for the old password is checked either way. */
+static int attempt(struct auth *a, const struct auth_request *req, const char *new_password,
+		   struct identity **out, int *retry_after, char *err, size_t errlen)
+{
+	const char *what = new_password ? "password change" : "login";
 	const char *addr = req->ar_client_addr ? req->ar_client_addr : "-";
 	bool valid = identity_valid_username(req->ar_username, req->ar_username_len);
 	char username[IDENTITY_USERNAME_MAX + 1], *password = NULL;
@@ -257,8 +280,8 @@ int auth_login(struct auth *a, const struct auth_request *req, struct identity *
 	if (wait > 0) {
 		*retry_after = wait;
 		snprintf(err, errlen, "throttled for %ds", wait);
-		log_warnx("login refused user=%s addr=%s: %s", valid ? username : "(invalid)", addr,
-			  err);
+		log_warnx("%s refused user=%s addr=%s: %s", what, valid ? username : "(invalid)",
+			  addr, err);
 		return -EAGAIN;
 	}
 	if (!valid) {
@@ -284,14 +307,19 @@ int auth_login(struct auth *a, const struct auth_request *req, struct identity *
 	/* Not a failed login: the client did nothing wrong, the broker is busy. */
 	r = wait_turn(a, retry_after, err, errlen);
 	if (r < 0) {
-		log_warnx("login refused user=%s addr=%s: %s", username, addr, err);
+		log_warnx("%s refused user=%s addr=%s: %s", what, username, addr, err);
 		goto out_free;
 	}
-	if (a->a_cfg->ac_backend == AUTH_BACKEND_LDAP)
+	if (a->a_cfg->ac_backend == AUTH_BACKEND_LDAP && new_password)
+		r = ldapdir_change_password(&a->a_cfg->ac_ldap, username, password, new_password,
+					    &hook, err, errlen);
+	else if (a->a_cfg->ac_backend == AUTH_BACKEND_LDAP)
 		r = ldapdir_login_hooked(&a->a_cfg->ac_ldap, username, password, &hook, out, err,
 					 errlen);
 	else
 		r = login_local(a, &at, username, password, out, err, errlen);
+	if (r == 0 && new_password && *out)
+		r = set_local_password(a, (*out)->id_username, new_password, err, errlen);
 	gate_leave(a->a_gate);
 	/* -EBUSY is the gate's and -EAGAIN the throttle's: from a store, a failure */
 	if ((r == -EBUSY || r == -EAGAIN) && at.at_wait == 0)
@@ -304,30 +332,71 @@ out_free:
 	if (r == -EAGAIN) {
 		*retry_after = at.at_wait;
 		snprintf(err, errlen, "account %s throttled for %ds", account, at.at_wait);
-		log_warnx("login refused user=%s addr=%s: %s", username, addr, err);
+		log_warnx("%s refused user=%s addr=%s: %s", what, username, addr, err);
 		return r;
 	}
 	if (r == 0) {
 		throttle_success(a->a_throttle, account, req->ar_client_addr, req->ar_now);
-		log_info("login user=%s addr=%s backend=%s groups=%zu", (*out)->id_username, addr,
-			 auth_backends[a->a_cfg->ac_backend], (*out)->id_ngroups);
+		if (new_password)
+			log_info("password changed user=%s addr=%s backend=%s", account, addr,
+				 auth_backends[a->a_cfg->ac_backend]);
+		else
+			log_info("login user=%s addr=%s backend=%s groups=%zu", (*out)->id_username,
+				 addr, auth_backends[a->a_cfg->ac_backend], (*out)->id_ngroups);
 		return 0;
 	}
+	identity_free(*out); /* a local user whose new password could not be stored */
+	*out = NULL;
 	if (r == -EBUSY)
 		return r;
 	if (r == LDAPDIR_PASSWORD_CHANGE || r == LDAPDIR_ACCOUNT_DISABLED ||
-	    r == LDAPDIR_ACCOUNT_EXPIRED || r == LDAPDIR_ACCOUNT_LOCKED) {
+	    r == LDAPDIR_ACCOUNT_EXPIRED || r == LDAPDIR_ACCOUNT_LOCKED ||
+	    r == LDAPDIR_PASSWORD_REJECTED || r == -EPERM) {
 		/* the directory's say on the account, not a guess: not counted */
-		log_warnx("login refused user=%s addr=%s: %s", username, addr, err);
+		log_warnx("%s refused user=%s addr=%s: %s", what, username, addr, err);
 		return r;
 	}
 	if (r != -EACCES && r != -EINVAL) {
-		log_warnx("login error user=%s addr=%s: %s", username, addr, err);
+		log_warnx("%s error user=%s addr=%s: %s", what, username, addr, err);
 		return r;
 	}
 out_failed:
 	throttle_failure(a->a_throttle, valid ? account : NULL, req->ar_client_addr, req->ar_now);
-	log_warnx("login failed user=%s addr=%s: %s", valid ? username : "(invalid)", addr, err);
+	log_warnx("%s failed user=%s addr=%s: %s", what, valid ? username : "(invalid)", addr, err);
+	return r;
+}
+
+int auth_login(struct auth *a, const struct auth_request *req, struct identity **out,
+	       int *retry_after, char *err, size_t errlen)
+{
+	return attempt(a, req, NULL, out, retry_after, err, errlen);
+}
+
+int auth_change_password(struct auth *a, const struct auth_request *req, const char *new_password,
+			 size_t new_password_len, int *retry_after, char *err, size_t errlen)
+{
+	struct identity *id = NULL;
+	char *copy;
+	int r;
+
+	*retry_after = 0;
+	if (new_password_len == 0 || new_password_len > PASSWORD_MAX_LEN ||
+	    memchr(new_password, '\0', new_password_len)) {
+		snprintf(err, errlen, "the new password is %s",
+			 new_password_len ? "over-long or holds a NUL" : "empty");
+		return LDAPDIR_PASSWORD_REJECTED;
+	}
+	copy = malloc(new_password_len + 1);
+	if (!copy) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	memcpy(copy, new_password, new_password_len);
+	copy[new_password_len] = '\0';
+	r = attempt(a, req, copy, &id, retry_after, err, errlen);
+	identity_free(id);
+	OPENSSL_cleanse(copy, new_password_len);
+	free(copy);
 	return r;
 }
 

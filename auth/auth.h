@@ -152,6 +152,18 @@ struct auth_request {
 int auth_login(struct auth *a, const struct auth_request *req, struct identity **out,
 	       int *retry_after, char *err, size_t errlen);
 
+/* Changes the password of req's user from req's password to new_password (not
+ * NUL-terminated, new_password_len bytes), under the same throttle and gate as a login:
+ * a wrong old password is a failed guess. LDAP: ldapdir_change_password(); local users:
+ * a fresh hash stored through the source's set_hash. Returns 0, or auth_login()'s
+ * errors (no identity), or:
+ *   LDAPDIR_PASSWORD_REJECTED  the new password is empty, over-long, or the directory's
+ *             password policy refused it (not a failed guess)
+ *   -EPERM    the backend does not let users change their password (not a failed guess)
+ * A user whose directory says the password must be changed can change it here. */
+int auth_change_password(struct auth *a, const struct auth_request *req, const char *new_password,
+			 size_t new_password_len, int *retry_after, char *err, size_t errlen);
+
 /* Maintenance: directory servers that failed are asked again once their back-off is
  * over (ldapdir_probe()); nothing for local users. */
 void auth_probe(struct auth *a);

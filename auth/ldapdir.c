@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <lber.h>
 #include <ldap.h>
+#include <openssl/crypto.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
@@ -83,6 +84,7 @@ struct login {
 	struct login *lg_next; /* in the list of logins under way (ldapdir_cancel()) */
 	const char *lg_username;
 	const struct ldapdir_hook *lg_hook; /* or NULL */
+	const char *lg_new_password;	    /* a password change to this, not a login */
 	bool lg_hook_called;		    /* the user was found: this server answered */
 	char *lg_primary_group; /* AD: "(objectSid=...)" of the user's primary group, or NULL */
 	char *lg_err;
@@ -1464,6 +1466,172 @@ static int attempt_end(struct login *lg, int r)
 	return r;
 }
 
+/* The user's bind on a bind connection of lg's, a new one if the pooled one went stale. */
+static int user_bind(struct login *lg, const char *dn, const char *password)
+{
+	const struct ldapdir_config *cfg = lg->lg_cfg;
+	int r;
+
+	for (bool fresh = false;; fresh = true) {
+		r = conn_open(lg, CONN_BIND, fresh);
+		if (r < 0)
+			return r;
+		watchdog_arm(lg, cfg->lc_network_timeout + cfg->lc_timeout);
+		r = bind_user(lg, dn, password);
+		if (!went_stale(lg, CONN_BIND, r))
+			return r;
+	}
+}
+
+/* A password as Active Directory's unicodePwd takes it: in double quotes, UTF-16LE.
+ * Returns 0 with a new buffer in out->bv_val, or -EINVAL (not UTF-8) / -ENOMEM. */
+static int unicode_pwd(const char *utf8, struct berval *out)
+{
+	size_t n = strlen(utf8), o = 0;
+	const unsigned char *p = (const unsigned char *)utf8;
+	unsigned char *buf = malloc(4 * n + 8);
+
+	if (!buf)
+		return -ENOMEM;
+	for (size_t i = 0; i <= n + 1; i++) {
+		uint32_t c;
+		int more;
+
+		if (i == 0 || i == n + 1) { /* the quotes */
+			c = '"';
+			more = 0;
+		} else if (p[i - 1] < 0x80) {
+			c = p[i - 1], more = 0;
+		} else if ((p[i - 1] & 0xe0) == 0xc0) {
+			c = p[i - 1] & 0x1f, more = 1;
+		} else if ((p[i - 1] & 0xf0) == 0xe0) {
+			c = p[i - 1] & 0x0f, more = 2;
+		} else if ((p[i - 1] & 0xf8) == 0xf0) {
+			c = p[i - 1] & 0x07, more = 3;
+		} else {
+			goto bad;
+		}
+		for (; more; more--) {
+			if (i >= n || (p[i] & 0xc0) != 0x80)
+				goto bad;
+			c = c << 6 | (p[i++] & 0x3f);
+		}
+		if (c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+			goto bad;
+		if (c >= 0x10000) { /* a surrogate pair */
+			uint32_t v = c - 0x10000, hi = 0xd800 | v >> 10, lo = 0xdc00 | (v & 0x3ff);
+
+			buf[o++] = hi & 0xff, buf[o++] = hi >> 8;
+			buf[o++] = lo & 0xff, buf[o++] = lo >> 8;
+		} else {
+			buf[o++] = c & 0xff, buf[o++] = c >> 8;
+		}
+	}
+	out->bv_val = (char *)buf;
+	out->bv_len = o;
+	return 0;
+bad:
+	free(buf);
+	return -EINVAL;
+}
+
+/* What a refused password change means, from the result code and (AD) the error code
+ * leading the diagnostic message. */
+static int change_refused(struct login *lg, LDAP *ld, int rc)
+{
+	char *diag = NULL;
+	unsigned code;
+
+	int state = ad_account_state(lg, ld);
+
+	if (state && state != LDAPDIR_PASSWORD_CHANGE)
+		return state; /* locked, disabled, expired: as a login says it */
+	ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
+	code = ldapvalue_ad_error_code(diag);
+	ldap_memfree(diag);
+	if (rc == LDAP_INVALID_CREDENTIALS || code == 0x56) { /* ERROR_INVALID_PASSWORD */
+		ldap_reason(lg, ld, rc, "password change refused: the old password is wrong");
+		return -EACCES;
+	}
+	if (rc == LDAP_CONSTRAINT_VIOLATION || code == 0x52d) { /* ERROR_PASSWORD_RESTRICTION */
+		ldap_reason(lg, ld, rc, "password change refused by the password policy");
+		return LDAPDIR_PASSWORD_REJECTED;
+	}
+	if (rc == LDAP_INSUFFICIENT_ACCESS || rc == LDAP_UNWILLING_TO_PERFORM ||
+	    rc == LDAP_STRONG_AUTH_REQUIRED || rc == LDAP_CONFIDENTIALITY_REQUIRED) {
+		ldap_reason(lg, ld, rc, "password change not allowed");
+		return -EPERM;
+	}
+	ldap_reason(lg, ld, rc, "password change");
+	return errno_of(rc);
+}
+
+/* Changes the user's password from old to lg_new_password. Active Directory: its own
+ * change (the old value deleted, the new one added, in one modify of unicodePwd), on
+ * the search connection: the directory checks the old password and its policy, and
+ * anyone who knows the old password may make it, so the user need not be able to bind
+ * (as one whose password must be changed cannot). Others: RFC 3062's password modify
+ * as the user, after their bind. */
+static int change_password(struct login *lg, const char *dn, const char *old)
+{
+	const char *new = lg->lg_new_password;
+	LDAP *ld;
+	int r, rc;
+
+	watchdog_arm(lg, WATCHDOG_OPERATIONS * lg->lg_cfg->lc_timeout);
+	if (lg->lg_cfg->lc_server_type == LDAPDIR_AD) {
+		struct berval oldv = {0}, newv = {0}, *oldvals[] = {&oldv, NULL},
+			      *newvals[] = {&newv, NULL};
+		LDAPMod del = {.mod_op = LDAP_MOD_DELETE | LDAP_MOD_BVALUES,
+			       .mod_type = "unicodePwd",
+			       .mod_bvalues = oldvals};
+		LDAPMod add = {.mod_op = LDAP_MOD_ADD | LDAP_MOD_BVALUES,
+			       .mod_type = "unicodePwd",
+			       .mod_bvalues = newvals};
+		LDAPMod *mods[] = {&del, &add, NULL};
+
+		if (!uses_tls(lg)) {
+			set_err(lg, "password changes need TLS (ldaps:// or start_tls)");
+			return -EPERM;
+		}
+		r = unicode_pwd(old, &oldv);
+		if (r == 0)
+			r = unicode_pwd(new, &newv);
+		if (r == 0) {
+			ld = lg->lg_ld;
+			rc = ldap_modify_ext_s(ld, dn, mods, NULL, NULL);
+			if (rc < 0)
+				lg->lg_conn[CONN_SEARCH]->c_broken = true;
+			r = rc == LDAP_SUCCESS ? 0 : change_refused(lg, ld, rc);
+		} else {
+			set_err(lg, "a password is not valid UTF-8");
+		}
+		if (oldv.bv_val)
+			OPENSSL_cleanse(oldv.bv_val, oldv.bv_len);
+		if (newv.bv_val)
+			OPENSSL_cleanse(newv.bv_val, newv.bv_len);
+		free(oldv.bv_val);
+		free(newv.bv_val);
+		return r;
+	}
+	r = user_bind(lg, dn, old);
+	if (r < 0)
+		return r;
+	{
+		struct berval id = {.bv_val = (char *)dn, .bv_len = strlen(dn)};
+		struct berval oldv = {.bv_val = (char *)old, .bv_len = strlen(old)};
+		struct berval newv = {.bv_val = (char *)new, .bv_len = strlen(new)};
+		struct berval generated = {0};
+
+		ld = lg->lg_conn[CONN_BIND]->c_ld;
+		rc = ldap_passwd_s(ld, &id, &oldv, &newv, &generated, NULL, NULL);
+		ber_memfree(generated.bv_val);
+		if (rc < 0)
+			lg->lg_conn[CONN_BIND]->c_broken = true;
+		return rc == LDAP_SUCCESS ? 0 : change_refused(lg, ld, rc);
+	}
+}
+
 /* The login proper, once the request is known to be acceptable; with no password, the
  * lookup: the user's entry and groups as the service account sees them, no user bind. */
 static int run_login(struct login *lg, const char *password, struct identity **out)
@@ -1497,15 +1665,11 @@ static int run_login(struct login *lg, const char *password, struct identity **o
 		set_err(lg, "refused after the user was found");
 		goto out_end;
 	}
-	for (bool fresh = false; password; fresh = true) {
-		r = conn_open(lg, CONN_BIND, fresh);
-		if (r < 0)
-			goto out_end;
-		watchdog_arm(lg, cfg->lc_network_timeout + cfg->lc_timeout);
-		r = bind_user(lg, id->id_dn, password);
-		if (!went_stale(lg, CONN_BIND, r))
-			break;
+	if (lg->lg_new_password) {
+		r = change_password(lg, id->id_dn, password);
+		goto out_end;
 	}
+	r = password ? user_bind(lg, id->id_dn, password) : 0;
 	if (r < 0)
 		goto out_end;
 	watchdog_arm(lg, WATCHDOG_OPERATIONS * cfg->lc_timeout);
@@ -1583,7 +1747,8 @@ int ldapdir_login(const struct ldapdir_config *cfg, const char *username, const 
 /* A login (password) or a lookup (no password) from start to end: each directory
  * server in turn (dc_order()) until one answers. */
 static int run(const struct ldapdir_config *cfg, const char *username, const char *password,
-	       const struct ldapdir_hook *hook, struct identity **out, char *err, size_t errlen)
+	       const char *new_password, const struct ldapdir_hook *hook, struct identity **out,
+	       char *err, size_t errlen)
 {
 	char list[1024], last[512] = "";
 	const char *uris[MAX_URIS];
@@ -1605,6 +1770,7 @@ static int run(const struct ldapdir_config *cfg, const char *username, const cha
 				   .lg_uri = uris[i],
 				   .lg_username = username,
 				   .lg_hook = hook,
+				   .lg_new_password = new_password,
 				   .lg_err = err,
 				   .lg_errlen = errlen};
 
@@ -1681,13 +1847,29 @@ int ldapdir_login_hooked(const struct ldapdir_config *cfg, const char *username,
 		snprintf(err, errlen, "empty password refused");
 		return -EACCES;
 	}
-	return run(cfg, username, password, hook, out, err, errlen);
+	return run(cfg, username, password, NULL, hook, out, err, errlen);
 }
 
 int ldapdir_lookup(const struct ldapdir_config *cfg, const char *username, struct identity **out,
 		   char *err, size_t errlen)
 {
-	int r = run(cfg, username, NULL, NULL, out, err, errlen);
+	int r = run(cfg, username, NULL, NULL, NULL, out, err, errlen);
 
 	return r == -EACCES ? -ENOENT : r; /* no bind was tried: not found */
+}
+
+int ldapdir_change_password(const struct ldapdir_config *cfg, const char *username,
+			    const char *old_password, const char *new_password,
+			    const struct ldapdir_hook *hook, char *err, size_t errlen)
+{
+	struct identity *id = NULL;
+	int r;
+
+	if (!old_password || !*old_password || !new_password || !*new_password) {
+		snprintf(err, errlen, "empty password refused");
+		return !old_password || !*old_password ? -EACCES : LDAPDIR_PASSWORD_REJECTED;
+	}
+	r = run(cfg, username, old_password, new_password, hook, &id, err, errlen);
+	identity_free(id);
+	return r;
 }

@@ -142,6 +142,8 @@ int ldapdir_config_finish(struct ldapdir_config *cfg, const char *file, char *er
 #define LDAPDIR_ACCOUNT_DISABLED (-EKEYREVOKED) /* 533 */
 #define LDAPDIR_ACCOUNT_EXPIRED	 (-ETIME)	/* 701 */
 #define LDAPDIR_ACCOUNT_LOCKED	 (-ENOLCK)	/* 775 */
+/* A password change the directory's password policy refused (its old password right). */
+#define LDAPDIR_PASSWORD_REJECTED (-EKEYREJECTED)
 
 /* Authenticates username (valid per identity_valid_username()) with password against
  * the directory. An empty password is refused before any bind. On success stores a new
@@ -172,6 +174,28 @@ int ldapdir_config_finish(struct ldapdir_config *cfg, const char *file, char *er
  * users a generic message for -EACCES. */
 int ldapdir_login(const struct ldapdir_config *cfg, const char *username, const char *password,
 		  struct identity **out, char *err, size_t errlen);
+
+struct ldapdir_hook;
+
+/* Changes username's password from old_password to new_password, as the directory
+ * allows (servers in turn as for a login; hook as for ldapdir_login_hooked()). Active
+ * Directory: the user's unicodePwd changed in one modify that deletes the old value
+ * and adds the new one, on the service account's connection, over TLS only; the
+ * directory checks the old password and its password policy, and a user whose
+ * password must be changed can do it. Other servers: RFC 3062 password modify after
+ * the user's bind (the server's access rules must let users write their password).
+ * Returns 0, or:
+ *   -EACCES     unknown user, wrong or empty old password (a failed guess)
+ *   LDAPDIR_PASSWORD_REJECTED  the new password is empty, or the directory's
+ *               password policy refused it (too short, too simple, used before,
+ *               changed too recently)
+ *   -EPERM      the directory does not let users change their password this way
+ *               (access rules; AD over a connection without TLS)
+ *   LDAPDIR_ACCOUNT_DISABLED, _EXPIRED, _LOCKED  as for a login
+ *   and ldapdir_login()'s failures of the directory. err as for a login. */
+int ldapdir_change_password(const struct ldapdir_config *cfg, const char *username,
+			    const char *old_password, const char *new_password,
+			    const struct ldapdir_hook *hook, char *err, size_t errlen);
 
 /* Ends every login and lookup under way within moments (they return -ECANCELED) and
  * refuses new ones: for a process that is stopping. */

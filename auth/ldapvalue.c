@@ -93,3 +93,23 @@ unsigned ldapvalue_ad_data_code(const char *diagnostic)
 		code = (unsigned)v;
 	return code;
 }
+
+unsigned ldapvalue_ad_error_code(const char *diagnostic)
+{
+	unsigned code = 0;
+
+	if (!diagnostic)
+		return 0;
+	for (int i = 0; i < 8; i++) {
+		char c = diagnostic[i];
+		unsigned d = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
+			     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
+			     : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10)
+						    : 16;
+
+		if (d == 16)
+			return 0;
+		code = code << 4 | d;
+	}
+	return diagnostic[8] == ':' ? code : 0;
+}

@@ -32,4 +32,8 @@ char *ldapvalue_primary_group_filter(const void *sid, size_t sid_len, const char
  * error, data 773, v4563" -> 0x773), or 0 when there is none. */
 unsigned ldapvalue_ad_data_code(const char *diagnostic);
 
+/* The error code leading Active Directory's (and Samba's) diagnostic message of a
+ * refused operation ("00000056: Constraint violation ..." -> 0x56), or 0. */
+unsigned ldapvalue_ad_error_code(const char *diagnostic);
+
 #endif

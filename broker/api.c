@@ -64,6 +64,8 @@ static const struct outcome_http {
     [BROKER_ACCOUNT_DISABLED] = {403, "account_disabled"},
     [BROKER_ACCOUNT_EXPIRED] = {403, "account_expired"},
     [BROKER_ACCOUNT_LOCKED] = {403, "account_locked"},
+    [BROKER_PASSWORD_REJECTED] = {400, "password_rejected"},
+    [BROKER_PASSWORD_FIXED] = {403, "password_change_not_allowed"},
     [BROKER_LOGINS_BUSY] = {503, "busy"},
     [BROKER_DESKTOP_FAILED] = {503, "desktop_failed"},
 };
@@ -220,6 +222,40 @@ static void login(void *ctx, struct web_request *req)
 		web_reply_json(req, 200, out);
 	}
 	explicit_bzero(token, sizeof(token));
+}
+
+static const struct json_field password_fields[] = {
+    {"username", JSON_FIELD_STRING, true},
+    {"password", JSON_FIELD_STRING, true},
+    {"new_password", JSON_FIELD_STRING, true},
+    JSON_FIELDS_END,
+};
+
+/* POST /api/v1/password: without a session (a user whose password must be changed
+ * has none), the old password proves who asks. */
+static void change_password(void *ctx, struct web_request *req)
+{
+	struct broker *b = ctx;
+	struct broker_result res;
+	json_t *body;
+
+	if (!web_origin_ok(req, own_origin(b))) {
+		web_reply_error(req, 403, "csrf", "cross-origin password change refused");
+		return;
+	}
+	body = web_json_body(req, password_fields, false);
+	if (!body)
+		return;
+	broker_change_password(
+	    b, jstr(body, "username"), json_string_length(json_object_get(body, "username")),
+	    jstr(body, "password"), json_string_length(json_object_get(body, "password")),
+	    jstr(body, "new_password"), json_string_length(json_object_get(body, "new_password")),
+	    web_client_addr(req), &res);
+	json_decref(body);
+	if (res.br_outcome != BROKER_OK)
+		reply_result(req, &res);
+	else
+		web_reply_empty(req, 204);
 }
 
 static void logout(void *ctx, struct web_request *req)
@@ -812,6 +848,7 @@ static const struct web_route routes[] = {
     {"POST", "/api/v1/login", login},
     {"POST", "/api/v1/logout", logout},
     {"GET", "/api/v1/session", session},
+    {"POST", "/api/v1/password", change_password},
     {"GET", "/api/v1/desktops", desktops},
     {"POST", "/api/v1/desktops/{}/connect", connect},
     {"POST", "/api/v1/sessions/{}/disconnect", disconnect},

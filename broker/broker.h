@@ -52,6 +52,8 @@ enum broker_outcome {
 	BROKER_ACCOUNT_DISABLED,      /* the directory has the account disabled */
 	BROKER_ACCOUNT_EXPIRED,	      /* ... expired */
 	BROKER_ACCOUNT_LOCKED,	      /* ... locked out (too many wrong passwords there) */
+	BROKER_PASSWORD_REJECTED,     /* the password policy refused the new password */
+	BROKER_PASSWORD_FIXED,	      /* users may not change their password here */
 	BROKER_OUTCOMES
 };
 
@@ -122,6 +124,15 @@ enum broker_outcome broker_login(struct broker *b, const char *user, size_t user
 				 const char *password, size_t password_len, const char *addr,
 				 bool bearer, json_t **out, char token[TOKEN_LEN + 1],
 				 struct broker_result *res);
+/* POST /password: changes user's password from password to new_password, throttled
+ * and audited like a login (a wrong old password is a failed guess). Returns BROKER_OK,
+ * or login's outcomes, PASSWORD_REJECTED (the directory's policy; message says so) or
+ * PASSWORD_FIXED (the backend does not let users change it). A user whose password
+ * must be changed before they can log in changes it here. */
+enum broker_outcome broker_change_password(struct broker *b, const char *user, size_t user_len,
+					   const char *password, size_t password_len,
+					   const char *new_password, size_t new_password_len,
+					   const char *addr, struct broker_result *res);
 /* The web session of token (a cookie's or a bearer's, as bearer says). Returns 0 with
  * u filled (broker_user_free()), or -EACCES for no, an expired or another kind of
  * session. */

@@ -36,6 +36,8 @@ static const char *const outcome_names[BROKER_OUTCOMES] = {
     [BROKER_ACCOUNT_DISABLED] = "account_disabled",
     [BROKER_ACCOUNT_EXPIRED] = "account_expired",
     [BROKER_ACCOUNT_LOCKED] = "account_locked",
+    [BROKER_PASSWORD_REJECTED] = "password_rejected",
+    [BROKER_PASSWORD_FIXED] = "password_change_not_allowed",
     [BROKER_LOGINS_BUSY] = "logins_busy",
     [BROKER_DESKTOP_FAILED] = "desktop_failed",
 };

@@ -103,6 +103,13 @@ static enum broker_outcome login_outcome(int r, int retry_after, struct broker_r
 	case LDAPDIR_ACCOUNT_LOCKED:
 		return broker_result_set(res, BROKER_ACCOUNT_LOCKED, NULL,
 					 "your account is locked");
+	case LDAPDIR_PASSWORD_REJECTED:
+		return broker_result_set(res, BROKER_PASSWORD_REJECTED, NULL,
+					 "the new password does not meet the password policy");
+	case -EPERM:
+		return broker_result_set(
+		    res, BROKER_PASSWORD_FIXED, NULL,
+		    "passwords cannot be changed here; ask your administrator");
 	case -EBUSY:
 		res->br_retry_after = retry_after;
 		return broker_result_set(res, BROKER_LOGINS_BUSY, NULL,
@@ -187,6 +194,33 @@ enum broker_outcome broker_login(struct broker *b, const char *user, size_t user
 			     admin ? ", admin" : "", id->id_ngroups);
 	identity_free(id);
 	return login_outcome(r, 0, res);
+}
+
+enum broker_outcome broker_change_password(struct broker *b, const char *user, size_t user_len,
+					   const char *password, size_t password_len,
+					   const char *new_password, size_t new_password_len,
+					   const char *addr, struct broker_result *res)
+{
+	struct auth_request req = {
+	    .ar_username = user,
+	    .ar_username_len = user_len,
+	    .ar_password = password,
+	    .ar_password_len = password_len,
+	    .ar_client_addr = addr,
+	    .ar_now = (int64_t)time(NULL),
+	};
+	char err[512] = "", shown[300];
+	int r, retry_after = 0;
+
+	memset(res, 0, sizeof(*res));
+	printable_name(user, user_len < 256 ? user_len : 256, shown, sizeof(shown));
+	r = auth_change_password(b->b_auth, &req, new_password, new_password_len, &retry_after, err,
+				 sizeof(err));
+	if (r < 0)
+		audit_failure(b, shown, "password_change", shown, addr, "%s", err);
+	else
+		broker_audit(b, shown, "password_change", shown, "success", addr, "by the user");
+	return login_outcome(r, retry_after, res);
 }
 
 int broker_user_load(struct broker *b, const char *token, bool bearer, struct broker_user *u)

@@ -35,9 +35,10 @@ def wait_port(port, proc, timeout=10):
 
 
 class Slapd:
-    """One slapd in workdir, logging connections and operations (loglevel stats)."""
+    """One slapd in workdir, logging connections and operations (loglevel stats); with
+    self_password users may write their own userPassword."""
 
-    def __init__(self, workdir, tls=None, load=True):
+    def __init__(self, workdir, tls=None, load=True, self_password=False):
         self.dir = workdir
         os.makedirs(os.path.join(workdir, "db"))
         self.port = free_port()
@@ -66,7 +67,9 @@ class Slapd:
             "rootpw secret",
             "directory %s/db" % workdir,
             "overlay memberof",
-            "access to attrs=userPassword by anonymous auth by * none",
+            # self_password: users may change their own password (RFC 3062)
+            "access to attrs=userPassword%s by anonymous auth by * none"
+            % (" by self write" if self_password else ""),
             "access to * by * read",
         ]
         self.conf = os.path.join(workdir, "slapd.conf")

@@ -15,7 +15,8 @@ pytestmark = pytest.mark.skipif(why_not() is not None, reason=why_not() or "")
 
 USERS = [("alice", "Alice-pw1", ["--given-name=Alice", "--surname=Example"]),
          ("bob", "Bob-pw1"), ("carol", "Carol-pw1", ["--must-change-at-next-login"]),
-         ("dave", "Dave-pw1"), ("erin", "Erin-pw1"), ("o'hara(ops)&co", "Hara-pw1")]
+         ("dave", "Dave-pw1"), ("erin", "Erin-pw1"), ("o'hara(ops)&co", "Hara-pw1"),
+         ("frank", "Frank-pw1", ["--must-change-at-next-login"])]
 GROUPS = [("staff", ["alice"]), ("engineering", ["staff"]), ("everyone", ["engineering"]),
           ("all-users", ["Domain Users"]), ("loop-a", ["alice"]), ("loop-b", ["loop-a"])]
 SETUP = [("user", "disable", "bob"), ("user", "setexpiry", "dave", "--days=0"),
@@ -117,12 +118,10 @@ def test_a_locked_account_says_so(dc, tmp_path):
     assert "the account is locked out (Active Directory data 775)" in reply["message"], reply
 
 
-def test_the_broker_answers_each_state_and_does_not_count_them(dc, tmp_path):
-    """403 with its own code and message; a password that must be changed is not a
-    failed guess: ten in a row are not throttled."""
+def ad_broker(tmp_path, dc):
     work = tmp_path / "broker"
     work.mkdir()
-    broker = Broker(str(work), f"""
+    return Broker(str(work), f"""
 [auth]
 backend = ldap
 max_user_failures = 3
@@ -135,6 +134,12 @@ bind_password = {ADMIN_PW}
 ca_file = {dc.ca}
 tls_name = dc1.vdi.test
 """)
+
+
+def test_the_broker_answers_each_state_and_does_not_count_them(dc, tmp_path):
+    """403 with its own code and message; a password that must be changed is not a
+    failed guess: ten in a row are not throttled."""
+    broker = ad_broker(tmp_path, dc)
     broker.start()
     try:
         for _ in range(10):
@@ -148,5 +153,37 @@ tls_name = dc1.vdi.test
         assert broker.client().request(
             "POST", "/api/v1/login", {"username": "alice", "password": "Alice-pw1"}).status == 200
         assert "login refused user=carol" in broker.log()
+    finally:
+        assert broker.stop() == 0, broker.log()
+
+
+def test_a_user_changes_the_password_the_directory_asks_for(dc, tmp_path):
+    """frank must change his password before he signs in: POST /api/v1/password does it
+    (AD's own change of unicodePwd: the DC checks the old password and its policy), then
+    he signs in with the new one. A wrong old password is a 401 guess; a new one the
+    domain's policy refuses is 400 password_rejected, and nothing changes."""
+    broker = ad_broker(tmp_path, dc)
+    broker.start()
+
+    def change(old, new):
+        return broker.client().request("POST", "/api/v1/password", {
+            "username": "frank", "password": old, "new_password": new})
+
+    def login(password):
+        return broker.client().request("POST", "/api/v1/login",
+                                       {"username": "frank", "password": password})
+    try:
+        assert login("Frank-pw1").json["code"] == "password_change_required"
+        r = change("Wrong-pw1", "Frank-new-pw2")
+        assert (r.status, r.json["code"]) == (401, "bad_credentials"), (r, broker.log())
+        r = change("Frank-pw1", "abc")  # the test domain wants 4 characters or more
+        assert (r.status, r.json["code"]) == (400, "password_rejected"), (r, broker.log())
+        assert r.json["error"] == "the new password does not meet the password policy", r
+        assert login("Frank-pw1").json["code"] == "password_change_required"
+        r = change("Frank-pw1", "Frank-new-pw2")
+        assert r.status == 204, (r, broker.log())
+        assert login("Frank-new-pw2").status == 200
+        assert login("Frank-pw1").status == 401
+        assert "password changed user=frank" in broker.log()
     finally:
         assert broker.stop() == 0, broker.log()

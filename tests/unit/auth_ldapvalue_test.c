@@ -78,6 +78,14 @@ static void test_ad_data_code(void **state)
 	assert_int_equal(ldapvalue_ad_data_code("Invalid credentials"), 0);
 	assert_int_equal(ldapvalue_ad_data_code("data , v1"), 0);
 	assert_int_equal(ldapvalue_ad_data_code(NULL), 0);
+	assert_int_equal(ldapvalue_ad_error_code("00000056: Constraint violation - "
+						 "check_password_restrictions: the password was "
+						 "incorrect"),
+			 0x56);
+	assert_int_equal(ldapvalue_ad_error_code("0000052D: AtrErr: DSID-03191083, #1"), 0x52d);
+	assert_int_equal(ldapvalue_ad_error_code("56: short"), 0);
+	assert_int_equal(ldapvalue_ad_error_code("0000005"), 0);
+	assert_int_equal(ldapvalue_ad_error_code(NULL), 0);
 }
 
 int main(void)

@@ -21,6 +21,9 @@ export const env = {
     get admin() { return need('VDI_ADMIN'); },
     get adminPassword() { return need('VDI_ADMIN_PASSWORD'); },
     get throttledUser() { return need('VDI_THROTTLED_USER'); },
+    // a user whose password the tests change
+    get passwordUser() { return need('VDI_PASSWORD_USER'); },
+    get passwordUserPassword() { return need('VDI_PASSWORD_USER_PASSWORD'); },
     get maxFailures() { return Number(need('VDI_MAX_FAILURES')); },
     get pools() { return JSON.parse(need('VDI_POOLS')); },
     get hiddenPools() { return JSON.parse(need('VDI_HIDDEN_POOLS')); },

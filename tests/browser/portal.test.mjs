@@ -324,3 +324,35 @@ test('sign out ends the web session', async () => {
     await page.locator('#login-form').waitFor({ state: 'visible' });
     assert.deepEqual(page.problems(), []);
 });
+
+test('a user changes their password from the sign-in page and is signed in', async () => {
+    const page = await freshPage();
+    const fresh = env.passwordUserPassword + '-new';
+    await page.goto(env.url + '/');
+    await page.locator('#password-open').click();
+    await page.locator('#password-form').waitFor({ state: 'visible' });
+    const fill = async (old, pw, again) => {
+        await page.locator('#pw-username').fill(env.passwordUser);
+        await page.locator('#pw-old').fill(old);
+        await page.locator('#pw-new').fill(pw);
+        await page.locator('#pw-again').fill(again);
+        await page.locator('#password-submit').click();
+    };
+    const error = page.locator('#password-error');
+    await fill(env.passwordUserPassword, fresh, fresh + 'x');
+    await page.locator('#password-error', { hasText: 'The two new passwords differ' }).waitFor();
+    await fill('not-the-password', fresh, fresh);
+    await page.locator('#password-error', { hasText: 'The current password is wrong.' }).waitFor();
+    await shot(page, 'password-change-refused');
+    await fill(env.passwordUserPassword, fresh, fresh);
+    await page.locator('#view-desktops').waitFor({ state: 'visible' });
+    assert.equal(await error.isVisible(), false);
+    await shot(page, 'password-changed');
+    await page.locator('#signout').click();
+    await page.locator('#login-form').waitFor({ state: 'visible' });
+    await signIn(page, env.passwordUser, env.passwordUserPassword);
+    await page.locator('#login-error', { hasText: 'Wrong user name or password.' }).waitFor();
+    await signIn(page, env.passwordUser, fresh);
+    await page.locator('#view-desktops').waitFor({ state: 'visible' });
+    assert.deepEqual(page.problems(), []);
+});

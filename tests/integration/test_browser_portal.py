@@ -31,7 +31,7 @@ pytestmark = pytest.mark.skipif(missing() is not None, reason=missing() or "")
 # zed gets throttled; pat only probes the gateway).
 USERS = {"alice": ("alice-pw", "staff", "Alice Example"), "bob": ("bob-pw", "sales", "Bob Builder"),
          "carol": ("carol-pw", "", "Carol Admin"), "zed": ("zed-pw", "", None),
-         "pat": ("pat-pw", "", None)}
+         "pat": ("pat-pw", "", None), "petra": ("petra-pw", "", None)}
 MAX_FAILURES = 3
 
 
@@ -176,6 +176,7 @@ lockout = 60s
                    VDI_URL=broker.url, VDI_USER="alice", VDI_PASSWORD="alice-pw",
                    VDI_DISPLAY_NAME="Alice Example", VDI_ADMIN="carol", VDI_ADMIN_PASSWORD="carol-pw",
                    VDI_THROTTLED_USER="zed", VDI_MAX_FAILURES=str(MAX_FAILURES),
+                   VDI_PASSWORD_USER="petra", VDI_PASSWORD_USER_PASSWORD="petra-pw",
                    VDI_POOLS=json.dumps(expect), VDI_HIDDEN_POOLS=json.dumps(["finance", "probe"]),
                    VDI_DESK_POOL="desk", VDI_AUTO_POOL="eng" if hostd else "",
                    VDI_BROKEN_POOL="broken" if hostd else "",

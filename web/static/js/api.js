@@ -55,6 +55,12 @@ export async function login(username, password) {
     return data.user;
 }
 
+// Changes the password of username (no session needed: the old password proves who
+// asks); a user whose directory wants a new password before sign-in changes it here.
+export async function changePassword(username, password, newPassword) {
+    await api('POST', '/api/v1/password', { username, password, new_password: newPassword });
+}
+
 export async function logout() {
     try { await api('POST', '/api/v1/logout'); } finally { csrfToken = null; }
 }
@@ -82,7 +88,9 @@ const REASONS = {
     csrf: 'The request was refused as a possible forgery. Reload the page.',
     forbidden: 'Administrators only.',
     directory_unavailable: 'The sign-in service is not answering. Try again later.',
-    password_change_required: 'Your password must be changed before you can sign in. Change it on a domain computer or ask your administrator.',
+    password_change_required: 'Your password must be changed before you can sign in.',
+    password_rejected: 'The new password does not meet the password rules (length, complexity, or one used before). Choose another.',
+    password_change_not_allowed: 'Passwords cannot be changed here. Ask your administrator.',
     account_disabled: 'Your account is disabled. Contact your administrator.',
     account_expired: 'Your account has expired. Contact your administrator.',
     account_locked: 'Your account is locked after too many wrong passwords. Try again later or contact your administrator.',

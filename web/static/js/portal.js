@@ -2,7 +2,9 @@
 // the signed-in user's desktops with Connect / Disconnect / Log off, and the switch to
 // the admin console (js/admin.js) for administrators. Connect opens viewer.html, which
 // asks the broker for the ticket itself.
-import { api, ApiError, currentUser, describe, login, logout, path } from './api.js';
+import {
+    api, ApiError, changePassword, currentUser, describe, login, logout, path,
+} from './api.js';
 import { $, confirmClick, el, show } from './dom.js';
 import * as admin from './admin.js';
 
@@ -64,6 +66,10 @@ async function onLogin(event) {
         ok = true;
     } catch (e) {
         $('#password').value = '';
+        if (e.code === 'password_change_required') {
+            showPasswordForm(username, password, describe(e));
+            return;
+        }
         if (e.status === 429) {
             throttled(e.retryAfter ?? 30);
         } else if (e.status === 401) {
@@ -84,6 +90,77 @@ async function onLogin(event) {
         $('#password').value = '';
         loginError('');
         signedIn();
+    }
+}
+
+// ---- password change ----
+
+function passwordError(text) {
+    const box = $('#password-error');
+    box.textContent = text || '';
+    show(box, Boolean(text));
+}
+
+// The change form, filled with what the user typed at sign-in when the directory asked
+// for a new password (why says so), or empty from the "Change password" button.
+function showPasswordForm(username, oldPassword, why) {
+    show($('#login-form'), false);
+    show($('#password-form'), true);
+    $('#pw-username').value = username || $('#username').value.trim();
+    $('#pw-old').value = oldPassword || '';
+    $('#pw-new').value = '';
+    $('#pw-again').value = '';
+    $('#password-why').textContent = why || 'Choose a new password for your organisation account.';
+    passwordError('');
+    ($('#pw-username').value ? (oldPassword ? $('#pw-new') : $('#pw-old')) : $('#pw-username')).focus();
+}
+
+function hidePasswordForm() {
+    show($('#password-form'), false);
+    show($('#login-form'), true);
+    $('#password').value = '';
+    $('#username').focus();
+}
+
+async function onChangePassword(event) {
+    event.preventDefault();
+    const username = $('#pw-username').value.trim();
+    const old = $('#pw-old').value;
+    const fresh = $('#pw-new').value;
+    if (!username || !old || !fresh) {
+        passwordError('Enter your user name, your current password and a new one.');
+        return;
+    }
+    if (fresh !== $('#pw-again').value) {
+        passwordError('The two new passwords differ. Type the same one twice.');
+        $('#pw-again').value = '';
+        $('#pw-again').focus();
+        return;
+    }
+    const button = $('#password-submit');
+    button.disabled = true;
+    try {
+        await changePassword(username, old, fresh);
+        user = await login(username, fresh);
+        $('#pw-old').value = '';
+        $('#pw-new').value = '';
+        $('#pw-again').value = '';
+        show($('#password-form'), false);
+        show($('#login-form'), true);
+        signedIn();
+    } catch (e) {
+        if (e.status === 401) {
+            passwordError('The current password is wrong.');
+            $('#pw-old').value = '';
+            $('#pw-old').focus();
+        } else if (e.status === 429) {
+            passwordError(`Too many attempts, try again in ${Math.max(1, Math.ceil(e.retryAfter ?? 30))} s.`);
+        } else {
+            passwordError(describe(e));
+            if (e.code === 'password_rejected') $('#pw-new').focus();
+        }
+    } finally {
+        button.disabled = false;
     }
 }
 
@@ -244,6 +321,9 @@ async function sessionAction(pool, action) {
 
 async function main() {
     $('#login-form').addEventListener('submit', onLogin);
+    $('#password-form').addEventListener('submit', onChangePassword);
+    $('#password-open').addEventListener('click', () => showPasswordForm('', '', ''));
+    $('#password-cancel').addEventListener('click', hidePasswordForm);
     $('#signout').addEventListener('click', onSignOut);
     $('#desktops-refresh').addEventListener('click', refreshDesktops);
     window.addEventListener('hashchange', route);

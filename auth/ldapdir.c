@@ -97,7 +97,7 @@ struct login {
 };
 
 static void set_err(struct login *lg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void pool_drop(const char *uri);
+static void pool_drop(const char *uri, int idle_at_least);
 
 static void set_err(struct login *lg, const char *fmt, ...)
 {
@@ -469,7 +469,7 @@ static void dc_failed(const char *uri, const char *why)
 				  why, h->dh_backoff);
 	}
 	pthread_mutex_unlock(&dcs_lock);
-	pool_drop(uri); /* its idle connections are likely dead too */
+	pool_drop(uri, 0); /* its idle connections are likely dead too */
 }
 
 static void dc_answered(const char *uri)
@@ -578,7 +578,7 @@ void ldapdir_cancel(void)
 	for (struct login *lg = under_way; lg; lg = lg->lg_next)
 		watchdog_arm(lg, 0); /* fires at once: every wait of that login ends */
 	pthread_mutex_unlock(&dcs_lock);
-	pool_drop(NULL);
+	pool_drop(NULL, 0);
 }
 
 static bool is_cancelled(void)
@@ -1255,31 +1255,24 @@ static void close_list(struct ldapconn *list)
 }
 
 /* An idle connection to lg's server of the kind asked for, or NULL. Idle ones past
- * pool_idle are closed on the way. */
+ * pool_idle are closed first. */
 static struct ldapconn *pool_take(struct login *lg, enum conn_kind kind)
 {
 	uint64_t key = conn_key(lg->lg_cfg);
-	time_t now = monotonic_s();
-	struct ldapconn **p = &pool, *found = NULL, *stale = NULL;
+	struct ldapconn **p, *found = NULL;
 
+	pool_drop(NULL, lg->lg_cfg->lc_pool_idle);
 	pthread_mutex_lock(&pool_lock);
-	while (*p) {
+	for (p = &pool; *p; p = &(*p)->c_next) {
 		struct ldapconn *c = *p;
 
-		if (now - c->c_idle_since >= lg->lg_cfg->lc_pool_idle) {
-			*p = c->c_next;
-			c->c_next = stale;
-			stale = c;
-		} else if (!found && c->c_kind == kind && c->c_key == key &&
-			   !strcmp(c->c_uri, lg->lg_uri)) {
+		if (c->c_kind == kind && c->c_key == key && !strcmp(c->c_uri, lg->lg_uri)) {
 			*p = c->c_next;
 			found = c;
-		} else {
-			p = &c->c_next;
+			break;
 		}
 	}
 	pthread_mutex_unlock(&pool_lock);
-	close_list(stale);
 	return found;
 }
 
@@ -1324,16 +1317,18 @@ static void pool_put(const struct ldapdir_config *cfg, struct ldapconn *conn)
 	close_list(evict);
 }
 
-/* Closes the idle connections to uri (NULL: all). */
-static void pool_drop(const char *uri)
+/* Closes the idle connections to uri (NULL: to any server) idle for idle_at_least
+ * seconds or longer (0: all). */
+static void pool_drop(const char *uri, int idle_at_least)
 {
 	struct ldapconn **p = &pool, *drop = NULL;
+	time_t now = monotonic_s();
 
 	pthread_mutex_lock(&pool_lock);
 	while (*p) {
 		struct ldapconn *c = *p;
 
-		if (!uri || !strcmp(c->c_uri, uri)) {
+		if ((!uri || !strcmp(c->c_uri, uri)) && now - c->c_idle_since >= idle_at_least) {
 			*p = c->c_next;
 			c->c_next = drop;
 			drop = c;
@@ -1808,13 +1803,15 @@ int ldapdir_probe(const struct ldapdir_config *cfg)
 	size_t n = dc_order(cfg, list, sizeof(list), uris);
 	time_t now = monotonic_s();
 	int probed = 0;
+	bool was_pending;
+	sigset_t old;
 
+	sigpipe_block(&old, &was_pending);
+	pool_drop(NULL, cfg->lc_pool_idle); /* idle too long, even with no login since */
 	for (size_t i = 0; i < n; i++) {
 		struct login lg = {
 		    .lg_cfg = cfg, .lg_uri = uris[i], .lg_err = err, .lg_errlen = sizeof(err)};
 		bool due = false;
-		bool was_pending;
-		sigset_t old;
 		int r;
 
 		pthread_mutex_lock(&dcs_lock);
@@ -1825,14 +1822,13 @@ int ldapdir_probe(const struct ldapdir_config *cfg)
 		if (!due || is_cancelled())
 			continue;
 		probed++;
-		sigpipe_block(&old, &was_pending);
 		r = probe_server(&lg);
-		sigpipe_restore(&old, was_pending);
 		if (r == 0)
 			dc_answered(uris[i]);
 		else
 			dc_failed(uris[i], err);
 	}
+	sigpipe_restore(&old, was_pending);
 	return probed;
 }
 

@@ -49,7 +49,9 @@ struct viewer {
 	unsigned v_id;
 	bool v_authenticated;
 	uint64_t v_connected_ms;
-	int v_last_sent; /* rfbStatGetSentBytes() at the last update */
+	int v_last_sent;	     /* rfbStatGetSentBytes() at the last update */
+	bool v_extended_keys;	     /* it was told it may send QEMU extended key events */
+	bool v_extended_keys_answer; /* it asked: the answer goes after the next update */
 	char v_source[VNC_THROTTLE_SOURCE_LEN];
 	struct vnc_input_viewer v_input;
 };
@@ -258,6 +260,8 @@ static void on_client_gone(rfbClientPtr cl)
 	free(v);
 }
 
+static void on_update_request(rfbClientPtr cl, rfbFramebufferUpdateRequestMsg *request);
+
 static enum rfbNewClientAction on_new_client(rfbClientPtr cl)
 {
 	struct display *d = display_of(cl);
@@ -286,6 +290,7 @@ static enum rfbNewClientAction on_new_client(rfbClientPtr cl)
 	v->v_authenticated = d->d_insecure;
 	cl->clientData = v;
 	cl->clientGoneHook = on_client_gone;
+	cl->clientFramebufferUpdateRequestHook = on_update_request;
 	d->d_viewers[slot] = v;
 	atomic_fetch_add(&d->d_viewer_count, 1);
 	log_info("vnc: viewer %u connected from %s", v->v_id, v->v_source);
@@ -364,6 +369,124 @@ static void on_cut_text(char *text, int len, rfbClientPtr cl)
 	vnc_input_cut_text(&v->v_display->d_input, &v->v_input, text, (size_t)len);
 }
 
+/* ---- QEMU extended key events: keys as PC scan codes ----
+ * A viewer that lists pseudo-encoding -258 in SetEncodings is answered with an empty
+ * rectangle of that encoding (as QEMU does), and may then send message 255, subtype
+ * 0, with a key's scan code beside its keysym: the guest's own layout gives the key its
+ * meaning, so any keyboard the viewer has works (noVNC, TigerVNC, gtk-vnc send them). */
+
+#define ENCODING_QEMU_EXTENDED_KEY (-258)
+#define MSG_QEMU		   255
+#define QEMU_EXTENDED_KEY	   0
+
+static int qemu_key_encodings[] = {ENCODING_QEMU_EXTENDED_KEY, 0};
+static bool qemu_keys_registered;
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static rfbBool qemu_keys_new_client(rfbClientPtr cl, void **data)
+{
+	(void)cl;
+	*data = NULL;
+	return TRUE; /* its messages are handled once it asked for them */
+}
+
+/* The viewer asked for them: the answer goes after the update that carries
+ * libvncserver's SupportedMessages when the viewer asked for that too (the list does not
+ * know message 255, and a viewer that read it after our answer would forget our yes). */
+static rfbBool qemu_keys_enable(rfbClientPtr cl, void **data, int encoding)
+{
+	struct viewer *v = viewer_of(cl);
+
+	(void)data;
+	if (encoding != ENCODING_QEMU_EXTENDED_KEY)
+		return FALSE;
+	if (v)
+		v->v_extended_keys_answer = true;
+	return TRUE;
+}
+
+/* Our yes: a FramebufferUpdate of one rectangle of encoding -258 and no data. Its size
+ * means nothing; 1x1 at 0,0, since libvncclient ignores an empty one and counts the
+ * size as pixels updated (QEMU's whole-screen answer would look like a full screen). */
+static void qemu_keys_answer(rfbClientPtr cl, struct viewer *v)
+{
+	uint8_t ack[sz_rfbFramebufferUpdateMsg + sz_rfbFramebufferUpdateRectHeader] = {
+	    rfbFramebufferUpdate, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 1};
+
+	v->v_extended_keys_answer = false;
+	put32(ack + sizeof(ack) - 4, (uint32_t)ENCODING_QEMU_EXTENDED_KEY);
+	if (rfbWriteExact(cl, (const char *)ack, (int)sizeof(ack)) < 0) {
+		rfbCloseClient(cl);
+		return;
+	}
+	if (!v->v_extended_keys) {
+		v->v_extended_keys = true;
+		log_info("vnc: viewer %u sends keys as scan codes (QEMU extended key events)",
+			 v->v_id);
+	}
+}
+
+/* After an update, or when the viewer asks for the next: the answer, once
+ * SupportedMessages is out if the viewer asked for it (libvncserver sends it with one
+ * update after each SetEncodings). */
+static void qemu_keys_maybe_answer(rfbClientPtr cl, struct viewer *v)
+{
+	if (v && v->v_extended_keys_answer && !cl->enableSupportedMessages)
+		qemu_keys_answer(cl, v);
+}
+
+static void on_update_request(rfbClientPtr cl, rfbFramebufferUpdateRequestMsg *request)
+{
+	(void)request;
+	qemu_keys_maybe_answer(cl, viewer_of(cl));
+}
+
+static rfbBool qemu_keys_message(rfbClientPtr cl, void *data, const rfbClientToServerMsg *msg)
+{
+	uint8_t m[11]; /* subtype, u16 down, u32 keysym, u32 scan code */
+	struct viewer *v = input_viewer_of(cl);
+	int n;
+
+	(void)data;
+	if (msg->type != MSG_QEMU)
+		return FALSE;
+	n = rfbReadExact(cl, (char *)m, 1);
+	if (n > 0 && m[0] != QEMU_EXTENDED_KEY) {
+		log_warnx("vnc: viewer %u: QEMU message subtype %u not supported; closing",
+			  v ? v->v_id : 0, m[0]);
+		n = 0;
+	} else if (n > 0) {
+		n = rfbReadExact(cl, (char *)m + 1, (int)sizeof(m) - 1);
+	}
+	if (n <= 0) {
+		rfbCloseClient(cl);
+		return TRUE;
+	}
+	if (v && !cl->viewOnly) {
+		vnc_input_scancode(&v->v_display->d_input, &v->v_input, (m[1] | m[2]) != 0,
+				   get32(m + 3), get32(m + 7));
+		v->v_display->d_input_seen = true;
+	}
+	return TRUE;
+}
+
+static rfbProtocolExtension qemu_keys = {
+    .newClient = qemu_keys_new_client,
+    .pseudoEncodings = qemu_key_encodings,
+    .enablePseudoEncoding = qemu_keys_enable,
+    .handleMessage = qemu_keys_message,
+};
+
 static void on_update_sent(rfbClientPtr cl, int result)
 {
 	struct viewer *v = viewer_of(cl);
@@ -377,6 +500,7 @@ static void on_update_sent(rfbClientPtr cl, int result)
 		atomic_fetch_add(&v->v_display->d_bytes_sent, (uint64_t)(sent - v->v_last_sent));
 	v->v_last_sent = sent;
 	atomic_fetch_add(&v->v_display->d_updates, 1);
+	qemu_keys_maybe_answer(cl, v);
 }
 
 static void accept_viewer(struct display *d)
@@ -563,6 +687,10 @@ struct display *display_create(const struct display_config *cfg, const struct di
 
 	rfbLog = rfb_log;
 	rfbErr = rfb_log;
+	if (!qemu_keys_registered) { /* libvncserver's list is global */
+		rfbRegisterProtocolExtension(&qemu_keys);
+		qemu_keys_registered = true;
+	}
 	/* No argv: libvncserver's own options stay off. */
 	s = rfbGetScreen(NULL, NULL, (int)src->src_width, (int)src->src_height, 8, 3, 4);
 	if (!s) {

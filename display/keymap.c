@@ -269,3 +269,38 @@ enum keymap_level keymap_keysym_level(uint32_t keysym)
 		return KEYMAP_LEVEL_SHIFT;
 	return KEYMAP_LEVEL_ANY;
 }
+
+/* E0-prefixed set-1 scan codes (the low byte) and their keys; the rest of set 1 up to
+ * F12 (0x58) numbers keys as Linux does. */
+static const struct {
+	uint8_t ek_scancode;
+	uint16_t ek_code;
+} extended_keys[] = {
+    {0x1c, KEY_KPENTER},  {0x1d, KEY_RIGHTCTRL}, {0x35, KEY_KPSLASH}, {0x37, KEY_SYSRQ},
+    {0x38, KEY_RIGHTALT}, {0x46, KEY_PAUSE},	 {0x47, KEY_HOME},    {0x48, KEY_UP},
+    {0x49, KEY_PAGEUP},	  {0x4b, KEY_LEFT},	 {0x4d, KEY_RIGHT},   {0x4f, KEY_END},
+    {0x50, KEY_DOWN},	  {0x51, KEY_PAGEDOWN},	 {0x52, KEY_INSERT},  {0x53, KEY_DELETE},
+    {0x5b, KEY_LEFTMETA}, {0x5c, KEY_RIGHTMETA}, {0x5d, KEY_COMPOSE}, {0x5e, KEY_POWER},
+    {0x5f, KEY_SLEEP},	  {0x63, KEY_WAKEUP},	 {0x20, KEY_MUTE},    {0x2e, KEY_VOLUMEDOWN},
+    {0x30, KEY_VOLUMEUP},
+};
+
+unsigned keymap_qnum_to_keycode(uint32_t qnum)
+{
+	if (qnum == 0 || qnum > 0xff)
+		return 0;
+	if (qnum < 0x80) {
+		switch (qnum) {
+		case 0x70: return KEY_KATAKANAHIRAGANA;
+		case 0x73: return KEY_RO;
+		case 0x79: return KEY_HENKAN;
+		case 0x7b: return KEY_MUHENKAN;
+		case 0x7d: return KEY_YEN;
+		default: return qnum <= 0x58 && qnum != 0x54 && qnum != 0x55 ? qnum : 0;
+		}
+	}
+	for (size_t i = 0; i < sizeof(extended_keys) / sizeof(extended_keys[0]); i++)
+		if (extended_keys[i].ek_scancode == (qnum & 0x7f))
+			return extended_keys[i].ek_code;
+	return 0;
+}

@@ -1,8 +1,9 @@
 /* X11 keysyms, as RFB KeyEvent messages carry them, to Linux input keycodes (KEY_*) for a
- * US keyboard layout, and whether the keysym is typed with Shift there. Pure lookups: no
- * state, no I/O, no scan codes (the keyboard devices turn keycodes into whatever their
- * bus speaks). The one table of the US layout: vdi-hv's VNC server, its control
- * socket's "type" (hv/keys.c) and the Shift synthesis (display/rfbkeys.c). */
+ * US keyboard layout, and whether the keysym is typed with Shift there; and the keys of
+ * the PC scan codes QEMU's extended key events carry. Pure lookups: no state, no I/O
+ * (the keyboard devices turn keycodes into whatever their bus speaks). The one table of the US
+ * layout: vdi-hv's VNC server, its control socket's "type" (hv/keys.c) and the Shift synthesis
+ * (display/rfbkeys.c). */
 #ifndef VDI_DISPLAY_KEYMAP_H
 #define VDI_DISPLAY_KEYMAP_H
 
@@ -24,5 +25,11 @@ enum keymap_level {
 };
 
 enum keymap_level keymap_keysym_level(uint32_t keysym);
+
+/* The key of a QEMU extended key event's key number: a PC set-1 scan code, the
+ * E0-prefixed ones as 0x80 | their second byte (Up, E0 48, is 0xc8). Positional, so
+ * whatever layout the viewer's keyboard has, the guest's layout gives the key its
+ * meaning (the ISO key left of Z, 0x56, is KEY_102ND). 0 for no key. */
+unsigned keymap_qnum_to_keycode(uint32_t qnum);
 
 #endif

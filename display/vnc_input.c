@@ -84,6 +84,22 @@ void vnc_input_key(struct vnc_input *in, struct vnc_input_viewer *v, bool down, 
 	}
 }
 
+void vnc_input_scancode(struct vnc_input *in, struct vnc_input_viewer *v, bool down,
+			uint32_t keysym, uint32_t qnum)
+{
+	unsigned code;
+
+	if (v->iv_view_only)
+		return;
+	code = keymap_qnum_to_keycode(qnum);
+	if (code == 0 || code >= VNC_INPUT_KEYCODES) {
+		vnc_input_key(in, v, down, keysym); /* a key number we do not know */
+		return;
+	}
+	set_held(v, code, down);
+	in->in_sink.is_key(in->in_sink.is_arg, code, down);
+}
+
 void vnc_input_viewer_release(struct vnc_input *in, struct vnc_input_viewer *v)
 {
 	for (unsigned code = 0; code < VNC_INPUT_KEYCODES; code++)

@@ -73,6 +73,12 @@ void vnc_input_init(struct vnc_input *in, const struct vnc_input_sink *sink, uns
  * phones' on-screen keyboards). Unknown keysyms are logged once each and dropped; a
  * view-only viewer's keys are ignored. */
 void vnc_input_key(struct vnc_input *in, struct vnc_input_viewer *v, bool down, uint32_t keysym);
+/* A QEMU extended key event: the key of PC scan code qnum (keymap_qnum_to_keycode())
+ * pressed or released as it is, without Shift synthesis, so the guest's keyboard layout
+ * gives it its meaning (AltGr, dead keys and non-US keys work); keysym only when the
+ * key number has no key. A view-only viewer's keys are ignored. */
+void vnc_input_scancode(struct vnc_input *in, struct vnc_input_viewer *v, bool down,
+			uint32_t keysym, uint32_t qnum);
 /* A PointerEvent at (x, y) in framebuffer pixels (clamped to the screen) with RFB button
  * mask buttons (bits 3 and 4: a wheel click up or down). */
 void vnc_input_pointer(struct vnc_input *in, struct vnc_input_viewer *v, int x, int y,

@@ -1,9 +1,9 @@
 /* libFuzzer harness for the VNC input handlers (display/vnc_input.c): the input is read
  * as a stream of RFB client messages as libvncserver hands them over (KeyEvent,
- * PointerEvent, ClientCutText with any length), plus harness-only bytes that switch the
- * viewer to view-only, make the tablet come and go, or drop the viewer. The devices are
- * fakes that check what reaches them: keycodes in range, tablet coordinates on screen,
- * PS/2 buttons in three bits. */
+ * PointerEvent, ClientCutText with any length, QEMU extended key events), plus harness-only bytes
+ * that switch the viewer to view-only, make the tablet come and go, or drop the viewer. The devices
+ * are fakes that check what reaches them: keycodes in range, tablet coordinates on screen, PS/2
+ * buttons in three bits. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -93,6 +93,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			i += len;
 			break;
 		}
+		case 255: /* QEMU extended key event: subtype, u16 down, keysym, scan code */
+			if (size - i < 11)
+				return 0;
+			if (data[i] == 0)
+				vnc_input_scancode(&in, &v, (data[i + 1] | data[i + 2]) != 0,
+						   be32(data + i + 3), be32(data + i + 7));
+			i += 11;
+			break;
 		case 0xF0: v.iv_view_only = !v.iv_view_only; break;
 		case 0xF1: tablet_ready = !tablet_ready; break;
 		case 0xF2: vnc_input_viewer_release(&in, &v); break;

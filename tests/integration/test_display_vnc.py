@@ -137,12 +137,36 @@ def test_typing_reaches_the_guest(hv, tmp_path):
     assert len(re.findall(r"keysym 0x20ac has no key", wait_log(vm, r"keysym 0x20ac"))) == 1
 
 
+def test_scan_codes_reach_the_guest_as_keys(hv, tmp_path):
+    """QEMU extended key events (what noVNC and TigerVNC send when the server offers
+    them): the key is the scan code's, whatever keysym came with it, so a viewer with any
+    keyboard layout types what the guest's layout says. Keysym 'q' with the A key's scan
+    code is an A; E0 48 is Up; 0x56 (the ISO key left of Z, no US keysym) gets through."""
+    vm, addr = vnc_vm(hv, tmp_path, "keyboard", "--fb", "640x480")
+    vm.expect(r"keyboard: ready", timeout=BOOT_TIMEOUT)
+    mark = len(vm.serial())
+    rc, out, err = vnc(addr, "--scancode", "0x71:0x1e", "--scancode", "0xff52:0xc8",
+                       "--scancode", "0x3c:0x56", "--scancode", "0xff0d:0x1c", "--sleep", "0.5")
+    assert rc == 0, err
+    vm.expect(r"keyboard: scancode 1e", timeout=BOOT_TIMEOUT, start=mark)
+    vm.expect(r"keyboard: key e0 48", timeout=BOOT_TIMEOUT, start=mark)
+    vm.expect(r"keyboard: scancode 56", timeout=BOOT_TIMEOUT, start=mark)
+    codes = re.findall(r"keyboard: scancode ([0-9a-f]{2})", vm.serial()[mark:])
+    assert "10" not in codes, "the keysym (q, scan code 10) was used instead of the scan code"
+    wait_log(vm, r"viewer \d+ sends keys as scan codes")
+    ok(vm.control({"cmd": "type", "text": "done\n"}))
+    vm.expect(r"PASS keyboard", timeout=BOOT_TIMEOUT)
+    assert vm.wait(60) == 0
+
+
 def test_view_only_viewer_input_is_ignored(hv, tmp_path):
+    """A view-only viewer's keysyms and scan codes are both dropped."""
     vm, addr = vnc_vm(hv, tmp_path, "keyboard", "--fb", "640x480")
     ok(set_ticket(vm, "watcher-pass", view_only=True))
     vm.expect(r"keyboard: ready", timeout=BOOT_TIMEOUT)
     # The view-only viewer stays connected while the full one types: they share.
-    watcher = subprocess.Popen([TOOL, addr, "--type", "ignored\n", "--idle", "3"],
+    watcher = subprocess.Popen([TOOL, addr, "--type", "ignored\n", "--scancode", "0x69:0x17",
+                                "--idle", "3"],
                                env=dict(os.environ, VNC_PASSWORD="watcher-pass"),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(1)
@@ -156,6 +180,7 @@ def test_view_only_viewer_input_is_ignored(hv, tmp_path):
     ok(vm.control({"cmd": "type", "text": "done\n"}))
     vm.expect(r"PASS keyboard", timeout=BOOT_TIMEOUT)
     assert "ignored" not in vm.serial()
+    assert "scancode 17" not in vm.serial(), "a view-only viewer's scan code (i) got through"
     assert vm.wait(60) == 0
 
 

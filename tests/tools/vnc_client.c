@@ -42,6 +42,8 @@ static const char usage_text[] =
     "actions, in order:\n"
     "  --type TEXT          key presses and releases typing TEXT on a US layout\n"
     "  --key KEYSYM         press and release a keysym (hex, e.g. 0xff0d)\n"
+    "  --scancode SYM:CODE  press and release PC scan code CODE (QEMU extended key event,\n"
+    "                       0xc8 for E0 48) with keysym SYM\n"
     "  --pointer X,Y,MASK   a pointer event\n"
     "  --wait-update        wait for the next framebuffer update\n"
     "  --wait-change        wait until an update changes the screen\n"
@@ -269,6 +271,32 @@ static void send_key(rfbClient *cl, uint32_t keysym)
 {
 	SendKeyEvent(cl, keysym, TRUE);
 	SendKeyEvent(cl, keysym, FALSE);
+}
+
+/* A key by its PC scan code (QEMU extended key event), once the server said it takes
+ * them (it answers the -258 pseudo-encoding libvncclient asks for). spec is
+ * "KEYSYM:SCANCODE" in hex. Returns 0, -1 when the server never offered it. */
+static int send_scancode(rfbClient *cl, const char *spec)
+{
+	unsigned long keysym, code;
+	char *end;
+
+	keysym = strtoul(spec, &end, 0);
+	if (*end != ':')
+		return -2;
+	code = strtoul(end + 1, &end, 0);
+	if (*end)
+		return -2;
+	for (double until = now_s() + 5; !SupportsClient2Server(cl, rfbQemuEvent);) {
+		/* the answer may sit in libvncclient's buffer already, unseen by select() */
+		int n = cl->buffered ? 1 : WaitForMessage(cl, 50000);
+
+		if (now_s() > until || n < 0 || (n > 0 && !HandleRFBServerMessage(cl)))
+			return -1;
+	}
+	SendExtendedKeyEvent(cl, (uint32_t)keysym, (uint32_t)code, TRUE);
+	SendExtendedKeyEvent(cl, (uint32_t)keysym, (uint32_t)code, FALSE);
+	return 0;
 }
 
 static int type_text(rfbClient *cl, const char *text)
@@ -523,6 +551,14 @@ int main(int argc, char **argv)
 				status = 2;
 		} else if (!strcmp(a, "--key")) {
 			send_key(cl, (uint32_t)strtoul(arg, NULL, 0));
+		} else if (!strcmp(a, "--scancode")) {
+			int r = send_scancode(cl, arg);
+
+			if (r == -1)
+				fprintf(stderr, "vnc_client: the server takes no QEMU extended key "
+						"events\n");
+			if (r < 0)
+				status = r == -1 ? 1 : 2;
 		} else if (!strcmp(a, "--pointer")) {
 			int x, y, mask;
 

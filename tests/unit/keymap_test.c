@@ -147,6 +147,25 @@ static void test_special_keys(void **state)
 		assert_int_equal(keymap_keysym_to_keycode(XK_F1 + i), f_keys[i]);
 }
 
+/* QEMU's key numbers: set 1 up to F12 as Linux numbers keys, E0 keys as 0x80 | byte. */
+static void test_scan_codes(void **state)
+{
+	(void)state;
+	assert_int_equal(keymap_qnum_to_keycode(0x01), KEY_ESC);
+	assert_int_equal(keymap_qnum_to_keycode(0x1e), KEY_A);
+	assert_int_equal(keymap_qnum_to_keycode(0x56), KEY_102ND);
+	assert_int_equal(keymap_qnum_to_keycode(0x58), KEY_F12);
+	assert_int_equal(keymap_qnum_to_keycode(0x73), KEY_RO);
+	assert_int_equal(keymap_qnum_to_keycode(0x9d), KEY_RIGHTCTRL);
+	assert_int_equal(keymap_qnum_to_keycode(0xb8), KEY_RIGHTALT); /* AltGr */
+	assert_int_equal(keymap_qnum_to_keycode(0xc8), KEY_UP);
+	assert_int_equal(keymap_qnum_to_keycode(0xdb), KEY_LEFTMETA);
+	assert_int_equal(keymap_qnum_to_keycode(0x00), 0);
+	assert_int_equal(keymap_qnum_to_keycode(0x54), 0);
+	assert_int_equal(keymap_qnum_to_keycode(0xff), 0);
+	assert_int_equal(keymap_qnum_to_keycode(0x1e1e), 0);
+}
+
 static void test_no_key(void **state)
 {
 	static const uint32_t none[] = {0,	    0x1F,	   0x7F,   0xA0,   0xE9 /* é */,
@@ -167,6 +186,7 @@ int main(void)
 	    cmocka_unit_test(test_levels_of_other_keysyms),
 	    cmocka_unit_test(test_control_socket_types_with_it),
 	    cmocka_unit_test(test_special_keys),
+	    cmocka_unit_test(test_scan_codes),
 	    cmocka_unit_test(test_no_key),
 	};
 	return cmocka_run_group_tests_name("keymap", tests, NULL, NULL);

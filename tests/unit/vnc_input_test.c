@@ -136,6 +136,32 @@ static void test_keys(void **state)
 	assert_null(strstr(strstr(log, "0x20ac") + 1, "0x20ac")); /* logged once */
 }
 
+/* QEMU extended key events: the scan code's key as it is (no Shift added for '$'), E0
+ * keys through the table, the keysym only for an unknown scan code; held keys are
+ * released when the viewer goes; a view-only viewer's are dropped. */
+static void test_scan_codes(void **state)
+{
+	struct vnc_input_viewer v = {0}, watcher = {.iv_view_only = true};
+
+	(void)state;
+	vnc_input_scancode(&in, &v, true, 'q', 0x1e); /* a German 'q' key... is still A */
+	vnc_input_scancode(&in, &v, true, '$', 0x05); /* '$' on the 4 key: no Shift added */
+	vnc_input_scancode(&in, &v, false, '$', 0x05);
+	vnc_input_scancode(&in, &v, true, XK_Up, 0xc8);
+	vnc_input_scancode(&in, &v, true, '<', 0x56); /* the ISO key left of Z */
+	vnc_input_scancode(&in, &v, true, 'z', 0x00); /* no scan code: the keysym */
+	vnc_input_scancode(&in, &watcher, true, 'x', 0x2d);
+	assert_int_equal(nevents, 6);
+	assert_event(0, 'k', KEY_A, 1, 0, 0);
+	assert_event(1, 'k', KEY_4, 1, 0, 0);
+	assert_event(2, 'k', KEY_4, 0, 0, 0);
+	assert_event(3, 'k', KEY_UP, 1, 0, 0);
+	assert_event(4, 'k', KEY_102ND, 1, 0, 0);
+	assert_event(5, 'k', KEY_Z, 1, 0, 0);
+	vnc_input_viewer_release(&in, &v);
+	assert_int_equal(nevents, 10); /* A, Up, 102nd and Z released */
+}
+
 /* A viewer that sends keysyms alone (a phone's keyboard) gets Shift around those that
  * need it, and Shift released around those typed without it while it holds Shift; a
  * viewer going away with an added Shift down releases it too. */
@@ -269,6 +295,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_keysyms_alone_get_shift, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_keys, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_scan_codes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tablet, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ps2_mouse, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_no_tablet_at_all, setup, teardown),

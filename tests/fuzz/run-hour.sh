@@ -24,8 +24,10 @@ for t in "$@"; do
 	cpu=0
 	while kill -0 $pid 2>/dev/null; do
 		sleep 20
-		cpu=$(awk '{print $14 + $15}' /proc/$pid/stat 2>/dev/null) || break
-		[ -n "$cpu" ] && [ "$cpu" -ge $((cpu_limit * tck)) ] && kill -INT $pid
+		now=$(awk '{print $14 + $15}' /proc/$pid/stat 2>/dev/null) || break
+		[ -n "$now" ] || break
+		cpu=$now # the last reading stays for the log line once the fuzzer is gone
+		[ "$cpu" -ge $((cpu_limit * tck)) ] && kill -INT $pid
 	done
 	wait $pid
 	rc=$?

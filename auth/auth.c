@@ -132,20 +132,28 @@ const char *auth_dummy_hash(const struct auth *a)
 	return a->a_dummy_hash;
 }
 
-/* Replaces a user's stored hash, weaker than today's cost, with a fresh one. */
-static void upgrade_hash(struct auth *a, const char *username, const char *password)
+/* Stores a fresh hash of password (today's cost) as username's, through the source. */
+static int store_fresh_hash(struct auth *a, const char *username, const char *password)
 {
 	char fresh[PASSWORD_HASH_MAX];
 	int r = password_hash(password, fresh, sizeof(fresh));
 
 	if (r == 0)
 		r = a->a_source.aus_set_hash(a->a_source.aus_ctx, username, fresh);
+	explicit_bzero(fresh, sizeof(fresh));
+	return r;
+}
+
+/* Replaces a user's stored hash, weaker than today's cost, with a fresh one. */
+static void upgrade_hash(struct auth *a, const char *username, const char *password)
+{
+	int r = store_fresh_hash(a, username, password);
+
 	if (r < 0)
 		log_warnx("auth: the password hash of '%s' could not be upgraded: %s", username,
 			  strerror(-r));
 	else
 		log_info("auth: the password hash of '%s' upgraded to today's cost", username);
-	explicit_bzero(fresh, sizeof(fresh));
 }
 
 /* One login's account as the backend knows it. */
@@ -238,17 +246,13 @@ static int wait_turn(struct auth *a, int *retry_after, char *err, size_t errlen)
 static int set_local_password(struct auth *a, const char *username, const char *new_password,
 			      char *err, size_t errlen)
 {
-	char fresh[PASSWORD_HASH_MAX];
 	int r;
 
 	if (!a->a_source.aus_set_hash) {
 		snprintf(err, errlen, "the users file is edited by an administrator");
 		return -EPERM;
 	}
-	r = password_hash(new_password, fresh, sizeof(fresh));
-	if (r == 0)
-		r = a->a_source.aus_set_hash(a->a_source.aus_ctx, username, fresh);
-	explicit_bzero(fresh, sizeof(fresh));
+	r = store_fresh_hash(a, username, new_password);
 	if (r < 0)
 		snprintf(err, errlen, "the new password could not be stored: %s", strerror(-r));
 	return r;

@@ -33,6 +33,7 @@
 
 #include "display/vnc_ticket.h"
 #include "lib/clock.h"
+#include "lib/be.h"
 #include "lib/hostport.h"
 #include "lib/log.h"
 
@@ -382,17 +383,6 @@ static void on_cut_text(char *text, int len, rfbClientPtr cl)
 static int qemu_key_encodings[] = {ENCODING_QEMU_EXTENDED_KEY, 0};
 static bool qemu_keys_registered;
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 static rfbBool qemu_keys_new_client(rfbClientPtr cl, void **data)
 {
 	(void)cl;
@@ -424,7 +414,7 @@ static void qemu_keys_answer(rfbClientPtr cl, struct viewer *v)
 	    rfbFramebufferUpdate, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 1};
 
 	v->v_extended_keys_answer = false;
-	put32(ack + sizeof(ack) - 4, (uint32_t)ENCODING_QEMU_EXTENDED_KEY);
+	be32_put(ack + sizeof(ack) - 4, (uint32_t)ENCODING_QEMU_EXTENDED_KEY);
 	if (rfbWriteExact(cl, (const char *)ack, (int)sizeof(ack)) < 0) {
 		rfbCloseClient(cl);
 		return;
@@ -474,7 +464,7 @@ static rfbBool qemu_keys_message(rfbClientPtr cl, void *data, const rfbClientToS
 	}
 	if (v && !cl->viewOnly) {
 		vnc_input_scancode(&v->v_display->d_input, &v->v_input, (m[1] | m[2]) != 0,
-				   get32(m + 3), get32(m + 7));
+				   be32_get(m + 3), be32_get(m + 7));
 		v->v_display->d_input_seen = true;
 	}
 	return TRUE;

@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "lib/be.h"
+
 enum { RF_VERSION, RF_SECURITY, RF_AUTH, RF_INIT, RF_MSG };
 
 /* The server's handshake: version, then (3.3) one 32-bit security type or (3.7/3.8)
@@ -34,11 +36,6 @@ void rfb_filter_init(struct rfb_filter *f)
 	rfb_filter_init_mode(f, RFB_FILTER_VIEW_ONLY);
 }
 
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /* Appends KeyEvents to what the current message becomes. */
 static void emit_keys(struct rfb_filter *f, const struct rfb_key_event *ev, size_t n)
 {
@@ -48,10 +45,7 @@ static void emit_keys(struct rfb_filter *f, const struct rfb_key_event *ev, size
 		m[0] = 4;
 		m[1] = ev[i].ke_down;
 		m[2] = m[3] = 0;
-		m[4] = (uint8_t)(ev[i].ke_keysym >> 24);
-		m[5] = (uint8_t)(ev[i].ke_keysym >> 16);
-		m[6] = (uint8_t)(ev[i].ke_keysym >> 8);
-		m[7] = (uint8_t)ev[i].ke_keysym;
+		be32_put(m + 4, ev[i].ke_keysym);
 		f->rf_elen += 8;
 	}
 }
@@ -60,7 +54,7 @@ static void emit_keys(struct rfb_filter *f, const struct rfb_key_event *ev, size
 static int key_event(struct rfb_filter *f)
 {
 	struct rfb_key_event ev[RFB_KEYS_OUT_MAX];
-	size_t n = rfb_keys_event(&f->rf_keys, be32(f->rf_hdr + 4), f->rf_hdr[1] != 0, ev);
+	size_t n = rfb_keys_event(&f->rf_keys, be32_get(f->rf_hdr + 4), f->rf_hdr[1] != 0, ev);
 
 	f->rf_elen = 0;
 	emit_keys(f, ev, n);
@@ -75,7 +69,7 @@ static int extended_key_event(struct rfb_filter *f)
 {
 	struct rfb_key_event ev[RFB_KEYS_OUT_MAX];
 	const uint8_t *h = f->rf_hdr;
-	size_t before, n = rfb_keys_extended(&f->rf_keys, be32(h + 4), be32(h + 8),
+	size_t before, n = rfb_keys_extended(&f->rf_keys, be32_get(h + 4), be32_get(h + 8),
 					     (h[2] | h[3]) != 0, ev, &before);
 
 	f->rf_elen = 0;
@@ -171,7 +165,7 @@ static int message_keys(struct rfb_filter *f)
 	case 6: /* ClientCutText: s32 length, negative for the extended clipboard */
 		if (f->rf_hlen < 8)
 			return NEED_MORE;
-		cut = (int32_t)be32(h + 4);
+		cut = (int32_t)be32_get(h + 4);
 		return decide(f, 1, cut < 0 ? (uint64_t)(-(int64_t)cut) : (uint64_t)cut);
 	case 150: return decide(f, 1, 9); /* EnableContinuousUpdates */
 	case 250: return decide(f, 1, 3); /* xvp: shutdown, reboot, reset */
@@ -210,8 +204,7 @@ static int message(struct rfb_filter *f)
 	case 6:				/* ClientCutText: u32 length */
 		if (f->rf_hlen < 8)
 			return NEED_MORE;
-		return decide(
-		    f, 0, (uint64_t)h[4] << 24 | (uint64_t)h[5] << 16 | (uint64_t)h[6] << 8 | h[7]);
+		return decide(f, 0, be32_get(h + 4));
 	case 150: return decide(f, 1, 9); /* EnableContinuousUpdates */
 	case 250: return decide(f, 0, 3); /* xvp: shutdown, reboot, reset */
 	case 251:			  /* SetDesktopSize: a viewer does not resize */

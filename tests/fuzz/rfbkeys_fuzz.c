@@ -18,16 +18,12 @@
 
 #include "display/keymap.h"
 #include "display/rfbfilter.h"
+#include "lib/be.h"
 #include "tests/fuzz/rfbfilter_feed.h"
 
 #define XK_SHIFT_L   0xffe1
 #define XK_SHIFT_R   0xffe2
 #define XK_CAPS_LOCK 0xffe5
-
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 static bool modern(const struct rfb_filter *f)
 {
@@ -53,7 +49,7 @@ static int64_t message_len(const uint8_t *p, size_t n)
 	case 6:
 		if (n < 8)
 			return -1;
-		cut = (int32_t)be32(p + 4);
+		cut = (int32_t)be32_get(p + 4);
 		return 8 + (cut < 0 ? -(int64_t)cut : (int64_t)cut);
 	case 150: return 10;
 	case 250: return 4;
@@ -101,7 +97,7 @@ static void check_output(const struct rfb_filter *f, const uint8_t *o, size_t le
 			return;
 		}
 		if (o[i] == 4) {
-			uint32_t ks = be32(o + i + 4);
+			uint32_t ks = be32_get(o + i + 4);
 			unsigned bit = ks == XK_SHIFT_L ? 1 : ks == XK_SHIFT_R ? 2 : 0;
 			enum keymap_level level = keymap_keysym_level(ks);
 
@@ -119,11 +115,11 @@ static void check_output(const struct rfb_filter *f, const uint8_t *o, size_t le
 			else if (o[i + 1] && level == KEYMAP_LEVEL_PLAIN && shift)
 				abort();
 		} else if (o[i] == 255 && o[i + 1] == 0) {
-			uint32_t sc = be32(o + i + 8);
+			uint32_t sc = be32_get(o + i + 8);
 			bool down = o[i + 2] | o[i + 3];
 			unsigned bit = sc == 0x2a ? 1 : sc == 0x36 ? 2 : 0;
 
-			if (be32(o + i + 4) == XK_CAPS_LOCK && down)
+			if (be32_get(o + i + 4) == XK_CAPS_LOCK && down)
 				caps = !caps;
 			if (bit && down)
 				shift |= bit;

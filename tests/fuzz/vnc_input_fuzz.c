@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "display/vnc_input.h"
+#include "lib/be.h"
 #include "lib/log.h"
 
 #define WIDTH  800
@@ -45,11 +46,6 @@ static void fake_mouse(void *arg, int dx, int dy, int dz, unsigned buttons)
 		abort();
 }
 
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -70,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 4: /* KeyEvent: down-flag, padding[2], key */
 			if (size - i < 7)
 				return 0;
-			vnc_input_key(&in, &v, data[i] != 0, be32(data + i + 3));
+			vnc_input_key(&in, &v, data[i] != 0, be32_get(data + i + 3));
 			i += 7;
 			break;
 		case 5: /* PointerEvent: button-mask, x, y */
@@ -85,7 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 			if (size - i < 7)
 				return 0;
-			len = be32(data + i + 3);
+			len = be32_get(data + i + 3);
 			i += 7;
 			if (len > size - i) /* libvncserver reads it all first: claim the rest */
 				len = (uint32_t)(size - i);
@@ -98,7 +94,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				return 0;
 			if (data[i] == 0)
 				vnc_input_scancode(&in, &v, (data[i + 1] | data[i + 2]) != 0,
-						   be32(data + i + 3), be32(data + i + 7));
+						   be32_get(data + i + 3), be32_get(data + i + 7));
 			i += 11;
 			break;
 		case 0xF0: v.iv_view_only = !v.iv_view_only; break;
